@@ -1,0 +1,118 @@
+"""create_app(): the one place that wires config, extensions, blueprints and CLI."""
+import logging
+
+from flask import Flask, g, render_template, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.config import INSTANCE_DIR, Config
+from app.extensions import csrf, db, limiter, login_manager, migrate
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.config.from_object(config or Config())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    from app import models as _models  # noqa: F401  (every table known to Alembic)
+    from app.services import transactions as _tx  # noqa: F401  (after-commit hooks)
+
+    _register_blueprints(app)
+    _register_security_headers(app)
+    _register_error_pages(app)
+    from app.cli import register_cli
+
+    register_cli(app)
+    from app.blueprints.auth.session import register_session
+
+    register_session(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.blueprints.api import bp as api_bp
+    from app.blueprints.api_keys import bp as api_keys_bp
+    from app.blueprints.auth import bp as auth_bp
+    from app.blueprints.campaigns import bp as campaigns_bp
+    from app.blueprints.email_templates import bp as templates_bp
+    from app.blueprints.lists import bp as lists_bp
+    from app.blueprints.outbox import bp as outbox_bp
+    from app.blueprints.overview import bp as overview_bp
+    from app.blueprints.providers import bp as providers_bp
+    from app.blueprints.public import bp as public_bp
+    from app.blueprints.settings import bp as settings_bp
+    from app.blueprints.subscribers import bp as subscribers_bp
+    from app.blueprints.suppressions import bp as suppressions_bp
+
+    for bp in (auth_bp, overview_bp, lists_bp, subscribers_bp, suppressions_bp, templates_bp, campaigns_bp,
+               providers_bp, api_keys_bp, settings_bp, outbox_bp, public_bp, api_bp):
+        app.register_blueprint(bp)
+
+
+# Only Herald's own scripts run; marketer HTML is previewed in sandboxed iframes.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; "
+       "font-src 'self' data:; connect-src 'self'; frame-src 'self'; frame-ancestors 'self'; "
+       "form-action 'self'; base-uri 'self'; object-src 'none'")
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    def _wants_json() -> bool:
+        return request.path.startswith("/api/")
+
+    def _page(code: int, title: str, message: str):
+        if _wants_json():
+            return {"error": {"code": title.lower().replace(" ", "_"), "message": message}}, code
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(404)
+    def not_found(e):
+        return _page(404, "Not found", "That page does not exist, or it belongs to another workspace.")
+
+    @app.errorhandler(405)
+    def not_allowed(e):
+        return _page(405, "Method not allowed", "That address does not accept this kind of request.")
+
+    @app.errorhandler(413)
+    def too_large(e):
+        return _page(413, "Too large", "The upload is larger than this server accepts.")
+
+    @app.errorhandler(429)
+    def too_many(e):
+        return _page(429, "Too many requests", "Too many attempts: wait a minute and try again.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return _page(400, "Form expired", "The form expired or was sent from elsewhere: reload the page and try again.")
+
+    @app.errorhandler(500)
+    def server_error(e):
+        db.session.rollback()
+        return _page(500, "Something went wrong", "Herald hit an error; nothing was changed. The error is logged.")
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    # web, worker and scheduler write to one SQLite file at once: WAL and a busy timeout.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()

@@ -1,0 +1,33 @@
+"""Who is signed in and which workspace they are working in."""
+from flask import g, session
+from flask_login import current_user
+
+from app.extensions import db, login_manager
+from app.models import User
+
+
+def register_session(app) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        try:
+            return db.session.get(User, int(user_id))
+        except (TypeError, ValueError):
+            return None
+
+    @app.before_request
+    def current_workspace():
+        g.workspace = None
+        g.ws_id = None
+        g.role = None
+        if not current_user.is_authenticated:
+            return
+        memberships = {m.workspace_id: m for m in current_user.memberships}
+        chosen = memberships.get(session.get("workspace_id")) or next(iter(memberships.values()), None)
+        if chosen is not None:
+            g.workspace, g.ws_id, g.role = chosen.workspace, chosen.workspace_id, chosen.role
+            g.memberships = list(memberships.values())

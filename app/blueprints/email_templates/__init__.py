@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("email_templates", __name__)

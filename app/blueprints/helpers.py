@@ -1,0 +1,47 @@
+"""Small things every dashboard view needs."""
+from functools import wraps
+
+from flask import abort, g, request
+from flask_login import current_user, login_required
+
+from app.extensions import db
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def workspace_view(fn):
+    """Signed in, with a current workspace in g.workspace (and its id in g.ws_id)."""
+    @login_required
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        if getattr(g, "workspace", None) is None:
+            abort(403)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def commit() -> None:
+    db.session.commit()
+
+
+def page_number() -> int:
+    try:
+        return max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+def int_list(values) -> list[int]:
+    out = []
+    for v in values:
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def role_allows(*roles: str) -> bool:
+    return getattr(g, "role", None) in roles and current_user.is_authenticated

@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("subscribers", __name__)

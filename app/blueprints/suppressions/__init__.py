@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("suppressions", __name__)

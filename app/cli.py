@@ -1,0 +1,71 @@
+"""Flask commands: `flask --app wsgi <command>`."""
+import time
+
+import click
+from flask import Flask, current_app
+
+from app.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("create-workspace")
+    @click.argument("name")
+    @click.option("--owner", "owner", required=True, help="The owner's email address.")
+    @click.option("--password", required=True, help="The owner's password (10 characters or more).")
+    def create_workspace_cmd(name, owner, password):
+        """Create a workspace and its owner; prints the workspace's slug last."""
+        from app.services.errors import DomainError
+        from app.services.workspaces import create_workspace
+
+        try:
+            ws = create_workspace(name, owner, password)
+            db.session.commit()
+        except DomainError as exc:
+            details = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+            raise click.ClickException(f"{exc.message} {details}".strip()) from None
+        click.echo(f"Created workspace '{ws.name}' owned by {owner}.")
+        click.echo(ws.slug)
+
+    @app.cli.command("create-api-key")
+    @click.option("--workspace", "slug", required=True, help="The workspace's slug.")
+    @click.option("--name", default="CLI key", help="A name to recognise the key by.")
+    def create_api_key_cmd(slug, name):
+        """Create an API key for a workspace; prints the key last (it is shown only once)."""
+        from app.services.errors import DomainError
+        from app.services.workspaces import create_api_key, workspace_by_slug
+
+        try:
+            ws = workspace_by_slug(slug)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+        key, plain = create_api_key(ws.id, name)
+        db.session.commit()
+        click.echo(f"API key '{key.name}' for workspace '{ws.slug}' (store it now: it is not shown again):")
+        click.echo(plain)
+
+    @app.cli.command("mailcatcher")
+    @click.option("--host", default=None)
+    @click.option("--port", default=None, type=int)
+    def mailcatcher_cmd(host, port):
+        """Run the development mail catcher (SMTP) that fills the dashboard's Outbox."""
+        from app.services.mailcatcher import start_catcher
+
+        host = host or current_app.config["MAILCATCHER_HOST"]
+        port = port or current_app.config["MAILCATCHER_PORT"]
+        controller = start_catcher(current_app._get_current_object(), host, port)
+        click.echo(f"Mail catcher listening on {host}:{port}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            controller.stop()
+
+    @app.cli.command("process-hits")
+    def process_hits_cmd():
+        """Move queued opens and clicks into the event log now."""
+        from app.services.tracking import process_hits
+
+        total = 0
+        while n := process_hits():
+            total += n
+        click.echo(f"Processed {total} tracking hits.")

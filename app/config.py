@@ -1,0 +1,62 @@
+"""Settings read from the environment (DESIGN.md §4)."""
+import os
+import secrets
+from pathlib import Path
+
+INSTANCE_DIR = Path(os.environ.get("HERALD_INSTANCE", Path(__file__).resolve().parent.parent / "instance"))
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    def __init__(self, **overrides):
+        env = os.environ
+        self.SECRET_KEY = _secret_key()
+        self.SQLALCHEMY_DATABASE_URI = _normalize_db_url(
+            env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'herald.db'}"
+        )
+        self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.PORT = int(env.get("PORT", "5000"))
+        self.BASE_URL = env.get("BASE_URL", f"http://127.0.0.1:{self.PORT}").rstrip("/")
+        self.MAILCATCHER_HOST = env.get("MAILCATCHER_HOST", "127.0.0.1")
+        self.MAILCATCHER_PORT = int(env.get("MAILCATCHER_PORT", "1025"))
+        self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
+        self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+        self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))
+        self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
+        self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.TESTING = False
+        for key, value in overrides.items():
+            setattr(self, key, value)
+        if "RATELIMIT_STORAGE_URI" not in overrides:
+            self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+
+
+def _normalize_db_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever scheme the operator wrote."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

@@ -1,0 +1,116 @@
+"""SMTP: one reused connection per batch, STARTTLS or implicit TLS, optional AUTH."""
+import re
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from app.providers import SendResult, TransportUnavailable
+
+_ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass
+class SMTPSettings:
+    host: str
+    port: int
+    use_tls: str | bool = False  # False | "starttls" | "ssl"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    local_hostname: str | None = None
+
+
+def _reply(code: int, msg) -> tuple[str, str | None]:
+    text = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+    m = _ENHANCED.search(text)
+    return f"{code} {text}".strip(), (m.group(1) if m else None)
+
+
+class SMTPTransport:
+    """Sends raw messages over one connection, reconnecting when the server drops it."""
+
+    def __init__(self, settings: SMTPSettings):
+        self.settings = settings
+        self.conn: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        s = self.settings
+        try:
+            if s.use_tls == "ssl":
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname)
+                if s.use_tls == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            if s.username:
+                conn.login(s.username, s.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise TransportUnavailable(f"authentication failed: {_reply(exc.smtp_code, exc.smtp_error)[0]}") from exc
+        except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+            raise TransportUnavailable(f"cannot connect to {s.host}:{s.port}: {exc}") from exc
+        self.conn = conn
+
+    def check(self) -> None:
+        """Connect, greet, authenticate and quit; raises TransportUnavailable with the reason."""
+        self.open()
+        try:
+            self.conn.noop()
+        finally:
+            self.close()
+
+    def send(self, mail_from: str, rcpt: str, raw: bytes) -> SendResult:
+        """Hand one message to the server; the result says whether, and how, it failed."""
+        for attempt in (1, 2):
+            if self.conn is None:
+                self.open()
+            try:
+                # Until DATA starts nothing has been handed off, so a dropped connection
+                # (an idle timeout between two messages) is retried once on a fresh one.
+                self.conn.ehlo_or_helo_if_needed()
+                code, resp = self.conn.mail(mail_from)
+                if code != 250:
+                    self._reset()
+                    return self._failed(code, resp)
+                code, resp = self.conn.rcpt(rcpt)
+                if code not in (250, 251):
+                    self._reset()
+                    return self._failed(code, resp)
+                break
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise TransportUnavailable(f"connection lost before hand-off: {exc}") from exc
+        try:
+            code, resp = self.conn.data(raw)
+        except smtplib.SMTPDataError as exc:
+            self._reset()
+            return self._failed(exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return SendResult(False, failure="unknown", detail=f"connection lost during hand-off: {exc}")
+        if code != 250:
+            self._reset()
+            return self._failed(code, resp)
+        return SendResult(True, detail=_reply(code, resp)[0])
+
+    def _failed(self, code: int, msg) -> SendResult:
+        detail, enhanced = _reply(code, msg)
+        kind = "temporary" if 400 <= code < 500 else "permanent"
+        return SendResult(False, code=code, failure=kind, detail=detail, enhanced=enhanced)
+
+    def _reset(self) -> None:
+        try:
+            self.conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (OSError, smtplib.SMTPException, socket.error):
+                pass
+            self.conn = None
+

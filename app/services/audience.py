@@ -1,0 +1,379 @@
+"""Subscribers, lists, imports and the suppression list."""
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, insert, select, update
+
+from app.extensions import db
+from app.models import ListSubscriber, MailingList, Subscriber, Suppression
+from app.services.errors import Conflict, NotFound, ValidationError
+
+MAX_ATTRIBUTES_BYTES = 16_000
+RESERVED_COLUMNS = {"email", "name"}
+
+
+def normalize_email(raw: str) -> str:
+    """The address in the one form Herald stores and compares: validated, lower-cased."""
+    value = (raw or "").strip()
+    if not value:
+        raise ValidationError("An email address is required.")
+    if len(value) > 320:
+        raise ValidationError("That email address is too long.")
+    try:
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"'{value[:80]}' is not an email address: {exc}") from None
+    return result.normalized.lower()
+
+
+def _clean_name(name) -> str | None:
+    if name is None:
+        return None
+    name = " ".join(str(name).split())
+    return name[:200] or None
+
+
+def _clean_attributes(attributes) -> dict:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, dict):
+        raise ValidationError("Attributes must be an object of names and values.")
+    if len(repr(attributes)) > MAX_ATTRIBUTES_BYTES:
+        raise ValidationError("Attributes are too large (16 KB at most).")
+    for key in attributes:
+        if not isinstance(key, str) or not key.strip() or len(key) > 100:
+            raise ValidationError(f"Attribute name '{str(key)[:40]}' is not allowed.")
+    return {k.strip(): v for k, v in attributes.items()}
+
+
+def _workspace_lists(workspace_id: int, list_ids) -> list[int]:
+    ids = sorted({int(i) for i in (list_ids or [])})
+    if not ids:
+        return []
+    found = set(db.session.scalars(
+        select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(ids))
+    ))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"No list with id {missing[0]} in this workspace.", {"list_ids": "Unknown list."})
+    return ids
+
+
+# Lists --------------------------------------------------------------------------------------
+
+def create_list(workspace_id: int, name: str, description: str | None = None) -> MailingList:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError("Give the list a name.", {"name": "Required."})
+    if len(name) > 200:
+        raise ValidationError("Keep the list name under 200 characters.", {"name": "Too long."})
+    lst = MailingList(workspace_id=workspace_id, name=name, description=(description or "").strip()[:1000] or None)
+    db.session.add(lst)
+    db.session.flush()
+    return lst
+
+
+def get_list(workspace_id: int, list_id: int) -> MailingList:
+    lst = db.session.scalar(select(MailingList).where(MailingList.id == list_id, MailingList.workspace_id == workspace_id))
+    if lst is None:
+        raise NotFound("No such list.")
+    return lst
+
+
+def lists_with_counts(workspace_id: int) -> list[tuple[MailingList, int]]:
+    """Every list of the workspace with its number of subscribers, in one query."""
+    counts = (
+        select(ListSubscriber.list_id, func.count().label("n")).group_by(ListSubscriber.list_id).subquery()
+    )
+    rows = db.session.execute(
+        select(MailingList, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.list_id == MailingList.id)
+        .where(MailingList.workspace_id == workspace_id)
+        .order_by(MailingList.name)
+    ).all()
+    return [(lst, n) for lst, n in rows]
+
+
+def delete_list(workspace_id: int, list_id: int) -> None:
+    lst = get_list(workspace_id, list_id)
+    db.session.delete(lst)
+    db.session.flush()
+
+
+# Subscribers --------------------------------------------------------------------------------
+
+def get_subscriber(workspace_id: int, subscriber_id: int) -> Subscriber:
+    sub = db.session.scalar(
+        select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.workspace_id == workspace_id)
+    )
+    if sub is None:
+        raise NotFound("No such subscriber.")
+    return sub
+
+
+def subscriber_list_ids(subscriber_id: int) -> list[int]:
+    return list(db.session.scalars(
+        select(ListSubscriber.list_id).where(ListSubscriber.subscriber_id == subscriber_id).order_by(ListSubscriber.list_id)
+    ))
+
+
+def add_subscriber(workspace_id: int, email: str, name=None, attributes=None, list_ids=None,
+                   timezone_name: str | None = None) -> Subscriber:
+    """Add one subscriber; Conflict when the address is already in the workspace."""
+    try:
+        address = normalize_email(email)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, {"email": exc.message}) from None
+    attributes = _clean_attributes(attributes)
+    ids = _workspace_lists(workspace_id, list_ids)
+    if timezone_name:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(timezone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"'{timezone_name}' is not a timezone.", {"timezone": "Unknown timezone."}) from None
+    existing = db.session.scalar(
+        select(Subscriber.id).where(Subscriber.workspace_id == workspace_id, Subscriber.email == address)
+    )
+    if existing:
+        raise Conflict(f"{address} is already a subscriber.", {"email": "Already subscribed.", "id": existing})
+    sub = Subscriber(workspace_id=workspace_id, email=address, name=_clean_name(name),
+                     attributes=attributes, timezone=timezone_name or None, status="active")
+    db.session.add(sub)
+    db.session.flush()
+    if ids:
+        db.session.execute(insert(ListSubscriber), [{"list_id": i, "subscriber_id": sub.id} for i in ids])
+    return sub
+
+
+def search_subscribers(workspace_id: int, q: str | None = None, status: str | None = None,
+                       list_id: int | None = None):
+    """A select of the workspace's subscribers matching the filters, newest first."""
+    stmt = select(Subscriber).where(Subscriber.workspace_id == workspace_id)
+    if q:
+        like = f"%{q.strip().lower()[:200]}%"
+        stmt = stmt.where((Subscriber.email.like(like)) | (func.lower(Subscriber.name).like(like)))
+    if status:
+        stmt = stmt.where(Subscriber.status == status)
+    if list_id:
+        stmt = stmt.where(Subscriber.id.in_(select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id)))
+    return stmt.order_by(Subscriber.id.desc())
+
+
+def paginate(stmt, page: int, per_page: int):
+    """(items, total) for one page of a select."""
+    page = max(1, page)
+    per_page = max(1, min(per_page, 200))
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    items = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)))
+    return items, total
+
+
+def delete_subscriber(workspace_id: int, subscriber_id: int) -> None:
+    sub = get_subscriber(workspace_id, subscriber_id)
+    db.session.delete(sub)
+    db.session.flush()
+
+
+# Import -------------------------------------------------------------------------------------
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
+
+
+def parse_csv(data: bytes | str) -> list[dict]:
+    """Rows of a CSV with a header row: email, name, any other column becomes an attribute."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    else:
+        text = data
+    if not text.strip():
+        raise ValidationError("The file is empty.", {"file": "Empty file."})
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        raise ValidationError("The file has no header row.", {"file": "No header."}) from None
+    if "email" not in header:
+        raise ValidationError("The header row has no 'email' column.", {"file": "Add a column named email."})
+    if len(set(header)) != len(header):
+        raise ValidationError("The header row names a column twice.", {"file": "Duplicate column."})
+    rows = []
+    try:
+        for values in reader:
+            if not any(v.strip() for v in values):
+                rows.append(None)  # a blank line keeps its row number
+                continue
+            record = dict(zip(header, (v.strip() for v in values)))
+            attrs = {k: v for k, v in record.items() if k not in RESERVED_COLUMNS and k and v != ""}
+            rows.append({"email": record.get("email", ""), "name": record.get("name") or None, "attributes": attrs,
+                         "_extra": len(values) > len(header)})
+    except csv.Error as exc:
+        raise ValidationError(f"The file is not valid CSV near row {len(rows) + 2}: {exc}", {"file": "Bad CSV."}) from None
+    return rows
+
+
+def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_number: int = 2) -> ImportResult:
+    """Create or update subscribers in bulk; bad rows are reported by row number, the rest imported.
+
+    Row numbers count like a spreadsheet: with a header, the first data row is row 2.
+    Existing subscribers keep their status (an unsubscribed person stays unsubscribed).
+    """
+    ids = _workspace_lists(workspace_id, list_ids)
+    result = ImportResult()
+    valid: dict[str, dict] = {}
+    seen_row: dict[str, int] = {}
+    for offset, row in enumerate(rows):
+        number = first_row_number + offset
+        if row is None:
+            continue
+        if not isinstance(row, dict):
+            result.errors.append({"row": number, "error": "Each row must be an object with an email."})
+            continue
+        try:
+            email = normalize_email(row.get("email"))
+            attrs = _clean_attributes(row.get("attributes"))
+        except ValidationError as exc:
+            result.errors.append({"row": number, "error": exc.message})
+            continue
+        if email in valid:
+            result.skipped += 1
+            result.errors.append({"row": number, "error": f"{email} already appears on row {seen_row[email]}; kept the first."})
+            continue
+        valid[email] = {"email": email, "name": _clean_name(row.get("name")), "attributes": attrs}
+        seen_row[email] = number
+
+    emails = list(valid)
+    existing: dict[str, tuple[int, dict, str | None]] = {}
+    for i in range(0, len(emails), 1000):
+        chunk = emails[i:i + 1000]
+        for sid, email, attrs, name in db.session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name)
+            .where(Subscriber.workspace_id == workspace_id, Subscriber.email.in_(chunk))
+        ):
+            existing[email] = (sid, attrs or {}, name)
+
+    now = datetime.now(timezone.utc)
+    new_rows = [
+        {"workspace_id": workspace_id, "email": v["email"], "name": v["name"], "attributes": v["attributes"],
+         "status": "active", "created_at": now, "updated_at": now}
+        for e, v in valid.items() if e not in existing
+    ]
+    for i in range(0, len(new_rows), 1000):
+        db.session.execute(insert(Subscriber), new_rows[i:i + 1000])
+    result.created = len(new_rows)
+
+    updates = []
+    for email, (sid, attrs, name) in existing.items():
+        v = valid[email]
+        merged = {**attrs, **v["attributes"]}
+        new_name = v["name"] or name
+        if merged != attrs or new_name != name:
+            updates.append({"sid": sid, "name": new_name, "attributes": merged, "updated_at": now})
+        else:
+            result.skipped += 1
+    if updates:
+        db.session.execute(
+            update(Subscriber).where(Subscriber.id == db.bindparam("sid")).execution_options(synchronize_session=False),
+            updates,
+        )
+    result.updated = len(updates)
+
+    if ids and emails:
+        _add_to_lists(workspace_id, emails, ids)
+    db.session.flush()
+    return result
+
+
+def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> None:
+    for i in range(0, len(emails), 1000):
+        chunk = emails[i:i + 1000]
+        for list_id in list_ids:
+            already = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id)
+            db.session.execute(
+                insert(ListSubscriber).from_select(
+                    ["list_id", "subscriber_id", "created_at"],
+                    select(db.literal(list_id), Subscriber.id, db.literal(datetime.now(timezone.utc), type_=ListSubscriber.created_at.type))
+                    .where(Subscriber.workspace_id == workspace_id, Subscriber.email.in_(chunk),
+                           Subscriber.id.not_in(already)),
+                )
+            )
+
+
+def add_to_list(workspace_id: int, list_id: int, subscriber_ids: list[int]) -> None:
+    get_list(workspace_id, list_id)
+    valid = list(db.session.scalars(select(Subscriber.id).where(
+        Subscriber.workspace_id == workspace_id, Subscriber.id.in_(subscriber_ids))))
+    present = set(db.session.scalars(select(ListSubscriber.subscriber_id).where(
+        ListSubscriber.list_id == list_id, ListSubscriber.subscriber_id.in_(valid))))
+    rows = [{"list_id": list_id, "subscriber_id": s} for s in valid if s not in present]
+    if rows:
+        db.session.execute(insert(ListSubscriber), rows)
+
+
+def remove_from_list(workspace_id: int, list_id: int, subscriber_id: int) -> None:
+    get_list(workspace_id, list_id)
+    db.session.execute(delete(ListSubscriber).where(
+        ListSubscriber.list_id == list_id, ListSubscriber.subscriber_id == subscriber_id))
+
+
+# Suppression and status ---------------------------------------------------------------------
+
+def suppress_address(workspace_id: int, email: str, reason: str, detail: str | None = None) -> Suppression:
+    """Add an address to the suppression list (idempotent); campaigns skip it with the reason."""
+    address = normalize_email(email)
+    sup = db.session.scalar(select(Suppression).where(Suppression.workspace_id == workspace_id, Suppression.email == address))
+    if sup is None:
+        sup = Suppression(workspace_id=workspace_id, email=address, reason=reason, detail=(detail or None) and detail[:1000])
+        db.session.add(sup)
+        db.session.flush()
+    return sup
+
+
+def unsuppress_address(workspace_id: int, suppression_id: int) -> None:
+    sup = db.session.scalar(select(Suppression).where(Suppression.id == suppression_id, Suppression.workspace_id == workspace_id))
+    if sup is None:
+        raise NotFound("No such suppression.")
+    db.session.delete(sup)
+    db.session.flush()
+
+
+def unsubscribe(subscriber: Subscriber, detail: str | None = None) -> bool:
+    """Unsubscribe a person at once; True when this changed their status."""
+    changed = subscriber.status != "unsubscribed"
+    if changed:
+        subscriber.status = "unsubscribed"
+        subscriber.unsubscribed_at = datetime.now(timezone.utc)
+    suppress_address(subscriber.workspace_id, subscriber.email, "unsubscribed", detail)
+    db.session.flush()
+    return changed
+
+
+def resubscribe(subscriber: Subscriber) -> None:
+    """Undo an unsubscribe the person asked to undo (never a bounce or a complaint)."""
+    if subscriber.status != "unsubscribed":
+        return
+    subscriber.status = "active"
+    subscriber.unsubscribed_at = None
+    db.session.execute(delete(Suppression).where(
+        Suppression.workspace_id == subscriber.workspace_id, Suppression.email == subscriber.email,
+        Suppression.reason == "unsubscribed"))
+    db.session.flush()

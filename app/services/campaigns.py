@@ -1,0 +1,195 @@
+"""Campaigns: drafting, starting a send, and what the pages and API report about them."""
+from datetime import datetime, timezone
+
+from flask import current_app
+from sqlalchemy import case, delete, func, insert, select
+
+from app.extensions import db
+from app.models import Campaign, CampaignList, CampaignRecipient, Event, ListSubscriber, MailingList, Subscriber
+from app.services.audience import normalize_email
+from app.services.errors import InvalidState, NotFound, ValidationError
+from app.services.providers import get_provider
+from app.services.templates import get_template
+from app.services.transactions import on_commit
+
+EDITABLE = ("draft",)
+
+
+def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
+    errors = {}
+    name = " ".join((data.get("name") or "").split())
+    if not name:
+        errors["name"] = "Give the campaign a name."
+    elif len(name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    template_id = data.get("template_id")
+    try:
+        template_id = int(template_id)
+        get_template(workspace_id, template_id)
+    except (TypeError, ValueError, NotFound):
+        errors["template_id"] = "Choose one of this workspace's templates."
+    list_ids = data.get("list_ids") or []
+    if not isinstance(list_ids, (list, tuple)):
+        list_ids = [list_ids]
+    try:
+        list_ids = sorted({int(i) for i in list_ids})
+    except (TypeError, ValueError):
+        list_ids = []
+        errors["list_ids"] = "Lists are given by their ids."
+    if not list_ids and "list_ids" not in errors:
+        errors["list_ids"] = "Choose at least one list to send to."
+    elif list_ids:
+        found = set(db.session.scalars(select(MailingList.id).where(
+            MailingList.workspace_id == workspace_id, MailingList.id.in_(list_ids))))
+        if found != set(list_ids):
+            errors["list_ids"] = "Choose lists of this workspace."
+    from_name = " ".join((data.get("from_name") or "").split())
+    if not from_name:
+        errors["from_name"] = "Say who the email is from."
+    elif len(from_name) > 200:
+        errors["from_name"] = "Keep the sender name under 200 characters."
+    from_email = None
+    try:
+        from_email = normalize_email(data.get("from_email"))
+    except ValidationError as exc:
+        errors["from_email"] = exc.message
+    reply_to = None
+    if data.get("reply_to"):
+        try:
+            reply_to = normalize_email(data.get("reply_to"))
+        except ValidationError as exc:
+            errors["reply_to"] = exc.message
+    provider_id = data.get("provider_id") or None
+    if provider_id is not None:
+        try:
+            provider_id = get_provider(workspace_id, int(provider_id)).id
+        except (TypeError, ValueError, NotFound):
+            errors["provider_id"] = "Choose one of this workspace's providers."
+    if errors:
+        first = next(iter(errors.values()))
+        raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
+    clean = {"name": name, "template_id": template_id, "from_name": from_name, "from_email": from_email,
+             "reply_to": reply_to, "provider_id": provider_id,
+             "track_opens": bool(data.get("track_opens", True)), "track_clicks": bool(data.get("track_clicks", True))}
+    return clean, list_ids
+
+
+def create_campaign(workspace_id: int, data: dict) -> Campaign:
+    """A draft campaign of a template to one or more lists."""
+    clean, list_ids = _clean(workspace_id, data)
+    tpl = get_template(workspace_id, clean["template_id"])
+    campaign = Campaign(workspace_id=workspace_id, status="draft", category=tpl.category, **clean)
+    db.session.add(campaign)
+    db.session.flush()
+    db.session.execute(insert(CampaignList), [{"campaign_id": campaign.id, "list_id": i} for i in list_ids])
+    return campaign
+
+
+def update_campaign(workspace_id: int, campaign_id: int, data: dict) -> Campaign:
+    campaign = get_campaign(workspace_id, campaign_id)
+    if campaign.status not in EDITABLE:
+        raise InvalidState(f"A {campaign.status} campaign can no longer be edited.")
+    clean, list_ids = _clean(workspace_id, data)
+    for k, v in clean.items():
+        setattr(campaign, k, v)
+    campaign.category = get_template(workspace_id, clean["template_id"]).category
+    db.session.execute(delete(CampaignList).where(CampaignList.campaign_id == campaign.id))
+    db.session.execute(insert(CampaignList), [{"campaign_id": campaign.id, "list_id": i} for i in list_ids])
+    db.session.flush()
+    return campaign
+
+
+def get_campaign(workspace_id: int, campaign_id: int) -> Campaign:
+    c = db.session.scalar(select(Campaign).where(Campaign.id == campaign_id, Campaign.workspace_id == workspace_id))
+    if c is None:
+        raise NotFound("No such campaign.")
+    return c
+
+
+def campaign_list_ids(campaign_id: int) -> list[int]:
+    return list(db.session.scalars(select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id)))
+
+
+def list_campaigns(workspace_id: int, status: str | None = None):
+    stmt = select(Campaign).where(Campaign.workspace_id == workspace_id)
+    if status:
+        stmt = stmt.where(Campaign.status == status)
+    return stmt.order_by(Campaign.id.desc())
+
+
+def audience_size(workspace_id: int, list_ids: list[int]) -> int:
+    """Distinct subscribers on the lists (before suppression)."""
+    if not list_ids:
+        return 0
+    return db.session.scalar(
+        select(func.count(func.distinct(ListSubscriber.subscriber_id)))
+        .join(Subscriber, Subscriber.id == ListSubscriber.subscriber_id)
+        .where(ListSubscriber.list_id.in_(list_ids), Subscriber.workspace_id == workspace_id)
+    ) or 0
+
+
+def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
+    """Start sending a draft now: freeze its content and queue the audience's materialization."""
+    campaign = get_campaign(workspace_id, campaign_id)
+    if campaign.status != "draft":
+        raise InvalidState(f"This campaign is {campaign.status}; only a draft can be sent.", {"status": campaign.status})
+    list_ids = campaign_list_ids(campaign.id)
+    if audience_size(workspace_id, list_ids) == 0:
+        raise ValidationError("The chosen lists have no subscribers yet: add or import some first.",
+                              {"list_ids": "No subscribers."})
+    tpl = get_template(workspace_id, campaign.template_id)
+    campaign.snapshot = {"subject": tpl.subject, "body_html": tpl.body_html, "body_text": tpl.body_text,
+                         "preview_text": tpl.preview_text, "template_id": tpl.id}
+    campaign.status = "sending"
+    campaign.started_at = datetime.now(timezone.utc)
+    campaign.last_error = None
+    db.session.flush()
+    url = current_app.config["REDIS_URL"]
+    on_commit(lambda: _enqueue_prepare(url, campaign_id))
+    return campaign
+
+
+def _enqueue_prepare(redis_url: str, campaign_id: int) -> None:
+    from workers.queues import DEFAULT, get_queue
+
+    get_queue(DEFAULT, redis_url).enqueue("workers.jobs.prepare_campaign", campaign_id,
+                                           job_id=f"prepare-campaign-{campaign_id}")
+
+
+# Reporting ----------------------------------------------------------------------------------
+
+def campaign_stats(campaign_id: int) -> dict:
+    """Totals for the campaign page and API, from two aggregate queries."""
+    cr = CampaignRecipient
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.count(cr.sent_at),
+            *(func.coalesce(func.sum(case((cr.status == s, 1), else_=0)), 0)
+              for s in ("pending", "sending", "failed", "unknown", "bounced", "complained", "unsubscribed", "delivered")),
+            func.count(cr.opened_at),
+            func.count(cr.clicked_at),
+        ).where(cr.campaign_id == campaign_id)
+    ).one()
+    (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered,
+     unique_opens, unique_clicks) = row
+    counts = dict(db.session.execute(
+        select(Event.event_type, func.count()).where(Event.campaign_id == campaign_id).group_by(Event.event_type)
+    ).all())
+    suppressed = db.session.scalar(select(func.count()).where(
+        cr.campaign_id == campaign_id, cr.status == "failed", cr.reason.like("suppressed:%"))) or 0
+    return {
+        "total_recipients": total, "sent": sent, "delivered": counts.get("delivery", 0) or delivered,
+        "failed": failed, "suppressed": suppressed, "unknown": unknown, "pending": pending + sending,
+        "bounced": bounced, "complained": complained,
+        "unsubscribed": counts.get("unsubscribe", 0) or unsubscribed,
+        "opens": counts.get("open", 0), "unique_opens": unique_opens,
+        "clicks": counts.get("click", 0), "unique_clicks": unique_clicks,
+    }
+
+
+def recipients_query(campaign_id: int, status: str | None = None):
+    stmt = select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign_id)
+    if status:
+        stmt = stmt.where(CampaignRecipient.status == status)
+    return stmt.order_by(CampaignRecipient.id)

@@ -1,0 +1,28 @@
+"""An SMTP server (aiosmtpd) that stores what it receives in the development outbox."""
+from aiosmtpd.controller import Controller
+
+
+class CatcherHandler:
+    def __init__(self, app):
+        self.app = app
+
+    async def handle_DATA(self, server, session, envelope):
+        from app.extensions import db
+        from app.services.outbox import store_caught_message
+
+        with self.app.app_context():
+            try:
+                store_caught_message(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content
+                                     or envelope.content)
+                db.session.commit()
+            except Exception as exc:  # the sender sees a temporary failure and keeps the message
+                db.session.rollback()
+                self.app.logger.exception("mail catcher could not store a message")
+                return f"451 4.3.0 could not store message: {type(exc).__name__}"
+        return "250 2.0.0 caught"
+
+
+def start_catcher(app, host: str, port: int) -> Controller:
+    controller = Controller(CatcherHandler(app), hostname=host, port=port, data_size_limit=30 * 1024 * 1024)
+    controller.start()
+    return controller

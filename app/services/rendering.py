@@ -1,0 +1,141 @@
+"""Personalization in Jinja's sandbox, compiled once per campaign and rendered per recipient."""
+import re
+from dataclasses import dataclass
+
+from jinja2 import TemplateError, TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import escape
+
+from app.services.html_text import html_to_text
+
+html_env = ImmutableSandboxedEnvironment(autoescape=True)
+text_env = ImmutableSandboxedEnvironment(autoescape=False)
+
+SAMPLE_SUBSCRIBER = {
+    "id": 0, "email": "jane.doe@example.com", "name": "Jane Doe",
+    "attributes": {"first_name": "Jane", "city": "Lisbon", "plan": "gold"},
+}
+
+# Only absolute web links are tracked; links that are Jinja expressions (unsubscribe_url...) stay as written.
+_HREF_RE = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"'<>\s]+)\2""", re.IGNORECASE | re.DOTALL)
+_PLACEHOLDER_RE = re.compile(r"HERALD(LINK(\d{4})|PIXEL|PREHEADER)X")
+_BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
+_BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_HEADER_UNSAFE = re.compile(r"[\r\n\x00]+")
+
+
+class TemplateProblem(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def check_syntax(field: str, source: str | None, html: bool = False) -> None:
+    """Raise TemplateProblem naming the field and line when Jinja cannot compile `source`."""
+    if not source:
+        return
+    try:
+        (html_env if html else text_env).parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(field, f"line {exc.lineno}: {exc.message}") from None
+
+
+def extract_links(html: str) -> list[str]:
+    """The distinct trackable URLs of `html`, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in _HREF_RE.finditer(html or ""):
+        seen.setdefault(m.group(3).replace("&amp;", "&"), None)
+    return list(seen)
+
+
+def header_safe(value: str) -> str:
+    return _HEADER_UNSAFE.sub(" ", value).strip()
+
+
+@dataclass
+class Rendered:
+    subject: str
+    html: str
+    text: str
+
+
+class CompiledMessage:
+    """A template compiled once; `render()` personalizes it for one recipient.
+
+    Links become placeholders at compile time so that per message the only work left
+    is the Jinja render and one HMAC per link (STACK.md "Where the time goes").
+    """
+
+    def __init__(self, subject: str, body_html: str, body_text: str | None, preview_text: str | None,
+                 link_ids: dict[str, int] | None = None, track_opens: bool = False):
+        self.link_ids = link_ids or {}
+        html = body_html or ""
+        if self.link_ids:
+            def _sub(m):
+                url = m.group(3).replace("&amp;", "&")
+                link_id = self.link_ids.get(url)
+                return f"{m.group(1)}{m.group(2)}HERALDLINK{link_id:04d}X{m.group(2)}" if link_id else m.group(0)
+            html = _HREF_RE.sub(_sub, html)
+        text = body_text if body_text and body_text.strip() else html_to_text(body_html or "")
+        for url, link_id in sorted(self.link_ids.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(url, f"HERALDLINK{link_id:04d}X")
+        if preview_text:
+            block = ('<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
+                     'overflow:hidden;mso-hide:all">HERALDPREHEADERX' + "&#847;&zwnj;&nbsp;" * 20 + "</div>")
+            m = _BODY_OPEN_RE.search(html)
+            html = html[:m.end()] + block + html[m.end():] if m else block + html
+        if track_opens:
+            pixel = '<img src="HERALDPIXELX" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
+            m = None
+            for m in _BODY_CLOSE_RE.finditer(html):
+                pass
+            html = html[:m.start()] + pixel + html[m.start():] if m else html + pixel
+        try:
+            self.subject_t = text_env.from_string(subject or "")
+            self.html_t = html_env.from_string(html)
+            self.text_t = text_env.from_string(text)
+            self.preview_t = text_env.from_string(preview_text) if preview_text else None
+        except TemplateSyntaxError as exc:
+            raise TemplateProblem("template", f"line {exc.lineno}: {exc.message}") from None
+
+    def render(self, context: dict, link_url=None, pixel_url: str | None = None) -> Rendered:
+        """Personalize for one recipient; `link_url(link_id)` gives each tracked link's URL."""
+        preheader = str(escape(self.preview_t.render(context))) if self.preview_t else ""
+
+        def _fill(m):
+            if m.group(2):
+                return link_url(int(m.group(2))) if link_url else ""
+            if m.group(1) == "PIXEL":
+                return pixel_url or ""
+            return preheader
+
+        html = _PLACEHOLDER_RE.sub(_fill, self.html_t.render(context))
+        text = _PLACEHOLDER_RE.sub(_fill, self.text_t.render(context))
+        return Rendered(header_safe(self.subject_t.render(context)), html, text)
+
+
+def render_once(subject, body_html, body_text, preview_text, context) -> Rendered:
+    """Render a template for a preview; errors become TemplateProblem, never a 500."""
+    try:
+        return CompiledMessage(subject, body_html, body_text, preview_text).render(context)
+    except TemplateProblem:
+        raise
+    except TemplateError as exc:
+        raise TemplateProblem("template", str(exc)) from None
+    except Exception as exc:  # a marketer's expression failing (e.g. 1/0) is their error to see
+        raise TemplateProblem("template", f"{type(exc).__name__}: {exc}") from None
+
+
+def build_context(subscriber: dict, campaign_name: str, unsubscribe_url: str, preferences_url: str,
+                  view_url: str, extra: dict | None = None) -> dict:
+    ctx = {
+        "subscriber": subscriber,
+        "campaign": {"name": campaign_name},
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
+        "view_in_browser_url": view_url,
+    }
+    if extra:
+        ctx.update(extra)
+    return ctx

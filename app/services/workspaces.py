@@ -1,0 +1,151 @@
+"""Workspaces, their owners, sign-in and API keys."""
+import hashlib
+import re
+import secrets
+from datetime import datetime, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import ApiKey, Membership, Provider, User, Workspace
+from app.services.audience import normalize_email
+from app.services.errors import Conflict, NotFound, ValidationError
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so timing does not reveal accounts.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD = 10
+
+
+def _slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+    return slug or "workspace"
+
+
+def _unique_slug(name: str) -> str:
+    base = _slugify(name)
+    slug, n = base, 1
+    while db.session.scalar(select(Workspace.id).where(Workspace.slug == slug)):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def create_workspace(name: str, owner_email: str, password: str, owner_name: str | None = None) -> Workspace:
+    """Create a workspace, its owner and its development outbox provider."""
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Give the workspace a name."
+    elif len(name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    try:
+        email = normalize_email(owner_email)
+    except ValidationError as exc:
+        errors["email"] = exc.message
+        email = None
+    if len(password or "") < MIN_PASSWORD:
+        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
+    elif len(password) > 1000:
+        errors["password"] = "That password is too long."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise Conflict("An account with that email already exists: sign in instead.", {"email": "Already registered."})
+    workspace = Workspace(name=name, slug=_unique_slug(name))
+    user = User(email=email, name=(owner_name or "").strip() or None, password_hash=_hasher.hash(password))
+    db.session.add_all([workspace, user])
+    db.session.flush()
+    db.session.add(Membership(workspace_id=workspace.id, user_id=user.id, role="owner"))
+    db.session.add(
+        Provider(
+            workspace_id=workspace.id, name="Development outbox", provider_type="outbox",
+            settings={}, is_default=True, priority=1000,
+        )
+    )
+    db.session.flush()
+    return workspace
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user whose password matches, else None (same cost either way)."""
+    try:
+        email = normalize_email(email)
+    except ValidationError:
+        email = None
+    user = db.session.scalar(select(User).where(User.email == email)) if email else None
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def workspace_by_slug(slug: str) -> Workspace:
+    ws = db.session.scalar(select(Workspace).where(Workspace.slug == slug))
+    if ws is None:
+        raise NotFound(f"No workspace '{slug}'.")
+    return ws
+
+
+def update_workspace(workspace: Workspace, name: str, timezone_name: str) -> Workspace:
+    """Rename a workspace and set the timezone its pages show times in."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    errors = {}
+    if not (name or "").strip():
+        errors["name"] = "Give the workspace a name."
+    try:
+        ZoneInfo(timezone_name or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = f"'{timezone_name}' is not a timezone (e.g. Europe/Berlin)."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    workspace.name = name.strip()[:200]
+    workspace.timezone = timezone_name
+    db.session.flush()
+    return workspace
+
+
+def _hash_key(key: str) -> str:
+    # Keys are 256-bit random: a fast hash is enough, and a lookup by hash stays O(1).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(workspace_id: int, name: str | None = None) -> tuple[ApiKey, str]:
+    """A new API key; the plain key is returned once and only its hash is stored."""
+    plain = "hk_" + secrets.token_urlsafe(32)
+    key = ApiKey(
+        workspace_id=workspace_id, name=(name or "API key").strip()[:200] or "API key",
+        prefix=plain[:10], key_hash=_hash_key(plain),
+    )
+    db.session.add(key)
+    db.session.flush()
+    return key, plain
+
+
+def find_api_key(plain: str) -> ApiKey | None:
+    """The live key matching `plain`, with its last use recorded."""
+    if not plain or len(plain) > 200:
+        return None
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(plain)))
+    if key is None or key.revoked_at is not None:
+        return None
+    now = datetime.now(timezone.utc)
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        key.last_used_at = now
+    return key
+
+
+def revoke_api_key(workspace_id: int, key_id: int) -> None:
+    key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id))
+    if key is None:
+        raise NotFound("No such API key.")
+    key.revoked_at = datetime.now(timezone.utc)
+    db.session.flush()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Prepare the database and start web, worker, scheduler and the development mail catcher.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PORT="${PORT:-5000}"
+export REDIS_URL="$(.venv/bin/python scripts/dev_redis.py)"
+export FLASK_APP=wsgi
+mkdir -p instance
+.venv/bin/flask --app wsgi db upgrade
+echo
+echo "  Herald is starting on http://127.0.0.1:${PORT}"
+echo "  Open it and sign up: the first sign-up creates your workspace and its owner."
+echo "  (Redis: ${REDIS_URL}; database: ${DATABASE_URL:-SQLite in instance/herald.db}; outbox SMTP on 127.0.0.1:${MAILCATCHER_PORT:-1025})"
+echo
+exec .venv/bin/honcho start -f Procfile

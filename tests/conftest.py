@@ -1,0 +1,219 @@
+"""Fixtures shared by every layer of tests.
+
+The environment is set before the app is imported, so the app, the RQ jobs (which build
+their own app) and any subprocess all use the same database, Redis db and mail catcher.
+"""
+import atexit
+import os
+import socket
+import tempfile
+
+import pytest
+
+from tests.support import create_test_database, create_test_redis, free_port, run_worker
+
+_DB_URL, _drop_db = create_test_database()
+_REDIS_URL, _drop_redis = create_test_redis()
+os.environ.update({
+    "DATABASE_URL": _DB_URL,
+    "REDIS_URL": _REDIS_URL,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "HERALD_INSTANCE": tempfile.mkdtemp(prefix="herald-test-instance-"),
+    "BASE_URL": "http://herald.test",
+    "MAILCATCHER_PORT": str(free_port()),
+    "LOGIN_RATE_LIMIT": "1000 per minute",
+})
+atexit.register(_drop_redis)
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def app():
+    app = create_app()
+    app.config.update(TESTING=True)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    _drop_db()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request):
+    """Each test starts with empty tables and an empty Redis db."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            else:
+                for t in tables:
+                    conn.exec_driver_sql(f"DELETE FROM {t}")
+    from app.redis_client import redis_for
+
+    redis_for(_REDIS_URL).flushdb()
+
+
+_real_connect = socket.socket.connect
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_connections(monkeypatch):
+    """Fail any test that tries to reach a host off this machine (a provider, a CDN, DNS)."""
+    def guarded(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if not (host.startswith("127.") or host in ("::1", "localhost")):
+                raise AssertionError(f"test tried to connect to {address!r}")
+        return _real_connect(sock, address)
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield
+        db.session.remove()
+
+
+@pytest.fixture
+def redis_url():
+    return _REDIS_URL
+
+
+@pytest.fixture
+def worker(app):
+    """Call to run every queued job, as a burst RQ worker on the test Redis."""
+    return lambda: run_worker(_REDIS_URL)
+
+
+class SMTPSink:
+    """A real SMTP server (aiosmtpd) that keeps what it receives; can refuse chosen addresses."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refuse:
+            return self.refuse[address.lower()]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        from email import policy
+
+        self.messages.append({
+            "mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos),
+            "raw": envelope.original_content,
+            "message": email.message_from_bytes(envelope.original_content, policy=policy.default),
+        })
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+def smtp_sink():
+    from aiosmtpd.controller import Controller
+
+    sink = SMTPSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    sink.port = port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def mail_catcher(app):
+    """The development outbox's SMTP catcher, on the port the app is configured with."""
+    from app.services.mailcatcher import start_catcher
+
+    controller = start_catcher(app, "127.0.0.1", app.config["MAILCATCHER_PORT"])
+    yield controller
+    controller.stop()
+
+
+# Factories ------------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_workspace(ctx):
+    from app.services.workspaces import create_workspace
+
+    counter = iter(range(1, 10_000))
+
+    def make(name=None, email=None):
+        n = next(counter)
+        ws = create_workspace(name or f"Workspace {n}", email or f"owner{n}@example.com", PASSWORD)
+        db.session.commit()
+        return ws
+    return make
+
+
+@pytest.fixture
+def workspace(make_workspace):
+    return make_workspace("Acme", "owner@example.com")
+
+
+@pytest.fixture
+def client(app, workspace):
+    """A browser session signed in as the workspace's owner."""
+    c = app.test_client()
+    with app.app_context():
+        pass
+    resp = c.post("/login", data={"email": "owner@example.com", "password": PASSWORD})
+    assert resp.status_code == 302, resp.data[:500]
+    return c
+
+
+@pytest.fixture
+def api_key(workspace):
+    from app.services.workspaces import create_api_key
+
+    _, plain = create_api_key(workspace.id, "tests")
+    db.session.commit()
+    return plain
+
+
+@pytest.fixture
+def api(app, api_key):
+    """A JSON API client authenticated with the workspace's key."""
+    class Api:
+        def __init__(self, c, key):
+            self.c, self.h = c, {"Authorization": f"Bearer {key}"}
+
+        def get(self, path, **kw):
+            return self.c.get("/api/v1" + path, headers=self.h, **kw)
+
+        def post(self, path, json=None, **kw):
+            return self.c.post("/api/v1" + path, json=json, headers=self.h, **kw)
+
+        def put(self, path, json=None, **kw):
+            return self.c.put("/api/v1" + path, json=json, headers=self.h, **kw)
+
+        def delete(self, path, **kw):
+            return self.c.delete("/api/v1" + path, headers=self.h, **kw)
+    return Api(app.test_client(), api_key)
+
+
+TEMPLATE_HTML = """<!doctype html><html><body>
+<h1>Hello {{ subscriber.name or 'friend' }}</h1>
+<p>Your plan: {{ subscriber.attributes.plan }}</p>
+<p><a href="https://example.com/offer?a=1&amp;b=2">See the offer</a> and <a href="https://example.com/docs">docs</a></p>
+<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> · <a href="{{ view_in_browser_url }}">View in browser</a></p>
+</body></html>"""

@@ -1,0 +1,101 @@
+"""A campaign goes out through a real SMTP server, tracked, and the audience rules hold."""
+import re
+from urllib.parse import urlparse
+
+from app.extensions import db
+from app.services import audience, campaigns, providers, templates, tracking
+from app.services.tokens import read_token
+from tests.conftest import TEMPLATE_HTML
+
+
+def _setup(workspace, sink, n=5, extra_rows=()):
+    lst = audience.create_list(workspace.id, "Customers")
+    rows = [{"email": f"Person{i}@Example.com", "name": f"Person {i}", "attributes": {"plan": "gold"}} for i in range(n)]
+    audience.import_subscribers(workspace.id, rows + list(extra_rows), [lst.id])
+    prov = providers.create_provider(workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port},
+                                     {}, is_default=True)
+    tpl = templates.create_template(workspace.id, {"name": "Welcome", "subject": "Hi {{ subscriber.name }}",
+                                                   "body_html": TEMPLATE_HTML, "preview_text": "A warm hello"})
+    camp = campaigns.create_campaign(workspace.id, {"name": "Spring", "template_id": tpl.id, "list_ids": [lst.id],
+                                                    "from_name": "Acme Shop", "from_email": "news@shop.example.com",
+                                                    "provider_id": prov.id})
+    db.session.commit()
+    return lst, camp
+
+
+def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_headers(workspace, smtp_sink, worker, app):
+    lst, camp = _setup(workspace, smtp_sink, n=7)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    db.session.expire_all()
+    assert campaigns.get_campaign(workspace.id, camp.id).status == "sent"
+    assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == [f"person{i}@example.com" for i in range(7)]
+    msg = smtp_sink.messages[0]["message"]
+    assert msg["Subject"].startswith("Hi Person")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert re.match(r"<http://herald\.test/u/[\w.-]+>", msg["List-Unsubscribe"])
+    assert msg["Message-ID"].endswith("@shop.example.com>")
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    assert "https://example.com/offer" not in html and "/t/c/" in html
+    assert "/t/o/" in html and "A warm hello" in html
+    assert "Your plan: gold" in text and "/t/c/" in text
+    stats = campaigns.campaign_stats(camp.id)
+    assert stats["total_recipients"] == 7 and stats["sent"] == 7 and stats["failed"] == 0
+
+
+def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink, worker, app):
+    lst, camp = _setup(workspace, smtp_sink, n=2)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    html = smtp_sink.messages[0]["message"].get_body(("html",)).get_content()
+    web = app.test_client()
+    pixel = re.search(r'src="http://herald\.test(/t/o/[^"]+)"', html).group(1)
+    clicks = re.findall(r'href="http://herald\.test(/t/c/[^"]+)"', html)
+    assert web.get(pixel).status_code == 200
+    assert web.get(pixel).mimetype == "image/gif"
+    r = web.get(clicks[0])
+    assert r.status_code == 302 and r.headers["Location"] == "https://example.com/offer?a=1&b=2"
+    assert web.get("/t/c/not-a-token").status_code == 404
+    tracking.process_hits()
+    unsub = urlparse(smtp_sink.messages[0]["message"]["List-Unsubscribe"].strip("<>")).path
+    r = web.post(unsub, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    db.session.commit()
+    stats = campaigns.campaign_stats(camp.id)
+    assert stats["opens"] == 2 and stats["unique_opens"] == 1
+    assert stats["clicks"] == 1 and stats["unique_clicks"] == 1
+    assert stats["unsubscribed"] == 1
+
+
+def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, smtp_sink, worker, app):
+    lst, camp = _setup(workspace, smtp_sink, n=3)
+    sub = db.session.scalar(db.select(audience.Subscriber).where(audience.Subscriber.email == "person0@example.com"))
+    audience.unsubscribe(sub)
+    audience.suppress_address(workspace.id, "person1@example.com", "complained")
+    db.session.commit()
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    assert [m["rcpt_tos"][0] for m in smtp_sink.messages] == ["person2@example.com"]
+    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    assert rows["person0@example.com"] == ("failed", "suppressed:unsubscribed")
+    assert rows["person1@example.com"] == ("failed", "suppressed:complained")
+    assert rows["person2@example.com"][0] == "sent"
+
+
+def test_hard_bounce_fails_recipient_suppresses_and_campaign_goes_on(workspace, smtp_sink, worker, app):
+    smtp_sink.refuse["person1@example.com"] = "550 5.1.1 <person1@example.com>: mailbox unknown"
+    lst, camp = _setup(workspace, smtp_sink, n=3)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    assert rows["person1@example.com"][0] == "failed" and "5.1.1" in rows["person1@example.com"][1]
+    assert rows["person2@example.com"][0] == "sent"
+    db.session.expire_all()
+    assert campaigns.get_campaign(workspace.id, camp.id).status == "sent"
+    sub = db.session.scalar(db.select(audience.Subscriber).where(audience.Subscriber.email == "person1@example.com"))
+    assert sub.status == "bounced"

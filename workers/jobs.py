@@ -1,0 +1,74 @@
+"""RQ entry points: open an app context, call one service function, commit."""
+from functools import lru_cache
+
+from rq import get_current_job
+
+
+@lru_cache(maxsize=1)
+def _app():
+    from app import create_app
+
+    return create_app()
+
+
+def _run(fn, *args):
+    from app.extensions import db
+
+    app = _app()
+    with app.app_context():
+        try:
+            result = fn(*args)
+            db.session.commit()
+            return result
+        except BaseException:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+
+
+def prepare_campaign(campaign_id: int) -> int:
+    """Materialize a campaign's recipients and queue its batches; returns the batch count."""
+    from flask import current_app
+
+    from app.extensions import db
+    from app.services import sending
+
+    app = _app()
+    with app.app_context():
+        try:
+            ranges = sending.prepare_campaign(campaign_id)
+            db.session.commit()
+            # Batches are queued only after their rows are committed, or a fast worker finds none.
+            sending.enqueue_batches(campaign_id, ranges, current_app.config["REDIS_URL"])
+            return len(ranges)
+        except BaseException:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+
+
+def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
+    """Send one batch of at most 500 recipients."""
+    from app.services import sending
+
+    result = _run(sending.send_batch, campaign_id, first_id, last_id)
+    job = get_current_job()
+    if job is not None:
+        job.meta.update(result)
+        job.save_meta()
+    return result
+
+
+def process_tracking_hits() -> int:
+    """Move queued opens and clicks into the event log (periodic)."""
+    from app.services import tracking
+
+    total = 0
+    for _ in range(20):
+        n = _run(tracking.process_hits)
+        total += n
+        if n == 0:
+            break
+    return total
