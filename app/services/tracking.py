@@ -157,3 +157,15 @@ def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscrib
             data={"source": source}, occurred_at=datetime.now(timezone.utc), created_at=datetime.now(timezone.utc)))
     db.session.flush()
     return sub
+
+
+def preferences_token(recipient_id: int) -> str:
+    from app.services.tokens import make_token
+
+    return make_token("preferences", recipient_id)
+
+
+def unsubscribe_token(recipient_id: int) -> str:
+    from app.services.tokens import make_token
+
+    return make_token("unsubscribe", recipient_id)

@@ -1,3 +1,140 @@
-from flask import Blueprint
+"""Public pages for recipients: tracking, unsubscribe, preferences, view in browser.
+
+No login and no CSRF: the signed token in the URL is the capability (RFC 8058 requires
+one-click unsubscribe to work with a bare POST from the mailbox provider).
+"""
+import base64
+
+from flask import Blueprint, Response, abort, redirect, render_template, request
+
+from app.blueprints.helpers import commit
+from app.extensions import csrf, db, limiter
+from app.models import Campaign, MailingList, Subscriber, Workspace
+from app.services import audience, tracking
+from app.services.sending import recipient_view
 
 bp = Blueprint("public", __name__)
+csrf.exempt(bp)
+limiter.exempt(bp)
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+
+
+def _client_ip() -> str | None:
+    return request.remote_addr
+
+
+@bp.route("/t/o/<token>.gif")
+def open_pixel(token):
+    # Always the GIF, valid token or not: a broken image in an inbox helps nobody.
+    tracking.record_open(token, request.user_agent.string, _client_ip())
+    return Response(PIXEL, mimetype="image/gif", headers=_NO_STORE)
+
+
+@bp.route("/t/c/<token>")
+def click(token):
+    url = tracking.record_click(token, request.user_agent.string, _client_ip())
+    if url is None:
+        abort(404)
+    return redirect(url, code=302, Response=Response)
+
+
+def _recipient_or_404(purpose: str, token: str):
+    rec = tracking.recipient_for_token(purpose, token)
+    if rec is None:
+        abort(404)
+    return rec
+
+
+def _brand(workspace_id: int) -> Workspace:
+    return db.session.get(Workspace, workspace_id)
+
+
+@bp.route("/u/<token>", methods=["GET"])
+def unsubscribe_page(token):
+    rec = _recipient_or_404("unsubscribe", token)
+    sub = db.session.get(Subscriber, rec.subscriber_id)
+    campaign = db.session.get(Campaign, rec.campaign_id)
+    if sub is None:
+        abort(404)
+    return render_template("public/unsubscribe.html", token=token, email=sub.email, status=sub.status,
+                           workspace=_brand(sub.workspace_id), campaign=campaign,
+                           preferences_token=tracking.preferences_token(rec.id))
+
+
+@bp.route("/u/<token>", methods=["POST"])
+def unsubscribe(token):
+    rec = _recipient_or_404("unsubscribe", token)
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    sub = tracking.unsubscribe_recipient(rec, "one-click" if one_click else "unsubscribe page")
+    commit()
+    if one_click:
+        return Response("Unsubscribed.\n", mimetype="text/plain", headers=_NO_STORE)
+    return render_template("public/unsubscribed.html", email=sub.email if sub else "", token=token,
+                           workspace=_brand(rec_workspace(rec)),
+                           preferences_token=tracking.preferences_token(rec.id))
+
+
+def rec_workspace(rec) -> int:
+    return db.session.scalar(db.select(Campaign.workspace_id).where(Campaign.id == rec.campaign_id))
+
+
+@bp.route("/u/<token>/resubscribe", methods=["POST"])
+def resubscribe(token):
+    rec = _recipient_or_404("unsubscribe", token)
+    sub = db.session.get(Subscriber, rec.subscriber_id)
+    if sub is None:
+        abort(404)
+    audience.resubscribe(sub)
+    commit()
+    return render_template("public/resubscribed.html", email=sub.email, workspace=_brand(sub.workspace_id),
+                           preferences_token=tracking.preferences_token(rec.id))
+
+
+@bp.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token):
+    rec = _recipient_or_404("preferences", token)
+    sub = db.session.get(Subscriber, rec.subscriber_id)
+    if sub is None:
+        abort(404)
+    saved = False
+    if request.method == "POST":
+        keep = {int(v) for v in request.form.getlist("list_ids") if v.isdigit()}
+        for list_id in audience.subscriber_list_ids(sub.id):
+            if list_id not in keep:
+                audience.remove_from_list(sub.workspace_id, list_id, sub.id)
+        if request.form.get("subscribed") == "yes":
+            audience.resubscribe(sub)
+        commit()
+        saved = True
+    list_ids = audience.subscriber_list_ids(sub.id)
+    lists = list(db.session.scalars(db.select(MailingList).where(MailingList.id.in_(list_ids)).order_by(MailingList.name))) if list_ids else []
+    return render_template("public/preferences.html", token=token, subscriber=sub, lists=lists, saved=saved,
+                           workspace=_brand(sub.workspace_id),
+                           unsubscribe_token=tracking.unsubscribe_token(rec.id))
+
+
+@bp.route("/preferences/<token>/unsubscribe", methods=["POST"])
+def preferences_unsubscribe(token):
+    rec = _recipient_or_404("preferences", token)
+    sub = tracking.unsubscribe_recipient(rec, "preference center")
+    commit()
+    if sub is None:
+        abort(404)
+    return render_template("public/unsubscribed.html", email=sub.email, token=tracking.unsubscribe_token(rec.id),
+                           workspace=_brand(sub.workspace_id), preferences_token=token)
+
+
+@bp.route("/v/<token>")
+def view_in_browser(token):
+    rec = _recipient_or_404("view", token)
+    found = recipient_view(rec.id)
+    if found is None:
+        abort(404)
+    html, _ = found
+    # Marketer HTML on our origin: a sandboxed, script-free document.
+    return Response(html, mimetype="text/html", headers={
+        "Content-Security-Policy": "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "
+                                   "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'",
+        **_NO_STORE})
