@@ -23,12 +23,15 @@ def create_app(config: Config | None = None) -> Flask:
     from app.services import transactions as _tx  # noqa: F401  (after-commit hooks)
 
     _register_blueprints(app)
+    from app.blueprints.filters import register_filters
+
+    register_filters(app)
     _register_security_headers(app)
     _register_error_pages(app)
     from app.cli import register_cli
 
     register_cli(app)
-    from app.blueprints.auth.session import register_session
+    from app.blueprints.auth.current import register_session
 
     register_session(app)
     return app
@@ -73,6 +76,8 @@ def _register_security_headers(app: Flask) -> None:
 def _register_error_pages(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
+    from app.services.errors import DomainError
+
     def _wants_json() -> bool:
         return request.path.startswith("/api/")
 
@@ -100,6 +105,15 @@ def _register_error_pages(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(e):
         return _page(400, "Form expired", "The form expired or was sent from elsewhere: reload the page and try again.")
+
+    @app.errorhandler(DomainError)
+    def domain_error(e):
+        # A view that did not catch its service's error still answers in the user's language.
+        if _wants_json():
+            return {"error": {"code": e.code, "message": e.message, "fields": e.fields}}, e.status
+        if e.status == 404:
+            return not_found(e)
+        return render_template("errors/error.html", code=e.status, title="That did not work", message=e.message), e.status
 
     @app.errorhandler(500)
     def server_error(e):

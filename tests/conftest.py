@@ -95,7 +95,14 @@ def redis_url():
 @pytest.fixture
 def worker(app):
     """Call to run every queued job, as a burst RQ worker on the test Redis."""
-    return lambda: run_worker(_REDIS_URL)
+    def run():
+        run_worker(_REDIS_URL)
+        # The jobs wrote through their own sessions: forget what this test's session cached.
+        from flask import has_app_context
+
+        if has_app_context():
+            db.session.expire_all()
+    return run
 
 
 class SMTPSink:
@@ -173,10 +180,11 @@ def workspace(make_workspace):
 @pytest.fixture
 def client(app, workspace):
     """A browser session signed in as the workspace's owner."""
+    import re
+
     c = app.test_client()
-    with app.app_context():
-        pass
-    resp = c.post("/login", data={"email": "owner@example.com", "password": PASSWORD})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
+    resp = c.post("/login", data={"email": "owner@example.com", "password": PASSWORD, "csrf_token": token})
     assert resp.status_code == 302, resp.data[:500]
     return c
 

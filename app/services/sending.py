@@ -272,8 +272,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                                        "mid": mid})
                     else:
                         why = f"smtp {'deferred' if result.failure == 'temporary' else 'rejected'}: {result.detail}"
-                        failed.append({"rid": rid, "st": "failed", "why": why[:500], "mid": None})
-                        if result.failure == "permanent" and (result.enhanced or "").startswith("5.1."):
+                        hard = result.failure == "permanent" and (result.enhanced or "").startswith("5.1.")
+                        failed.append({"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None})
+                        if hard:
                             bounces.append((rid, sid, sub["email"], result.detail))
             except TransportUnavailable:
                 done = {r["rid"] for r in sent} | {r["rid"] for r in failed}
@@ -286,7 +287,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 _suppress_hard_bounces(campaign, bounces)
             db.session.commit()
             counts["sent"] += len(sent)
-            counts["failed"] += sum(1 for f in failed if f["st"] == "failed")
+            counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
             counts["unknown"] += sum(1 for f in failed if f["st"] == "unknown")
     finally:
         transport.close()

@@ -93,7 +93,7 @@ def test_hard_bounce_fails_recipient_suppresses_and_campaign_goes_on(workspace, 
     db.session.commit()
     worker()
     rows = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
-    assert rows["person1@example.com"][0] == "failed" and "5.1.1" in rows["person1@example.com"][1]
+    assert rows["person1@example.com"][0] == "bounced" and "5.1.1" in rows["person1@example.com"][1]
     assert rows["person2@example.com"][0] == "sent"
     db.session.expire_all()
     assert campaigns.get_campaign(workspace.id, camp.id).status == "sent"

@@ -32,9 +32,7 @@ def signup():
             errors = exc.fields or {"form": exc.message}
             flash(exc.message, "danger")
         else:
-            from app.services.workspaces import authenticate as _auth
-
-            user = _auth(form.get("email"), form.get("password", ""))
+            user = authenticate(form.get("email"), form.get("password", ""))
             login_user(user)
             session["workspace_id"] = ws.id
             flash(f"Welcome to Herald! Your workspace “{ws.name}” is ready.", "success")

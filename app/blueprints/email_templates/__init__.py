@@ -1,3 +1,114 @@
-from flask import Blueprint
+"""Email templates (code): index, new, edit, live preview, delete."""
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-bp = Blueprint("email_templates", __name__)
+from app.blueprints.helpers import commit, workspace_view
+from app.extensions import db
+from app.models.content import TEMPLATE_CATEGORIES
+from app.services import templates
+from app.services.errors import DomainError, ValidationError
+
+bp = Blueprint("email_templates", __name__, url_prefix="/templates")
+
+STARTER_HTML = """<!doctype html>
+<html>
+<body style="margin:0;background:#f4f6fa;font-family:Arial,sans-serif;color:#1d273b">
+  <table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center" style="padding:24px">
+    <table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;width:100%;background:#ffffff;border-radius:8px">
+      <tr><td style="padding:32px">
+        <h1 style="margin:0 0 16px;font-size:24px">Hello {{ subscriber.name or 'there' }},</h1>
+        <p style="margin:0 0 16px;line-height:1.5">Write your message here.</p>
+        <p style="margin:0 0 24px"><a href="https://example.com" style="background:#206bc4;color:#ffffff;padding:12px 20px;border-radius:6px;text-decoration:none;display:inline-block">Call to action</a></p>
+      </td></tr>
+      <tr><td style="padding:16px 32px;font-size:12px;color:#667382;border-top:1px solid #eef0f4">
+        You receive this because you subscribed to {{ campaign.name }}.
+        <a href="{{ unsubscribe_url }}" style="color:#667382">Unsubscribe</a> ·
+        <a href="{{ preferences_url }}" style="color:#667382">Preferences</a> ·
+        <a href="{{ view_in_browser_url }}" style="color:#667382">View in browser</a>
+      </td></tr>
+    </table>
+  </td></tr></table>
+</body>
+</html>
+"""
+
+
+def _form_data() -> dict:
+    f = request.form
+    return {k: f.get(k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")} | {
+        "template_type": "code"}
+
+
+@bp.route("/")
+@workspace_view
+def index():
+    return render_template("email_templates/index.html", items=templates.list_templates(g.ws_id))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@workspace_view
+def new():
+    form = {"body_html": STARTER_HTML, "category": "marketing"}
+    errors = {}
+    if request.method == "POST":
+        form = _form_data()
+        try:
+            tpl = templates.create_template(g.ws_id, form)
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.fields
+            flash(exc.message, "danger")
+        else:
+            flash(f"Template “{tpl.name}” saved.", "success")
+            return redirect(url_for("email_templates.edit", template_id=tpl.id))
+    return render_template("email_templates/edit.html", tpl=None, form=form, errors=errors,
+                           categories=TEMPLATE_CATEGORIES), (422 if errors else 200)
+
+
+@bp.route("/<int:template_id>/edit", methods=["GET", "POST"])
+@workspace_view
+def edit(template_id):
+    tpl = templates.get_template(g.ws_id, template_id)
+    errors = {}
+    form = {k: getattr(tpl, k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")}
+    if request.method == "POST":
+        form = _form_data()
+        try:
+            templates.update_template(g.ws_id, tpl.id, form)
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.fields
+            flash(exc.message, "danger")
+        else:
+            flash("Template saved.", "success")
+            return redirect(url_for("email_templates.edit", template_id=tpl.id))
+    return render_template("email_templates/edit.html", tpl=tpl, form=form, errors=errors,
+                           categories=TEMPLATE_CATEGORIES), (422 if errors else 200)
+
+
+@bp.route("/preview", methods=["POST"])
+@workspace_view
+def preview():
+    """The rendered message with sample data, as an HTMX fragment (also usable without JS)."""
+    f = request.form
+    try:
+        out = templates.preview(current_app.config["BASE_URL"], f.get("subject", ""), f.get("body_html", ""),
+                                f.get("body_text"), f.get("preview_text"))
+        error = None
+    except ValidationError as exc:
+        out, error = None, exc.message
+    return render_template("email_templates/_preview.html", out=out, error=error)
+
+
+@bp.route("/<int:template_id>/delete", methods=["POST"])
+@workspace_view
+def delete(template_id):
+    try:
+        templates.delete_template(g.ws_id, template_id)
+        commit()
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for("email_templates.edit", template_id=template_id))
+    flash("Template deleted.", "success")
+    return redirect(url_for("email_templates.index"))

@@ -1,3 +1,146 @@
-from flask import Blueprint
+"""Subscribers: search, add, show, import, unsubscribe, delete."""
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-bp = Blueprint("subscribers", __name__)
+from app.blueprints.helpers import commit, int_list, is_htmx, page_number, workspace_view
+from app.extensions import db
+from app.models import Event
+from app.models.audience import SUBSCRIBER_STATUSES
+from app.services import audience
+from app.services.errors import DomainError
+
+bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
+PER_PAGE = 50
+
+
+def _filters() -> dict:
+    list_id = request.args.get("list_id", type=int)
+    status = request.args.get("status") if request.args.get("status") in SUBSCRIBER_STATUSES else None
+    return {"q": (request.args.get("q") or "").strip()[:200], "status": status, "list_id": list_id}
+
+
+@bp.route("/")
+@workspace_view
+def index():
+    f = _filters()
+    page = page_number()
+    subs, total = audience.paginate(audience.search_subscribers(g.ws_id, **f), page, PER_PAGE)
+    args = {k: v for k, v in f.items() if v}
+    ctx = dict(subscribers=subs, total=total, page=page, per_page=PER_PAGE, f=f, args=args,
+               lists=audience.lists_with_counts(g.ws_id), statuses=SUBSCRIBER_STATUSES)
+    if is_htmx() and request.headers.get("HX-Target") == "subscriber-results":
+        return render_template("subscribers/_results.html", **ctx)
+    return render_template("subscribers/index.html", **ctx)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@workspace_view
+def new():
+    errors, form = {}, {}
+    if request.method == "POST":
+        form = request.form
+        attrs = _parse_attributes(form.get("attributes", ""))
+        try:
+            if isinstance(attrs, str):
+                raise DomainError(attrs, {"attributes": attrs})
+            sub = audience.add_subscriber(g.ws_id, form.get("email"), form.get("name"), attrs,
+                                          int_list(form.getlist("list_ids")))
+            commit()
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.fields or {"email": exc.message}
+            errors.pop("id", None)
+            flash(exc.message, "danger")
+        else:
+            flash(f"{sub.email} added.", "success")
+            return redirect(url_for("subscribers.show", subscriber_id=sub.id))
+    preselected = int_list(form.getlist("list_ids")) if form else int_list([request.args.get("list_id")])
+    return render_template("subscribers/new.html", errors=errors, form=form, lists=audience.lists_with_counts(g.ws_id),
+                           preselected=preselected), (422 if errors else 200)
+
+
+def _parse_attributes(text: str):
+    """`key: value` lines from the form into a dict, or an error message."""
+    attrs = {}
+    for n, line in enumerate((text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        if ":" not in line:
+            return f"Attributes line {n}: write it as name: value."
+        k, v = line.split(":", 1)
+        attrs[k.strip()] = v.strip()
+    return attrs
+
+
+@bp.route("/<int:subscriber_id>")
+@workspace_view
+def show(subscriber_id):
+    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    list_ids = set(audience.subscriber_list_ids(sub.id))
+    lists = [(lst, n) for lst, n in audience.lists_with_counts(g.ws_id) if lst.id in list_ids]
+    events = list(db.session.scalars(db.select(Event).where(Event.subscriber_id == sub.id, Event.workspace_id == g.ws_id)
+                                     .order_by(Event.occurred_at.desc()).limit(20)))
+    return render_template("subscribers/show.html", sub=sub, lists=lists, events=events)
+
+
+@bp.route("/<int:subscriber_id>/unsubscribe", methods=["POST"])
+@workspace_view
+def unsubscribe(subscriber_id):
+    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    audience.unsubscribe(sub, detail="unsubscribed by a team member")
+    commit()
+    flash(f"{sub.email} is unsubscribed and will be skipped by campaigns.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id))
+
+
+@bp.route("/<int:subscriber_id>/resubscribe", methods=["POST"])
+@workspace_view
+def resubscribe(subscriber_id):
+    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    audience.resubscribe(sub)
+    commit()
+    flash(f"{sub.email} is subscribed again.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id))
+
+
+@bp.route("/<int:subscriber_id>/delete", methods=["POST"])
+@workspace_view
+def delete(subscriber_id):
+    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    email = sub.email
+    audience.delete_subscriber(g.ws_id, subscriber_id)
+    commit()
+    flash(f"{email} deleted.", "success")
+    return redirect(url_for("subscribers.index"))
+
+
+@bp.route("/import", methods=["GET"])
+@workspace_view
+def import_form():
+    return render_template("subscribers/import.html", lists=audience.lists_with_counts(g.ws_id), result=None,
+                           preselected=int_list([request.args.get("list_id")]), errors={})
+
+
+@bp.route("/import", methods=["POST"])
+@workspace_view
+def import_upload():
+    list_ids = int_list(request.form.getlist("list_ids"))
+    upload = request.files.get("file")
+    lists = audience.lists_with_counts(g.ws_id)
+    if upload is None or not upload.filename:
+        return render_template("subscribers/import.html", lists=lists, result=None, preselected=list_ids,
+                               errors={"file": "Choose a CSV file to import."}), 422
+    data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
+    try:
+        if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
+            raise DomainError("The file is larger than the import limit.", {"file": "File too large."})
+        rows = audience.parse_csv(data)
+        result = audience.import_subscribers(g.ws_id, rows, list_ids)
+        commit()
+    except DomainError as exc:
+        db.session.rollback()
+        return render_template("subscribers/import.html", lists=lists, result=None, preselected=list_ids,
+                               errors=exc.fields or {"file": exc.message}), 422
+    flash(f"Imported: {result.created} new, {result.updated} updated, {len(result.errors)} rows with problems.",
+          "success" if not result.errors else "info")
+    return render_template("subscribers/import.html", lists=lists, result=result, preselected=list_ids, errors={},
+                           filename=upload.filename)

@@ -1,0 +1,25 @@
+"""Bearer API keys: the key's workspace is the workspace of every request."""
+from flask import current_app, g, request
+
+from app.blueprints.api.errors import ApiError
+from app.extensions import db
+from app.services.workspaces import find_api_key
+
+
+def authenticate() -> None:
+    """Before every API view but the public ones: find the key, remember its workspace."""
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "public", False):
+        return
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "unauthorized", "Send your API key as 'Authorization: Bearer <key>'.")
+    api_key = find_api_key(key.strip())
+    if api_key is None:
+        raise ApiError(401, "unauthorized", "That API key is not valid, or it was revoked.")
+    g.api_workspace_id = api_key.workspace_id
+    db.session.commit()  # keeps last_used_at even when the request itself fails
+
+
+def workspace_id() -> int:
+    return g.api_workspace_id

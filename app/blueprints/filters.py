@@ -1,0 +1,43 @@
+"""Jinja filters and globals every dashboard page uses."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import g
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from app.extensions import db
+
+
+def num(value) -> str:
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def localtime(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> Markup:
+    """A time in the workspace's timezone, with UTC on hover."""
+    if value is None:
+        return Markup("—")
+    tz = ZoneInfo(getattr(getattr(g, "workspace", None), "timezone", None) or "UTC")
+    local = value.astimezone(tz)
+    utc = value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+    return Markup(f'<time datetime="{value.isoformat()}" title="{escape(utc)}">{escape(local.strftime(fmt))}</time>')
+
+
+def register_filters(app) -> None:
+    app.jinja_env.filters["num"] = num
+    app.jinja_env.filters["localtime"] = localtime
+
+    @app.context_processor
+    def nav_state():
+        from app.models import Provider
+
+        ws_id = getattr(g, "ws_id", None)
+        if ws_id is None:
+            return {}
+        if "nav_has_outbox" not in g:
+            g.nav_has_outbox = bool(db.session.scalar(select(Provider.id).where(
+                Provider.workspace_id == ws_id, Provider.provider_type == "outbox").limit(1)))
+        return {"nav_has_outbox": g.nav_has_outbox}

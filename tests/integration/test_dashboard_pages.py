@@ -1,0 +1,134 @@
+"""Every dashboard page renders for a signed-in marketer, and the main forms work."""
+import io
+import re
+
+import pytest
+
+from app.extensions import db
+from tests.conftest import PASSWORD, TEMPLATE_HTML
+
+
+def csrf(client, path="/"):
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def test_signup_creates_workspace_signs_in_and_shows_checklist(app):
+    c = app.test_client()
+    page = c.get("/signup").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = c.post("/signup", data={"csrf_token": token, "workspace": "Bloom & Co", "email": "Ana@Bloom.example.com",
+                                "password": "a long enough password"})
+    assert r.status_code == 302
+    home = c.get("/").get_data(as_text=True)
+    assert "Get started" in home and "Bloom &amp; Co" in home
+    assert 'href="/outbox/"' in home  # new workspaces send to the development outbox
+
+
+def test_signup_rejects_bad_input_without_500(app):
+    c = app.test_client()
+    page = c.get("/signup").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = c.post("/signup", data={"csrf_token": token, "workspace": "", "email": "bob@", "password": "short"})
+    assert r.status_code == 422
+    body = r.get_data(as_text=True)
+    assert "Give the workspace a name" in body and "not an email address" in body and "at least 10" in body
+
+
+def test_forms_without_csrf_token_are_refused(client):
+    r = client.post("/lists/", data={"name": "Sneaky"})
+    assert r.status_code == 400 and "Form expired" in r.get_data(as_text=True)
+
+
+def test_login_rejects_wrong_password(app, workspace):
+    c = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
+    r = c.post("/login", data={"email": "owner@example.com", "password": "wrong password!", "csrf_token": token})
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/", "/campaigns/", "/campaigns/new", "/templates/", "/templates/new",
+                                  "/subscribers/", "/subscribers/new", "/subscribers/import", "/lists/",
+                                  "/suppressions/", "/providers/", "/providers/new", "/settings/workspace",
+                                  "/settings/api-keys/", "/outbox/"])
+def test_every_navigation_page_renders(client, path):
+    r = client.get(path)
+    assert r.status_code == 200, r.get_data(as_text=True)[:2000]
+    assert "Content-Security-Policy" in r.headers
+
+
+def test_pages_need_sign_in(app, workspace):
+    r = app.test_client().get("/campaigns/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_marketer_builds_and_sends_a_campaign_through_the_pages(client, app, smtp_sink, worker):
+    t = csrf(client)
+    r = client.post("/lists/", data={"csrf_token": t, "name": "Newsletter"})
+    list_id = int(r.headers["Location"].rsplit("/", 1)[-1])
+    csv = b"email,name,plan\nana@example.com,Ana,gold\nbob@,Bob,free\nANA@example.com,Ana again,gold\ncy@example.com,Cy,free\n"
+    r = client.post("/subscribers/import", data={"csrf_token": t, "list_ids": str(list_id),
+                                                  "file": (io.BytesIO(csv), "people.csv")},
+                    content_type="multipart/form-data")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert "Row 3" not in body and ">3<" in body  # bob@ is on row 3
+    assert "&#39;bob@&#39; is not an email address" in body or "'bob@' is not an email address" in body
+    r = client.post("/providers/new", data={"csrf_token": t, "name": "Relay", "host": "127.0.0.1",
+                                            "port": str(smtp_sink.port), "use_tls": "", "is_default": "on"})
+    assert r.status_code == 302
+    r = client.post("/templates/new", data={"csrf_token": t, "name": "Hello", "subject": "Hi {{ subscriber.name }}",
+                                            "body_html": TEMPLATE_HTML, "category": "marketing"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    template_id = int(r.headers["Location"].split("/")[-2])
+    r = client.post("/campaigns/new", data={"csrf_token": t, "name": "First", "template_id": str(template_id),
+                                            "list_ids": str(list_id), "from_name": "Acme",
+                                            "from_email": "news@shop.example.com", "track_opens": "on",
+                                            "track_clicks": "on"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+    campaign_url = r.headers["Location"]
+    assert "Send now" in client.get(campaign_url).get_data(as_text=True)
+    r = client.post(campaign_url + "/send", data={"csrf_token": t})
+    assert r.status_code == 302
+    progress = client.get(campaign_url + "/progress")
+    assert progress.status_code == 200  # still sending: keep polling
+    worker()
+    progress = client.get(campaign_url + "/progress")
+    assert progress.status_code == 286  # done: htmx stops polling
+    page = client.get(campaign_url).get_data(as_text=True)
+    assert 'data-status="sent"' in page
+    assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == ["ana@example.com", "cy@example.com"]
+
+
+def test_template_with_script_or_broken_jinja_is_refused_with_a_clear_error(client):
+    t = csrf(client)
+    r = client.post("/templates/new", data={"csrf_token": t, "name": "Bad", "subject": "Hi",
+                                            "body_html": "<p>{{ unsubscribe_url }}</p><script>alert(1)</script>"})
+    assert r.status_code == 422 and "&lt;script&gt; is not allowed" in r.get_data(as_text=True)
+    r = client.post("/templates/new", data={"csrf_token": t, "name": "Bad", "subject": "Hi {{ name",
+                                            "body_html": "<p>{{ unsubscribe_url }}</p>"})
+    assert r.status_code == 422 and "Template error on line 1" in r.get_data(as_text=True)
+
+
+def test_template_preview_renders_sample_data_in_a_sandboxed_frame(client):
+    t = csrf(client)
+    r = client.post("/templates/preview", data={"csrf_token": t, "subject": "Hi {{ subscriber.name }}",
+                                                "body_html": TEMPLATE_HTML})
+    body = r.get_data(as_text=True)
+    assert "Hi Jane Doe" in body and "<iframe" in body and "sandbox" in body
+
+
+def test_sandbox_blocks_unsafe_template_code(client):
+    t = csrf(client)
+    r = client.post("/templates/preview", data={"csrf_token": t, "subject": "x",
+                                                "body_html": "{{ ''.__class__.__mro__[1].__subclasses__() }} {{ unsubscribe_url }}"})
+    assert "cannot be rendered" in r.get_data(as_text=True)
+
+
+def test_other_workspace_ids_answer_404(client, make_workspace, app):
+    from app.services import audience
+
+    other = make_workspace("Other")
+    lst = audience.create_list(other.id, "Theirs")
+    db.session.commit()
+    assert client.get(f"/lists/{lst.id}").status_code == 404
