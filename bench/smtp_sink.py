@@ -7,17 +7,16 @@ import resource
 import signal
 import threading
 
-from bench.common import CountingHandler
+from bench.common import CountingHandler, sink_controller
 
 
 def main(argv=None) -> int:
-    from aiosmtpd.controller import Controller
-
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--stock", action="store_true", help="aiosmtpd's own line-by-line DATA reader")
     args = p.parse_args(argv)
     handler = CountingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=args.port, ready_timeout=10)
+    controller = sink_controller(handler, args.port, args.stock)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: done.set())

@@ -80,9 +80,24 @@ def _no_outside_connections(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(scope="session")
+def service_app(app):
+    """A second app instance for calling services from tests.
+
+    Requests made with `app.test_client()` then run in an app context of their own, as in
+    production; sharing one context would leak `g` (the signed-in user) between clients.
+    """
+    other = create_app()
+    other.config.update(TESTING=True)
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
-def ctx(app):
-    with app.app_context():
+def ctx(service_app):
+    with service_app.app_context():
         yield
         db.session.remove()
 

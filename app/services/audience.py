@@ -150,9 +150,15 @@ def add_subscriber(workspace_id: int, email: str, name=None, attributes=None, li
 
 
 def search_subscribers(workspace_id: int, q: str | None = None, status: str | None = None,
-                       list_id: int | None = None):
+                       list_id: int | None = None, email: str | None = None):
     """A select of the workspace's subscribers matching the filters, newest first."""
     stmt = select(Subscriber).where(Subscriber.workspace_id == workspace_id)
+    if email is not None:
+        try:
+            address = normalize_email(email)
+        except ValidationError:
+            address = email.strip().lower()
+        stmt = stmt.where(Subscriber.email == address)
     if q:
         like = f"%{q.strip().lower()[:200]}%"
         stmt = stmt.where((Subscriber.email.like(like)) | (func.lower(Subscriber.name).like(like)))

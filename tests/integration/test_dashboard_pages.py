@@ -132,3 +132,57 @@ def test_other_workspace_ids_answer_404(client, make_workspace, app):
     lst = audience.create_list(other.id, "Theirs")
     db.session.commit()
     assert client.get(f"/lists/{lst.id}").status_code == 404
+
+
+def test_login_is_rate_limited_per_address_and_email(app, workspace):
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    try:
+        c = app.test_client()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
+        codes = [c.post("/login", data={"email": "owner@example.com", "password": "guess number x",
+                                        "csrf_token": token}).status_code for _ in range(5)]
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
+
+
+def test_session_cookie_is_httponly_samesite_and_secure_behind_https():
+    from app.config import Config
+
+    cfg = Config(BASE_URL="https://mail.example.com")
+    assert cfg.SESSION_COOKIE_SECURE and cfg.SESSION_COOKIE_HTTPONLY and cfg.SESSION_COOKIE_SAMESITE == "Lax"
+    assert not Config(BASE_URL="http://127.0.0.1:5000").SESSION_COOKIE_SECURE
+
+
+def test_csp_allows_only_our_own_scripts(client):
+    r = client.get("/")
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "<script>" not in r.get_data(as_text=True)
+
+
+def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_catcher, worker, make_workspace):
+    from app.services import audience, campaigns, templates
+    from app.models import Workspace
+    ws = db.session.scalar(db.select(Workspace).where(Workspace.slug == "acme"))
+    lst = audience.create_list(ws.id, "L")
+    audience.import_subscribers(ws.id, [{"email": "zoe@example.com", "name": "Zoë"}], [lst.id])
+    tpl = templates.create_template(ws.id, {"name": "T", "subject": "Bonjour {{ subscriber.name }}",
+                                            "body_html": TEMPLATE_HTML})
+    c = campaigns.create_campaign(ws.id, {"name": "C", "template_id": tpl.id, "list_ids": [lst.id],
+                                          "from_name": "Acme", "from_email": "news@shop.example.com"})
+    db.session.commit()
+    campaigns.send_campaign(ws.id, c.id)
+    db.session.commit()
+    worker()
+    page = client.get("/outbox/").get_data(as_text=True)
+    assert "Bonjour Zoë" in page and "zoe@example.com" in page
+    msg_id = int(re.search(r'href="/outbox/(\d+)"', page).group(1))
+    detail = client.get(f"/outbox/{msg_id}").get_data(as_text=True)
+    assert "List-Unsubscribe" in detail and "Hello Zoë" in detail and "sandbox" in detail
+    make_workspace("Other", "other@example.com")
+    c2 = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c2.get("/login").get_data(as_text=True)).group(1)
+    c2.post("/login", data={"email": "other@example.com", "password": PASSWORD, "csrf_token": token})
+    assert "Bonjour" not in c2.get("/outbox/").get_data(as_text=True)
+    assert c2.get(f"/outbox/{msg_id}").status_code == 404

@@ -1,3 +1,26 @@
+"""JSON API v1: bearer-key authentication, one error shape, and an OpenAPI document made from the
+same declarations that register the routes (registry.operation)."""
 from flask import Blueprint
 
-bp = Blueprint("api", __name__)
+from app.extensions import csrf, limiter
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # authenticated by a bearer key, never by a cookie
+limiter.exempt(bp)
+
+from app.blueprints.api import (  # noqa: E402, F401  (each module declares its operations)
+    campaigns,
+    email_templates,
+    lists,
+    openapi,
+    providers,
+    subscribers,
+)
+from app.blueprints.api.auth import authenticate  # noqa: E402
+from app.blueprints.api.errors import register_error_handlers  # noqa: E402
+from app.blueprints.api.registry import OPERATIONS, view_for  # noqa: E402
+
+bp.before_request(authenticate)
+register_error_handlers(bp)
+for _op in OPERATIONS:
+    bp.add_url_rule(_op.rule, endpoint=_op.endpoint, view_func=view_for(_op), methods=[_op.method])

@@ -1,0 +1,59 @@
+"""Campaigns: drafts, sending, statistics and recipients."""
+from app.blueprints.api.auth import workspace_id
+from app.blueprints.api.registry import Param, operation
+from app.blueprints.api.schemas import RECIPIENT_FILTER
+from app.blueprints.api.serializers import campaign_json, page_json, recipient_json
+from app.blueprints.helpers import commit
+from app.models.campaign import CAMPAIGN_STATUSES
+from app.services import campaigns
+from app.services.audience import paginate
+
+TAG = "Campaigns"
+
+
+def _full(campaign) -> dict:
+    return campaign_json(campaign, campaigns.campaign_list_ids(campaign.id), campaigns.campaign_stats(campaign.id))
+
+
+@operation("POST", "/campaigns", "Create a campaign", tag=TAG, body="CampaignCreate", response="Campaign",
+           status=201)
+def create_campaign(body: dict):
+    """A draft of a template to one or more lists; nothing is sent until POST …/send."""
+    campaign = campaigns.create_campaign(workspace_id(), body)
+    commit()
+    return _full(campaign)
+
+
+@operation("GET", "/campaigns", "List campaigns", tag=TAG, response="CampaignSummary", paginated=True,
+           query=(Param("status", {"enum": list(CAMPAIGN_STATUSES)}),))
+def list_campaigns(query: dict):
+    """Newest first, optionally only those in one status."""
+    stmt = campaigns.list_campaigns(workspace_id(), query.get("status"))
+    items, total = paginate(stmt, query["page"], query["per_page"])
+    return page_json([campaign_json(c) for c in items], total, query)
+
+
+@operation("GET", "/campaigns/{campaign_id}", "Show a campaign", tag=TAG, response="Campaign")
+def show_campaign(campaign_id: int):
+    """The campaign with its delivery and engagement statistics."""
+    return _full(campaigns.get_campaign(workspace_id(), campaign_id))
+
+
+@operation("POST", "/campaigns/{campaign_id}/send", "Send a campaign now", tag=TAG,
+           response="CampaignSending", status=202, errors=(409, 422))
+def send_campaign(campaign_id: int):
+    """Freezes the content and queues the send; 409 (with `fields.status`) unless the campaign is a draft."""
+    campaign = campaigns.send_campaign(workspace_id(), campaign_id)
+    commit()  # the job is queued once the commit makes the campaign visible to workers
+    return {"id": campaign.id, "status": "sending"}
+
+
+@operation("GET", "/campaigns/{campaign_id}/recipients", "List a campaign's recipients", tag=TAG,
+           response="Recipient", paginated=True, query=(Param("status", {"enum": list(RECIPIENT_FILTER)}),))
+def list_recipients(campaign_id: int, query: dict):
+    """Each person the campaign was for, with what happened and why (e.g. suppressed:unsubscribed)."""
+    campaign = campaigns.get_campaign(workspace_id(), campaign_id)
+    stmt = campaigns.recipients_query(campaign.id, query.get("status"))
+    items, total = paginate(stmt, query["page"], query["per_page"])
+    return page_json([recipient_json(r) for r in items], total, query)
+

@@ -1,0 +1,108 @@
+"""The OpenAPI 3.1 document, assembled from the registered operations and schemas, and a page
+that shows the same document to people."""
+from functools import cache
+
+from apispec import APISpec
+from flask import render_template
+
+from app.blueprints.api.registry import OPERATIONS, Operation, operation
+from app.blueprints.api.schemas import ID, SCHEMAS, page_of
+
+PREFIX = "/api/v1"
+TAG = "Documentation"
+INTRO = [
+    "Herald's JSON API. Every request carries an API key: 'Authorization: Bearer <key>' (create keys under "
+    "Settings → API keys, or with 'flask create-api-key'). The key's workspace is the workspace of every "
+    "request: an id of another workspace answers 404.",
+    "Bodies are JSON objects (Content-Type: application/json); answers are JSON with timestamps in ISO 8601 "
+    "with an offset. Lists are paginated with ?page=N&per_page=M (at most 200) and answer "
+    "{items, page, per_page, total}.",
+    "Errors answer a 4xx status and {\"error\": {\"code\", \"message\", \"fields\"}}, where fields says per "
+    "field (a dotted path such as settings.port) what to fix.",
+]
+ERROR_RESPONSES = {
+    400: ("BadRequest", "The body is empty or not valid JSON."),
+    401: ("Unauthorized", "No API key, or one that is not valid or was revoked."),
+    404: ("NotFound", "No such resource in this workspace."),
+    409: ("Conflict", "The resource exists already, or is in a state that does not allow this."),
+    413: ("TooLarge", "The body is larger than the server accepts."),
+    415: ("UnsupportedMediaType", "The body is not JSON (or, where allowed, a multipart upload)."),
+    422: ("Invalid", "The values do not pass validation; `fields` says which and why."),
+}
+TAGS = {
+    "Providers": "Where email is handed off: SMTP servers (and, later, SES, SendGrid, Mailgun, Postmark).",
+    "Lists": "Mailing lists people subscribe to.",
+    "Subscribers": "People, one at a time or imported in bulk.",
+    "Templates": "Email content: subject, HTML and text in sandboxed Jinja.",
+    "Campaigns": "A template sent to lists, with its statistics and recipients.",
+    TAG: "This reference.",
+}
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted"}
+
+
+@cache
+def build_document() -> dict:
+    """The OpenAPI document of every operation registered on the blueprint."""
+    spec = APISpec(title="Herald API", version="1.0.0", openapi_version="3.1.0",
+                   info={"description": "\n\n".join(INTRO)}, servers=[{"url": PREFIX}],
+                   security=[{"bearer": []}])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
+                                               "description": "An API key of the workspace."})
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
+    for name in sorted({op.response for op in OPERATIONS if op.paginated}):
+        spec.components.schema(f"{name}Page", page_of(name))
+    for name, description in ERROR_RESPONSES.values():
+        spec.components.response(name, {"description": description,
+                                        "content": {"application/json": {"schema": "Error"}}})
+    tags = [t for t in TAGS if any(op.tag == t for op in OPERATIONS)]
+    tags += sorted({op.tag for op in OPERATIONS} - set(tags))
+    for tag in tags:
+        spec.tag({"name": tag, **({"description": TAGS[tag]} if tag in TAGS else {})})
+    paths: dict[str, dict] = {}
+    for op in sorted(OPERATIONS, key=lambda o: tags.index(o.tag)):
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _operation(op: Operation) -> dict:
+    parameters = [{"in": "path", "name": name, "required": True, "schema": ID} for name in op.path_params]
+    parameters += [{"in": "query", "name": p.name, "required": False, "schema": p.schema,
+                    **({"description": p.schema.get("description") or p.description}
+                       if p.description or p.schema.get("description") else {})}
+                   for p in op.query_params]
+    if op.response:
+        schema = f"{op.response}Page" if op.paginated else op.response
+    else:
+        schema = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
+    responses = {str(op.status): {"description": STATUS_TEXT.get(op.status, "OK"),
+                                  "content": {op.media_type: {"schema": schema}}}}
+    for status in op.error_statuses:
+        responses[str(status)] = ERROR_RESPONSES[status][0]
+    doc = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "responses": responses}
+    if op.description:
+        doc["description"] = op.description
+    if parameters:
+        doc["parameters"] = parameters
+    if op.body:
+        content = {"application/json": {"schema": op.body}}
+        if op.multipart:
+            content["multipart/form-data"] = {"schema": op.multipart}
+        doc["requestBody"] = {"required": op.body_required, "content": content}
+    if op.public:
+        doc["security"] = []
+    return doc
+
+
+@operation("GET", "/openapi.json", "This OpenAPI document", tag=TAG, public=True)
+def openapi_document():
+    """OpenAPI 3.1, generated from the code that serves the API."""
+    return build_document()
+
+
+@operation("GET", "/docs", "Reference for people", tag=TAG, public=True, media_type="text/html")
+def docs():
+    """The OpenAPI document as a readable page."""
+    return render_template("api/docs.html", doc=build_document(), intro=INTRO)

@@ -1,0 +1,108 @@
+"""Subscribers: one at a time, or imported in bulk from JSON rows or a CSV file."""
+from functools import cache
+from zoneinfo import available_timezones
+
+from flask import request
+
+from app.blueprints.api.auth import workspace_id
+from app.blueprints.api.registry import Param, operation, schema_errors
+from app.blueprints.api.schemas import ID, text
+from app.blueprints.api.serializers import page_json, subscriber_json
+from app.blueprints.helpers import commit
+from app.models.audience import SUBSCRIBER_STATUSES
+from app.services import audience
+from app.services.errors import ValidationError
+
+TAG = "Subscribers"
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+@operation("POST", "/subscribers", "Add a subscriber", tag=TAG, body="SubscriberCreate", response="Subscriber",
+           status=201, errors=(409,))
+def create_subscriber(body: dict):
+    """409 when the address is already in the workspace (`fields.id` names the existing subscriber)."""
+    tz = body.get("timezone")
+    if tz and tz not in _timezones():
+        raise ValidationError(f"timezone: '{tz}' is not a timezone (e.g. Europe/Berlin).",
+                              {"timezone": "Unknown timezone."})
+    sub = audience.add_subscriber(workspace_id(), body["email"], body.get("name"), body.get("attributes"),
+                                  body.get("list_ids"), tz)
+    commit()
+    return subscriber_json(sub, audience.subscriber_list_ids(sub.id))
+
+
+@operation("GET", "/subscribers", "List subscribers", tag=TAG, response="SubscriberSummary", paginated=True,
+           query=(Param("email", text(320), "Exactly this address."),
+                  Param("status", {"enum": list(SUBSCRIBER_STATUSES)}),
+                  Param("list_id", ID, "Only people on this list.")))
+def list_subscribers(query: dict):
+    """Newest first, filtered by address, status or list."""
+    ws = workspace_id()
+    if "list_id" in query:
+        audience.get_list(ws, query["list_id"])  # another workspace's list answers 404
+    stmt = audience.search_subscribers(ws, status=query.get("status"), list_id=query.get("list_id"),
+                                       email=query.get("email"))
+    items, total = audience.paginate(stmt, query["page"], query["per_page"])
+    return page_json([subscriber_json(s) for s in items], total, query)
+
+
+@operation("GET", "/subscribers/{subscriber_id}", "Show a subscriber", tag=TAG, response="Subscriber")
+def show_subscriber(subscriber_id: int):
+    """One subscriber with the ids of the lists they are on."""
+    sub = audience.get_subscriber(workspace_id(), subscriber_id)
+    return subscriber_json(sub, audience.subscriber_list_ids(sub.id))
+
+
+@operation("POST", "/subscribers/import", "Import subscribers", tag=TAG, body="ImportRequest",
+           multipart="ImportUpload", response="ImportSummary", errors=(413,))
+def import_subscribers(body: dict | None):
+    """JSON rows or a CSV upload (field `file`, optional `list_ids`); new people are created, known ones
+    updated; every row that cannot be imported is listed in `errors` by its row number."""
+    if body is None:
+        rows, list_ids, first_row = audience.parse_csv(_upload()), _form_list_ids(), 2
+    else:
+        rows, list_ids, first_row = body["rows"], body.get("list_ids"), 1
+    rows, row_errors = _checked_rows(rows, first_row)
+    result = audience.import_subscribers(workspace_id(), rows, list_ids, first_row_number=first_row)
+    commit()
+    summary = result.as_dict()
+    summary["errors"] = sorted(summary["errors"] + row_errors, key=lambda e: e["row"])
+    return summary
+
+
+def _upload() -> bytes:
+    upload = request.files.get("file")
+    if upload is None:
+        raise ValidationError("file: Upload a CSV file in the field 'file'.", {"file": "Required."})
+    return upload.read()
+
+
+def _form_list_ids() -> list[int]:
+    values = [v.strip() for raw in request.form.getlist("list_ids") for v in raw.split(",") if v.strip()]
+    if not all(v.isdigit() and len(v) <= 18 for v in values):
+        raise ValidationError("list_ids: Give list ids separated by commas, e.g. 3,7.", {"list_ids": "Not ids."})
+    ids = [int(v) for v in values]
+    fields = schema_errors("ImportRequest", {"rows": [], "list_ids": ids})
+    if fields:
+        raise ValidationError("list_ids: " + next(iter(fields.values())), fields)
+    return ids
+
+
+def _checked_rows(rows: list, first_row: int) -> tuple[list, list[dict]]:
+    """Rows that do not match ImportRow become gaps (keeping everyone's row number) and errors."""
+    checked, errors = [], []
+    for number, row in enumerate(rows, first_row):
+        if isinstance(row, dict):
+            row = {k: v for k, v in row.items() if k != "_extra"}
+            problems = schema_errors("ImportRow", row)
+            if problems:
+                errors.append({"row": number, "error": "; ".join(f"{k}: {v}" for k, v in problems.items())})
+                row = None
+        elif row is not None:
+            errors.append({"row": number, "error": "Each row must be an object with an email."})
+        checked.append(row)
+    return checked, errors

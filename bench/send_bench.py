@@ -1,0 +1,323 @@
+"""Send benchmark: the whole pipeline against a bare smtplib loop, to one local SMTP sink.
+
+    python -m bench.send_bench --n 20000 --workers 2 [--sqlite] [--json]
+    python -m bench.send_bench --n 2000 --profile wall|cpu    # cProfile of send_batch, in-process
+
+Pipeline: campaigns.send_campaign -> RQ `prepare_campaign` -> every `send_batch` job, run by
+real `rq worker` processes (the Procfile's command) on a Redis db of its own, timed from the
+send until the campaign's status is `sent`. Workers are started, and registered in Redis,
+before the clock starts (a burst worker that starts while only the prepare job is queued
+exits before the batches exist), and stopped afterwards.
+
+Bare loop: the same message, as the sink received it, sent N times over one reused
+connection by a process of its own.
+
+The sink counts every RCPT TO: the run fails (exit 1) if any recipient is missing,
+duplicated or unexpected.
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from bench.common import (BIN, REPO, Isolated, Sink, check_recipients, create_campaign, expected_email,
+                          free_port, install_signal_handlers, make_app, print_json, print_table, spawn, stop,
+                          tail, wait_for_port)
+
+WORKER_CLASSES = {"fork": "rq.worker.Worker", "simple": "rq.worker.SimpleWorker"}
+
+
+def _cpu(ru) -> float:
+    return ru.ru_utime + ru.ru_stime
+
+
+def _proc_cpu(pids: list[int]) -> float | None:
+    """CPU seconds of the processes and of their reaped children (rq's work horses)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            return None
+    return total
+
+
+def _campaign_status(app, campaign_id: int) -> str:
+    from app.extensions import db
+    from app.models import Campaign
+
+    with app.app_context():
+        try:
+            return db.session.scalar(db.select(Campaign.status).where(Campaign.id == campaign_id))
+        finally:
+            db.session.remove()
+
+
+def _wait_idle(conn, timeout: float) -> None:
+    """Until no job is queued or running (the last horse has reported back)."""
+    from rq import Queue
+    from rq.registry import StartedJobRegistry
+
+    from workers.queues import ALL
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = sum(Queue(n, connection=conn).count + StartedJobRegistry(n, connection=conn).count for n in ALL)
+        if not busy:
+            return
+        time.sleep(0.02)
+
+
+def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
+    from rq import Worker
+
+    from app.extensions import db
+    from app.redis_client import redis_for
+    from app.services import campaigns
+
+    conn = redis_for(iso.redis_url)
+    workers: list[subprocess.Popen] = []
+    logs = []
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        for i in range(args.workers):
+            log = iso.tmp / f"worker-{i}.log"
+            logs.append(log)
+            workers.append(spawn([str(BIN / "rq"), "worker", "--url", iso.redis_url, "--path", str(REPO),
+                                  "--worker-class", WORKER_CLASSES[args.worker_class],
+                                  "--name", f"bench-{os.getpid()}-{i}", "sends", "webhooks", "default"],
+                                 iso.env, log))
+        sink.start()
+        deadline = time.monotonic() + 60
+        while Worker.count(connection=conn) < args.workers:
+            dead = [w for w in workers if w.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError("workers did not start:\n" + "\n".join(tail(l) for l in logs))
+            time.sleep(0.05)
+
+        cpu0 = _proc_cpu([w.pid for w in workers])
+        self0 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+        t0 = time.perf_counter()
+        with app.app_context():
+            campaigns.send_campaign(ids["workspace_id"], ids["campaign_id"])
+            db.session.commit()  # the prepare job is enqueued on commit
+            db.session.remove()
+        timeout = args.timeout or max(120.0, args.n * 0.02)
+        status = "sending"
+        while time.perf_counter() - t0 < timeout:
+            status = _campaign_status(app, ids["campaign_id"])
+            if status != "sending":
+                break
+            if all(w.poll() is not None for w in workers):
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - t0
+        received = sink.wait_for(args.n, 10)
+        _wait_idle(conn, 10)
+        cpu1 = _proc_cpu([w.pid for w in workers])
+        self1 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+        if status != "sent":
+            print(f"campaign status is {status!r} after {seconds:.1f} s (timeout {timeout:.0f} s)", file=sys.stderr)
+            for log in logs:
+                print(f"--- {log.name}\n{tail(log)}", file=sys.stderr)
+    finally:
+        for w in workers:
+            stop(w)
+        if args.keep_logs:
+            os.makedirs(args.keep_logs, exist_ok=True)
+            for log in logs:
+                shutil.copy(log, args.keep_logs)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    h = sink.handler
+    with h.lock:
+        rcpts, nbytes, sample = h.rcpts.copy(), h.bytes, h.sample
+    missing, duplicated, unexpected = check_recipients(rcpts, {expected_email("user", i) for i in range(args.n)})
+    with app.app_context():
+        stats = campaigns.campaign_stats(ids["campaign_id"])
+        db.session.remove()
+    return {
+        "status": status, "seconds": seconds, "received": received, "bytes": nbytes, "sample": sample,
+        "missing": missing, "duplicated": duplicated, "unexpected": unexpected, "stats": stats,
+        "worker_cpu": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
+        "worker_cpu_total": _cpu(children_after) - _cpu(children_before),
+        "sink_cpu": self1 - self0,
+    }
+
+
+def run_bare(args, iso: Isolated, sink: Sink, sample: bytes) -> dict:
+    sink.handler.reset()
+    path = iso.tmp / "message.eml"
+    path.write_bytes(sample)
+    self0 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+    proc = subprocess.run([sys.executable, "-m", "bench.bare_smtp", "--port", str(sink.port), "--n", str(args.n),
+                           "--message", str(path)], cwd=REPO, env=iso.env, capture_output=True, text=True,
+                          timeout=max(120, args.n * 0.02))
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare loop failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    received = sink.wait_for(args.n, 10)
+    self1 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+    with sink.handler.lock:
+        rcpts = sink.handler.rcpts.copy()
+    missing, duplicated, unexpected = check_recipients(rcpts, {expected_email("bare", i) for i in range(args.n)})
+    return {**out, "received": received, "missing": missing, "duplicated": duplicated, "unexpected": unexpected,
+            "sink_cpu": self1 - self0}
+
+
+def run_profile(args, iso: Isolated, app, ids: dict) -> int:
+    """send_batch in-process over the whole audience as one batch, the sink in another process:
+    once unprofiled (the honest time), then a copy of the campaign under cProfile."""
+    import cProfile
+    import pstats
+
+    from app.extensions import db
+    from app.services import campaigns, sending
+
+    port = app.config["_BENCH_SINK_PORT"]
+    sink = spawn([sys.executable, "-m", "bench.smtp_sink", "--port", str(port)] + (["--stock"] if args.stock_sink else []),
+                 iso.env, iso.tmp / "sink.log")
+
+    def one_batch(campaign_id: int, prof=None) -> tuple[dict, float, float]:
+        campaigns.send_campaign(ids["workspace_id"], campaign_id)
+        db.session.commit()
+        app.config["SEND_BATCH_SIZE"] = args.n
+        (first, last), = sending.prepare_campaign(campaign_id)
+        db.session.commit()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        counts = (prof.runcall if prof else (lambda f, *a: f(*a)))(sending.send_batch, campaign_id, first, last)
+        return counts, time.perf_counter() - t0, time.thread_time() - c0
+
+    try:
+        wait_for_port("127.0.0.1", port, 20, sink)
+        with app.app_context():
+            copy = campaigns.create_campaign(ids["workspace_id"], {
+                "name": "Spring collection (profiled)", "template_id": ids["template_id"], "list_ids": [ids["list_id"]],
+                "from_name": "Bench Outfitters", "from_email": "news@shop.bench.example.com",
+                "reply_to": "help@shop.bench.example.com", "provider_id": ids["provider_id"]}).id
+            db.session.commit()
+            plain = one_batch(ids["campaign_id"])
+            prof = cProfile.Profile(time.thread_time if args.profile == "cpu" else time.perf_counter)
+            profiled = one_batch(copy, prof)
+            db.session.remove()
+    finally:
+        stop(sink, signal.SIGTERM)
+    if args.profile_out:
+        prof.dump_stats(args.profile_out)
+    n = args.n
+    for label, (counts, seconds, cpu) in (("unprofiled", plain), (f"under cProfile (timer: {args.profile})", profiled)):
+        print(f"send_batch of {n} recipients in-process, {label}: {counts}; {seconds:.2f} s wall "
+              f"({seconds / n * 1000:.3f} ms/msg), {cpu:.2f} s CPU of this thread ({cpu / n * 1000:.3f} ms/msg)")
+    print(f"sink: {tail(iso.tmp / 'sink.log', 1)}")
+    stats = pstats.Stats(prof)
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(45)
+    return 0 if plain[0].get("sent") == n and profiled[0].get("sent") == n else 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=20000, help="recipients (default 20000)")
+    p.add_argument("--workers", type=int, choices=(1, 2), default=1, help="rq worker processes (default 1)")
+    p.add_argument("--worker-class", choices=sorted(WORKER_CLASSES), default="fork",
+                   help="fork: rq's default Worker, a work horse forked per job, as the Procfile runs it; "
+                        "simple: SimpleWorker, jobs run in the worker process")
+    p.add_argument("--sqlite", action="store_true", help="SQLite file instead of a PostgreSQL database")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
+    p.add_argument("--stock-sink", action="store_true",
+                   help="aiosmtpd's own line-by-line DATA reader (~3x the sink's CPU) instead of the block reader")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for `sent` (default max(120, n/50))")
+    p.add_argument("--keep-logs", metavar="DIR", help="copy the worker logs into DIR before cleaning up")
+    p.add_argument("--profile", choices=("wall", "cpu"), help="profile send_batch in-process instead of the benchmark")
+    p.add_argument("--profile-out", help="write the cProfile stats to this file")
+    args = p.parse_args(argv)
+    if args.n < 1:
+        p.error("--n must be positive")
+    install_signal_handlers()
+
+    with Isolated("bench", sqlite=args.sqlite) as iso:
+        for note in iso.notes:
+            print(f"note: {note}", file=sys.stderr)
+        app = make_app()
+        setup0 = time.perf_counter()
+        if args.profile:
+            port = free_port()
+            app.config["_BENCH_SINK_PORT"] = port
+            with app.app_context():
+                ids = create_campaign(args.n, port)
+            return run_profile(args, iso, app, ids)
+        sink = Sink(stock=args.stock_sink)
+        try:
+            with app.app_context():
+                ids = create_campaign(args.n, sink.port)
+            setup = time.perf_counter() - setup0
+            pipe = run_pipeline(args, iso, app, sink, ids)
+            if pipe["sample"] is None:
+                raise RuntimeError("the sink received no message")
+            bare = run_bare(args, iso, sink, pipe["sample"])
+        finally:
+            sink.stop()
+            with app.app_context():
+                from app.extensions import db
+                db.session.remove()
+                db.engine.dispose()
+
+    n = args.n
+    db_kind = "SQLite" if iso.sqlite else "PostgreSQL"
+    pipe_rate = pipe["received"] / pipe["seconds"] if pipe["seconds"] else 0.0
+    bare_rate = bare["received"] / bare["seconds"] if bare["seconds"] else 0.0
+    size = len(pipe["sample"])
+    per_msg = lambda cpu: (cpu / n * 1000) if cpu is not None else None  # noqa: E731
+    print_table(
+        f"Send benchmark: {n:,} recipients, {args.workers} worker(s) ({WORKER_CLASSES[args.worker_class]}), "
+        f"{db_kind}, message {size / 1024:.1f} KB, {'stock' if args.stock_sink else 'block-DATA'} aiosmtpd sink, "
+        f"setup {setup:.1f} s",
+        ["path", "messages", "seconds", "msg/s", "sender CPU ms/msg", "sink CPU ms/msg"],
+        [[f"Herald pipeline, {args.workers} worker(s)", pipe["received"], pipe["seconds"], pipe_rate,
+          per_msg(pipe["worker_cpu"]) if pipe["worker_cpu"] is not None else "n/a", per_msg(pipe["sink_cpu"])],
+         ["bare smtplib loop, 1 connection", bare["received"], bare["seconds"], bare_rate,
+          per_msg(bare["cpu_seconds"]), per_msg(bare["sink_cpu"])]])
+    ratio = pipe_rate / bare_rate if bare_rate else 0.0
+    print(f"\npipeline / bare loop: {ratio:.2f}x")
+    print(f"worker CPU per message incl. worker start-up and shutdown (RUSAGE_CHILDREN): "
+          f"{per_msg(pipe['worker_cpu_total']):.3f} ms")
+    st = pipe["stats"]
+    print(f"campaign status {pipe['status']!r}; recorded sent={st['sent']} failed={st['failed']} "
+          f"unknown={st['unknown']} pending={st['pending']}")
+    print(f"sink, pipeline: received {pipe['received']:,} (missing {pipe['missing']}, duplicated "
+          f"{pipe['duplicated']}, unexpected {pipe['unexpected']}); bare loop: received {bare['received']:,} "
+          f"(missing {bare['missing']}, duplicated {bare['duplicated']})")
+
+    ok = (pipe["status"] == "sent" and pipe["received"] == n and pipe["missing"] == 0 and pipe["duplicated"] == 0
+          and pipe["unexpected"] == 0 and st["sent"] == n and bare["received"] == n and bare["missing"] == 0
+          and bare["duplicated"] == 0)
+    if args.json:
+        print_json({
+            "bench": "send", "ok": ok, "n": n, "workers": args.workers, "worker_class": args.worker_class,
+            "database": db_kind.lower(), "message_bytes": size, "stock_sink": args.stock_sink,
+            "pipeline_seconds": round(pipe["seconds"], 4), "pipeline_rate": round(pipe_rate, 2),
+            "bare_seconds": round(bare["seconds"], 4), "bare_rate": round(bare_rate, 2), "ratio": round(ratio, 4),
+            "worker_cpu_ms_per_msg": round(per_msg(pipe["worker_cpu"]), 4) if pipe["worker_cpu"] is not None else None,
+            "worker_cpu_total_ms_per_msg": round(per_msg(pipe["worker_cpu_total"]), 4),
+            "bare_cpu_ms_per_msg": round(per_msg(bare["cpu_seconds"]), 4),
+            "received": pipe["received"], "missing": pipe["missing"], "duplicated": pipe["duplicated"],
+            "unexpected": pipe["unexpected"], "recorded_sent": st["sent"], "status": pipe["status"],
+            "bare_received": bare["received"], "bare_missing": bare["missing"], "bare_duplicated": bare["duplicated"],
+        })
+    if not ok:
+        print("FAILED: messages missing, duplicated or unrecorded (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Browser tests: Debian's Chromium (through Playwright) against the app on a live server,
+with a real RQ worker subprocess and the development mail catcher.
+
+Every test in this folder is marked `e2e`, and skipped when /usr/bin/chromium is missing.
+Screenshots of the main pages go to test-artifacts/screenshots/ (git-ignored).
+"""
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+MOBILE = {"width": 375, "height": 812}
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark everything under tests/e2e as e2e; skip it all cleanly without Chromium."""
+    missing = not os.path.exists(CHROMIUM)
+    for item in items:
+        if HERE not in Path(str(item.path)).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.e2e)
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=f"Debian's Chromium is not installed at {CHROMIUM}"))
+
+
+# Playwright -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Debian's Chromium, never a downloaded browser; nothing that phones home."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"],
+    }
+
+
+@pytest.fixture
+def desktop(new_context):
+    """A marketer's browser tab, 1280 px wide."""
+    context = new_context(viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("dialog", lambda d: d.accept())  # "Send now?", "Unsubscribe?": the person says yes
+    return page
+
+
+@pytest.fixture
+def mobile(new_context):
+    """A recipient's phone, 375 px wide (public pages)."""
+    context = new_context(viewport=MOBILE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(10_000)
+    return context.new_page()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    """Save a full-page PNG of what the page shows now, under test-artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+    return shoot
+
+
+# The app, live ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def live_server(app, monkeypatch):
+    """The session's app on a werkzeug server in a thread; its origin is the app's BASE_URL for
+    this test (and in the environment, for the worker subprocess started after it)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    origin = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setitem(app.config, "BASE_URL", origin)
+    monkeypatch.setenv("BASE_URL", origin)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield origin
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def rq_worker(live_server, redis_url, request):
+    """A real `rq worker` process on the test Redis, with this process's environment."""
+    rq = Path(sys.executable).parent / "rq"
+    logs = ARTIFACTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"worker-{request.node.name}.log"
+    env = dict(os.environ)  # DATABASE_URL, REDIS_URL, SECRET_KEY, MAILCATCHER_PORT, BASE_URL (live server)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(rq), "worker", "--url", redis_url, "--path", ".", "sends", "webhooks", "default"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+def stack(live_server, rq_worker, mail_catcher):
+    """Everything a send needs: the live server, a worker and the development outbox's catcher."""
+    return live_server
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; returns its value or fails with a clear message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"gave up waiting after {timeout}s for {getattr(predicate, '__name__', predicate)}")
