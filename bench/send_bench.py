@@ -106,7 +106,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
             time.sleep(0.05)
 
         cpu0 = _proc_cpu([w.pid for w in workers])
-        self0 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+        sink0 = sink.cpu()
         t0 = time.perf_counter()
         with app.app_context():
             campaigns.send_campaign(ids["workspace_id"], ids["campaign_id"])
@@ -125,7 +125,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         received = sink.wait_for(args.n, 10)
         _wait_idle(conn, 10)
         cpu1 = _proc_cpu([w.pid for w in workers])
-        self1 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+        sink1 = sink.cpu()
         if status != "sent":
             print(f"campaign status is {status!r} after {seconds:.1f} s (timeout {timeout:.0f} s)", file=sys.stderr)
             for log in logs:
@@ -150,7 +150,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         "missing": missing, "duplicated": duplicated, "unexpected": unexpected, "stats": stats,
         "worker_cpu": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
         "worker_cpu_total": _cpu(children_after) - _cpu(children_before),
-        "sink_cpu": self1 - self0,
+        "sink_cpu": sink1 - sink0,
     }
 
 
@@ -158,7 +158,7 @@ def run_bare(args, iso: Isolated, sink: Sink, sample: bytes) -> dict:
     sink.handler.reset()
     path = iso.tmp / "message.eml"
     path.write_bytes(sample)
-    self0 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+    sink0 = sink.cpu()
     proc = subprocess.run([sys.executable, "-m", "bench.bare_smtp", "--port", str(sink.port), "--n", str(args.n),
                            "--message", str(path)], cwd=REPO, env=iso.env, capture_output=True, text=True,
                           timeout=max(120, args.n * 0.02))
@@ -166,12 +166,12 @@ def run_bare(args, iso: Isolated, sink: Sink, sample: bytes) -> dict:
         raise RuntimeError(f"bare loop failed:\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     received = sink.wait_for(args.n, 10)
-    self1 = _cpu(resource.getrusage(resource.RUSAGE_SELF))
+    sink1 = sink.cpu()
     with sink.handler.lock:
         rcpts = sink.handler.rcpts.copy()
     missing, duplicated, unexpected = check_recipients(rcpts, {expected_email("bare", i) for i in range(args.n)})
     return {**out, "received": received, "missing": missing, "duplicated": duplicated, "unexpected": unexpected,
-            "sink_cpu": self1 - self0}
+            "sink_cpu": sink1 - sink0}
 
 
 def run_profile(args, iso: Isolated, app, ids: dict) -> int:

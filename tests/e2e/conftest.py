@@ -47,6 +47,13 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(scope="session")
+def base_url():
+    """Replaces pytest-playwright 0.10's fallback `base_url`, a session fixture defined as an
+    instance method, which pytest 9.2 deprecates (an error here). Tests use `live_server`."""
+    return None
+
+
 @pytest.fixture
 def desktop(new_context):
     """A marketer's browser tab, 1280 px wide."""

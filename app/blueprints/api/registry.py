@@ -210,16 +210,20 @@ def describe(error) -> tuple[tuple, str]:
     if kind == "type":
         types = [limit] if isinstance(limit, str) else limit
         return path, "Must be " + " or ".join(_TYPE_WORDS.get(t, t) for t in types) + "."
+    if kind == "enum":
+        return path, "Must be one of: " + ", ".join(json.dumps(v) for v in limit) + "."
+    if kind == "const":
+        return path, f"Must be {json.dumps(limit)}."
+    if kind == "minLength":
+        return path, "May not be empty." if limit == 1 else f"At least {limit} characters."
+    if kind == "minItems":
+        return path, f"At least {limit} item{'s' if limit != 1 else ''}."
     messages = {
-        "maxLength": f"At most {limit} characters.",
-        "minLength": "May not be empty." if limit == 1 else f"At least {limit} characters.",
-        "minimum": f"Must be at least {limit}.", "maximum": f"Must be at most {limit}.",
-        "enum": "Must be one of: " + ", ".join(json.dumps(v) for v in (limit or [])) + ".",
-        "const": f"Must be {json.dumps(limit)}.",
-        "maxItems": f"At most {limit} items.", "minItems": f"At least {limit} item{'s' if limit != 1 else ''}.",
-        "maxProperties": f"At most {limit} entries.", "minProperties": "Give at least one field.",
+        "maxLength": "At most {} characters.", "minimum": "Must be at least {}.", "maximum": "Must be at most {}.",
+        "maxItems": "At most {} items.", "maxProperties": "At most {} entries.",
+        "minProperties": "Give at least one field.",
     }
-    return path, messages.get(kind, "Is not valid.")
+    return path, messages.get(kind, "Is not valid.").format(limit)
 
 
 # Query strings ------------------------------------------------------------------------------------
