@@ -34,6 +34,7 @@ class Config:
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
+        self.IMPORT_INLINE_BYTES = int(env.get("IMPORT_INLINE_BYTES", str(512 * 1024)))
         self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None

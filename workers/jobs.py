@@ -72,3 +72,11 @@ def process_tracking_hits() -> int:
         if n == 0:
             break
     return total
+
+
+def run_import(import_id: str, workspace_id: int, list_ids: list[int]) -> dict:
+    """Import a large CSV in chunks, with progress the dashboard polls."""
+    from app.extensions import db
+    from app.services import imports
+
+    return _run(imports.run_import, import_id, workspace_id, list_ids, db.session.commit)

@@ -12,6 +12,7 @@ from app.models import ListSubscriber, MailingList, Subscriber, Suppression
 from app.services.errors import Conflict, NotFound, ValidationError
 
 MAX_ATTRIBUTES_BYTES = 16_000
+_SUBSCRIBERS = Subscriber.__table__
 RESERVED_COLUMNS = {"email", "name"}
 
 
@@ -298,7 +299,8 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
             result.skipped += 1
     if updates:
         db.session.execute(
-            update(Subscriber).where(Subscriber.id == db.bindparam("sid")).execution_options(synchronize_session=False),
+            # Core, not ORM: SQLAlchemy refuses an ORM bulk UPDATE whose rows are keyed by a bind parameter.
+            update(_SUBSCRIBERS).where(_SUBSCRIBERS.c.id == db.bindparam("sid")),
             updates,
         )
     result.updated = len(updates)

@@ -186,3 +186,24 @@ def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_c
     c2.post("/login", data={"email": "other@example.com", "password": PASSWORD, "csrf_token": token})
     assert "Bonjour" not in c2.get("/outbox/").get_data(as_text=True)
     assert c2.get(f"/outbox/{msg_id}").status_code == 404
+
+
+def test_a_large_import_runs_in_the_background_with_progress(client, app, worker):
+    app.config["IMPORT_INLINE_BYTES"] = 1000
+    try:
+        t = csrf(client)
+        rows = "\n".join(f"person{i}@example.com,Person {i}" for i in range(12000))
+        csv = ("email,name\n" + rows + "\nnot-an-email,Nobody\n").encode()
+        r = client.post("/subscribers/import", data={"csrf_token": t, "file": (io.BytesIO(csv), "big.csv")},
+                        content_type="multipart/form-data")
+    finally:
+        app.config["IMPORT_INLINE_BYTES"] = 512 * 1024
+    assert r.status_code == 302 and "/subscribers/imports/" in r.headers["Location"]
+    url = r.headers["Location"]
+    assert "Waiting for a worker" in client.get(url).get_data(as_text=True)
+    worker()
+    done = client.get(url, headers={"HX-Request": "true"})
+    assert done.status_code == 286
+    body = done.get_data(as_text=True)
+    assert "12,000" in body and "12002" in body  # the bad row is reported by its spreadsheet row number
+    assert client.get("/subscribers/imports/" + "0" * 32).status_code == 404

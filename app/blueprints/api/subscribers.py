@@ -5,7 +5,7 @@ from zoneinfo import available_timezones
 from flask import request
 
 from app.blueprints.api.auth import workspace_id
-from app.blueprints.api.registry import Param, operation, schema_errors
+from app.blueprints.api.registry import Param, check_values, operation, schema_errors
 from app.blueprints.api.schemas import ID, text
 from app.blueprints.api.serializers import page_json, subscriber_json
 from app.blueprints.helpers import commit
@@ -98,11 +98,17 @@ def _checked_rows(rows: list, first_row: int) -> tuple[list, list[dict]]:
     for number, row in enumerate(rows, first_row):
         if isinstance(row, dict):
             row = {k: v for k, v in row.items() if k != "_extra"}
-            problems = schema_errors("ImportRow", row)
+            try:
+                check_values(row)  # a CSV cell may hold a NUL, which PostgreSQL cannot store
+            except ValidationError as exc:
+                problems = exc.fields
+            else:
+                problems = schema_errors("ImportRow", row)
             if problems:
                 errors.append({"row": number, "error": "; ".join(f"{k}: {v}" for k, v in problems.items())})
                 row = None
         elif row is not None:
             errors.append({"row": number, "error": "Each row must be an object with an email."})
+            row = None
         checked.append(row)
     return checked, errors

@@ -1,11 +1,11 @@
 """Subscribers: search, add, show, import, unsubscribe, delete."""
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit, int_list, is_htmx, page_number, workspace_view
 from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
-from app.services import audience
+from app.services import audience, imports
 from app.services.errors import DomainError
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -133,6 +133,9 @@ def import_upload():
     try:
         if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
             raise DomainError("The file is larger than the import limit.", {"file": "File too large."})
+        if len(data) > current_app.config["IMPORT_INLINE_BYTES"]:
+            import_id = imports.start_import(g.ws_id, data, list_ids, upload.filename)
+            return redirect(url_for("subscribers.import_progress", import_id=import_id))
         rows = audience.parse_csv(data)
         result = audience.import_subscribers(g.ws_id, rows, list_ids)
         commit()
@@ -144,3 +147,16 @@ def import_upload():
           "success" if not result.errors else "info")
     return render_template("subscribers/import.html", lists=lists, result=result, preselected=list_ids, errors={},
                            filename=upload.filename)
+
+
+@bp.route("/imports/<import_id>")
+@workspace_view
+def import_progress(import_id):
+    """A large import's page; its progress fragment re-polls until done (HTTP 286)."""
+    status = imports.import_status(g.ws_id, import_id)
+    if status is None:
+        abort(404)
+    finished = status["state"] in ("done", "failed")
+    if is_htmx():
+        return render_template("subscribers/_import_progress.html", s=status, import_id=import_id), (286 if finished else 200)
+    return render_template("subscribers/import_progress.html", s=status, import_id=import_id)
