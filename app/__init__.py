@@ -7,10 +7,13 @@ from sqlalchemy.engine import Engine
 
 from app.config import INSTANCE_DIR, Config
 from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.http import BoundedInt, HeraldRequest
 
 
 def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app.request_class = HeraldRequest
+    app.url_map.converters["int"] = BoundedInt
     app.config.from_object(config or Config())
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
 

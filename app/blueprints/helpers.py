@@ -5,6 +5,7 @@ from flask import abort, g, request
 from flask_login import current_user, login_required
 
 from app.extensions import db
+from app.services.ids import as_id
 
 
 def is_htmx() -> bool:
@@ -34,13 +35,8 @@ def page_number() -> int:
 
 
 def int_list(values) -> list[int]:
-    out = []
-    for v in values:
-        try:
-            out.append(int(v))
-        except (TypeError, ValueError):
-            continue
-    return out
+    """The usable ids among form values (others are dropped: a form cannot name them)."""
+    return [i for i in (as_id(v) for v in values) if i is not None]
 
 
 def role_allows(*roles: str) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, insert, select, update
 from app.extensions import db
 from app.models import ListSubscriber, MailingList, Subscriber, Suppression
 from app.services.errors import Conflict, NotFound, ValidationError
+from app.services.ids import as_id, as_ids, is_timezone
 
 MAX_ATTRIBUTES_BYTES = 16_000
 _SUBSCRIBERS = Subscriber.__table__
@@ -51,7 +52,9 @@ def _clean_attributes(attributes) -> dict:
 
 
 def _workspace_lists(workspace_id: int, list_ids) -> list[int]:
-    ids = sorted({int(i) for i in (list_ids or [])})
+    ids = as_ids(list_ids or [])
+    if ids is None:
+        raise ValidationError("Lists are given by their ids.", {"list_ids": "Not a list of ids."})
     if not ids:
         return []
     found = set(db.session.scalars(
@@ -130,12 +133,8 @@ def add_subscriber(workspace_id: int, email: str, name=None, attributes=None, li
         raise ValidationError(exc.message, {"email": exc.message}) from None
     attributes = _clean_attributes(attributes)
     ids = _workspace_lists(workspace_id, list_ids)
-    if timezone_name:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-        try:
-            ZoneInfo(timezone_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError(f"'{timezone_name}' is not a timezone.", {"timezone": "Unknown timezone."}) from None
+    if timezone_name and not is_timezone(timezone_name):
+        raise ValidationError(f"'{str(timezone_name)[:60]}' is not a timezone.", {"timezone": "Unknown timezone."})
     existing = db.session.scalar(
         select(Subscriber.id).where(Subscriber.workspace_id == workspace_id, Subscriber.email == address)
     )
@@ -207,6 +206,7 @@ def parse_csv(data: bytes | str) -> list[dict]:
             text = data.decode("latin-1")
     else:
         text = data
+    text = text.replace("\x00", "")
     if not text.strip():
         raise ValidationError("The file is empty.", {"file": "Empty file."})
     sample = text[:4096]
@@ -328,6 +328,7 @@ def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> 
 
 def add_to_list(workspace_id: int, list_id: int, subscriber_ids: list[int]) -> None:
     get_list(workspace_id, list_id)
+    subscriber_ids = [i for i in (as_id(s) for s in subscriber_ids) if i]
     valid = list(db.session.scalars(select(Subscriber.id).where(
         Subscriber.workspace_id == workspace_id, Subscriber.id.in_(subscriber_ids))))
     present = set(db.session.scalars(select(ListSubscriber.subscriber_id).where(

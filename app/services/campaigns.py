@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, ListSubscriber, MailingList, Subscriber
 from app.services.audience import normalize_email
 from app.services.errors import InvalidState, NotFound, ValidationError
+from app.services.ids import as_id, as_ids
 from app.services.providers import get_provider
 from app.services.templates import get_template
 from app.services.transactions import on_commit
@@ -22,18 +23,13 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
         errors["name"] = "Give the campaign a name."
     elif len(name) > 200:
         errors["name"] = "Keep the name under 200 characters."
-    template_id = data.get("template_id")
+    template_id = as_id(data.get("template_id"))
     try:
-        template_id = int(template_id)
-        get_template(workspace_id, template_id)
-    except (TypeError, ValueError, NotFound):
+        get_template(workspace_id, template_id or 0)
+    except NotFound:
         errors["template_id"] = "Choose one of this workspace's templates."
-    list_ids = data.get("list_ids") or []
-    if not isinstance(list_ids, (list, tuple)):
-        list_ids = [list_ids]
-    try:
-        list_ids = sorted({int(i) for i in list_ids})
-    except (TypeError, ValueError):
+    list_ids = as_ids(data.get("list_ids") or [])
+    if list_ids is None:
         list_ids = []
         errors["list_ids"] = "Lists are given by their ids."
     if not list_ids and "list_ids" not in errors:
@@ -62,8 +58,8 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
     provider_id = data.get("provider_id") or None
     if provider_id is not None:
         try:
-            provider_id = get_provider(workspace_id, int(provider_id)).id
-        except (TypeError, ValueError, NotFound):
+            provider_id = get_provider(workspace_id, as_id(provider_id) or 0).id
+        except NotFound:
             errors["provider_id"] = "Choose one of this workspace's providers."
     if errors:
         first = next(iter(errors.values()))

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import ApiKey, Membership, Provider, User, Workspace
 from app.services.audience import normalize_email
 from app.services.errors import Conflict, NotFound, ValidationError
+from app.services.ids import is_timezone
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not reveal accounts.
@@ -96,15 +97,13 @@ def workspace_by_slug(slug: str) -> Workspace:
 
 def update_workspace(workspace: Workspace, name: str, timezone_name: str) -> Workspace:
     """Rename a workspace and set the timezone its pages show times in."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     errors = {}
     if not (name or "").strip():
         errors["name"] = "Give the workspace a name."
-    try:
-        ZoneInfo(timezone_name or "")
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = f"'{timezone_name}' is not a timezone (e.g. Europe/Berlin)."
+    elif len(name.strip()) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if not is_timezone(timezone_name):
+        errors["timezone"] = f"'{str(timezone_name)[:60]}' is not a timezone (e.g. Europe/Berlin)."
     if errors:
         raise ValidationError("Please correct the highlighted fields.", errors)
     workspace.name = name.strip()[:200]

@@ -6,6 +6,7 @@ from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services import audience, campaigns, providers, templates
 from app.services.errors import DomainError
+from app.services.ids import as_id
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -37,7 +38,7 @@ def index():
 @workspace_view
 def new():
     form = {"track_opens": True, "track_clicks": True, "list_ids": int_list([request.args.get("list_id")]),
-            "template_id": request.args.get("template_id", type=int)}
+            "template_id": as_id(request.args.get("template_id"))}
     errors = {}
     if request.method == "POST":
         form = _form_data()

@@ -6,6 +6,7 @@ from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.services import audience, imports
+from app.services.ids import as_id
 from app.services.errors import DomainError
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -13,7 +14,7 @@ PER_PAGE = 50
 
 
 def _filters() -> dict:
-    list_id = request.args.get("list_id", type=int)
+    list_id = as_id(request.args.get("list_id"))
     status = request.args.get("status") if request.args.get("status") in SUBSCRIBER_STATUSES else None
     return {"q": (request.args.get("q") or "").strip()[:200], "status": status, "list_id": list_id}
 
