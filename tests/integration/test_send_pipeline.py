@@ -99,3 +99,68 @@ def test_hard_bounce_fails_recipient_suppresses_and_campaign_goes_on(workspace, 
     assert campaigns.get_campaign(workspace.id, camp.id).status == "sent"
     sub = db.session.scalar(db.select(audience.Subscriber).where(audience.Subscriber.email == "person1@example.com"))
     assert sub.status == "bounced"
+
+
+def _first_message_urls(sink):
+    msg = sink.messages[0]["message"]
+    html = msg.get_body(("html",)).get_content()
+    find = lambda prefix: re.search(rf'href="http://herald\.test(/{prefix}/[^"]+)"', html).group(1)  # noqa: E731
+    return msg["To"], find("u"), find("v"), html
+
+
+def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smtp_sink, worker, app):
+    _setup(workspace, smtp_sink, n=1)
+    camp = db.session.scalar(db.select(campaigns.Campaign))
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    _, _, view, _ = _first_message_urls(smtp_sink)
+    r = app.test_client().get(view)
+    assert r.status_code == 200 and "Hello Person 0" in r.get_data(as_text=True)
+    assert "/t/o/" not in r.get_data(as_text=True)  # viewing in a browser is not an open of the email
+    assert r.headers["Content-Security-Policy"].startswith("sandbox")
+
+
+def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(workspace, smtp_sink, worker, app):
+    _setup(workspace, smtp_sink, n=1)
+    camp = db.session.scalar(db.select(campaigns.Campaign))
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    _, unsub, _, _ = _first_message_urls(smtp_sink)
+    web = app.test_client()
+    page = web.get(unsub).get_data(as_text=True)
+    assert "Unsubscribe from Acme?" in page and "person0@example.com" in page
+    sub = db.session.scalar(db.select(audience.Subscriber))
+    assert sub.status == "active"  # a GET changes nothing (link scanners open pages too)
+    done = web.post(unsub).get_data(as_text=True)
+    assert "You are unsubscribed" in done
+    db.session.expire_all()
+    assert sub.status == "unsubscribed"
+    prefs = re.search(r'href="(/preferences/[^"]+)"', done).group(1)
+    assert "unsubscribed from everything" in web.get(prefs).get_data(as_text=True)
+    resub = re.search(r'action="(/u/[^"]+/resubscribe)"', done).group(1)
+    assert "Welcome back" in web.post(resub).get_data(as_text=True)
+    db.session.expire_all()
+    assert sub.status == "active"
+    assert db.session.scalar(db.select(audience.Suppression)) is None
+
+
+def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, worker, app):
+    lst, camp = _setup(workspace, smtp_sink, n=1)
+    other = audience.create_list(workspace.id, "Product news")
+    sub = db.session.scalar(db.select(audience.Subscriber))
+    audience.add_to_list(workspace.id, other.id, [sub.id])
+    db.session.commit()
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    _, unsub, _, html = _first_message_urls(smtp_sink)
+    web = app.test_client()
+    prefs = re.search(r'href="(/preferences/[^"]+)"', web.get(unsub).get_data(as_text=True)).group(1)
+    page = web.get(prefs).get_data(as_text=True)
+    assert "Customers" in page and "Product news" in page
+    saved = web.post(prefs, data={"list_ids": [str(lst.id)]}).get_data(as_text=True)
+    assert "Your preferences are saved" in saved and "Product news" not in saved
+    assert audience.subscriber_list_ids(sub.id) == [lst.id]
+    assert web.get("/preferences/1.forged000000000000").status_code == 404
