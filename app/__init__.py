@@ -1,7 +1,8 @@
 """create_app(): the one place that wires config, extensions, blueprints and CLI."""
+
 import logging
 
-from flask import Flask, g, render_template, request
+from flask import Flask, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -55,15 +56,30 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.subscribers import bp as subscribers_bp
     from app.blueprints.suppressions import bp as suppressions_bp
 
-    for bp in (auth_bp, overview_bp, lists_bp, subscribers_bp, suppressions_bp, templates_bp, campaigns_bp,
-               providers_bp, api_keys_bp, settings_bp, outbox_bp, public_bp, api_bp):
+    for bp in (
+        auth_bp,
+        overview_bp,
+        lists_bp,
+        subscribers_bp,
+        suppressions_bp,
+        templates_bp,
+        campaigns_bp,
+        providers_bp,
+        api_keys_bp,
+        settings_bp,
+        outbox_bp,
+        public_bp,
+        api_bp,
+    ):
         app.register_blueprint(bp)
 
 
 # Only Herald's own scripts run; marketer HTML is previewed in sandboxed iframes.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; "
-       "font-src 'self' data:; connect-src 'self'; frame-src 'self'; frame-ancestors 'self'; "
-       "form-action 'self'; base-uri 'self'; object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; "
+    "font-src 'self' data:; connect-src 'self'; frame-src 'self'; frame-ancestors 'self'; "
+    "form-action 'self'; base-uri 'self'; object-src 'none'"
+)
 
 
 def _register_security_headers(app: Flask) -> None:
@@ -116,7 +132,9 @@ def _register_error_pages(app: Flask) -> None:
             return {"error": {"code": e.code, "message": e.message, "fields": e.fields}}, e.status
         if e.status == 404:
             return not_found(e)
-        return render_template("errors/error.html", code=e.status, title="That did not work", message=e.message), e.status
+        return render_template(
+            "errors/error.html", code=e.status, title="That did not work", message=e.message
+        ), e.status
 
     @app.errorhandler(500)
     def server_error(e):

@@ -1,4 +1,5 @@
 """Flask commands: `flask --app wsgi <command>`."""
+
 import time
 
 import click

@@ -1,4 +1,5 @@
 """Settings read from the environment (DESIGN.md §4)."""
+
 import os
 import secrets
 from pathlib import Path
@@ -59,5 +60,5 @@ def _normalize_db_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever scheme the operator wrote."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url

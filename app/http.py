@@ -1,4 +1,5 @@
 """The request class: input is cleaned of NUL bytes, which PostgreSQL text cannot hold."""
+
 from flask import Request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
@@ -29,7 +30,8 @@ class HeraldRequest(Request):
         form = self.__dict__.get("form")
         if form and any("\x00" in k or "\x00" in v for k, v in form.items(multi=True)):
             self.__dict__["form"] = ImmutableMultiDict(
-                [(strip_nul(k), strip_nul(v)) for k, v in form.items(multi=True)])
+                [(strip_nul(k), strip_nul(v)) for k, v in form.items(multi=True)]
+            )
 
     def get_json(self, *args, **kwargs):
         return strip_nul(super().get_json(*args, **kwargs))

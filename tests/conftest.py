@@ -3,6 +3,7 @@
 The environment is set before the app is imported, so the app, the RQ jobs (which build
 their own app) and any subprocess all use the same database, Redis db and mail catcher.
 """
+
 import atexit
 import os
 import socket
@@ -14,15 +15,17 @@ from tests.support import create_test_database, create_test_redis, free_port, re
 
 _DB_URL, _drop_db = create_test_database()
 _REDIS_URL, _drop_redis = create_test_redis()
-os.environ.update({
-    "DATABASE_URL": _DB_URL,
-    "REDIS_URL": _REDIS_URL,
-    "SECRET_KEY": "test-secret-key-not-for-production",
-    "HERALD_INSTANCE": tempfile.mkdtemp(prefix="herald-test-instance-"),
-    "BASE_URL": "http://herald.test",
-    "MAILCATCHER_PORT": str(free_port()),
-    "LOGIN_RATE_LIMIT": "1000 per minute",
-})
+os.environ.update(
+    {
+        "DATABASE_URL": _DB_URL,
+        "REDIS_URL": _REDIS_URL,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "HERALD_INSTANCE": tempfile.mkdtemp(prefix="herald-test-instance-"),
+        "BASE_URL": "http://herald.test",
+        "MAILCATCHER_PORT": str(free_port()),
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+    }
+)
 atexit.register(_drop_redis)
 
 from app import create_app  # noqa: E402
@@ -69,12 +72,14 @@ _real_connect = socket.socket.connect
 @pytest.fixture(autouse=True)
 def _no_outside_connections(monkeypatch):
     """Fail any test that tries to reach a host off this machine (a provider, a CDN, DNS)."""
+
     def guarded(sock, address):
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             host = address[0]
             if not (host.startswith("127.") or host in ("::1", "localhost")):
                 raise AssertionError(f"test tried to connect to {address!r}")
         return _real_connect(sock, address)
+
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
@@ -108,6 +113,7 @@ def redis_url():
 @pytest.fixture
 def worker(app):
     """Call to run every queued job, as a burst RQ worker on the test Redis."""
+
     def run():
         run_worker(_REDIS_URL)
         # The jobs wrote through their own sessions: forget what this test's session cached.
@@ -115,6 +121,7 @@ def worker(app):
 
         if has_app_context():
             db.session.expire_all()
+
     return run
 
 
@@ -135,11 +142,14 @@ class SMTPSink:
         import email
         from email import policy
 
-        self.messages.append({
-            "mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos),
-            "raw": envelope.original_content,
-            "message": email.message_from_bytes(envelope.original_content, policy=policy.default),
-        })
+        self.messages.append(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "raw": envelope.original_content,
+                "message": email.message_from_bytes(envelope.original_content, policy=policy.default),
+            }
+        )
         return "250 2.0.0 queued"
 
 
@@ -182,6 +192,7 @@ def make_workspace(ctx):
         ws = create_workspace(name or f"Workspace {n}", email or f"owner{n}@example.com", PASSWORD)
         db.session.commit()
         return ws
+
     return make
 
 
@@ -214,6 +225,7 @@ def api_key(workspace):
 @pytest.fixture
 def api(app, api_key):
     """A JSON API client authenticated with the workspace's key."""
+
     class Api:
         def __init__(self, c, key):
             self.c, self.h = c, {"Authorization": f"Bearer {key}"}
@@ -229,6 +241,7 @@ def api(app, api_key):
 
         def delete(self, path, **kw):
             return self.c.delete("/api/v1" + path, headers=self.h, **kw)
+
     return Api(app.test_client(), api_key)
 
 
@@ -253,6 +266,7 @@ def count_queries(app):
 
         def on_execute(conn, cursor, statement, params, context, executemany):
             seen.append(statement)
+
         with app.app_context():
             engine = db.engine
         event.listen(engine, "before_cursor_execute", on_execute)
@@ -260,4 +274,5 @@ def count_queries(app):
             yield lambda: len(seen)
         finally:
             event.remove(engine, "before_cursor_execute", on_execute)
+
     return counting

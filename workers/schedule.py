@@ -1,4 +1,5 @@
 """Periodic jobs, run by `rq cron workers/schedule.py` (the Procfile's scheduler)."""
+
 from rq import cron
 
 from workers.jobs import process_tracking_hits

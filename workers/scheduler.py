@@ -3,6 +3,7 @@
 A second scheduler (another machine, a restart overlapping the old one) waits as a
 standby and takes over when the leader's lease lapses, so periodic jobs never run twice.
 """
+
 import logging
 import os
 import signal

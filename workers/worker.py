@@ -3,6 +3,7 @@
 RQ forks a work-horse per job; without this each job would build the Flask app anew
 (~0.7 s), which dominated small jobs such as the tracking drain.
 """
+
 from rq import Worker
 
 from workers.jobs import _app

@@ -1,4 +1,5 @@
 """Jinja filters and globals every dashboard page uses."""
+
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,11 @@ def register_filters(app) -> None:
         if ws_id is None:
             return {}
         if "nav_has_outbox" not in g:
-            g.nav_has_outbox = bool(db.session.scalar(select(Provider.id).where(
-                Provider.workspace_id == ws_id, Provider.provider_type == "outbox").limit(1)))
+            g.nav_has_outbox = bool(
+                db.session.scalar(
+                    select(Provider.id)
+                    .where(Provider.workspace_id == ws_id, Provider.provider_type == "outbox")
+                    .limit(1)
+                )
+            )
         return {"nav_has_outbox": g.nav_has_outbox}

@@ -1,10 +1,12 @@
 """Small things every dashboard view needs."""
+
 from functools import wraps
 
-from flask import abort, g, request
+from flask import abort, flash, g, request
 from flask_login import current_user, login_required
 
 from app.extensions import db
+from app.services.errors import DomainError
 from app.services.ids import as_id
 
 
@@ -14,17 +16,32 @@ def is_htmx() -> bool:
 
 def workspace_view(fn):
     """Signed in, with a current workspace in g.workspace (and its id in g.ws_id)."""
+
     @login_required
     @wraps(fn)
     def wrapper(*args, **kwargs):
         if getattr(g, "workspace", None) is None:
             abort(403)
         return fn(*args, **kwargs)
+
     return wrapper
 
 
 def commit() -> None:
     db.session.commit()
+
+
+def attempt(action, *args, **kwargs):
+    """Run a service action for a form and commit it: (result, {}) when it worked,
+    (None, field errors) after rolling back and flashing the message when it did not."""
+    try:
+        result = action(*args, **kwargs)
+        db.session.commit()
+        return result, {}
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return None, dict(exc.fields) or {"form": exc.message}
 
 
 def page_number() -> int:

@@ -1,4 +1,5 @@
 """All models, imported so Alembic and the app see every table."""
+
 from app.models.audience import ListSubscriber, MailingList, Subscriber, Suppression  # noqa: F401
 from app.models.campaign import Campaign, CampaignList, CampaignRecipient, Link  # noqa: F401
 from app.models.content import Template  # noqa: F401

@@ -1,4 +1,5 @@
 """Subscribers, lists and the suppression list."""
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint

@@ -1,4 +1,5 @@
 """Column helpers shared by every model."""
+
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, TypeDecorator

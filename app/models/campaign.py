@@ -1,4 +1,5 @@
 """Campaigns, their audiences, recipients and tracked links."""
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -9,8 +10,16 @@ from app.models.base import JSONType, UTCDateTime, utcnow
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancelled")
 RECIPIENT_STATUSES = (
-    "pending", "sending", "sent", "delivered", "opened", "clicked",
-    "bounced", "complained", "unsubscribed", "failed",
+    "pending",
+    "sending",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "failed",
 )
 
 

@@ -1,4 +1,5 @@
 """Email templates."""
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text

@@ -1,4 +1,5 @@
 """Sending providers."""
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text

@@ -1,4 +1,5 @@
 """The normalized event log and the caught messages of the development outbox."""
+
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text

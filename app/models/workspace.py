@@ -1,4 +1,5 @@
 """Workspaces, users, memberships and API keys."""
+
 from datetime import datetime
 
 from flask_login import UserMixin

@@ -1,4 +1,5 @@
 """Sending providers: each turns a built message into a hand-off and says how it went."""
+
 from dataclasses import dataclass
 
 

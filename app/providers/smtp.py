@@ -1,4 +1,5 @@
 """SMTP: one reused connection per batch, STARTTLS or implicit TLS, optional AUTH."""
+
 import re
 import smtplib
 import socket
@@ -38,8 +39,13 @@ class SMTPTransport:
         s = self.settings
         try:
             if s.use_tls == "ssl":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname,
-                                        context=ssl.create_default_context())
+                conn = smtplib.SMTP_SSL(
+                    s.host,
+                    s.port,
+                    timeout=s.timeout,
+                    local_hostname=s.local_hostname,
+                    context=ssl.create_default_context(),
+                )
             else:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname)
                 if s.use_tls == "starttls":
@@ -113,4 +119,3 @@ class SMTPTransport:
             except (OSError, smtplib.SMTPException, socket.error):
                 pass
             self.conn = None
-

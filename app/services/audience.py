@@ -1,4 +1,5 @@
 """Subscribers, lists, imports and the suppression list."""
+
 import csv
 import io
 from dataclasses import dataclass, field
@@ -57,9 +58,11 @@ def _workspace_lists(workspace_id: int, list_ids) -> list[int]:
         raise ValidationError("Lists are given by their ids.", {"list_ids": "Not a list of ids."})
     if not ids:
         return []
-    found = set(db.session.scalars(
-        select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(ids))
-    ))
+    found = set(
+        db.session.scalars(
+            select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(ids))
+        )
+    )
     missing = [i for i in ids if i not in found]
     if missing:
         raise NotFound(f"No list with id {missing[0]} in this workspace.", {"list_ids": "Unknown list."})
@@ -67,6 +70,7 @@ def _workspace_lists(workspace_id: int, list_ids) -> list[int]:
 
 
 # Lists --------------------------------------------------------------------------------------
+
 
 def create_list(workspace_id: int, name: str, description: str | None = None) -> MailingList:
     name = " ".join((name or "").split())
@@ -81,7 +85,9 @@ def create_list(workspace_id: int, name: str, description: str | None = None) ->
 
 
 def get_list(workspace_id: int, list_id: int) -> MailingList:
-    lst = db.session.scalar(select(MailingList).where(MailingList.id == list_id, MailingList.workspace_id == workspace_id))
+    lst = db.session.scalar(
+        select(MailingList).where(MailingList.id == list_id, MailingList.workspace_id == workspace_id)
+    )
     if lst is None:
         raise NotFound("No such list.")
     return lst
@@ -89,9 +95,7 @@ def get_list(workspace_id: int, list_id: int) -> MailingList:
 
 def lists_with_counts(workspace_id: int) -> list[tuple[MailingList, int]]:
     """Every list of the workspace with its number of subscribers, in one query."""
-    counts = (
-        select(ListSubscriber.list_id, func.count().label("n")).group_by(ListSubscriber.list_id).subquery()
-    )
+    counts = select(ListSubscriber.list_id, func.count().label("n")).group_by(ListSubscriber.list_id).subquery()
     rows = db.session.execute(
         select(MailingList, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.list_id == MailingList.id)
@@ -109,6 +113,7 @@ def delete_list(workspace_id: int, list_id: int) -> None:
 
 # Subscribers --------------------------------------------------------------------------------
 
+
 def get_subscriber(workspace_id: int, subscriber_id: int) -> Subscriber:
     sub = db.session.scalar(
         select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.workspace_id == workspace_id)
@@ -119,13 +124,18 @@ def get_subscriber(workspace_id: int, subscriber_id: int) -> Subscriber:
 
 
 def subscriber_list_ids(subscriber_id: int) -> list[int]:
-    return list(db.session.scalars(
-        select(ListSubscriber.list_id).where(ListSubscriber.subscriber_id == subscriber_id).order_by(ListSubscriber.list_id)
-    ))
+    return list(
+        db.session.scalars(
+            select(ListSubscriber.list_id)
+            .where(ListSubscriber.subscriber_id == subscriber_id)
+            .order_by(ListSubscriber.list_id)
+        )
+    )
 
 
-def add_subscriber(workspace_id: int, email: str, name=None, attributes=None, list_ids=None,
-                   timezone_name: str | None = None) -> Subscriber:
+def add_subscriber(
+    workspace_id: int, email: str, name=None, attributes=None, list_ids=None, timezone_name: str | None = None
+) -> Subscriber:
     """Add one subscriber; Conflict when the address is already in the workspace."""
     try:
         address = normalize_email(email)
@@ -140,8 +150,14 @@ def add_subscriber(workspace_id: int, email: str, name=None, attributes=None, li
     )
     if existing:
         raise Conflict(f"{address} is already a subscriber.", {"email": "Already subscribed.", "id": existing})
-    sub = Subscriber(workspace_id=workspace_id, email=address, name=_clean_name(name),
-                     attributes=attributes, timezone=timezone_name or None, status="active")
+    sub = Subscriber(
+        workspace_id=workspace_id,
+        email=address,
+        name=_clean_name(name),
+        attributes=attributes,
+        timezone=timezone_name or None,
+        status="active",
+    )
     db.session.add(sub)
     db.session.flush()
     if ids:
@@ -149,8 +165,13 @@ def add_subscriber(workspace_id: int, email: str, name=None, attributes=None, li
     return sub
 
 
-def search_subscribers(workspace_id: int, q: str | None = None, status: str | None = None,
-                       list_id: int | None = None, email: str | None = None):
+def search_subscribers(
+    workspace_id: int,
+    q: str | None = None,
+    status: str | None = None,
+    list_id: int | None = None,
+    email: str | None = None,
+):
     """A select of the workspace's subscribers matching the filters, newest first."""
     stmt = select(Subscriber).where(Subscriber.workspace_id == workspace_id)
     if email is not None:
@@ -165,7 +186,9 @@ def search_subscribers(workspace_id: int, q: str | None = None, status: str | No
     if status:
         stmt = stmt.where(Subscriber.status == status)
     if list_id:
-        stmt = stmt.where(Subscriber.id.in_(select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id)))
+        stmt = stmt.where(
+            Subscriber.id.in_(select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id))
+        )
     return stmt.order_by(Subscriber.id.desc())
 
 
@@ -185,6 +208,7 @@ def delete_subscriber(workspace_id: int, subscriber_id: int) -> None:
 
 
 # Import -------------------------------------------------------------------------------------
+
 
 @dataclass
 class ImportResult:
@@ -229,12 +253,20 @@ def parse_csv(data: bytes | str) -> list[dict]:
             if not any(v.strip() for v in values):
                 rows.append(None)  # a blank line keeps its row number
                 continue
-            record = dict(zip(header, (v.strip() for v in values)))
+            record = dict(zip(header, (v.strip() for v in values), strict=False))
             attrs = {k: v for k, v in record.items() if k not in RESERVED_COLUMNS and k and v != ""}
-            rows.append({"email": record.get("email", ""), "name": record.get("name") or None, "attributes": attrs,
-                         "_extra": len(values) > len(header)})
+            rows.append(
+                {
+                    "email": record.get("email", ""),
+                    "name": record.get("name") or None,
+                    "attributes": attrs,
+                    "_extra": len(values) > len(header),
+                }
+            )
     except csv.Error as exc:
-        raise ValidationError(f"The file is not valid CSV near row {len(rows) + 2}: {exc}", {"file": "Bad CSV."}) from None
+        raise ValidationError(
+            f"The file is not valid CSV near row {len(rows) + 2}: {exc}", {"file": "Bad CSV."}
+        ) from None
     return rows
 
 
@@ -263,7 +295,9 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
             continue
         if email in valid:
             result.skipped += 1
-            result.errors.append({"row": number, "error": f"{email} already appears on row {seen_row[email]}; kept the first."})
+            result.errors.append(
+                {"row": number, "error": f"{email} already appears on row {seen_row[email]}; kept the first."}
+            )
             continue
         valid[email] = {"email": email, "name": _clean_name(row.get("name")), "attributes": attrs}
         seen_row[email] = number
@@ -271,21 +305,30 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
     emails = list(valid)
     existing: dict[str, tuple[int, dict, str | None]] = {}
     for i in range(0, len(emails), 1000):
-        chunk = emails[i:i + 1000]
+        chunk = emails[i : i + 1000]
         for sid, email, attrs, name in db.session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name)
-            .where(Subscriber.workspace_id == workspace_id, Subscriber.email.in_(chunk))
+            select(Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name).where(
+                Subscriber.workspace_id == workspace_id, Subscriber.email.in_(chunk)
+            )
         ):
             existing[email] = (sid, attrs or {}, name)
 
     now = datetime.now(timezone.utc)
     new_rows = [
-        {"workspace_id": workspace_id, "email": v["email"], "name": v["name"], "attributes": v["attributes"],
-         "status": "active", "created_at": now, "updated_at": now}
-        for e, v in valid.items() if e not in existing
+        {
+            "workspace_id": workspace_id,
+            "email": v["email"],
+            "name": v["name"],
+            "attributes": v["attributes"],
+            "status": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for e, v in valid.items()
+        if e not in existing
     ]
     for i in range(0, len(new_rows), 1000):
-        db.session.execute(insert(Subscriber), new_rows[i:i + 1000])
+        db.session.execute(insert(Subscriber), new_rows[i : i + 1000])
     result.created = len(new_rows)
 
     updates = []
@@ -313,15 +356,21 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
 
 def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> None:
     for i in range(0, len(emails), 1000):
-        chunk = emails[i:i + 1000]
+        chunk = emails[i : i + 1000]
         for list_id in list_ids:
             already = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id)
             db.session.execute(
                 insert(ListSubscriber).from_select(
                     ["list_id", "subscriber_id", "created_at"],
-                    select(db.literal(list_id), Subscriber.id, db.literal(datetime.now(timezone.utc), type_=ListSubscriber.created_at.type))
-                    .where(Subscriber.workspace_id == workspace_id, Subscriber.email.in_(chunk),
-                           Subscriber.id.not_in(already)),
+                    select(
+                        db.literal(list_id),
+                        Subscriber.id,
+                        db.literal(datetime.now(timezone.utc), type_=ListSubscriber.created_at.type),
+                    ).where(
+                        Subscriber.workspace_id == workspace_id,
+                        Subscriber.email.in_(chunk),
+                        Subscriber.id.not_in(already),
+                    ),
                 )
             )
 
@@ -329,10 +378,18 @@ def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> 
 def add_to_list(workspace_id: int, list_id: int, subscriber_ids: list[int]) -> None:
     get_list(workspace_id, list_id)
     subscriber_ids = [i for i in (as_id(s) for s in subscriber_ids) if i]
-    valid = list(db.session.scalars(select(Subscriber.id).where(
-        Subscriber.workspace_id == workspace_id, Subscriber.id.in_(subscriber_ids))))
-    present = set(db.session.scalars(select(ListSubscriber.subscriber_id).where(
-        ListSubscriber.list_id == list_id, ListSubscriber.subscriber_id.in_(valid))))
+    valid = list(
+        db.session.scalars(
+            select(Subscriber.id).where(Subscriber.workspace_id == workspace_id, Subscriber.id.in_(subscriber_ids))
+        )
+    )
+    present = set(
+        db.session.scalars(
+            select(ListSubscriber.subscriber_id).where(
+                ListSubscriber.list_id == list_id, ListSubscriber.subscriber_id.in_(valid)
+            )
+        )
+    )
     rows = [{"list_id": list_id, "subscriber_id": s} for s in valid if s not in present]
     if rows:
         db.session.execute(insert(ListSubscriber), rows)
@@ -340,25 +397,33 @@ def add_to_list(workspace_id: int, list_id: int, subscriber_ids: list[int]) -> N
 
 def remove_from_list(workspace_id: int, list_id: int, subscriber_id: int) -> None:
     get_list(workspace_id, list_id)
-    db.session.execute(delete(ListSubscriber).where(
-        ListSubscriber.list_id == list_id, ListSubscriber.subscriber_id == subscriber_id))
+    db.session.execute(
+        delete(ListSubscriber).where(ListSubscriber.list_id == list_id, ListSubscriber.subscriber_id == subscriber_id)
+    )
 
 
 # Suppression and status ---------------------------------------------------------------------
 
+
 def suppress_address(workspace_id: int, email: str, reason: str, detail: str | None = None) -> Suppression:
     """Add an address to the suppression list (idempotent); campaigns skip it with the reason."""
     address = normalize_email(email)
-    sup = db.session.scalar(select(Suppression).where(Suppression.workspace_id == workspace_id, Suppression.email == address))
+    sup = db.session.scalar(
+        select(Suppression).where(Suppression.workspace_id == workspace_id, Suppression.email == address)
+    )
     if sup is None:
-        sup = Suppression(workspace_id=workspace_id, email=address, reason=reason, detail=(detail or None) and detail[:1000])
+        sup = Suppression(
+            workspace_id=workspace_id, email=address, reason=reason, detail=(detail or None) and detail[:1000]
+        )
         db.session.add(sup)
         db.session.flush()
     return sup
 
 
 def unsuppress_address(workspace_id: int, suppression_id: int) -> None:
-    sup = db.session.scalar(select(Suppression).where(Suppression.id == suppression_id, Suppression.workspace_id == workspace_id))
+    sup = db.session.scalar(
+        select(Suppression).where(Suppression.id == suppression_id, Suppression.workspace_id == workspace_id)
+    )
     if sup is None:
         raise NotFound("No such suppression.")
     db.session.delete(sup)
@@ -382,7 +447,11 @@ def resubscribe(subscriber: Subscriber) -> None:
         return
     subscriber.status = "active"
     subscriber.unsubscribed_at = None
-    db.session.execute(delete(Suppression).where(
-        Suppression.workspace_id == subscriber.workspace_id, Suppression.email == subscriber.email,
-        Suppression.reason == "unsubscribed"))
+    db.session.execute(
+        delete(Suppression).where(
+            Suppression.workspace_id == subscriber.workspace_id,
+            Suppression.email == subscriber.email,
+            Suppression.reason == "unsubscribed",
+        )
+    )
     db.session.flush()

@@ -1,4 +1,5 @@
 """Campaigns: drafting, starting a send, and what the pages and API report about them."""
+
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -35,8 +36,11 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
     if not list_ids and "list_ids" not in errors:
         errors["list_ids"] = "Choose at least one list to send to."
     elif list_ids:
-        found = set(db.session.scalars(select(MailingList.id).where(
-            MailingList.workspace_id == workspace_id, MailingList.id.in_(list_ids))))
+        found = set(
+            db.session.scalars(
+                select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(list_ids))
+            )
+        )
         if found != set(list_ids):
             errors["list_ids"] = "Choose lists of this workspace."
     from_name = " ".join((data.get("from_name") or "").split())
@@ -64,9 +68,16 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
     if errors:
         first = next(iter(errors.values()))
         raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
-    clean = {"name": name, "template_id": template_id, "from_name": from_name, "from_email": from_email,
-             "reply_to": reply_to, "provider_id": provider_id,
-             "track_opens": bool(data.get("track_opens", True)), "track_clicks": bool(data.get("track_clicks", True))}
+    clean = {
+        "name": name,
+        "template_id": template_id,
+        "from_name": from_name,
+        "from_email": from_email,
+        "reply_to": reply_to,
+        "provider_id": provider_id,
+        "track_opens": bool(data.get("track_opens", True)),
+        "track_clicks": bool(data.get("track_clicks", True)),
+    }
     return clean, list_ids
 
 
@@ -117,25 +128,36 @@ def audience_size(workspace_id: int, list_ids: list[int]) -> int:
     """Distinct subscribers on the lists (before suppression)."""
     if not list_ids:
         return 0
-    return db.session.scalar(
-        select(func.count(func.distinct(ListSubscriber.subscriber_id)))
-        .join(Subscriber, Subscriber.id == ListSubscriber.subscriber_id)
-        .where(ListSubscriber.list_id.in_(list_ids), Subscriber.workspace_id == workspace_id)
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(func.distinct(ListSubscriber.subscriber_id)))
+            .join(Subscriber, Subscriber.id == ListSubscriber.subscriber_id)
+            .where(ListSubscriber.list_id.in_(list_ids), Subscriber.workspace_id == workspace_id)
+        )
+        or 0
+    )
 
 
 def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     """Start sending a draft now: freeze its content and queue the audience's materialization."""
     campaign = get_campaign(workspace_id, campaign_id)
     if campaign.status != "draft":
-        raise InvalidState(f"This campaign is {campaign.status}; only a draft can be sent.", {"status": campaign.status})
+        raise InvalidState(
+            f"This campaign is {campaign.status}; only a draft can be sent.", {"status": campaign.status}
+        )
     list_ids = campaign_list_ids(campaign.id)
     if audience_size(workspace_id, list_ids) == 0:
-        raise ValidationError("The chosen lists have no subscribers yet: add or import some first.",
-                              {"list_ids": "No subscribers."})
+        raise ValidationError(
+            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
+        )
     tpl = get_template(workspace_id, campaign.template_id)
-    campaign.snapshot = {"subject": tpl.subject, "body_html": tpl.body_html, "body_text": tpl.body_text,
-                         "preview_text": tpl.preview_text, "template_id": tpl.id}
+    campaign.snapshot = {
+        "subject": tpl.subject,
+        "body_html": tpl.body_html,
+        "body_text": tpl.body_text,
+        "preview_text": tpl.preview_text,
+        "template_id": tpl.id,
+    }
     campaign.status = "sending"
     campaign.started_at = datetime.now(timezone.utc)
     campaign.last_error = None
@@ -148,11 +170,13 @@ def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
 def _enqueue_prepare(redis_url: str, campaign_id: int) -> None:
     from workers.queues import DEFAULT, get_queue
 
-    get_queue(DEFAULT, redis_url).enqueue("workers.jobs.prepare_campaign", campaign_id,
-                                           job_id=f"prepare-campaign-{campaign_id}")
+    get_queue(DEFAULT, redis_url).enqueue(
+        "workers.jobs.prepare_campaign", campaign_id, job_id=f"prepare-campaign-{campaign_id}"
+    )
 
 
 # Reporting ----------------------------------------------------------------------------------
+
 
 def campaign_stats(campaign_id: int) -> dict:
     """Totals for the campaign page and API, from two aggregate queries."""
@@ -161,26 +185,65 @@ def campaign_stats(campaign_id: int) -> dict:
         select(
             func.count(),
             func.count(cr.sent_at),
-            *(func.coalesce(func.sum(case((cr.status == s, 1), else_=0)), 0)
-              for s in ("pending", "sending", "failed", "unknown", "bounced", "complained", "unsubscribed", "delivered")),
+            *(
+                func.coalesce(func.sum(case((cr.status == s, 1), else_=0)), 0)
+                for s in (
+                    "pending",
+                    "sending",
+                    "failed",
+                    "unknown",
+                    "bounced",
+                    "complained",
+                    "unsubscribed",
+                    "delivered",
+                )
+            ),
             func.count(cr.opened_at),
             func.count(cr.clicked_at),
         ).where(cr.campaign_id == campaign_id)
     ).one()
-    (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered,
-     unique_opens, unique_clicks) = row
-    counts = dict(db.session.execute(
-        select(Event.event_type, func.count()).where(Event.campaign_id == campaign_id).group_by(Event.event_type)
-    ).all())
-    suppressed = db.session.scalar(select(func.count()).where(
-        cr.campaign_id == campaign_id, cr.status == "failed", cr.reason.like("suppressed:%"))) or 0
+    (
+        total,
+        sent,
+        pending,
+        sending,
+        failed,
+        unknown,
+        bounced,
+        complained,
+        unsubscribed,
+        delivered,
+        unique_opens,
+        unique_clicks,
+    ) = row
+    counts = dict(
+        db.session.execute(
+            select(Event.event_type, func.count()).where(Event.campaign_id == campaign_id).group_by(Event.event_type)
+        ).all()
+    )
+    suppressed = (
+        db.session.scalar(
+            select(func.count()).where(
+                cr.campaign_id == campaign_id, cr.status == "failed", cr.reason.like("suppressed:%")
+            )
+        )
+        or 0
+    )
     return {
-        "total_recipients": total, "sent": sent, "delivered": counts.get("delivery", 0) or delivered,
-        "failed": failed, "suppressed": suppressed, "unknown": unknown, "pending": pending + sending,
-        "bounced": bounced, "complained": complained,
+        "total_recipients": total,
+        "sent": sent,
+        "delivered": counts.get("delivery", 0) or delivered,
+        "failed": failed,
+        "suppressed": suppressed,
+        "unknown": unknown,
+        "pending": pending + sending,
+        "bounced": bounced,
+        "complained": complained,
         "unsubscribed": counts.get("unsubscribe", 0) or unsubscribed,
-        "opens": counts.get("open", 0), "unique_opens": unique_opens,
-        "clicks": counts.get("click", 0), "unique_clicks": unique_clicks,
+        "opens": counts.get("open", 0),
+        "unique_opens": unique_opens,
+        "clicks": counts.get("click", 0),
+        "unique_clicks": unique_clicks,
     }
 
 

@@ -1,4 +1,5 @@
 """Secrets at rest (provider credentials), encrypted with a key derived from SECRET_KEY."""
+
 import base64
 import json
 from functools import lru_cache
@@ -11,9 +12,7 @@ from flask import current_app
 
 @lru_cache(maxsize=4)
 def _fernet(secret_key: str) -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"herald", info=b"credentials").derive(
-        secret_key.encode()
-    )
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"herald", info=b"credentials").derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 

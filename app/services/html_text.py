@@ -1,9 +1,28 @@
 """HTML → readable plain text for the text part, and the checks HTML must pass."""
+
 import re
 from html.parser import HTMLParser
 
-_BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tr", "ul", "ol", "blockquote", "section",
-          "article", "header", "footer", "hr"}
+_BLOCK = {
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "tr",
+    "ul",
+    "ol",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "hr",
+}
 _SKIP = {"style", "script", "head", "title", "noscript"}
 
 
@@ -78,14 +97,18 @@ class _SafetyParser(HTMLParser):
         return f"line {self.getpos()[0]}"
 
     def handle_starttag(self, tag, attrs):
-        if tag in _DANGEROUS_TAGS and not (tag == "meta" and not any(k == "http-equiv" and (v or "").lower() == "refresh" for k, v in attrs)):
+        if tag in _DANGEROUS_TAGS and not (
+            tag == "meta" and not any(k == "http-equiv" and (v or "").lower() == "refresh" for k, v in attrs)
+        ):
             self.problems.append(f"{self._where()}: <{tag}> is not allowed in an email")
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"{self._where()}: event attribute {name}= is not allowed")
             if name in _URL_ATTRS and value:
                 v = re.sub(r"[\s\x00-\x1f]", "", value).lower()
-                if v.startswith(("javascript:", "vbscript:")) or (v.startswith("data:") and not v.startswith("data:image/")):
+                if v.startswith(("javascript:", "vbscript:")) or (
+                    v.startswith("data:") and not v.startswith("data:image/")
+                ):
                     self.problems.append(f"{self._where()}: {name}= may not be a {v.split(':')[0]}: URL")
 
     handle_startendtag = handle_starttag

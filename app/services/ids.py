@@ -1,4 +1,5 @@
 """Values from outside (forms, JSON, URLs) checked before they reach the database."""
+
 from functools import lru_cache
 from zoneinfo import available_timezones
 

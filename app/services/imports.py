@@ -2,6 +2,7 @@
 
 The file waits in Redis (not on local disk) so any worker on any machine can take the job.
 """
+
 import json
 import uuid
 
@@ -26,10 +27,21 @@ def start_import(workspace_id: int, data: bytes, list_ids: list[int], filename: 
     import_id = uuid.uuid4().hex
     r = get_redis()
     r.set(_key(import_id, "file"), data, ex=TTL)
-    write_status(import_id, {"workspace_id": workspace_id, "filename": filename[:200], "state": "queued",
-                             "done": 0, "total": None, "result": None, "error": None})
-    get_queue(DEFAULT).enqueue("workers.jobs.run_import", import_id, workspace_id, list_ids,
-                               job_id=f"import-{import_id}", job_timeout=3600)
+    write_status(
+        import_id,
+        {
+            "workspace_id": workspace_id,
+            "filename": filename[:200],
+            "state": "queued",
+            "done": 0,
+            "total": None,
+            "result": None,
+            "error": None,
+        },
+    )
+    get_queue(DEFAULT).enqueue(
+        "workers.jobs.run_import", import_id, workspace_id, list_ids, job_id=f"import-{import_id}", job_timeout=3600
+    )
     return import_id
 
 
@@ -64,7 +76,7 @@ def run_import(import_id: str, workspace_id: int, list_ids: list[int], commit) -
     total = ImportResult()
     status.update(state="running", total=len(rows))
     for start in range(0, len(rows), CHUNK):
-        part = import_subscribers(workspace_id, rows[start:start + CHUNK], list_ids, first_row_number=2 + start)
+        part = import_subscribers(workspace_id, rows[start : start + CHUNK], list_ids, first_row_number=2 + start)
         commit()
         total.created += part.created
         total.updated += part.updated

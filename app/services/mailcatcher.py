@@ -1,4 +1,5 @@
 """An SMTP server (aiosmtpd) that stores what it receives in the development outbox."""
+
 from aiosmtpd.controller import Controller
 
 
@@ -12,8 +13,9 @@ class CatcherHandler:
 
         with self.app.app_context():
             try:
-                store_caught_message(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content
-                                     or envelope.content)
+                store_caught_message(
+                    envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or envelope.content
+                )
                 db.session.commit()
             except Exception as exc:  # the sender sees a temporary failure and keeps the message
                 db.session.rollback()

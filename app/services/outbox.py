@@ -1,4 +1,5 @@
 """The development mail catcher: what the 'outbox' provider sent, kept for the dashboard."""
+
 from email import policy
 from email.parser import BytesParser
 
@@ -17,9 +18,13 @@ def store_caught_message(mail_from: str, rcpt_tos: list[str], raw: bytes) -> Cau
     msg = BytesParser(policy=policy.default).parsebytes(raw[:MAX_KEEP_BYTES], headersonly=True)
     ids = read_token("outbox", str(msg.get("X-Herald-Outbox", "")).strip(), 1)
     caught = CaughtMessage(
-        workspace_id=ids[0] if ids else None, mail_from=mail_from[:320], rcpt_to=", ".join(rcpt_tos)[:5000],
-        subject=str(msg.get("Subject", ""))[:2000], message_id=str(msg.get("Message-ID", ""))[:255] or None,
-        raw=raw[:MAX_KEEP_BYTES], size=len(raw),
+        workspace_id=ids[0] if ids else None,
+        mail_from=mail_from[:320],
+        rcpt_to=", ".join(rcpt_tos)[:5000],
+        subject=str(msg.get("Subject", ""))[:2000],
+        message_id=str(msg.get("Message-ID", ""))[:255] or None,
+        raw=raw[:MAX_KEEP_BYTES],
+        size=len(raw),
     )
     db.session.add(caught)
     db.session.flush()
@@ -31,8 +36,9 @@ def list_caught(workspace_id: int):
 
 
 def get_caught(workspace_id: int, message_id: int) -> CaughtMessage:
-    m = db.session.scalar(select(CaughtMessage).where(CaughtMessage.id == message_id,
-                                                      CaughtMessage.workspace_id == workspace_id))
+    m = db.session.scalar(
+        select(CaughtMessage).where(CaughtMessage.id == message_id, CaughtMessage.workspace_id == workspace_id)
+    )
     if m is None:
         raise NotFound("No such message.")
     return m

@@ -1,4 +1,5 @@
 """What the overview page shows: the first-run checklist and headline figures."""
+
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -7,7 +8,10 @@ from app.models import Campaign, CaughtMessage, MailingList, Provider, Subscribe
 
 def workspace_overview(workspace_id: int) -> dict:
     def count(model, *where):
-        return db.session.scalar(select(func.count()).select_from(model).where(model.workspace_id == workspace_id, *where)) or 0
+        return (
+            db.session.scalar(select(func.count()).select_from(model).where(model.workspace_id == workspace_id, *where))
+            or 0
+        )
 
     real_providers = count(Provider, Provider.provider_type != "outbox")
     subscribers = count(Subscriber)
@@ -15,19 +19,44 @@ def workspace_overview(workspace_id: int) -> dict:
     templates = count(Template)
     sent = count(Campaign, Campaign.status == "sent")
     checklist = [
-        {"label": "Add a sending provider", "done": real_providers > 0, "endpoint": "providers.new",
-         "hint": "Until then, mail goes to the development outbox so you can see the whole loop."},
-        {"label": "Import subscribers", "done": subscribers > 0, "endpoint": "subscribers.import_form",
-         "hint": "A CSV with an email column; other columns become attributes."},
-        {"label": "Build a template", "done": templates > 0, "endpoint": "email_templates.new",
-         "hint": "HTML with personalization such as {{ subscriber.name }}."},
-        {"label": "Send a first campaign", "done": sent > 0, "endpoint": "campaigns.new",
-         "hint": "Pick a template and lists, then send."},
+        {
+            "label": "Add a sending provider",
+            "done": real_providers > 0,
+            "endpoint": "providers.new",
+            "hint": "Until then, mail goes to the development outbox so you can see the whole loop.",
+        },
+        {
+            "label": "Import subscribers",
+            "done": subscribers > 0,
+            "endpoint": "subscribers.import_form",
+            "hint": "A CSV with an email column; other columns become attributes.",
+        },
+        {
+            "label": "Build a template",
+            "done": templates > 0,
+            "endpoint": "email_templates.new",
+            "hint": "HTML with personalization such as {{ subscriber.name }}.",
+        },
+        {
+            "label": "Send a first campaign",
+            "done": sent > 0,
+            "endpoint": "campaigns.new",
+            "hint": "Pick a template and lists, then send.",
+        },
     ]
-    recent = list(db.session.scalars(select(Campaign).where(Campaign.workspace_id == workspace_id)
-                                     .order_by(Campaign.id.desc()).limit(5)))
+    recent = list(
+        db.session.scalars(
+            select(Campaign).where(Campaign.workspace_id == workspace_id).order_by(Campaign.id.desc()).limit(5)
+        )
+    )
     return {
-        "checklist": checklist, "checklist_done": sum(c["done"] for c in checklist),
-        "subscribers": subscribers, "active": active, "lists": count(MailingList), "templates": templates,
-        "campaigns_sent": sent, "recent": recent, "outbox": count(CaughtMessage),
+        "checklist": checklist,
+        "checklist_done": sum(c["done"] for c in checklist),
+        "subscribers": subscribers,
+        "active": active,
+        "lists": count(MailingList),
+        "templates": templates,
+        "campaigns_sent": sent,
+        "recent": recent,
+        "outbox": count(CaughtMessage),
     }

@@ -1,4 +1,5 @@
 """Sending providers: configuration, credentials at rest, health checks, transports."""
+
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -42,26 +43,46 @@ def _clean_smtp(settings: dict, credentials: dict) -> tuple[dict, dict]:
     return {"host": host, "port": port, "use_tls": TLS_MODES[tls]}, {"username": username, "password": password}
 
 
-def create_provider(workspace_id: int, name: str, provider_type: str, settings: dict | None,
-                    credentials: dict | None, is_default: bool = False, max_sends_per_second: int | None = None,
-                    max_sends_per_day: int | None = None, priority: int = 100) -> Provider:
+def _check_limits(per_second, per_day) -> None:
+    for field, value in (("max_sends_per_second", per_second), ("max_sends_per_day", per_day)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**9):
+            raise ValidationError(f"{field} is a whole number from 1 to 1,000,000,000.", {field: "Out of range."})
+
+
+def create_provider(
+    workspace_id: int,
+    name: str,
+    provider_type: str,
+    settings: dict | None,
+    credentials: dict | None,
+    is_default: bool = False,
+    max_sends_per_second: int | None = None,
+    max_sends_per_day: int | None = None,
+    priority: int = 100,
+) -> Provider:
     """Add a provider; its credentials are stored encrypted and never shown again."""
     name = " ".join((name or "").split())
     if not name:
         raise ValidationError("Give the provider a name.", {"name": "Required."})
     if provider_type not in CREATABLE_TYPES:
-        raise ValidationError(f"Provider type '{provider_type}' is not available; choose one of: {', '.join(CREATABLE_TYPES)}.",
-                              {"provider_type": "Unsupported."})
+        raise ValidationError(
+            f"Provider type '{provider_type}' is not available; choose one of: {', '.join(CREATABLE_TYPES)}.",
+            {"provider_type": "Unsupported."},
+        )
     if not isinstance(settings or {}, dict) or not isinstance(credentials or {}, dict):
         raise ValidationError("settings and credentials are objects.")
     clean_settings, clean_creds = _clean_smtp(settings or {}, credentials or {})
-    for field, value in (("max_sends_per_second", max_sends_per_second), ("max_sends_per_day", max_sends_per_day)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValidationError(f"{field} is a positive whole number.", {field: "Must be ≥ 1."})
+    _check_limits(max_sends_per_second, max_sends_per_day)
     provider = Provider(
-        workspace_id=workspace_id, name=name[:200], provider_type=provider_type, settings=clean_settings,
-        credentials_encrypted=encrypt_json(clean_creds), is_default=False, priority=priority,
-        max_sends_per_second=max_sends_per_second, max_sends_per_day=max_sends_per_day,
+        workspace_id=workspace_id,
+        name=name[:200],
+        provider_type=provider_type,
+        settings=clean_settings,
+        credentials_encrypted=encrypt_json(clean_creds),
+        is_default=False,
+        priority=priority,
+        max_sends_per_second=max_sends_per_second,
+        max_sends_per_day=max_sends_per_day,
     )
     db.session.add(provider)
     db.session.flush()
@@ -70,16 +91,26 @@ def create_provider(workspace_id: int, name: str, provider_type: str, settings: 
     return provider
 
 
-def update_provider(workspace_id: int, provider_id: int, name: str, settings: dict, credentials: dict | None,
-                    max_sends_per_second=None, max_sends_per_day=None) -> Provider:
+def update_provider(
+    workspace_id: int,
+    provider_id: int,
+    name: str,
+    settings: dict,
+    credentials: dict | None,
+    max_sends_per_second=None,
+    max_sends_per_day=None,
+) -> Provider:
     """Change a provider; credentials left empty keep the stored ones."""
     provider = get_provider(workspace_id, provider_id)
     if provider.provider_type == "outbox":
         raise ValidationError("The development outbox has nothing to configure.")
     stored = decrypt_json(provider.credentials_encrypted)
-    merged = {"username": (credentials or {}).get("username") or stored.get("username"),
-              "password": (credentials or {}).get("password") or stored.get("password")}
+    merged = {
+        "username": (credentials or {}).get("username") or stored.get("username"),
+        "password": (credentials or {}).get("password") or stored.get("password"),
+    }
     clean_settings, clean_creds = _clean_smtp(settings or {}, merged)
+    _check_limits(max_sends_per_second, max_sends_per_day)
     name = " ".join((name or "").split())
     if not name:
         raise ValidationError("Give the provider a name.", {"name": "Required."})
@@ -94,8 +125,9 @@ def update_provider(workspace_id: int, provider_id: int, name: str, settings: di
 
 def make_default(workspace_id: int, provider_id: int) -> None:
     get_provider(workspace_id, provider_id)
-    db.session.execute(update(Provider).where(Provider.workspace_id == workspace_id).values(
-        is_default=(Provider.id == provider_id)))
+    db.session.execute(
+        update(Provider).where(Provider.workspace_id == workspace_id).values(is_default=(Provider.id == provider_id))
+    )
     db.session.flush()
 
 
@@ -107,13 +139,22 @@ def get_provider(workspace_id: int, provider_id: int) -> Provider:
 
 
 def list_providers(workspace_id: int) -> list[Provider]:
-    return list(db.session.scalars(select(Provider).where(Provider.workspace_id == workspace_id)
-                                   .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)))
+    return list(
+        db.session.scalars(
+            select(Provider)
+            .where(Provider.workspace_id == workspace_id)
+            .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
+        )
+    )
 
 
 def default_provider(workspace_id: int) -> Provider | None:
-    return db.session.scalar(select(Provider).where(Provider.workspace_id == workspace_id)
-                             .order_by(Provider.is_default.desc(), Provider.priority, Provider.id).limit(1))
+    return db.session.scalar(
+        select(Provider)
+        .where(Provider.workspace_id == workspace_id)
+        .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
+        .limit(1)
+    )
 
 
 def credentials_summary(provider: Provider) -> dict:
@@ -131,8 +172,9 @@ def transport_for(provider: Provider) -> tuple[SMTPTransport, dict]:
         return SMTPTransport(SMTPSettings(cfg["MAILCATCHER_HOST"], cfg["MAILCATCHER_PORT"], timeout=10)), headers
     creds = decrypt_json(provider.credentials_encrypted)
     s = provider.settings or {}
-    return SMTPTransport(SMTPSettings(s["host"], int(s["port"]), s.get("use_tls") or False,
-                                      creds.get("username"), creds.get("password"))), {}
+    return SMTPTransport(
+        SMTPSettings(s["host"], int(s["port"]), s.get("use_tls") or False, creds.get("username"), creds.get("password"))
+    ), {}
 
 
 def test_provider(workspace_id: int, provider_id: int) -> Provider:

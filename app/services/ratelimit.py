@@ -1,4 +1,5 @@
 """Send-rate limits shared by every worker on every machine, kept in Redis."""
+
 import time
 
 import redis

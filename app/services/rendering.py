@@ -1,4 +1,5 @@
 """Personalization in Jinja's sandbox, compiled once per campaign and rendered per recipient."""
+
 import re
 from dataclasses import dataclass
 
@@ -12,7 +13,9 @@ html_env = ImmutableSandboxedEnvironment(autoescape=True)
 text_env = ImmutableSandboxedEnvironment(autoescape=False)
 
 SAMPLE_SUBSCRIBER = {
-    "id": 0, "email": "jane.doe@example.com", "name": "Jane Doe",
+    "id": 0,
+    "email": "jane.doe@example.com",
+    "name": "Jane Doe",
     "attributes": {"first_name": "Jane", "city": "Lisbon", "plan": "gold"},
 }
 
@@ -67,30 +70,40 @@ class CompiledMessage:
     is the Jinja render and one HMAC per link (STACK.md "Where the time goes").
     """
 
-    def __init__(self, subject: str, body_html: str, body_text: str | None, preview_text: str | None,
-                 link_ids: dict[str, int] | None = None, track_opens: bool = False):
+    def __init__(
+        self,
+        subject: str,
+        body_html: str,
+        body_text: str | None,
+        preview_text: str | None,
+        link_ids: dict[str, int] | None = None,
+        track_opens: bool = False,
+    ):
         self.link_ids = link_ids or {}
         html = body_html or ""
         if self.link_ids:
+
             def _sub(m):
                 url = m.group(3).replace("&amp;", "&")
                 link_id = self.link_ids.get(url)
                 return f"{m.group(1)}{m.group(2)}HERALDLINK{link_id:04d}X{m.group(2)}" if link_id else m.group(0)
+
             html = _HREF_RE.sub(_sub, html)
         text = body_text if body_text and body_text.strip() else html_to_text(body_html or "")
         for url, link_id in sorted(self.link_ids.items(), key=lambda kv: -len(kv[0])):
             text = text.replace(url, f"HERALDLINK{link_id:04d}X")
         if preview_text:
-            block = ('<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
-                     'overflow:hidden;mso-hide:all">HERALDPREHEADERX' + "&#847;&zwnj;&nbsp;" * 20 + "</div>")
+            block = (
+                '<div style="display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;'
+                'overflow:hidden;mso-hide:all">HERALDPREHEADERX' + "&#847;&zwnj;&nbsp;" * 20 + "</div>"
+            )
             m = _BODY_OPEN_RE.search(html)
-            html = html[:m.end()] + block + html[m.end():] if m else block + html
+            html = html[: m.end()] + block + html[m.end() :] if m else block + html
         if track_opens:
             pixel = '<img src="HERALDPIXELX" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
-            m = None
-            for m in _BODY_CLOSE_RE.finditer(html):
-                pass
-            html = html[:m.start()] + pixel + html[m.start():] if m else html + pixel
+            closes = list(_BODY_CLOSE_RE.finditer(html))
+            at = closes[-1].start() if closes else len(html)
+            html = html[:at] + pixel + html[at:]
         try:
             self.subject_t = text_env.from_string(subject or "")
             self.html_t = html_env.from_string(html)
@@ -127,8 +140,14 @@ def render_once(subject, body_html, body_text, preview_text, context) -> Rendere
         raise TemplateProblem("template", f"{type(exc).__name__}: {exc}") from None
 
 
-def build_context(subscriber: dict, campaign_name: str, unsubscribe_url: str, preferences_url: str,
-                  view_url: str, extra: dict | None = None) -> dict:
+def build_context(
+    subscriber: dict,
+    campaign_name: str,
+    unsubscribe_url: str,
+    preferences_url: str,
+    view_url: str,
+    extra: dict | None = None,
+) -> dict:
     ctx = {
         "subscriber": subscriber,
         "campaign": {"name": campaign_name},

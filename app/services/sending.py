@@ -5,6 +5,7 @@ sent | failed | unknown. A crash after the claim leaves the row `sending`, never
 `pending`, so nothing is handed off twice; rows whose hand-off was interrupted are
 marked `unknown` for the marketer to review rather than silently resent.
 """
+
 import secrets
 import time
 from collections import OrderedDict
@@ -45,14 +46,21 @@ def materialize_recipients(campaign: Campaign) -> int:
         else_=None,
     )
     audience = (
-        select(literal(campaign.id), _sub.c.id, _sub.c.email, status, reason,
-               literal(_now(), type_=CampaignRecipient.created_at.type))
+        select(
+            literal(campaign.id),
+            _sub.c.id,
+            _sub.c.email,
+            status,
+            reason,
+            literal(_now(), type_=CampaignRecipient.created_at.type),
+        )
         .select_from(_sub.outerjoin(sup, (sup.c.workspace_id == _sub.c.workspace_id) & (sup.c.email == _sub.c.email)))
         .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.id.in_(on_lists))
         .order_by(_sub.c.id)
     )
-    db.session.execute(insert(_cr).from_select(
-        ["campaign_id", "subscriber_id", "email", "status", "reason", "created_at"], audience))
+    db.session.execute(
+        insert(_cr).from_select(["campaign_id", "subscriber_id", "email", "status", "reason", "created_at"], audience)
+    )
     return db.session.scalar(select(func.count()).where(_cr.c.campaign_id == campaign.id)) or 0
 
 
@@ -61,23 +69,33 @@ def _create_links(campaign: Campaign) -> None:
         return
     urls = extract_links(campaign.snapshot["body_html"])
     if urls:
-        db.session.execute(insert(Link), [{"campaign_id": campaign.id, "position": i, "url": u}
-                                          for i, u in enumerate(urls, 1)])
+        db.session.execute(
+            insert(Link), [{"campaign_id": campaign.id, "position": i, "url": u} for i, u in enumerate(urls, 1)]
+        )
 
 
 def batch_ranges(campaign_id: int, size: int) -> list[tuple[int, int]]:
     """Id ranges of at most `size` pending recipients, computed in SQL."""
-    numbered = select(_cr.c.id, func.row_number().over(order_by=_cr.c.id).label("rn")).where(
-        _cr.c.campaign_id == campaign_id, _cr.c.status == "pending").subquery()
-    bounds = list(db.session.execute(
-        select(numbered.c.id, numbered.c.rn).where(((numbered.c.rn - 1) % size == 0) | (numbered.c.rn % size == 0))
-        .order_by(numbered.c.rn)).all())
-    last = db.session.scalar(select(func.max(_cr.c.id)).where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending"))
+    numbered = (
+        select(_cr.c.id, func.row_number().over(order_by=_cr.c.id).label("rn"))
+        .where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending")
+        .subquery()
+    )
+    bounds = list(
+        db.session.execute(
+            select(numbered.c.id, numbered.c.rn)
+            .where(((numbered.c.rn - 1) % size == 0) | (numbered.c.rn % size == 0))
+            .order_by(numbered.c.rn)
+        ).all()
+    )
+    last = db.session.scalar(
+        select(func.max(_cr.c.id)).where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending")
+    )
     starts = [i for i, rn in bounds if (rn - 1) % size == 0]
     ends = [i for i, rn in bounds if rn % size == 0]
     if len(ends) < len(starts):
         ends.append(last)
-    return list(zip(starts, ends))
+    return list(zip(starts, ends, strict=True))
 
 
 def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
@@ -100,18 +118,25 @@ def enqueue_batches(campaign_id: int, ranges: list[tuple[int, int]], redis_url: 
     from workers.queues import SEND_RETRY, SENDS, get_queue
 
     q = get_queue(SENDS, redis_url)
-    jobs = [q.prepare_data("workers.jobs.send_batch", (campaign_id, a, b), retry=SEND_RETRY,
-                           job_id=f"send-{campaign_id}-{a}-{b}") for a, b in ranges]
+    jobs = [
+        q.prepare_data(
+            "workers.jobs.send_batch", (campaign_id, a, b), retry=SEND_RETRY, job_id=f"send-{campaign_id}-{a}-{b}"
+        )
+        for a, b in ranges
+    ]
     for i in range(0, len(jobs), 1000):
-        q.enqueue_many(jobs[i:i + 1000])
+        q.enqueue_many(jobs[i : i + 1000])
 
 
 def finish_if_done(campaign_id: int) -> bool:
     """Mark the campaign sent once no recipient is pending or mid-hand-off."""
     open_rows = select(_cr.c.id).where(_cr.c.campaign_id == campaign_id, _cr.c.status.in_(("pending", "sending")))
     result = db.session.execute(
-        update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "sending", ~exists(open_rows))
-        .values(status="sent", completed_at=_now()).execution_options(synchronize_session=False))
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "sending", ~exists(open_rows))
+        .values(status="sent", completed_at=_now())
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
@@ -127,8 +152,14 @@ def compiled_for(campaign: Campaign) -> CompiledMessage:
         return hit
     snap = campaign.snapshot
     links = dict(db.session.execute(select(Link.url, Link.id).where(Link.campaign_id == campaign.id)).all())
-    compiled = CompiledMessage(snap["subject"], snap["body_html"], snap.get("body_text"), snap.get("preview_text"),
-                               link_ids=links, track_opens=campaign.track_opens)
+    compiled = CompiledMessage(
+        snap["subject"],
+        snap["body_html"],
+        snap.get("body_text"),
+        snap.get("preview_text"),
+        link_ids=links,
+        track_opens=campaign.track_opens,
+    )
     _compiled[key] = compiled
     while len(_compiled) > 32:
         _compiled.popitem(last=False)
@@ -160,32 +191,47 @@ class MessageFactory:
         ctx = build_context(subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"])
         t = self.tokens.make
         pixel = None if for_browser else f"{self.base}/t/o/{t('open', recipient_id)}.gif"
-        return self.compiled.render(ctx, link_url=lambda lid: f"{self.base}/t/c/{t('click', recipient_id, lid)}",
-                                    pixel_url=pixel), u
+        return self.compiled.render(
+            ctx, link_url=lambda lid: f"{self.base}/t/c/{t('click', recipient_id, lid)}", pixel_url=pixel
+        ), u
 
     def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
         rendered, u = self.render(recipient_id, subscriber)
         message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{self.skeleton.domain}>"
         unsub = f"<{u['unsubscribe']}>" + (f", <mailto:{self.mailto}?subject=unsubscribe>" if self.mailto else "")
-        raw = self.skeleton.build(subscriber.get("name"), subscriber["email"], rendered.subject, rendered.html,
-                                  rendered.text, message_id,
-                                  {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+        raw = self.skeleton.build(
+            subscriber.get("name"),
+            subscriber["email"],
+            rendered.subject,
+            rendered.html,
+            rendered.text,
+            message_id,
+            {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
         return raw, message_id
 
 
 def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
-    ids = (select(_cr.c.id).where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending",
-                                  _cr.c.id >= first_id, _cr.c.id <= last_id)
-           .order_by(_cr.c.id).limit(limit).with_for_update(skip_locked=True))
+    ids = (
+        select(_cr.c.id)
+        .where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending", _cr.c.id >= first_id, _cr.c.id <= last_id)
+        .order_by(_cr.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     rows = db.session.execute(
-        update(_cr).where(_cr.c.id.in_(ids.scalar_subquery()), _cr.c.status == "pending")
-        .values(status="sending", claimed_at=_now()).returning(_cr.c.id, _cr.c.subscriber_id)).all()
+        update(_cr)
+        .where(_cr.c.id.in_(ids.scalar_subquery()), _cr.c.status == "pending")
+        .values(status="sending", claimed_at=_now())
+        .returning(_cr.c.id, _cr.c.subscriber_id)
+    ).all()
     return sorted(rows)
 
 
 def _subscribers(ids: list[int]) -> dict[int, dict]:
-    rows = db.session.execute(select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes)
-                              .where(_sub.c.id.in_(ids))).all()
+    rows = db.session.execute(
+        select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes).where(_sub.c.id.in_(ids))
+    ).all()
     return {r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}} for r in rows}
 
 
@@ -193,10 +239,16 @@ def _campaign_status(campaign_id: int) -> str:
     return db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
 
 
-_mark_sent = (update(_cr).where(_cr.c.id == bindparam("rid"))
-              .values(status="sent", sent_at=bindparam("ts"), message_id=bindparam("mid"), reason=None))
-_mark_failed = (update(_cr).where(_cr.c.id == bindparam("rid"))
-                .values(status=bindparam("st"), reason=bindparam("why"), message_id=bindparam("mid")))
+_mark_sent = (
+    update(_cr)
+    .where(_cr.c.id == bindparam("rid"))
+    .values(status="sent", sent_at=bindparam("ts"), message_id=bindparam("mid"), reason=None)
+)
+_mark_failed = (
+    update(_cr)
+    .where(_cr.c.id == bindparam("rid"))
+    .values(status=bindparam("st"), reason=bindparam("why"), message_id=bindparam("mid"))
+)
 _release = update(_cr).where(_cr.c.id == bindparam("rid")).values(status="pending", claimed_at=None)
 
 
@@ -216,12 +268,24 @@ def _suppress_hard_bounces(campaign: Campaign, bounces: list[tuple[int, int, str
     now = _now()
     for recipient_id, subscriber_id, email, detail in bounces:
         suppress_address(campaign.workspace_id, email, "bounced", detail)
-        db.session.execute(update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status == "active")
-                           .values(status="bounced", updated_at=now))
-        db.session.execute(insert(Event).values(
-            workspace_id=campaign.workspace_id, event_key=f"smtp-bounce:{recipient_id}", event_type="bounce",
-            campaign_id=campaign.id, recipient_id=recipient_id, subscriber_id=subscriber_id,
-            data={"bounce_type": "hard", "diagnostic": detail}, occurred_at=now, created_at=now))
+        db.session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id, Subscriber.status == "active")
+            .values(status="bounced", updated_at=now)
+        )
+        db.session.execute(
+            insert(Event).values(
+                workspace_id=campaign.workspace_id,
+                event_key=f"smtp-bounce:{recipient_id}",
+                event_type="bounce",
+                campaign_id=campaign.id,
+                recipient_id=recipient_id,
+                subscriber_id=subscriber_id,
+                data={"bounce_type": "hard", "diagnostic": detail},
+                occurred_at=now,
+                created_at=now,
+            )
+        )
 
 
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
@@ -233,8 +297,11 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     counts = {"sent": 0, "failed": 0, "unknown": 0}
     if campaign is None or campaign.status != "sending":
         return counts
-    provider = (get_provider(campaign.workspace_id, campaign.provider_id) if campaign.provider_id
-                else default_provider(campaign.workspace_id))
+    provider = (
+        get_provider(campaign.workspace_id, campaign.provider_id)
+        if campaign.provider_id
+        else default_provider(campaign.workspace_id)
+    )
     if provider is None:
         campaign.last_error = "No sending provider is configured."
         db.session.commit()
@@ -252,7 +319,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
             subs = _subscribers([s for _, s in claimed])
             sent, failed, released, bounces = [], [], [], []
             try:
-                for position, (rid, sid) in enumerate(claimed):
+                for rid, sid in claimed:
                     sub = subs.get(sid)
                     if sub is None:  # deleted since materialization
                         failed.append({"rid": rid, "st": "failed", "why": "subscriber deleted", "mid": None})
@@ -260,20 +327,29 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                     try:
                         raw, mid = factory.build(rid, sub)
                     except Exception as exc:  # a marketer's template failing for this person's data
-                        failed.append({"rid": rid, "st": "failed", "why": f"render: {type(exc).__name__}: {exc}"[:500],
-                                       "mid": None})
+                        failed.append(
+                            {
+                                "rid": rid,
+                                "st": "failed",
+                                "why": f"render: {type(exc).__name__}: {exc}"[:500],
+                                "mid": None,
+                            }
+                        )
                         continue
                     limiter.acquire()
                     result = transport.send(envelope_from, sub["email"], raw)
                     if result.ok:
                         sent.append({"rid": rid, "ts": _now(), "mid": mid})
                     elif result.failure == "unknown":
-                        failed.append({"rid": rid, "st": "unknown", "why": f"hand-off unknown: {result.detail}"[:500],
-                                       "mid": mid})
+                        failed.append(
+                            {"rid": rid, "st": "unknown", "why": f"hand-off unknown: {result.detail}"[:500], "mid": mid}
+                        )
                     else:
                         why = f"smtp {'deferred' if result.failure == 'temporary' else 'rejected'}: {result.detail}"
                         hard = result.failure == "permanent" and (result.enhanced or "").startswith("5.1.")
-                        failed.append({"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None})
+                        failed.append(
+                            {"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None}
+                        )
                         if hard:
                             bounces.append((rid, sid, sub["email"], result.detail))
             except TransportUnavailable:
@@ -305,7 +381,11 @@ def recipient_view(recipient_id: int) -> tuple[str, Campaign] | None:
     if campaign is None or not campaign.snapshot:
         return None
     sub = _subscribers([rec.subscriber_id]).get(rec.subscriber_id) or {
-        "id": 0, "email": rec.email, "name": None, "attributes": {}}
+        "id": 0,
+        "email": rec.email,
+        "name": None,
+        "attributes": {},
+    }
     provider = default_provider(campaign.workspace_id)
     headers = transport_for(provider)[1] if provider else {}
     rendered, _ = MessageFactory(campaign, headers).render(rec.id, sub, for_browser=True)

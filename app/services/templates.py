@@ -1,4 +1,5 @@
 """Email templates: validation, storage and previews."""
+
 from sqlalchemy import select
 
 from app.extensions import db
@@ -41,8 +42,12 @@ def _validate(data: dict) -> dict:
         errors["preview_text"] = "Keep the preview text under 500 characters."
     if text and len(text) > MAX_HTML:
         errors["body_text"] = "The text body is larger than 1 MB."
-    for field, source, is_html in (("subject", subject, False), ("body_html", html, True),
-                                   ("body_text", text, False), ("preview_text", preview, False)):
+    for field, source, is_html in (
+        ("subject", subject, False),
+        ("body_html", html, True),
+        ("body_text", text, False),
+        ("preview_text", preview, False),
+    ):
         if field in errors:
             continue
         try:
@@ -54,13 +59,22 @@ def _validate(data: dict) -> dict:
         if problems:
             errors["body_html"] = "; ".join(problems)
         elif category != "transactional" and "unsubscribe_url" not in html:
-            errors["body_html"] = ("Marketing email must let people unsubscribe: add a link to "
-                                   "{{ unsubscribe_url }} (usually in the footer).")
+            errors["body_html"] = (
+                "Marketing email must let people unsubscribe: add a link to "
+                "{{ unsubscribe_url }} (usually in the footer)."
+            )
     if errors:
         first = next(iter(errors.values()))
         raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
-    return {"name": name, "subject": subject, "body_html": html, "body_text": text, "preview_text": preview,
-            "category": category, "template_type": template_type}
+    return {
+        "name": name,
+        "subject": subject,
+        "body_html": html,
+        "body_text": text,
+        "preview_text": preview,
+        "category": category,
+        "template_type": template_type,
+    }
 
 
 def create_template(workspace_id: int, data: dict) -> Template:
@@ -89,8 +103,11 @@ def get_template(workspace_id: int, template_id: int) -> Template:
 
 
 def list_templates(workspace_id: int) -> list[Template]:
-    return list(db.session.scalars(
-        select(Template).where(Template.workspace_id == workspace_id).order_by(Template.updated_at.desc())))
+    return list(
+        db.session.scalars(
+            select(Template).where(Template.workspace_id == workspace_id).order_by(Template.updated_at.desc())
+        )
+    )
 
 
 def delete_template(workspace_id: int, template_id: int) -> None:
@@ -104,8 +121,15 @@ def delete_template(workspace_id: int, template_id: int) -> None:
     db.session.flush()
 
 
-def preview(base_url: str, subject: str, body_html: str, body_text: str | None, preview_text: str | None,
-            context: dict | None = None, campaign_name: str = "Sample campaign") -> dict:
+def preview(
+    base_url: str,
+    subject: str,
+    body_html: str,
+    body_text: str | None,
+    preview_text: str | None,
+    context: dict | None = None,
+    campaign_name: str = "Sample campaign",
+) -> dict:
     """Render a template with sample (or given) data; errors are returned, never raised."""
     subscriber = dict(SAMPLE_SUBSCRIBER)
     extra = {}
@@ -113,8 +137,14 @@ def preview(base_url: str, subject: str, body_html: str, body_text: str | None, 
         if isinstance(context.get("subscriber"), dict):
             subscriber.update(context["subscriber"])
         extra = {k: v for k, v in context.items() if k not in ("subscriber",)}
-    ctx = build_context(subscriber, campaign_name, f"{base_url}/u/sample", f"{base_url}/preferences/sample",
-                        f"{base_url}/v/sample", extra)
+    ctx = build_context(
+        subscriber,
+        campaign_name,
+        f"{base_url}/u/sample",
+        f"{base_url}/preferences/sample",
+        f"{base_url}/v/sample",
+        extra,
+    )
     try:
         out = render_once(subject, body_html, body_text, preview_text, ctx)
     except TemplateProblem as exc:

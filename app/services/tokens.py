@@ -3,6 +3,7 @@
 A token is `<ids in base 36>.<96-bit HMAC>`; each purpose has its own key, so an open
 token can never be replayed as an unsubscribe token.
 """
+
 import base64
 import hashlib
 import hmac

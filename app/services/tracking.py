@@ -5,6 +5,7 @@ write on the request path); `process_hits` moves the hits into the event log in 
 Each hit carries a random key, and the event log is unique on it, so a batch processed
 twice after a crash counts once.
 """
+
 import json
 import os
 import time
@@ -25,8 +26,10 @@ _links: "OrderedDict[int, str]" = OrderedDict()
 
 
 def _push(kind: str, recipient_id: int, link_id: int | None, user_agent: str | None, ip: str | None) -> None:
-    hit = json.dumps([kind, os.urandom(9).hex(), recipient_id, link_id, time.time(),
-                      (user_agent or "")[:500], (ip or "")[:64]], separators=(",", ":"))
+    hit = json.dumps(
+        [kind, os.urandom(9).hex(), recipient_id, link_id, time.time(), (user_agent or "")[:500], (ip or "")[:64]],
+        separators=(",", ":"),
+    )
     get_redis().rpush(HITS_KEY, hit)
 
 
@@ -91,10 +94,15 @@ def _store_hits(hits: list) -> None:
     owners = {
         rid: (cid, sid, ws)
         for rid, cid, sid, ws in db.session.execute(
-            select(CampaignRecipient.id, CampaignRecipient.campaign_id, CampaignRecipient.subscriber_id,
-                   Campaign.workspace_id)
+            select(
+                CampaignRecipient.id,
+                CampaignRecipient.campaign_id,
+                CampaignRecipient.subscriber_id,
+                Campaign.workspace_id,
+            )
             .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
-            .where(CampaignRecipient.id.in_(rids)))
+            .where(CampaignRecipient.id.in_(rids))
+        )
     }
     rows, first_open, first_click = [], {}, {}
     for kind, key, rid, link_id, ts, ua, ip in hits:
@@ -103,9 +111,22 @@ def _store_hits(hits: list) -> None:
             continue
         at = datetime.fromtimestamp(ts, timezone.utc)
         cid, sid, ws = owner
-        rows.append({"workspace_id": ws, "event_key": f"{kind}:{key}", "event_type": kind, "campaign_id": cid,
-                     "recipient_id": rid, "subscriber_id": sid, "link_id": link_id, "user_agent": ua or None,
-                     "ip": ip or None, "occurred_at": at, "created_at": datetime.now(timezone.utc), "data": None})
+        rows.append(
+            {
+                "workspace_id": ws,
+                "event_key": f"{kind}:{key}",
+                "event_type": kind,
+                "campaign_id": cid,
+                "recipient_id": rid,
+                "subscriber_id": sid,
+                "link_id": link_id,
+                "user_agent": ua or None,
+                "ip": ip or None,
+                "occurred_at": at,
+                "created_at": datetime.now(timezone.utc),
+                "data": None,
+            }
+        )
         first_open[rid] = min(at, first_open.get(rid, at))
         if kind == "click":
             first_click[rid] = min(at, first_click.get(rid, at))
@@ -116,21 +137,25 @@ def _store_hits(hits: list) -> None:
     # A click proves the message was opened, even with images blocked.
     for rid, at in first_open.items():
         db.session.execute(update(cr).where(cr.c.id == rid, cr.c.opened_at.is_(None)).values(opened_at=at))
-        db.session.execute(update(cr).where(cr.c.id == rid, cr.c.status.in_(("sent", "delivered")))
-                           .values(status="opened"))
+        db.session.execute(
+            update(cr).where(cr.c.id == rid, cr.c.status.in_(("sent", "delivered"))).values(status="opened")
+        )
     for rid, at in first_click.items():
         db.session.execute(update(cr).where(cr.c.id == rid, cr.c.clicked_at.is_(None)).values(clicked_at=at))
-        db.session.execute(update(cr).where(cr.c.id == rid, cr.c.status.in_(("sent", "delivered", "opened")))
-                           .values(status="clicked"))
+        db.session.execute(
+            update(cr).where(cr.c.id == rid, cr.c.status.in_(("sent", "delivered", "opened"))).values(status="clicked")
+        )
 
 
 def _insert_ignoring_duplicates(rows: list[dict]) -> None:
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         stmt = pg_insert(Event).on_conflict_do_nothing(index_elements=["event_key"])
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         stmt = sqlite_insert(Event).on_conflict_do_nothing(index_elements=["event_key"])
     db.session.execute(stmt, rows)
 
@@ -151,10 +176,19 @@ def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscrib
         recipient.status = "unsubscribed"
     exists_already = db.session.scalar(select(Event.id).where(Event.event_key == f"unsubscribe:{recipient.id}"))
     if not exists_already:
-        db.session.execute(insert(Event).values(
-            workspace_id=sub.workspace_id, event_key=f"unsubscribe:{recipient.id}", event_type="unsubscribe",
-            campaign_id=recipient.campaign_id, recipient_id=recipient.id, subscriber_id=sub.id,
-            data={"source": source}, occurred_at=datetime.now(timezone.utc), created_at=datetime.now(timezone.utc)))
+        db.session.execute(
+            insert(Event).values(
+                workspace_id=sub.workspace_id,
+                event_key=f"unsubscribe:{recipient.id}",
+                event_type="unsubscribe",
+                campaign_id=recipient.campaign_id,
+                recipient_id=recipient.id,
+                subscriber_id=sub.id,
+                data={"source": source},
+                occurred_at=datetime.now(timezone.utc),
+                created_at=datetime.now(timezone.utc),
+            )
+        )
     db.session.flush()
     return sub
 

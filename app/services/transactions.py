@@ -1,4 +1,5 @@
 """Work that must wait for the commit: jobs enqueued for rows a worker has to see."""
+
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 

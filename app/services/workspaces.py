@@ -1,4 +1,5 @@
 """Workspaces, their owners, sign-in and API keys."""
+
 import hashlib
 import re
 import secrets
@@ -62,8 +63,12 @@ def create_workspace(name: str, owner_email: str, password: str, owner_name: str
     db.session.add(Membership(workspace_id=workspace.id, user_id=user.id, role="owner"))
     db.session.add(
         Provider(
-            workspace_id=workspace.id, name="Development outbox", provider_type="outbox",
-            settings={}, is_default=True, priority=1000,
+            workspace_id=workspace.id,
+            name="Development outbox",
+            provider_type="outbox",
+            settings={},
+            is_default=True,
+            priority=1000,
         )
     )
     db.session.flush()
@@ -121,8 +126,10 @@ def create_api_key(workspace_id: int, name: str | None = None) -> tuple[ApiKey, 
     """A new API key; the plain key is returned once and only its hash is stored."""
     plain = "hk_" + secrets.token_urlsafe(32)
     key = ApiKey(
-        workspace_id=workspace_id, name=(name or "API key").strip()[:200] or "API key",
-        prefix=plain[:10], key_hash=_hash_key(plain),
+        workspace_id=workspace_id,
+        name=(name or "API key").strip()[:200] or "API key",
+        prefix=plain[:10],
+        key_hash=_hash_key(plain),
     )
     db.session.add(key)
     db.session.flush()

@@ -1,4 +1,5 @@
 """Every dashboard page renders for a signed-in marketer, and the main forms work."""
+
 import io
 import re
 
@@ -17,8 +18,15 @@ def test_signup_creates_workspace_signs_in_and_shows_checklist(app):
     c = app.test_client()
     page = c.get("/signup").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    r = c.post("/signup", data={"csrf_token": token, "workspace": "Bloom & Co", "email": "Ana@Bloom.example.com",
-                                "password": "a long enough password"})
+    r = c.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "workspace": "Bloom & Co",
+            "email": "Ana@Bloom.example.com",
+            "password": "a long enough password",
+        },
+    )
     assert r.status_code == 302
     home = c.get("/").get_data(as_text=True)
     assert "Get started" in home and "Bloom &amp; Co" in home
@@ -47,10 +55,26 @@ def test_login_rejects_wrong_password(app, workspace):
     assert r.status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/", "/campaigns/", "/campaigns/new", "/templates/", "/templates/new",
-                                  "/subscribers/", "/subscribers/new", "/subscribers/import", "/lists/",
-                                  "/suppressions/", "/providers/", "/providers/new", "/settings/workspace",
-                                  "/settings/api-keys/", "/outbox/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/campaigns/",
+        "/campaigns/new",
+        "/templates/",
+        "/templates/new",
+        "/subscribers/",
+        "/subscribers/new",
+        "/subscribers/import",
+        "/lists/",
+        "/suppressions/",
+        "/providers/",
+        "/providers/new",
+        "/settings/workspace",
+        "/settings/api-keys/",
+        "/outbox/",
+    ],
+)
 def test_every_navigation_page_renders(client, path):
     r = client.get(path)
     assert r.status_code == 200, r.get_data(as_text=True)[:2000]
@@ -67,24 +91,52 @@ def test_marketer_builds_and_sends_a_campaign_through_the_pages(client, app, smt
     r = client.post("/lists/", data={"csrf_token": t, "name": "Newsletter"})
     list_id = int(r.headers["Location"].rsplit("/", 1)[-1])
     csv = b"email,name,plan\nana@example.com,Ana,gold\nbob@,Bob,free\nANA@example.com,Ana again,gold\ncy@example.com,Cy,free\n"
-    r = client.post("/subscribers/import", data={"csrf_token": t, "list_ids": str(list_id),
-                                                  "file": (io.BytesIO(csv), "people.csv")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/subscribers/import",
+        data={"csrf_token": t, "list_ids": str(list_id), "file": (io.BytesIO(csv), "people.csv")},
+        content_type="multipart/form-data",
+    )
     body = r.get_data(as_text=True)
     assert r.status_code == 200
     assert "Row 3" not in body and ">3<" in body  # bob@ is on row 3
     assert "&#39;bob@&#39; is not an email address" in body or "'bob@' is not an email address" in body
-    r = client.post("/providers/new", data={"csrf_token": t, "name": "Relay", "host": "127.0.0.1",
-                                            "port": str(smtp_sink.port), "use_tls": "", "is_default": "on"})
+    r = client.post(
+        "/providers/new",
+        data={
+            "csrf_token": t,
+            "name": "Relay",
+            "host": "127.0.0.1",
+            "port": str(smtp_sink.port),
+            "use_tls": "",
+            "is_default": "on",
+        },
+    )
     assert r.status_code == 302
-    r = client.post("/templates/new", data={"csrf_token": t, "name": "Hello", "subject": "Hi {{ subscriber.name }}",
-                                            "body_html": TEMPLATE_HTML, "category": "marketing"})
+    r = client.post(
+        "/templates/new",
+        data={
+            "csrf_token": t,
+            "name": "Hello",
+            "subject": "Hi {{ subscriber.name }}",
+            "body_html": TEMPLATE_HTML,
+            "category": "marketing",
+        },
+    )
     assert r.status_code == 302, r.get_data(as_text=True)[:3000]
     template_id = int(r.headers["Location"].split("/")[-2])
-    r = client.post("/campaigns/new", data={"csrf_token": t, "name": "First", "template_id": str(template_id),
-                                            "list_ids": str(list_id), "from_name": "Acme",
-                                            "from_email": "news@shop.example.com", "track_opens": "on",
-                                            "track_clicks": "on"})
+    r = client.post(
+        "/campaigns/new",
+        data={
+            "csrf_token": t,
+            "name": "First",
+            "template_id": str(template_id),
+            "list_ids": str(list_id),
+            "from_name": "Acme",
+            "from_email": "news@shop.example.com",
+            "track_opens": "on",
+            "track_clicks": "on",
+        },
+    )
     assert r.status_code == 302, r.get_data(as_text=True)[:3000]
     campaign_url = r.headers["Location"]
     assert "Send now" in client.get(campaign_url).get_data(as_text=True)
@@ -102,26 +154,42 @@ def test_marketer_builds_and_sends_a_campaign_through_the_pages(client, app, smt
 
 def test_template_with_script_or_broken_jinja_is_refused_with_a_clear_error(client):
     t = csrf(client)
-    r = client.post("/templates/new", data={"csrf_token": t, "name": "Bad", "subject": "Hi",
-                                            "body_html": "<p>{{ unsubscribe_url }}</p><script>alert(1)</script>"})
+    r = client.post(
+        "/templates/new",
+        data={
+            "csrf_token": t,
+            "name": "Bad",
+            "subject": "Hi",
+            "body_html": "<p>{{ unsubscribe_url }}</p><script>alert(1)</script>",
+        },
+    )
     assert r.status_code == 422 and "&lt;script&gt; is not allowed" in r.get_data(as_text=True)
-    r = client.post("/templates/new", data={"csrf_token": t, "name": "Bad", "subject": "Hi {{ name",
-                                            "body_html": "<p>{{ unsubscribe_url }}</p>"})
+    r = client.post(
+        "/templates/new",
+        data={"csrf_token": t, "name": "Bad", "subject": "Hi {{ name", "body_html": "<p>{{ unsubscribe_url }}</p>"},
+    )
     assert r.status_code == 422 and "Template error on line 1" in r.get_data(as_text=True)
 
 
 def test_template_preview_renders_sample_data_in_a_sandboxed_frame(client):
     t = csrf(client)
-    r = client.post("/templates/preview", data={"csrf_token": t, "subject": "Hi {{ subscriber.name }}",
-                                                "body_html": TEMPLATE_HTML})
+    r = client.post(
+        "/templates/preview", data={"csrf_token": t, "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
+    )
     body = r.get_data(as_text=True)
     assert "Hi Jane Doe" in body and "<iframe" in body and "sandbox" in body
 
 
 def test_sandbox_blocks_unsafe_template_code(client):
     t = csrf(client)
-    r = client.post("/templates/preview", data={"csrf_token": t, "subject": "x",
-                                                "body_html": "{{ ''.__class__.__mro__[1].__subclasses__() }} {{ unsubscribe_url }}"})
+    r = client.post(
+        "/templates/preview",
+        data={
+            "csrf_token": t,
+            "subject": "x",
+            "body_html": "{{ ''.__class__.__mro__[1].__subclasses__() }} {{ unsubscribe_url }}",
+        },
+    )
     assert "cannot be rendered" in r.get_data(as_text=True)
 
 
@@ -139,8 +207,12 @@ def test_login_is_rate_limited_per_address_and_email(app, workspace):
     try:
         c = app.test_client()
         token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True)).group(1)
-        codes = [c.post("/login", data={"email": "owner@example.com", "password": "guess number x",
-                                        "csrf_token": token}).status_code for _ in range(5)]
+        codes = [
+            c.post(
+                "/login", data={"email": "owner@example.com", "password": "guess number x", "csrf_token": token}
+            ).status_code
+            for _ in range(5)
+        ]
     finally:
         app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
     assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
@@ -164,13 +236,23 @@ def test_csp_allows_only_our_own_scripts(client):
 def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_catcher, worker, make_workspace):
     from app.services import audience, campaigns, templates
     from app.models import Workspace
+
     ws = db.session.scalar(db.select(Workspace).where(Workspace.slug == "acme"))
     lst = audience.create_list(ws.id, "L")
     audience.import_subscribers(ws.id, [{"email": "zoe@example.com", "name": "Zoë"}], [lst.id])
-    tpl = templates.create_template(ws.id, {"name": "T", "subject": "Bonjour {{ subscriber.name }}",
-                                            "body_html": TEMPLATE_HTML})
-    c = campaigns.create_campaign(ws.id, {"name": "C", "template_id": tpl.id, "list_ids": [lst.id],
-                                          "from_name": "Acme", "from_email": "news@shop.example.com"})
+    tpl = templates.create_template(
+        ws.id, {"name": "T", "subject": "Bonjour {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
+    )
+    c = campaigns.create_campaign(
+        ws.id,
+        {
+            "name": "C",
+            "template_id": tpl.id,
+            "list_ids": [lst.id],
+            "from_name": "Acme",
+            "from_email": "news@shop.example.com",
+        },
+    )
     db.session.commit()
     campaigns.send_campaign(ws.id, c.id)
     db.session.commit()
@@ -194,8 +276,11 @@ def test_a_large_import_runs_in_the_background_with_progress(client, app, worker
         t = csrf(client)
         rows = "\n".join(f"person{i}@example.com,Person {i}" for i in range(12000))
         csv = ("email,name\n" + rows + "\nnot-an-email,Nobody\n").encode()
-        r = client.post("/subscribers/import", data={"csrf_token": t, "file": (io.BytesIO(csv), "big.csv")},
-                        content_type="multipart/form-data")
+        r = client.post(
+            "/subscribers/import",
+            data={"csrf_token": t, "file": (io.BytesIO(csv), "big.csv")},
+            content_type="multipart/form-data",
+        )
     finally:
         app.config["IMPORT_INLINE_BYTES"] = 512 * 1024
     assert r.status_code == 302 and "/subscribers/imports/" in r.headers["Location"]

@@ -1,29 +1,49 @@
 """A campaign goes out through a real SMTP server, tracked, and the audience rules hold."""
+
 import re
 from urllib.parse import urlparse
 
 from app.extensions import db
 from app.services import audience, campaigns, providers, templates, tracking
-from app.services.tokens import read_token
 from tests.conftest import TEMPLATE_HTML
 
 
 def _setup(workspace, sink, n=5, extra_rows=()):
     lst = audience.create_list(workspace.id, "Customers")
-    rows = [{"email": f"Person{i}@Example.com", "name": f"Person {i}", "attributes": {"plan": "gold"}} for i in range(n)]
+    rows = [
+        {"email": f"Person{i}@Example.com", "name": f"Person {i}", "attributes": {"plan": "gold"}} for i in range(n)
+    ]
     audience.import_subscribers(workspace.id, rows + list(extra_rows), [lst.id])
-    prov = providers.create_provider(workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port},
-                                     {}, is_default=True)
-    tpl = templates.create_template(workspace.id, {"name": "Welcome", "subject": "Hi {{ subscriber.name }}",
-                                                   "body_html": TEMPLATE_HTML, "preview_text": "A warm hello"})
-    camp = campaigns.create_campaign(workspace.id, {"name": "Spring", "template_id": tpl.id, "list_ids": [lst.id],
-                                                    "from_name": "Acme Shop", "from_email": "news@shop.example.com",
-                                                    "provider_id": prov.id})
+    prov = providers.create_provider(
+        workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
+    )
+    tpl = templates.create_template(
+        workspace.id,
+        {
+            "name": "Welcome",
+            "subject": "Hi {{ subscriber.name }}",
+            "body_html": TEMPLATE_HTML,
+            "preview_text": "A warm hello",
+        },
+    )
+    camp = campaigns.create_campaign(
+        workspace.id,
+        {
+            "name": "Spring",
+            "template_id": tpl.id,
+            "list_ids": [lst.id],
+            "from_name": "Acme Shop",
+            "from_email": "news@shop.example.com",
+            "provider_id": prov.id,
+        },
+    )
     db.session.commit()
     return lst, camp
 
 
-def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_headers(workspace, smtp_sink, worker, app):
+def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_headers(
+    workspace, smtp_sink, worker, app
+):
     lst, camp = _setup(workspace, smtp_sink, n=7)
     campaigns.send_campaign(workspace.id, camp.id)
     db.session.commit()

@@ -1,4 +1,5 @@
 """The embedded default keeps working: SQLite, the CLI commands, and a campaign sent end to end."""
+
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.sqlite
 
-SCRIPT = r'''
+SCRIPT = r"""
 import os, sys
 from app import create_app
 from app.extensions import db
@@ -34,19 +35,31 @@ with app.app_context():
     run_worker(os.environ["REDIS_URL"])
     db.session.expire_all()
     print("STATUS", campaigns.get_campaign(ws.id, c.id).status, campaigns.campaign_stats(c.id)["sent"])
-'''
+"""
 
 
 def _env(tmp: str, redis_url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
-    env.update({"DATABASE_URL": f"sqlite:///{tmp}/herald.db", "HERALD_INSTANCE": tmp, "REDIS_URL": redis_url,
-                "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp}/herald.db",
+            "HERALD_INSTANCE": tmp,
+            "REDIS_URL": redis_url,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
 def _flask(env, *args):
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_sqlite_cli_and_campaign_end_to_end(smtp_sink, redis_url):
@@ -65,8 +78,14 @@ def test_sqlite_cli_and_campaign_end_to_end(smtp_sink, redis_url):
     assert r.returncode != 0 and "No workspace" in r.stderr
     r = _flask(env, "create-workspace", "Again", "--owner", "owner@example.com", "--password", "long password 123")
     assert r.returncode != 0 and "already exists" in r.stderr
-    r = subprocess.run([sys.executable, "-c", SCRIPT, slug, str(smtp_sink.port)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, slug, str(smtp_sink.port)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "STATUS sent 2" in r.stdout
     assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == ["a@example.com", "b@example.com"]

@@ -1,4 +1,5 @@
 """Signed tokens and CSV parsing, without a database."""
+
 import pytest
 
 from app.services.audience import parse_csv
@@ -32,8 +33,14 @@ def test_csv_with_semicolons_bom_and_extra_columns():
     assert rows[2]["attributes"] == {}
 
 
-@pytest.mark.parametrize("data,message", [(b"", "empty"), (b"name,city\nAnn,Lisbon\n", "no 'email' column"),
-                                          (b"email,email\na@example.com,b@example.com\n", "names a column twice")])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"", "empty"),
+        (b"name,city\nAnn,Lisbon\n", "no 'email' column"),
+        (b"email,email\na@example.com,b@example.com\n", "names a column twice"),
+    ],
+)
 def test_csv_errors_are_clear(data, message):
     with pytest.raises(ValidationError, match=message):
         parse_csv(data)

@@ -4,6 +4,7 @@ from functools import cache
 
 from apispec import APISpec
 from flask import render_template
+from markupsafe import Markup, escape
 
 from app.blueprints.api.registry import OPERATIONS, Operation, operation
 from app.blueprints.api.schemas import ID, SCHEMAS, page_of
@@ -69,10 +70,10 @@ def build_document() -> dict:
 
 def _operation(op: Operation) -> dict:
     parameters = [{"in": "path", "name": name, "required": True, "schema": ID} for name in op.path_params]
-    parameters += [{"in": "query", "name": p.name, "required": False, "schema": p.schema,
-                    **({"description": p.schema.get("description") or p.description}
-                       if p.description or p.schema.get("description") else {})}
-                   for p in op.query_params]
+    for param in op.query_params:
+        parameters.append({"in": "query", "name": param.name, "required": False, "schema": param.schema})
+        if param.description or param.schema.get("description"):
+            parameters[-1]["description"] = param.description or param.schema["description"]
     if op.response:
         schema = f"{op.response}Page" if op.paginated else op.response
     else:
@@ -105,4 +106,10 @@ def openapi_document():
 @operation("GET", "/docs", "Reference for people", tag=TAG, public=True, media_type="text/html")
 def docs():
     """The OpenAPI document as a readable page."""
-    return render_template("api/docs.html", doc=build_document(), intro=INTRO)
+    return render_template("api/docs.html", doc=build_document(), intro=INTRO, prose=prose)
+
+
+def prose(value) -> Markup:
+    """Escaped text whose `backticked` parts show as code."""
+    parts = str(value or "").split("`")
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts))

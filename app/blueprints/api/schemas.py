@@ -3,11 +3,11 @@ OpenAPI document publishes them as its components, so the two cannot disagree.""
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.models.content import TEMPLATE_CATEGORIES
+from app.services.ids import MAX_ID
 
-MAX_ID = 2**31 - 1  # the id columns are 32-bit integers
 PROVIDER_TYPES = ("smtp", "ses", "sendgrid", "mailgun", "postmark")
 # sending.py also writes "unknown" (a hand-off whose outcome is unclear after a crash).
-RECIPIENT_FILTER = (*RECIPIENT_STATUSES, "unknown")
+RECIPIENT_FILTER = tuple(dict.fromkeys((*RECIPIENT_STATUSES, "unknown")))
 MAX_IMPORT_ROWS = 50_000
 
 
@@ -60,7 +60,8 @@ def response(properties: dict, description: str = "") -> dict:
 
 ERROR = obj({
     "error": obj({
-        "code": {"type": "string", "description": "Machine-readable, e.g. invalid, not_found, conflict, invalid_state."},
+        "code": {"type": "string",
+                 "description": "Machine-readable, e.g. invalid, not_found, conflict, invalid_state."},
         "message": {"type": "string", "description": "What went wrong, for a person."},
         "fields": {"type": "object", "additionalProperties": True,
                    "description": "Per field (dotted path, e.g. settings.port or rows.3.email) what to fix."},
@@ -134,7 +135,8 @@ _SUBSCRIBER_FIELDS = {
     "unsubscribed_at": MAYBE_TIMESTAMP,
 }
 SUBSCRIBER_SUMMARY = response(_SUBSCRIBER_FIELDS)
-SUBSCRIBER = response({**_SUBSCRIBER_FIELDS, "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."}})
+SUBSCRIBER = response({**_SUBSCRIBER_FIELDS,
+                       "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."}})
 
 IMPORT_ROW = obj({"email": text(320), "name": text(200, nullable=True), "attributes": ATTRIBUTES},
                  required=("email",), description="One person to create, or to update (name and attributes).")
@@ -202,7 +204,8 @@ _CAMPAIGN_FIELDS = {
 }
 CAMPAIGN_SUMMARY = response(_CAMPAIGN_FIELDS)
 CAMPAIGN = response({
-    **_CAMPAIGN_FIELDS, "template_id": ID, "list_ids": {"type": "array", "items": ID}, "provider_id": {"type": ["integer", "null"]},
+    **_CAMPAIGN_FIELDS, "template_id": ID, "list_ids": {"type": "array", "items": ID},
+    "provider_id": {"type": ["integer", "null"]},
     "from_name": {"type": "string"}, "from_email": {"type": "string"}, "reply_to": {"type": ["string", "null"]},
     "track_opens": {"type": "boolean"}, "track_clicks": {"type": "boolean"},
     "last_error": {"type": ["string", "null"]}, "updated_at": TIMESTAMP, "stats": ref("CampaignStats"),

@@ -1,4 +1,5 @@
 """API keys: list, create (shown once), revoke."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit, workspace_view

@@ -1,4 +1,5 @@
 """Sign up, sign in, sign out, switch workspace."""
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -25,8 +26,7 @@ def signup():
     if request.method == "POST":
         form = request.form
         try:
-            ws = create_workspace(form.get("workspace"), form.get("email"), form.get("password", ""),
-                                  form.get("name"))
+            ws = create_workspace(form.get("workspace"), form.get("email"), form.get("password", ""), form.get("name"))
             commit()
         except DomainError as exc:
             errors = exc.fields or {"form": exc.message}

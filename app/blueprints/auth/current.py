@@ -1,4 +1,5 @@
 """Who is signed in and which workspace they are working in."""
+
 from flask import g, request, session
 from flask_login import current_user
 

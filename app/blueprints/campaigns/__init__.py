@@ -1,11 +1,11 @@
 """Campaigns: index, new, edit, show with live progress, send."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import commit, int_list, page_number, workspace_view
+from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services import audience, campaigns, providers, templates
-from app.services.errors import DomainError
 from app.services.ids import as_id
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -13,15 +13,28 @@ bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 def _form_data() -> dict:
     f = request.form
-    return {"name": f.get("name"), "template_id": f.get("template_id"), "list_ids": int_list(f.getlist("list_ids")),
-            "from_name": f.get("from_name"), "from_email": f.get("from_email"), "reply_to": f.get("reply_to"),
-            "provider_id": f.get("provider_id") or None,
-            "track_opens": f.get("track_opens") == "on", "track_clicks": f.get("track_clicks") == "on"}
+    return {
+        "name": f.get("name"),
+        "template_id": f.get("template_id"),
+        "list_ids": int_list(f.getlist("list_ids")),
+        "from_name": f.get("from_name"),
+        "from_email": f.get("from_email"),
+        "reply_to": f.get("reply_to"),
+        "provider_id": f.get("provider_id") or None,
+        "track_opens": f.get("track_opens") == "on",
+        "track_clicks": f.get("track_clicks") == "on",
+    }
 
 
 def _form_context(form: dict, errors: dict, campaign=None) -> dict:
-    return dict(form=form, errors=errors, campaign=campaign, templates=templates.list_templates(g.ws_id),
-                lists=audience.lists_with_counts(g.ws_id), providers=providers.list_providers(g.ws_id))
+    return dict(
+        form=form,
+        errors=errors,
+        campaign=campaign,
+        templates=templates.list_templates(g.ws_id),
+        lists=audience.lists_with_counts(g.ws_id),
+        providers=providers.list_providers(g.ws_id),
+    )
 
 
 @bp.route("/")
@@ -30,26 +43,31 @@ def index():
     status = request.args.get("status") if request.args.get("status") in CAMPAIGN_STATUSES else None
     page = page_number()
     items, total = audience.paginate(campaigns.list_campaigns(g.ws_id, status), page, 25)
-    return render_template("campaigns/index.html", items=items, total=total, page=page, per_page=25, status=status,
-                           statuses=CAMPAIGN_STATUSES)
+    return render_template(
+        "campaigns/index.html",
+        items=items,
+        total=total,
+        page=page,
+        per_page=25,
+        status=status,
+        statuses=CAMPAIGN_STATUSES,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @workspace_view
 def new():
-    form = {"track_opens": True, "track_clicks": True, "list_ids": int_list([request.args.get("list_id")]),
-            "template_id": as_id(request.args.get("template_id"))}
+    form = {
+        "track_opens": True,
+        "track_clicks": True,
+        "list_ids": int_list([request.args.get("list_id")]),
+        "template_id": as_id(request.args.get("template_id")),
+    }
     errors = {}
     if request.method == "POST":
         form = _form_data()
-        try:
-            c = campaigns.create_campaign(g.ws_id, form)
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.fields
-            flash(exc.message, "danger")
-        else:
+        c, errors = attempt(campaigns.create_campaign, g.ws_id, form)
+        if c:
             flash(f"Draft “{c.name}” created. Review it, then send.", "success")
             return redirect(url_for("campaigns.show", campaign_id=c.id))
     return render_template("campaigns/form.html", **_form_context(form, errors)), (422 if errors else 200)
@@ -62,20 +80,22 @@ def edit(campaign_id):
     if c.status != "draft":
         flash(f"A {c.status} campaign can no longer be edited.", "info")
         return redirect(url_for("campaigns.show", campaign_id=c.id))
-    form = {"name": c.name, "template_id": c.template_id, "list_ids": campaigns.campaign_list_ids(c.id),
-            "from_name": c.from_name, "from_email": c.from_email, "reply_to": c.reply_to, "provider_id": c.provider_id,
-            "track_opens": c.track_opens, "track_clicks": c.track_clicks}
+    form = {
+        "name": c.name,
+        "template_id": c.template_id,
+        "list_ids": campaigns.campaign_list_ids(c.id),
+        "from_name": c.from_name,
+        "from_email": c.from_email,
+        "reply_to": c.reply_to,
+        "provider_id": c.provider_id,
+        "track_opens": c.track_opens,
+        "track_clicks": c.track_clicks,
+    }
     errors = {}
     if request.method == "POST":
         form = _form_data()
-        try:
-            campaigns.update_campaign(g.ws_id, c.id, form)
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.fields
-            flash(exc.message, "danger")
-        else:
+        saved, errors = attempt(campaigns.update_campaign, g.ws_id, c.id, form)
+        if saved:
             flash("Campaign saved.", "success")
             return redirect(url_for("campaigns.show", campaign_id=c.id))
     return render_template("campaigns/form.html", **_form_context(form, errors, c)), (422 if errors else 200)
@@ -85,9 +105,14 @@ def _show_context(c) -> dict:
     list_ids = campaigns.campaign_list_ids(c.id)
     lists = [lst for lst, _ in audience.lists_with_counts(g.ws_id) if lst.id in list_ids]
     provider = providers.get_provider(g.ws_id, c.provider_id) if c.provider_id else providers.default_provider(g.ws_id)
-    return dict(c=c, stats=campaigns.campaign_stats(c.id), lists=lists, provider=provider,
-                template=templates.get_template(g.ws_id, c.template_id),
-                audience=campaigns.audience_size(g.ws_id, list_ids) if c.status == "draft" else None)
+    return dict(
+        c=c,
+        stats=campaigns.campaign_stats(c.id),
+        lists=lists,
+        provider=provider,
+        template=templates.get_template(g.ws_id, c.template_id),
+        audience=campaigns.audience_size(g.ws_id, list_ids) if c.status == "draft" else None,
+    )
 
 
 @bp.route("/<int:campaign_id>")
@@ -97,8 +122,16 @@ def show(campaign_id):
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
     page = page_number()
     recipients, total = audience.paginate(campaigns.recipients_query(c.id, status), page, 50)
-    return render_template("campaigns/show.html", recipients=recipients, rtotal=total, page=page, per_page=50,
-                           rstatus=status, rstatuses=RECIPIENT_STATUSES, **_show_context(c))
+    return render_template(
+        "campaigns/show.html",
+        recipients=recipients,
+        rtotal=total,
+        page=page,
+        per_page=50,
+        rstatus=status,
+        rstatuses=RECIPIENT_STATUSES,
+        **_show_context(c),
+    )
 
 
 @bp.route("/<int:campaign_id>/progress")
@@ -113,13 +146,7 @@ def progress(campaign_id):
 @bp.route("/<int:campaign_id>/send", methods=["POST"])
 @workspace_view
 def send(campaign_id):
-    try:
-        campaigns.send_campaign(g.ws_id, campaign_id)
-        commit()
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
-    else:
+    if attempt(campaigns.send_campaign, g.ws_id, campaign_id)[0]:
         flash("Sending has started. This page updates as it goes.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 

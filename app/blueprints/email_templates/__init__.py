@@ -1,11 +1,11 @@
 """Email templates (code): index, new, edit, live preview, delete."""
+
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import commit, workspace_view
-from app.extensions import db
+from app.blueprints.helpers import attempt, workspace_view
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services import templates
-from app.services.errors import DomainError, ValidationError
+from app.services.errors import ValidationError
 
 bp = Blueprint("email_templates", __name__, url_prefix="/templates")
 
@@ -35,7 +35,8 @@ STARTER_HTML = """<!doctype html>
 def _form_data() -> dict:
     f = request.form
     return {k: f.get(k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")} | {
-        "template_type": "code"}
+        "template_type": "code"
+    }
 
 
 @bp.route("/")
@@ -51,18 +52,13 @@ def new():
     errors = {}
     if request.method == "POST":
         form = _form_data()
-        try:
-            tpl = templates.create_template(g.ws_id, form)
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.fields
-            flash(exc.message, "danger")
-        else:
+        tpl, errors = attempt(templates.create_template, g.ws_id, form)
+        if tpl:
             flash(f"Template “{tpl.name}” saved.", "success")
             return redirect(url_for("email_templates.edit", template_id=tpl.id))
-    return render_template("email_templates/edit.html", tpl=None, form=form, errors=errors,
-                           categories=TEMPLATE_CATEGORIES), (422 if errors else 200)
+    return render_template(
+        "email_templates/edit.html", tpl=None, form=form, errors=errors, categories=TEMPLATE_CATEGORIES
+    ), (422 if errors else 200)
 
 
 @bp.route("/<int:template_id>/edit", methods=["GET", "POST"])
@@ -73,18 +69,13 @@ def edit(template_id):
     form = {k: getattr(tpl, k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")}
     if request.method == "POST":
         form = _form_data()
-        try:
-            templates.update_template(g.ws_id, tpl.id, form)
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.fields
-            flash(exc.message, "danger")
-        else:
+        saved, errors = attempt(templates.update_template, g.ws_id, tpl.id, form)
+        if saved:
             flash("Template saved.", "success")
             return redirect(url_for("email_templates.edit", template_id=tpl.id))
-    return render_template("email_templates/edit.html", tpl=tpl, form=form, errors=errors,
-                           categories=TEMPLATE_CATEGORIES), (422 if errors else 200)
+    return render_template(
+        "email_templates/edit.html", tpl=tpl, form=form, errors=errors, categories=TEMPLATE_CATEGORIES
+    ), (422 if errors else 200)
 
 
 @bp.route("/preview", methods=["POST"])
@@ -93,8 +84,13 @@ def preview():
     """The rendered message with sample data, as an HTMX fragment (also usable without JS)."""
     f = request.form
     try:
-        out = templates.preview(current_app.config["BASE_URL"], f.get("subject", ""), f.get("body_html", ""),
-                                f.get("body_text"), f.get("preview_text"))
+        out = templates.preview(
+            current_app.config["BASE_URL"],
+            f.get("subject", ""),
+            f.get("body_html", ""),
+            f.get("body_text"),
+            f.get("preview_text"),
+        )
         error = None
     except ValidationError as exc:
         out, error = None, exc.message
@@ -104,11 +100,7 @@ def preview():
 @bp.route("/<int:template_id>/delete", methods=["POST"])
 @workspace_view
 def delete(template_id):
-    try:
-        templates.delete_template(g.ws_id, template_id)
-        commit()
-    except DomainError as exc:
-        flash(exc.message, "danger")
+    if attempt(templates.delete_template, g.ws_id, template_id)[1]:
         return redirect(url_for("email_templates.edit", template_id=template_id))
     flash("Template deleted.", "success")
     return redirect(url_for("email_templates.index"))

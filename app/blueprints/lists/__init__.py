@@ -1,4 +1,5 @@
 """Lists: index, create, show, delete."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit, page_number, workspace_view
@@ -21,8 +22,12 @@ def create():
         lst = audience.create_list(g.ws_id, request.form.get("name"), request.form.get("description"))
         commit()
     except DomainError as exc:
-        return render_template("lists/index.html", lists=audience.lists_with_counts(g.ws_id),
-                               errors=exc.fields or {"name": exc.message}, form=request.form), 422
+        return render_template(
+            "lists/index.html",
+            lists=audience.lists_with_counts(g.ws_id),
+            errors=exc.fields or {"name": exc.message},
+            form=request.form,
+        ), 422
     flash(f"List “{lst.name}” created.", "success")
     return redirect(url_for("lists.show", list_id=lst.id))
 

@@ -1,4 +1,5 @@
 """The development outbox: messages the mail catcher received for this workspace."""
+
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 
 from app.blueprints.helpers import commit, page_number, workspace_view

@@ -1,4 +1,5 @@
 """The overview: the first-run checklist and the workspace at a glance."""
+
 from flask import Blueprint, g, render_template
 
 from app.blueprints.helpers import workspace_view

@@ -1,26 +1,23 @@
 """Sending providers: index, add SMTP, edit, test, make default."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import commit, workspace_view
-from app.extensions import db
+from app.blueprints.helpers import attempt, commit, workspace_view
 from app.services import providers
 from app.services.errors import DomainError
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
 
-def _limits(form) -> tuple:
-    out = []
+def _limits(form) -> dict:
+    out = {}
     for name in ("max_sends_per_second", "max_sends_per_day"):
         raw = (form.get(name) or "").strip()
-        if not raw:
-            out.append(None)
-            continue
         try:
-            out.append(int(raw))
+            out[name] = int(raw) if raw else None
         except ValueError:
             raise DomainError(f"{name.replace('_', ' ')} must be a whole number.", {name: "A whole number."}) from None
-    return tuple(out)
+    return out
 
 
 def _settings(form) -> dict:
@@ -43,17 +40,19 @@ def new():
     form, errors = {"port": 587, "use_tls": "starttls"}, {}
     if request.method == "POST":
         form = request.form
-        try:
-            per_second, per_day = _limits(form)
-            p = providers.create_provider(g.ws_id, form.get("name"), "smtp", _settings(form), _credentials(form),
-                                          is_default=form.get("is_default") == "on",
-                                          max_sends_per_second=per_second, max_sends_per_day=per_day)
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            errors = {k.split(".")[-1]: v for k, v in exc.fields.items()}
-            flash(exc.message, "danger")
-        else:
+        p, errors = attempt(
+            lambda: providers.create_provider(
+                g.ws_id,
+                form.get("name"),
+                "smtp",
+                _settings(form),
+                _credentials(form),
+                is_default=form.get("is_default") == "on",
+                **_limits(form),
+            )
+        )
+        errors = {k.split(".")[-1]: v for k, v in errors.items()}
+        if p:
             flash(f"Provider “{p.name}” added. Test it to check the connection.", "success")
             return redirect(url_for("providers.show", provider_id=p.id))
     return render_template("providers/form.html", provider=None, form=form, errors=errors), (422 if errors else 200)
@@ -66,25 +65,28 @@ def show(provider_id):
     if p.provider_type == "outbox":
         return render_template("providers/outbox.html", provider=p)
     creds = providers.credentials_summary(p)
-    form = {**(p.settings or {}), "name": p.name, "username": creds["username"],
-            "max_sends_per_second": p.max_sends_per_second, "max_sends_per_day": p.max_sends_per_day}
+    form = {
+        **(p.settings or {}),
+        "name": p.name,
+        "username": creds["username"],
+        "max_sends_per_second": p.max_sends_per_second,
+        "max_sends_per_day": p.max_sends_per_day,
+    }
     errors = {}
     if request.method == "POST":
         form = request.form
-        try:
-            per_second, per_day = _limits(form)
-            providers.update_provider(g.ws_id, p.id, form.get("name"), _settings(form), _credentials(form),
-                                      per_second, per_day)
-            commit()
-        except DomainError as exc:
-            db.session.rollback()
-            errors = {k.split(".")[-1]: v for k, v in exc.fields.items()}
-            flash(exc.message, "danger")
-        else:
+        saved, errors = attempt(
+            lambda: providers.update_provider(
+                g.ws_id, p.id, form.get("name"), _settings(form), _credentials(form), **_limits(form)
+            )
+        )
+        errors = {k.split(".")[-1]: v for k, v in errors.items()}
+        if saved:
             flash("Provider saved.", "success")
             return redirect(url_for("providers.show", provider_id=p.id))
-    return render_template("providers/form.html", provider=p, form=form, errors=errors,
-                           password_set=creds["password_set"]), (422 if errors else 200)
+    return render_template(
+        "providers/form.html", provider=p, form=form, errors=errors, password_set=creds["password_set"]
+    ), (422 if errors else 200)
 
 
 @bp.route("/<int:provider_id>/test", methods=["POST"])

@@ -3,6 +3,7 @@
 No login and no CSRF: the signed token in the URL is the capability (RFC 8058 requires
 one-click unsubscribe to work with a bare POST from the mailbox provider).
 """
+
 import base64
 
 from flask import Blueprint, Response, abort, redirect, render_template, request
@@ -58,9 +59,15 @@ def unsubscribe_page(token):
     campaign = db.session.get(Campaign, rec.campaign_id)
     if sub is None:
         abort(404)
-    return render_template("public/unsubscribe.html", token=token, email=sub.email, status=sub.status,
-                           workspace=_brand(sub.workspace_id), campaign=campaign,
-                           preferences_token=tracking.preferences_token(rec.id))
+    return render_template(
+        "public/unsubscribe.html",
+        token=token,
+        email=sub.email,
+        status=sub.status,
+        workspace=_brand(sub.workspace_id),
+        campaign=campaign,
+        preferences_token=tracking.preferences_token(rec.id),
+    )
 
 
 @bp.route("/u/<token>", methods=["POST"])
@@ -71,9 +78,13 @@ def unsubscribe(token):
     commit()
     if one_click:
         return Response("Unsubscribed.\n", mimetype="text/plain", headers=_NO_STORE)
-    return render_template("public/unsubscribed.html", email=sub.email if sub else "", token=token,
-                           workspace=_brand(rec_workspace(rec)),
-                           preferences_token=tracking.preferences_token(rec.id))
+    return render_template(
+        "public/unsubscribed.html",
+        email=sub.email if sub else "",
+        token=token,
+        workspace=_brand(rec_workspace(rec)),
+        preferences_token=tracking.preferences_token(rec.id),
+    )
 
 
 def rec_workspace(rec) -> int:
@@ -88,8 +99,12 @@ def resubscribe(token):
         abort(404)
     audience.resubscribe(sub)
     commit()
-    return render_template("public/resubscribed.html", email=sub.email, workspace=_brand(sub.workspace_id),
-                           preferences_token=tracking.preferences_token(rec.id))
+    return render_template(
+        "public/resubscribed.html",
+        email=sub.email,
+        workspace=_brand(sub.workspace_id),
+        preferences_token=tracking.preferences_token(rec.id),
+    )
 
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
@@ -109,10 +124,20 @@ def preferences(token):
         commit()
         saved = True
     list_ids = audience.subscriber_list_ids(sub.id)
-    lists = list(db.session.scalars(db.select(MailingList).where(MailingList.id.in_(list_ids)).order_by(MailingList.name))) if list_ids else []
-    return render_template("public/preferences.html", token=token, subscriber=sub, lists=lists, saved=saved,
-                           workspace=_brand(sub.workspace_id),
-                           unsubscribe_token=tracking.unsubscribe_token(rec.id))
+    lists = (
+        list(db.session.scalars(db.select(MailingList).where(MailingList.id.in_(list_ids)).order_by(MailingList.name)))
+        if list_ids
+        else []
+    )
+    return render_template(
+        "public/preferences.html",
+        token=token,
+        subscriber=sub,
+        lists=lists,
+        saved=saved,
+        workspace=_brand(sub.workspace_id),
+        unsubscribe_token=tracking.unsubscribe_token(rec.id),
+    )
 
 
 @bp.route("/preferences/<token>/unsubscribe", methods=["POST"])
@@ -122,8 +147,13 @@ def preferences_unsubscribe(token):
     commit()
     if sub is None:
         abort(404)
-    return render_template("public/unsubscribed.html", email=sub.email, token=tracking.unsubscribe_token(rec.id),
-                           workspace=_brand(sub.workspace_id), preferences_token=token)
+    return render_template(
+        "public/unsubscribed.html",
+        email=sub.email,
+        token=tracking.unsubscribe_token(rec.id),
+        workspace=_brand(sub.workspace_id),
+        preferences_token=token,
+    )
 
 
 @bp.route("/v/<token>")
@@ -134,7 +164,12 @@ def view_in_browser(token):
         abort(404)
     html, _ = found
     # Marketer HTML on our origin: a sandboxed, script-free document.
-    return Response(html, mimetype="text/html", headers={
-        "Content-Security-Policy": "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "
-                                   "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'",
-        **_NO_STORE})
+    return Response(
+        html,
+        mimetype="text/html",
+        headers={
+            "Content-Security-Policy": "sandbox allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation; "
+            "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'",
+            **_NO_STORE,
+        },
+    )

@@ -1,4 +1,5 @@
 """Subscribers: search, add, show, import, unsubscribe, delete."""
+
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit, int_list, is_htmx, page_number, workspace_view
@@ -26,8 +27,16 @@ def index():
     page = page_number()
     subs, total = audience.paginate(audience.search_subscribers(g.ws_id, **f), page, PER_PAGE)
     args = {k: v for k, v in f.items() if v}
-    ctx = dict(subscribers=subs, total=total, page=page, per_page=PER_PAGE, f=f, args=args,
-               lists=audience.lists_with_counts(g.ws_id), statuses=SUBSCRIBER_STATUSES)
+    ctx = dict(
+        subscribers=subs,
+        total=total,
+        page=page,
+        per_page=PER_PAGE,
+        f=f,
+        args=args,
+        lists=audience.lists_with_counts(g.ws_id),
+        statuses=SUBSCRIBER_STATUSES,
+    )
     if is_htmx() and request.headers.get("HX-Target") == "subscriber-results":
         return render_template("subscribers/_results.html", **ctx)
     return render_template("subscribers/index.html", **ctx)
@@ -43,8 +52,9 @@ def new():
         try:
             if isinstance(attrs, str):
                 raise DomainError(attrs, {"attributes": attrs})
-            sub = audience.add_subscriber(g.ws_id, form.get("email"), form.get("name"), attrs,
-                                          int_list(form.getlist("list_ids")))
+            sub = audience.add_subscriber(
+                g.ws_id, form.get("email"), form.get("name"), attrs, int_list(form.getlist("list_ids"))
+            )
             commit()
         except DomainError as exc:
             db.session.rollback()
@@ -55,8 +65,13 @@ def new():
             flash(f"{sub.email} added.", "success")
             return redirect(url_for("subscribers.show", subscriber_id=sub.id))
     preselected = int_list(form.getlist("list_ids")) if form else int_list([request.args.get("list_id")])
-    return render_template("subscribers/new.html", errors=errors, form=form, lists=audience.lists_with_counts(g.ws_id),
-                           preselected=preselected), (422 if errors else 200)
+    return render_template(
+        "subscribers/new.html",
+        errors=errors,
+        form=form,
+        lists=audience.lists_with_counts(g.ws_id),
+        preselected=preselected,
+    ), (422 if errors else 200)
 
 
 def _parse_attributes(text: str):
@@ -78,8 +93,14 @@ def show(subscriber_id):
     sub = audience.get_subscriber(g.ws_id, subscriber_id)
     list_ids = set(audience.subscriber_list_ids(sub.id))
     lists = [(lst, n) for lst, n in audience.lists_with_counts(g.ws_id) if lst.id in list_ids]
-    events = list(db.session.scalars(db.select(Event).where(Event.subscriber_id == sub.id, Event.workspace_id == g.ws_id)
-                                     .order_by(Event.occurred_at.desc()).limit(20)))
+    events = list(
+        db.session.scalars(
+            db.select(Event)
+            .where(Event.subscriber_id == sub.id, Event.workspace_id == g.ws_id)
+            .order_by(Event.occurred_at.desc())
+            .limit(20)
+        )
+    )
     return render_template("subscribers/show.html", sub=sub, lists=lists, events=events)
 
 
@@ -117,8 +138,13 @@ def delete(subscriber_id):
 @bp.route("/import", methods=["GET"])
 @workspace_view
 def import_form():
-    return render_template("subscribers/import.html", lists=audience.lists_with_counts(g.ws_id), result=None,
-                           preselected=int_list([request.args.get("list_id")]), errors={})
+    return render_template(
+        "subscribers/import.html",
+        lists=audience.lists_with_counts(g.ws_id),
+        result=None,
+        preselected=int_list([request.args.get("list_id")]),
+        errors={},
+    )
 
 
 @bp.route("/import", methods=["POST"])
@@ -128,8 +154,13 @@ def import_upload():
     upload = request.files.get("file")
     lists = audience.lists_with_counts(g.ws_id)
     if upload is None or not upload.filename:
-        return render_template("subscribers/import.html", lists=lists, result=None, preselected=list_ids,
-                               errors={"file": "Choose a CSV file to import."}), 422
+        return render_template(
+            "subscribers/import.html",
+            lists=lists,
+            result=None,
+            preselected=list_ids,
+            errors={"file": "Choose a CSV file to import."},
+        ), 422
     data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
     try:
         if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
@@ -142,12 +173,20 @@ def import_upload():
         commit()
     except DomainError as exc:
         db.session.rollback()
-        return render_template("subscribers/import.html", lists=lists, result=None, preselected=list_ids,
-                               errors=exc.fields or {"file": exc.message}), 422
-    flash(f"Imported: {result.created} new, {result.updated} updated, {len(result.errors)} rows with problems.",
-          "success" if not result.errors else "info")
-    return render_template("subscribers/import.html", lists=lists, result=result, preselected=list_ids, errors={},
-                           filename=upload.filename)
+        return render_template(
+            "subscribers/import.html",
+            lists=lists,
+            result=None,
+            preselected=list_ids,
+            errors=exc.fields or {"file": exc.message},
+        ), 422
+    flash(
+        f"Imported: {result.created} new, {result.updated} updated, {len(result.errors)} rows with problems.",
+        "success" if not result.errors else "info",
+    )
+    return render_template(
+        "subscribers/import.html", lists=lists, result=result, preselected=list_ids, errors={}, filename=upload.filename
+    )
 
 
 @bp.route("/imports/<import_id>")
@@ -159,5 +198,7 @@ def import_progress(import_id):
         abort(404)
     finished = status["state"] in ("done", "failed")
     if is_htmx():
-        return render_template("subscribers/_import_progress.html", s=status, import_id=import_id), (286 if finished else 200)
+        return render_template("subscribers/_import_progress.html", s=status, import_id=import_id), (
+            286 if finished else 200
+        )
     return render_template("subscribers/import_progress.html", s=status, import_id=import_id)

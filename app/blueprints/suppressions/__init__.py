@@ -1,4 +1,5 @@
 """The suppression list: addresses no campaign will send to, and why."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit, page_number, workspace_view
@@ -19,8 +20,9 @@ def index(errors=None, status=200):
         stmt = stmt.where(Suppression.email.like(f"%{q}%"))
     page = page_number()
     items, total = audience.paginate(stmt.order_by(Suppression.id.desc()), page, 50)
-    return render_template("suppressions/index.html", items=items, total=total, page=page, per_page=50, q=q,
-                           errors=errors or {}), status
+    return render_template(
+        "suppressions/index.html", items=items, total=total, page=page, per_page=50, q=q, errors=errors or {}
+    ), status
 
 
 @bp.route("/", methods=["POST"])
