@@ -102,7 +102,7 @@ def _register_error_pages(app: Flask) -> None:
 
     def _page(code: int, title: str, message: str):
         if _wants_json():
-            return {"error": {"code": title.lower().replace(" ", "_"), "message": message}}, code
+            return {"error": {"code": title.lower().replace(" ", "_"), "message": message, "fields": {}}}, code
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
     @app.errorhandler(404)

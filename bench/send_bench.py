@@ -25,11 +25,31 @@ import subprocess
 import sys
 import time
 
-from bench.common import (BIN, REPO, Isolated, Sink, check_recipients, create_campaign, expected_email,
-                          free_port, install_signal_handlers, make_app, print_json, print_table, spawn, stop,
-                          tail, wait_for_port)
+from bench.common import (BIN, REPO, Isolated, Sink, Terminated, check_recipients, create_campaign,
+                          expected_email, free_port, install_signal_handlers, make_app, print_json, print_table,
+                          run, spawn, stop, tail, wait_for_port)
 
 WORKER_CLASSES = {"fork": "rq.worker.Worker", "simple": "rq.worker.SimpleWorker"}
+
+
+def procfile_worker_class() -> str:
+    """The --worker-class of the Procfile's `worker:` line (rq's default Worker if it names none)."""
+    try:
+        for line in (REPO / "Procfile").read_text().splitlines():
+            if line.startswith("worker:"):
+                words = line.split()
+                for flag in ("--worker-class", "-w"):
+                    if flag in words[:-1]:
+                        return words[words.index(flag) + 1]
+    except OSError:
+        pass
+    return WORKER_CLASSES["fork"]
+
+
+def worker_class(choice: str) -> str:
+    if choice == "procfile":
+        return procfile_worker_class()
+    return WORKER_CLASSES.get(choice, choice)
 
 
 def _cpu(ru) -> float:
@@ -94,7 +114,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
             log = iso.tmp / f"worker-{i}.log"
             logs.append(log)
             workers.append(spawn([str(BIN / "rq"), "worker", "--url", iso.redis_url, "--path", str(REPO),
-                                  "--worker-class", WORKER_CLASSES[args.worker_class],
+                                  "--worker-class", worker_class(args.worker_class),
                                   "--name", f"bench-{os.getpid()}-{i}", "sends", "webhooks", "default"],
                                  iso.env, log))
         sink.start()
@@ -112,7 +132,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
             campaigns.send_campaign(ids["workspace_id"], ids["campaign_id"])
             db.session.commit()  # the prepare job is enqueued on commit
             db.session.remove()
-        timeout = args.timeout or max(120.0, args.n * 0.02)
+        timeout = args.timeout or max(120.0, args.n * 0.05)
         status = "sending"
         while time.perf_counter() - t0 < timeout:
             status = _campaign_status(app, ids["campaign_id"])
@@ -120,7 +140,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
                 break
             if all(w.poll() is not None for w in workers):
                 break
-            time.sleep(0.02)
+            time.sleep(0.05)
         seconds = time.perf_counter() - t0
         received = sink.wait_for(args.n, 10)
         _wait_idle(conn, 10)
@@ -159,12 +179,11 @@ def run_bare(args, iso: Isolated, sink: Sink, sample: bytes) -> dict:
     path = iso.tmp / "message.eml"
     path.write_bytes(sample)
     sink0 = sink.cpu()
-    proc = subprocess.run([sys.executable, "-m", "bench.bare_smtp", "--port", str(sink.port), "--n", str(args.n),
-                           "--message", str(path)], cwd=REPO, env=iso.env, capture_output=True, text=True,
-                          timeout=max(120, args.n * 0.02))
-    if proc.returncode != 0:
-        raise RuntimeError(f"bare loop failed:\n{proc.stderr[-3000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    code, output = run([sys.executable, "-m", "bench.bare_smtp", "--port", str(sink.port), "--n", str(args.n),
+                        "--message", str(path)], iso.env, iso.tmp / "bare.log", timeout=max(120, args.n * 0.05))
+    if code != 0:
+        raise RuntimeError(f"bare loop failed:\n{output[-3000:]}")
+    out = json.loads(output.strip().splitlines()[-1])
     received = sink.wait_for(args.n, 10)
     sink1 = sink.cpu()
     with sink.handler.lock:
@@ -184,8 +203,8 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     from app.services import campaigns, sending
 
     port = app.config["_BENCH_SINK_PORT"]
-    sink = spawn([sys.executable, "-m", "bench.smtp_sink", "--port", str(port)] + (["--stock"] if args.stock_sink else []),
-                 iso.env, iso.tmp / "sink.log")
+    sink = spawn([sys.executable, "-m", "bench.smtp_sink", "--port", str(port)]
+                 + (["--stock"] if args.stock_sink else []), iso.env, iso.tmp / "sink.log")
 
     def one_batch(campaign_id: int, prof=None) -> tuple[dict, float, float]:
         campaigns.send_campaign(ids["workspace_id"], campaign_id)
@@ -227,21 +246,22 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=20000, help="recipients (default 20000)")
-    p.add_argument("--workers", type=int, choices=(1, 2), default=1, help="rq worker processes (default 1)")
-    p.add_argument("--worker-class", choices=sorted(WORKER_CLASSES), default="fork",
-                   help="fork: rq's default Worker, a work horse forked per job, as the Procfile runs it; "
-                        "simple: SimpleWorker, jobs run in the worker process")
+    p.add_argument("--workers", type=int, default=1, help="rq worker processes (default 1)")
+    p.add_argument("--worker-class", default="procfile",
+                   help="procfile (default): the class the Procfile's worker runs; fork: rq's default Worker "
+                        "(a work horse forked per job, the app built in each); simple: SimpleWorker (jobs run in "
+                        "the worker process); or a dotted path")
     p.add_argument("--sqlite", action="store_true", help="SQLite file instead of a PostgreSQL database")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
     p.add_argument("--stock-sink", action="store_true",
                    help="aiosmtpd's own line-by-line DATA reader (~3x the sink's CPU) instead of the block reader")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for `sent` (default max(120, n/50))")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for `sent` (default max(120, n/20))")
     p.add_argument("--keep-logs", metavar="DIR", help="copy the worker logs into DIR before cleaning up")
     p.add_argument("--profile", choices=("wall", "cpu"), help="profile send_batch in-process instead of the benchmark")
     p.add_argument("--profile-out", help="write the cProfile stats to this file")
     args = p.parse_args(argv)
-    if args.n < 1:
-        p.error("--n must be positive")
+    if args.n < 1 or args.workers < 1:
+        p.error("--n and --workers must be positive")
     install_signal_handlers()
 
     with Isolated("bench", sqlite=args.sqlite) as iso:
@@ -255,7 +275,7 @@ def main(argv=None) -> int:
             with app.app_context():
                 ids = create_campaign(args.n, port)
             return run_profile(args, iso, app, ids)
-        sink = Sink(stock=args.stock_sink)
+        sink = Sink(stock=args.stock_sink, sample_rcpt=expected_email("user", 0))
         try:
             with app.app_context():
                 ids = create_campaign(args.n, sink.port)
@@ -276,10 +296,12 @@ def main(argv=None) -> int:
     pipe_rate = pipe["received"] / pipe["seconds"] if pipe["seconds"] else 0.0
     bare_rate = bare["received"] / bare["seconds"] if bare["seconds"] else 0.0
     size = len(pipe["sample"])
+    mean_size = pipe["bytes"] / pipe["received"] if pipe["received"] else 0
     per_msg = lambda cpu: (cpu / n * 1000) if cpu is not None else None  # noqa: E731
     print_table(
-        f"Send benchmark: {n:,} recipients, {args.workers} worker(s) ({WORKER_CLASSES[args.worker_class]}), "
-        f"{db_kind}, message {size / 1024:.1f} KB, {'stock' if args.stock_sink else 'block-DATA'} aiosmtpd sink, "
+        f"Send benchmark: {n:,} recipients, {args.workers} worker(s) ({worker_class(args.worker_class)}), "
+        f"{db_kind}, messages {mean_size / 1024:.1f} KB on average (bare loop: {size / 1024:.1f} KB), "
+        f"{'stock' if args.stock_sink else 'block-DATA'} aiosmtpd sink, "
         f"setup {setup:.1f} s",
         ["path", "messages", "seconds", "msg/s", "sender CPU ms/msg", "sink CPU ms/msg"],
         [[f"Herald pipeline, {args.workers} worker(s)", pipe["received"], pipe["seconds"], pipe_rate,
@@ -288,6 +310,8 @@ def main(argv=None) -> int:
           per_msg(bare["cpu_seconds"]), per_msg(bare["sink_cpu"])]])
     ratio = pipe_rate / bare_rate if bare_rate else 0.0
     print(f"\npipeline / bare loop: {ratio:.2f}x")
+    load = os.getloadavg()
+    print(f"load average at the end (1/5/15 min, {os.cpu_count()} CPUs): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"worker CPU per message incl. worker start-up and shutdown (RUSAGE_CHILDREN): "
           f"{per_msg(pipe['worker_cpu_total']):.3f} ms")
     st = pipe["stats"]
@@ -302,8 +326,10 @@ def main(argv=None) -> int:
           and bare["duplicated"] == 0)
     if args.json:
         print_json({
-            "bench": "send", "ok": ok, "n": n, "workers": args.workers, "worker_class": args.worker_class,
-            "database": db_kind.lower(), "message_bytes": size, "stock_sink": args.stock_sink,
+            "bench": "send", "ok": ok, "loadavg": [round(x, 2) for x in os.getloadavg()],
+            "n": n, "workers": args.workers, "worker_class": worker_class(args.worker_class),
+            "database": db_kind.lower(), "message_bytes": size, "mean_message_bytes": round(mean_size),
+            "stock_sink": args.stock_sink,
             "pipeline_seconds": round(pipe["seconds"], 4), "pipeline_rate": round(pipe_rate, 2),
             "bare_seconds": round(bare["seconds"], 4), "bare_rate": round(bare_rate, 2), "ratio": round(ratio, 4),
             "worker_cpu_ms_per_msg": round(per_msg(pipe["worker_cpu"]), 4) if pipe["worker_cpu"] is not None else None,
@@ -320,4 +346,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except (Terminated, KeyboardInterrupt) as exc:
+        print(f"interrupted ({exc or 'Ctrl-C'}): stopped everything it had started", file=sys.stderr)
+        raise SystemExit(143) from None

@@ -64,6 +64,11 @@ def _clean_state(request):
                 for t in tables:
                     conn.exec_driver_sql(f"DELETE FROM {t}")
     reset_test_redis(_REDIS_URL)
+    # Ids restart after the truncate, so per-process caches keyed by id must go too.
+    from app.services import sending, tracking
+
+    sending._compiled.clear()
+    tracking._links.clear()
 
 
 _real_connect = socket.socket.connect

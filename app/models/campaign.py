@@ -20,6 +20,7 @@ RECIPIENT_STATUSES = (
     "complained",
     "unsubscribed",
     "failed",
+    "unknown",  # the hand-off was interrupted: the provider may or may not have the message
 )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ListSubscriber, MailingList, Subscriber, Suppression
@@ -20,7 +21,7 @@ RESERVED_COLUMNS = {"email", "name"}
 
 def normalize_email(raw: str) -> str:
     """The address in the one form Herald stores and compares: validated, lower-cased."""
-    value = (raw or "").strip()
+    value = raw.strip() if isinstance(raw, str) else ""
     if not value:
         raise ValidationError("An email address is required.")
     if len(value) > 320:
@@ -158,8 +159,12 @@ def add_subscriber(
         timezone=timezone_name or None,
         status="active",
     )
-    db.session.add(sub)
-    db.session.flush()
+    try:
+        # A savepoint: a concurrent request adding the same address loses cleanly with a 409.
+        with db.session.begin_nested():
+            db.session.add(sub)
+    except IntegrityError:
+        raise Conflict(f"{address} is already a subscriber.", {"email": "Already subscribed."}) from None
     if ids:
         db.session.execute(insert(ListSubscriber), [{"list_id": i, "subscriber_id": sub.id} for i in ids])
     return sub

@@ -1,5 +1,6 @@
 """The development mail catcher: what the 'outbox' provider sent, kept for the dashboard."""
 
+import re
 from email import policy
 from email.parser import BytesParser
 
@@ -44,14 +45,21 @@ def get_caught(workspace_id: int, message_id: int) -> CaughtMessage:
     return m
 
 
+_PIXEL_RE = re.compile(r'<img\b[^>]*\bsrc="[^"]*/t/o/[^"]+\.gif"[^>]*>', re.IGNORECASE)
+
+
 def parse_caught(caught: CaughtMessage) -> dict:
-    """Headers, text and HTML of a caught message, decoded for display."""
+    """Headers, text and HTML of a caught message, decoded for display.
+
+    The open pixel is left out of the displayed HTML: a marketer looking at the outbox
+    is not a recipient opening the message.
+    """
     msg = BytesParser(policy=policy.default).parsebytes(caught.raw)
     html_part = msg.get_body(preferencelist=("html",))
     text_part = msg.get_body(preferencelist=("plain",))
     return {
         "headers": [(k, str(v)) for k, v in msg.items()],
-        "html": html_part.get_content() if html_part else None,
+        "html": _PIXEL_RE.sub("", html_part.get_content()) if html_part else None,
         "text": text_part.get_content() if text_part else None,
     }
 

@@ -1,16 +1,74 @@
 """Personalization in Jinja's sandbox, compiled once per campaign and rendered per recipient."""
 
 import re
+import signal
+import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from jinja2 import TemplateError, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 from app.services.html_text import html_to_text
 
-html_env = ImmutableSandboxedEnvironment(autoescape=True)
-text_env = ImmutableSandboxedEnvironment(autoescape=False)
+LOOP_BUDGET = 200_000  # range() items one render may produce, nested loops included
+MAX_SEQUENCE = 100_000  # longest string or list a `*` may build
+PREVIEW_SECONDS = 2.0
+_loop_budget: ContextVar[int] = ContextVar("loop_budget", default=LOOP_BUDGET)
+
+
+def _bounded_range(*args) -> range:
+    r = range(*args)
+    left = _loop_budget.get() - len(r)
+    if left < 0:
+        raise SecurityError("the template loops too many times")
+    _loop_budget.set(left)
+    return r
+
+
+class HeraldSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, plus limits on the work one render may do."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.globals["range"] = _bounded_range
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
+            raise SecurityError("exponent too large")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
+                    raise SecurityError("the template builds too large a value")
+        return super().call_binop(context, operator, left, right)
+
+
+html_env = HeraldSandbox(autoescape=True)
+text_env = HeraldSandbox(autoescape=False)
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Stop a render that runs too long (main thread only: where gunicorn and RQ run work)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expired(signum, frame):
+        raise SecurityError(f"the template took longer than {seconds:g} s to render")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 SAMPLE_SUBSCRIBER = {
     "id": 0,
@@ -114,6 +172,7 @@ class CompiledMessage:
 
     def render(self, context: dict, link_url=None, pixel_url: str | None = None) -> Rendered:
         """Personalize for one recipient; `link_url(link_id)` gives each tracked link's URL."""
+        _loop_budget.set(LOOP_BUDGET)
         preheader = str(escape(self.preview_t.render(context))) if self.preview_t else ""
 
         def _fill(m):
@@ -131,7 +190,8 @@ class CompiledMessage:
 def render_once(subject, body_html, body_text, preview_text, context) -> Rendered:
     """Render a template for a preview; errors become TemplateProblem, never a 500."""
     try:
-        return CompiledMessage(subject, body_html, body_text, preview_text).render(context)
+        with time_limit(PREVIEW_SECONDS):
+            return CompiledMessage(subject, body_html, body_text, preview_text).render(context)
     except TemplateProblem:
         raise
     except TemplateError as exc:

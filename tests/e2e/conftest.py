@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -77,9 +76,21 @@ def screenshot():
     """Save a full-page PNG of what the page shows now, under test-artifacts/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def shoot(page, name: str) -> Path:
+    def shoot(page, name: str, full_page: bool = True) -> Path:
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        if not full_page:
+            page.screenshot(path=str(path))
+            return path
+        # A full_page capture draws fixed elements (the sidebar) at their place in the scrolled
+        # viewport: make the viewport as tall as the page instead, then put it back.
+        viewport = page.viewport_size
+        page.evaluate("window.scrollTo(0, 0)")
+        height = page.evaluate("Math.ceil(document.documentElement.scrollHeight)")
+        page.set_viewport_size({"width": viewport["width"], "height": max(height, viewport["height"])})
+        try:
+            page.screenshot(path=str(path))
+        finally:
+            page.set_viewport_size(viewport)
         return path
     return shoot
 
@@ -98,22 +109,37 @@ def live_server(app, monkeypatch):
     monkeypatch.setenv("BASE_URL", origin)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
+    _forget_process_caches()
     yield origin
     server.shutdown()
     server.server_close()
     thread.join(5)
+    _forget_process_caches()
+
+
+def _forget_process_caches():
+    """The live server runs in this process, so its per-process caches outlive the test: ids restart
+    after each test's TRUNCATE … RESTART IDENTITY, and a cached link id 1 would redirect a later
+    test's click to this test's URL."""
+    from app.services import sending, tracking
+
+    tracking._links.clear()
+    sending._compiled.clear()
 
 
 @pytest.fixture
 def rq_worker(live_server, redis_url, request):
-    """A real `rq worker` process on the test Redis, with this process's environment."""
+    """A real `rq worker` process on the test Redis, with this process's environment; the worker
+    class the Procfile runs (it builds the app once, before forking each job) when it exists."""
     rq = Path(sys.executable).parent / "rq"
+    worker_class = ["--worker-class", "workers.worker.HeraldWorker"] if (ROOT / "workers" / "worker.py").exists() else []
     logs = ARTIFACTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"worker-{request.node.name}.log"
     env = dict(os.environ)  # DATABASE_URL, REDIS_URL, SECRET_KEY, MAILCATCHER_PORT, BASE_URL (live server)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(rq), "worker", "--url", redis_url, "--path", ".", "sends", "webhooks", "default"],
+        proc = subprocess.Popen([str(rq), "worker", "--url", redis_url, "--path", ".", *worker_class,
+                                 "sends", "webhooks", "default"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     yield proc
     proc.terminate()
@@ -129,13 +155,3 @@ def stack(live_server, rq_worker, mail_catcher):
     """Everything a send needs: the live server, a worker and the development outbox's catcher."""
     return live_server
 
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    """Poll until predicate() is truthy; returns its value or fails with a clear message."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"gave up waiting after {timeout}s for {getattr(predicate, '__name__', predicate)}")

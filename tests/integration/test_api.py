@@ -1,4 +1,5 @@
 """The JSON API v1: what a script using an API key sees, including every way it can go wrong."""
+
 import io
 import json
 import re
@@ -17,6 +18,7 @@ ERROR_KEYS = {"code", "message", "fields"}
 
 # Helpers ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def document(app):
     return app.test_client().get("/api/v1/openapi.json").get_json()
@@ -25,12 +27,14 @@ def document(app):
 @pytest.fixture
 def conforms(document):
     """Check an answer against the schema the OpenAPI document publishes for it."""
+
     def check(resp, schema_name: str, status: int = 200):
         assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
         schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
         assert not errors, errors
         return resp.json
+
     return check
 
 
@@ -51,16 +55,27 @@ def patch(api, path, json=None, **kw):
 
 
 def make_template(api, **overrides) -> dict:
-    body = {"name": "Welcome", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML,
-            "preview_text": "A warm hello", **overrides}
+    body = {
+        "name": "Welcome",
+        "subject": "Hi {{ subscriber.name }}",
+        "body_html": TEMPLATE_HTML,
+        "preview_text": "A warm hello",
+        **overrides,
+    }
     resp = api.post("/templates", json=body)
     assert resp.status_code == 201, resp.json
     return resp.json
 
 
 def make_campaign(api, list_ids, template_id, **overrides) -> dict:
-    body = {"name": "Spring", "template_id": template_id, "list_ids": list_ids, "from_name": "Acme Shop",
-            "from_email": "news@shop.example.com", **overrides}
+    body = {
+        "name": "Spring",
+        "template_id": template_id,
+        "list_ids": list_ids,
+        "from_name": "Acme Shop",
+        "from_email": "news@shop.example.com",
+        **overrides,
+    }
     resp = api.post("/campaigns", json=body)
     assert resp.status_code == 201, resp.json
     return resp.json
@@ -73,19 +88,34 @@ def other(make_workspace):
     lst = audience.create_list(ws.id, "Theirs")
     sub = audience.add_subscriber(ws.id, "them@example.com", list_ids=[lst.id])
     tpl = templates.create_template(ws.id, {"name": "T", "subject": "S", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(ws.id, {"name": "C", "template_id": tpl.id, "list_ids": [lst.id],
-                                             "from_name": "O", "from_email": "o@example.com"})
+    camp = campaigns.create_campaign(
+        ws.id,
+        {"name": "C", "template_id": tpl.id, "list_ids": [lst.id], "from_name": "O", "from_email": "o@example.com"},
+    )
     prov = providers.create_provider(ws.id, "Theirs", "smtp", {"host": "127.0.0.1", "port": 2525}, {})
     db.session.commit()
-    return {"list": lst.id, "subscriber": sub.id, "template": tpl.id, "campaign": camp.id, "provider": prov.id}
+    return {
+        "workspace": ws.id,
+        "list": lst.id,
+        "subscriber": sub.id,
+        "template": tpl.id,
+        "campaign": camp.id,
+        "provider": prov.id,
+    }
 
 
 # Authentication -----------------------------------------------------------------------------------
 
+
 def test_requests_without_a_live_key_answer_401(app, api, workspace):
     web = app.test_client()
-    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "},
-                    {"Authorization": "Bearer hk_not-a-key"}, {"Authorization": "Bearer " + "x" * 5000}):
+    for headers in (
+        {},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer hk_not-a-key"},
+        {"Authorization": "Bearer " + "x" * 5000},
+    ):
         error = assert_error(web.get("/api/v1/lists", headers=headers), 401, "unauthorized")
         assert "Bearer" in error["message"] or "not valid" in error["message"]
     key, plain = create_api_key(workspace.id, "soon revoked")
@@ -109,11 +139,19 @@ def test_a_signed_in_browser_session_is_not_an_api_key(client):
 
 # Providers ----------------------------------------------------------------------------------------
 
+
 def test_providers_are_created_listed_and_shown_without_their_credentials(api, conforms, smtp_sink):
-    resp = api.post("/providers", json={
-        "name": "Relay", "provider_type": "smtp", "is_default": True, "max_sends_per_second": 20,
-        "settings": {"host": "127.0.0.1", "port": smtp_sink.port, "use_tls": False},
-        "credentials": {"username": "mailer", "password": "s3cret-Pa55word"}})
+    resp = api.post(
+        "/providers",
+        json={
+            "name": "Relay",
+            "provider_type": "smtp",
+            "is_default": True,
+            "max_sends_per_second": 20,
+            "settings": {"host": "127.0.0.1", "port": smtp_sink.port, "use_tls": False},
+            "credentials": {"username": "mailer", "password": "s3cret-Pa55word"},
+        },
+    )
     created = conforms(resp, "Provider", 201)
     assert "s3cret-Pa55word" not in resp.get_data(as_text=True)
     assert created["credentials"] == {"username": "mailer", "password_set": True}
@@ -130,10 +168,14 @@ def test_providers_are_created_listed_and_shown_without_their_credentials(api, c
 def test_provider_test_connects_for_real_and_reports_failures(api, conforms, smtp_sink):
     from tests.support import free_port
 
-    good = api.post("/providers", json={"name": "Sink", "provider_type": "smtp",
-                                        "settings": {"host": "127.0.0.1", "port": smtp_sink.port}}).json
-    bad = api.post("/providers", json={"name": "Nothing there", "provider_type": "smtp",
-                                       "settings": {"host": "127.0.0.1", "port": free_port()}}).json
+    good = api.post(
+        "/providers",
+        json={"name": "Sink", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": smtp_sink.port}},
+    ).json
+    bad = api.post(
+        "/providers",
+        json={"name": "Nothing there", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": free_port()}},
+    ).json
     result = conforms(api.post(f"/providers/{good['id']}/test"), "ProviderCheck")
     assert result["ok"] is True and result["error"] is None
     assert result["provider"]["last_check_status"] == "ok" and result["provider"]["last_check_at"]
@@ -142,28 +184,41 @@ def test_provider_test_connects_for_real_and_reports_failures(api, conforms, smt
     assert api.get(f"/providers/{bad['id']}").json["last_check_status"] == "failed"
 
 
-@pytest.mark.parametrize("body, field", [
+BAD_PROVIDERS = [
     ({"name": "X", "provider_type": "ses", "settings": {"region": "eu-west-1"}}, "provider_type"),
     ({"name": "X", "provider_type": "outbox", "settings": {}}, "provider_type"),
     ({"name": "X", "provider_type": "smtp"}, "settings"),
     ({"name": "X", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": "25"}}, "settings.port"),
     ({"name": "X", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": 70000}}, "settings.port"),
-    ({"name": "X", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": 25, "use_tls": "yes"}},
-     "settings.use_tls"),
+    (
+        {"name": "X", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": 25, "use_tls": "yes"}},
+        "settings.use_tls",
+    ),
     ({"name": "X", "provider_type": "smtp", "settings": {"host": "", "port": 25}}, "settings.host"),
-    ({"name": "X", "provider_type": "smtp", "settings": {"host": "h", "port": 25}, "credentials": {"password": "p"}},
-     "credentials.username"),
-    ({"name": "X", "provider_type": "smtp", "settings": {"host": "h", "port": 25}, "max_sends_per_second": 0},
-     "max_sends_per_second"),
-    ({"name": "X", "provider_type": "smtp", "settings": {"host": "h", "port": 25}, "credentials": "user:pass"},
-     "credentials"),
-])
-def test_bad_provider_settings_are_refused_by_field(api, body, field):
-    error = assert_error(api.post("/providers", json=body), 422, "invalid")
-    assert field in error["fields"], error
+    (
+        {"name": "X", "provider_type": "smtp", "settings": {"host": "h", "port": 25}, "credentials": {"password": "p"}},
+        "credentials.username",
+    ),
+    (
+        {"name": "X", "provider_type": "smtp", "settings": {"host": "h", "port": 25}, "max_sends_per_second": 0},
+        "max_sends_per_second",
+    ),
+    (
+        {"name": "X", "provider_type": "smtp", "settings": {"host": "h", "port": 25}, "credentials": "user:pass"},
+        "credentials",
+    ),
+]
+
+
+def test_bad_provider_settings_are_refused_by_field(api):
+    for body, field in BAD_PROVIDERS:
+        error = assert_error(api.post("/providers", json=body), 422, "invalid")
+        assert field in error["fields"], (body, error)
+    assert api.get("/providers").json["total"] == 1
 
 
 # Lists and subscribers ----------------------------------------------------------------------------
+
 
 def test_lists_are_created_listed_and_counted(api, conforms):
     customers = conforms(api.post("/lists", json={"name": "  Customers  ", "description": "Paying"}), "List", 201)
@@ -177,9 +232,20 @@ def test_lists_are_created_listed_and_counted(api, conforms):
 
 def test_subscribers_are_added_once_filtered_and_shown_with_their_lists(api, conforms, workspace):
     lst = api.post("/lists", json={"name": "News"}).json
-    created = conforms(api.post("/subscribers", json={
-        "email": "Ada@Example.com", "name": "Ada", "attributes": {"plan": "gold"}, "list_ids": [lst["id"]],
-        "timezone": "Europe/Berlin"}), "Subscriber", 201)
+    created = conforms(
+        api.post(
+            "/subscribers",
+            json={
+                "email": "Ada@Example.com",
+                "name": "Ada",
+                "attributes": {"plan": "gold"},
+                "list_ids": [lst["id"]],
+                "timezone": "Europe/Berlin",
+            },
+        ),
+        "Subscriber",
+        201,
+    )
     assert created["email"] == "ada@example.com" and created["status"] == "active"
     assert created["lists"] == [lst["id"]] and created["attributes"] == {"plan": "gold"}
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$", created["created_at"])
@@ -194,19 +260,14 @@ def test_subscribers_are_added_once_filtered_and_shown_with_their_lists(api, con
     assert [s["email"] for s in api.get("/subscribers?email=BOB@example.com").json["items"]] == ["bob@example.com"]
     assert [s["email"] for s in api.get("/subscribers?status=unsubscribed").json["items"]] == ["ada@example.com"]
     assert [s["email"] for s in api.get(f"/subscribers?list_id={lst['id']}").json["items"]] == ["ada@example.com"]
-    assert api.get("/subscribers?email=nobody@example.com").json == {"items": [], "page": 1, "per_page": 50,
-                                                                     "total": 0}
+    assert api.get("/subscribers?email=nobody@example.com").json == {"items": [], "page": 1, "per_page": 50, "total": 0}
     second = conforms(api.get("/subscribers?per_page=1&page=2"), "SubscriberSummaryPage")
     assert second["items"][0]["email"] == "ada@example.com" and second["total"] == 2
     shown = conforms(api.get(f"/subscribers/{created['id']}"), "Subscriber")
     assert shown["lists"] == [lst["id"]] and shown["status"] == "unsubscribed" and shown["unsubscribed_at"]
 
 
-def _ws_of(list_id: int) -> int:
-    return db.session.get(audience.MailingList, list_id).workspace_id
-
-
-@pytest.mark.parametrize("body, field", [
+BAD_SUBSCRIBERS = [
     ({"email": "not-an-address"}, "email"),
     ({"email": ""}, "email"),
     ({}, "email"),
@@ -219,25 +280,38 @@ def _ws_of(list_id: int) -> int:
     ({"email": "a@example.com", "timezone": "Mars/Olympus"}, "timezone"),
     ({"email": "a@example.com", "nmae": "typo"}, "nmae"),
     ({"email": "a@example.com", "name": "x" * 201}, "name"),
-])
-def test_bad_subscribers_are_refused_by_field(api, body, field):
-    error = assert_error(api.post("/subscribers", json=body), 422, "invalid")
-    assert field in error["fields"], error
+]
+
+
+def test_bad_subscribers_are_refused_by_field(api):
+    for body, field in BAD_SUBSCRIBERS:
+        error = assert_error(api.post("/subscribers", json=body), 422, "invalid")
+        assert field in error["fields"], (body, error)
+    assert api.get("/subscribers").json["total"] == 0
 
 
 def test_json_import_creates_updates_and_reports_bad_rows_by_number(api, conforms):
     lst = api.post("/lists", json={"name": "Imported"}).json
     api.post("/subscribers", json={"email": "known@example.com", "name": "Known"})
-    summary = conforms(api.post("/subscribers/import", json={"list_ids": [lst["id"]], "rows": [
-        {"email": "new1@example.com", "name": "New One", "attributes": {"plan": "gold"}},  # row 1
-        {"email": "broken"},                                                               # row 2
-        "just a string",                                                                   # row 3
-        {"email": "KNOWN@example.com", "attributes": {"plan": "silver"}},                  # row 4: update
-        {"email": "new1@example.com"},                                                     # row 5: repeat
-        {"email": 42},                                                                     # row 6
-        {"email": "x@example.com", "attributes": "plan=gold"},                             # row 7
-        {"name": "No email"},                                                              # row 8
-    ]}), "ImportSummary")
+    summary = conforms(
+        api.post(
+            "/subscribers/import",
+            json={
+                "list_ids": [lst["id"]],
+                "rows": [
+                    {"email": "new1@example.com", "name": "New One", "attributes": {"plan": "gold"}},  # row 1
+                    {"email": "broken"},  # row 2
+                    "just a string",  # row 3
+                    {"email": "KNOWN@example.com", "attributes": {"plan": "silver"}},  # row 4: update
+                    {"email": "new1@example.com"},  # row 5: repeat
+                    {"email": 42},  # row 6
+                    {"email": "x@example.com", "attributes": "plan=gold"},  # row 7
+                    {"name": "No email"},  # row 8
+                ],
+            },
+        ),
+        "ImportSummary",
+    )
     assert (summary["created"], summary["updated"], summary["skipped"]) == (1, 1, 1)
     assert [e["row"] for e in summary["errors"]] == [2, 3, 5, 6, 7, 8]
     assert "broken" in summary["errors"][0]["error"] and "email" in summary["errors"][3]["error"]
@@ -250,55 +324,97 @@ def test_csv_upload_imports_to_lists_and_reports_the_bad_row_by_spreadsheet_numb
     a = api.post("/lists", json={"name": "A"}).json
     b = api.post("/lists", json={"name": "B"}).json
     csv = "email,name,plan\nann@example.com,Ann,gold\nnot-an-email,Bad,gold\n\nbo@example.com,Bo,\n"
-    summary = conforms(api.post("/subscribers/import", data={
-        "file": (io.BytesIO(csv.encode()), "people.csv"), "list_ids": f"{a['id']}, {b['id']}"},
-        content_type="multipart/form-data"), "ImportSummary")
+    summary = conforms(
+        api.post(
+            "/subscribers/import",
+            data={"file": (io.BytesIO(csv.encode()), "people.csv"), "list_ids": f"{a['id']}, {b['id']}"},
+            content_type="multipart/form-data",
+        ),
+        "ImportSummary",
+    )
     assert summary["created"] == 2 and [e["row"] for e in summary["errors"]] == [3]
     assert api.get(f"/lists/{b['id']}").json["subscriber_count"] == 2
     ann = api.get("/subscribers?email=ann@example.com").json["items"][0]
     assert ann["attributes"] == {"plan": "gold"} and ann["name"] == "Ann"
 
 
-@pytest.mark.parametrize("data, field", [
-    ({}, "file"),
-    ({"file": (io.BytesIO(b""), "empty.csv")}, "file"),
-    ({"file": (io.BytesIO(b"name,plan\nAnn,gold\n"), "x.csv")}, "file"),
-    ({"file": (io.BytesIO(b"email\na@example.com\x00\n"), "x.csv")}, "file"),
-    ({"file": (io.BytesIO(bytes(range(256)) * 20), "x.bin")}, "file"),
-    ({"file": (io.BytesIO(b"email\na@example.com\n"), "x.csv"), "list_ids": "one,two"}, "list_ids"),
-    ({"file": (io.BytesIO(b"email\na@example.com\n"), "x.csv"), "list_ids": "0"}, "list_ids.0"),
-])
-def test_bad_uploads_are_refused_with_the_reason(api, data, field):
-    error = assert_error(api.post("/subscribers/import", data=data, content_type="multipart/form-data"), 422)
-    assert field in error["fields"], error
+def test_csv_cells_with_nul_bytes_are_imported_clean_or_reported_never_a_500(api):
+    csv = b"email,name,plan\nnul@example.com,Nul\x00Name,gold\nok@example.com,Ok,x\nz@example.com\x00,Z,\n"
+    resp = api.post(
+        "/subscribers/import", data={"file": (io.BytesIO(csv), "x.csv")}, content_type="multipart/form-data"
+    )
+    assert resp.status_code == 200, resp.json
+    summary = resp.json
+    assert summary["created"] + len(summary["errors"]) == 3 and {e["row"] for e in summary["errors"]} <= {2, 4}
+    assert "\\u0000" not in api.get("/subscribers").get_data(as_text=True)
+
+
+def bad_uploads() -> list:
+    """Fresh file objects each time: the test client consumes them."""
+    return [
+        ({}, "file"),
+        ({"file": (io.BytesIO(b""), "empty.csv")}, "file"),
+        ({"file": (io.BytesIO(b"name,plan\nAnn,gold\n"), "x.csv")}, "file"),
+        ({"file": (io.BytesIO(bytes(range(256)) * 20), "x.bin")}, "file"),
+        ({"file": (io.BytesIO(b"email\na@example.com\n"), "x.csv"), "list_ids": "one,two"}, "list_ids"),
+        ({"file": (io.BytesIO(b"email\na@example.com\n"), "x.csv"), "list_ids": "0"}, "list_ids.0"),
+    ]
+
+
+def test_bad_uploads_are_refused_with_the_reason(api):
+    for data, field in bad_uploads():
+        error = assert_error(api.post("/subscribers/import", data=data, content_type="multipart/form-data"), 422)
+        assert field in error["fields"], (field, error)
 
 
 # Templates ----------------------------------------------------------------------------------------
 
+
 def test_templates_are_created_listed_shown_replaced_changed_and_previewed(api, conforms):
-    created = conforms(api.post("/templates", json={
-        "name": "Welcome", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML,
-        "preview_text": "A warm hello", "category": "newsletter"}), "Template", 201)
+    created = conforms(
+        api.post(
+            "/templates",
+            json={
+                "name": "Welcome",
+                "subject": "Hi {{ subscriber.name }}",
+                "body_html": TEMPLATE_HTML,
+                "preview_text": "A warm hello",
+                "category": "newsletter",
+            },
+        ),
+        "Template",
+        201,
+    )
     assert created["template_type"] == "code" and created["body_html"] == TEMPLATE_HTML
     page = conforms(api.get("/templates"), "TemplateSummaryPage")
     assert page["total"] == 1 and "body_html" not in page["items"][0]
     assert conforms(api.get(f"/templates/{created['id']}"), "Template")["category"] == "newsletter"
 
-    changed = conforms(patch(api, f"/templates/{created['id']}", json={"subject": "Hello {{ subscriber.email }}"}),
-                       "Template")
+    changed = conforms(
+        patch(api, f"/templates/{created['id']}", json={"subject": "Hello {{ subscriber.email }}"}), "Template"
+    )
     assert changed["subject"] == "Hello {{ subscriber.email }}" and changed["preview_text"] == "A warm hello"
-    replaced = conforms(api.put(f"/templates/{created['id']}", json={
-        "name": "Welcome 2", "subject": "New", "body_html": TEMPLATE_HTML}), "Template")
+    replaced = conforms(
+        api.put(
+            f"/templates/{created['id']}", json={"name": "Welcome 2", "subject": "New", "body_html": TEMPLATE_HTML}
+        ),
+        "Template",
+    )
     assert replaced["preview_text"] is None and replaced["category"] == "marketing"
 
     preview = conforms(api.post(f"/templates/{created['id']}/preview"), "Preview")
     assert preview["subject"] == "New" and "Hello Jane Doe" in preview["html"] and "Your plan: gold" in preview["text"]
-    preview = conforms(api.post(f"/templates/{created['id']}/preview", json={"context": {
-        "subscriber": {"name": "<b>Zed</b>", "attributes": {"plan": "free"}}}}), "Preview")
+    preview = conforms(
+        api.post(
+            f"/templates/{created['id']}/preview",
+            json={"context": {"subscriber": {"name": "<b>Zed</b>", "attributes": {"plan": "free"}}}},
+        ),
+        "Preview",
+    )
     assert "Hello &lt;b&gt;Zed&lt;/b&gt;" in preview["html"] and "Your plan: free" in preview["text"]
 
 
-@pytest.mark.parametrize("body, field", [
+BAD_TEMPLATES = [
     ({"name": "T", "subject": "S", "body_html": "<p>No way out</p>"}, "body_html"),
     ({"name": "T", "subject": "S", "body_html": TEMPLATE_HTML + "{% if %}"}, "body_html"),
     ({"name": "T", "subject": "Line\nbreak", "body_html": TEMPLATE_HTML}, "subject"),
@@ -307,10 +423,14 @@ def test_templates_are_created_listed_shown_replaced_changed_and_previewed(api, 
     ({"name": "T", "subject": "S", "body_html": TEMPLATE_HTML + "<script>alert(1)</script>"}, "body_html"),
     ({"name": "T", "subject": "S"}, "body_html"),
     ({"name": "", "subject": "S", "body_html": TEMPLATE_HTML}, "name"),
-])
-def test_bad_templates_are_refused_by_field(api, body, field):
-    error = assert_error(api.post("/templates", json=body), 422, "invalid")
-    assert field in error["fields"], error
+]
+
+
+def test_bad_templates_are_refused_by_field(api):
+    for body, field in BAD_TEMPLATES:
+        error = assert_error(api.post("/templates", json=body), 422, "invalid")
+        assert field in error["fields"], (body, error)
+    assert api.get("/templates").json["total"] == 0
 
 
 def test_template_errors_at_render_time_answer_422_not_500(api):
@@ -325,15 +445,30 @@ def test_template_errors_at_render_time_answer_422_not_500(api):
 
 # Campaigns ----------------------------------------------------------------------------------------
 
+
 def test_campaigns_are_drafted_listed_shown_sent_once_and_report_recipients(api, conforms, mail_catcher, worker):
     lst = api.post("/lists", json={"name": "All"}).json
-    api.post("/subscribers/import", json={"rows": [{"email": f"p{i}@example.com"} for i in range(3)],
-                                          "list_ids": [lst["id"]]})
+    api.post(
+        "/subscribers/import",
+        json={"rows": [{"email": f"p{i}@example.com"} for i in range(3)], "list_ids": [lst["id"]]},
+    )
     tpl = make_template(api)
-    draft = conforms(api.post("/campaigns", json={
-        "name": "Spring", "template_id": tpl["id"], "list_ids": [lst["id"]], "from_name": "Acme",
-        "from_email": "news@acme.example.com", "reply_to": "help@acme.example.com", "track_opens": False}),
-        "Campaign", 201)
+    draft = conforms(
+        api.post(
+            "/campaigns",
+            json={
+                "name": "Spring",
+                "template_id": tpl["id"],
+                "list_ids": [lst["id"]],
+                "from_name": "Acme",
+                "from_email": "news@acme.example.com",
+                "reply_to": "help@acme.example.com",
+                "track_opens": False,
+            },
+        ),
+        "Campaign",
+        201,
+    )
     assert draft["status"] == "draft" and draft["list_ids"] == [lst["id"]] and draft["track_opens"] is False
     assert draft["stats"]["total_recipients"] == 0 and draft["stats"]["sent"] == 0
     page = conforms(api.get("/campaigns"), "CampaignSummaryPage")
@@ -354,7 +489,7 @@ def test_campaigns_are_drafted_listed_shown_sent_once_and_report_recipients(api,
     assert_error(api.post(f"/campaigns/{draft['id']}/send"), 409)
 
 
-@pytest.mark.parametrize("change, field", [
+BAD_CAMPAIGNS = [
     ({"template_id": "abc"}, "template_id"),
     ({"template_id": 99999}, "template_id"),
     ({"list_ids": "1"}, "list_ids"),
@@ -364,14 +499,23 @@ def test_campaigns_are_drafted_listed_shown_sent_once_and_report_recipients(api,
     ({"provider_id": 99999}, "provider_id"),
     ({"segment_id": 1}, "segment_id"),
     ({"name": None}, "name"),
-])
-def test_bad_campaigns_are_refused_by_field(api, change, field):
+]
+
+
+def test_bad_campaigns_are_refused_by_field(api):
     lst = api.post("/lists", json={"name": "All"}).json
     tpl = make_template(api)
-    body = {"name": "C", "template_id": tpl["id"], "list_ids": [lst["id"]], "from_name": "A",
-            "from_email": "a@example.com", **change}
-    error = assert_error(api.post("/campaigns", json=body), 422, "invalid")
-    assert field in error["fields"], error
+    body = {
+        "name": "C",
+        "template_id": tpl["id"],
+        "list_ids": [lst["id"]],
+        "from_name": "A",
+        "from_email": "a@example.com",
+    }
+    for change, field in BAD_CAMPAIGNS:
+        error = assert_error(api.post("/campaigns", json={**body, **change}), 422, "invalid")
+        assert field in error["fields"], (change, error)
+    assert api.get("/campaigns").json["total"] == 0
 
 
 def test_sending_to_empty_lists_is_refused_and_leaves_a_draft(api):
@@ -383,14 +527,24 @@ def test_sending_to_empty_lists_is_refused_and_leaves_a_draft(api):
 
 
 def test_full_flow_from_provider_to_statistics(api, conforms, smtp_sink, worker):
-    provider = api.post("/providers", json={"name": "Local relay", "provider_type": "smtp", "is_default": True,
-                                            "settings": {"host": "127.0.0.1", "port": smtp_sink.port}}).json
+    provider = api.post(
+        "/providers",
+        json={
+            "name": "Local relay",
+            "provider_type": "smtp",
+            "is_default": True,
+            "settings": {"host": "127.0.0.1", "port": smtp_sink.port},
+        },
+    ).json
     assert api.post(f"/providers/{provider['id']}/test").json["ok"] is True
     lst = api.post("/lists", json={"name": "Customers"}).json
-    csv = ("email,name,plan\n" + "".join(f"person{i}@example.com,Person {i},gold\n" for i in range(4))
-           + "bad-row-here,Nobody,gold\nperson4@example.com,Person 4,silver\n")
-    summary = api.post("/subscribers/import", data={"file": (io.BytesIO(csv.encode()), "customers.csv"),
-                                                    "list_ids": str(lst["id"])}, content_type="multipart/form-data").json
+    csv = (
+        "email,name,plan\n"
+        + "".join(f"person{i}@example.com,Person {i},gold\n" for i in range(4))
+        + "bad-row-here,Nobody,gold\nperson4@example.com,Person 4,silver\n"
+    )
+    upload = {"file": (io.BytesIO(csv.encode()), "customers.csv"), "list_ids": str(lst["id"])}
+    summary = api.post("/subscribers/import", data=upload, content_type="multipart/form-data").json
     assert summary["created"] == 5 and summary["errors"][0]["row"] == 6 and len(summary["errors"]) == 1
     tpl = make_template(api)
     camp = make_campaign(api, [lst["id"]], tpl["id"], provider_id=provider["id"])
@@ -406,26 +560,36 @@ def test_full_flow_from_provider_to_statistics(api, conforms, smtp_sink, worker)
 
 # Tenancy ------------------------------------------------------------------------------------------
 
+
 def test_another_workspaces_ids_answer_404_everywhere(api, other):
     tpl = {"name": "Mine", "subject": "S", "body_html": TEMPLATE_HTML}
     requests = [
-        ("get", f"/providers/{other['provider']}", None), ("post", f"/providers/{other['provider']}/test", None),
-        ("get", f"/lists/{other['list']}", None), ("get", f"/subscribers?list_id={other['list']}", None),
+        ("get", f"/providers/{other['provider']}", None),
+        ("post", f"/providers/{other['provider']}/test", None),
+        ("get", f"/lists/{other['list']}", None),
+        ("get", f"/subscribers?list_id={other['list']}", None),
         ("post", "/subscribers", {"email": "new@example.com", "list_ids": [other["list"]]}),
         ("post", "/subscribers/import", {"rows": [{"email": "new@example.com"}], "list_ids": [other["list"]]}),
         ("get", f"/subscribers/{other['subscriber']}", None),
-        ("get", f"/templates/{other['template']}", None), ("put", f"/templates/{other['template']}", tpl),
+        ("get", f"/templates/{other['template']}", None),
+        ("put", f"/templates/{other['template']}", tpl),
         ("patch", f"/templates/{other['template']}", {"name": "Mine"}),
         ("post", f"/templates/{other['template']}/preview", {}),
-        ("get", f"/campaigns/{other['campaign']}", None), ("post", f"/campaigns/{other['campaign']}/send", None),
+        ("get", f"/campaigns/{other['campaign']}", None),
+        ("post", f"/campaigns/{other['campaign']}/send", None),
         ("get", f"/campaigns/{other['campaign']}/recipients", None),
     ]
     for method, path, body in requests:
-        resp = patch(api, path, json=body) if method == "patch" else getattr(api, method)(path, json=body) \
-            if method != "get" else api.get(path)
+        resp = (
+            api.get(path)
+            if method == "get"
+            else patch(api, path, body)
+            if method == "patch"
+            else getattr(api, method)(path, json=body)
+        )
         error = assert_error(resp, 404, "not_found")
         assert "Other" not in json.dumps(error) and "them@example.com" not in resp.get_data(as_text=True)
-    assert campaigns.get_campaign(_ws_of(other["list"]), other["campaign"]).status == "draft"
+    assert campaigns.get_campaign(other["workspace"], other["campaign"]).status == "draft"
     assert api.get("/subscribers").json["total"] == 0
     assert api.get("/subscribers?email=them@example.com").json["total"] == 0
     assert [p["provider_type"] for p in api.get("/providers").json["items"]] == ["outbox"]
@@ -433,7 +597,7 @@ def test_another_workspaces_ids_answer_404_everywhere(api, other):
 
 # Hostile and malformed input ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, path, kwargs, status", [
+HOSTILE = [
     ("post", "/lists", {}, 400),
     ("post", "/lists", {"data": b"   ", "content_type": "application/json"}, 400),
     ("post", "/lists", {"data": b'{"name": ', "content_type": "application/json"}, 400),
@@ -450,8 +614,15 @@ def test_another_workspaces_ids_answer_404_everywhere(api, other):
     ("post", "/lists", {"json": {"name": 12}}, 422),
     ("post", "/lists", {"json": {"name": "   "}}, 422),
     ("post", "/subscribers", {"json": {"email": "a@example.com", "attributes": {"k": {"k": {"k": None}}}}}, None),
-    ("post", "/subscribers", {"data": b'{"email": "a@example.com", "attributes": ' + b'{"k": ' * 40 + b"1"
-                              + b"}" * 40 + b"}", "content_type": "application/json"}, 422),
+    (
+        "post",
+        "/subscribers",
+        {
+            "data": b'{"email": "a@example.com", "attributes": ' + b'{"k": ' * 40 + b"1" + b"}" * 40 + b"}",
+            "content_type": "application/json",
+        },
+        422,
+    ),
     ("post", "/subscribers", {"json": {"email": "a@example.com", "attributes": {"\u0000": 1}}}, 422),
     ("post", "/subscribers", {"json": {"email": "a@" + "b" * 400 + ".com"}}, 422),
     ("post", "/subscribers", {"json": {"email": "x'); DROP TABLE subscribers; --@example.com"}}, 422),
@@ -469,8 +640,8 @@ def test_another_workspaces_ids_answer_404_everywhere(api, other):
     ("get", "/subscribers?status=deleted", {}, 422),
     ("get", "/subscribers?list_id=abc", {}, 422),
     ("get", "/subscribers?list_id=99999999999", {}, 422),
-    ("get", "/subscribers?email=%00", {}, 422),
-    ("get", "/subscribers?email=' OR 1=1 --", {}, 200),
+    ("get", "/subscribers?email=%00", {}, (422, 200)),  # refused, or read as no filter at all
+    ("get", "/subscribers?email=' OR 1=1 --", {}, 200),  # no rows: the filter is a bound parameter
     ("get", "/campaigns?status=sent'--", {}, 422),
     ("get", "/subscribers/99999999999", {}, 404),
     ("get", "/subscribers/0", {}, 404),
@@ -479,17 +650,24 @@ def test_another_workspaces_ids_answer_404_everywhere(api, other):
     ("get", "/no-such-thing", {}, 404),
     ("delete", "/lists", {}, 405),
     ("put", "/campaigns", {"json": {}}, 405),
-])
-def test_hostile_input_answers_4xx_with_the_error_shape(api, method, path, kwargs, status):
-    resp = getattr(api, method)(path, **kwargs)
-    if status is None:  # accepted: the point is that it is not a 500
-        assert resp.status_code == 201, resp.json
-        return
-    if status == 200:
-        assert resp.status_code == 200 and resp.json["items"] == [], resp.json
-        return
-    error = assert_error(resp, status)
-    assert len(json.dumps(error)) < 2000  # never echoes a huge value back
+]
+
+
+def test_hostile_input_answers_4xx_with_the_error_shape(api):
+    for method, path, kwargs, status in HOSTILE:
+        resp = getattr(api, method)(path, **kwargs)
+        if isinstance(status, tuple):
+            assert resp.status_code in status, (path, resp.status_code)
+            status = resp.status_code
+            if status == 200:
+                continue
+        if status is None:  # accepted: the point is that it is not a 500
+            assert resp.status_code == 201, (path, resp.json)
+        elif status == 200:
+            assert resp.status_code == 200 and resp.json["items"] == [], (path, resp.json)
+        else:
+            error = assert_error(resp, status)
+            assert len(json.dumps(error)) < 2000, path  # never echoes a huge value back
 
 
 def test_markup_and_sql_in_names_are_stored_verbatim_and_harmless(api):
@@ -497,8 +675,14 @@ def test_markup_and_sql_in_names_are_stored_verbatim_and_harmless(api):
     created = api.post("/lists", json={"name": name})
     assert created.status_code == 201 and created.json["name"] == name
     assert created.mimetype == "application/json" and created.headers["X-Content-Type-Options"] == "nosniff"
-    sub = api.post("/subscribers", json={"email": "o'brien@example.com", "name": "{% raw %}<b>Robert'); --",
-                                         "attributes": {"plan": "{{ config }}"}})
+    sub = api.post(
+        "/subscribers",
+        json={
+            "email": "o'brien@example.com",
+            "name": "{% raw %}<b>Robert'); --",
+            "attributes": {"plan": "{{ config }}"},
+        },
+    )
     assert sub.status_code == 201 and sub.json["attributes"] == {"plan": "{{ config }}"}
     assert api.get("/lists").json["items"][0]["name"] == name
     assert api.get("/subscribers?email=o'brien@example.com").json["total"] == 1
@@ -510,6 +694,7 @@ def test_a_body_over_the_size_limit_answers_413(api, app, monkeypatch):
 
 
 # The OpenAPI document and its page ----------------------------------------------------------------
+
 
 def _rule_to_openapi(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?(\w+)>", r"{\1}", rule)
@@ -529,16 +714,23 @@ def test_every_api_route_is_in_the_document_and_every_documented_operation_is_se
 def test_the_document_is_openapi_3_with_valid_schemas_auth_errors_and_pages(app, document):
     assert document["openapi"].startswith("3.") and document["info"]["title"] == "Herald API"
     assert document["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "An API key of the workspace."}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key of the workspace.",
+    }
     assert document["security"] == [{"bearer": []}]
-    for name, schema in document["components"]["schemas"].items():
+    for schema in document["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
     error = document["components"]["schemas"]["Error"]["properties"]["error"]
     assert set(error["required"]) == ERROR_KEYS
     assert set(document["components"]["schemas"]["SubscriberSummaryPage"]["required"]) == {
-        "items", "page", "per_page", "total"}
+        "items",
+        "page",
+        "per_page",
+        "total",
+    }
     for path, ops in document["paths"].items():
-        for method, op in ops.items():
+        for op in ops.values():
             assert op["summary"] and op["operationId"] and op["responses"]
             if op.get("security") != []:
                 assert op["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
@@ -551,8 +743,11 @@ def test_the_document_is_openapi_3_with_valid_schemas_auth_errors_and_pages(app,
     params = {p["name"] for p in document["paths"]["/subscribers"]["get"]["parameters"]}
     assert params == {"email", "status", "list_id", "page", "per_page"}
     # Nothing to schedule, pause, resume, cancel or test yet: those arrive with their own issue.
-    assert not [p for p in document["paths"] if re.search(r"/(schedule|pause|resume|cancel|test)$", p)
-                and p.startswith("/campaigns")]
+    assert not [
+        p
+        for p in document["paths"]
+        if re.search(r"/(schedule|pause|resume|cancel|test)$", p) and p.startswith("/campaigns")
+    ]
 
 
 def test_the_documentation_page_is_a_standalone_html_page_of_the_same_document(app, document):
@@ -567,4 +762,4 @@ def test_the_documentation_page_is_a_standalone_html_page_of_the_same_document(a
             assert f'id="op-{op["operationId"]}"' in page
     for name in document["components"]["schemas"]:
         assert f'id="schema-{name}"' in page
-    assert "Other fields are refused." in page and "required" in page
+    assert "No other fields." in page and "required" in page

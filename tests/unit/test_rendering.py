@@ -108,3 +108,22 @@ def test_mime_message_parses_as_multipart_alternative_with_utf8():
     assert msg.get_content_type() == "multipart/alternative"
     assert msg.get_body(("html",)).get_content().startswith("<p>Grüße xxx")
     assert msg.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == "Grüße\n.\nend"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ unsubscribe_url }}",
+        "{{ 'a' * 1000000000 }}",
+        "{{ [1] * 10**8 }}",
+        "{{ 9 ** 9999999 }}",
+    ],
+)
+def test_templates_that_would_exhaust_the_server_are_stopped(source):
+    with pytest.raises(TemplateProblem):
+        render_once("s", source, None, None, CTX)
+
+
+def test_ordinary_loops_and_arithmetic_still_work():
+    out = render_once("s", "{% for i in range(3) %}{{ i * 2 }}{% endfor %} {{ 'ab' * 2 }} {{ 2 ** 10 }}", None, None, CTX)
+    assert out.html == "024 abab 1024"

@@ -1,5 +1,6 @@
 """JSON API v1: bearer-key authentication, one error shape, and an OpenAPI document made from the
 same declarations that register the routes (registry.operation)."""
+
 from flask import Blueprint
 
 from app.extensions import csrf, limiter

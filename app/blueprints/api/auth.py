@@ -1,4 +1,5 @@
 """Bearer API keys: the key's workspace is the workspace of every request."""
+
 from flask import current_app, g, request
 
 from app.blueprints.api.errors import ApiError

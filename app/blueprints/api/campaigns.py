@@ -1,4 +1,5 @@
 """Campaigns: drafts, sending, statistics and recipients."""
+
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.schemas import RECIPIENT_FILTER
@@ -15,8 +16,7 @@ def _full(campaign) -> dict:
     return campaign_json(campaign, campaigns.campaign_list_ids(campaign.id), campaigns.campaign_stats(campaign.id))
 
 
-@operation("POST", "/campaigns", "Create a campaign", tag=TAG, body="CampaignCreate", response="Campaign",
-           status=201)
+@operation("POST", "/campaigns", "Create a campaign", tag=TAG, body="CampaignCreate", response="Campaign", status=201)
 def create_campaign(body: dict):
     """A draft of a template to one or more lists; nothing is sent until POST …/send."""
     campaign = campaigns.create_campaign(workspace_id(), body)
@@ -24,8 +24,15 @@ def create_campaign(body: dict):
     return _full(campaign)
 
 
-@operation("GET", "/campaigns", "List campaigns", tag=TAG, response="CampaignSummary", paginated=True,
-           query=(Param("status", {"enum": list(CAMPAIGN_STATUSES)}),))
+@operation(
+    "GET",
+    "/campaigns",
+    "List campaigns",
+    tag=TAG,
+    response="CampaignSummary",
+    paginated=True,
+    query=(Param("status", {"enum": list(CAMPAIGN_STATUSES)}),),
+)
 def list_campaigns(query: dict):
     """Newest first, optionally only those in one status."""
     stmt = campaigns.list_campaigns(workspace_id(), query.get("status"))
@@ -39,8 +46,15 @@ def show_campaign(campaign_id: int):
     return _full(campaigns.get_campaign(workspace_id(), campaign_id))
 
 
-@operation("POST", "/campaigns/{campaign_id}/send", "Send a campaign now", tag=TAG,
-           response="CampaignSending", status=202, errors=(409, 422))
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/send",
+    "Send a campaign now",
+    tag=TAG,
+    response="CampaignSending",
+    status=202,
+    errors=(409, 422),
+)
 def send_campaign(campaign_id: int):
     """Freezes the content and queues the send; 409 (with `fields.status`) unless the campaign is a draft."""
     campaign = campaigns.send_campaign(workspace_id(), campaign_id)
@@ -48,12 +62,18 @@ def send_campaign(campaign_id: int):
     return {"id": campaign.id, "status": "sending"}
 
 
-@operation("GET", "/campaigns/{campaign_id}/recipients", "List a campaign's recipients", tag=TAG,
-           response="Recipient", paginated=True, query=(Param("status", {"enum": list(RECIPIENT_FILTER)}),))
+@operation(
+    "GET",
+    "/campaigns/{campaign_id}/recipients",
+    "List a campaign's recipients",
+    tag=TAG,
+    response="Recipient",
+    paginated=True,
+    query=(Param("status", {"enum": list(RECIPIENT_FILTER)}),),
+)
 def list_recipients(campaign_id: int, query: dict):
     """Each person the campaign was for, with what happened and why (e.g. suppressed:unsubscribed)."""
     campaign = campaigns.get_campaign(workspace_id(), campaign_id)
     stmt = campaigns.recipients_query(campaign.id, query.get("status"))
     items, total = paginate(stmt, query["page"], query["per_page"])
     return page_json([recipient_json(r) for r in items], total, query)
-

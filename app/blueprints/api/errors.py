@@ -1,4 +1,5 @@
 """Every API error, whatever raised it, answers {"error": {"code", "message", "fields"}}."""
+
 import json
 
 from flask import Blueprint, Response, jsonify, request
@@ -63,8 +64,12 @@ def register_error_handlers(bp: Blueprint) -> None:
     def complete_routing_errors(response: Response) -> Response:
         # An unknown path or method under the prefix never reaches the blueprint: the app's
         # error pages answer it, without `fields`. Complete them so every API error has one shape.
-        if (request.blueprint is None and request.path.startswith(bp.url_prefix + "/")
-                and response.status_code >= 400 and response.is_json):
+        if (
+            request.blueprint is None
+            and request.path.startswith(bp.url_prefix + "/")
+            and response.status_code >= 400
+            and response.is_json
+        ):
             data = response.get_json(silent=True)
             if isinstance(data, dict) and isinstance(data.get("error"), dict) and "fields" not in data["error"]:
                 data["error"]["fields"] = {}

@@ -1,4 +1,5 @@
 """Mailing lists."""
+
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import list_json, page_slice

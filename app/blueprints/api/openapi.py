@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document, assembled from the registered operations and schemas, and a page
 that shows the same document to people."""
+
 from functools import cache
 
 from apispec import APISpec
@@ -18,7 +19,7 @@ INTRO = [
     "Bodies are JSON objects (Content-Type: application/json); answers are JSON with timestamps in ISO 8601 "
     "with an offset. Lists are paginated with ?page=N&per_page=M (at most 200) and answer "
     "{items, page, per_page, total}.",
-    "Errors answer a 4xx status and {\"error\": {\"code\", \"message\", \"fields\"}}, where fields says per "
+    'Errors answer a 4xx status and {"error": {"code", "message", "fields"}}, where fields says per '
     "field (a dotted path such as settings.port) what to fix.",
 ]
 ERROR_RESPONSES = {
@@ -44,18 +45,25 @@ STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted"}
 @cache
 def build_document() -> dict:
     """The OpenAPI document of every operation registered on the blueprint."""
-    spec = APISpec(title="Herald API", version="1.0.0", openapi_version="3.1.0",
-                   info={"description": "\n\n".join(INTRO)}, servers=[{"url": PREFIX}],
-                   security=[{"bearer": []}])
-    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
-                                               "description": "An API key of the workspace."})
+    spec = APISpec(
+        title="Herald API",
+        version="1.0.0",
+        openapi_version="3.1.0",
+        info={"description": "\n\n".join(INTRO)},
+        servers=[{"url": PREFIX}],
+        security=[{"bearer": []}],
+    )
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "description": "An API key of the workspace."}
+    )
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
     for name in sorted({op.response for op in OPERATIONS if op.paginated}):
         spec.components.schema(f"{name}Page", page_of(name))
     for name, description in ERROR_RESPONSES.values():
-        spec.components.response(name, {"description": description,
-                                        "content": {"application/json": {"schema": "Error"}}})
+        spec.components.response(
+            name, {"description": description, "content": {"application/json": {"schema": "Error"}}}
+        )
     tags = [t for t in TAGS if any(op.tag == t for op in OPERATIONS)]
     tags += sorted({op.tag for op in OPERATIONS} - set(tags))
     for tag in tags:
@@ -78,8 +86,12 @@ def _operation(op: Operation) -> dict:
         schema = f"{op.response}Page" if op.paginated else op.response
     else:
         schema = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
-    responses = {str(op.status): {"description": STATUS_TEXT.get(op.status, "OK"),
-                                  "content": {op.media_type: {"schema": schema}}}}
+    responses = {
+        str(op.status): {
+            "description": STATUS_TEXT.get(op.status, "OK"),
+            "content": {op.media_type: {"schema": schema}},
+        }
+    }
     for status in op.error_statuses:
         responses[str(status)] = ERROR_RESPONSES[status][0]
     doc = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "responses": responses}

@@ -1,4 +1,5 @@
 """Providers: where the workspace's email is handed off."""
+
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import page_slice, provider_json
@@ -12,9 +13,15 @@ TAG = "Providers"
 def create_provider(body: dict):
     """Credentials are stored encrypted and never returned; `is_default` makes it the workspace's default."""
     provider = providers.create_provider(
-        workspace_id(), body["name"], body["provider_type"], body.get("settings"), body.get("credentials"),
-        is_default=body.get("is_default", False), max_sends_per_second=body.get("max_sends_per_second"),
-        max_sends_per_day=body.get("max_sends_per_day"))
+        workspace_id(),
+        body["name"],
+        body["provider_type"],
+        body.get("settings"),
+        body.get("credentials"),
+        is_default=body.get("is_default", False),
+        max_sends_per_second=body.get("max_sends_per_second"),
+        max_sends_per_day=body.get("max_sends_per_day"),
+    )
     commit()
     return provider_json(provider)
 
@@ -32,12 +39,9 @@ def show_provider(provider_id: int):
     return provider_json(providers.get_provider(workspace_id(), provider_id))
 
 
-@operation("POST", "/providers/{provider_id}/test", "Test a provider's connection", tag=TAG,
-           response="ProviderCheck")
+@operation("POST", "/providers/{provider_id}/test", "Test a provider's connection", tag=TAG, response="ProviderCheck")
 def check_provider(provider_id: int):
     """Connect and authenticate for real; the outcome is recorded on the provider and answered."""
     provider = providers.test_provider(workspace_id(), provider_id)
     commit()
-    return {"ok": provider.last_check_status == "ok", "error": provider.last_error,
-            "provider": provider_json(provider)}
-
+    return {"ok": provider.last_check_status == "ok", "error": provider.last_error, "provider": provider_json(provider)}

@@ -1,5 +1,6 @@
 """API operations declared once: `@operation` records what the OpenAPI document says about a
 view (path, method, schemas, parameters) and the same record validates its requests."""
+
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,13 +17,21 @@ from app.services.errors import ValidationError
 MAX_DEPTH = 32
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL refuses NUL; lone surrogates cannot be encoded
 _PATH_PARAM = re.compile(r"{(\w+)}")
-_TYPE_WORDS = {"integer": "a whole number", "string": "text", "object": "an object", "array": "a list",
-               "boolean": "true or false", "number": "a number", "null": "null"}
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "string": "text",
+    "object": "an object",
+    "array": "a list",
+    "boolean": "true or false",
+    "number": "a number",
+    "null": "null",
+}
 
 
 @dataclass(frozen=True)
 class Param:
     """A query parameter; its schema converts and checks the value."""
+
     name: str
     schema: dict
     description: str = ""
@@ -85,15 +94,18 @@ OPERATIONS: list[Operation] = []
 
 def operation(method: str, path: str, summary: str, *, tag: str, **options):
     """Declare an API operation; the view gets `body` and `query` when the operation has them."""
+
     def decorator(fn):
         doc = (fn.__doc__ or "").strip()
         OPERATIONS.append(Operation(method, path, summary, tag, fn, description=doc, **options))
         return fn
+
     return decorator
 
 
 def view_for(op: Operation) -> Callable:
     """The Flask view of an operation: parse and validate, call, answer with the declared status."""
+
     @wraps(op.view)
     def view(**path_args):
         kwargs = dict(path_args)
@@ -105,11 +117,13 @@ def view_for(op: Operation) -> Callable:
         if isinstance(result, Response):
             return result
         return result, op.status
+
     view.public = op.public
     return view
 
 
 # Bodies -------------------------------------------------------------------------------------------
+
 
 def read_body(op: Operation) -> dict | None:
     """The validated JSON body, or None for a multipart upload the view reads itself."""
@@ -118,8 +132,11 @@ def read_body(op: Operation) -> dict | None:
         return None
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         also = " or a multipart/form-data upload" if op.multipart else ""
-        raise ApiError(415, "unsupported_media_type",
-                       f"Send JSON with 'Content-Type: application/json'{also}, not {mimetype[:100]}.")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Send JSON with 'Content-Type: application/json'{also}, not {mimetype[:100]}.",
+        )
     raw = request.get_data(cache=True)
     if not raw.strip():
         if op.body_required:
@@ -193,8 +210,9 @@ def validate(schema_name: str, data) -> None:
         if "body" in fields:
             raise ValidationError("The request body must be a JSON object.", fields)
         name, message = next(iter(fields.items()))
-        raise ValidationError(f"{name}: {message}" if len(fields) == 1 else "Please correct the highlighted fields.",
-                              fields)
+        raise ValidationError(
+            f"{name}: {message}" if len(fields) == 1 else "Please correct the highlighted fields.", fields
+        )
 
 
 def describe(error) -> tuple[tuple, str]:
@@ -219,14 +237,18 @@ def describe(error) -> tuple[tuple, str]:
     if kind == "minItems":
         return path, f"At least {limit} item{'s' if limit != 1 else ''}."
     messages = {
-        "maxLength": "At most {} characters.", "minimum": "Must be at least {}.", "maximum": "Must be at most {}.",
-        "maxItems": "At most {} items.", "maxProperties": "At most {} entries.",
+        "maxLength": "At most {} characters.",
+        "minimum": "Must be at least {}.",
+        "maximum": "Must be at most {}.",
+        "maxItems": "At most {} items.",
+        "maxProperties": "At most {} entries.",
         "minProperties": "Give at least one field.",
     }
     return path, messages.get(kind, "Is not valid.").format(limit)
 
 
 # Query strings ------------------------------------------------------------------------------------
+
 
 def read_query(op: Operation) -> dict:
     """Query parameters converted to their schema's type and checked; absent ones take defaults."""
@@ -250,8 +272,9 @@ def read_query(op: Operation) -> dict:
             values[param.name] = value
     if fields:
         name, message = next(iter(fields.items()))
-        raise ValidationError(f"{name}: {message}" if len(fields) == 1 else "Please correct the query parameters.",
-                              fields)
+        raise ValidationError(
+            f"{name}: {message}" if len(fields) == 1 else "Please correct the query parameters.", fields
+        )
     return values
 
 

@@ -1,5 +1,6 @@
 """JSON Schemas (2020-12) of the API: request bodies are validated against them and the
 OpenAPI document publishes them as its components, so the two cannot disagree."""
+
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.models.content import TEMPLATE_CATEGORIES
@@ -58,104 +59,187 @@ def response(properties: dict, description: str = "") -> dict:
 
 # Errors and pages -----------------------------------------------------------------------------
 
-ERROR = obj({
-    "error": obj({
-        "code": {"type": "string",
-                 "description": "Machine-readable, e.g. invalid, not_found, conflict, invalid_state."},
-        "message": {"type": "string", "description": "What went wrong, for a person."},
-        "fields": {"type": "object", "additionalProperties": True,
-                   "description": "Per field (dotted path, e.g. settings.port or rows.3.email) what to fix."},
-    }, required=("code", "message", "fields")),
-}, required=("error",), description="Every 4xx (and 5xx) answer has this shape.")
+ERROR = obj(
+    {
+        "error": obj(
+            {
+                "code": {
+                    "type": "string",
+                    "description": "Machine-readable, e.g. invalid, not_found, conflict, invalid_state.",
+                },
+                "message": {"type": "string", "description": "What went wrong, for a person."},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "Per field (dotted path, e.g. settings.port or rows.3.email) what to fix.",
+                },
+            },
+            required=("code", "message", "fields"),
+        ),
+    },
+    required=("error",),
+    description="Every 4xx (and 5xx) answer has this shape.",
+)
 
 
 def page_of(item_schema: str) -> dict:
-    return response({
-        "items": {"type": "array", "items": ref(item_schema)},
-        "page": integer(minimum=1),
-        "per_page": integer(minimum=1, maximum=200),
-        "total": integer(description="Items matching, over every page."),
-    }, description=f"One page of {item_schema} items.")
+    return response(
+        {
+            "items": {"type": "array", "items": ref(item_schema)},
+            "page": integer(minimum=1),
+            "per_page": integer(minimum=1, maximum=200),
+            "total": integer(description="Items matching, over every page."),
+        },
+        description=f"One page of {item_schema} items.",
+    )
 
 
 # Providers ----------------------------------------------------------------------------------------
 
-SMTP_SETTINGS = obj({
-    "host": text(255, "The SMTP server's host name."),
-    "port": integer("587 for STARTTLS, 465 for TLS.", minimum=1, maximum=65535),
-    "use_tls": {"enum": [False, "starttls", "ssl"], "description": "false, \"starttls\" or \"ssl\"."},
-}, additional=True, description="SMTP settings (the only type that can be created in this version).")
+SMTP_SETTINGS = obj(
+    {
+        "host": text(255, "The SMTP server's host name."),
+        "port": integer("587 for STARTTLS, 465 for TLS.", minimum=1, maximum=65535),
+        "use_tls": {"enum": [False, "starttls", "ssl"], "description": 'false, "starttls" or "ssl".'},
+    },
+    additional=True,
+    description="SMTP settings (the only type that can be created in this version).",
+)
 
-PROVIDER_CREATE = obj({
-    "name": text(200, min_length=1),
-    "provider_type": {"enum": list(PROVIDER_TYPES),
-                      "description": "Only \"smtp\" can be created in this version; the others arrive later."},
-    "settings": ref("SmtpSettings"),
-    "credentials": obj({"username": text(320, nullable=True), "password": text(1000, nullable=True)},
-                       description="Stored encrypted; never returned."),
-    "is_default": {"type": "boolean", "default": False},
-    "max_sends_per_second": integer(minimum=1, maximum=1_000_000, nullable=True),
-    "max_sends_per_day": integer(minimum=1, maximum=MAX_ID, nullable=True),
-}, required=("name", "provider_type", "settings"))
+PROVIDER_CREATE = obj(
+    {
+        "name": text(200, min_length=1),
+        "provider_type": {
+            "enum": list(PROVIDER_TYPES),
+            "description": 'Only "smtp" can be created in this version; the others arrive later.',
+        },
+        "settings": ref("SmtpSettings"),
+        "credentials": obj(
+            {"username": text(320, nullable=True), "password": text(1000, nullable=True)},
+            description="Stored encrypted; never returned.",
+        ),
+        "is_default": {"type": "boolean", "default": False},
+        "max_sends_per_second": integer(minimum=1, maximum=1_000_000, nullable=True),
+        "max_sends_per_day": integer(minimum=1, maximum=MAX_ID, nullable=True),
+    },
+    required=("name", "provider_type", "settings"),
+)
 
-PROVIDER = response({
-    "id": ID, "name": {"type": "string"},
-    "provider_type": {"type": "string", "description": "smtp, or outbox for the development mail catcher."},
-    "settings": {"type": "object"},
-    "credentials": response({"username": {"type": ["string", "null"]}, "password_set": {"type": "boolean"}},
-                            "Whether credentials are stored; never their values."),
-    "is_default": {"type": "boolean"}, "priority": {"type": "integer"},
-    "max_sends_per_second": {"type": ["integer", "null"]}, "max_sends_per_day": {"type": ["integer", "null"]},
-    "last_check_at": MAYBE_TIMESTAMP, "last_check_status": {"type": ["string", "null"]},
-    "last_error": {"type": ["string", "null"]}, "created_at": TIMESTAMP,
-})
+PROVIDER = response(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "provider_type": {"type": "string", "description": "smtp, or outbox for the development mail catcher."},
+        "settings": {"type": "object"},
+        "credentials": response(
+            {"username": {"type": ["string", "null"]}, "password_set": {"type": "boolean"}},
+            "Whether credentials are stored; never their values.",
+        ),
+        "is_default": {"type": "boolean"},
+        "priority": {"type": "integer"},
+        "max_sends_per_second": {"type": ["integer", "null"]},
+        "max_sends_per_day": {"type": ["integer", "null"]},
+        "last_check_at": MAYBE_TIMESTAMP,
+        "last_check_status": {"type": ["string", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "created_at": TIMESTAMP,
+    }
+)
 
-PROVIDER_CHECK = response({
-    "ok": {"type": "boolean"}, "error": {"type": ["string", "null"]}, "provider": ref("Provider"),
-}, "The outcome of connecting (and authenticating) to the provider.")
+PROVIDER_CHECK = response(
+    {
+        "ok": {"type": "boolean"},
+        "error": {"type": ["string", "null"]},
+        "provider": ref("Provider"),
+    },
+    "The outcome of connecting (and authenticating) to the provider.",
+)
 
 # Audience ------------------------------------------------------------------------------------------
 
 LIST_CREATE = obj({"name": text(200, min_length=1), "description": text(1000, nullable=True)}, required=("name",))
-LIST = response({"id": ID, "name": {"type": "string"}, "description": {"type": ["string", "null"]},
-                 "subscriber_count": COUNT, "created_at": TIMESTAMP})
+LIST = response(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+        "subscriber_count": COUNT,
+        "created_at": TIMESTAMP,
+    }
+)
 
-ATTRIBUTES = {"type": ["object", "null"], "maxProperties": 200,
-              "description": "Your own fields, e.g. {\"plan\": \"gold\"}; used in templates as subscriber.attributes."}
+ATTRIBUTES = {
+    "type": ["object", "null"],
+    "maxProperties": 200,
+    "description": 'Your own fields, e.g. {"plan": "gold"}; used in templates as subscriber.attributes.',
+}
 
-SUBSCRIBER_CREATE = obj({
-    "email": text(320, min_length=1), "name": text(200, nullable=True), "attributes": ATTRIBUTES,
-    "list_ids": ID_LIST, "timezone": text(64, "An IANA name, e.g. Europe/Berlin.", nullable=True),
-}, required=("email",))
+SUBSCRIBER_CREATE = obj(
+    {
+        "email": text(320, min_length=1),
+        "name": text(200, nullable=True),
+        "attributes": ATTRIBUTES,
+        "list_ids": ID_LIST,
+        "timezone": text(64, "An IANA name, e.g. Europe/Berlin.", nullable=True),
+    },
+    required=("email",),
+)
 
 _SUBSCRIBER_FIELDS = {
-    "id": ID, "email": {"type": "string"}, "name": {"type": ["string", "null"]},
-    "status": {"enum": list(SUBSCRIBER_STATUSES)}, "attributes": {"type": "object"},
-    "timezone": {"type": ["string", "null"]}, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+    "id": ID,
+    "email": {"type": "string"},
+    "name": {"type": ["string", "null"]},
+    "status": {"enum": list(SUBSCRIBER_STATUSES)},
+    "attributes": {"type": "object"},
+    "timezone": {"type": ["string", "null"]},
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
     "unsubscribed_at": MAYBE_TIMESTAMP,
 }
 SUBSCRIBER_SUMMARY = response(_SUBSCRIBER_FIELDS)
-SUBSCRIBER = response({**_SUBSCRIBER_FIELDS,
-                       "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."}})
+SUBSCRIBER = response(
+    {**_SUBSCRIBER_FIELDS, "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."}}
+)
 
-IMPORT_ROW = obj({"email": text(320), "name": text(200, nullable=True), "attributes": ATTRIBUTES},
-                 required=("email",), description="One person to create, or to update (name and attributes).")
-IMPORT_REQUEST = obj({
-    "rows": {"type": "array", "maxItems": MAX_IMPORT_ROWS,
-             "items": {"description": "An ImportRow. A row that is not one is reported in the summary's errors "
-                                      "(rows count from 1) and the others are imported."}},
-    "list_ids": ID_LIST,
-}, required=("rows",))
-IMPORT_UPLOAD = obj({
-    "file": {"type": "string", "contentMediaType": "text/csv",
-             "description": "A CSV with a header row: email, name, and any other column becomes an attribute. "
-                            "Rows count like a spreadsheet: the first data row is row 2."},
-    "list_ids": {"type": "string", "description": "Comma-separated list ids, e.g. 3,7."},
-}, required=("file",))
-IMPORT_SUMMARY = response({
-    "created": COUNT, "updated": COUNT, "skipped": COUNT,
-    "errors": {"type": "array", "items": response({"row": integer(minimum=1), "error": {"type": "string"}})},
-})
+IMPORT_ROW = obj(
+    {"email": text(320), "name": text(200, nullable=True), "attributes": ATTRIBUTES},
+    required=("email",),
+    description="One person to create, or to update (name and attributes).",
+)
+IMPORT_REQUEST = obj(
+    {
+        "rows": {
+            "type": "array",
+            "maxItems": MAX_IMPORT_ROWS,
+            "items": {
+                "description": "An ImportRow. A row that is not one is reported in the summary's errors "
+                "(rows count from 1) and the others are imported."
+            },
+        },
+        "list_ids": ID_LIST,
+    },
+    required=("rows",),
+)
+IMPORT_UPLOAD = obj(
+    {
+        "file": {
+            "type": "string",
+            "contentMediaType": "text/csv",
+            "description": "A CSV with a header row: email, name, and any other column becomes an attribute. "
+            "Rows count like a spreadsheet: the first data row is row 2.",
+        },
+        "list_ids": {"type": "string", "description": "Comma-separated list ids, e.g. 3,7."},
+    },
+    required=("file",),
+)
+IMPORT_SUMMARY = response(
+    {
+        "created": COUNT,
+        "updated": COUNT,
+        "skipped": COUNT,
+        "errors": {"type": "array", "items": response({"row": integer(minimum=1), "error": {"type": "string"}})},
+    }
+)
 
 # Templates ----------------------------------------------------------------------------------------
 
@@ -166,69 +250,145 @@ _TEMPLATE_INPUT = {
     "body_text": text(1_000_000, "Plain-text part; made from the HTML when empty.", nullable=True),
     "preview_text": text(500, nullable=True),
     "category": {"enum": list(TEMPLATE_CATEGORIES), "default": "marketing"},
-    "template_type": {"enum": ["code", "visual"], "default": "code",
-                      "description": "Only code templates can be stored in this version."},
+    "template_type": {
+        "enum": ["code", "visual"],
+        "default": "code",
+        "description": "Only code templates can be stored in this version.",
+    },
 }
 TEMPLATE_CREATE = obj(_TEMPLATE_INPUT, required=("name", "subject", "body_html"))
 TEMPLATE_PATCH = obj(_TEMPLATE_INPUT, minProperties=1, description="Only the fields given change.")
 _TEMPLATE_FIELDS = {
-    "id": ID, "name": {"type": "string"}, "subject": {"type": "string"},
-    "preview_text": {"type": ["string", "null"]}, "category": {"enum": list(TEMPLATE_CATEGORIES)},
-    "template_type": {"type": "string"}, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+    "id": ID,
+    "name": {"type": "string"},
+    "subject": {"type": "string"},
+    "preview_text": {"type": ["string", "null"]},
+    "category": {"enum": list(TEMPLATE_CATEGORIES)},
+    "template_type": {"type": "string"},
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
 }
 TEMPLATE_SUMMARY = response(_TEMPLATE_FIELDS)
 TEMPLATE = response({**_TEMPLATE_FIELDS, "body_html": {"type": "string"}, "body_text": {"type": ["string", "null"]}})
-PREVIEW_REQUEST = obj({"context": {
-    "type": ["object", "null"],
-    "description": "Data to render with: subscriber (merged over a sample subscriber) and any other names."}})
+PREVIEW_REQUEST = obj(
+    {
+        "context": {
+            "type": ["object", "null"],
+            "description": "Data to render with: subscriber (merged over a sample subscriber) and any other names.",
+        }
+    }
+)
 PREVIEW = response({"subject": {"type": "string"}, "html": {"type": "string"}, "text": {"type": "string"}})
 
 # Campaigns ----------------------------------------------------------------------------------------
 
-CAMPAIGN_CREATE = obj({
-    "name": text(200, min_length=1), "template_id": ID,
-    "list_ids": {**ID_LIST, "minItems": 1}, "from_name": text(200, min_length=1),
-    "from_email": text(320, min_length=1), "reply_to": text(320, nullable=True),
-    "provider_id": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID,
-                    "description": "The workspace's default provider when absent."},
-    "track_opens": {"type": "boolean", "default": True}, "track_clicks": {"type": "boolean", "default": True},
-}, required=("name", "template_id", "list_ids", "from_name", "from_email"))
+CAMPAIGN_CREATE = obj(
+    {
+        "name": text(200, min_length=1),
+        "template_id": ID,
+        "list_ids": {**ID_LIST, "minItems": 1},
+        "from_name": text(200, min_length=1),
+        "from_email": text(320, min_length=1),
+        "reply_to": text(320, nullable=True),
+        "provider_id": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "The workspace's default provider when absent.",
+        },
+        "track_opens": {"type": "boolean", "default": True},
+        "track_clicks": {"type": "boolean", "default": True},
+    },
+    required=("name", "template_id", "list_ids", "from_name", "from_email"),
+)
 
-CAMPAIGN_STATS = response({k: COUNT for k in (
-    "total_recipients", "sent", "delivered", "failed", "bounced", "complained", "unsubscribed", "opens",
-    "unique_opens", "clicks", "unique_clicks", "suppressed", "unknown", "pending")})
+CAMPAIGN_STATS = response(
+    {
+        k: COUNT
+        for k in (
+            "total_recipients",
+            "sent",
+            "delivered",
+            "failed",
+            "bounced",
+            "complained",
+            "unsubscribed",
+            "opens",
+            "unique_opens",
+            "clicks",
+            "unique_clicks",
+            "suppressed",
+            "unknown",
+            "pending",
+        )
+    }
+)
 _CAMPAIGN_FIELDS = {
-    "id": ID, "name": {"type": "string"}, "status": {"enum": list(CAMPAIGN_STATUSES)},
-    "category": {"type": "string"}, "total_recipients": COUNT, "created_at": TIMESTAMP,
-    "started_at": MAYBE_TIMESTAMP, "completed_at": MAYBE_TIMESTAMP,
+    "id": ID,
+    "name": {"type": "string"},
+    "status": {"enum": list(CAMPAIGN_STATUSES)},
+    "category": {"type": "string"},
+    "total_recipients": COUNT,
+    "created_at": TIMESTAMP,
+    "started_at": MAYBE_TIMESTAMP,
+    "completed_at": MAYBE_TIMESTAMP,
 }
 CAMPAIGN_SUMMARY = response(_CAMPAIGN_FIELDS)
-CAMPAIGN = response({
-    **_CAMPAIGN_FIELDS, "template_id": ID, "list_ids": {"type": "array", "items": ID},
-    "provider_id": {"type": ["integer", "null"]},
-    "from_name": {"type": "string"}, "from_email": {"type": "string"}, "reply_to": {"type": ["string", "null"]},
-    "track_opens": {"type": "boolean"}, "track_clicks": {"type": "boolean"},
-    "last_error": {"type": ["string", "null"]}, "updated_at": TIMESTAMP, "stats": ref("CampaignStats"),
-})
+CAMPAIGN = response(
+    {
+        **_CAMPAIGN_FIELDS,
+        "template_id": ID,
+        "list_ids": {"type": "array", "items": ID},
+        "provider_id": {"type": ["integer", "null"]},
+        "from_name": {"type": "string"},
+        "from_email": {"type": "string"},
+        "reply_to": {"type": ["string", "null"]},
+        "track_opens": {"type": "boolean"},
+        "track_clicks": {"type": "boolean"},
+        "last_error": {"type": ["string", "null"]},
+        "updated_at": TIMESTAMP,
+        "stats": ref("CampaignStats"),
+    }
+)
 CAMPAIGN_SENDING = response({"id": ID, "status": {"const": "sending"}})
-RECIPIENT = response({
-    "email": {"type": "string"}, "status": {"enum": list(RECIPIENT_FILTER)},
-    "reason": {"type": ["string", "null"], "description": "Why it failed, e.g. suppressed:unsubscribed."},
-    "sent_at": MAYBE_TIMESTAMP, "opened_at": MAYBE_TIMESTAMP, "clicked_at": MAYBE_TIMESTAMP,
-})
+RECIPIENT = response(
+    {
+        "email": {"type": "string"},
+        "status": {"enum": list(RECIPIENT_FILTER)},
+        "reason": {"type": ["string", "null"], "description": "Why it failed, e.g. suppressed:unsubscribed."},
+        "sent_at": MAYBE_TIMESTAMP,
+        "opened_at": MAYBE_TIMESTAMP,
+        "clicked_at": MAYBE_TIMESTAMP,
+    }
+)
 
 SCHEMAS: dict[str, dict] = {
     "Error": ERROR,
-    "SmtpSettings": SMTP_SETTINGS, "ProviderCreate": PROVIDER_CREATE, "Provider": PROVIDER,
+    "SmtpSettings": SMTP_SETTINGS,
+    "ProviderCreate": PROVIDER_CREATE,
+    "Provider": PROVIDER,
     "ProviderCheck": PROVIDER_CHECK,
-    "ListCreate": LIST_CREATE, "List": LIST,
-    "SubscriberCreate": SUBSCRIBER_CREATE, "Subscriber": SUBSCRIBER, "SubscriberSummary": SUBSCRIBER_SUMMARY,
-    "ImportRow": IMPORT_ROW, "ImportRequest": IMPORT_REQUEST, "ImportUpload": IMPORT_UPLOAD,
+    "ListCreate": LIST_CREATE,
+    "List": LIST,
+    "SubscriberCreate": SUBSCRIBER_CREATE,
+    "Subscriber": SUBSCRIBER,
+    "SubscriberSummary": SUBSCRIBER_SUMMARY,
+    "ImportRow": IMPORT_ROW,
+    "ImportRequest": IMPORT_REQUEST,
+    "ImportUpload": IMPORT_UPLOAD,
     "ImportSummary": IMPORT_SUMMARY,
-    "TemplateCreate": TEMPLATE_CREATE, "TemplatePatch": TEMPLATE_PATCH, "Template": TEMPLATE,
-    "TemplateSummary": TEMPLATE_SUMMARY, "PreviewRequest": PREVIEW_REQUEST, "Preview": PREVIEW,
-    "CampaignCreate": CAMPAIGN_CREATE, "Campaign": CAMPAIGN, "CampaignSummary": CAMPAIGN_SUMMARY,
-    "CampaignStats": CAMPAIGN_STATS, "CampaignSending": CAMPAIGN_SENDING, "Recipient": RECIPIENT,
+    "TemplateCreate": TEMPLATE_CREATE,
+    "TemplatePatch": TEMPLATE_PATCH,
+    "Template": TEMPLATE,
+    "TemplateSummary": TEMPLATE_SUMMARY,
+    "PreviewRequest": PREVIEW_REQUEST,
+    "Preview": PREVIEW,
+    "CampaignCreate": CAMPAIGN_CREATE,
+    "Campaign": CAMPAIGN,
+    "CampaignSummary": CAMPAIGN_SUMMARY,
+    "CampaignStats": CAMPAIGN_STATS,
+    "CampaignSending": CAMPAIGN_SENDING,
+    "Recipient": RECIPIENT,
 }
 
 # Query parameters -----------------------------------------------------------------------------------

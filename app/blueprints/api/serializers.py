@@ -1,4 +1,5 @@
 """Rows to the JSON shapes the schemas describe; credentials never leave as values."""
+
 from datetime import datetime
 
 from app.models import Campaign, CampaignRecipient, MailingList, Provider, Subscriber, Template
@@ -11,23 +12,42 @@ def iso(value: datetime | None) -> str | None:
 
 def provider_json(p: Provider) -> dict:
     return {
-        "id": p.id, "name": p.name, "provider_type": p.provider_type, "settings": p.settings or {},
-        "credentials": credentials_summary(p), "is_default": p.is_default, "priority": p.priority,
-        "max_sends_per_second": p.max_sends_per_second, "max_sends_per_day": p.max_sends_per_day,
-        "last_check_at": iso(p.last_check_at), "last_check_status": p.last_check_status,
-        "last_error": p.last_error, "created_at": iso(p.created_at),
+        "id": p.id,
+        "name": p.name,
+        "provider_type": p.provider_type,
+        "settings": p.settings or {},
+        "credentials": credentials_summary(p),
+        "is_default": p.is_default,
+        "priority": p.priority,
+        "max_sends_per_second": p.max_sends_per_second,
+        "max_sends_per_day": p.max_sends_per_day,
+        "last_check_at": iso(p.last_check_at),
+        "last_check_status": p.last_check_status,
+        "last_error": p.last_error,
+        "created_at": iso(p.created_at),
     }
 
 
 def list_json(lst: MailingList, subscriber_count: int) -> dict:
-    return {"id": lst.id, "name": lst.name, "description": lst.description, "subscriber_count": subscriber_count,
-            "created_at": iso(lst.created_at)}
+    return {
+        "id": lst.id,
+        "name": lst.name,
+        "description": lst.description,
+        "subscriber_count": subscriber_count,
+        "created_at": iso(lst.created_at),
+    }
 
 
 def subscriber_json(s: Subscriber, list_ids: list[int] | None = None) -> dict:
     data = {
-        "id": s.id, "email": s.email, "name": s.name, "status": s.status, "attributes": s.attributes or {},
-        "timezone": s.timezone, "created_at": iso(s.created_at), "updated_at": iso(s.updated_at),
+        "id": s.id,
+        "email": s.email,
+        "name": s.name,
+        "status": s.status,
+        "attributes": s.attributes or {},
+        "timezone": s.timezone,
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.updated_at),
         "unsubscribed_at": iso(s.unsubscribed_at),
     }
     if list_ids is not None:
@@ -37,8 +57,14 @@ def subscriber_json(s: Subscriber, list_ids: list[int] | None = None) -> dict:
 
 def template_json(t: Template, full: bool = True) -> dict:
     data = {
-        "id": t.id, "name": t.name, "subject": t.subject, "preview_text": t.preview_text, "category": t.category,
-        "template_type": t.template_type, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
+        "id": t.id,
+        "name": t.name,
+        "subject": t.subject,
+        "preview_text": t.preview_text,
+        "category": t.category,
+        "template_type": t.template_type,
+        "created_at": iso(t.created_at),
+        "updated_at": iso(t.updated_at),
     }
     if full:
         data.update(body_html=t.body_html, body_text=t.body_text)
@@ -47,22 +73,41 @@ def template_json(t: Template, full: bool = True) -> dict:
 
 def campaign_json(c: Campaign, list_ids: list[int] | None = None, stats: dict | None = None) -> dict:
     data = {
-        "id": c.id, "name": c.name, "status": c.status, "category": c.category,
-        "total_recipients": c.total_recipients, "created_at": iso(c.created_at),
-        "started_at": iso(c.started_at), "completed_at": iso(c.completed_at),
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "category": c.category,
+        "total_recipients": c.total_recipients,
+        "created_at": iso(c.created_at),
+        "started_at": iso(c.started_at),
+        "completed_at": iso(c.completed_at),
     }
     if stats is not None:
         data.update(
-            template_id=c.template_id, list_ids=sorted(list_ids or []), provider_id=c.provider_id,
-            from_name=c.from_name, from_email=c.from_email, reply_to=c.reply_to, track_opens=c.track_opens,
-            track_clicks=c.track_clicks, last_error=c.last_error, updated_at=iso(c.updated_at), stats=stats,
+            template_id=c.template_id,
+            list_ids=sorted(list_ids or []),
+            provider_id=c.provider_id,
+            from_name=c.from_name,
+            from_email=c.from_email,
+            reply_to=c.reply_to,
+            track_opens=c.track_opens,
+            track_clicks=c.track_clicks,
+            last_error=c.last_error,
+            updated_at=iso(c.updated_at),
+            stats=stats,
         )
     return data
 
 
 def recipient_json(r: CampaignRecipient) -> dict:
-    return {"email": r.email, "status": r.status, "reason": r.reason, "sent_at": iso(r.sent_at),
-            "opened_at": iso(r.opened_at), "clicked_at": iso(r.clicked_at)}
+    return {
+        "email": r.email,
+        "status": r.status,
+        "reason": r.reason,
+        "sent_at": iso(r.sent_at),
+        "opened_at": iso(r.opened_at),
+        "clicked_at": iso(r.clicked_at),
+    }
 
 
 def page_json(items: list[dict], total: int, query: dict) -> dict:
@@ -72,4 +117,4 @@ def page_json(items: list[dict], total: int, query: dict) -> dict:
 def page_slice(items: list[dict], query: dict) -> dict:
     """One page of a list already in memory (a workspace's lists, providers, templates)."""
     start = (query["page"] - 1) * query["per_page"]
-    return page_json(items[start:start + query["per_page"]], len(items), query)
+    return page_json(items[start : start + query["per_page"]], len(items), query)

@@ -1,4 +1,5 @@
 """Subscribers: one at a time, or imported in bulk from JSON rows or a CSV file."""
+
 from flask import request
 
 from app.blueprints.api.auth import workspace_id
@@ -13,27 +14,51 @@ from app.services.errors import ValidationError
 TAG = "Subscribers"
 
 
-@operation("POST", "/subscribers", "Add a subscriber", tag=TAG, body="SubscriberCreate", response="Subscriber",
-           status=201, errors=(409,))
+@operation(
+    "POST",
+    "/subscribers",
+    "Add a subscriber",
+    tag=TAG,
+    body="SubscriberCreate",
+    response="Subscriber",
+    status=201,
+    errors=(409,),
+)
 def create_subscriber(body: dict):
     """409 when the address is already in the workspace (`fields.id` names the existing subscriber)."""
-    sub = audience.add_subscriber(workspace_id(), body["email"], body.get("name"), body.get("attributes"),
-                                  body.get("list_ids"), body.get("timezone"))
+    sub = audience.add_subscriber(
+        workspace_id(),
+        body["email"],
+        body.get("name"),
+        body.get("attributes"),
+        body.get("list_ids"),
+        body.get("timezone"),
+    )
     commit()
     return subscriber_json(sub, audience.subscriber_list_ids(sub.id))
 
 
-@operation("GET", "/subscribers", "List subscribers", tag=TAG, response="SubscriberSummary", paginated=True,
-           query=(Param("email", text(320), "Exactly this address."),
-                  Param("status", {"enum": list(SUBSCRIBER_STATUSES)}),
-                  Param("list_id", ID, "Only people on this list.")))
+@operation(
+    "GET",
+    "/subscribers",
+    "List subscribers",
+    tag=TAG,
+    response="SubscriberSummary",
+    paginated=True,
+    query=(
+        Param("email", text(320), "Exactly this address."),
+        Param("status", {"enum": list(SUBSCRIBER_STATUSES)}),
+        Param("list_id", ID, "Only people on this list."),
+    ),
+)
 def list_subscribers(query: dict):
     """Newest first, filtered by address, status or list."""
     ws = workspace_id()
     if "list_id" in query:
         audience.get_list(ws, query["list_id"])  # another workspace's list answers 404
-    stmt = audience.search_subscribers(ws, status=query.get("status"), list_id=query.get("list_id"),
-                                       email=query.get("email"))
+    stmt = audience.search_subscribers(
+        ws, status=query.get("status"), list_id=query.get("list_id"), email=query.get("email")
+    )
     items, total = audience.paginate(stmt, query["page"], query["per_page"])
     return page_json([subscriber_json(s) for s in items], total, query)
 
@@ -45,8 +70,16 @@ def show_subscriber(subscriber_id: int):
     return subscriber_json(sub, audience.subscriber_list_ids(sub.id))
 
 
-@operation("POST", "/subscribers/import", "Import subscribers", tag=TAG, body="ImportRequest",
-           multipart="ImportUpload", response="ImportSummary", errors=(413,))
+@operation(
+    "POST",
+    "/subscribers/import",
+    "Import subscribers",
+    tag=TAG,
+    body="ImportRequest",
+    multipart="ImportUpload",
+    response="ImportSummary",
+    errors=(413,),
+)
 def import_subscribers(body: dict | None):
     """JSON rows or a CSV upload (field `file`, optional `list_ids`); new people are created, known ones
     updated; every row that cannot be imported is listed in `errors` by its row number."""

@@ -140,7 +140,10 @@ def progress(campaign_id):
     """The live figures fragment; answers 286 (htmx: stop polling) once the send is over."""
     c = campaigns.get_campaign(g.ws_id, campaign_id)
     body = render_template("campaigns/_progress.html", **_show_context(c))
-    return body, (200 if c.status == "sending" else 286)
+    if c.status == "sending":
+        return body
+    # Done: stop polling and reload once, so the recipients table shows the final statuses too.
+    return body, 286, {"HX-Refresh": "true"}
 
 
 @bp.route("/<int:campaign_id>/send", methods=["POST"])

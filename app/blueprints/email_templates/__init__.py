@@ -11,6 +11,10 @@ bp = Blueprint("email_templates", __name__, url_prefix="/templates")
 
 STARTER_HTML = """<!doctype html>
 <html>
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
 <body style="margin:0;background:#f4f6fa;font-family:Arial,sans-serif;color:#1d273b">
   <table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center" style="padding:24px">
     <table role="presentation" width="600" cellpadding="0" cellspacing="0" style="max-width:600px;width:100%;background:#ffffff;border-radius:8px">

@@ -18,6 +18,7 @@ bp = Blueprint("public", __name__)
 csrf.exempt(bp)
 limiter.exempt(bp)
 
+_VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 
@@ -163,6 +164,8 @@ def view_in_browser(token):
     if found is None:
         abort(404)
     html, _ = found
+    if "name=\"viewport\"" not in html and "name='viewport'" not in html:
+        html = _VIEWPORT + html
     # Marketer HTML on our origin: a sandboxed, script-free document.
     return Response(
         html,

@@ -180,12 +180,19 @@ def import_upload():
             preselected=list_ids,
             errors=exc.fields or {"file": exc.message},
         ), 422
+    problems = len(result.errors)
     flash(
-        f"Imported: {result.created} new, {result.updated} updated, {len(result.errors)} rows with problems.",
+        f"Imported: {result.created} new, {result.updated} updated, "
+        f"{problems} {'row' if problems == 1 else 'rows'} with problems.",
         "success" if not result.errors else "info",
     )
     return render_template(
-        "subscribers/import.html", lists=lists, result=result, preselected=list_ids, errors={}, filename=upload.filename
+        "subscribers/import.html",
+        lists=audience.lists_with_counts(g.ws_id),  # counted again: the import just changed them
+        result=result,
+        preselected=list_ids,
+        errors={},
+        filename=upload.filename,
     )
 
 

@@ -1,0 +1,87 @@
+"""Both benchmarks run end to end at a small size, exit 0 and print sane figures.
+
+They run as subprocesses with a clean environment: each creates (and drops) its own database
+and Redis db, so the suite's DATABASE_URL and REDIS_URL must not reach them.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import port_answers
+
+REPO = Path(__file__).resolve().parents[2]
+# What conftest sets for the suite; the benchmarks set their own.
+SUITE_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BASE_URL", "HERALD_INSTANCE", "MAILCATCHER_PORT",
+             "LOGIN_RATE_LIMIT", "HERALD_TEST_SQLITE", "SEND_BATCH_SIZE", "PORT")
+
+pytestmark = pytest.mark.bench
+
+
+@pytest.fixture(autouse=True)
+def _suite_database(app):
+    """Nothing here uses the suite's database, but conftest drops it only in the `app` fixture's
+    teardown: without this, running this file alone would leave a herald_test_<pid> database."""
+
+
+def _run(args: list[str], timeout: float) -> tuple[int, dict, str, int]:
+    env = {k: v for k, v in os.environ.items() if k not in SUITE_ENV}
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # the benchmark cleans up its processes and database on SIGTERM
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        pytest.fail(f"{' '.join(args)} took more than {timeout} s:\n{out[-4000:]}")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    figures = json.loads(lines[-1]) if lines else {}
+    return proc.returncode, figures, out, proc.pid
+
+
+def _database_exists(name: str) -> bool:
+    if not port_answers("127.0.0.1", 5432):
+        return False
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def test_send_bench_delivers_every_message_once_and_reports_rates():
+    code, f, out, pid = _run(["bench.send_bench", "--n", "300", "--workers", "1", "--json"], timeout=90)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "send" and f["ok"] is True, out[-4000:]
+    assert f["n"] == 300 and f["received"] == 300 and f["recorded_sent"] == 300 and f["status"] == "sent"
+    assert f["missing"] == 0 and f["duplicated"] == 0 and f["unexpected"] == 0
+    assert f["bare_received"] == 300 and f["bare_missing"] == 0 and f["bare_duplicated"] == 0
+    assert f["pipeline_rate"] > 0 and f["bare_rate"] > 0 and 0 < f["ratio"]
+    assert f["pipeline_seconds"] > 0 and f["bare_seconds"] > 0
+    assert f["worker_cpu_total_ms_per_msg"] > 0 and f["bare_cpu_ms_per_msg"] > 0
+    assert f["message_bytes"] > 20_000  # the realistic ~25 KB message, not a stub
+    assert "messages" in out and "msg/s" in out  # the human-readable table is printed too
+    assert not _database_exists(f"herald_bench_{pid}")
+
+
+def test_pixel_bench_loses_no_hit_and_reports_rates():
+    code, f, out, pid = _run(["bench.pixel_bench", "--seconds", "2", "--connections", "4", "--recipients", "200",
+                              "--json", "--allow-skip"], timeout=90)
+    assert code == 0, out[-4000:]
+    if f.get("skipped"):
+        pytest.skip(f["reason"])
+    assert f["bench"] == "pixel" and f["ok"] is True, out[-4000:]
+    assert f["herald_rps"] > 0 and f["bare_rps"] > 0 and f["ratio"] > 0
+    assert f["herald_ok"] > 0 and f["lost"] == 0 and f["duplicated"] == 0
+    # Every answered request became one event; only requests in flight when wrk stopped may add to that.
+    assert f["labelled_stored"] == f["herald_ok"] + f["in_flight_stored"]
+    assert f["in_flight_stored"] <= f["unanswered"]
+    assert f["opens_stored"] == f["queued"] == f["drained"]
+    assert not _database_exists(f"herald_pixel_{pid}")
