@@ -55,6 +55,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.settings import bp as settings_bp
     from app.blueprints.subscribers import bp as subscribers_bp
     from app.blueprints.suppressions import bp as suppressions_bp
+    from app.blueprints.validation import bp as validation_bp
 
     for bp in (
         auth_bp,
@@ -66,6 +67,7 @@ def _register_blueprints(app: Flask) -> None:
         campaigns_bp,
         providers_bp,
         api_keys_bp,
+        validation_bp,
         settings_bp,
         outbox_bp,
         public_bp,

@@ -292,3 +292,17 @@ def test_a_large_import_runs_in_the_background_with_progress(client, app, worker
     body = done.get_data(as_text=True)
     assert "12,000" in body and "12002" in body  # the bad row is reported by its spreadsheet row number
     assert client.get("/subscribers/imports/" + "0" * 32).status_code == 404
+
+
+def test_a_field_is_checked_as_it_is_left(client):
+    t = csrf(client)
+    h = {"HX-Request": "true", "HX-Trigger-Name": "from_email", "X-CSRFToken": t}
+    r = client.post("/validate/email", data={"from_email": "bob@"}, headers=h)
+    assert "not an email address" in r.get_data(as_text=True)
+    assert client.post("/validate/email", data={"from_email": "bob@example.com"}, headers=h).get_data(as_text=True).strip() == ""
+    h["HX-Trigger-Name"] = "body_html"
+    r = client.post("/validate/jinja_html", data={"body_html": "<p>{{ oops </p>"}, headers=h)
+    assert "Template error on line 1" in r.get_data(as_text=True)
+    r = client.post("/validate/jinja_html", data={"body_html": "<script>x</script>"}, headers=h)
+    assert "not allowed" in r.get_data(as_text=True)
+    assert client.post("/validate/nope", data={}, headers=h).status_code == 404
