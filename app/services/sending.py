@@ -352,13 +352,17 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         )
                         if hard:
                             bounces.append((rid, sid, sub["email"], result.detail))
-            except TransportUnavailable:
+            except TransportUnavailable as exc:
+                # Nothing of the rest was handed off: back to pending, and RQ retries the batch later.
                 done = {r["rid"] for r in sent} | {r["rid"] for r in failed}
                 released = [{"rid": rid} for rid, _ in claimed if rid not in done]
                 _record(sent, failed, released)
+                campaign.last_error = f"Cannot reach “{provider.name}”: {exc}. Sending retries automatically."[:2000]
                 db.session.commit()
                 raise
             _record(sent, failed, released)
+            if campaign.last_error and sent:
+                campaign.last_error = None  # the provider answers again
             if bounces:
                 _suppress_hard_bounces(campaign, bounces)
             db.session.commit()

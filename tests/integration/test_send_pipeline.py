@@ -184,3 +184,34 @@ def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, wo
     assert "Your preferences are saved" in saved and "Product news" not in saved
     assert audience.subscriber_list_ids(sub.id) == [lst.id]
     assert web.get("/preferences/1.forged000000000000").status_code == 404
+
+
+def test_unreachable_provider_loses_nobody_says_why_and_resumes(workspace, smtp_sink, worker, app):
+    import pytest
+
+    from app.providers import TransportUnavailable
+    from app.services import sending
+    from tests.support import free_port
+
+    lst, camp = _setup(workspace, smtp_sink, n=3)
+    prov = providers.get_provider(workspace.id, camp.provider_id)
+    real_port = prov.settings["port"]
+    prov.settings = {**prov.settings, "port": free_port()}  # nothing listens there
+    db.session.commit()
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    ranges = sending.prepare_campaign(camp.id)
+    db.session.commit()
+    with pytest.raises(TransportUnavailable):
+        sending.send_batch(camp.id, *ranges[0])
+    db.session.expire_all()
+    c = campaigns.get_campaign(workspace.id, camp.id)
+    assert c.status == "sending" and "Cannot reach “Local relay”" in c.last_error
+    assert campaigns.campaign_stats(camp.id)["pending"] == 3  # nobody lost, nobody half-sent
+    prov.settings = {**prov.settings, "port": real_port}
+    db.session.commit()
+    sending.send_batch(camp.id, *ranges[0])  # what RQ's retry does
+    db.session.expire_all()
+    c = campaigns.get_campaign(workspace.id, camp.id)
+    assert c.status == "sent" and c.last_error is None
+    assert len(smtp_sink.messages) == 3
