@@ -168,10 +168,11 @@ def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
 
 
 def _enqueue_prepare(redis_url: str, campaign_id: int) -> None:
-    from workers.queues import DEFAULT, get_queue
+    from workers.queues import DEFAULT, SEND_RETRY, get_queue
 
+    # prepare_campaign is idempotent (it materializes only once), so a retry is always safe.
     get_queue(DEFAULT, redis_url).enqueue(
-        "workers.jobs.prepare_campaign", campaign_id, job_id=f"prepare-campaign-{campaign_id}"
+        "workers.jobs.prepare_campaign", campaign_id, job_id=f"prepare-campaign-{campaign_id}", retry=SEND_RETRY
     )
 
 
