@@ -32,6 +32,9 @@ def create_app(config: Config | None = None) -> Flask:
     register_filters(app)
     _register_security_headers(app)
     _register_error_pages(app)
+    from app.blueprints.public.pixel import OpenPixel
+
+    app.wsgi_app = OpenPixel(app.wsgi_app, app.config["SECRET_KEY"], app.config["REDIS_URL"])
     from app.cli import register_cli
 
     register_cli(app)

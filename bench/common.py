@@ -133,6 +133,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _remove_stale_folders(label: str) -> None:
+    """Temporary folders of benchmarks that died by SIGKILL: herald-<label>-<pid>-*, that process gone."""
+    for path in Path(tempfile.gettempdir()).glob(f"herald-{label}-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _drop_stale_databases(conn) -> None:
     """Drop the databases of benchmarks that died by SIGKILL (no `finally` ran): named
     herald_bench_<pid> or herald_pixel_<pid>, that process gone, and nobody connected."""
@@ -153,7 +161,8 @@ class Isolated:
     def __init__(self, label: str, sqlite: bool = False):
         self.label = label
         self.sqlite = sqlite
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"herald-{label}-"))
+        _remove_stale_folders(label)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"herald-{label}-{os.getpid()}-"))
         self.db_name: str | None = None
         self.db_url: str | None = None
         self.redis_url: str | None = None

@@ -39,7 +39,9 @@ def find_wrk() -> str | None:
 
 
 def make_recipients(app, n: int) -> list[str]:
-    """A campaign whose n recipients were sent; returns their open-pixel paths."""
+    """A campaign whose n recipients were sent; returns their open tokens."""
+    from datetime import datetime, timezone
+
     from sqlalchemy import update
 
     from app.extensions import db
@@ -53,7 +55,7 @@ def make_recipients(app, n: int) -> list[str]:
         db.session.commit()  # queues a prepare job that no worker runs: the Redis db is flushed at the end
         sending.prepare_campaign(ids["campaign_id"])
         db.session.execute(update(CampaignRecipient).where(CampaignRecipient.campaign_id == ids["campaign_id"])
-                           .values(status="sent", sent_at=sending._now(), message_id="<bench@herald>"))
+                           .values(status="sent", sent_at=datetime.now(timezone.utc), message_id="<bench@herald>"))
         sending.finish_if_done(ids["campaign_id"])
         db.session.commit()
         rids = db.session.scalars(db.select(CampaignRecipient.id).where(

@@ -6,6 +6,7 @@ their own app) and any subprocess all use the same database, Redis db and mail c
 
 import atexit
 import os
+import shutil
 import socket
 import tempfile
 
@@ -15,18 +16,22 @@ from tests.support import create_test_database, create_test_redis, free_port, re
 
 _DB_URL, _drop_db = create_test_database()
 _REDIS_URL, _drop_redis = create_test_redis()
+_INSTANCE = tempfile.mkdtemp(prefix="herald-test-instance-")
 os.environ.update(
     {
         "DATABASE_URL": _DB_URL,
         "REDIS_URL": _REDIS_URL,
         "SECRET_KEY": "test-secret-key-not-for-production",
-        "HERALD_INSTANCE": tempfile.mkdtemp(prefix="herald-test-instance-"),
+        "HERALD_INSTANCE": _INSTANCE,
         "BASE_URL": "http://herald.test",
         "MAILCATCHER_PORT": str(free_port()),
         "LOGIN_RATE_LIMIT": "1000 per minute",
     }
 )
+# At exit, whether or not a test used the app: a run must leave no database or folder behind.
 atexit.register(_drop_redis)
+atexit.register(_drop_db)
+atexit.register(shutil.rmtree, _INSTANCE, True)
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -44,7 +49,6 @@ def app():
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-    _drop_db()
 
 
 @pytest.fixture(autouse=True)

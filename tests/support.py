@@ -22,6 +22,25 @@ def port_answers(host: str, port: int) -> bool:
         return False
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _drop_orphans(conn) -> None:
+    """Drop test databases whose run was killed before it could clean up."""
+    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'herald_test_%'").fetchall()
+    for (name,) in rows:
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def create_test_database() -> tuple[str, callable]:
     """A database of the tests' own on the local PostgreSQL, or a SQLite file; returns (url, cleanup)."""
     if not os.environ.get("HERALD_TEST_SQLITE") and port_answers("127.0.0.1", 5432):
@@ -30,6 +49,7 @@ def create_test_database() -> tuple[str, callable]:
         name = f"herald_test_{os.getpid()}"
         try:
             with psycopg.connect("host=127.0.0.1 dbname=test user=postgres", autocommit=True) as conn:
+                _drop_orphans(conn)
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 conn.execute(f'CREATE DATABASE "{name}"')
         except psycopg.Error:

@@ -191,9 +191,15 @@ class MessageFactory:
         ctx = build_context(subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"])
         t = self.tokens.make
         pixel = None if for_browser else f"{self.base}/t/o/{t('open', recipient_id)}.gif"
-        return self.compiled.render(
-            ctx, link_url=lambda lid: f"{self.base}/t/c/{t('click', recipient_id, lid)}", pixel_url=pixel
-        ), u
+        signed: dict[int, str] = {}  # each link appears in the HTML and the text part: sign it once
+
+        def link_url(lid: int) -> str:
+            url = signed.get(lid)
+            if url is None:
+                url = signed[lid] = f"{self.base}/t/c/{t('click', recipient_id, lid)}"
+            return url
+
+        return self.compiled.render(ctx, link_url=link_url, pixel_url=pixel), u
 
     def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
         rendered, u = self.render(recipient_id, subscriber)

@@ -12,10 +12,11 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, text
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
+from app.models.base import UTCDateTime
 from app.redis_client import get_redis
 from app.services.audience import unsubscribe
 from app.services.tokens import read_token
@@ -25,20 +26,24 @@ LOCK_KEY = "herald:hits:lock"
 _links: "OrderedDict[int, str]" = OrderedDict()
 
 
-def _push(kind: str, recipient_id: int, link_id: int | None, user_agent: str | None, ip: str | None) -> None:
+def _push(kind: str, recipient_id: int, link_id: int | None, user_agent: str | None, ip: str | None,
+          r=None) -> None:
     hit = json.dumps(
         [kind, os.urandom(9).hex(), recipient_id, link_id, time.time(), (user_agent or "")[:500], (ip or "")[:64]],
         separators=(",", ":"),
     )
-    get_redis().rpush(HITS_KEY, hit)
+    (r or get_redis()).rpush(HITS_KEY, hit)
 
 
-def record_open(token: str, user_agent: str | None, ip: str | None) -> bool:
-    """Queue an open for the recipient in the token; False (and nothing stored) for a bad token."""
-    ids = read_token("open", token, 1)
+def record_open(token: str, user_agent: str | None, ip: str | None, secret: str | None = None, r=None) -> bool:
+    """Queue an open for the recipient in the token; False (and nothing stored) for a bad token.
+
+    With `secret` and a Redis client given it needs no Flask context (the pixel middleware).
+    """
+    ids = read_token("open", token, 1, secret=secret)
     if ids is None:
         return False
-    _push("open", ids[0], None, user_agent, ip)
+    _push("open", ids[0], None, user_agent, ip, r)
     return True
 
 
@@ -133,18 +138,33 @@ def _store_hits(hits: list) -> None:
     if not rows:
         return
     _insert_ignoring_duplicates(rows)
-    cr = CampaignRecipient.__table__
     # A click proves the message was opened, even with images blocked.
-    for rid, at in first_open.items():
-        db.session.execute(update(cr).where(cr.c.id == rid, cr.c.opened_at.is_(None)).values(opened_at=at))
+    _mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened")
+    _mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked")
+
+
+def _mark_recipients(column: str, first_seen: dict, promote_from: tuple, status: str) -> None:
+    """Record first opens or clicks for many recipients in one statement (not one per recipient)."""
+    if not first_seen:
+        return
+    promote = ", ".join(f"'{s}'" for s in promote_from)  # constants, never user input
+    if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(
-            update(cr).where(cr.c.id == rid, cr.c.status.in_(("sent", "delivered"))).values(status="opened")
+            text(
+                f"UPDATE campaign_recipients AS cr SET {column} = COALESCE(cr.{column}, v.at), "
+                f"status = CASE WHEN cr.status IN ({promote}) THEN '{status}' ELSE cr.status END "
+                "FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamptz[])) AS v(id, at) WHERE cr.id = v.id"
+            ),
+            {"ids": list(first_seen), "ats": list(first_seen.values())},
         )
-    for rid, at in first_click.items():
-        db.session.execute(update(cr).where(cr.c.id == rid, cr.c.clicked_at.is_(None)).values(clicked_at=at))
-        db.session.execute(
-            update(cr).where(cr.c.id == rid, cr.c.status.in_(("sent", "delivered", "opened"))).values(status="clicked")
-        )
+        return
+    db.session.execute(
+        text(
+            f"UPDATE campaign_recipients SET {column} = COALESCE({column}, :at), "
+            f"status = CASE WHEN status IN ({promote}) THEN '{status}' ELSE status END WHERE id = :id"
+        ).bindparams(bindparam("at", type_=UTCDateTime)),
+        [{"id": i, "at": at} for i, at in first_seen.items()],
+    )
 
 
 def _insert_ignoring_duplicates(rows: list[dict]) -> None:

@@ -1,6 +1,7 @@
 """Workspaces, their owners, sign-in and API keys."""
 
 import hashlib
+from functools import lru_cache
 import re
 import secrets
 from datetime import datetime, timezone
@@ -16,8 +17,16 @@ from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import is_timezone
 
 _hasher = PasswordHasher()
-# A hash to verify against when the user does not exist, so timing does not reveal accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so timing does not reveal accounts.
+
+    Made on first use, not at import: argon2 costs ~100 ms and 64 MiB, which every worker
+    and CLI process would otherwise pay at start.
+    """
+    return _hasher.hash("not-a-real-password")
 MIN_PASSWORD = 10
 
 
@@ -83,7 +92,7 @@ def authenticate(email: str, password: str) -> User | None:
         email = None
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password or "")
     except (VerificationError, InvalidHashError):
         return None
     if user is None:

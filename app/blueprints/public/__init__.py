@@ -4,8 +4,6 @@ No login and no CSRF: the signed token in the URL is the capability (RFC 8058 re
 one-click unsubscribe to work with a bare POST from the mailbox provider).
 """
 
-import base64
-
 from flask import Blueprint, Response, abort, redirect, render_template, request
 
 from app.blueprints.helpers import commit
@@ -19,19 +17,11 @@ csrf.exempt(bp)
 limiter.exempt(bp)
 
 _VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
-PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 
 
 def _client_ip() -> str | None:
     return request.remote_addr
-
-
-@bp.route("/t/o/<token>.gif")
-def open_pixel(token):
-    # Always the GIF, valid token or not: a broken image in an inbox helps nobody.
-    tracking.record_open(token, request.user_agent.string, _client_ip())
-    return Response(PIXEL, mimetype="image/gif", headers=_NO_STORE)
 
 
 @bp.route("/t/c/<token>")
