@@ -1,4 +1,5 @@
 """One Redis connection pool per URL, shared by services, jobs and views."""
+
 from functools import lru_cache
 
 import redis

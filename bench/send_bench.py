@@ -15,6 +15,7 @@ connection by a process of its own.
 The sink counts every RCPT TO: the run fails (exit 1) if any recipient is missing,
 duplicated or unexpected.
 """
+
 import argparse
 import json
 import os
@@ -25,9 +26,26 @@ import subprocess
 import sys
 import time
 
-from bench.common import (BIN, REPO, Isolated, Sink, Terminated, check_recipients, create_campaign,
-                          expected_email, free_port, install_signal_handlers, make_app, print_json, print_table,
-                          run, spawn, stop, tail, wait_for_port)
+from bench.common import (
+    BIN,
+    REPO,
+    Isolated,
+    Sink,
+    Terminated,
+    check_recipients,
+    create_campaign,
+    expected_email,
+    free_port,
+    install_signal_handlers,
+    make_app,
+    print_json,
+    print_table,
+    run,
+    spawn,
+    stop,
+    tail,
+    wait_for_port,
+)
 
 WORKER_CLASSES = {"fork": "rq.worker.Worker", "simple": "rq.worker.SimpleWorker"}
 
@@ -113,16 +131,33 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         for i in range(args.workers):
             log = iso.tmp / f"worker-{i}.log"
             logs.append(log)
-            workers.append(spawn([str(BIN / "rq"), "worker", "--url", iso.redis_url, "--path", str(REPO),
-                                  "--worker-class", worker_class(args.worker_class),
-                                  "--name", f"bench-{os.getpid()}-{i}", "sends", "webhooks", "default"],
-                                 iso.env, log))
+            workers.append(
+                spawn(
+                    [
+                        str(BIN / "rq"),
+                        "worker",
+                        "--url",
+                        iso.redis_url,
+                        "--path",
+                        str(REPO),
+                        "--worker-class",
+                        worker_class(args.worker_class),
+                        "--name",
+                        f"bench-{os.getpid()}-{i}",
+                        "sends",
+                        "webhooks",
+                        "default",
+                    ],
+                    iso.env,
+                    log,
+                )
+            )
         sink.start()
         deadline = time.monotonic() + 60
         while Worker.count(connection=conn) < args.workers:
             dead = [w for w in workers if w.poll() is not None]
             if dead or time.monotonic() > deadline:
-                raise RuntimeError("workers did not start:\n" + "\n".join(tail(l) for l in logs))
+                raise RuntimeError("workers did not start:\n" + "\n".join(tail(log) for log in logs))
             time.sleep(0.05)
 
         cpu0 = _proc_cpu([w.pid for w in workers])
@@ -166,8 +201,15 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         stats = campaigns.campaign_stats(ids["campaign_id"])
         db.session.remove()
     return {
-        "status": status, "seconds": seconds, "received": received, "bytes": nbytes, "sample": sample,
-        "missing": missing, "duplicated": duplicated, "unexpected": unexpected, "stats": stats,
+        "status": status,
+        "seconds": seconds,
+        "received": received,
+        "bytes": nbytes,
+        "sample": sample,
+        "missing": missing,
+        "duplicated": duplicated,
+        "unexpected": unexpected,
+        "stats": stats,
         "worker_cpu": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
         "worker_cpu_total": _cpu(children_after) - _cpu(children_before),
         "sink_cpu": sink1 - sink0,
@@ -179,8 +221,12 @@ def run_bare(args, iso: Isolated, sink: Sink, sample: bytes) -> dict:
     path = iso.tmp / "message.eml"
     path.write_bytes(sample)
     sink0 = sink.cpu()
-    code, output = run([sys.executable, "-m", "bench.bare_smtp", "--port", str(sink.port), "--n", str(args.n),
-                        "--message", str(path)], iso.env, iso.tmp / "bare.log", timeout=max(120, args.n * 0.05))
+    code, output = run(
+        [sys.executable, "-m", "bench.bare_smtp", "--port", str(sink.port), "--n", str(args.n), "--message", str(path)],
+        iso.env,
+        iso.tmp / "bare.log",
+        timeout=max(120, args.n * 0.05),
+    )
     if code != 0:
         raise RuntimeError(f"bare loop failed:\n{output[-3000:]}")
     out = json.loads(output.strip().splitlines()[-1])
@@ -189,8 +235,14 @@ def run_bare(args, iso: Isolated, sink: Sink, sample: bytes) -> dict:
     with sink.handler.lock:
         rcpts = sink.handler.rcpts.copy()
     missing, duplicated, unexpected = check_recipients(rcpts, {expected_email("bare", i) for i in range(args.n)})
-    return {**out, "received": received, "missing": missing, "duplicated": duplicated, "unexpected": unexpected,
-            "sink_cpu": sink1 - sink0}
+    return {
+        **out,
+        "received": received,
+        "missing": missing,
+        "duplicated": duplicated,
+        "unexpected": unexpected,
+        "sink_cpu": sink1 - sink0,
+    }
 
 
 def run_profile(args, iso: Isolated, app, ids: dict) -> int:
@@ -203,14 +255,17 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     from app.services import campaigns, sending
 
     port = app.config["_BENCH_SINK_PORT"]
-    sink = spawn([sys.executable, "-m", "bench.smtp_sink", "--port", str(port)]
-                 + (["--stock"] if args.stock_sink else []), iso.env, iso.tmp / "sink.log")
+    sink = spawn(
+        [sys.executable, "-m", "bench.smtp_sink", "--port", str(port)] + (["--stock"] if args.stock_sink else []),
+        iso.env,
+        iso.tmp / "sink.log",
+    )
 
     def one_batch(campaign_id: int, prof=None) -> tuple[dict, float, float]:
         campaigns.send_campaign(ids["workspace_id"], campaign_id)
         db.session.commit()
         app.config["SEND_BATCH_SIZE"] = args.n
-        (first, last), = sending.prepare_campaign(campaign_id)
+        ((first, last),) = sending.prepare_campaign(campaign_id)
         db.session.commit()
         t0, c0 = time.perf_counter(), time.thread_time()
         counts = (prof.runcall if prof else (lambda f, *a: f(*a)))(sending.send_batch, campaign_id, first, last)
@@ -219,10 +274,18 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     try:
         wait_for_port("127.0.0.1", port, 20, sink)
         with app.app_context():
-            copy = campaigns.create_campaign(ids["workspace_id"], {
-                "name": "Spring collection (profiled)", "template_id": ids["template_id"], "list_ids": [ids["list_id"]],
-                "from_name": "Bench Outfitters", "from_email": "news@shop.bench.example.com",
-                "reply_to": "help@shop.bench.example.com", "provider_id": ids["provider_id"]}).id
+            copy = campaigns.create_campaign(
+                ids["workspace_id"],
+                {
+                    "name": "Spring collection (profiled)",
+                    "template_id": ids["template_id"],
+                    "list_ids": [ids["list_id"]],
+                    "from_name": "Bench Outfitters",
+                    "from_email": "news@shop.bench.example.com",
+                    "reply_to": "help@shop.bench.example.com",
+                    "provider_id": ids["provider_id"],
+                },
+            ).id
             db.session.commit()
             plain = one_batch(ids["campaign_id"])
             prof = cProfile.Profile(time.thread_time if args.profile == "cpu" else time.perf_counter)
@@ -234,8 +297,10 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
         prof.dump_stats(args.profile_out)
     n = args.n
     for label, (counts, seconds, cpu) in (("unprofiled", plain), (f"under cProfile (timer: {args.profile})", profiled)):
-        print(f"send_batch of {n} recipients in-process, {label}: {counts}; {seconds:.2f} s wall "
-              f"({seconds / n * 1000:.3f} ms/msg), {cpu:.2f} s CPU of this thread ({cpu / n * 1000:.3f} ms/msg)")
+        print(
+            f"send_batch of {n} recipients in-process, {label}: {counts}; {seconds:.2f} s wall "
+            f"({seconds / n * 1000:.3f} ms/msg), {cpu:.2f} s CPU of this thread ({cpu / n * 1000:.3f} ms/msg)"
+        )
     print(f"sink: {tail(iso.tmp / 'sink.log', 1)}")
     stats = pstats.Stats(prof)
     stats.sort_stats("tottime").print_stats(30)
@@ -247,14 +312,20 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=20000, help="recipients (default 20000)")
     p.add_argument("--workers", type=int, default=1, help="rq worker processes (default 1)")
-    p.add_argument("--worker-class", default="procfile",
-                   help="procfile (default): the class the Procfile's worker runs; fork: rq's default Worker "
-                        "(a work horse forked per job, the app built in each); simple: SimpleWorker (jobs run in "
-                        "the worker process); or a dotted path")
+    p.add_argument(
+        "--worker-class",
+        default="procfile",
+        help="procfile (default): the class the Procfile's worker runs; fork: rq's default Worker "
+        "(a work horse forked per job, the app built in each); simple: SimpleWorker (jobs run in "
+        "the worker process); or a dotted path",
+    )
     p.add_argument("--sqlite", action="store_true", help="SQLite file instead of a PostgreSQL database")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON line at the end")
-    p.add_argument("--stock-sink", action="store_true",
-                   help="aiosmtpd's own line-by-line DATA reader (~3x the sink's CPU) instead of the block reader")
+    p.add_argument(
+        "--stock-sink",
+        action="store_true",
+        help="aiosmtpd's own line-by-line DATA reader (~3x the sink's CPU) instead of the block reader",
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait for `sent` (default max(120, n/20))")
     p.add_argument("--keep-logs", metavar="DIR", help="copy the worker logs into DIR before cleaning up")
     p.add_argument("--profile", choices=("wall", "cpu"), help="profile send_batch in-process instead of the benchmark")
@@ -288,6 +359,7 @@ def main(argv=None) -> int:
             sink.stop()
             with app.app_context():
                 from app.extensions import db
+
                 db.session.remove()
                 db.engine.dispose()
 
@@ -304,41 +376,89 @@ def main(argv=None) -> int:
         f"{'stock' if args.stock_sink else 'block-DATA'} aiosmtpd sink, "
         f"setup {setup:.1f} s",
         ["path", "messages", "seconds", "msg/s", "sender CPU ms/msg", "sink CPU ms/msg"],
-        [[f"Herald pipeline, {args.workers} worker(s)", pipe["received"], pipe["seconds"], pipe_rate,
-          per_msg(pipe["worker_cpu"]) if pipe["worker_cpu"] is not None else "n/a", per_msg(pipe["sink_cpu"])],
-         ["bare smtplib loop, 1 connection", bare["received"], bare["seconds"], bare_rate,
-          per_msg(bare["cpu_seconds"]), per_msg(bare["sink_cpu"])]])
+        [
+            [
+                f"Herald pipeline, {args.workers} worker(s)",
+                pipe["received"],
+                pipe["seconds"],
+                pipe_rate,
+                per_msg(pipe["worker_cpu"]) if pipe["worker_cpu"] is not None else "n/a",
+                per_msg(pipe["sink_cpu"]),
+            ],
+            [
+                "bare smtplib loop, 1 connection",
+                bare["received"],
+                bare["seconds"],
+                bare_rate,
+                per_msg(bare["cpu_seconds"]),
+                per_msg(bare["sink_cpu"]),
+            ],
+        ],
+    )
     ratio = pipe_rate / bare_rate if bare_rate else 0.0
     print(f"\npipeline / bare loop: {ratio:.2f}x")
     load = os.getloadavg()
     print(f"load average at the end (1/5/15 min, {os.cpu_count()} CPUs): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"worker CPU per message incl. worker start-up and shutdown (RUSAGE_CHILDREN): "
-          f"{per_msg(pipe['worker_cpu_total']):.3f} ms")
+    print(
+        f"worker CPU per message incl. worker start-up and shutdown (RUSAGE_CHILDREN): "
+        f"{per_msg(pipe['worker_cpu_total']):.3f} ms"
+    )
     st = pipe["stats"]
-    print(f"campaign status {pipe['status']!r}; recorded sent={st['sent']} failed={st['failed']} "
-          f"unknown={st['unknown']} pending={st['pending']}")
-    print(f"sink, pipeline: received {pipe['received']:,} (missing {pipe['missing']}, duplicated "
-          f"{pipe['duplicated']}, unexpected {pipe['unexpected']}); bare loop: received {bare['received']:,} "
-          f"(missing {bare['missing']}, duplicated {bare['duplicated']})")
+    print(
+        f"campaign status {pipe['status']!r}; recorded sent={st['sent']} failed={st['failed']} "
+        f"unknown={st['unknown']} pending={st['pending']}"
+    )
+    print(
+        f"sink, pipeline: received {pipe['received']:,} (missing {pipe['missing']}, duplicated "
+        f"{pipe['duplicated']}, unexpected {pipe['unexpected']}); bare loop: received {bare['received']:,} "
+        f"(missing {bare['missing']}, duplicated {bare['duplicated']})"
+    )
 
-    ok = (pipe["status"] == "sent" and pipe["received"] == n and pipe["missing"] == 0 and pipe["duplicated"] == 0
-          and pipe["unexpected"] == 0 and st["sent"] == n and bare["received"] == n and bare["missing"] == 0
-          and bare["duplicated"] == 0)
+    ok = (
+        pipe["status"] == "sent"
+        and pipe["received"] == n
+        and pipe["missing"] == 0
+        and pipe["duplicated"] == 0
+        and pipe["unexpected"] == 0
+        and st["sent"] == n
+        and bare["received"] == n
+        and bare["missing"] == 0
+        and bare["duplicated"] == 0
+    )
     if args.json:
-        print_json({
-            "bench": "send", "ok": ok, "loadavg": [round(x, 2) for x in os.getloadavg()],
-            "n": n, "workers": args.workers, "worker_class": worker_class(args.worker_class),
-            "database": db_kind.lower(), "message_bytes": size, "mean_message_bytes": round(mean_size),
-            "stock_sink": args.stock_sink,
-            "pipeline_seconds": round(pipe["seconds"], 4), "pipeline_rate": round(pipe_rate, 2),
-            "bare_seconds": round(bare["seconds"], 4), "bare_rate": round(bare_rate, 2), "ratio": round(ratio, 4),
-            "worker_cpu_ms_per_msg": round(per_msg(pipe["worker_cpu"]), 4) if pipe["worker_cpu"] is not None else None,
-            "worker_cpu_total_ms_per_msg": round(per_msg(pipe["worker_cpu_total"]), 4),
-            "bare_cpu_ms_per_msg": round(per_msg(bare["cpu_seconds"]), 4),
-            "received": pipe["received"], "missing": pipe["missing"], "duplicated": pipe["duplicated"],
-            "unexpected": pipe["unexpected"], "recorded_sent": st["sent"], "status": pipe["status"],
-            "bare_received": bare["received"], "bare_missing": bare["missing"], "bare_duplicated": bare["duplicated"],
-        })
+        print_json(
+            {
+                "bench": "send",
+                "ok": ok,
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
+                "n": n,
+                "workers": args.workers,
+                "worker_class": worker_class(args.worker_class),
+                "database": db_kind.lower(),
+                "message_bytes": size,
+                "mean_message_bytes": round(mean_size),
+                "stock_sink": args.stock_sink,
+                "pipeline_seconds": round(pipe["seconds"], 4),
+                "pipeline_rate": round(pipe_rate, 2),
+                "bare_seconds": round(bare["seconds"], 4),
+                "bare_rate": round(bare_rate, 2),
+                "ratio": round(ratio, 4),
+                "worker_cpu_ms_per_msg": round(per_msg(pipe["worker_cpu"]), 4)
+                if pipe["worker_cpu"] is not None
+                else None,
+                "worker_cpu_total_ms_per_msg": round(per_msg(pipe["worker_cpu_total"]), 4),
+                "bare_cpu_ms_per_msg": round(per_msg(bare["cpu_seconds"]), 4),
+                "received": pipe["received"],
+                "missing": pipe["missing"],
+                "duplicated": pipe["duplicated"],
+                "unexpected": pipe["unexpected"],
+                "recorded_sent": st["sent"],
+                "status": pipe["status"],
+                "bare_received": bare["received"],
+                "bare_missing": bare["missing"],
+                "bare_duplicated": bare["duplicated"],
+            }
+        )
     if not ok:
         print("FAILED: messages missing, duplicated or unrecorded (see above)", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """A counting SMTP sink in a process of its own (used by `send_bench --profile`, so the
 profiled process spends nothing on receiving). Runs until SIGTERM, then prints one JSON line.
 """
+
 import argparse
 import json
 import resource
@@ -27,8 +28,17 @@ def main(argv=None) -> int:
     finally:
         controller.stop()
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"messages": handler.messages, "bytes": handler.bytes,
-                      "distinct_rcpts": len(handler.rcpts), "cpu_seconds": ru.ru_utime + ru.ru_stime}), flush=True)
+    print(
+        json.dumps(
+            {
+                "messages": handler.messages,
+                "bytes": handler.bytes,
+                "distinct_rcpts": len(handler.rcpts),
+                "cpu_seconds": ru.ru_utime + ru.ru_stime,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

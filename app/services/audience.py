@@ -460,3 +460,23 @@ def resubscribe(subscriber: Subscriber) -> None:
         )
     )
     db.session.flush()
+
+
+def update_subscriber(workspace_id: int, subscriber_id: int, name, attributes, list_ids) -> Subscriber:
+    """Change a subscriber's name, attributes (replaced as given) and lists (set to exactly these)."""
+    sub = get_subscriber(workspace_id, subscriber_id)
+    ids = _workspace_lists(workspace_id, list_ids)
+    sub.name = _clean_name(name)
+    sub.attributes = _clean_attributes(attributes)
+    current = set(subscriber_list_ids(sub.id))
+    if current - set(ids):
+        db.session.execute(
+            delete(ListSubscriber).where(
+                ListSubscriber.subscriber_id == sub.id, ListSubscriber.list_id.in_(current - set(ids))
+            )
+        )
+    added = [{"list_id": i, "subscriber_id": sub.id} for i in ids if i not in current]
+    if added:
+        db.session.execute(insert(ListSubscriber), added)
+    db.session.flush()
+    return sub

@@ -70,6 +70,7 @@ def time_limit(seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
+
 SAMPLE_SUBSCRIBER = {
     "id": 0,
     "email": "jane.doe@example.com",

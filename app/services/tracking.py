@@ -26,8 +26,7 @@ LOCK_KEY = "herald:hits:lock"
 _links: "OrderedDict[int, str]" = OrderedDict()
 
 
-def _push(kind: str, recipient_id: int, link_id: int | None, user_agent: str | None, ip: str | None,
-          r=None) -> None:
+def _push(kind: str, recipient_id: int, link_id: int | None, user_agent: str | None, ip: str | None, r=None) -> None:
     hit = json.dumps(
         [kind, os.urandom(9).hex(), recipient_id, link_id, time.time(), (user_agent or "")[:500], (ip or "")[:64]],
         separators=(",", ":"),

@@ -27,6 +27,8 @@ def _dummy_hash() -> str:
     and CLI process would otherwise pay at start.
     """
     return _hasher.hash("not-a-real-password")
+
+
 MIN_PASSWORD = 10
 
 

@@ -4,6 +4,7 @@ with a real RQ worker subprocess and the development mail catcher.
 Every test in this folder is marked `e2e`, and skipped when /usr/bin/chromium is missing.
 Screenshots of the main pages go to test-artifacts/screenshots/ (git-ignored).
 """
+
 import os
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def pytest_collection_modifyitems(config, items):
 
 # Playwright -------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Debian's Chromium, never a downloaded browser; nothing that phones home."""
@@ -41,8 +43,15 @@ def browser_type_launch_args(browser_type_launch_args):
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
         "headless": True,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ],
     }
 
 
@@ -92,10 +101,12 @@ def screenshot():
         finally:
             page.set_viewport_size(viewport)
         return path
+
     return shoot
 
 
 # The app, live ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def live_server(app, monkeypatch):
@@ -132,15 +143,21 @@ def rq_worker(live_server, redis_url, request):
     """A real `rq worker` process on the test Redis, with this process's environment; the worker
     class the Procfile runs (it builds the app once, before forking each job) when it exists."""
     rq = Path(sys.executable).parent / "rq"
-    worker_class = ["--worker-class", "workers.worker.HeraldWorker"] if (ROOT / "workers" / "worker.py").exists() else []
+    worker_class = (
+        ["--worker-class", "workers.worker.HeraldWorker"] if (ROOT / "workers" / "worker.py").exists() else []
+    )
     logs = ARTIFACTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"worker-{request.node.name}.log"
     env = dict(os.environ)  # DATABASE_URL, REDIS_URL, SECRET_KEY, MAILCATCHER_PORT, BASE_URL (live server)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(rq), "worker", "--url", redis_url, "--path", ".", *worker_class,
-                                 "sends", "webhooks", "default"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(rq), "worker", "--url", redis_url, "--path", ".", *worker_class, "sends", "webhooks", "default"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     yield proc
     proc.terminate()
     try:
@@ -154,4 +171,3 @@ def rq_worker(live_server, redis_url, request):
 def stack(live_server, rq_worker, mail_catcher):
     """Everything a send needs: the live server, a worker and the development outbox's catcher."""
     return live_server
-

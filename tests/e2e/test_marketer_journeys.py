@@ -3,6 +3,7 @@
 Each test drives the app on a live server; sends go through a real RQ worker subprocess
 into the development outbox (the mail catcher), exactly as on a developer's machine.
 """
+
 import re
 
 import pytest
@@ -15,10 +16,7 @@ pytestmark = pytest.mark.e2e
 
 SEND_TIMEOUT = 30_000  # ms: worker start-up, audience preparation, a batch, the progress poll
 
-CSV = (b"email,name,plan\n"
-       b"ana@example.com,Ana,gold\n"
-       b"bob@,Bob,free\n"
-       b"cy@example.com,Cy,free\n")
+CSV = b"email,name,plan\nana@example.com,Ana,gold\nbob@,Bob,free\ncy@example.com,Cy,free\n"
 
 TEMPLATE_HTML = """<!doctype html>
 <html><body>
@@ -31,6 +29,7 @@ TEMPLATE_HTML = """<!doctype html>
 
 
 # What a person looks at -------------------------------------------------------------------------
+
 
 def heading(page):
     return page.locator(".page-title")
@@ -112,15 +111,18 @@ def acme(make_workspace):
     db.session.commit()
 
     def template(body_html: str, name="Monthly", subject="Hi {{ subscriber.name }}, news from Acme"):
-        templates.create_template(ws.id, {"name": name, "subject": subject, "body_html": body_html,
-                                          "category": "marketing"})
+        templates.create_template(
+            ws.id, {"name": name, "subject": subject, "body_html": body_html, "category": "marketing"}
+        )
         db.session.commit()
         return f"{name} — {subject}"
+
     ws.template = template
     return ws
 
 
 # 1 ----------------------------------------------------------------------------------------------
+
 
 def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox(desktop, stack, screenshot):
     page, origin = desktop, stack
@@ -147,8 +149,7 @@ def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox
     page.get_by_role("link", name="Import into this list").click()
     expect(heading(page)).to_have_text("Import subscribers")
     expect(page.get_by_label("Newsletter")).to_be_checked()
-    page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": CSV}])
+    page.get_by_label("CSV file").set_input_files(files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": CSV}])
     page.get_by_role("button", name="Import").click()
     result = page.locator("#import-result")
     expect(result).to_contain_text("Imported people.csv")
@@ -172,7 +173,8 @@ def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox
     expect(preview.get_by_role("heading", level=1)).to_have_text("Hello Jane Doe")
     # Edit the code: the preview follows without pressing anything.
     page.get_by_label("HTML", exact=True).fill(
-        (TEMPLATE_HTML % {"offer": "https://example.com/offer"}).replace("<h1>Hello", "<h1>Welcome back"))
+        (TEMPLATE_HTML % {"offer": "https://example.com/offer"}).replace("<h1>Hello", "<h1>Welcome back")
+    )
     expect(preview.get_by_role("heading", level=1)).to_have_text("Welcome back Jane Doe")
     screenshot(page, "dashboard-template-editor")
     page.get_by_role("button", name="Save template").click()
@@ -183,7 +185,9 @@ def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox
     go(page, "Campaigns")
     page.get_by_role("link", name="New campaign").first.click()
     page.get_by_label("Campaign name").fill("Spring launch")
-    page.get_by_label("Template", exact=True).select_option(label="Spring news — Hi {{ subscriber.name }}, spring is here")
+    page.get_by_label("Template", exact=True).select_option(
+        label="Spring news — Hi {{ subscriber.name }}, spring is here"
+    )
     page.get_by_label("Newsletter").check()
     page.get_by_label("From name").fill("Bloom & Co")
     page.get_by_label("From address").fill("hello@bloom.example.com")
@@ -222,6 +226,7 @@ def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox
 
 # 2 ----------------------------------------------------------------------------------------------
 
+
 def test_recipient_unsubscribes_and_the_next_campaign_skips_them(desktop, mobile, stack, acme, screenshot):
     page, origin = desktop, stack
     template = acme.template(TEMPLATE_HTML % {"offer": "https://example.com/offer"})
@@ -232,7 +237,9 @@ def test_recipient_unsubscribes_and_the_next_campaign_skips_them(desktop, mobile
     go(page, "Outbox")
     page.get_by_role("link", name="ana@example.com", exact=True).click()
     expect(heading(page)).to_have_text("Hi Ana, news from Acme")
-    view_url = page.frame_locator("iframe.email-frame").get_by_role("link", name="View in browser").get_attribute("href")
+    view_url = (
+        page.frame_locator("iframe.email-frame").get_by_role("link", name="View in browser").get_attribute("href")
+    )
     list_unsubscribe = header_value(page, "List-Unsubscribe")
     unsubscribe_url = re.fullmatch(r"<([^>]+)>.*", list_unsubscribe).group(1)
 
@@ -285,8 +292,10 @@ def test_recipient_unsubscribes_and_the_next_campaign_skips_them(desktop, mobile
 
 # 3 ----------------------------------------------------------------------------------------------
 
-def test_recipient_clicks_a_tracked_link_and_lands_on_the_original_url(app, desktop, new_context, stack, acme,
-                                                                       screenshot):
+
+def test_recipient_clicks_a_tracked_link_and_lands_on_the_original_url(
+    app, desktop, new_context, stack, acme, screenshot
+):
     page, origin = desktop, stack
     original = f"{origin}/login?from=email"  # served by the live server: the browser never leaves the machine
     template = acme.template(TEMPLATE_HTML % {"offer": original})
@@ -322,9 +331,16 @@ def test_recipient_clicks_a_tracked_link_and_lands_on_the_original_url(app, desk
 # 4 ----------------------------------------------------------------------------------------------
 
 NAV_HEADINGS = {
-    "Overview": "Overview", "Campaigns": "Campaigns", "Templates": "Templates", "Subscribers": "Subscribers",
-    "Lists": "Lists", "Suppression": "Suppression list", "Providers": "Providers", "Workspace": "Workspace",
-    "API keys": "API keys", "Outbox": "Outbox",
+    "Overview": "Overview",
+    "Campaigns": "Campaigns",
+    "Templates": "Templates",
+    "Subscribers": "Subscribers",
+    "Lists": "Lists",
+    "Suppression": "Suppression list",
+    "Providers": "Providers",
+    "Workspace": "Workspace",
+    "API keys": "API keys",
+    "Outbox": "Outbox",
 }
 
 

@@ -3,6 +3,7 @@
 They run as subprocesses with a clean environment: each creates (and drops) its own database
 and Redis db, so the suite's DATABASE_URL and REDIS_URL must not reach them.
 """
+
 import json
 import os
 import signal
@@ -16,8 +17,18 @@ from tests.support import port_answers
 
 REPO = Path(__file__).resolve().parents[2]
 # What conftest sets for the suite; the benchmarks set their own.
-SUITE_ENV = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BASE_URL", "HERALD_INSTANCE", "MAILCATCHER_PORT",
-             "LOGIN_RATE_LIMIT", "HERALD_TEST_SQLITE", "SEND_BATCH_SIZE", "PORT")
+SUITE_ENV = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "BASE_URL",
+    "HERALD_INSTANCE",
+    "MAILCATCHER_PORT",
+    "LOGIN_RATE_LIMIT",
+    "HERALD_TEST_SQLITE",
+    "SEND_BATCH_SIZE",
+    "PORT",
+)
 
 pytestmark = pytest.mark.bench
 
@@ -30,8 +41,9 @@ def _suite_database(app):
 
 def _run(args: list[str], timeout: float) -> tuple[int, dict, str, int]:
     env = {k: v for k, v in os.environ.items() if k not in SUITE_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -72,8 +84,10 @@ def test_send_bench_delivers_every_message_once_and_reports_rates():
 
 
 def test_pixel_bench_loses_no_hit_and_reports_rates():
-    code, f, out, pid = _run(["bench.pixel_bench", "--seconds", "2", "--connections", "4", "--recipients", "200",
-                              "--json", "--allow-skip"], timeout=90)
+    code, f, out, pid = _run(
+        ["bench.pixel_bench", "--seconds", "2", "--connections", "4", "--recipients", "200", "--json", "--allow-skip"],
+        timeout=90,
+    )
     assert code == 0, out[-4000:]
     if f.get("skipped"):
         pytest.skip(f["reason"])

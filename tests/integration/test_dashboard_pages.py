@@ -299,10 +299,33 @@ def test_a_field_is_checked_as_it_is_left(client):
     h = {"HX-Request": "true", "HX-Trigger-Name": "from_email", "X-CSRFToken": t}
     r = client.post("/validate/email", data={"from_email": "bob@"}, headers=h)
     assert "not an email address" in r.get_data(as_text=True)
-    assert client.post("/validate/email", data={"from_email": "bob@example.com"}, headers=h).get_data(as_text=True).strip() == ""
+    assert (
+        client.post("/validate/email", data={"from_email": "bob@example.com"}, headers=h).get_data(as_text=True).strip()
+        == ""
+    )
     h["HX-Trigger-Name"] = "body_html"
     r = client.post("/validate/jinja_html", data={"body_html": "<p>{{ oops </p>"}, headers=h)
     assert "Template error on line 1" in r.get_data(as_text=True)
     r = client.post("/validate/jinja_html", data={"body_html": "<script>x</script>"}, headers=h)
     assert "not allowed" in r.get_data(as_text=True)
     assert client.post("/validate/nope", data={}, headers=h).status_code == 404
+
+
+def test_marketer_edits_a_subscriber_and_their_lists(client, workspace):
+    from app.services import audience
+
+    a = audience.create_list(workspace.id, "A")
+    b = audience.create_list(workspace.id, "B")
+    sub = audience.add_subscriber(workspace.id, "kim@example.com", "Kim", {"plan": "free", "city": "Oslo"}, [a.id])
+    db.session.commit()
+    t = csrf(client)
+    r = client.post(
+        f"/subscribers/{sub.id}/edit",
+        data={"csrf_token": t, "name": "Kim Lee", "attributes": "plan: gold", "list_ids": [str(b.id)]},
+    )
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert sub.name == "Kim Lee" and sub.attributes == {"plan": "gold"}
+    assert audience.subscriber_list_ids(sub.id) == [b.id]
+    r = client.post(f"/subscribers/{sub.id}/edit", data={"csrf_token": t, "attributes": "no colon here"})
+    assert r.status_code == 422 and "write it as name: value" in r.get_data(as_text=True)

@@ -1,4 +1,5 @@
 """List pages run the same number of queries for 3 rows as for 60 (no N+1)."""
+
 import pytest
 
 from app.extensions import db
@@ -11,8 +12,16 @@ def _fill(workspace, n):
     audience.import_subscribers(workspace.id, [{"email": f"p{n}-{i}@example.com"} for i in range(n)], [lst.id])
     tpl = templates.create_template(workspace.id, {"name": f"T{n}", "subject": "s", "body_html": TEMPLATE_HTML})
     for i in range(n):
-        campaigns.create_campaign(workspace.id, {"name": f"C{n}-{i}", "template_id": tpl.id, "list_ids": [lst.id],
-                                                 "from_name": "A", "from_email": "a@example.com"})
+        campaigns.create_campaign(
+            workspace.id,
+            {
+                "name": f"C{n}-{i}",
+                "template_id": tpl.id,
+                "list_ids": [lst.id],
+                "from_name": "A",
+                "from_email": "a@example.com",
+            },
+        )
     db.session.commit()
 
 

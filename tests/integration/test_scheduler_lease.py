@@ -1,4 +1,5 @@
 """Two schedulers: one leads, the other stands by until the lease lapses."""
+
 import time
 
 from app.redis_client import redis_for

@@ -1,4 +1,5 @@
 """The SMTP transport against a real server: dot-stuffing, refusals, reconnection."""
+
 from app.providers.smtp import SMTPSettings, SMTPTransport
 
 

@@ -125,5 +125,7 @@ def test_templates_that_would_exhaust_the_server_are_stopped(source):
 
 
 def test_ordinary_loops_and_arithmetic_still_work():
-    out = render_once("s", "{% for i in range(3) %}{{ i * 2 }}{% endfor %} {{ 'ab' * 2 }} {{ 2 ** 10 }}", None, None, CTX)
+    out = render_once(
+        "s", "{% for i in range(3) %}{{ i * 2 }}{% endfor %} {{ 'ab' * 2 }} {{ 2 ** 10 }}", None, None, CTX
+    )
     assert out.html == "024 abab 1024"

@@ -154,7 +154,7 @@ def view_in_browser(token):
     if found is None:
         abort(404)
     html, _ = found
-    if "name=\"viewport\"" not in html and "name='viewport'" not in html:
+    if 'name="viewport"' not in html and "name='viewport'" not in html:
         html = _VIEWPORT + html
     # Marketer HTML on our origin: a sandboxed, script-free document.
     return Response(

@@ -4,6 +4,7 @@ Every open of every message lands here, so it skips what a page needs (session, 
 CSRF, rate limits, security headers): check the token, append the hit to Redis, send the
 GIF. Measured per request on gunicorn: ~660 µs of CPU through Flask, far less here.
 """
+
 import base64
 
 from app.redis_client import redis_for
@@ -33,7 +34,12 @@ class OpenPixel:
         if not (path.startswith(PREFIX) and path.endswith(".gif") and environ.get("REQUEST_METHOD") in ("GET", "HEAD")):
             return self.wsgi_app(environ, start_response)
         # Always the GIF, valid token or not: a broken image in an inbox helps nobody.
-        record_open(path[len(PREFIX):-4], environ.get("HTTP_USER_AGENT"), environ.get("REMOTE_ADDR"),
-                    secret=self.secret, r=redis_for(self.redis_url))
+        record_open(
+            path[len(PREFIX) : -4],
+            environ.get("HTTP_USER_AGENT"),
+            environ.get("REMOTE_ADDR"),
+            secret=self.secret,
+            r=redis_for(self.redis_url),
+        )
         start_response("200 OK", HEADERS)
         return [] if environ["REQUEST_METHOD"] == "HEAD" else [PIXEL]

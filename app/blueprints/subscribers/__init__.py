@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import commit, int_list, is_htmx, page_number, workspace_view
+from app.blueprints.helpers import attempt, commit, int_list, is_htmx, page_number, workspace_view
 from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
@@ -102,6 +102,34 @@ def show(subscriber_id):
         )
     )
     return render_template("subscribers/show.html", sub=sub, lists=lists, events=events)
+
+
+@bp.route("/<int:subscriber_id>/edit", methods=["GET", "POST"])
+@workspace_view
+def edit(subscriber_id):
+    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    errors = {}
+    form = {"name": sub.name, "attributes": "\n".join(f"{k}: {v}" for k, v in sorted((sub.attributes or {}).items()))}
+    selected = audience.subscriber_list_ids(sub.id)
+    if request.method == "POST":
+        form = request.form
+        selected = int_list(form.getlist("list_ids"))
+        attrs = _parse_attributes(form.get("attributes", ""))
+        if isinstance(attrs, str):
+            errors = {"attributes": attrs}
+        else:
+            saved, errors = attempt(audience.update_subscriber, g.ws_id, sub.id, form.get("name"), attrs, selected)
+            if saved:
+                flash(f"{sub.email} saved.", "success")
+                return redirect(url_for("subscribers.show", subscriber_id=sub.id))
+    return render_template(
+        "subscribers/edit.html",
+        sub=sub,
+        form=form,
+        errors=errors,
+        lists=audience.lists_with_counts(g.ws_id),
+        selected=selected,
+    ), (422 if errors else 200)
 
 
 @bp.route("/<int:subscriber_id>/unsubscribe", methods=["POST"])

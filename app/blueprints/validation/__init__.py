@@ -1,4 +1,5 @@
 """Checks a form field as it is left (HTMX); the form's own submit stays the authority."""
+
 from flask import Blueprint, abort, render_template, request
 
 from app.services.audience import normalize_email
