@@ -182,53 +182,23 @@ def _enqueue_prepare(redis_url: str, campaign_id: int) -> None:
 def campaign_stats(campaign_id: int) -> dict:
     """Totals for the campaign page and API, from two aggregate queries."""
     cr = CampaignRecipient
+    by_status = ("pending", "sending", "failed", "unknown", "bounced", "complained", "unsubscribed", "delivered")
     row = db.session.execute(
         select(
             func.count(),
             func.count(cr.sent_at),
-            *(
-                func.coalesce(func.sum(case((cr.status == s, 1), else_=0)), 0)
-                for s in (
-                    "pending",
-                    "sending",
-                    "failed",
-                    "unknown",
-                    "bounced",
-                    "complained",
-                    "unsubscribed",
-                    "delivered",
-                )
-            ),
+            *(func.coalesce(func.sum(case((cr.status == s, 1), else_=0)), 0) for s in by_status),
+            func.coalesce(func.sum(case(((cr.status == "failed") & cr.reason.like("suppressed:%"), 1), else_=0)), 0),
             func.count(cr.opened_at),
             func.count(cr.clicked_at),
         ).where(cr.campaign_id == campaign_id)
     ).one()
-    (
-        total,
-        sent,
-        pending,
-        sending,
-        failed,
-        unknown,
-        bounced,
-        complained,
-        unsubscribed,
-        delivered,
-        unique_opens,
-        unique_clicks,
-    ) = row
+    (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered, suppressed,
+     unique_opens, unique_clicks) = row  # fmt: skip
     counts = dict(
         db.session.execute(
             select(Event.event_type, func.count()).where(Event.campaign_id == campaign_id).group_by(Event.event_type)
         ).all()
-    )
-    suppressed = (
-        db.session.scalar(
-            select(func.count()).where(
-                cr.campaign_id == campaign_id, cr.status == "failed", cr.reason.like("suppressed:%")
-            )
-        )
-        or 0
     )
     return {
         "total_recipients": total,

@@ -396,9 +396,7 @@ def recipient_view(recipient_id: int) -> tuple[str, Campaign] | None:
         "name": None,
         "attributes": {},
     }
-    provider = default_provider(campaign.workspace_id)
-    headers = transport_for(provider)[1] if provider else {}
-    rendered, _ = MessageFactory(campaign, headers).render(rec.id, sub, for_browser=True)
+    rendered, _ = MessageFactory(campaign, {}).render(rec.id, sub, for_browser=True)
     return rendered.html, campaign
 
 

@@ -7,7 +7,7 @@ from app.blueprints.api.serializers import campaign_json, page_json, recipient_j
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
 from app.services import campaigns
-from app.services.audience import paginate
+from app.services.pagination import paginate
 
 TAG = "Campaigns"
 

@@ -10,6 +10,7 @@ from app.blueprints.helpers import commit
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.services import audience
 from app.services.errors import ValidationError
+from app.services.pagination import paginate
 
 TAG = "Subscribers"
 
@@ -59,7 +60,7 @@ def list_subscribers(query: dict):
     stmt = audience.search_subscribers(
         ws, status=query.get("status"), list_id=query.get("list_id"), email=query.get("email")
     )
-    items, total = audience.paginate(stmt, query["page"], query["per_page"])
+    items, total = paginate(stmt, query["page"], query["per_page"])
     return page_json([subscriber_json(s) for s in items], total, query)
 
 

@@ -7,6 +7,7 @@ from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services import audience, campaigns, providers, templates
 from app.services.ids import as_id
+from app.services.pagination import paginate
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -42,7 +43,7 @@ def _form_context(form: dict, errors: dict, campaign=None) -> dict:
 def index():
     status = request.args.get("status") if request.args.get("status") in CAMPAIGN_STATUSES else None
     page = page_number()
-    items, total = audience.paginate(campaigns.list_campaigns(g.ws_id, status), page, 25)
+    items, total = paginate(campaigns.list_campaigns(g.ws_id, status), page, 25)
     return render_template(
         "campaigns/index.html",
         items=items,
@@ -121,7 +122,7 @@ def show(campaign_id):
     c = campaigns.get_campaign(g.ws_id, campaign_id)
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
     page = page_number()
-    recipients, total = audience.paginate(campaigns.recipients_query(c.id, status), page, 50)
+    recipients, total = paginate(campaigns.recipients_query(c.id, status), page, 50)
     return render_template(
         "campaigns/show.html",
         recipients=recipients,

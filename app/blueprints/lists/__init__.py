@@ -5,6 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import commit, page_number, workspace_view
 from app.services import audience
 from app.services.errors import DomainError
+from app.services.pagination import paginate
 
 bp = Blueprint("lists", __name__, url_prefix="/lists")
 
@@ -37,7 +38,7 @@ def create():
 def show(list_id):
     lst = audience.get_list(g.ws_id, list_id)
     page = page_number()
-    subs, total = audience.paginate(audience.search_subscribers(g.ws_id, list_id=lst.id), page, 50)
+    subs, total = paginate(audience.search_subscribers(g.ws_id, list_id=lst.id), page, 50)
     return render_template("lists/show.html", lst=lst, subscribers=subs, total=total, page=page, per_page=50)
 
 

@@ -3,7 +3,8 @@
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 
 from app.blueprints.helpers import commit, page_number, workspace_view
-from app.services import audience, outbox
+from app.services import outbox
+from app.services.pagination import paginate
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -12,7 +13,7 @@ bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 @workspace_view
 def index():
     page = page_number()
-    items, total = audience.paginate(outbox.list_caught(g.ws_id), page, 50)
+    items, total = paginate(outbox.list_caught(g.ws_id), page, 50)
     return render_template("outbox/index.html", items=items, total=total, page=page, per_page=50)
 
 

@@ -9,6 +9,7 @@ from app.models.audience import SUBSCRIBER_STATUSES
 from app.services import audience, imports
 from app.services.ids import as_id
 from app.services.errors import DomainError
+from app.services.pagination import paginate
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 PER_PAGE = 50
@@ -25,7 +26,7 @@ def _filters() -> dict:
 def index():
     f = _filters()
     page = page_number()
-    subs, total = audience.paginate(audience.search_subscribers(g.ws_id, **f), page, PER_PAGE)
+    subs, total = paginate(audience.search_subscribers(g.ws_id, **f), page, PER_PAGE)
     args = {k: v for k, v in f.items() if v}
     ctx = dict(
         subscribers=subs,

@@ -7,6 +7,7 @@ from app.extensions import db
 from app.models import Suppression
 from app.services import audience
 from app.services.errors import DomainError
+from app.services.pagination import paginate
 
 bp = Blueprint("suppressions", __name__, url_prefix="/suppressions")
 
@@ -19,7 +20,7 @@ def index(errors=None, status=200):
     if q:
         stmt = stmt.where(Suppression.email.like(f"%{q}%"))
     page = page_number()
-    items, total = audience.paginate(stmt.order_by(Suppression.id.desc()), page, 50)
+    items, total = paginate(stmt.order_by(Suppression.id.desc()), page, 50)
     return render_template(
         "suppressions/index.html", items=items, total=total, page=page, per_page=50, q=q, errors=errors or {}
     ), status
