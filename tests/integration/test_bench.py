@@ -33,12 +33,6 @@ SUITE_ENV = (
 pytestmark = pytest.mark.bench
 
 
-@pytest.fixture(autouse=True)
-def _suite_database(app):
-    """Nothing here uses the suite's database, but conftest drops it only in the `app` fixture's
-    teardown: without this, running this file alone would leave a herald_test_<pid> database."""
-
-
 def _run(args: list[str], timeout: float) -> tuple[int, dict, str, int]:
     env = {k: v for k, v in os.environ.items() if k not in SUITE_ENV}
     proc = subprocess.Popen(
