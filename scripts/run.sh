@@ -10,6 +10,6 @@ mkdir -p instance
 echo
 echo "  Herald is starting on http://127.0.0.1:${PORT}"
 echo "  Open it and sign up: the first sign-up creates your workspace and its owner."
-echo "  (Redis: ${REDIS_URL}; database: ${DATABASE_URL:-SQLite in instance/herald.db}; outbox SMTP on 127.0.0.1:${MAILCATCHER_PORT:-1025})"
+echo "  (Redis: ${REDIS_URL}; database: ${DATABASE_URL:-SQLite in ${HERALD_INSTANCE:-instance}/herald.db}; outbox SMTP on 127.0.0.1:${MAILCATCHER_PORT:-1025})"
 echo
 exec .venv/bin/honcho start -f Procfile
