@@ -28,6 +28,8 @@ class Config:
         )
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.PORT = int(env.get("PORT", "5000"))
+        # Set BASE_URL explicitly wherever several processes run (make run does): the fallback
+        # uses this process's PORT, which under honcho differs between web and worker.
         self.BASE_URL = env.get("BASE_URL", f"http://127.0.0.1:{self.PORT}").rstrip("/")
         self.MAILCATCHER_HOST = env.get("MAILCATCHER_HOST", "127.0.0.1")
         self.MAILCATCHER_PORT = int(env.get("MAILCATCHER_PORT", "1025"))

@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PORT="${PORT:-5000}"
+# honcho gives every process its own PORT (web 5000, worker 5100...): the public origin that
+# links in emails use must be fixed here, or the worker would build them on its own port.
+export BASE_URL="${BASE_URL:-http://127.0.0.1:${PORT}}"
 export REDIS_URL="$(.venv/bin/python scripts/dev_redis.py)"
 export FLASK_APP=wsgi
 mkdir -p instance
