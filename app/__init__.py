@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     register_filters(app)
     _register_security_headers(app)
+    _register_favicon(app)
     _register_error_pages(app)
     from app.blueprints.public.pixel import OpenPixel
 
@@ -87,6 +88,11 @@ CSP = (
 )
 
 
+def _register_favicon(app: Flask) -> None:
+    # Browsers ask for /favicon.ico whatever the page says.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
+
+
 def _register_security_headers(app: Flask) -> None:
     @app.after_request
     def headers(response):
@@ -112,6 +118,8 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(e):
+        if request.blueprint == "public":  # a recipient: no dashboard wording, no dashboard links
+            return render_template("public/not_found.html", workspace=None), 404
         return _page(404, "Not found", "That page does not exist, or it belongs to another workspace.")
 
     @app.errorhandler(405)

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -17,6 +18,16 @@ from app.services.ids import as_id, as_ids, is_timezone
 MAX_ATTRIBUTES_BYTES = 16_000
 _SUBSCRIBERS = Subscriber.__table__
 RESERVED_COLUMNS = {"email", "name"}
+# What other tools' exports call the two columns Herald reads itself.
+_COLUMN_ALIASES = {
+    "email address": "email",
+    "e-mail": "email",
+    "e-mail address": "email",
+    "emailaddress": "email",
+    "mail": "email",
+    "full name": "name",
+    "fullname": "name",
+}
 
 
 def normalize_email(raw: str) -> str:
@@ -44,12 +55,13 @@ def _clean_attributes(attributes) -> dict:
     if attributes is None:
         return {}
     if not isinstance(attributes, dict):
-        raise ValidationError("Attributes must be an object of names and values.")
+        raise ValidationError("Attributes must be an object of names and values.", {"attributes": "Not an object."})
     if len(repr(attributes)) > MAX_ATTRIBUTES_BYTES:
-        raise ValidationError("Attributes are too large (16 KB at most).")
+        raise ValidationError("Attributes are too large (16 KB at most).", {"attributes": "Too large."})
     for key in attributes:
         if not isinstance(key, str) or not key.strip() or len(key) > 100:
-            raise ValidationError(f"Attribute name '{str(key)[:40]}' is not allowed.")
+            message = f"Attribute name '{str(key)[:40]}' is not allowed: names are 1 to 100 characters."
+            raise ValidationError(message, {"attributes": message})
     return {k.strip(): v for k, v in attributes.items()}
 
 
@@ -217,6 +229,13 @@ class ImportResult:
         return {"created": self.created, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
 
 
+def _column_name(raw: str) -> str:
+    """A header as an attribute name templates can use: `First Name` -> `first_name`."""
+    name = raw.strip().lower()
+    name = _COLUMN_ALIASES.get(name, name)
+    return re.sub(r"\W+", "_", name).strip("_") or name
+
+
 def parse_csv(data: bytes | str) -> list[dict]:
     """Rows of a CSV with a header row: email, name, any other column becomes an attribute."""
     if isinstance(data, bytes):
@@ -236,11 +255,14 @@ def parse_csv(data: bytes | str) -> list[dict]:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        raw_header = next(reader)
     except (StopIteration, csv.Error):
         raise ValidationError("The file has no header row.", {"file": "No header."}) from None
+    header = [_column_name(h) for h in raw_header]
     if "email" not in header:
-        raise ValidationError("The header row has no 'email' column.", {"file": "Add a column named email."})
+        found = ", ".join(h.strip()[:40] for h in raw_header[:10] if h.strip()) or "none"
+        message = f"The header row has no 'email' column (found: {found})."
+        raise ValidationError(message, {"file": message + " Name the column of addresses email."})
     if len(set(header)) != len(header):
         raise ValidationError("The header row names a column twice.", {"file": "Duplicate column."})
     rows = []

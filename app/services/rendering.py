@@ -83,6 +83,7 @@ _HREF_RE = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"'<>\s]+)\2
 _PLACEHOLDER_RE = re.compile(r"HERALD(LINK(\d{4})|PIXEL|PREHEADER)X")
 _BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 _BODY_OPEN_RE = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+_PIXEL_TAG = '<img src="{}" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]+")
 
 
@@ -159,7 +160,7 @@ class CompiledMessage:
             m = _BODY_OPEN_RE.search(html)
             html = html[: m.end()] + block + html[m.end() :] if m else block + html
         if track_opens:
-            pixel = '<img src="HERALDPIXELX" width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
+            pixel = "HERALDPIXELX"  # the whole <img> tag, filled per message (left out of browser views)
             closes = list(_BODY_CLOSE_RE.finditer(html))
             at = closes[-1].start() if closes else len(html)
             html = html[:at] + pixel + html[at:]
@@ -180,7 +181,7 @@ class CompiledMessage:
             if m.group(2):
                 return link_url(int(m.group(2))) if link_url else ""
             if m.group(1) == "PIXEL":
-                return pixel_url or ""
+                return _PIXEL_TAG.format(pixel_url) if pixel_url else ""
             return preheader
 
         html = _PLACEHOLDER_RE.sub(_fill, self.html_t.render(context))

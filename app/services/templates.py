@@ -130,7 +130,17 @@ def preview(
     context: dict | None = None,
     campaign_name: str = "Sample campaign",
 ) -> dict:
-    """Render a template with sample (or given) data; errors are returned, never raised."""
+    """Render a template with sample (or given) data; a problem raises ValidationError naming its field."""
+    for field, label, source, is_html in (
+        ("subject", "Subject", subject, False),
+        ("body_html", "HTML", body_html, True),
+        ("body_text", "Plain text", body_text, False),
+        ("preview_text", "Preview text", preview_text, False),
+    ):
+        try:
+            check_syntax(field, source, html=is_html)
+        except TemplateProblem as exc:
+            raise ValidationError(f"{label}, {exc.message}", {field: exc.message}) from None
     subscriber = dict(SAMPLE_SUBSCRIBER)
     extra = {}
     if isinstance(context, dict):

@@ -329,3 +329,16 @@ def test_marketer_edits_a_subscriber_and_their_lists(client, workspace):
     assert audience.subscriber_list_ids(sub.id) == [b.id]
     r = client.post(f"/subscribers/{sub.id}/edit", data={"csrf_token": t, "attributes": "no colon here"})
     assert r.status_code == 422 and "write it as name: value" in r.get_data(as_text=True)
+
+
+def test_a_fresh_install_sends_the_first_visitor_to_sign_up(app):
+    c = app.test_client()
+    r = c.get("/", follow_redirects=True)
+    assert r.request.path == "/signup" and "Sign in to continue" not in r.get_data(as_text=True)
+    assert c.get("/favicon.ico").status_code == 200
+
+
+def test_preview_names_the_field_with_the_template_error(client):
+    t = csrf(client)
+    r = client.post("/templates/preview", data={"csrf_token": t, "subject": "Hi {{ name", "body_html": "<p>ok</p>"})
+    assert "Subject, line 1" in r.get_data(as_text=True)

@@ -3,6 +3,7 @@
 A campaign sent through the running processes lands in the outbox, and every link in it
 points at the web process (honcho gives each process its own PORT, so this once broke).
 """
+
 import os
 import re
 import signal
@@ -51,23 +52,38 @@ def test_make_run_processes_send_a_campaign_with_links_to_the_web_process(redis_
     tmp = tempfile.mkdtemp(prefix="herald-run-")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BASE_URL", "PORT")}
-    env.update({"PORT": str(port), "MAILCATCHER_PORT": str(free_port()), "HERALD_INSTANCE": tmp,
-                "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT)})
-    proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    env.update(
+        {
+            "PORT": str(port),
+            "MAILCATCHER_PORT": str(free_port()),
+            "HERALD_INSTANCE": tmp,
+            "REDIS_URL": redis_url,
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    proc = subprocess.Popen(
+        ["bash", "scripts/run.sh"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 60
         while not port_answers("127.0.0.1", port) or not port_answers("127.0.0.1", int(env["MAILCATCHER_PORT"])):
             assert proc.poll() is None and time.time() < deadline, "make run's processes did not start"
             time.sleep(0.3)
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/login").status == 200
-        sent = subprocess.run([sys.executable, "-c", SEND], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=60)
+        sent = subprocess.run(
+            [sys.executable, "-c", SEND], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert sent.returncode == 0, sent.stderr[-2000:]
         raw = ""
         while time.time() < deadline + 30 and "List-Unsubscribe" not in raw:
-            out = subprocess.run([sys.executable, "-c", CAUGHT], cwd=ROOT, env=env, capture_output=True,
-                                 text=True, timeout=60)
+            out = subprocess.run(
+                [sys.executable, "-c", CAUGHT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
             raw = out.stdout
             time.sleep(0.5)
         assert "Subject: Hello Ann" in raw

@@ -138,6 +138,7 @@ def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smt
     r = app.test_client().get(view)
     assert r.status_code == 200 and "Hello Person 0" in r.get_data(as_text=True)
     assert "/t/o/" not in r.get_data(as_text=True)  # viewing in a browser is not an open of the email
+    assert '<img src=""' not in r.get_data(as_text=True)
     assert r.headers["Content-Security-Policy"].startswith("sandbox")
 
 
@@ -153,14 +154,17 @@ def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(works
     assert "Unsubscribe from Acme?" in page and "person0@example.com" in page
     sub = db.session.scalar(db.select(audience.Subscriber))
     assert sub.status == "active"  # a GET changes nothing (link scanners open pages too)
-    done = web.post(unsub).get_data(as_text=True)
+    posted = web.post(unsub)
+    assert posted.status_code == 303  # post/redirect/get: reloading the result page changes nothing
+    done = web.get(posted.headers["Location"]).get_data(as_text=True)
     assert "You are unsubscribed" in done
     db.session.expire_all()
     assert sub.status == "unsubscribed"
     prefs = re.search(r'href="(/preferences/[^"]+)"', done).group(1)
     assert "unsubscribed from everything" in web.get(prefs).get_data(as_text=True)
     resub = re.search(r'action="(/u/[^"]+/resubscribe)"', done).group(1)
-    assert "Welcome back" in web.post(resub).get_data(as_text=True)
+    assert "Welcome back" in web.post(resub, follow_redirects=True).get_data(as_text=True)
+    assert web.get(resub).status_code == 302  # a bookmarked result page shows the current state
     db.session.expire_all()
     assert sub.status == "active"
     assert db.session.scalar(db.select(audience.Suppression)) is None
@@ -183,7 +187,9 @@ def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, wo
     saved = web.post(prefs, data={"list_ids": [str(lst.id)]}).get_data(as_text=True)
     assert "Your preferences are saved" in saved and "Product news" not in saved
     assert audience.subscriber_list_ids(sub.id) == [lst.id]
-    assert web.get("/preferences/1.forged000000000000").status_code == 404
+    missing = web.get("/preferences/1.forged000000000000")
+    assert missing.status_code == 404 and "This link does not work" in missing.get_data(as_text=True)
+    assert "overview" not in missing.get_data(as_text=True).lower()
 
 
 def test_unreachable_provider_loses_nobody_says_why_and_resumes(workspace, smtp_sink, worker, app):

@@ -44,3 +44,11 @@ def test_csv_with_semicolons_bom_and_extra_columns():
 def test_csv_errors_are_clear(data, message):
     with pytest.raises(ValidationError, match=message):
         parse_csv(data)
+
+
+def test_csv_from_other_tools_is_understood_and_a_missing_column_is_named():
+    rows = parse_csv(b"Email Address,Full Name,First Name\nann@example.com,Ann Lee,Ann\n")
+    assert rows[0]["email"] == "ann@example.com" and rows[0]["name"] == "Ann Lee"
+    assert rows[0]["attributes"] == {"first_name": "Ann"}  # usable as {{ subscriber.attributes.first_name }}
+    with pytest.raises(ValidationError, match=r"found: Address, City"):
+        parse_csv(b"Address,City\nx,y\n")

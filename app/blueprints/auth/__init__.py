@@ -4,7 +4,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.blueprints.helpers import commit
-from app.extensions import limiter
+from sqlalchemy import select
+
+from app.extensions import db, limiter
+from app.models import User
 from app.services.errors import DomainError
 from app.services.workspaces import authenticate, create_workspace
 
@@ -29,7 +32,8 @@ def signup():
             ws = create_workspace(form.get("workspace"), form.get("email"), form.get("password", ""), form.get("name"))
             commit()
         except DomainError as exc:
-            errors = exc.fields or {"form": exc.message}
+            # The service names the workspace's name `name`; on this form that field is `workspace`.
+            errors = {("workspace" if k == "name" else k): v for k, v in (exc.fields or {"form": exc.message}).items()}
             flash(exc.message, "danger")
         else:
             user = authenticate(form.get("email"), form.get("password", ""))
@@ -49,6 +53,13 @@ def _login_key() -> str:
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("overview.index"))
+    if (
+        request.method == "GET"
+        and current_app.config["ALLOW_SIGNUP"]
+        and not db.session.scalar(select(User.id).limit(1))
+    ):
+        session.pop("_flashes", None)  # not "Sign in to continue": there is nobody to sign in as yet
+        return redirect(url_for("auth.signup"))  # a fresh install: the first thing to do is sign up
     if request.method == "POST":
         user = authenticate(request.form.get("email", ""), request.form.get("password", ""))
         if user is None:

@@ -4,7 +4,7 @@ No login and no CSRF: the signed token in the URL is the capability (RFC 8058 re
 one-click unsubscribe to work with a bare POST from the mailbox provider).
 """
 
-from flask import Blueprint, Response, abort, redirect, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit
 from app.extensions import csrf, db, limiter
@@ -45,19 +45,23 @@ def _brand(workspace_id: int) -> Workspace:
 
 @bp.route("/u/<token>", methods=["GET"])
 def unsubscribe_page(token):
+    """What the person's subscription is now; nothing on a GET changes it (link scanners open pages too)."""
     rec = _recipient_or_404("unsubscribe", token)
     sub = db.session.get(Subscriber, rec.subscriber_id)
-    campaign = db.session.get(Campaign, rec.campaign_id)
     if sub is None:
         abort(404)
-    return render_template(
-        "public/unsubscribe.html",
+    ctx = dict(
         token=token,
         email=sub.email,
-        status=sub.status,
         workspace=_brand(sub.workspace_id),
-        campaign=campaign,
         preferences_token=tracking.preferences_token(rec.id),
+    )
+    if sub.status == "unsubscribed":
+        return render_template("public/unsubscribed.html", **ctx)
+    if request.args.get("resubscribed") and sub.status == "active":
+        return render_template("public/resubscribed.html", **ctx)
+    return render_template(
+        "public/unsubscribe.html", status=sub.status, campaign=db.session.get(Campaign, rec.campaign_id), **ctx
     )
 
 
@@ -65,37 +69,24 @@ def unsubscribe_page(token):
 def unsubscribe(token):
     rec = _recipient_or_404("unsubscribe", token)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    sub = tracking.unsubscribe_recipient(rec, "one-click" if one_click else "unsubscribe page")
+    tracking.unsubscribe_recipient(rec, "one-click" if one_click else "unsubscribe page")
     commit()
-    if one_click:
+    if one_click:  # RFC 8058: the mailbox provider posts; a short 200 is all it needs
         return Response("Unsubscribed.\n", mimetype="text/plain", headers=_NO_STORE)
-    return render_template(
-        "public/unsubscribed.html",
-        email=sub.email if sub else "",
-        token=token,
-        workspace=_brand(rec_workspace(rec)),
-        preferences_token=tracking.preferences_token(rec.id),
-    )
+    return redirect(url_for("public.unsubscribe_page", token=token), code=303)
 
 
-def rec_workspace(rec) -> int:
-    return db.session.scalar(db.select(Campaign.workspace_id).where(Campaign.id == rec.campaign_id))
-
-
-@bp.route("/u/<token>/resubscribe", methods=["POST"])
+@bp.route("/u/<token>/resubscribe", methods=["GET", "POST"])
 def resubscribe(token):
     rec = _recipient_or_404("unsubscribe", token)
+    if request.method == "GET":  # a reloaded or bookmarked result page: show the current state
+        return redirect(url_for("public.unsubscribe_page", token=token))
     sub = db.session.get(Subscriber, rec.subscriber_id)
     if sub is None:
         abort(404)
     audience.resubscribe(sub)
     commit()
-    return render_template(
-        "public/resubscribed.html",
-        email=sub.email,
-        workspace=_brand(sub.workspace_id),
-        preferences_token=tracking.preferences_token(rec.id),
-    )
+    return redirect(url_for("public.unsubscribe_page", token=token, resubscribed=1), code=303)
 
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
@@ -134,17 +125,10 @@ def preferences(token):
 @bp.route("/preferences/<token>/unsubscribe", methods=["POST"])
 def preferences_unsubscribe(token):
     rec = _recipient_or_404("preferences", token)
-    sub = tracking.unsubscribe_recipient(rec, "preference center")
-    commit()
-    if sub is None:
+    if tracking.unsubscribe_recipient(rec, "preference center") is None:
         abort(404)
-    return render_template(
-        "public/unsubscribed.html",
-        email=sub.email,
-        token=tracking.unsubscribe_token(rec.id),
-        workspace=_brand(sub.workspace_id),
-        preferences_token=token,
-    )
+    commit()
+    return redirect(url_for("public.unsubscribe_page", token=tracking.unsubscribe_token(rec.id)), code=303)
 
 
 @bp.route("/v/<token>")
