@@ -224,9 +224,11 @@ class ImportResult:
     updated: int = 0
     skipped: int = 0
     errors: list = field(default_factory=list)
+    added_to_lists: int = 0  # list memberships added, for new and existing subscribers alike
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "skipped": self.skipped, "errors": self.errors}
+        return {"created": self.created, "updated": self.updated, "skipped": self.skipped,
+                "added_to_lists": self.added_to_lists, "errors": self.errors}
 
 
 def _column_name(raw: str) -> str:
@@ -367,17 +369,19 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
     result.updated = len(updates)
 
     if ids and emails:
-        _add_to_lists(workspace_id, emails, ids)
+        result.added_to_lists = _add_to_lists(workspace_id, emails, ids)
     db.session.flush()
     return result
 
 
-def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> None:
+def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> int:
+    """Put the addresses on the lists (those already there stay); returns how many memberships were added."""
+    added = 0
     for i in range(0, len(emails), 1000):
         chunk = emails[i : i + 1000]
         for list_id in list_ids:
             already = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id)
-            db.session.execute(
+            added += db.session.execute(
                 insert(ListSubscriber).from_select(
                     ["list_id", "subscriber_id", "created_at"],
                     select(
@@ -389,8 +393,10 @@ def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> 
                         Subscriber.email.in_(chunk),
                         Subscriber.id.not_in(already),
                     ),
-                )
-            )
+                ),
+                execution_options={"preserve_rowcount": True},  # SQLAlchemy counts INSERT … SELECT only when asked
+            ).rowcount
+    return added
 
 
 def add_to_list(workspace_id: int, list_id: int, subscriber_ids: list[int]) -> None:

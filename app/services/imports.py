@@ -81,6 +81,7 @@ def run_import(import_id: str, workspace_id: int, list_ids: list[int], commit) -
         total.created += part.created
         total.updated += part.updated
         total.skipped += part.skipped
+        total.added_to_lists += part.added_to_lists
         total.errors.extend(part.errors)
         status.update(done=min(start + CHUNK, len(rows)))
         write_status(import_id, status)

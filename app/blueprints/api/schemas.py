@@ -237,6 +237,7 @@ IMPORT_SUMMARY = response(
         "created": COUNT,
         "updated": COUNT,
         "skipped": COUNT,
+        "added_to_lists": COUNT,
         "errors": {"type": "array", "items": response({"row": integer(minimum=1), "error": {"type": "string"}})},
     }
 )

@@ -211,7 +211,7 @@ def import_upload():
         ), 422
     problems = len(result.errors)
     flash(
-        f"Imported: {result.created} new, {result.updated} updated, "
+        f"Imported: {result.created} new, {result.updated} updated, {result.added_to_lists} added to lists, "
         f"{problems} {'row' if problems == 1 else 'rows'} with problems.",
         "success" if not result.errors else "info",
     )
