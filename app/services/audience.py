@@ -227,8 +227,13 @@ class ImportResult:
     added_to_lists: int = 0  # list memberships added, for new and existing subscribers alike
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "skipped": self.skipped,
-                "added_to_lists": self.added_to_lists, "errors": self.errors}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "added_to_lists": self.added_to_lists,
+            "errors": self.errors,
+        }
 
 
 def _column_name(raw: str) -> str:

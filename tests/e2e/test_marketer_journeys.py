@@ -280,7 +280,9 @@ def test_recipient_unsubscribes_and_the_next_campaign_skips_them(desktop, mobile
 
     # The next campaign to the same list skips her, and says why.
     create_and_send_campaign(page, "May news", template, "Newsletter")
-    expect(badge(page, "#recipients-table tbody tr:has-text('ana@example.com')")).to_have_text("skipped")  # stored as failed + reason; shown as skipped
+    expect(badge(page, "#recipients-table tbody tr:has-text('ana@example.com')")).to_have_text(
+        "skipped"
+    )  # stored as failed + reason; shown as skipped
     expect(recipient_row(page, "ana@example.com")).to_contain_text("suppressed:unsubscribed")
     expect(badge(page, "#recipients-table tbody tr:has-text('cy@example.com')")).to_have_text("sent")
     expect(page.locator("#stat-recipients")).to_contain_text("1 skipped by suppression")

@@ -93,3 +93,10 @@ def test_pixel_bench_loses_no_hit_and_reports_rates():
     assert f["in_flight_stored"] <= f["unanswered"]
     assert f["opens_stored"] == f["queued"] == f["drained"]
     assert not _database_exists(f"herald_pixel_{pid}")
+
+
+def test_design_bench_compiles_and_personalizes():
+    code, f, out, _ = _run(["bench.design_bench", "--runs", "5", "--recipients", "20", "--json"], timeout=60)
+    assert code == 0, out[-4000:]
+    assert f["blocks"] == 30 and f["html_bytes"] > 0 and f["tracked_links"] > 0, f
+    assert f["compile_median_ms"] > 0 and f["render_median_ms"] > 0, f

@@ -351,10 +351,15 @@ def test_importing_again_into_a_list_says_how_many_were_added_and_warns_without_
     db.session.commit()
     t = csrf(client)
     csv = b"email\nann@example.com\nbob@example.com\n"
-    first = client.post("/subscribers/import", data={"csrf_token": t, "file": (io.BytesIO(csv), "a.csv")},
-                        content_type="multipart/form-data").get_data(as_text=True)
+    first = client.post(
+        "/subscribers/import",
+        data={"csrf_token": t, "file": (io.BytesIO(csv), "a.csv")},
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
     assert 'id="import-no-list"' in first
-    again = client.post("/subscribers/import", data={"csrf_token": t, "list_ids": str(lst.id),
-                                                     "file": (io.BytesIO(csv), "a.csv")},
-                        content_type="multipart/form-data").get_data(as_text=True)
+    again = client.post(
+        "/subscribers/import",
+        data={"csrf_token": t, "list_ids": str(lst.id), "file": (io.BytesIO(csv), "a.csv")},
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
     assert "2 added to the chosen list" in again and 'id="import-no-list"' not in again
