@@ -11,6 +11,7 @@ limiter.exempt(bp)
 
 from app.blueprints.api import (  # noqa: E402, F401  (each module declares its operations)
     campaigns,
+    designs,
     email_templates,
     lists,
     openapi,

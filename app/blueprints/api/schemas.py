@@ -281,6 +281,32 @@ PREVIEW_REQUEST = obj(
 )
 PREVIEW = response({"subject": {"type": "string"}, "html": {"type": "string"}, "text": {"type": "string"}})
 
+# Visual designs (the builder's compiler; storage arrives with the builder) ------------------------
+
+DESIGN_INPUT = obj(
+    {
+        "design": {
+            "type": "object",
+            "description": "Visual design JSON: {version: 1, settings, blocks}; block types as in the docs.",
+        },
+        "category": {
+            "enum": list(TEMPLATE_CATEGORIES),
+            "description": "When given and not transactional, the design must carry an unsubscribe link.",
+        },
+    },
+    required=["design"],
+)
+DESIGN_CHECK = response({"valid": {"type": "boolean"}, "design": {"type": "object"}})
+DESIGN_RENDER = response(
+    {
+        "html": {"type": "string", "description": "Responsive HTML (MJML), CSS inlined; sandboxed Jinja inside."},
+        "text": {"type": "string", "description": "The plain-text part, made from the design."},
+        "mjml": {"type": "string"},
+        "size_bytes": COUNT,
+        "warnings": {"type": "array", "items": {"type": "string"}},
+    }
+)
+
 # Campaigns ----------------------------------------------------------------------------------------
 
 CAMPAIGN_CREATE = obj(
@@ -384,6 +410,9 @@ SCHEMAS: dict[str, dict] = {
     "TemplateSummary": TEMPLATE_SUMMARY,
     "PreviewRequest": PREVIEW_REQUEST,
     "Preview": PREVIEW,
+    "DesignInput": DESIGN_INPUT,
+    "DesignCheck": DESIGN_CHECK,
+    "DesignRender": DESIGN_RENDER,
     "CampaignCreate": CAMPAIGN_CREATE,
     "Campaign": CAMPAIGN,
     "CampaignSummary": CAMPAIGN_SUMMARY,
