@@ -113,6 +113,18 @@ def get_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     return c
 
 
+def campaign_lists(campaign_id: int) -> list[MailingList]:
+    """The lists a campaign goes to, by name."""
+    return list(
+        db.session.scalars(
+            select(MailingList)
+            .join(CampaignList, CampaignList.list_id == MailingList.id)
+            .where(CampaignList.campaign_id == campaign_id)
+            .order_by(MailingList.name)
+        )
+    )
+
+
 def campaign_list_ids(campaign_id: int) -> list[int]:
     return list(db.session.scalars(select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id)))
 

@@ -19,7 +19,7 @@ from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
 from app.models.base import UTCDateTime
 from app.redis_client import get_redis
 from app.services.audience import unsubscribe
-from app.services.tokens import read_token
+from app.services.tokens import make_token, read_token
 
 HITS_KEY = "herald:hits"
 LOCK_KEY = "herald:hits:lock"
@@ -213,12 +213,8 @@ def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscrib
 
 
 def preferences_token(recipient_id: int) -> str:
-    from app.services.tokens import make_token
-
     return make_token("preferences", recipient_id)
 
 
 def unsubscribe_token(recipient_id: int) -> str:
-    from app.services.tokens import make_token
-
     return make_token("unsubscribe", recipient_id)

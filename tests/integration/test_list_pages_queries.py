@@ -34,3 +34,15 @@ def test_list_page_queries_do_not_grow_with_rows(client, workspace, count_querie
     with count_queries() as many:
         assert client.get(path).status_code == 200
     assert many() == few(), f"{path}: {few()} queries with few rows, {many()} with many"
+
+
+def test_the_progress_poll_does_not_grow_with_the_workspace(client, workspace, count_queries):
+    _fill(workspace, 3)
+    campaign = db.session.scalar(db.select(campaigns.Campaign).limit(1))
+    url = f"/campaigns/{campaign.id}/progress"
+    with count_queries() as few:
+        client.get(url)
+    _fill(workspace, 60)  # more lists, subscribers and campaigns in the workspace
+    with count_queries() as many:
+        client.get(url)
+    assert many() == few()

@@ -102,17 +102,21 @@ def edit(campaign_id):
     return render_template("campaigns/form.html", **_form_context(form, errors, c)), (422 if errors else 200)
 
 
+def _progress_context(c) -> dict:
+    """What the live fragment shows; it is polled every second, so nothing more."""
+    audience_size = None
+    if c.status == "draft":
+        audience_size = campaigns.audience_size(g.ws_id, campaigns.campaign_list_ids(c.id))
+    return dict(c=c, stats=campaigns.campaign_stats(c.id), audience=audience_size)
+
+
 def _show_context(c) -> dict:
-    list_ids = campaigns.campaign_list_ids(c.id)
-    lists = [lst for lst, _ in audience.lists_with_counts(g.ws_id) if lst.id in list_ids]
     provider = providers.get_provider(g.ws_id, c.provider_id) if c.provider_id else providers.default_provider(g.ws_id)
     return dict(
-        c=c,
-        stats=campaigns.campaign_stats(c.id),
-        lists=lists,
+        lists=campaigns.campaign_lists(c.id),
         provider=provider,
         template=templates.get_template(g.ws_id, c.template_id),
-        audience=campaigns.audience_size(g.ws_id, list_ids) if c.status == "draft" else None,
+        **_progress_context(c),
     )
 
 
@@ -140,7 +144,7 @@ def show(campaign_id):
 def progress(campaign_id):
     """The live figures fragment; answers 286 (htmx: stop polling) once the send is over."""
     c = campaigns.get_campaign(g.ws_id, campaign_id)
-    body = render_template("campaigns/_progress.html", **_show_context(c))
+    body = render_template("campaigns/_progress.html", **_progress_context(c))
     if c.status == "sending":
         return body
     # Done: stop polling and reload once, so the recipients table shows the final statuses too.
