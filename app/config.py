@@ -39,6 +39,14 @@ class Config:
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
         self.IMPORT_INLINE_BYTES = int(env.get("IMPORT_INLINE_BYTES", str(512 * 1024)))
         self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024
+        # Images for emails: local files under the instance folder, or an S3-compatible bucket.
+        self.MEDIA_DIR = env.get("MEDIA_DIR", str(INSTANCE_DIR / "media"))
+        self.MEDIA_MAX_BYTES = int(env.get("MEDIA_MAX_BYTES", str(5 * 1024 * 1024)))
+        self.S3_BUCKET = env.get("S3_BUCKET") or None
+        self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL") or None
+        self.S3_REGION = env.get("S3_REGION", "us-east-1")
+        self.S3_PUBLIC_URL = (env.get("S3_PUBLIC_URL") or "").rstrip("/") or None
+        self.S3_PREFIX = env.get("S3_PREFIX", "herald/")
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None
         self.SESSION_COOKIE_HTTPONLY = True
