@@ -52,6 +52,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.campaigns import bp as campaigns_bp
     from app.blueprints.email_templates import bp as templates_bp
     from app.blueprints.lists import bp as lists_bp
+    from app.blueprints.media import bp as media_bp
     from app.blueprints.outbox import bp as outbox_bp
     from app.blueprints.overview import bp as overview_bp
     from app.blueprints.providers import bp as providers_bp
@@ -68,6 +69,7 @@ def _register_blueprints(app: Flask) -> None:
         subscribers_bp,
         suppressions_bp,
         templates_bp,
+        media_bp,
         campaigns_bp,
         providers_bp,
         api_keys_bp,

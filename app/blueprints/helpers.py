@@ -44,6 +44,17 @@ def attempt(action, *args, **kwargs):
         return None, dict(exc.fields) or {"form": exc.message}
 
 
+def attempt_quietly(action, *args, **kwargs):
+    """`attempt` for HTMX fragments: the error is shown in the fragment, not flashed for a later page."""
+    try:
+        result = action(*args, **kwargs)
+        db.session.commit()
+        return result, {}
+    except DomainError as exc:
+        db.session.rollback()
+        return None, dict(exc.fields) or {"form": exc.message}
+
+
 def page_number() -> int:
     try:
         return max(1, int(request.args.get("page", 1)))

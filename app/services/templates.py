@@ -1,16 +1,74 @@
-"""Email templates: validation, storage and previews."""
+"""Email templates: validation, storage, versions and previews.
 
-from sqlalchemy import select
+A code template is the HTML a person wrote. A visual template carries a design (API.md
+"Visual design JSON"); every save compiles it to body_html and body_text, so sending never
+needs to know which kind it was. Every save is a version that can be viewed and restored.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Template
-from app.models.content import TEMPLATE_CATEGORIES
-from app.services.errors import NotFound, ValidationError
+from app.models import Template, TemplateVersion
+from app.models.content import TEMPLATE_CATEGORIES, TEMPLATE_TYPES
+from app.services import designs
+from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.html_text import unsafe_html_problems
 from app.services.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, check_syntax, render_once
 
 MAX_HTML = 1_000_000
-_FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type")
+_FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type", "design")
+_VERSIONED = ("template_type", "subject", "preview_text", "body_html", "body_text", "design")
+
+# Event data that dynamic blocks loop over, so a preview of an abandoned-cart or receipt
+# email shows something; a real send passes the event's own data.
+SAMPLE_EVENT_DATA = {
+    "cart": {
+        "url": "https://shop.example.com/cart",
+        "total": 124.5,
+        "currency": "EUR",
+        "items": [
+            {
+                "name": "Linen shirt",
+                "quantity": 1,
+                "price": 59.0,
+                "url": "https://shop.example.com/p/linen-shirt",
+                "image_url": "{base_url}/static/img/starters/product-throw.png",
+            },
+            {
+                "name": "Canvas tote",
+                "quantity": 2,
+                "price": 32.75,
+                "url": "https://shop.example.com/p/canvas-tote",
+                "image_url": "{base_url}/static/img/starters/product-mug.png",
+            },
+        ],
+    },
+    "order": {
+        "number": "10482",
+        "url": "https://shop.example.com/orders/10482",
+        "date": "24 November 2026",
+        "subtotal": 91.5,
+        "shipping": 4.9,
+        "total": 96.4,
+        "currency": "EUR",
+        "items": [
+            {
+                "name": "Linen shirt",
+                "quantity": 1,
+                "price": 59.0,
+                "image_url": "{base_url}/static/img/starters/product-throw.png",
+            },
+            {
+                "name": "Canvas tote",
+                "quantity": 1,
+                "price": 32.5,
+                "image_url": "{base_url}/static/img/starters/product-mug.png",
+            },
+        ],
+    },
+}
 
 
 def _validate(data: dict) -> dict:
@@ -22,6 +80,7 @@ def _validate(data: dict) -> dict:
     preview = (data.get("preview_text") or "").strip() or None
     category = data.get("category") or "marketing"
     template_type = data.get("template_type") or "code"
+    design = data.get("design")
     if not name:
         errors["name"] = "Give the template a name."
     elif len(name) > 200:
@@ -30,10 +89,25 @@ def _validate(data: dict) -> dict:
         errors["subject"] = "A subject is required."
     elif len(subject) > 500 or "\n" in subject or "\r" in subject:
         errors["subject"] = "The subject must be one line of at most 500 characters."
-    if template_type != "code":
-        errors["template_type"] = "Only code templates exist yet; the visual builder arrives later."
+    if template_type not in TEMPLATE_TYPES:
+        errors["template_type"] = "Choose code (you write the HTML) or visual (built from blocks)."
     if category not in TEMPLATE_CATEGORIES:
         errors["category"] = f"Choose one of: {', '.join(TEMPLATE_CATEGORIES)}."
+    compiled = design_message = None
+    if template_type == "visual":
+        if design is None:
+            errors["design"] = "A visual template needs a design."
+        else:
+            try:
+                design = designs.validate_design(design)
+                if "category" not in errors:
+                    designs.require_unsubscribe(design, category)
+                compiled = designs.compile_design(design)
+            except ValidationError as exc:
+                errors.update(exc.fields or {"design": exc.message})
+                design_message = exc.message
+        html = compiled.html if compiled else "<p></p>"
+        text = compiled.text if compiled else None
     if not html.strip():
         errors["body_html"] = "The HTML body is empty."
     elif len(html) > MAX_HTML:
@@ -54,7 +128,7 @@ def _validate(data: dict) -> dict:
             check_syntax(field, source, html=is_html)
         except TemplateProblem as exc:
             errors[field] = f"Template error on {exc.message}"
-    if "body_html" not in errors:
+    if "body_html" not in errors and template_type == "code":
         problems = unsafe_html_problems(html)
         if problems:
             errors["body_html"] = "; ".join(problems)
@@ -64,8 +138,14 @@ def _validate(data: dict) -> dict:
                 "{{ unsubscribe_url }} (usually in the footer)."
             )
     if errors:
-        first = next(iter(errors.values()))
-        raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
+        only_design = design_message and all(k == "design" or k.startswith(("blocks", "settings")) for k in errors)
+        if only_design:
+            message = design_message
+        elif len(errors) == 1:
+            message = next(iter(errors.values()))
+        else:
+            message = "Please correct the highlighted fields."
+        raise ValidationError(message, errors)
     return {
         "name": name,
         "subject": subject,
@@ -74,25 +154,153 @@ def _validate(data: dict) -> dict:
         "preview_text": preview,
         "category": category,
         "template_type": template_type,
+        "design": design if template_type == "visual" else data.get("design"),
+        "_warnings": list(compiled.warnings) if compiled else [],
     }
 
 
-def create_template(workspace_id: int, data: dict) -> Template:
-    """Validate and store a code template."""
-    clean = _validate({k: data.get(k) for k in _FIELDS})
-    tpl = Template(workspace_id=workspace_id, **clean)
+def _apply(tpl: Template, clean: dict) -> None:
+    # Warnings (missing alt text, Gmail clipping) are not stored: they ride on the object for
+    # whoever saved it to show.
+    tpl.compile_warnings = clean.pop("_warnings")
+    for k, v in clean.items():
+        setattr(tpl, k, v)
+
+
+def sample_event_data(base_url: str) -> dict:
+    """SAMPLE_EVENT_DATA with its images served by this Herald (previews load nothing from elsewhere)."""
+
+    def fill(value):
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value.replace("{base_url}", base_url) if isinstance(value, str) else value
+
+    return fill(SAMPLE_EVENT_DATA)
+
+
+def create_template(workspace_id: int, data: dict, user_id: int | None = None, note: str | None = None) -> Template:
+    """Validate and store a template (code, or visual with its design compiled); version 1 is recorded."""
+    fields = {k: data.get(k) for k in _FIELDS}
+    if fields["template_type"] != "visual":
+        fields["design"] = None  # only a visual template (or one converted from it) has a design
+    clean = _validate(fields)
+    tpl = Template(workspace_id=workspace_id, version=0)
+    _apply(tpl, clean)
     db.session.add(tpl)
     db.session.flush()
+    _record_version(tpl, user_id, note or "Created")
     return tpl
 
 
-def update_template(workspace_id: int, template_id: int, data: dict) -> Template:
+def update_template(
+    workspace_id: int,
+    template_id: int,
+    data: dict,
+    user_id: int | None = None,
+    note: str | None = None,
+    coalesce_seconds: int = 0,
+) -> Template:
+    """Validate and save; a save that changes the content is a new version.
+
+    `coalesce_seconds` lets the builder's autosave fold a burst of edits by one person into
+    their latest version instead of writing one version per keystroke.
+    """
     tpl = get_template(workspace_id, template_id)
+    if (data.get("template_type", tpl.template_type) or "code") == "code":
+        data = {k: v for k, v in data.items() if k != "design"}  # a converted template's design stays frozen
     merged = {k: data.get(k, getattr(tpl, k)) for k in _FIELDS}
-    for k, v in _validate(merged).items():
-        setattr(tpl, k, v)
+    clean = _validate(merged)
+    changed = any(clean[k] != getattr(tpl, k) for k in _VERSIONED)
+    _apply(tpl, clean)
     db.session.flush()
+    if changed:
+        latest = _latest_version(tpl.id)
+        if (
+            coalesce_seconds
+            and latest is not None
+            and latest.created_by == user_id
+            and latest.note == (note or "Saved")
+            and _aware(latest.created_at) > datetime.now(timezone.utc) - timedelta(seconds=coalesce_seconds)
+        ):
+            _copy_into(latest, tpl)
+            db.session.flush()
+        else:
+            _record_version(tpl, user_id, note or "Saved")
     return tpl
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _copy_into(version: TemplateVersion, tpl: Template) -> None:
+    for k in _VERSIONED:
+        setattr(version, k, getattr(tpl, k))
+    version.updated_at = datetime.now(timezone.utc)
+
+
+def _record_version(tpl: Template, user_id: int | None, note: str) -> TemplateVersion:
+    # Numbers come from the template row, which the save has already locked (UPDATE).
+    tpl.version = (tpl.version or 0) + 1
+    version = TemplateVersion(template_id=tpl.id, number=tpl.version, created_by=user_id, note=note[:200])
+    _copy_into(version, tpl)
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def _latest_version(template_id: int) -> TemplateVersion | None:
+    return db.session.scalar(
+        select(TemplateVersion)
+        .where(TemplateVersion.template_id == template_id)
+        .order_by(TemplateVersion.number.desc())
+    )
+
+
+def list_versions(workspace_id: int, template_id: int) -> list[TemplateVersion]:
+    tpl = get_template(workspace_id, template_id)
+    return list(
+        db.session.scalars(
+            select(TemplateVersion).where(TemplateVersion.template_id == tpl.id).order_by(TemplateVersion.number.desc())
+        )
+    )
+
+
+def get_version(workspace_id: int, template_id: int, number: int) -> TemplateVersion:
+    tpl = get_template(workspace_id, template_id)
+    version = db.session.scalar(
+        select(TemplateVersion).where(TemplateVersion.template_id == tpl.id, TemplateVersion.number == number)
+    )
+    if version is None:
+        raise NotFound(f"This template has no version {number}.")
+    return version
+
+
+def restore_version(workspace_id: int, template_id: int, number: int, user_id: int | None = None) -> Template:
+    """Make an earlier version current again; the restore is itself a new version."""
+    old = get_version(workspace_id, template_id, number)
+    data = {k: getattr(old, k) for k in _VERSIONED}
+    return update_template(workspace_id, template_id, data, user_id=user_id, note=f"Restored version {number}")
+
+
+def convert_to_code(workspace_id: int, template_id: int, user_id: int | None = None) -> Template:
+    """A visual template becomes a code template: its compiled HTML is edited directly from now on.
+
+    The design stays on the template, frozen, so nothing of it is lost; the builder no longer opens it.
+    """
+    tpl = get_template(workspace_id, template_id)
+    if tpl.template_type != "visual":
+        raise InvalidState("This template is already a code template.")
+    tpl.template_type = "code"
+    db.session.flush()
+    _record_version(tpl, user_id, "Converted to code")
+    return tpl
+
+
+def version_count(template_id: int) -> int:
+    return db.session.scalar(select(func.count()).where(TemplateVersion.template_id == template_id)) or 0
 
 
 def get_template(workspace_id: int, template_id: int) -> Template:
@@ -102,12 +310,11 @@ def get_template(workspace_id: int, template_id: int) -> Template:
     return tpl
 
 
-def list_templates(workspace_id: int) -> list[Template]:
-    return list(
-        db.session.scalars(
-            select(Template).where(Template.workspace_id == workspace_id).order_by(Template.updated_at.desc())
-        )
-    )
+def list_templates(workspace_id: int, template_type: str | None = None) -> list[Template]:
+    query = select(Template).where(Template.workspace_id == workspace_id)
+    if template_type:
+        query = query.where(Template.template_type == template_type)
+    return list(db.session.scalars(query.order_by(Template.updated_at.desc(), Template.id.desc())))
 
 
 def delete_template(workspace_id: int, template_id: int) -> None:
@@ -147,6 +354,7 @@ def preview(
         if isinstance(context.get("subscriber"), dict):
             subscriber.update(context["subscriber"])
         extra = {k: v for k, v in context.items() if k not in ("subscriber",)}
+    extra = {**sample_event_data(base_url), **extra}
     ctx = build_context(
         subscriber,
         campaign_name,
@@ -157,6 +365,8 @@ def preview(
     )
     try:
         out = render_once(subject, body_html, body_text, preview_text, ctx)
+        # The preheader as the inbox shows it, beside the subject (rendered like a one-line subject).
+        preheader = render_once(preview_text, "", "", None, ctx).subject if preview_text else None
     except TemplateProblem as exc:
         raise ValidationError(f"The template cannot be rendered: {exc.message}", {exc.field: exc.message}) from None
-    return {"subject": out.subject, "html": out.html, "text": out.text}
+    return {"subject": out.subject, "preview_text": preheader, "html": out.html, "text": out.text}

@@ -1,4 +1,5 @@
-"""Work that must wait for the commit: jobs enqueued for rows a worker has to see."""
+"""Work that must wait for the commit (jobs enqueued for rows a worker has to see), and work
+outside the database to undo when the transaction does not commit (a file already written)."""
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -11,8 +12,14 @@ def on_commit(fn) -> None:
     db.session.info.setdefault("on_commit", []).append(fn)
 
 
+def on_rollback(fn) -> None:
+    """Run `fn` if the current transaction ends without committing (rolled back or closed)."""
+    db.session.info.setdefault("on_rollback", []).append(fn)
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session):
+    session.info.pop("on_rollback", None)
     for fn in session.info.pop("on_commit", []):
         fn()
 
@@ -20,3 +27,11 @@ def _run_after_commit(session):
 @event.listens_for(Session, "after_rollback")
 def _drop_after_rollback(session):
     session.info.pop("on_commit", None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _undo_uncommitted(session, transaction):
+    if transaction.parent is None:  # the outermost transaction; a committed one has cleared both lists
+        session.info.pop("on_commit", None)  # closed without a commit: never run them on a later one
+        for fn in session.info.pop("on_rollback", []):
+            fn()

@@ -163,7 +163,7 @@ def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox
     # A code template, with a live preview as Jane Doe would get it.
     go(page, "Templates")
     expect(heading(page)).to_have_text("Templates")
-    page.get_by_role("link", name="New template").first.click()
+    page.get_by_role("link", name="New code template").first.click()
     expect(heading(page)).to_have_text("New template")
     page.get_by_label("Name", exact=True).fill("Spring news")
     page.get_by_label("Subject").fill("Hi {{ subscriber.name }}, spring is here")

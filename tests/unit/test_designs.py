@@ -550,7 +550,11 @@ def _norm(s):
     return " ".join(s.split())
 
 
-@settings(max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", 100)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", 100)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(_design)
 def test_generated_designs_compile_and_keep_every_text(d):
     compiled = compile_design(d)

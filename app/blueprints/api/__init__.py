@@ -10,9 +10,11 @@ csrf.exempt(bp)  # authenticated by a bearer key, never by a cookie
 limiter.exempt(bp)
 
 from app.blueprints.api import (  # noqa: E402, F401  (each module declares its operations)
+    blocks,
     campaigns,
     designs,
     email_templates,
+    images,
     lists,
     openapi,
     providers,

@@ -36,10 +36,14 @@ TAGS = {
     "Lists": "Mailing lists people subscribe to.",
     "Subscribers": "People, one at a time or imported in bulk.",
     "Templates": "Email content: subject, HTML and text in sandboxed Jinja.",
+    "Designs": "The visual builder: designs (visual templates) checked, compiled, saved as versions, "
+    "previewed, tested and converted to code.",
+    "Saved blocks": "Blocks a workspace keeps for reuse in its designs.",
+    "Images": "Pictures for emails: PNG, JPEG, GIF or WebP, each with a public URL.",
     "Campaigns": "A template sent to lists, with its statistics and recipients.",
     TAG: "This reference.",
 }
-STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted"}
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 
 
 @cache
@@ -86,12 +90,9 @@ def _operation(op: Operation) -> dict:
         schema = f"{op.response}Page" if op.paginated else op.response
     else:
         schema = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
-    responses = {
-        str(op.status): {
-            "description": STATUS_TEXT.get(op.status, "OK"),
-            "content": {op.media_type: {"schema": schema}},
-        }
-    }
+    responses = {str(op.status): {"description": STATUS_TEXT.get(op.status, "OK")}}
+    if op.status != 204:
+        responses[str(op.status)]["content"] = {op.media_type: {"schema": schema}}
     for status in op.error_statuses:
         responses[str(status)] = ERROR_RESPONSES[status][0]
     doc = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "responses": responses}
@@ -104,6 +105,8 @@ def _operation(op: Operation) -> dict:
         if op.multipart:
             content["multipart/form-data"] = {"schema": op.multipart}
         doc["requestBody"] = {"required": op.body_required, "content": content}
+    elif op.multipart:
+        doc["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": op.multipart}}}
     if op.public:
         doc["security"] = []
     return doc

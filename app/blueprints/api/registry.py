@@ -49,7 +49,7 @@ class Operation:
     view: Callable
     body: str | None = None  # component schema of the JSON body
     body_required: bool = True
-    multipart: str | None = None  # component schema documenting a multipart/form-data alternative
+    multipart: str | None = None  # component schema of a multipart/form-data body (the alternative to `body`)
     response: str | None = None  # component schema of the success answer
     status: int = 200
     paginated: bool = False
@@ -84,6 +84,8 @@ class Operation:
             statuses.add(404)
         if self.body:
             statuses.update((400, 415, 422))
+        elif self.multipart:
+            statuses.update((413, 415, 422))
         if self.query_params:
             statuses.add(422)
         return sorted(statuses)
@@ -111,6 +113,8 @@ def view_for(op: Operation) -> Callable:
         kwargs = dict(path_args)
         if op.body:
             kwargs["body"] = read_body(op)
+        elif op.multipart:
+            require_multipart()
         if op.query_params:
             kwargs["query"] = read_query(op)
         result = op.view(**kwargs)
@@ -147,6 +151,16 @@ def read_body(op: Operation) -> dict | None:
     check_values(data)
     validate(op.body, data)
     return data
+
+
+def require_multipart() -> None:
+    """An upload-only operation: the view reads request.files itself."""
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Send a multipart/form-data upload, not {(request.mimetype or 'an empty body')[:100]}.",
+        )
 
 
 def _no_constants(name: str):

@@ -254,10 +254,20 @@ _TEMPLATE_INPUT = {
     "template_type": {
         "enum": ["code", "visual"],
         "default": "code",
-        "description": "Only code templates can be stored in this version.",
+        "description": "code: you write body_html. visual: built from `design`, which Herald compiles to "
+        "body_html and body_text (any given are ignored).",
+    },
+    "design": {
+        "type": ["object", "null"],
+        "description": "A visual template's design JSON {version: 1, settings, blocks}; its errors answer 422 "
+        "with `fields` naming block and prop (e.g. blocks.b1.props.color). Ignored for a code template.",
     },
 }
-TEMPLATE_CREATE = obj(_TEMPLATE_INPUT, required=("name", "subject", "body_html"))
+TEMPLATE_CREATE = obj(
+    _TEMPLATE_INPUT,
+    required=("name", "subject"),
+    description="A code template needs body_html; a visual template needs design.",
+)
 TEMPLATE_PATCH = obj(_TEMPLATE_INPUT, minProperties=1, description="Only the fields given change.")
 _TEMPLATE_FIELDS = {
     "id": ID,
@@ -265,12 +275,42 @@ _TEMPLATE_FIELDS = {
     "subject": {"type": "string"},
     "preview_text": {"type": ["string", "null"]},
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
-    "template_type": {"type": "string"},
+    "template_type": {"enum": ["code", "visual"]},
+    "version": integer("The number of the current version; every save that changes the content adds one."),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,
 }
 TEMPLATE_SUMMARY = response(_TEMPLATE_FIELDS)
-TEMPLATE = response({**_TEMPLATE_FIELDS, "body_html": {"type": "string"}, "body_text": {"type": ["string", "null"]}})
+TEMPLATE = response(
+    {
+        **_TEMPLATE_FIELDS,
+        "body_html": {"type": "string"},
+        "body_text": {"type": ["string", "null"]},
+        "design": {
+            "type": ["object", "null"],
+            "description": "A visual template's design; a template converted to code keeps its design, frozen; "
+            "null for a template written as code.",
+        },
+    }
+)
+_VERSION_FIELDS = {
+    "number": integer(minimum=1),
+    "note": {"type": ["string", "null"], "description": "What made it, e.g. Saved, Restored version 2."},
+    "created_at": TIMESTAMP,
+    "created_by": {"type": ["integer", "null"], "description": "The user who saved it; null through the API."},
+    "template_type": {"enum": ["code", "visual"]},
+    "subject": {"type": "string"},
+}
+TEMPLATE_VERSION_SUMMARY = response(_VERSION_FIELDS)
+TEMPLATE_VERSION = response(
+    {
+        **_VERSION_FIELDS,
+        "preview_text": {"type": ["string", "null"]},
+        "body_html": {"type": "string"},
+        "body_text": {"type": ["string", "null"]},
+        "design": {"type": ["object", "null"]},
+    }
+)
 PREVIEW_REQUEST = obj(
     {
         "context": {
@@ -279,9 +319,41 @@ PREVIEW_REQUEST = obj(
         }
     }
 )
-PREVIEW = response({"subject": {"type": "string"}, "html": {"type": "string"}, "text": {"type": "string"}})
+PREVIEW = response(
+    {
+        "subject": {"type": "string"},
+        "preview_text": {"type": ["string", "null"], "description": "The preheader, rendered."},
+        "html": {"type": "string"},
+        "text": {"type": "string"},
+    }
+)
+TEST_SEND_REQUEST = obj(
+    {
+        "emails": {"type": "array", "items": text(320), "minItems": 1, "maxItems": 10},
+        "from_email": text(320, "The sender; the latest campaign's when absent.", nullable=True),
+        "from_name": text(200, nullable=True),
+        "subscriber_id": {**ID, "type": ["integer", "null"], "description": "Personalize as this subscriber."},
+        "provider_id": {**ID, "type": ["integer", "null"], "description": "The default provider when absent."},
+    },
+    required=("emails",),
+)
+TEST_SEND_RESULT = response(
+    {
+        "results": {
+            "type": "array",
+            "items": response(
+                {
+                    "email": {"type": "string"},
+                    "ok": {"type": "boolean"},
+                    "detail": {"type": ["string", "null"], "description": "Why the provider refused it."},
+                }
+            ),
+        }
+    },
+    "One result per address: a test is marked [Test], is not tracked and counts nowhere.",
+)
 
-# Visual designs (the builder's compiler; storage arrives with the builder) ------------------------
+# Visual designs: the builder's compiler, and visual templates stored as designs -----------------
 
 DESIGN_INPUT = obj(
     {
@@ -304,6 +376,130 @@ DESIGN_RENDER = response(
         "mjml": {"type": "string"},
         "size_bytes": COUNT,
         "warnings": {"type": "array", "items": {"type": "string"}},
+    }
+)
+
+_DESIGN_JSON = {
+    "type": "object",
+    "description": "Visual design JSON: {version: 1, settings, blocks}; block types as in the docs.",
+}
+DESIGN_CREATE = obj(
+    {
+        "name": _TEMPLATE_INPUT["name"],
+        "subject": _TEMPLATE_INPUT["subject"],
+        "preview_text": _TEMPLATE_INPUT["preview_text"],
+        "category": _TEMPLATE_INPUT["category"],
+        "design": _DESIGN_JSON,
+    },
+    required=("name", "subject", "design"),
+    description="A marketing design (any category but transactional) must carry an unsubscribe link.",
+)
+DESIGN_UPDATE = obj(
+    {
+        "design": _DESIGN_JSON,
+        "name": _TEMPLATE_INPUT["name"],
+        "subject": _TEMPLATE_INPUT["subject"],
+        "preview_text": _TEMPLATE_INPUT["preview_text"],
+        "category": {"enum": list(TEMPLATE_CATEGORIES)},
+    },
+    required=("design",),
+    description="The design replaces the stored one; the other fields change only when given.",
+)
+_DESIGN_FIELDS = {
+    "id": ID,
+    "name": {"type": "string"},
+    "subject": {"type": "string"},
+    "preview_text": {"type": ["string", "null"]},
+    "category": {"enum": list(TEMPLATE_CATEGORIES)},
+    "template_type": {"const": "visual"},
+    "version": integer("The number of the current version."),
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+}
+DESIGN_SUMMARY = response(_DESIGN_FIELDS)
+DESIGN = response(
+    {
+        **_DESIGN_FIELDS,
+        "design": {"type": "object", "description": "The stored design, normalized (every default filled in)."},
+        "size_bytes": {**COUNT, "description": "Size of the compiled HTML."},
+        "warnings": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "E.g. images without alt text, or an email Gmail would clip.",
+        },
+    }
+)
+DESIGN_PREVIEW_REQUEST = obj(
+    {
+        "subscriber_id": {
+            **ID,
+            "type": ["integer", "null"],
+            "description": "Personalize as this subscriber of the workspace; a sample subscriber when absent.",
+        },
+        "context": {
+            "type": ["object", "null"],
+            "description": "More data: subscriber (merged over the subscriber) and any other names, e.g. cart. "
+            "Sample cart and order data fill in what is not given.",
+        },
+    }
+)
+DESIGN_PREVIEW = response({**PREVIEW["properties"], "size_bytes": COUNT})
+
+# Saved blocks -------------------------------------------------------------------------------------
+
+_BLOCK_LIST = {
+    "type": "array",
+    "items": {"type": "object"},
+    "maxItems": 500,
+    "description": "Blocks as they would stand at the top of a design (no column at the top level).",
+}
+SAVED_BLOCK_CREATE = obj(
+    {
+        "name": text(200, min_length=1),
+        "blocks": _BLOCK_LIST,
+        "block": {"type": "object", "description": "One block: the same as blocks with one item."},
+    },
+    required=("name",),
+    description="Give blocks, or block.",
+)
+SAVED_BLOCK_PATCH = obj(
+    {"name": text(200, min_length=1), "blocks": _BLOCK_LIST, "block": {"type": "object"}},
+    minProperties=1,
+    description="Only the fields given change.",
+)
+SAVED_BLOCK = response(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "blocks": {"type": "array", "items": {"type": "object"}, "description": "Normalized, defaults filled in."},
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }
+)
+
+# Images -------------------------------------------------------------------------------------------
+
+IMAGE_UPLOAD = obj(
+    {
+        "file": {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "A PNG, JPEG, GIF or WebP image (5 MB at most unless the server says otherwise). The "
+            "format is read from the bytes, not from the name: SVG, HTML and anything else is refused.",
+        },
+    },
+    required=("file",),
+)
+IMAGE = response(
+    {
+        "id": ID,
+        "url": {"type": "string", "format": "uri", "description": "Public and permanent; use it in emails."},
+        "filename": {"type": "string"},
+        "content_type": {"enum": ["image/png", "image/jpeg", "image/gif", "image/webp"]},
+        "size_bytes": COUNT,
+        "width": integer(minimum=1, nullable=True),
+        "height": integer(minimum=1, nullable=True),
+        "created_at": TIMESTAMP,
     }
 )
 
@@ -410,9 +606,24 @@ SCHEMAS: dict[str, dict] = {
     "TemplateSummary": TEMPLATE_SUMMARY,
     "PreviewRequest": PREVIEW_REQUEST,
     "Preview": PREVIEW,
+    "TemplateVersion": TEMPLATE_VERSION,
+    "TemplateVersionSummary": TEMPLATE_VERSION_SUMMARY,
+    "TestSendRequest": TEST_SEND_REQUEST,
+    "TestSendResult": TEST_SEND_RESULT,
     "DesignInput": DESIGN_INPUT,
     "DesignCheck": DESIGN_CHECK,
     "DesignRender": DESIGN_RENDER,
+    "DesignCreate": DESIGN_CREATE,
+    "DesignUpdate": DESIGN_UPDATE,
+    "Design": DESIGN,
+    "DesignSummary": DESIGN_SUMMARY,
+    "DesignPreviewRequest": DESIGN_PREVIEW_REQUEST,
+    "DesignPreview": DESIGN_PREVIEW,
+    "SavedBlockCreate": SAVED_BLOCK_CREATE,
+    "SavedBlockPatch": SAVED_BLOCK_PATCH,
+    "SavedBlock": SAVED_BLOCK,
+    "ImageUpload": IMAGE_UPLOAD,
+    "Image": IMAGE,
     "CampaignCreate": CAMPAIGN_CREATE,
     "Campaign": CAMPAIGN,
     "CampaignSummary": CAMPAIGN_SUMMARY,

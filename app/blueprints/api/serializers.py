@@ -2,7 +2,17 @@
 
 from datetime import datetime
 
-from app.models import Campaign, CampaignRecipient, MailingList, Provider, Subscriber, Template
+from app.models import (
+    Campaign,
+    CampaignRecipient,
+    MailingList,
+    MediaFile,
+    Provider,
+    SavedBlock,
+    Subscriber,
+    Template,
+    TemplateVersion,
+)
 from app.services.providers import credentials_summary
 
 
@@ -63,12 +73,58 @@ def template_json(t: Template, full: bool = True) -> dict:
         "preview_text": t.preview_text,
         "category": t.category,
         "template_type": t.template_type,
+        "version": t.version or 0,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }
     if full:
-        data.update(body_html=t.body_html, body_text=t.body_text)
+        data.update(body_html=t.body_html, body_text=t.body_text, design=t.design)
     return data
+
+
+def design_json(t: Template, size_bytes: int | None = None, warnings: list[str] | None = None) -> dict:
+    """A visual template as the builder sees it; the full form when the compile's size and warnings are given."""
+    data = template_json(t, full=False)
+    if size_bytes is not None:
+        data.update(design=t.design, size_bytes=size_bytes, warnings=list(warnings or []))
+    return data
+
+
+def version_json(v: TemplateVersion, full: bool = False) -> dict:
+    data = {
+        "number": v.number,
+        "note": v.note,
+        "created_at": iso(v.created_at),
+        "created_by": v.created_by,
+        "template_type": v.template_type,
+        "subject": v.subject,
+    }
+    if full:
+        data.update(preview_text=v.preview_text, body_html=v.body_html, body_text=v.body_text, design=v.design)
+    return data
+
+
+def saved_block_json(b: SavedBlock) -> dict:
+    return {
+        "id": b.id,
+        "name": b.name,
+        "blocks": b.blocks,
+        "created_at": iso(b.created_at),
+        "updated_at": iso(b.updated_at),
+    }
+
+
+def image_json(m: MediaFile) -> dict:
+    return {
+        "id": m.id,
+        "url": m.url,
+        "filename": m.filename,
+        "content_type": m.content_type,
+        "size_bytes": m.size_bytes,
+        "width": m.width,
+        "height": m.height,
+        "created_at": iso(m.created_at),
+    }
 
 
 def campaign_json(c: Campaign, list_ids: list[int] | None = None, stats: dict | None = None) -> dict:

@@ -69,6 +69,8 @@ def new():
 @workspace_view
 def edit(template_id):
     tpl = templates.get_template(g.ws_id, template_id)
+    if tpl.template_type == "visual":
+        return redirect(url_for("email_templates.builder", template_id=tpl.id))
     errors = {}
     form = {k: getattr(tpl, k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")}
     if request.method == "POST":
@@ -108,3 +110,6 @@ def delete(template_id):
         return redirect(url_for("email_templates.edit", template_id=template_id))
     flash("Template deleted.", "success")
     return redirect(url_for("email_templates.index"))
+
+
+from app.blueprints.email_templates import builder  # noqa: E402,F401  (its routes are on bp)

@@ -1,0 +1,344 @@
+"""The visual builder: starters, the three-pane editor, previews, test sends, saved blocks,
+versions and conversion to code.
+
+The browser holds the design JSON while a person works (so undo and redo are instant) and
+posts the whole design on every change; the server validates it, saves it (folding a burst
+of edits into one version) and answers with the canvas rendered from what it stored. A
+design the validator refuses is not saved: the canvas stays, and the panel shows the error
+under the field at fault.
+"""
+
+import json
+
+from flask import current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from app.blueprints.email_templates import bp
+from app.blueprints.email_templates import builder_fields as fields
+from app.extensions import db
+from app.blueprints.helpers import attempt, attempt_quietly, commit, workspace_view
+from app.models.content import TEMPLATE_CATEGORIES
+from app.services import designs, saved_blocks, templates, test_sends
+from app.services.designs import starters
+from app.services.designs.sanitize import clean_html
+from app.services.errors import DomainError, ValidationError
+
+AUTOSAVE_WINDOW = 120  # seconds: one person's edits within this window make one version
+MAX_DESIGN_BYTES = 2_000_000
+
+
+def _base_url() -> str:
+    return current_app.config["BASE_URL"]
+
+
+def _trigger(response, name: str, payload) -> None:
+    response.headers["HX-Trigger"] = json.dumps({name: payload}, ensure_ascii=True)
+
+
+def _posted_design():
+    raw = request.form.get("design") or ""
+    if len(raw) > MAX_DESIGN_BYTES:
+        raise ValidationError("The design is larger than 2 MB.", {"design": "too large"})
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ValidationError("The design could not be read (it is not JSON).", {"design": "not JSON"}) from None
+
+
+def _visual(template_id: int):
+    return templates.get_template(g.ws_id, template_id)
+
+
+def _report(tpl) -> dict:
+    size = len((tpl.body_html or "").encode("utf-8"))
+    return {
+        "version": tpl.version,
+        "sizeBytes": size,
+        "sizeLabel": f"{size / 1024:.1f} KB",
+        "clipped": size > designs.GMAIL_CLIP_BYTES,
+        "warnings": list(getattr(tpl, "compile_warnings", []) or []),
+    }
+
+
+def rich_preview(text: str) -> Markup:
+    """A text block's HTML for the canvas: the same cleaning as the email, expressions shown as typed."""
+    ph = designs.dynamic.Placeholders("CANVAS")
+    return Markup(ph.restore(clean_html(ph.protect(text), ph)))
+
+
+# -- New from a starter ------------------------------------------------------------------
+
+
+@bp.route("/new/visual", methods=["GET", "POST"])
+@workspace_view
+def new_visual():
+    errors = {}
+    if request.method == "POST":
+        key = request.form.get("starter") or "blank"
+        try:
+            if key == "blank":
+                start = {
+                    "name": "Untitled email",
+                    "subject": "A subject people will open",
+                    "preview_text": "",
+                    "category": "marketing",
+                    "design": starters.blank_design(),
+                }
+            else:
+                start = starters.load_starter(key, _base_url())
+        except DomainError as exc:
+            errors = {"starter": exc.message}
+        else:
+            name = " ".join((request.form.get("name") or "").split()) or start["name"]
+            data = {**start, "name": name, "template_type": "visual"}
+            tpl, errors = attempt(templates.create_template, g.ws_id, data, current_user.id, "Created")
+            if tpl:
+                return redirect(url_for("email_templates.builder", template_id=tpl.id))
+    return render_template("email_templates/new_visual.html", starters=starters.STARTERS, errors=errors), (
+        422 if errors else 200
+    )
+
+
+@bp.route("/starters/<key>/preview")
+@workspace_view
+def starter_preview(key):
+    """A starter rendered with sample data, for the gallery's thumbnails (shown in a sandboxed iframe)."""
+    start = starters.load_starter(key, _base_url()) if key != "blank" else {"design": starters.blank_design()}
+    compiled = designs.compile_design(start["design"])
+    out = templates.preview(_base_url(), start.get("subject") or "Preview", compiled.html, compiled.text, None)
+    response = make_response(out["html"])
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self' data: https: http:; style-src 'unsafe-inline'"
+    )
+    return response
+
+
+# -- The builder -------------------------------------------------------------------------
+
+
+@bp.route("/<int:template_id>/builder")
+@workspace_view
+def builder(template_id):
+    tpl = _visual(template_id)
+    if tpl.template_type != "visual":
+        flash("This is a code template: edit its HTML directly.", "info")
+        return redirect(url_for("email_templates.edit", template_id=tpl.id))
+    defaults = {t: fields.default_block(t, _base_url()) for t in fields.DEFAULT_PROPS}
+    sender_name, sender_email = test_sends.default_sender(g.ws_id)
+    return render_template(
+        "email_templates/builder/page.html",
+        tpl=tpl,
+        design=tpl.design,
+        defaults=defaults,
+        palette=fields.PALETTE,
+        saved=saved_blocks.list_saved_blocks(g.ws_id),
+        categories=TEMPLATE_CATEGORIES,
+        fonts=fields.FONT_CHOICES,
+        report=_report(tpl),
+        subscribers=test_sends.preview_subscribers(g.ws_id, 50),
+        sender_email=sender_email or current_user.email,
+        sender_name=sender_name or g.workspace.name,
+        labels=fields.TYPE_LABELS,
+        icons=fields.TYPE_ICONS,
+        rich_preview=rich_preview,
+        upload_url=_url_or_empty("media.upload"),
+        picker_url=_url_or_empty("media.picker"),
+    )
+
+
+def _url_or_empty(endpoint: str) -> str:
+    return url_for(endpoint) if endpoint in current_app.view_functions else ""
+
+
+@bp.route("/<int:template_id>/builder/save", methods=["POST"])
+@workspace_view
+def builder_save(template_id):
+    """Validate and store the posted design; answer with the canvas, or with the problem."""
+    _visual(template_id)
+    try:
+        data = {"design": _posted_design(), "template_type": "visual"}
+        for name in ("name", "subject", "preview_text", "category"):
+            if name in request.form:
+                data[name] = request.form[name]
+        tpl = templates.update_template(
+            g.ws_id, template_id, data, user_id=current_user.id, coalesce_seconds=AUTOSAVE_WINDOW
+        )
+    except ValidationError as exc:
+        db.session.rollback()
+        response = make_response("", 200)
+        response.headers["HX-Reswap"] = "none"
+        _trigger(response, "hb-invalid", {"message": exc.message, "fields": exc.fields})
+        return response
+    commit()
+    response = make_response(
+        render_template(
+            "email_templates/builder/_canvas.html",
+            design=tpl.design,
+            labels=fields.TYPE_LABELS,
+            icons=fields.TYPE_ICONS,
+            rich_preview=rich_preview,
+        )
+    )
+    _trigger(response, "hb-saved", _report(tpl) | {"design": tpl.design})
+    return response
+
+
+@bp.route("/<int:template_id>/builder/panel", methods=["POST"])
+@workspace_view
+def builder_panel(template_id):
+    """The properties panel for one block of the posted design (or the email's settings)."""
+    tpl = _visual(template_id)
+    block_id = request.form.get("block") or ""
+    try:
+        design = designs.validate_design(_posted_design())
+    except ValidationError:
+        design = tpl.design
+    block = _find(design["blocks"], block_id) if block_id else None
+    if block is None:
+        return render_template(
+            "email_templates/builder/_settings.html",
+            tpl=tpl,
+            design=design,
+            categories=TEMPLATE_CATEGORIES,
+            fonts=fields.FONT_CHOICES,
+        )
+    return render_template(
+        "email_templates/builder/_panel.html",
+        block=block,
+        label=fields.TYPE_LABELS[block["type"]],
+        icon=fields.TYPE_ICONS[block["type"]],
+        fields=fields.panel_fields(block["type"], block["props"]),
+        networks=fields.NETWORKS,
+    )
+
+
+def _find(blocks: list, block_id: str):
+    for b in blocks:
+        if b["id"] == block_id:
+            return b
+        found = _find(b.get("children", []), block_id) or _find(b.get("else", []), block_id)
+        if found:
+            return found
+    return None
+
+
+@bp.route("/<int:template_id>/builder/preview", methods=["POST"])
+@workspace_view
+def builder_preview(template_id):
+    """The saved email as a recipient would see it, for the sample or a chosen subscriber."""
+    tpl = _visual(template_id)
+    device = "mobile" if request.form.get("device") == "mobile" else "desktop"
+    error = out = None
+    try:
+        subscriber = test_sends.subscriber_context(g.ws_id, request.form.get("subscriber_id") or None)
+        out = templates.preview(
+            _base_url(), tpl.subject, tpl.body_html, tpl.body_text, tpl.preview_text, {"subscriber": subscriber}
+        )
+        out["preview_text"] = tpl.preview_text
+    except DomainError as exc:
+        error = exc.message
+    sender_name, sender_email = test_sends.default_sender(g.ws_id)
+    return render_template(
+        "email_templates/builder/_preview.html",
+        out=out,
+        error=error,
+        device=device,
+        sender=sender_name or g.workspace.name,
+        report=_report(tpl),
+    )
+
+
+@bp.route("/<int:template_id>/builder/test", methods=["POST"])
+@workspace_view
+def builder_test(template_id):
+    _visual(template_id)
+    f = request.form
+    results, errors = attempt_quietly(
+        test_sends.send_test,
+        g.ws_id,
+        template_id,
+        f.get("emails", ""),
+        f.get("from_email"),
+        f.get("from_name"),
+        f.get("subscriber_id") or None,
+    )
+    return render_template("email_templates/builder/_test_result.html", results=results, errors=errors)
+
+
+@bp.route("/<int:template_id>/builder/blocks", methods=["POST"])
+@workspace_view
+def builder_save_block(template_id):
+    """Keep a block (with what it holds) for reuse; answers with the palette's saved blocks."""
+    _visual(template_id)
+    error = None
+    try:
+        block = json.loads(request.form.get("block") or "null")
+    except ValueError:
+        block = None
+    saved, errors = attempt_quietly(saved_blocks.create_saved_block, g.ws_id, request.form.get("name"), block)
+    if errors:
+        error = next(iter(errors.values()))
+    response = make_response(
+        render_template(
+            "email_templates/builder/_saved_blocks.html", saved=saved_blocks.list_saved_blocks(g.ws_id), error=error
+        )
+    )
+    if saved:
+        _trigger(response, "hb-block-saved", {"name": saved.name})
+    return response
+
+
+@bp.route("/<int:template_id>/builder/blocks/<int:block_id>/delete", methods=["POST"])
+@workspace_view
+def builder_delete_block(template_id, block_id):
+    _visual(template_id)
+    attempt_quietly(saved_blocks.delete_saved_block, g.ws_id, block_id)
+    return render_template(
+        "email_templates/builder/_saved_blocks.html", saved=saved_blocks.list_saved_blocks(g.ws_id), error=None
+    )
+
+
+# -- Versions and conversion ----------------------------------------------------------------
+
+
+@bp.route("/<int:template_id>/versions")
+@workspace_view
+def versions(template_id):
+    tpl = templates.get_template(g.ws_id, template_id)
+    return render_template(
+        "email_templates/versions.html", tpl=tpl, versions=templates.list_versions(g.ws_id, template_id)
+    )
+
+
+@bp.route("/<int:template_id>/versions/<int:number>")
+@workspace_view
+def version(template_id, number):
+    tpl = templates.get_template(g.ws_id, template_id)
+    v = templates.get_version(g.ws_id, template_id, number)
+    error = out = None
+    try:
+        out = templates.preview(_base_url(), v.subject, v.body_html, v.body_text, v.preview_text)
+    except ValidationError as exc:
+        error = exc.message
+    return render_template("email_templates/version.html", tpl=tpl, v=v, out=out, error=error)
+
+
+@bp.route("/<int:template_id>/versions/<int:number>/restore", methods=["POST"])
+@workspace_view
+def restore(template_id, number):
+    tpl, errors = attempt(templates.restore_version, g.ws_id, template_id, number, current_user.id)
+    if tpl:
+        flash(f"Version {number} restored as version {tpl.version}.", "success")
+        target = "email_templates.builder" if tpl.template_type == "visual" else "email_templates.edit"
+        return redirect(url_for(target, template_id=template_id))
+    return redirect(url_for("email_templates.versions", template_id=template_id))
+
+
+@bp.route("/<int:template_id>/convert", methods=["POST"])
+@workspace_view
+def convert(template_id):
+    tpl, errors = attempt(templates.convert_to_code, g.ws_id, template_id, current_user.id)
+    if tpl:
+        flash("Converted to a code template: edit its HTML directly. The design is kept in the history.", "success")
+    return redirect(url_for("email_templates.edit", template_id=template_id))

@@ -1,0 +1,148 @@
+"""Test sends: one template, rendered for a sample (or chosen) subscriber, to a few addresses.
+
+A test is marked as one ("[Test]" subject, an X-Herald-Test header), is not tracked and
+does not count anywhere: it goes straight through the provider, never through a campaign.
+"""
+
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Campaign, Subscriber
+from app.providers import TransportUnavailable
+from app.services import providers, templates
+from app.services.audience import normalize_email
+from app.services.errors import NotFound, ValidationError
+from app.services.mime import MessageSkeleton
+from app.services.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
+
+MAX_TEST_ADDRESSES = 10
+
+
+@dataclass
+class TestResult:
+    email: str
+    ok: bool
+    detail: str | None = None
+
+
+def parse_addresses(raw) -> list[str]:
+    """Addresses from a list or a comma/space/newline separated string, each checked, no repeats."""
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").replace(";", " ").split()
+    if not isinstance(raw, list) or not raw:
+        raise ValidationError("Give at least one address to send the test to.", {"emails": "required"})
+    if len(raw) > MAX_TEST_ADDRESSES:
+        raise ValidationError(
+            f"Send a test to at most {MAX_TEST_ADDRESSES} addresses at once.", {"emails": "too many addresses"}
+        )
+    out: list[str] = []
+    for value in raw:
+        try:
+            email = normalize_email(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, {"emails": exc.message}) from None
+        if email not in out:
+            out.append(email)
+    return out
+
+
+def default_sender(workspace_id: int) -> tuple[str | None, str | None]:
+    """The From of the workspace's latest campaign: the address a test most likely should use."""
+    row = db.session.execute(
+        select(Campaign.from_name, Campaign.from_email)
+        .where(Campaign.workspace_id == workspace_id)
+        .order_by(Campaign.id.desc())
+        .limit(1)
+    ).first()
+    return (row.from_name, row.from_email) if row else (None, None)
+
+
+def preview_subscribers(workspace_id: int, limit: int = 50) -> list:
+    """The latest subscribers, to preview or test a template as one of them."""
+    return list(
+        db.session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name)
+            .where(Subscriber.workspace_id == workspace_id)
+            .order_by(Subscriber.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def subscriber_context(workspace_id: int, subscriber_id) -> dict:
+    """What `subscriber` means in a preview or test: a subscriber of this workspace, or the sample one."""
+    if subscriber_id in (None, ""):
+        return dict(SAMPLE_SUBSCRIBER)
+    sub = db.session.scalar(
+        select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.workspace_id == workspace_id)
+    )
+    if sub is None:
+        raise NotFound("No such subscriber.")
+    return {"id": sub.id, "email": sub.email, "name": sub.name, "attributes": sub.attributes or {}}
+
+
+def send_test(
+    workspace_id: int,
+    template_id: int,
+    emails,
+    from_email: str | None = None,
+    from_name: str | None = None,
+    subscriber_id: int | None = None,
+    provider_id: int | None = None,
+) -> list[TestResult]:
+    tpl = templates.get_template(workspace_id, template_id)
+    addresses = parse_addresses(emails)
+    last_name, last_email = default_sender(workspace_id)
+    try:
+        sender = normalize_email(from_email or last_email or "")
+    except ValidationError:
+        raise ValidationError(
+            "Say which address the test comes from.", {"from_email": "a valid sender address is required"}
+        ) from None
+    from_name = " ".join(str(from_name or last_name or "").split())[:200] or None
+    provider = (
+        providers.get_provider(workspace_id, provider_id) if provider_id else providers.default_provider(workspace_id)
+    )
+    if provider is None:
+        raise ValidationError("Add a provider before sending a test.", {"provider_id": "no provider"})
+
+    base = current_app.config["BASE_URL"]
+    ctx = build_context(
+        subscriber_context(workspace_id, subscriber_id),
+        tpl.name,
+        f"{base}/u/test",
+        f"{base}/preferences/test",
+        f"{base}/v/test",
+        templates.sample_event_data(base),
+    )
+    try:
+        out = render_once(tpl.subject, tpl.body_html, tpl.body_text, tpl.preview_text, ctx)
+    except TemplateProblem as exc:
+        raise ValidationError(f"The template cannot be rendered: {exc.message}", {exc.field: exc.message}) from None
+
+    transport, headers = providers.transport_for(provider)
+    skeleton = MessageSkeleton(from_name, sender, None, {**headers, "X-Herald-Test": "1"})
+    results: list[TestResult] = []
+    try:
+        for rcpt in addresses:
+            raw = skeleton.build(
+                None,
+                rcpt,
+                f"[Test] {out.subject}",
+                out.html,
+                out.text,
+                f"<test.{tpl.id}.{secrets.token_hex(6)}@{skeleton.domain}>",
+            )
+            try:
+                res = transport.send(sender, rcpt, raw)
+            except TransportUnavailable as exc:
+                results.append(TestResult(rcpt, False, f"The provider could not be reached: {exc}"))
+                continue
+            results.append(TestResult(rcpt, res.ok, res.detail if not res.ok else None))
+    finally:
+        transport.close()
+    return results
