@@ -39,9 +39,10 @@ def prepare_campaign(campaign_id: int) -> int:
     with app.app_context():
         try:
             ranges = sending.prepare_campaign(campaign_id)
+            send_round = sending.current_round(campaign_id)
             db.session.commit()
             # Batches are queued only after their rows are committed, or a fast worker finds none.
-            sending.enqueue_batches(campaign_id, ranges, current_app.config["REDIS_URL"])
+            sending.enqueue_batches(campaign_id, ranges, current_app.config["REDIS_URL"], send_round)
             return len(ranges)
         except BaseException:
             db.session.rollback()
@@ -60,6 +61,20 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
         job.meta.update(result)
         job.save_meta()
     return result
+
+
+def start_due_campaigns() -> list[int]:
+    """Start the scheduled campaigns whose time has come (periodic)."""
+    from app.services import campaign_lifecycle
+
+    return _run(campaign_lifecycle.start_due_campaigns)
+
+
+def recover_stale_claims() -> int:
+    """Recipients claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
+    from app.services import sending
+
+    return _run(sending.recover_stale_claims)
 
 
 def process_tracking_hits() -> int:

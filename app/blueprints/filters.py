@@ -27,9 +27,18 @@ def localtime(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> Markup:
     return Markup(f'<time datetime="{value.isoformat()}" title="{escape(utc)}">{escape(local.strftime(fmt))}</time>')
 
 
+def localinput(value: datetime | None) -> str:
+    """A time as a datetime-local input's value, in the workspace's timezone."""
+    if value is None:
+        return ""
+    tz = ZoneInfo(getattr(getattr(g, "workspace", None), "timezone", None) or "UTC")
+    return value.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+
 def register_filters(app) -> None:
     app.jinja_env.filters["num"] = num
     app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["localinput"] = localinput
 
     @app.context_processor
     def nav_state():

@@ -46,6 +46,10 @@ class Campaign(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Each resume queues the batches again under new job ids (the old jobs have finished).
+    send_round: Mapped[int] = mapped_column(default=0)
 
 
 class CampaignList(db.Model):

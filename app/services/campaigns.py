@@ -1,8 +1,5 @@
 """Campaigns: drafting, starting a send, and what the pages and API report about them."""
 
-from datetime import datetime, timezone
-
-from flask import current_app
 from sqlalchemy import case, delete, func, insert, select
 
 from app.extensions import db
@@ -12,7 +9,6 @@ from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id, as_ids
 from app.services.providers import get_provider
 from app.services.templates import get_template
-from app.services.transactions import on_commit
 
 EDITABLE = ("draft",)
 
@@ -152,40 +148,9 @@ def audience_size(workspace_id: int, list_ids: list[int]) -> int:
 
 def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     """Start sending a draft now: freeze its content and queue the audience's materialization."""
-    campaign = get_campaign(workspace_id, campaign_id)
-    if campaign.status != "draft":
-        raise InvalidState(
-            f"This campaign is {campaign.status}; only a draft can be sent.", {"status": campaign.status}
-        )
-    list_ids = campaign_list_ids(campaign.id)
-    if audience_size(workspace_id, list_ids) == 0:
-        raise ValidationError(
-            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
-        )
-    tpl = get_template(workspace_id, campaign.template_id)
-    campaign.snapshot = {
-        "subject": tpl.subject,
-        "body_html": tpl.body_html,
-        "body_text": tpl.body_text,
-        "preview_text": tpl.preview_text,
-        "template_id": tpl.id,
-    }
-    campaign.status = "sending"
-    campaign.started_at = datetime.now(timezone.utc)
-    campaign.last_error = None
-    db.session.flush()
-    url = current_app.config["REDIS_URL"]
-    on_commit(lambda: _enqueue_prepare(url, campaign_id))
-    return campaign
+    from app.services import campaign_lifecycle
 
-
-def _enqueue_prepare(redis_url: str, campaign_id: int) -> None:
-    from workers.queues import DEFAULT, SEND_RETRY, get_queue
-
-    # prepare_campaign is idempotent (it materializes only once), so a retry is always safe.
-    get_queue(DEFAULT, redis_url).enqueue(
-        "workers.jobs.prepare_campaign", campaign_id, job_id=f"prepare-campaign-{campaign_id}", retry=SEND_RETRY
-    )
+    return campaign_lifecycle.send_now(workspace_id, campaign_id)
 
 
 # Reporting ----------------------------------------------------------------------------------

@@ -209,6 +209,7 @@ def build_context(
     preferences_url: str,
     view_url: str,
     extra: dict | None = None,
+    base_url: str = "",
 ) -> dict:
     ctx = {
         "subscriber": subscriber,
@@ -216,6 +217,8 @@ def build_context(
         "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url,
         "view_in_browser_url": view_url,
+        # Where images Herald itself serves (social icons) live; visual designs refer to it.
+        "assets_url": f"{base_url}/static",
     }
     if extra:
         ctx.update(extra)

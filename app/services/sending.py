@@ -25,6 +25,8 @@ from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.tokens import TokenMaker
 
 CLAIM_CHUNK = 100
+STATUS_CHECK_SECONDS = 0.25  # how often a worker looks for a pause or cancel, between two messages
+CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -114,18 +116,42 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def enqueue_batches(campaign_id: int, ranges: list[tuple[int, int]], redis_url: str) -> None:
+def enqueue_batches(campaign_id: int, ranges: list[tuple[int, int]], redis_url: str, send_round: int = 0) -> None:
     from workers.queues import SEND_RETRY, SENDS, get_queue
 
     q = get_queue(SENDS, redis_url)
+    # A resume queues the batches again: new ids, as the first round's jobs have finished.
+    suffix = f"-r{send_round}" if send_round else ""
     jobs = [
         q.prepare_data(
-            "workers.jobs.send_batch", (campaign_id, a, b), retry=SEND_RETRY, job_id=f"send-{campaign_id}-{a}-{b}"
+            "workers.jobs.send_batch",
+            (campaign_id, a, b),
+            retry=SEND_RETRY,
+            job_id=f"send-{campaign_id}-{a}-{b}{suffix}",
         )
         for a, b in ranges
     ]
     for i in range(0, len(jobs), 1000):
         q.enqueue_many(jobs[i : i + 1000])
+
+
+def current_round(campaign_id: int) -> int:
+    return db.session.scalar(select(Campaign.send_round).where(Campaign.id == campaign_id)) or 0
+
+
+def recover_stale_claims(ttl_seconds: int = CLAIM_TTL_SECONDS) -> int:
+    """Rows a dead worker had claimed: the provider may or may not have them, so they are
+    reported as 'unknown' (never resent blindly; the marketer may resend them by hand)."""
+    cutoff = datetime.fromtimestamp(time.time() - ttl_seconds, timezone.utc)
+    stale = db.session.execute(
+        update(_cr)
+        .where(_cr.c.status == "sending", _cr.c.claimed_at < cutoff)
+        .values(status="unknown", reason="hand-off unknown: the worker stopped while sending")
+        .returning(_cr.c.campaign_id)
+    ).all()
+    for campaign_id in {r.campaign_id for r in stale}:
+        finish_if_done(campaign_id)
+    return len(stale)
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -188,7 +214,9 @@ class MessageFactory:
 
     def render(self, recipient_id: int, subscriber: dict, for_browser: bool = False):
         u = self.urls(recipient_id)
-        ctx = build_context(subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"])
+        ctx = build_context(
+            subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"], base_url=self.base
+        )
         t = self.tokens.make
         pixel = None if for_browser else f"{self.base}/t/o/{t('open', recipient_id)}.gif"
         signed: dict[int, str] = {}  # each link appears in the HTML and the text part: sign it once
@@ -316,6 +344,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     factory = MessageFactory(campaign, extra_headers)
     limiter = PerSecondLimiter(get_redis(), f"herald:rate:provider:{provider.id}", provider.max_sends_per_second)
     envelope_from = campaign.from_email
+    next_check = time.monotonic() + STATUS_CHECK_SECONDS
     try:
         while _campaign_status(campaign_id) == "sending":
             claimed = _claim(campaign_id, first_id, last_id, CLAIM_CHUNK)
@@ -324,8 +353,14 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 break
             subs = _subscribers([s for _, s in claimed])
             sent, failed, released, bounces = [], [], [], []
+            halted = False
             try:
                 for rid, sid in claimed:
+                    if time.monotonic() >= next_check:
+                        next_check = time.monotonic() + STATUS_CHECK_SECONDS
+                        if _campaign_status(campaign_id) != "sending":
+                            halted = True  # paused or cancelled: stop between two messages
+                            break
                     sub = subs.get(sid)
                     if sub is None:  # deleted since materialization
                         failed.append({"rid": rid, "st": "failed", "why": "subscriber deleted", "mid": None})
@@ -366,6 +401,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 campaign.last_error = f"Cannot reach “{provider.name}”: {exc}. Sending retries automatically."[:2000]
                 db.session.commit()
                 raise
+            if halted:
+                done = {r["rid"] for r in sent} | {r["rid"] for r in failed}
+                released = [{"rid": rid} for rid, _ in claimed if rid not in done]
             _record(sent, failed, released)
             if campaign.last_error and sent:
                 campaign.last_error = None  # the provider answers again
@@ -375,6 +413,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
             counts["sent"] += len(sent)
             counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
             counts["unknown"] += sum(1 for f in failed if f["st"] == "unknown")
+            if halted:
+                break
     finally:
         transport.close()
     finish_if_done(campaign_id)

@@ -362,6 +362,7 @@ def preview(
         f"{base_url}/preferences/sample",
         f"{base_url}/v/sample",
         extra,
+        base_url=base_url,
     )
     try:
         out = render_once(subject, body_html, body_text, preview_text, ctx)

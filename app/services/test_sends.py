@@ -16,6 +16,7 @@ from app.providers import TransportUnavailable
 from app.services import providers, templates
 from app.services.audience import normalize_email
 from app.services.errors import NotFound, ValidationError
+from app.services.ids import as_id
 from app.services.mime import MessageSkeleton
 from app.services.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
 
@@ -77,8 +78,11 @@ def subscriber_context(workspace_id: int, subscriber_id) -> dict:
     """What `subscriber` means in a preview or test: a subscriber of this workspace, or the sample one."""
     if subscriber_id in (None, ""):
         return dict(SAMPLE_SUBSCRIBER)
-    sub = db.session.scalar(
-        select(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.workspace_id == workspace_id)
+    sub_id = as_id(subscriber_id)  # a form sends text: "abc" or 10**30 must not reach the database
+    sub = (
+        db.session.scalar(select(Subscriber).where(Subscriber.id == sub_id, Subscriber.workspace_id == workspace_id))
+        if sub_id is not None
+        else None
     )
     if sub is None:
         raise NotFound("No such subscriber.")
@@ -118,6 +122,7 @@ def send_test(
         f"{base}/preferences/test",
         f"{base}/v/test",
         templates.sample_event_data(base),
+        base_url=base,
     )
     try:
         out = render_once(tpl.subject, tpl.body_html, tpl.body_text, tpl.preview_text, ctx)

@@ -743,12 +743,10 @@ def test_the_document_is_openapi_3_with_valid_schemas_auth_errors_and_pages(app,
     assert set(upload) == {"application/json", "multipart/form-data"}
     params = {p["name"] for p in document["paths"]["/subscribers"]["get"]["parameters"]}
     assert params == {"email", "status", "list_id", "page", "per_page"}
-    # Nothing to schedule, pause, resume, cancel or test yet: those arrive with their own issue.
-    assert not [
-        p
-        for p in document["paths"]
-        if re.search(r"/(schedule|pause|resume|cancel|test)$", p) and p.startswith("/campaigns")
-    ]
+    # The lifecycle: every transition answers 409 (with the current state) when it is not allowed.
+    for action in ("pause", "resume", "cancel", "schedule"):
+        op = document["paths"][f"/campaigns/{{campaign_id}}/{action}"]["post"]
+        assert "409" in op["responses"], action
 
 
 def test_the_documentation_page_is_a_standalone_html_page_of_the_same_document(app, document):

@@ -6,7 +6,7 @@ from app.blueprints.api.schemas import RECIPIENT_FILTER
 from app.blueprints.api.serializers import campaign_json, page_json, recipient_json
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
-from app.services import campaigns
+from app.services import campaign_lifecycle, campaigns
 from app.services.pagination import paginate
 
 TAG = "Campaigns"
@@ -60,6 +60,69 @@ def send_campaign(campaign_id: int):
     campaign = campaigns.send_campaign(workspace_id(), campaign_id)
     commit()  # the job is queued once the commit makes the campaign visible to workers
     return {"id": campaign.id, "status": "sending"}
+
+
+def _workspace_timezone() -> str:
+    from app.models import Workspace
+    from app.extensions import db
+
+    ws = db.session.get(Workspace, workspace_id())
+    return ws.timezone if ws else "UTC"
+
+
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/schedule",
+    "Schedule a campaign",
+    tag=TAG,
+    body="CampaignSchedule",
+    response="Campaign",
+    errors=(409, 422),
+)
+def schedule_campaign(campaign_id: int, body: dict):
+    """A draft (or a scheduled campaign, to move it) is sent at `scheduled_at`; the content is frozen then."""
+    campaign = campaign_lifecycle.schedule(workspace_id(), campaign_id, body["scheduled_at"], _workspace_timezone())
+    commit()
+    return _full(campaign)
+
+
+def _transition(action, campaign_id: int) -> dict:
+    campaign = action(workspace_id(), campaign_id)
+    commit()
+    return _full(campaign)
+
+
+@operation("POST", "/campaigns/{campaign_id}/pause", "Pause a campaign", tag=TAG, response="Campaign", errors=(409,))
+def pause_campaign(campaign_id: int):
+    """From scheduled or sending; workers stop between two messages. 409 (with `fields.status`) otherwise."""
+    return _transition(campaign_lifecycle.pause, campaign_id)
+
+
+@operation("POST", "/campaigns/{campaign_id}/resume", "Resume a campaign", tag=TAG, response="Campaign", errors=(409,))
+def resume_campaign(campaign_id: int):
+    """A paused send goes on where it stopped; a paused schedule is scheduled again (or starts, if due)."""
+    return _transition(campaign_lifecycle.resume, campaign_id)
+
+
+@operation("POST", "/campaigns/{campaign_id}/cancel", "Cancel a campaign", tag=TAG, response="Campaign", errors=(409,))
+def cancel_campaign(campaign_id: int):
+    """From paused or scheduled; whoever was not sent yet is listed as failed, "cancelled before sending"."""
+    return _transition(campaign_lifecycle.cancel, campaign_id)
+
+
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/resend-unknown",
+    "Resend where the hand-off is unknown",
+    tag=TAG,
+    response="ResendResult",
+    errors=(409,),
+)
+def resend_unknown(campaign_id: int):
+    """Recipients whose hand-off was interrupted (the provider may have the message) are sent again, by decision."""
+    count = campaign_lifecycle.resend_unknown(workspace_id(), campaign_id)
+    commit()
+    return {"requeued": count}
 
 
 @operation(

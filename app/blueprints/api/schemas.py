@@ -5,6 +5,7 @@ from app.models.audience import SUBSCRIBER_STATUSES
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services.ids import MAX_ID
+from app.services.designs.schema import describe_block_types
 
 PROVIDER_TYPES = ("smtp", "ses", "sendgrid", "mailgun", "postmark")
 # sending.py also writes "unknown" (a hand-off whose outcome is unclear after a crash).
@@ -355,12 +356,14 @@ TEST_SEND_RESULT = response(
 
 # Visual designs: the builder's compiler, and visual templates stored as designs -----------------
 
+_DESIGN_JSON = {
+    "type": "object",
+    "description": "Visual design JSON: {version: 1, settings: {backgroundColor, width, fontFamily}, blocks: "
+    "[{id, type, props, children?, else?}]}. " + describe_block_types(),
+}
 DESIGN_INPUT = obj(
     {
-        "design": {
-            "type": "object",
-            "description": "Visual design JSON: {version: 1, settings, blocks}; block types as in the docs.",
-        },
+        "design": _DESIGN_JSON,
         "category": {
             "enum": list(TEMPLATE_CATEGORIES),
             "description": "When given and not transactional, the design must carry an unsubscribe link.",
@@ -379,10 +382,6 @@ DESIGN_RENDER = response(
     }
 )
 
-_DESIGN_JSON = {
-    "type": "object",
-    "description": "Visual design JSON: {version: 1, settings, blocks}; block types as in the docs.",
-}
 DESIGN_CREATE = obj(
     {
         "name": _TEMPLATE_INPUT["name"],
@@ -555,6 +554,8 @@ _CAMPAIGN_FIELDS = {
     "created_at": TIMESTAMP,
     "started_at": MAYBE_TIMESTAMP,
     "completed_at": MAYBE_TIMESTAMP,
+    "scheduled_at": MAYBE_TIMESTAMP,
+    "paused_at": MAYBE_TIMESTAMP,
 }
 CAMPAIGN_SUMMARY = response(_CAMPAIGN_FIELDS)
 CAMPAIGN = response(
@@ -574,6 +575,16 @@ CAMPAIGN = response(
     }
 )
 CAMPAIGN_SENDING = response({"id": ID, "status": {"const": "sending"}})
+CAMPAIGN_SCHEDULE = obj(
+    {
+        "scheduled_at": {
+            "type": "string",
+            "description": "ISO 8601 date-time; without an offset it is read in the workspace's timezone.",
+        }
+    },
+    required=("scheduled_at",),
+)
+RESEND_RESULT = response({"requeued": COUNT})
 RECIPIENT = response(
     {
         "email": {"type": "string"},
@@ -629,6 +640,8 @@ SCHEMAS: dict[str, dict] = {
     "CampaignSummary": CAMPAIGN_SUMMARY,
     "CampaignStats": CAMPAIGN_STATS,
     "CampaignSending": CAMPAIGN_SENDING,
+    "CampaignSchedule": CAMPAIGN_SCHEDULE,
+    "ResendResult": RESEND_RESULT,
     "Recipient": RECIPIENT,
 }
 

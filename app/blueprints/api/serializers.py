@@ -137,6 +137,8 @@ def campaign_json(c: Campaign, list_ids: list[int] | None = None, stats: dict | 
         "created_at": iso(c.created_at),
         "started_at": iso(c.started_at),
         "completed_at": iso(c.completed_at),
+        "scheduled_at": iso(c.scheduled_at),
+        "paused_at": iso(c.paused_at),
     }
     if stats is not None:
         data.update(

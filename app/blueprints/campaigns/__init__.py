@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services import audience, campaigns, providers, templates
+from app.services import campaign_lifecycle, audience, campaigns, providers, templates
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -156,6 +156,43 @@ def progress(campaign_id):
 def send(campaign_id):
     if attempt(campaigns.send_campaign, g.ws_id, campaign_id)[0]:
         flash("Sending has started. This page updates as it goes.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/schedule", methods=["POST"])
+@workspace_view
+def schedule(campaign_id):
+    c, _ = attempt(
+        campaign_lifecycle.schedule, g.ws_id, campaign_id, request.form.get("scheduled_at"), g.workspace.timezone
+    )
+    if c:
+        flash("Scheduled. It starts by itself at the chosen time; you can still pause or cancel it.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+_TRANSITIONS = {
+    "pause": (campaign_lifecycle.pause, "Paused. Nothing more is sent until you resume."),
+    "resume": (campaign_lifecycle.resume, "Resumed."),
+    "cancel": (campaign_lifecycle.cancel, "Cancelled. Whoever was not sent yet is listed as not sent."),
+    "unschedule": (campaign_lifecycle.unschedule, "Unscheduled: the campaign is a draft again."),
+}
+
+
+@bp.route("/<int:campaign_id>/<any(pause, resume, cancel, unschedule):action>", methods=["POST"])
+@workspace_view
+def transition(campaign_id, action):
+    fn, message = _TRANSITIONS[action]
+    if attempt(fn, g.ws_id, campaign_id)[0]:
+        flash(message, "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/resend-unknown", methods=["POST"])
+@workspace_view
+def resend_unknown(campaign_id):
+    count, errors = attempt(campaign_lifecycle.resend_unknown, g.ws_id, campaign_id)
+    if not errors:
+        flash(f"{count} recipients queued to be sent again." if count else "No recipient was left unknown.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 

@@ -106,6 +106,7 @@ def preview():
 @bp.route("/<int:template_id>/delete", methods=["POST"])
 @workspace_view
 def delete(template_id):
+    templates.get_template(g.ws_id, template_id)  # another workspace's template: 404, not a redirect
     if attempt(templates.delete_template, g.ws_id, template_id)[1]:
         return redirect(url_for("email_templates.edit", template_id=template_id))
     flash("Template deleted.", "success")

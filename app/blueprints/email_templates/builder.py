@@ -17,7 +17,7 @@ from markupsafe import Markup
 from app.blueprints.email_templates import bp
 from app.blueprints.email_templates import builder_fields as fields
 from app.extensions import db
-from app.blueprints.helpers import attempt, attempt_quietly, commit, workspace_view
+from app.blueprints.helpers import attempt, commit, workspace_view
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services import designs, saved_blocks, templates, test_sends
 from app.services.designs import starters
@@ -26,6 +26,10 @@ from app.services.errors import DomainError, ValidationError
 
 AUTOSAVE_WINDOW = 120  # seconds: one person's edits within this window make one version
 MAX_DESIGN_BYTES = 2_000_000
+# A valid design nests a dozen levels of JSON (blocks at most designs.MAX_DEPTH deep); deeper
+# input is refused before the validator walks (and describes) it, which would exhaust the stack.
+MAX_JSON_DEPTH = 32
+MAX_TRIGGER_TEXT = 300  # characters of one message or field name echoed in an HX-Trigger header
 
 
 def _base_url() -> str:
@@ -36,14 +40,46 @@ def _trigger(response, name: str, payload) -> None:
     response.headers["HX-Trigger"] = json.dumps({name: payload}, ensure_ascii=True)
 
 
+def _short(value) -> str:
+    value = str(value)
+    return value if len(value) <= MAX_TRIGGER_TEXT else value[: MAX_TRIGGER_TEXT - 3] + "..."
+
+
+def _json_depth(value) -> int:
+    """How deeply lists and objects nest in `value` (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_JSON_DEPTH:
+                stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _read_json(raw: str, field: str, what: str):
+    """`raw` parsed, or ValidationError naming `field` when it is not JSON or nests absurdly deep."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        value = None
+        depth = MAX_JSON_DEPTH + 1
+    except ValueError:
+        raise ValidationError(f"The {what} could not be read (it is not JSON).", {field: "not JSON"}) from None
+    else:
+        depth = _json_depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(
+            f"The {what} is nested too deep to be read (at most {MAX_JSON_DEPTH} levels).", {field: "nested too deep"}
+        )
+    return value
+
+
 def _posted_design():
     raw = request.form.get("design") or ""
     if len(raw) > MAX_DESIGN_BYTES:
         raise ValidationError("The design is larger than 2 MB.", {"design": "too large"})
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise ValidationError("The design could not be read (it is not JSON).", {"design": "not JSON"}) from None
+    return _read_json(raw, "design", "design")
 
 
 def _visual(template_id: int):
@@ -155,8 +191,13 @@ def _url_or_empty(endpoint: str) -> str:
 @workspace_view
 def builder_save(template_id):
     """Validate and store the posted design; answer with the canvas, or with the problem."""
-    _visual(template_id)
+    tpl = _visual(template_id)
     try:
+        if tpl.template_type != "visual":  # converted in another tab: the builder must not turn it back
+            raise ValidationError(
+                "This is a code template now: the builder no longer saves it. Reload the page.",
+                {"template_type": "code"},
+            )
         data = {"design": _posted_design(), "template_type": "visual"}
         for name in ("name", "subject", "preview_text", "category"):
             if name in request.form:
@@ -168,7 +209,8 @@ def builder_save(template_id):
         db.session.rollback()
         response = make_response("", 200)
         response.headers["HX-Reswap"] = "none"
-        _trigger(response, "hb-invalid", {"message": exc.message, "fields": exc.fields})
+        problems = {_short(k): _short(v) for k, v in (exc.fields or {}).items()}
+        _trigger(response, "hb-invalid", {"message": _short(exc.message), "fields": problems})
         return response
     commit()
     response = make_response(
@@ -180,7 +222,8 @@ def builder_save(template_id):
             rich_preview=rich_preview,
         )
     )
-    _trigger(response, "hb-saved", _report(tpl) | {"design": tpl.design})
+    # Not the design: the browser has it, and a large one would make a header proxies refuse.
+    _trigger(response, "hb-saved", _report(tpl))
     return response
 
 
@@ -254,7 +297,7 @@ def builder_preview(template_id):
 def builder_test(template_id):
     _visual(template_id)
     f = request.form
-    results, errors = attempt_quietly(
+    results, errors = _attempt_with_message(
         test_sends.send_test,
         g.ws_id,
         template_id,
@@ -273,12 +316,12 @@ def builder_save_block(template_id):
     _visual(template_id)
     error = None
     try:
-        block = json.loads(request.form.get("block") or "null")
-    except ValueError:
-        block = None
-    saved, errors = attempt_quietly(saved_blocks.create_saved_block, g.ws_id, request.form.get("name"), block)
-    if errors:
-        error = next(iter(errors.values()))
+        block = _read_json(request.form.get("block") or "null", "block", "block")
+    except ValidationError as exc:
+        saved, error = None, exc.message
+    else:
+        saved, errors = _attempt_with_message(saved_blocks.create_saved_block, g.ws_id, request.form.get("name"), block)
+        error = errors.get("form")
     response = make_response(
         render_template(
             "email_templates/builder/_saved_blocks.html", saved=saved_blocks.list_saved_blocks(g.ws_id), error=error
@@ -293,10 +336,23 @@ def builder_save_block(template_id):
 @workspace_view
 def builder_delete_block(template_id, block_id):
     _visual(template_id)
-    attempt_quietly(saved_blocks.delete_saved_block, g.ws_id, block_id)
+    _, errors = _attempt_with_message(saved_blocks.delete_saved_block, g.ws_id, block_id)
     return render_template(
-        "email_templates/builder/_saved_blocks.html", saved=saved_blocks.list_saved_blocks(g.ws_id), error=None
+        "email_templates/builder/_saved_blocks.html",
+        saved=saved_blocks.list_saved_blocks(g.ws_id),
+        error=errors.get("form"),
     )
+
+
+def _attempt_with_message(action, *args):
+    """`attempt_quietly`, keeping the service's sentence (its fields hold short codes such as "required")."""
+    try:
+        result = action(*args)
+        commit()
+        return result, {}
+    except DomainError as exc:
+        db.session.rollback()
+        return None, {"form": exc.message}
 
 
 # -- Versions and conversion ----------------------------------------------------------------
@@ -327,6 +383,7 @@ def version(template_id, number):
 @bp.route("/<int:template_id>/versions/<int:number>/restore", methods=["POST"])
 @workspace_view
 def restore(template_id, number):
+    templates.get_template(g.ws_id, template_id)  # another workspace's template: 404, not a redirect
     tpl, errors = attempt(templates.restore_version, g.ws_id, template_id, number, current_user.id)
     if tpl:
         flash(f"Version {number} restored as version {tpl.version}.", "success")
@@ -338,6 +395,7 @@ def restore(template_id, number):
 @bp.route("/<int:template_id>/convert", methods=["POST"])
 @workspace_view
 def convert(template_id):
+    templates.get_template(g.ws_id, template_id)  # another workspace's template: 404, not a redirect
     tpl, errors = attempt(templates.convert_to_code, g.ws_id, template_id, current_user.id)
     if tpl:
         flash("Converted to a code template: edit its HTML directly. The design is kept in the history.", "success")

@@ -134,6 +134,22 @@ LABELS = {
     "condition": ("Condition", "e.g. subscriber.attributes.plan == 'gold' or cart.total > 100"),
     "items": ("Items", "A list in the data, e.g. cart.items"),
     "as": ("Each item is called", "Use it in the blocks inside, e.g. {{ item.name }}"),
+    "stackOnMobile": ("Stack the columns on phones", "Untick to keep them side by side (e.g. item rows)"),
+    "verticalAlign": ("Vertical alignment", None),
+    "borderRadius": ("Corner radius (px)", None),
+    "fullWidth": ("Full width", None),
+    "imageAlt": ("Image alternative text", None),
+    "buttonBackgroundColor": ("Button colour", None),
+    "buttonColor": ("Button text colour", None),
+}
+# Where one prop name means something different on one block type.
+TYPE_LABELS_OVERRIDE = {
+    ("hero", "color"): "Text colour",
+    ("button", "color"): "Text colour",
+    ("footer", "color"): "Text colour",
+    ("button", "backgroundColor"): "Button colour",
+    ("image", "padding"): "Padding",
+    ("column", "padding"): "Padding",
 }
 WIDGETS = {
     "colour": "colour",
@@ -173,6 +189,7 @@ def panel_fields(btype: str, props: dict) -> list[dict]:
     fields = []
     for name, (kind, options, _default) in PROPS[btype].items():
         label, help_text = LABELS.get(name, (name, None))
+        label = TYPE_LABELS_OVERRIDE.get((btype, name), label)
         if btype == "column" and name == "width":
             help_text = "e.g. 50% or 300px; empty shares the row equally"
         if btype == "image" and name == "width":
@@ -188,7 +205,7 @@ def panel_fields(btype: str, props: dict) -> list[dict]:
             "value": props.get(name),
         }
         if kind == "enum":
-            field["choices"] = ALIGN if name == "align" else tuple((o, o) for o in options)
+            field["choices"] = ALIGN if name == "align" else tuple((o, o.capitalize()) for o in options)
         if kind == "int":
             field["min"], field["max"] = options
         if btype == "header" and name == "level":

@@ -25,7 +25,6 @@ from app.services.rendering import html_env, text_env
 
 GMAIL_CLIP_BYTES = 102 * 1024
 HEADER_SIZES = {1: 28, 2: 22, 3: 18}
-LINK_COLOUR = "#1a73e8"
 SOCIAL_LABELS = {"x": "X", "web": "Website", "github": "GitHub", "linkedin": "LinkedIn", "youtube": "YouTube"}
 
 _inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
@@ -125,9 +124,19 @@ class _Compiler:
         bg = f' background-color="{p["backgroundColor"]}"' if p.get("backgroundColor") else ""
         cols = []
         for c in b["children"]:
-            width = f' width="{c["props"]["width"]}"' if c["props"].get("width") else ""
-            cols.append(f"<mj-column{width}>{self.column(c['children'])}</mj-column>")
-        return f'<mj-section padding="{p["padding"]}"{bg}>{"".join(cols)}</mj-section>'
+            cp = c["props"]
+            attrs = f' vertical-align="{cp["verticalAlign"]}"'
+            if cp.get("width"):
+                attrs += f' width="{cp["width"]}"'
+            if cp.get("backgroundColor"):
+                attrs += f' background-color="{cp["backgroundColor"]}"'
+            if cp.get("padding"):
+                attrs += f' padding="{cp["padding"]}"'
+            cols.append(f"<mj-column{attrs}>{self.column(c['children'])}</mj-column>")
+        inner = "".join(cols)
+        if not p["stackOnMobile"]:
+            inner = f"<mj-group>{inner}</mj-group>"  # side by side on phones too (e.g. item rows)
+        return f'<mj-section padding="{p["padding"]}"{bg}>{inner}</mj-section>'
 
     def column(self, blocks: list) -> str:
         out = []
@@ -172,36 +181,48 @@ class _Compiler:
         if t == "image":
             if not p.get("alt", "").strip():
                 self.warnings.append(f"image {b['id']} has no alt text")
-            attrs = f'src="{self.href(p["src"])}" alt="{self.plain(p.get("alt", ""))}"'
+            attrs = f'src="{self.href(p["src"])}" alt="{self.plain(p.get("alt", ""))}" align="{p["align"]}"'
             if p.get("href"):
                 attrs += f' href="{self.href(p["href"])}"'
             if p.get("width"):
-                attrs += f' width="{p["width"]}px"'
+                # A narrow image keeps its width on phones; a wide one fills the screen.
+                attrs += f' width="{p["width"]}px" fluid-on-mobile="true"'
+            if p.get("padding"):
+                attrs += f' padding="{p["padding"]}"'
             return f"<mj-image {attrs} />"
         if t == "button":
+            width = ' width="100%"' if p["fullWidth"] else ""
             return (
                 f'<mj-button href="{self.href(p["href"])}" background-color="{p["backgroundColor"]}" '
-                f'color="{p["color"]}" align="{p["align"]}">{self.plain(p["text"])}</mj-button>'
+                f'color="{p["color"]}" align="{p["align"]}" font-size="{p["fontSize"]}px" '
+                f'border-radius="{p["borderRadius"]}px" inner-padding="12px 24px"{width}>'
+                f"{self.plain(p['text'])}</mj-button>"
             )
         if t == "link":
             return (
-                f'<mj-text><a href="{self.href(p["href"])}" style="color:{LINK_COLOUR}">'
+                f'<mj-text align="{p["align"]}"><a href="{self.href(p["href"])}" style="color:{p["color"]}">'
                 f"{self.plain(p['text'])}</a></mj-text>"
             )
         if t == "hero":
             bg = f'container-background-color="{p["backgroundColor"]}"'
             out = []
             if p.get("imageUrl"):
-                out.append(f'<mj-image src="{self.href(p["imageUrl"])}" alt="" {bg} />')
+                out.append(
+                    f'<mj-image src="{self.href(p["imageUrl"])}" alt="{self.plain(p.get("imageAlt", ""))}" {bg} />'
+                )
             out.append(
-                f'<mj-text align="center" font-size="30px" line-height="1.25" {bg}>'
+                f'<mj-text align="center" font-size="30px" line-height="1.25" color="{p["color"]}" {bg}>'
                 f'<h1 style="margin:0;font-size:30px;font-weight:bold">{self.plain(p["title"])}</h1></mj-text>'
             )
             if p.get("subtitle"):
-                out.append(f'<mj-text align="center" font-size="18px" {bg}>{self.plain(p["subtitle"])}</mj-text>')
+                out.append(
+                    f'<mj-text align="center" font-size="18px" color="{p["color"]}" {bg}>'
+                    f"{self.plain(p['subtitle'])}</mj-text>"
+                )
             if p.get("buttonText"):
                 out.append(
-                    f'<mj-button href="{self.href(p["buttonHref"])}" background-color="{LINK_COLOUR}" {bg}>'
+                    f'<mj-button href="{self.href(p["buttonHref"])}" background-color="{p["buttonBackgroundColor"]}" '
+                    f'color="{p["buttonColor"]}" font-size="16px" border-radius="4px" inner-padding="12px 24px" {bg}>'
                     f"{self.plain(p['buttonText'])}</mj-button>"
                 )
             return "".join(out)
@@ -216,14 +237,17 @@ class _Compiler:
                 )
             if links:
                 lines.append(" | ".join(links))
-            return f'<mj-text align="center" font-size="12px" color="#777777">{"<br>".join(lines)}</mj-text>'
+            return f'<mj-text align="{p["align"]}" font-size="12px" color="{p["color"]}">{"<br>".join(lines)}</mj-text>'
         if t == "social":
+            # Icons served by Herald ({{ assets_url }}), never MJML's default third-party host.
+            assets = self.ph.add("{{ assets_url }}")
             items = "".join(
-                f'<mj-social-element name="{link["network"]}-noshare" href="{self.href(link["href"])}">'
-                f"{_attr(SOCIAL_LABELS.get(link['network'], link['network'].capitalize()))}</mj-social-element>"
+                f'<mj-social-element src="{assets}/img/social/{link["network"]}.png" '
+                f'href="{self.href(link["href"])}" alt="{_attr(_social_label(link["network"]))}" '
+                f'background-color="transparent" icon-size="28px" padding="4px 6px" />'
                 for link in p["links"]
             )
-            return f'<mj-social mode="horizontal">{items}</mj-social>'
+            return f'<mj-social mode="horizontal" align="center">{items}</mj-social>'
         if t == "variable":
             return f"<mj-text>{self.ph.add(_variable(p))}</mj-text>"
         raise AssertionError(t)  # pragma: no cover
@@ -271,15 +295,14 @@ class _Compiler:
                     lines.append("Manage preferences: {{ preferences_url }}")
                 out.append("-" * 40 + "\n" + "\n".join(lines))
             elif t == "social":
-                out.append(
-                    "\n".join(
-                        f"{SOCIAL_LABELS.get(x['network'], x['network'].capitalize())}: {_text_url(x['href'])}"
-                        for x in p["links"]
-                    )
-                )
+                out.append("\n".join(f"{_social_label(x['network'])}: {_text_url(x['href'])}" for x in p["links"]))
             elif t == "variable":
                 out.append(_variable(p))
         return [x for x in out if x]
+
+
+def _social_label(network: str) -> str:
+    return SOCIAL_LABELS.get(network, network.capitalize())
 
 
 def _variable(p: dict) -> str:

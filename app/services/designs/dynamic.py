@@ -14,8 +14,8 @@ from jinja2 import TemplateSyntaxError, nodes
 from app.services.rendering import html_env
 
 EXPR_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-DOTTED_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,7}\Z")
-IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+DOTTED_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*){0,7}\Z")  # no _private names
+IDENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 MAX_EXPRESSION = 500
 
 # Names a loop variable may not shadow: the URLs Herald fills in, and Jinja's own words.
@@ -26,6 +26,7 @@ RESERVED_NAMES = frozenset(
         "unsubscribe_url",
         "preferences_url",
         "view_in_browser_url",
+        "assets_url",
         "loop",
         "range",
         "self",
@@ -60,7 +61,11 @@ class JinjaProblem(ValueError):
     pass
 
 
+MAX_EXPONENT = 100  # as the sandbox allows at render time
+
+
 def _check_ast(source: str) -> None:
+    """Refuse at save time what the sandbox would refuse only when a recipient's message renders."""
     try:
         tree = html_env.parse(source)
     except TemplateSyntaxError as exc:
@@ -68,6 +73,20 @@ def _check_ast(source: str) -> None:
     for f in tree.find_all(nodes.Filter):
         if f.name in _FORBIDDEN_FILTERS:
             raise JinjaProblem(f"the '{f.name}' filter is not allowed")
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name, nodes.Pow)):
+        name = node.attr if isinstance(node, nodes.Getattr) else node.name if isinstance(node, nodes.Name) else None
+        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        if isinstance(name, str) and name.startswith("_"):
+            raise JinjaProblem(f"'{name[:40]}' is private: names starting with _ cannot be used in an expression")
+        # Jinja's ** is left-associative: 9**9**9 is (9**9)**9, and chained powers grow without bound.
+        if isinstance(node, nodes.Pow) and (
+            isinstance(node.left, nodes.Pow)
+            or not isinstance(node.right, nodes.Const)
+            or not isinstance(node.right.value, (int, float))
+            or abs(node.right.value) > MAX_EXPONENT
+        ):
+            raise JinjaProblem(f"a power ('**') cannot be chained and takes a number up to {MAX_EXPONENT}")
 
 
 def check_expression(expr: str) -> str:

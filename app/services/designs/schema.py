@@ -60,8 +60,17 @@ REQUIRED = object()
 _ALIGN = ("enum", ("left", "center", "right"))
 PROPS: dict[str, dict[str, tuple]] = {
     "container": {"backgroundColor": ("colour", None, None), "padding": ("padding", None, "0px")},
-    "section": {"backgroundColor": ("colour", None, None), "padding": ("padding", None, "20px 0px")},
-    "column": {"width": ("colwidth", None, None)},
+    "section": {
+        "backgroundColor": ("colour", None, None),
+        "padding": ("padding", None, "20px 0px"),
+        "stackOnMobile": ("bool", None, True),
+    },
+    "column": {
+        "width": ("colwidth", None, None),
+        "backgroundColor": ("colour", None, None),
+        "padding": ("padding", None, None),
+        "verticalAlign": ("enum", ("top", "middle", "bottom"), "top"),
+    },
     "divider": {"color": ("colour", None, "#dddddd"), "thickness": ("int", (1, 20), 1)},
     "spacer": {"height": ("int", (1, 300), 20)},
     "header": {
@@ -81,6 +90,8 @@ PROPS: dict[str, dict[str, tuple]] = {
         "alt": ("text", 500, ""),
         "href": ("href", None, None),
         "width": ("imgwidth", None, None),
+        "align": (*_ALIGN, "center"),
+        "padding": ("padding", None, None),
     },
     "button": {
         "text": ("text", 200, REQUIRED),
@@ -88,21 +99,35 @@ PROPS: dict[str, dict[str, tuple]] = {
         "backgroundColor": ("colour", None, "#1a73e8"),
         "color": ("colour", None, "#ffffff"),
         "align": (*_ALIGN, "center"),
+        "fontSize": ("int", (10, 32), 16),
+        "borderRadius": ("int", (0, 40), 4),
+        "fullWidth": ("bool", None, False),
     },
-    "link": {"text": ("text", 200, REQUIRED), "href": ("href", None, REQUIRED)},
+    "link": {
+        "text": ("text", 200, REQUIRED),
+        "href": ("href", None, REQUIRED),
+        "color": ("colour", None, "#1a73e8"),
+        "align": (*_ALIGN, "left"),
+    },
     "hero": {
         "title": ("text", 300, REQUIRED),
         "subtitle": ("text", 1000, ""),
         "imageUrl": ("src", None, None),
+        "imageAlt": ("text", 500, ""),
         "buttonText": ("text", 200, ""),
         "buttonHref": ("href", None, None),
         "backgroundColor": ("colour", None, "#ffffff"),
+        "color": ("colour", None, "#222222"),
+        "buttonBackgroundColor": ("colour", None, "#1a73e8"),
+        "buttonColor": ("colour", None, "#ffffff"),
     },
     "footer": {
         "text": ("text", 2000, ""),
         "address": ("text", 500, ""),
         "showUnsubscribe": ("bool", None, True),
         "showPreferences": ("bool", None, False),
+        "color": ("colour", None, "#777777"),
+        "align": (*_ALIGN, "center"),
     },
     "social": {"links": ("social", None, REQUIRED)},
     "variable": {"name": ("dotted", None, REQUIRED), "fallback": ("text", 200, "")},
@@ -123,6 +148,17 @@ PLACES = {
 }
 _SETTINGS = {"backgroundColor", "width", "fontFamily"}
 _DEFAULT_SETTINGS = {"backgroundColor": "#ffffff", "width": 600, "fontFamily": SAFE_FONTS[0]}
+
+
+def describe_block_types() -> str:
+    """The block types and their props in one paragraph (the OpenAPI document shows it)."""
+    parts = []
+    for btype, spec in PROPS.items():
+        props = ", ".join(f"{name}{'*' if default is REQUIRED else ''}" for name, (_k, _o, default) in spec.items())
+        holds = {"section": "; children: columns", "column": "; children: blocks", "container": "; children: blocks"}
+        holds |= {"conditional": "; children and else: blocks", "loop": "; children: blocks"}
+        parts.append(f"{btype} ({props}{holds.get(btype, '')})")
+    return "Block types, their props (* required): " + "; ".join(parts) + "."
 
 
 class _Problem(ValueError):

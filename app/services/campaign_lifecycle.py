@@ -1,0 +1,249 @@
+"""A campaign's lifecycle as a state machine (API.md): draft → scheduled → sending → sent;
+paused from scheduled or sending; cancelled from paused or scheduled.
+
+An action the current state does not allow raises InvalidState (409) naming that state.
+Workers look at the status between two messages, so pause and cancel take effect there;
+what a paused batch had claimed but not handed off goes back to pending.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient
+from app.services.errors import InvalidState, ValidationError
+from app.services.transactions import on_commit
+
+# action: the states it may start from
+ALLOWED = {
+    "send": ("draft",),
+    "schedule": ("draft", "scheduled"),
+    "unschedule": ("scheduled",),
+    "pause": ("scheduled", "sending"),
+    "resume": ("paused",),
+    "cancel": ("scheduled", "paused"),
+}
+PAST_TENSE = {
+    "send": "sent",
+    "schedule": "scheduled",
+    "unschedule": "unscheduled",
+    "pause": "paused",
+    "resume": "resumed",
+    "cancel": "cancelled",
+}
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def require(campaign: Campaign, action: str) -> None:
+    if campaign.status not in ALLOWED[action]:
+        can = " or ".join(ALLOWED[action])
+        raise InvalidState(
+            f"This campaign is {campaign.status}: only a {can} campaign can be {PAST_TENSE[action]}.",
+            {"status": campaign.status},
+        )
+
+
+def _lock(workspace_id: int, campaign_id: int) -> Campaign:
+    """The campaign, locked for this transaction (two clicks on Pause and Resume do not race)."""
+    from app.services.campaigns import get_campaign
+
+    campaign = get_campaign(workspace_id, campaign_id)
+    db.session.refresh(campaign, with_for_update=True)
+    return campaign
+
+
+def start(campaign: Campaign) -> None:
+    """Freeze the content and queue the audience's materialization (after commit)."""
+    from app.services.campaigns import audience_size, campaign_list_ids
+    from app.services.templates import get_template
+
+    if audience_size(campaign.workspace_id, campaign_list_ids(campaign.id)) == 0:
+        raise ValidationError(
+            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
+        )
+    tpl = get_template(campaign.workspace_id, campaign.template_id)
+    campaign.snapshot = {
+        "subject": tpl.subject,
+        "body_html": tpl.body_html,
+        "body_text": tpl.body_text,
+        "preview_text": tpl.preview_text,
+        "template_id": tpl.id,
+        "template_version": tpl.version,
+    }
+    campaign.status = "sending"
+    campaign.started_at = _now()
+    campaign.last_error = None
+    db.session.flush()
+    url, campaign_id = current_app.config["REDIS_URL"], campaign.id
+    on_commit(lambda: _enqueue_prepare(url, campaign_id))
+
+
+def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int = 0) -> None:
+    from workers.queues import DEFAULT, SEND_RETRY, get_queue
+
+    # prepare_campaign materializes only once and queues the batches of pending rows, so a
+    # retry or a later round is always safe.
+    get_queue(DEFAULT, redis_url).enqueue(
+        "workers.jobs.prepare_campaign",
+        campaign_id,
+        job_id=f"prepare-campaign-{campaign_id}-r{send_round}",
+        retry=SEND_RETRY,
+    )
+
+
+def send_now(workspace_id: int, campaign_id: int) -> Campaign:
+    campaign = _lock(workspace_id, campaign_id)
+    require(campaign, "send")
+    start(campaign)
+    return campaign
+
+
+def parse_when(value, tz_name: str) -> datetime:
+    """An ISO date-time; without an offset it is read in the workspace's timezone."""
+    from zoneinfo import ZoneInfo
+
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value or "").strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                "Give the date and time to send, e.g. 2026-12-01T09:00.", {"scheduled_at": "not a date and time"}
+            ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(tz_name or "UTC"))
+    return when.astimezone(timezone.utc)
+
+
+def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "UTC") -> Campaign:
+    """Send at a given time; the scheduler starts it when due (content is frozen then)."""
+    when = parse_when(scheduled_at, tz_name)
+    if when <= _now() + timedelta(seconds=30):
+        raise ValidationError("Choose a time in the future.", {"scheduled_at": "in the past"})
+    if when > _now() + MAX_SCHEDULE_AHEAD:
+        raise ValidationError("Choose a time within a year.", {"scheduled_at": "too far ahead"})
+    campaign = _lock(workspace_id, campaign_id)
+    require(campaign, "schedule")
+    from app.services.campaigns import audience_size, campaign_list_ids
+
+    if audience_size(workspace_id, campaign_list_ids(campaign.id)) == 0:
+        raise ValidationError(
+            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
+        )
+    campaign.scheduled_at = when
+    campaign.status = "scheduled"
+    db.session.flush()
+    return campaign
+
+
+def unschedule(workspace_id: int, campaign_id: int) -> Campaign:
+    """Back to a draft that can be edited."""
+    campaign = _lock(workspace_id, campaign_id)
+    require(campaign, "unschedule")
+    campaign.status = "draft"
+    campaign.scheduled_at = None
+    db.session.flush()
+    return campaign
+
+
+def pause(workspace_id: int, campaign_id: int) -> Campaign:
+    campaign = _lock(workspace_id, campaign_id)
+    require(campaign, "pause")
+    campaign.status = "paused"
+    campaign.paused_at = _now()
+    db.session.flush()
+    return campaign
+
+
+def resume(workspace_id: int, campaign_id: int) -> Campaign:
+    """A paused send goes on where it stopped; a paused schedule is scheduled again (or starts if due)."""
+    campaign = _lock(workspace_id, campaign_id)
+    require(campaign, "resume")
+    campaign.paused_at = None
+    if campaign.started_at is None:
+        if campaign.scheduled_at and campaign.scheduled_at > _now():
+            campaign.status = "scheduled"
+            db.session.flush()
+        else:
+            start(campaign)
+        return campaign
+    campaign.status = "sending"
+    campaign.send_round = (campaign.send_round or 0) + 1
+    db.session.flush()
+    url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
+    on_commit(lambda: _enqueue_prepare(url, cid, rnd))
+    return campaign
+
+
+def cancel(workspace_id: int, campaign_id: int) -> Campaign:
+    """Stop for good: whoever was not sent yet is listed as not sent, with the reason."""
+    campaign = _lock(workspace_id, campaign_id)
+    require(campaign, "cancel")
+    db.session.execute(
+        update(CampaignRecipient)
+        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "pending")
+        .values(status="failed", reason="cancelled before sending")
+        .execution_options(synchronize_session=False)
+    )
+    campaign.status = "cancelled"
+    campaign.completed_at = _now()
+    db.session.flush()
+    return campaign
+
+
+def start_due_campaigns(now: datetime | None = None) -> list[int]:
+    """Start every scheduled campaign whose time has come (the scheduler calls this)."""
+    now = now or _now()
+    due = list(
+        db.session.scalars(
+            select(Campaign)
+            .where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
+            .order_by(Campaign.scheduled_at)
+            .limit(100)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    started = []
+    for campaign in due:
+        try:
+            with db.session.begin_nested():
+                start(campaign)
+            started.append(campaign.id)
+        except ValidationError as exc:
+            campaign.status = "paused"
+            campaign.paused_at = now
+            campaign.last_error = f"Not started at its scheduled time: {exc.message}"
+    db.session.flush()
+    return started
+
+
+def resend_unknown(workspace_id: int, campaign_id: int) -> int:
+    """The marketer's decision to send again to recipients whose hand-off is unknown.
+
+    Only by hand: the provider may already have delivered those messages.
+    """
+    campaign = _lock(workspace_id, campaign_id)
+    if campaign.status not in ("sending", "sent", "paused"):
+        require(campaign, "resume")
+    count = db.session.execute(
+        update(CampaignRecipient)
+        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "unknown")
+        .values(status="pending", reason=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if count and campaign.status == "sent":
+        campaign.status = "sending"
+        campaign.completed_at = None
+    if count and campaign.status == "sending":
+        campaign.send_round = (campaign.send_round or 0) + 1
+        url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
+        on_commit(lambda: _enqueue_prepare(url, cid, rnd))
+    db.session.flush()
+    return count

@@ -1,0 +1,242 @@
+"""The campaign lifecycle as a state machine: schedule, pause, resume, cancel — from the API and
+the dashboard — with a real worker and a real SMTP server, and nobody receiving anything twice."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, Workspace
+from app.services import audience, campaign_lifecycle, campaigns, providers, sending, templates
+from app.services.errors import InvalidState, ValidationError
+from tests.conftest import TEMPLATE_HTML
+
+
+def _campaign(workspace, sink, n=5, per_second=None):
+    lst = audience.create_list(workspace.id, "Customers")
+    audience.import_subscribers(
+        workspace.id, [{"email": f"p{i}@example.com", "name": f"P{i}"} for i in range(n)], [lst.id]
+    )
+    prov = providers.create_provider(
+        workspace.id,
+        "Local relay",
+        "smtp",
+        {"host": "127.0.0.1", "port": sink.port},
+        {},
+        is_default=True,
+        max_sends_per_second=per_second,
+    )
+    tpl = templates.create_template(
+        workspace.id, {"name": "Welcome", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
+    )
+    camp = campaigns.create_campaign(
+        workspace.id,
+        {
+            "name": "Spring",
+            "template_id": tpl.id,
+            "list_ids": [lst.id],
+            "from_name": "Acme",
+            "from_email": "news@shop.example.com",
+            "provider_id": prov.id,
+        },
+    )
+    db.session.commit()
+    return camp
+
+
+def _status(camp_id) -> str:
+    db.session.expire_all()
+    return db.session.get(Campaign, camp_id).status
+
+
+def _recipients(camp_id) -> dict:
+    rows = db.session.execute(
+        select(CampaignRecipient.status, func.count())
+        .where(CampaignRecipient.campaign_id == camp_id)
+        .group_by(CampaignRecipient.status)
+    ).all()
+    return dict(rows)
+
+
+def test_illegal_transitions_answer_409_with_the_current_state(api, workspace, smtp_sink):
+    camp = _campaign(workspace, smtp_sink)
+    for action in ("pause", "resume", "cancel"):
+        r = api.post(f"/campaigns/{camp.id}/{action}")
+        assert r.status_code == 409, (action, r.json)
+        assert r.json["error"]["fields"]["status"] == "draft"
+        assert "draft" in r.json["error"]["message"]
+    assert _status(camp.id) == "draft"
+    r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": "yesterday"})
+    assert r.status_code == 422 and "scheduled_at" in r.json["error"]["fields"]
+    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": past})
+    assert r.status_code == 422 and "future" in r.json["error"]["message"]
+
+
+def test_a_time_without_offset_is_read_in_the_workspace_timezone(api, workspace, smtp_sink):
+    db.session.execute(update(Workspace).where(Workspace.id == workspace.id).values(timezone="Europe/Berlin"))
+    db.session.commit()
+    camp = _campaign(workspace, smtp_sink)
+    year = datetime.now(timezone.utc).year + 1
+    r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": f"{year}-01-15T09:00"})
+    assert r.status_code == 200, r.json
+    assert r.json["status"] == "scheduled"
+    assert r.json["scheduled_at"].startswith(f"{year}-01-15T08:00")  # 09:00 in Berlin is 08:00 UTC in winter
+
+
+def test_a_scheduled_campaign_starts_when_due_and_reaches_everyone_once(workspace, smtp_sink, worker):
+    camp = _campaign(workspace, smtp_sink, n=4)
+    campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(minutes=5))
+    db.session.commit()
+    assert campaign_lifecycle.start_due_campaigns() == []  # not yet
+    db.session.commit()
+    later = datetime.now(timezone.utc) + timedelta(minutes=6)
+    assert campaign_lifecycle.start_due_campaigns(now=later) == [camp.id]
+    db.session.commit()
+    worker()
+    assert _status(camp.id) == "sent"
+    assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == [f"p{i}@example.com" for i in range(4)]
+
+
+def test_pausing_a_scheduled_campaign_keeps_it_from_starting_and_resume_reschedules_it(workspace, smtp_sink):
+    camp = _campaign(workspace, smtp_sink)
+    when = datetime.now(timezone.utc) + timedelta(hours=2)
+    campaign_lifecycle.schedule(workspace.id, camp.id, when)
+    campaign_lifecycle.pause(workspace.id, camp.id)
+    db.session.commit()
+    assert campaign_lifecycle.start_due_campaigns(now=when + timedelta(minutes=1)) == []
+    campaign_lifecycle.resume(workspace.id, camp.id)
+    db.session.commit()
+    assert _status(camp.id) == "scheduled"
+    campaign_lifecycle.cancel(workspace.id, camp.id)
+    db.session.commit()
+    assert _status(camp.id) == "cancelled"
+    with pytest.raises(InvalidState):
+        campaign_lifecycle.resume(workspace.id, camp.id)
+
+
+def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once(
+    workspace, smtp_sink, worker, redis_url
+):
+    camp = _campaign(workspace, smtp_sink, n=60, per_second=20)  # about three seconds of sending
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    # A real worker process (RQ needs the main thread of its own process), sending at 20/s.
+    rq = Path(sys.executable).parent / "rq"
+    runner = subprocess.Popen(
+        [str(rq), "worker", "--burst", "--url", redis_url, "--path", ".", "sends", "default"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(smtp_sink.messages) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        campaign_lifecycle.pause(workspace.id, camp.id)
+        db.session.commit()
+        runner.wait(30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+
+    received_while_paused = len(smtp_sink.messages)
+    statuses = _recipients(camp.id)
+    assert _status(camp.id) == "paused"
+    assert 10 <= received_while_paused < 60
+    assert statuses.get("sending", 0) == 0  # nothing left half-claimed
+    assert statuses.get("sent", 0) == received_while_paused
+    assert statuses.get("pending", 0) == 60 - received_while_paused
+    time.sleep(0.5)
+    assert len(smtp_sink.messages) == received_while_paused  # really stopped
+
+    campaign_lifecycle.resume(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    assert _status(camp.id) == "sent"
+    addresses = [m["rcpt_tos"][0] for m in smtp_sink.messages]
+    assert len(addresses) == 60 and len(set(addresses)) == 60
+
+
+def test_cancel_lists_whoever_was_not_sent(workspace, smtp_sink, api):
+    camp = _campaign(workspace, smtp_sink, n=3)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    sending.prepare_campaign(camp.id)  # the audience is written, nothing is sent yet
+    db.session.commit()
+    assert api.post(f"/campaigns/{camp.id}/cancel").status_code == 409  # sending: pause first
+    assert api.post(f"/campaigns/{camp.id}/pause").json["status"] == "paused"
+    r = api.post(f"/campaigns/{camp.id}/cancel")
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
+    rows = db.session.execute(
+        select(CampaignRecipient.status, CampaignRecipient.reason).where(CampaignRecipient.campaign_id == camp.id)
+    ).all()
+    assert rows and all(r == ("failed", "cancelled before sending") for r in rows)
+    assert smtp_sink.messages == []
+
+
+def test_a_dead_workers_claims_become_unknown_and_are_resent_only_by_decision(workspace, smtp_sink, worker, api):
+    camp = _campaign(workspace, smtp_sink, n=3)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    sending.prepare_campaign(camp.id)
+    db.session.commit()
+    # A worker claimed every row, then died before writing anything back.
+    old = datetime.now(timezone.utc) - timedelta(hours=1)
+    db.session.execute(
+        update(CampaignRecipient)
+        .where(CampaignRecipient.campaign_id == camp.id)
+        .values(status="sending", claimed_at=old)
+    )
+    db.session.commit()
+    assert sending.recover_stale_claims() == 3
+    db.session.commit()
+    assert _recipients(camp.id) == {"unknown": 3}
+    assert _status(camp.id) == "sent"  # finished, with the unknown ones listed, never silently
+    r = api.post(f"/campaigns/{camp.id}/resend-unknown")
+    assert r.status_code == 200 and r.json == {"requeued": 3}
+    worker()
+    assert _status(camp.id) == "sent"
+    assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == [
+        "p0@example.com",
+        "p1@example.com",
+        "p2@example.com",
+    ]
+
+
+def test_the_dashboard_schedules_pauses_resumes_and_cancels(client, workspace, smtp_sink):
+    camp = _campaign(workspace, smtp_sink)
+    page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
+    assert "Schedule" in page
+    token = (
+        client.get(f"/campaigns/{camp.id}").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    )
+    when = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    r = client.post(f"/campaigns/{camp.id}/schedule", data={"scheduled_at": when, "csrf_token": token})
+    assert r.status_code == 302 and _status(camp.id) == "scheduled"
+    page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
+    assert "Scheduled · starts" in page and "Pause" in page and "Cancel campaign" in page
+    client.post(f"/campaigns/{camp.id}/pause", data={"csrf_token": token})
+    assert _status(camp.id) == "paused"
+    r = client.post(f"/campaigns/{camp.id}/pause", data={"csrf_token": token}, follow_redirects=True)
+    assert "only a scheduled or sending campaign can be paused" in r.get_data(as_text=True)
+    client.post(f"/campaigns/{camp.id}/cancel", data={"csrf_token": token})
+    assert _status(camp.id) == "cancelled"
+
+
+def test_schedule_refuses_bad_times_with_a_clear_message(workspace, smtp_sink):
+    camp = _campaign(workspace, smtp_sink)
+    for bad in ("", "soon", "2026-13-40T25:00", None):
+        with pytest.raises(ValidationError) as exc:
+            campaign_lifecycle.schedule(workspace.id, camp.id, bad)
+        assert "scheduled_at" in exc.value.fields
+    with pytest.raises(ValidationError):
+        campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(days=400))
