@@ -151,3 +151,20 @@ def send_test(
     finally:
         transport.close()
     return results
+
+
+def send_campaign_test(workspace_id: int, campaign_id: int, emails, subscriber_id=None) -> list[TestResult]:
+    """A test of a campaign as it stands: its template (its frozen copy once sending), sender and provider."""
+    from app.services.campaigns import get_campaign
+
+    campaign = get_campaign(workspace_id, campaign_id)
+    template_id = (campaign.snapshot or {}).get("template_id") or campaign.template_id
+    return send_test(
+        workspace_id,
+        template_id,
+        emails,
+        from_email=campaign.from_email,
+        from_name=campaign.from_name,
+        subscriber_id=subscriber_id,
+        provider_id=campaign.provider_id,
+    )

@@ -240,3 +240,25 @@ def test_schedule_refuses_bad_times_with_a_clear_message(workspace, smtp_sink):
         assert "scheduled_at" in exc.value.fields
     with pytest.raises(ValidationError):
         campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(days=400))
+
+
+def test_a_campaign_test_is_marked_untracked_and_counts_nowhere(workspace, smtp_sink, api, client):
+    camp = _campaign(workspace, smtp_sink, n=2)
+    r = api.post(f"/campaigns/{camp.id}/test", json={"emails": ["qa@example.com", "boss@example.com"]})
+    assert r.status_code == 200, r.json
+    assert [x["ok"] for x in r.json["results"]] == [True, True]
+    assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == ["boss@example.com", "qa@example.com"]
+    msg = smtp_sink.messages[0]["message"]
+    assert msg["Subject"].startswith("[Test] Hi ") and msg["X-Herald-Test"] == "1"
+    assert msg["From"].endswith("<news@shop.example.com>")
+    assert "/t/o/" not in msg.get_body(("html",)).get_content()  # not tracked
+    assert _status(camp.id) == "draft" and _recipients(camp.id) == {}
+    r = api.post(f"/campaigns/{camp.id}/test", json={"emails": ["not-an-address"]})
+    assert r.status_code == 422 and "emails" in r.json["error"]["fields"]
+    token = client.get(f"/campaigns/{camp.id}").get_data(as_text=True).split('name="csrf_token" value="')[1]
+    r = client.post(
+        f"/campaigns/{camp.id}/test",
+        data={"emails": "me@example.com", "csrf_token": token.split('"')[0]},
+        follow_redirects=True,
+    )
+    assert "Test sent to me@example.com." in r.get_data(as_text=True)

@@ -6,7 +6,7 @@ from app.blueprints.api.schemas import RECIPIENT_FILTER
 from app.blueprints.api.serializers import campaign_json, page_json, recipient_json
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
-from app.services import campaign_lifecycle, campaigns
+from app.services import campaign_lifecycle, campaigns, test_sends
 from app.services.pagination import paginate
 
 TAG = "Campaigns"
@@ -123,6 +123,21 @@ def resend_unknown(campaign_id: int):
     count = campaign_lifecycle.resend_unknown(workspace_id(), campaign_id)
     commit()
     return {"requeued": count}
+
+
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/test",
+    "Send a test of a campaign",
+    tag=TAG,
+    body="CampaignTestRequest",
+    response="TestSendResult",
+    errors=(422,),
+)
+def send_campaign_test(campaign_id: int, body: dict):
+    """To 1-10 addresses, from the campaign's sender through its provider; marked [Test], untracked, in no stats."""
+    results = test_sends.send_campaign_test(workspace_id(), campaign_id, body["emails"], body.get("subscriber_id"))
+    return {"results": [{"email": r.email, "ok": r.ok, "detail": r.detail} for r in results]}
 
 
 @operation(

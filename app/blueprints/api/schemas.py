@@ -338,6 +338,13 @@ TEST_SEND_REQUEST = obj(
     },
     required=("emails",),
 )
+CAMPAIGN_TEST_REQUEST = obj(
+    {
+        "emails": TEST_SEND_REQUEST["properties"]["emails"],
+        "subscriber_id": TEST_SEND_REQUEST["properties"]["subscriber_id"],
+    },
+    required=("emails",),
+)
 TEST_SEND_RESULT = response(
     {
         "results": {
@@ -621,6 +628,7 @@ SCHEMAS: dict[str, dict] = {
     "TemplateVersionSummary": TEMPLATE_VERSION_SUMMARY,
     "TestSendRequest": TEST_SEND_REQUEST,
     "TestSendResult": TEST_SEND_RESULT,
+    "CampaignTestRequest": CAMPAIGN_TEST_REQUEST,
     "DesignInput": DESIGN_INPUT,
     "DesignCheck": DESIGN_CHECK,
     "DesignRender": DESIGN_RENDER,

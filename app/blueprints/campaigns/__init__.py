@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services import campaign_lifecycle, audience, campaigns, providers, templates
+from app.services import campaign_lifecycle, test_sends, audience, campaigns, providers, templates
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -193,6 +193,18 @@ def resend_unknown(campaign_id):
     count, errors = attempt(campaign_lifecycle.resend_unknown, g.ws_id, campaign_id)
     if not errors:
         flash(f"{count} recipients queued to be sent again." if count else "No recipient was left unknown.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/test", methods=["POST"])
+@workspace_view
+def send_test(campaign_id):
+    results, errors = attempt(test_sends.send_campaign_test, g.ws_id, campaign_id, request.form.get("emails", ""))
+    for r in results or []:
+        if r.ok:
+            flash(f"Test sent to {r.email}.", "success")
+        else:
+            flash(f"The test to {r.email} failed: {r.detail}", "danger")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
