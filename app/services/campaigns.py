@@ -200,3 +200,22 @@ def recipients_query(campaign_id: int, status: str | None = None):
     if status:
         stmt = stmt.where(CampaignRecipient.status == status)
     return stmt.order_by(CampaignRecipient.id)
+
+
+def failure_reasons(campaign_id: int, limit: int = 5) -> list[tuple[str, int]]:
+    """The commonest reasons messages were not sent (suppression aside), most frequent first."""
+    cr = CampaignRecipient
+    return [
+        (reason or "no reason recorded", count)
+        for reason, count in db.session.execute(
+            select(cr.reason, func.count())
+            .where(
+                cr.campaign_id == campaign_id,
+                cr.status.in_(("failed", "bounced", "unknown")),
+                ~func.coalesce(cr.reason, "").startswith("suppressed:"),
+            )
+            .group_by(cr.reason)
+            .order_by(func.count().desc())
+            .limit(limit)
+        ).all()
+    ]

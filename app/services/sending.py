@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, Link, ListSubscriber, Subscriber, Suppression
 from app.providers import TransportUnavailable
 from app.redis_client import get_redis
+from app.services import send_progress
 from app.services.mime import MessageSkeleton
 from app.services.providers import default_provider, get_provider, transport_for
 from app.services.ratelimit import PerSecondLimiter
@@ -353,11 +354,14 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 break
             subs = _subscribers([s for _, s in claimed])
             sent, failed, released, bounces = [], [], [], []
-            halted = False
+            halted, waited, reported = False, 0.0, 0
             try:
                 for rid, sid in claimed:
                     if time.monotonic() >= next_check:
                         next_check = time.monotonic() + STATUS_CHECK_SECONDS
+                        handled = len(sent) + len(failed)
+                        send_progress.record(campaign_id, handled - reported, waited)
+                        reported, waited = handled, 0.0
                         if _campaign_status(campaign_id) != "sending":
                             halted = True  # paused or cancelled: stop between two messages
                             break
@@ -377,7 +381,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                             }
                         )
                         continue
-                    limiter.acquire()
+                    waited += limiter.acquire()
                     result = transport.send(envelope_from, sub["email"], raw)
                     if result.ok:
                         sent.append({"rid": rid, "ts": _now(), "mid": mid})
@@ -410,6 +414,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
             if bounces:
                 _suppress_hard_bounces(campaign, bounces)
             db.session.commit()
+            send_progress.record(campaign_id, len(sent) + len(failed) - reported, waited)
             counts["sent"] += len(sent)
             counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
             counts["unknown"] += sum(1 for f in failed if f["st"] == "unknown")

@@ -122,7 +122,7 @@ def test_pausing_a_scheduled_campaign_keeps_it_from_starting_and_resume_reschedu
 
 
 def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once(
-    workspace, smtp_sink, worker, redis_url
+    workspace, smtp_sink, worker, redis_url, client
 ):
     camp = _campaign(workspace, smtp_sink, n=60, per_second=20)  # about three seconds of sending
     campaigns.send_campaign(workspace.id, camp.id)
@@ -140,6 +140,12 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
         deadline = time.monotonic() + 30
         while len(smtp_sink.messages) < 10 and time.monotonic() < deadline:
             time.sleep(0.02)
+        # The live figures: a rate, the time left, and the rate limit holding it back.
+        live = ""
+        while time.monotonic() < deadline and not ("messages/s" in live and "data-throttled" in live):
+            live = client.get(f"/campaigns/{camp.id}/progress").get_data(as_text=True)
+            time.sleep(0.1)
+        assert "messages/s" in live and "left" in live and "data-throttled" in live, live
         campaign_lifecycle.pause(workspace.id, camp.id)
         db.session.commit()
         runner.wait(30)
@@ -151,7 +157,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
     received_while_paused = len(smtp_sink.messages)
     statuses = _recipients(camp.id)
     assert _status(camp.id) == "paused"
-    assert 10 <= received_while_paused < 60
+    assert 10 <= received_while_paused < 60, received_while_paused
     assert statuses.get("sending", 0) == 0  # nothing left half-claimed
     assert statuses.get("sent", 0) == received_while_paused
     assert statuses.get("pending", 0) == 60 - received_while_paused
@@ -262,3 +268,14 @@ def test_a_campaign_test_is_marked_untracked_and_counts_nowhere(workspace, smtp_
         follow_redirects=True,
     )
     assert "Test sent to me@example.com." in r.get_data(as_text=True)
+
+
+def test_the_campaign_page_says_why_messages_were_not_sent(workspace, smtp_sink, worker, client):
+    smtp_sink.refuse["p1@example.com"] = "550 5.1.1 <p1@example.com>: no such mailbox"
+    camp = _campaign(workspace, smtp_sink, n=3)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
+    assert "Why messages were not sent" in page
+    assert "1 × smtp rejected: 550 5.1.1" in page

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services import campaign_lifecycle, test_sends, audience, campaigns, providers, templates
+from app.services import campaign_lifecycle, send_progress, test_sends, audience, campaigns, providers, templates
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -107,7 +107,13 @@ def _progress_context(c) -> dict:
     audience_size = None
     if c.status == "draft":
         audience_size = campaigns.audience_size(g.ws_id, campaigns.campaign_list_ids(c.id))
-    return dict(c=c, stats=campaigns.campaign_stats(c.id), audience=audience_size)
+    stats = campaigns.campaign_stats(c.id)
+    live = reasons = None
+    if c.status == "sending":
+        live = send_progress.snapshot(c.id, stats["pending"], c.started_at.timestamp() if c.started_at else None)
+    if c.status != "draft" and (stats["failed"] - stats["suppressed"] > 0 or stats["unknown"] or stats["bounced"]):
+        reasons = campaigns.failure_reasons(c.id)
+    return dict(c=c, stats=stats, audience=audience_size, live=live, reasons=reasons)
 
 
 def _show_context(c) -> dict:
