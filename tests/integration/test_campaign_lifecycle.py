@@ -124,7 +124,7 @@ def test_pausing_a_scheduled_campaign_keeps_it_from_starting_and_resume_reschedu
 def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once(
     workspace, smtp_sink, worker, redis_url, client
 ):
-    camp = _campaign(workspace, smtp_sink, n=60, per_second=20)  # about three seconds of sending
+    camp = _campaign(workspace, smtp_sink, n=60, per_second=10)  # about six seconds of sending
     campaigns.send_campaign(workspace.id, camp.id)
     db.session.commit()
     # A real worker process (RQ needs the main thread of its own process), sending at 20/s.
@@ -138,7 +138,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
     )
     try:
         deadline = time.monotonic() + 30
-        while len(smtp_sink.messages) < 10 and time.monotonic() < deadline:
+        while len(smtp_sink.messages) < 5 and time.monotonic() < deadline:
             time.sleep(0.02)
         # The live figures: a rate, the time left, and the rate limit holding it back.
         live = ""
@@ -157,7 +157,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
     received_while_paused = len(smtp_sink.messages)
     statuses = _recipients(camp.id)
     assert _status(camp.id) == "paused"
-    assert 10 <= received_while_paused < 60, received_while_paused
+    assert 5 <= received_while_paused < 60, received_while_paused
     assert statuses.get("sending", 0) == 0  # nothing left half-claimed
     assert statuses.get("sent", 0) == received_while_paused
     assert statuses.get("pending", 0) == 60 - received_while_paused
