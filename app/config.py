@@ -39,6 +39,8 @@ class Config:
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
         self.IMPORT_INLINE_BYTES = int(env.get("IMPORT_INLINE_BYTES", str(512 * 1024)))
         self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024
+        # A design is posted whole on every builder save (up to 2 MB): room for it in a form field.
+        self.MAX_FORM_MEMORY_SIZE = 3 * 1024 * 1024
         # Images for emails: local files under the instance folder, or an S3-compatible bucket.
         self.MEDIA_DIR = env.get("MEDIA_DIR", str(INSTANCE_DIR / "media"))
         self.MEDIA_MAX_BYTES = int(env.get("MEDIA_MAX_BYTES", str(5 * 1024 * 1024)))

@@ -28,18 +28,39 @@ def wait_saved(page):
 
 
 def drag(page, source, target, where: str = "below"):
-    """Press on `source`, move in steps (Sortable's fallback follows real mouse moves), release
-    over the upper or lower part of `target`."""
+    """Press on `source`, move in steps (Sortable's fallback follows real mouse moves) over the upper
+    or lower part of `target`, and release once the placeholder stands on that side of it, as a
+    person watching the placeholder would. Where Sortable first puts the placeholder depends on the
+    path the pointer took; passing through the middle of `target` moves it to the other side."""
     source.scroll_into_view_if_needed()
     s = source.bounding_box()
     page.mouse.move(s["x"] + s["width"] / 2, s["y"] + s["height"] / 2)
     page.mouse.down()
     page.mouse.move(s["x"] + s["width"] / 2 + 8, s["y"] + s["height"] / 2 + 8, steps=4)
     t = target.bounding_box()
-    y = t["y"] + (t["height"] * (0.93 if where == "below" else 0.07))
-    page.mouse.move(t["x"] + t["width"] / 2, y, steps=20)
-    page.mouse.move(t["x"] + t["width"] / 2, y + (2 if where == "below" else -2), steps=4)
+    x, middle = t["x"] + t["width"] / 2, t["y"] + t["height"] / 2
+    edge = t["y"] + (t["height"] * (0.93 if where == "below" else 0.07))
+    page.mouse.move(x, edge, steps=20)
+    page.mouse.move(x, edge + (2 if where == "below" else -2), steps=4)
+    for _ in range(3):
+        if placeholder_is(target, where):
+            break
+        page.mouse.move(x, middle, steps=6)
+        page.mouse.move(x, edge, steps=6)
     page.mouse.up()
+
+
+def placeholder_is(target, where: str) -> bool:
+    """Sortable's placeholder (.sortable-ghost) stands just above or below `target`, or inside it
+    (an empty list)."""
+    return target.evaluate(
+        """(t, where) => {
+            const ghost = document.querySelector('#hb-canvas .sortable-ghost');
+            if (!ghost || t.contains(ghost)) return true;
+            return (where === 'below' ? t.nextElementSibling : t.previousElementSibling) === ghost;
+        }""",
+        where,
+    )
 
 
 def test_marketer_builds_an_email_by_drag_and_drop_and_sends_a_test(app, desktop, stack, workspace, screenshot):

@@ -407,6 +407,27 @@ def test_the_saved_trigger_stays_small_for_a_large_design(hx, tpl):
     assert len(r.headers["HX-Trigger"]) < 8_000
 
 
+def test_a_design_near_a_megabyte_saves_as_the_builder_and_its_closing_beacon_send_it(hx, tpl):
+    """The builder posts form-encoded (htmx, and the beacon sent when the page closes); a big
+    design must fit, not answer 413 and be lost."""
+    big = with_blocks(*({"id": f"t{i}", "type": "text", "props": {"text": "word " * 3800}} for i in range(48)))
+    raw = json.dumps(big)
+    assert len(raw) > 900_000
+    r = save(hx, tpl.id, raw)
+    assert r.status_code == 200 and trigger(r)["hb-saved"]["version"] == 2
+
+
+def test_the_panel_opens_a_block_that_exists_only_in_an_unsaved_design(hx, tpl):
+    """A field is being fixed (the design does not validate), and the person selects a block
+    they just added: its properties open anyway."""
+    broken = with_blocks(
+        {"id": "cta", "type": "button", "props": {"text": "Go", "href": "https://e.example", "color": "#12"}},
+        {"id": "new-spacer", "type": "spacer", "props": {"height": 30}},
+    )
+    r = hx(f"/templates/{tpl.id}/builder/panel", {"design": json.dumps(broken), "block": "new-spacer"})
+    assert 'data-block="new-spacer"' in text(r) and 'value="30"' in text(r)
+
+
 # -- the properties panel -----------------------------------------------------------------
 
 

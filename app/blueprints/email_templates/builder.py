@@ -233,11 +233,17 @@ def builder_panel(template_id):
     """The properties panel for one block of the posted design (or the email's settings)."""
     tpl = _visual(template_id)
     block_id = request.form.get("block") or ""
+    posted = None
     try:
-        design = designs.validate_design(_posted_design())
+        posted = _posted_design()
+        design = designs.validate_design(posted)
     except ValidationError:
         design = tpl.design
     block = _find(design["blocks"], block_id) if block_id else None
+    if block is None and block_id and isinstance(posted, dict):
+        # The posted design does not validate yet (a field being fixed): the person may still
+        # select a block that exists only there, so the panel is made from it as posted.
+        block = _find_posted(posted.get("blocks"), block_id)
     if block is None:
         return render_template(
             "email_templates/builder/_settings.html",
@@ -261,6 +267,23 @@ def _find(blocks: list, block_id: str):
         if b["id"] == block_id:
             return b
         found = _find(b.get("children", []), block_id) or _find(b.get("else", []), block_id)
+        if found:
+            return found
+    return None
+
+
+def _find_posted(blocks, block_id: str, depth: int = 0):
+    """`_find` over an unvalidated design: anything malformed is skipped, never trusted."""
+    if not isinstance(blocks, list) or depth > designs.MAX_DEPTH:
+        return None
+    for b in blocks:
+        if not isinstance(b, dict) or b.get("type") not in fields.TYPE_LABELS:
+            continue
+        if b.get("id") == block_id:
+            props = b.get("props") if isinstance(b.get("props"), dict) else {}
+            children = b.get("children") if isinstance(b.get("children"), list) else []
+            return {"id": block_id, "type": b["type"], "props": props, "children": children}
+        found = _find_posted(b.get("children"), block_id, depth + 1) or _find_posted(b.get("else"), block_id, depth + 1)
         if found:
             return found
     return None

@@ -34,6 +34,13 @@
   var props = document.getElementById("hb-props");
   var statusEl = document.getElementById("hb-status");
 
+  // What people call each block type ("Columns", "Condition"), read from the palette.
+  var LABELS = { column: "Column" };
+  document.querySelectorAll(".hb-palette-item[data-type]:not([data-saved])").forEach(function (item) {
+    LABELS[item.dataset.type] = item.querySelector("span").textContent.trim();
+  });
+  function label(type) { return LABELS[type] || type; }
+
   function readJSON(id) { return JSON.parse(document.getElementById(id).textContent); }
   function clone(x) { return JSON.parse(JSON.stringify(x)); }
   function snapshot() { return JSON.stringify({ design: state.design, meta: state.meta }); }
@@ -121,8 +128,20 @@
 
   function setStatus(text, kind) {
     statusEl.textContent = text;
+    statusEl.title = text;  // the toolbar may cut a long message short
     statusEl.dataset.state = kind;
-    statusEl.className = "hb-status small " + (kind === "error" ? "text-danger" : kind === "saving" ? "text-secondary" : "text-success");
+    var colour = { error: "text-danger", saving: "text-secondary", info: "text-secondary" }[kind] || "text-success";
+    statusEl.className = "hb-status small " + colour;
+  }
+
+  // A passing remark ("Text is already first"): shown for a few seconds, then the save state
+  // comes back, so a refused move never hides whether the email is saved.
+  function note(text, kind) {
+    var before = { text: statusEl.textContent, kind: statusEl.dataset.state };
+    setStatus(text, kind || "info");
+    setTimeout(function () {
+      if (statusEl.textContent === text) { setStatus(before.text, before.kind); }
+    }, 5000);
   }
 
   function scheduleSave(delay) {
@@ -146,23 +165,40 @@
     if (state.saving) { state.pending = true; return; }
     state.saving = true;
     state.dirty = false;
-    htmx.ajax("POST", saveUrl, { target: "#hb-canvas", swap: "innerHTML", values: payload() }).then(function () {
-      state.saving = false;
-      if (state.pending) { state.pending = false; save(); }
-    }, function () {
-      state.saving = false;
-      state.dirty = true;
-      setStatus("Not saved: the server could not be reached. Your changes are kept here; they save on the next edit.", "error");
+    htmx.ajax("POST", saveUrl, { target: "#hb-canvas", swap: "innerHTML", values: payload() }).then(saveDone, function () {
+      saveFailed({ why: "the server could not be reached", then: KEPT });
+      saveDone();
     });
   }
 
-  // Resolve once every change has reached the server (before a preview or a test send).
+  function saveDone() {
+    state.saving = false;
+    if (state.pending) { state.pending = false; save(); }
+  }
+
+  // htmx resolves its promise for any answer, a 500 or the sign-in page included: the
+  // beforeSwap check below calls this, so the status never stays at "Saving…".
+  function saveFailed(p) {
+    state.dirty = true;
+    setStatus("Not saved: " + p.why + ". " + p.then, "error");
+  }
+
+  // Resolve once the changes made so far have been sent (before a preview or a test send).
+  // One attempt only: when the server refuses or fails, the status says so and the preview
+  // shows what is stored, instead of retrying in a loop.
   function flushed() {
+    var tried = false;
     return new Promise(function (resolve) {
       (function wait() {
-        if (!state.saving && !state.dirty) { resolve(); return; }
-        if (state.dirty && !state.saving) { clearTimeout(saveTimer); save(); }
-        setTimeout(wait, 60);
+        if (state.saving) { setTimeout(wait, 60); return; }
+        if (state.dirty && !tried) {
+          tried = true;
+          clearTimeout(saveTimer);
+          save();
+          setTimeout(wait, 60);
+          return;
+        }
+        resolve();
       })();
     });
   }
@@ -181,6 +217,8 @@
     }));
     warn.hidden = !lines.length;
     document.getElementById("hb-title").textContent = state.meta.name;
+    // The preview (and its inbox row) follows edits made while it is shown.
+    if (state.view !== "canvas") { refreshPreview(); }
   });
 
   document.body.addEventListener("hb-invalid", function (e) {
@@ -215,10 +253,73 @@
     });
   }
 
+  // -- Answers that are not what was asked for -------------------------------------------------
+  // A 4xx/5xx, or a 200 that is really the sign-in page (the session ended and the request was
+  // redirected), must not be swapped into the builder: say what happened where it was asked.
+
+  function redirected(detail) {
+    var asked = new URL(detail.requestConfig.path, location.href).pathname;
+    return Boolean(detail.xhr.responseURL) && new URL(detail.xhr.responseURL).pathname !== asked;
+  }
+
+  // Why a request failed, and what the person can do about it.
+  var KEPT = "Your changes are kept here and save with your next edit.";
+  function problem(detail) {
+    var code = detail.xhr.status;
+    if (redirected(detail)) {
+      return { why: "you were signed out", then: "Sign in again in another tab; your changes here save with your next edit." };
+    }
+    if (code === 0) { return { why: "the server could not be reached", then: KEPT }; }
+    if (code === 400) { return { why: "the page expired", then: "Copy any text you have not saved, then reload the page." }; }
+    if (code === 403 || code === 404) { return { why: "this template is no longer available to you (error " + code + ")", then: "" }; }
+    if (code === 413) { return { why: "the email is too large to save", then: "" }; }
+    return { why: "the server had a problem (error " + code + ")", then: KEPT };
+  }
+
+  document.body.addEventListener("htmx:beforeSwap", function (e) {
+    var d = e.detail;
+    var failed = d.xhr.status >= 400 || redirected(d);
+    if (d.target === canvas) {
+      // A save answers with the canvas and an hb-saved or hb-invalid trigger, nothing else.
+      if (!failed && d.xhr.getResponseHeader("HX-Trigger")) { rememberFocus(); return; }
+      d.shouldSwap = false;
+      d.isError = false;  // handled here: no console noise from htmx
+      saveFailed(problem(d));
+      return;
+    }
+    if (!failed) { return; }
+    d.shouldSwap = false;
+    d.isError = false;
+    var p = problem(d);
+    var what = {
+      "hb-props": "The properties could not be loaded",
+      "hb-preview-body": "The preview could not be made",
+      "hb-test-result": "The test was not sent",
+      "hb-saved": "The saved blocks could not be updated",
+      "hb-image-library": "Your images could not be loaded",
+    }[d.target.id] || "That did not work";
+    showAlert(d.target, what + ": " + p.why + "." + (p.then && p.then !== KEPT ? " " + p.then : ""));
+  });
+
+  // A request that never got an answer (network down, server stopped).
+  document.body.addEventListener("htmx:sendError", function (e) {
+    var target = e.detail.target;
+    if (target && target !== canvas) { showAlert(target, "Could not reach the server. Check your connection and try again."); }
+  });
+
+  function showAlert(target, message) {
+    var alert = document.createElement("div");
+    alert.className = "alert alert-danger";
+    alert.setAttribute("role", "alert");
+    alert.textContent = message;
+    if (target.id === "hb-saved") { target.prepend(alert); } else { target.replaceChildren(alert); }
+  }
+
   // A change not yet saved when the page closes is sent on the way out.
   window.addEventListener("beforeunload", function () {
     if (!state.dirty && !state.saving) { return; }
-    var form = new FormData();
+    // URL-encoded, not multipart: Flask caps a multipart field at 500 KB, and a big design would be lost.
+    var form = new URLSearchParams();
     var p = payload();
     Object.keys(p).forEach(function (k) { form.append(k, p[k]); });
     form.append("csrf_token", csrf);
@@ -263,19 +364,23 @@
   function blockAction(act, id) {
     var hit = findBlock(id);
     if (!hit) { return; }
+    var what = label(hit.block.type);
     if (act === "up" || act === "down") {
       var to = hit.index + (act === "up" ? -1 : 1);
-      if (to < 0 || to >= hit.list.length) { return; }
+      if (to < 0 || to >= hit.list.length) {
+        note(what + " is already " + (act === "up" ? "first" : "last") + " where it stands.");
+        return;
+      }
       change(function () { hit.list.splice(to, 0, hit.list.splice(hit.index, 1)[0]); });
       state.selected = id;
     } else if (act === "duplicate") {
       var copy = withIds(hit.block);
-      if (hit.block.type === "column" && hit.list.length >= 4) { setStatus("A section holds at most 4 columns.", "error"); return; }
+      if (hit.block.type === "column" && hit.list.length >= 4) { note("Columns hold at most 4 columns.", "error"); return; }
       change(function () { hit.list.splice(hit.index + 1, 0, copy); });
       select(copy.id);
     } else if (act === "delete") {
       if (hit.block.type === "column" && hit.list.length <= 1) {
-        setStatus("A section needs at least one column: delete the section instead.", "error");
+        note("Columns need at least one column: delete the whole Columns block instead.", "error");
         return;
       }
       change(function () { hit.list.splice(hit.index, 1); });
@@ -353,7 +458,7 @@
   function insertBlocks(blocks, parentId, slot, index, kind) {
     var refused = blocks.filter(function (b) { return !accepts(kind, b.type); });
     if (refused.length) {
-      setStatus("A " + refused[0].type + " cannot go there" + (kind === "column" ? " (not inside a column)." : "."), "error");
+      note(label(refused[0].type) + " cannot go there" + (kind === "column" ? " (not inside a column)." : "."), "error");
       initSortables();
       return;
     }
@@ -365,23 +470,41 @@
     select(blocks[0].id);
   }
 
-  // Keyboard and click on a palette item: add after the selected block (or at the end).
+  // Keyboard and click on a palette item: add the block where the selection says.
   function addFromPalette(item) {
     var blocks = newBlocks(item);
-    var hit = state.selected && findBlock(state.selected);
-    if (hit && hit.block.type !== "column") {
-      var kind = hit.parent && hit.parent.type === "column" ? "column" : (hit.parent ? containerKind(hit) : "body");
-      insertBlocks(blocks, hit.parent ? hit.parent.id : "", hit.slot, hit.index + 1, kind);
-    } else if (hit && hit.block.type === "column") {
-      insertBlocks(blocks, hit.block.id, "children", hit.block.children.length, "column");
-    } else {
-      insertBlocks(blocks, "", "blocks", state.design.blocks.length, "body");
-    }
+    var at = placeFor(blocks);
+    insertBlocks(blocks, at.parent, at.slot, at.index, at.kind);
   }
 
-  function containerKind(hit) {
-    var el = canvas.querySelector('.hb-list[data-parent="' + hit.parent.id + '"][data-slot="' + hit.slot + '"]');
-    return el ? el.dataset.accepts : "body";
+  // After the selected block, or at the end of the selected column. When that place cannot
+  // hold the new blocks (Columns inside a column), after the nearest enclosing block that can.
+  // With nothing selected: at the end of the email, but above a closing footer.
+  function placeFor(blocks) {
+    function fits(kind) { return blocks.every(function (b) { return accepts(kind, b.type); }); }
+    var hit = state.selected && findBlock(state.selected);
+    if (hit && hit.block.type === "column" && fits("column")) {
+      return { parent: hit.block.id, slot: "children", index: hit.block.children.length, kind: "column" };
+    }
+    for (; hit; hit = hit.parent && findBlock(hit.parent.id)) {
+      var kind = placeKind(hit);
+      if (hit.block.type !== "column" && fits(kind)) {
+        return { parent: hit.parent ? hit.parent.id : "", slot: hit.slot, index: hit.index + 1, kind: kind };
+      }
+    }
+    var top = state.design.blocks, end = top.length;
+    if (end && top[end - 1].type === "footer") { end -= 1; }
+    return { parent: "", slot: "blocks", index: end, kind: "body" };
+  }
+
+  // What the list a block stands in accepts (as the canvas's data-accepts says): a condition
+  // or a loop holds what its own place holds.
+  function placeKind(hit) {
+    if (!hit.parent) { return "body"; }
+    var t = hit.parent.type;
+    if (t === "column" || t === "section") { return t; }
+    if (t === "container") { return "body"; }
+    return placeKind(findBlock(hit.parent.id));
   }
 
   document.addEventListener("click", function (e) {
@@ -405,45 +528,75 @@
       return;
     }
     if (mod && e.key.toLowerCase() === "y" && !typingIn(e.target)) { e.preventDefault(); restore(state.redo, state.undo); return; }
+    // Enter on a palette item adds it; not on the saved block's own delete button inside it.
     var item = e.target.closest && e.target.closest(".hb-palette-item");
-    if (item && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); addFromPalette(item); return; }
+    if (item && e.target === item && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); addFromPalette(item); return; }
     var blockEl = e.target.closest && e.target.closest("#hb-canvas .hb-block");
     if (blockEl && e.target === blockEl && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); select(blockEl.dataset.id, true); return; }
-    if (typingIn(e.target) || !state.selected) { return; }
+    // Esc leaves a block for the email's settings from anywhere but a field or a dialog (where it
+    // belongs to them).
+    if (e.key === "Escape" && state.selected && !typingIn(e.target) && !e.target.closest("dialog")) { select(null); return; }
+    var id = shortcutTarget(e.target);
+    if (!id) { return; }
     if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
       e.preventDefault();
-      var id = state.selected;
       blockAction(e.key === "ArrowUp" ? "up" : "down", id);
-      refocusAfterSave(id);
     } else if (mod && e.key.toLowerCase() === "d") {
       e.preventDefault();
-      blockAction("duplicate", state.selected);
-      refocusAfterSave(state.selected);
+      focusFollowsSelection = true;
+      blockAction("duplicate", id);
     } else if (e.key === "Delete" || e.key === "Backspace") {
       e.preventDefault();
-      blockAction("delete", state.selected);
-      refocusAfterSave(state.selected);
-    } else if (e.key === "Escape") {
-      select(null);
+      focusFollowsSelection = true;
+      blockAction("delete", id);
     }
   });
 
-  var refocusId = null;
-  function refocusAfterSave(id) { refocusId = id; }
+  // The block a shortcut acts on: the one that has focus on the canvas (or holds the focused
+  // toolbar button), else the selected one when nothing in particular has focus. Never while
+  // focus is in a field, a dialog, the palette or the toolbar: Delete there is not "delete a block".
+  function shortcutTarget(el) {
+    var blockEl = el.closest && el.closest("#hb-canvas .hb-block");
+    if (blockEl) { return blockEl.dataset.id; }
+    if (el === document.body && state.selected) { return state.selected; }
+    return null;
+  }
 
-  // After every canvas swap: selection, drag and drop, focus.
+  // The canvas is replaced after every save. What had focus there (a block, or one of its
+  // toolbar buttons) gets it back, so keyboard work carries on where it was; after Ctrl+D or
+  // Delete, and when the block is gone, focus goes to the newly selected block.
+  var focusMemo = null;
+  var focusFollowsSelection = false;
+  function rememberFocus() {
+    var el = document.activeElement;
+    var blockEl = el && canvas.contains(el) && el.closest(".hb-block");
+    focusMemo = null;
+    if (blockEl && focusFollowsSelection) { focusMemo = { id: state.selected, act: null }; }
+    else if (blockEl) { focusMemo = { id: blockEl.dataset.id, act: el.classList.contains("hb-act") ? el.dataset.act : null }; }
+    focusFollowsSelection = false;
+  }
+
+  function restoreFocus() {
+    if (!focusMemo) { return; }
+    var memo = focusMemo;
+    focusMemo = null;
+    var blockEl = blockElement(memo.id);
+    var target = blockEl && memo.act ? blockEl.querySelector(':scope > .hb-bar [data-act="' + memo.act + '"]') : blockEl;
+    if (!blockEl) { target = blockElement(state.selected); }
+    if (target) { target.focus({ preventScroll: true }); }
+  }
+
+  function blockElement(id) { return id ? canvas.querySelector('.hb-block[data-id="' + id + '"]') : null; }
+
+  // After every swap: selection, drag and drop and focus on the canvas; the panel's extras.
   document.body.addEventListener("htmx:afterSwap", function (e) {
     if (e.target === canvas) {
       initSortables();
       markSelected(false);
-      if (refocusId) {
-        var el = canvas.querySelector('.hb-block[data-id="' + (state.selected || refocusId) + '"]');
-        if (el) { el.focus(); }
-        refocusId = null;
-      }
+      restoreFocus();
     }
     if (e.target.id === "hb-saved") { initPalette(); }
-    if (e.target === props) { syncColourSwatches(); }
+    if (e.target === props) { panelLoaded(); }
   });
 
   // -- Properties panel --------------------------------------------------------------------------
@@ -508,6 +661,7 @@
     var form = t.closest("form");
     var blockId = form && form.dataset.block;
     if (t.hasAttribute("data-deselect")) { select(null); }
+    else if (t.hasAttribute("data-select")) { select(t.dataset.select || null); }
     else if (t.dataset.blockAct) { blockAction(t.dataset.blockAct, blockId); }
     else if (t.hasAttribute("data-add-column")) { addColumn(blockId); }
     else if (t.hasAttribute("data-save-block")) { saveBlock(blockId); }
@@ -536,13 +690,66 @@
 
   function saveBlock(blockId) {
     var hit = findBlock(blockId);
-    var name = document.getElementById("hb-save-block-name").value;
+    var input = document.getElementById("hb-save-block-name");
+    var error = props.querySelector('[data-error-for="saved-name"]');
     if (!hit) { return; }
-    htmx.ajax("POST", blockUrl, { target: "#hb-saved", swap: "innerHTML", values: { name: name, block: JSON.stringify(hit.block) } });
+    if (!input.value.trim()) {
+      error.textContent = "Give the block a name, e.g. Brand footer.";
+      input.classList.add("is-invalid");
+      input.focus();
+      return;
+    }
+    error.textContent = "";
+    input.classList.remove("is-invalid");
+    htmx.ajax("POST", blockUrl, { target: "#hb-saved", swap: "innerHTML", values: { name: input.value, block: JSON.stringify(hit.block) } });
   }
   document.body.addEventListener("hb-block-saved", function (e) {
-    setStatus("Saved “" + e.detail.name + "” to your blocks.", "saved");
+    note("Saved “" + e.detail.name + "” to your blocks: it is in the palette of every template.", "saved");
+    var input = document.getElementById("hb-save-block-name");
+    if (input) { input.value = ""; }
   });
+
+  // A freshly loaded panel: colour swatches, where the block stands, whether its image is described.
+  function panelLoaded() {
+    syncColourSwatches();
+    var form = document.getElementById("hb-panel-form");
+    if (form) {
+      form.querySelector("h2").parentElement.before(breadcrumb(form.dataset.block));
+      props.querySelectorAll("[data-alt-ask]").forEach(function (ask) { updateAltAsk(ask.previousElementSibling); });
+    }
+  }
+
+  // "Email › Columns › Column 2 › Text": each enclosing block is one click (or Enter) away,
+  // the only way to reach a Columns block whose single column fills it.
+  function breadcrumb(id) {
+    var nav = document.createElement("nav");
+    nav.className = "hb-crumbs";
+    nav.setAttribute("aria-label", "Where this block stands");
+    var chain = [];
+    for (var hit = findBlock(id); hit && hit.parent; hit = findBlock(hit.parent.id)) { chain.unshift(hit.parent); }
+    crumb(nav, "", "Email");
+    chain.forEach(function (b) { crumb(nav, b.id, crumbLabel(b)); });
+    var here = document.createElement("span");
+    here.setAttribute("aria-current", "location");
+    here.textContent = crumbLabel(findBlock(id).block);
+    nav.append(here);
+    return nav;
+  }
+
+  function crumb(nav, id, text) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "hb-crumb";
+    button.dataset.select = id;
+    button.textContent = text;
+    nav.append(button, " › ");
+  }
+
+  function crumbLabel(block) {
+    if (block.type !== "column") { return label(block.type); }
+    var hit = findBlock(block.id);
+    return "Column " + (hit.index + 1);
+  }
 
   function wrapSelection(area, tag) {
     var start = area.selectionStart, end = area.selectionEnd, text = area.value;
@@ -577,27 +784,48 @@
   // -- Images -----------------------------------------------------------------------------------
 
   var imageDialog = document.getElementById("hb-image-dialog");
-  var imageTarget = null;
+  var imageTarget = null;  // the panel field the chosen image's address goes into
+  var uploadInput = document.getElementById("hb-upload");
+  var uploadError = document.getElementById("hb-upload-error");
+  var uploadStatus = document.getElementById("hb-upload-status");
 
   function openImagePicker(field) {
     imageTarget = field;
-    document.getElementById("hb-upload-error").textContent = uploadUrl ? "" : "Uploads are not available.";
+    uploadError.textContent = uploadUrl ? "" : "Uploads are not available here: paste the image's address instead.";
+    uploadStatus.textContent = "";
     if (pickerUrl) { htmx.ajax("GET", pickerUrl, { target: "#hb-image-library", swap: "innerHTML" }); }
     imageDialog.showModal();
   }
 
+  // The image's alternative text field: "alt" on an image block, "imageAlt" on a hero.
+  var ALT_FOR = { src: "hb-f-alt", imageUrl: "hb-f-imageAlt" };
+
+  // A new image block's alt is a placeholder ("Describe the image"), not a description.
+  function undescribed(value) {
+    return !value || value.trim() === state.defaults.image.props.alt;
+  }
+
+  // The note under an alternative text field shows while the image is not described.
+  function updateAltAsk(field) {
+    var ask = field && field.nextElementSibling;
+    if (ask && ask.hasAttribute("data-alt-ask")) { ask.hidden = !undescribed(field.value); }
+  }
+  props.addEventListener("input", function (e) { updateAltAsk(e.target); });
+
+  // Put the chosen image in, then ask for its description: the library's suggestion (from the
+  // file name) is filled in and selected, so typing replaces it.
   function useImage(url, alt) {
     if (!imageTarget) { return; }
     imageTarget.value = url;
     imageTarget.dispatchEvent(new Event("input", { bubbles: true }));
     imageDialog.close();
-    var altField = document.getElementById("hb-f-alt");
-    if (altField && !altField.value) {
-      if (alt) { altField.value = alt; altField.dispatchEvent(new Event("input", { bubbles: true })); }
-      altField.focus();
-      var slot = props.querySelector('[data-error-for="alt"]');
-      if (slot && !alt) { slot.textContent = "Describe the image for people who cannot see it."; }
-    }
+    var altField = document.getElementById(ALT_FOR[imageTarget.dataset.prop]);
+    if (!altField || !undescribed(altField.value)) { return; }
+    altField.value = alt || "";
+    altField.dispatchEvent(new Event("input", { bubbles: true }));
+    altField.focus();
+    altField.select();
+    updateAltAsk(altField);
   }
 
   imageDialog.addEventListener("click", function (e) {
@@ -605,22 +833,45 @@
     if (choice) { useImage(choice.dataset.url, choice.dataset.alt); }
   });
 
-  document.getElementById("hb-upload").addEventListener("change", function (e) {
-    var file = e.target.files[0];
-    var err = document.getElementById("hb-upload-error");
+  // The server checks every upload; checking type and size here first saves sending a
+  // 30 MB photo only to hear it is too large.
+  function uploadProblem(file) {
+    var types = uploadInput.accept.split(",");
+    var limit = Number(uploadInput.dataset.maxBytes);
+    if (types.indexOf(file.type) < 0) {
+      return "“" + file.name + "” is not a PNG, JPEG, GIF or WebP image. Choose an image file.";
+    }
+    if (limit && file.size > limit) {
+      return "“" + file.name + "” is " + megabytes(file.size) + "; an image may be at most " + megabytes(limit) + ".";
+    }
+    return null;
+  }
+  function megabytes(n) { return (n / 1048576).toFixed(1) + " MB"; }
+
+  uploadInput.addEventListener("change", function () {
+    var file = uploadInput.files[0];
     if (!file || !uploadUrl) { return; }
+    uploadError.textContent = uploadProblem(file) || "";
+    if (uploadError.textContent) { uploadInput.value = ""; return; }
     var form = new FormData();
     form.append("file", file);
-    err.textContent = "Uploading…";
+    uploadStatus.textContent = "Uploading “" + file.name + "”…";
     fetch(uploadUrl, { method: "POST", body: form, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
-      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (r) {
+        return r.json().then(function (body) { return { ok: r.ok, body: body }; }, function () {
+          return { ok: false, body: { error: "The image could not be uploaded (error " + r.status + ")." } };
+        });
+      })
       .then(function (res) {
-        e.target.value = "";
-        if (!res.ok) { err.textContent = res.body.error || "The image could not be uploaded."; return; }
-        err.textContent = "";
+        uploadInput.value = "";
+        uploadStatus.textContent = "";
+        if (!res.ok) { uploadError.textContent = res.body.error || "The image could not be uploaded."; return; }
         useImage(res.body.url, "");
       })
-      .catch(function () { err.textContent = "The image could not be uploaded (network error)."; });
+      .catch(function () {
+        uploadStatus.textContent = "";
+        uploadError.textContent = "The image could not be uploaded: the server could not be reached.";
+      });
   });
 
   document.addEventListener("click", function (e) {
@@ -638,19 +889,31 @@
     if (view !== "canvas") { refreshPreview(); }
   }
 
+  // Saves, view switches and the subscriber choice all ask for a preview: one request
+  // answers a burst of them.
+  var previewTimer = null;
   function refreshPreview() {
-    flushed().then(function () {
-      htmx.ajax("POST", previewUrl, {
-        target: "#hb-preview-body", swap: "innerHTML",
-        values: { device: state.view, subscriber_id: document.getElementById("hb-preview-subscriber").value },
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(function () {
+      flushed().then(function () {
+        if (state.view === "canvas") { return; }
+        htmx.ajax("POST", previewUrl, {
+          target: "#hb-preview-body", swap: "innerHTML",
+          values: { device: state.view, subscriber_id: previewSubscriber.value },
+        });
       });
-    });
+    }, 50);
   }
 
   document.querySelectorAll('input[name="hb-view"]').forEach(function (r) {
     r.addEventListener("change", function () { if (r.checked) { showView(r.value); } });
   });
-  document.getElementById("hb-preview-subscriber").addEventListener("change", refreshPreview);
+  // The test is personalized as the subscriber being previewed, unless changed there.
+  var previewSubscriber = document.getElementById("hb-preview-subscriber");
+  previewSubscriber.addEventListener("change", function () {
+    document.getElementById("hb-test-subscriber").value = previewSubscriber.value;
+    refreshPreview();
+  });
 
   // -- Test send ----------------------------------------------------------------------------------
 
