@@ -175,3 +175,49 @@ def test_marketer_builds_an_email_by_drag_and_drop_and_sends_a_test(app, desktop
             html.index("Unsubscribe"),
         ]
         assert order == sorted(order), order
+
+
+def test_the_keyboard_moves_a_block_into_a_column_without_dragging(app, desktop, live_server, workspace):
+    """What drag does, the keyboard does too: select a block, choose where it goes, Alt+↑ to place it."""
+    from app.services import templates
+
+    design = {
+        "version": 1,
+        "blocks": [
+            {"id": "intro", "type": "text", "props": {"text": "Move me into the second column"}},
+            {
+                "id": "cols",
+                "type": "section",
+                "children": [
+                    {"id": "c1", "type": "column", "children": [{"id": "l", "type": "text", "props": {"text": "L"}}]},
+                    {"id": "c2", "type": "column", "children": [{"id": "r", "type": "text", "props": {"text": "R"}}]},
+                ],
+            },
+            {"id": "foot", "type": "footer", "props": {}},
+        ],
+    }
+    with app.app_context():
+        tpl = templates.create_template(
+            workspace.id,
+            {"name": "Keyboard", "subject": "Hi", "template_type": "visual", "design": design},
+        )
+        db.session.commit()
+        tpl_id = tpl.id
+    page = desktop
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/templates/{tpl_id}/builder")
+    expect(page.locator("#hb-builder")).to_have_attribute("data-ready", "true")
+
+    page.locator("#hb-canvas .hb-block[data-id=intro]").focus()
+    page.keyboard.press("Enter")
+    move = page.locator("#hb-panel-form").get_by_label("Move to")
+    expect(move).to_be_visible()
+    move.select_option(label="Columns 2 › Column 2")
+    wait_saved(page)
+    col2 = page.locator("#hb-canvas .hb-block[data-id=c2] > .hb-list > .hb-block")
+    expect(col2).to_have_count(2)
+    assert col2.evaluate_all("els => els.map(e => e.dataset.id)") == ["r", "intro"]
+    page.keyboard.press("Alt+ArrowUp")
+    wait_saved(page)
+    assert col2.evaluate_all("els => els.map(e => e.dataset.id)") == ["intro", "r"]
+    assert top_types(page) == ["section", "footer"]

@@ -714,6 +714,7 @@
     syncColourSwatches();
     var form = document.getElementById("hb-panel-form");
     if (form) {
+      fillMoveTargets(form.querySelector("[data-move-to]"), form.dataset.block);
       form.querySelector("h2").parentElement.before(breadcrumb(form.dataset.block));
       props.querySelectorAll("[data-alt-ask]").forEach(function (ask) { updateAltAsk(ask.previousElementSibling); });
     }
@@ -744,6 +745,62 @@
     button.textContent = text;
     nav.append(button, " › ");
   }
+
+  // Every place the block may go (as drag allows it), named by its path: "Columns 2 › Column 1".
+  function moveTargets(blockId) {
+    var moving = findBlock(blockId).block;
+    var out = [{ parent: "", slot: "blocks", kind: "body", label: "The email itself (top level)" }];
+    (function walk(blocks, path, kind) {
+      blocks.forEach(function (b, i) {
+        if (b.id === blockId) { return; }  // never into itself
+        var name = path + label(b.type) + " " + (i + 1);
+        if (b.type === "section") {
+          b.children.forEach(function (col, j) {
+            var colName = name + " › Column " + (j + 1);
+            out.push({ parent: col.id, slot: "children", kind: "column", label: colName });
+            walk(col.children, colName + " › ", "column");
+          });
+        } else if (b.type === "container" || b.type === "loop") {
+          var inner = b.type === "container" ? "body" : kind;
+          out.push({ parent: b.id, slot: "children", kind: inner, label: name });
+          walk(b.children, name + " › ", inner);
+        } else if (b.type === "conditional") {
+          out.push({ parent: b.id, slot: "children", kind: kind, label: name + " › If" });
+          walk(b.children, name + " › If › ", kind);
+          out.push({ parent: b.id, slot: "else", kind: kind, label: name + " › Otherwise" });
+          walk(b["else"], name + " › Otherwise › ", kind);
+        }
+      });
+    })(state.design.blocks, "", "body");
+    return out.filter(function (t) { return accepts(t.kind, moving.type); });
+  }
+
+  function fillMoveTargets(select, blockId) {
+    if (!select) { return; }
+    var hit = findBlock(blockId);
+    moveTargets(blockId).forEach(function (t) {
+      var here = (hit.parent ? hit.parent.id : "") === t.parent && hit.slot === t.slot;
+      var opt = new Option(t.label + (here ? " (where it is)" : ""), JSON.stringify([t.parent, t.slot]));
+      opt.disabled = here;
+      select.add(opt);
+    });
+  }
+
+  function moveTo(blockId, target) {
+    var hit = findBlock(blockId);
+    if (!hit) { return; }
+    change(function () {
+      var dst = listOf(target[0], target[1]);
+      var block = hit.list.splice(hit.index, 1)[0];
+      dst.push(block);
+    });
+    select(blockId, true);
+  }
+
+  props.addEventListener("change", function (e) {
+    if (!e.target.matches("[data-move-to]") || !e.target.value) { return; }
+    moveTo(e.target.closest("form").dataset.block, JSON.parse(e.target.value));
+  });
 
   function crumbLabel(block) {
     if (block.type !== "column") { return label(block.type); }
