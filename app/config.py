@@ -36,6 +36,8 @@ class Config:
         self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))
+        # A recipient refused for now (4xx) is retried after 1, 2, 4 × this (plus jitter).
+        self.SEND_RETRY_BASE_SECONDS = float(env.get("SEND_RETRY_BASE_SECONDS", "60"))
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
         self.IMPORT_INLINE_BYTES = int(env.get("IMPORT_INLINE_BYTES", str(512 * 1024)))
         self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024

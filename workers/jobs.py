@@ -77,6 +77,13 @@ def recover_stale_claims() -> int:
     return _run(sending.recover_stale_claims)
 
 
+def requeue_due_retries() -> int:
+    """Queue again the recipients a server refused for now, once their wait is over (periodic)."""
+    from app.services import sending
+
+    return _run(sending.requeue_due_retries)
+
+
 def process_tracking_hits() -> int:
     """Move queued opens and clicks into the event log (periodic)."""
     from app.services import tracking

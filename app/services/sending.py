@@ -6,13 +6,14 @@ sent | failed | unknown. A crash after the claim leaves the row `sending`, never
 marked `unknown` for the marketer to review rather than silently resent.
 """
 
+import random
 import secrets
 import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import bindparam, case, exists, func, insert, literal, select, update
+from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, Link, ListSubscriber, Subscriber, Suppression
@@ -28,6 +29,7 @@ from app.services.tokens import TokenMaker
 CLAIM_CHUNK = 100
 STATUS_CHECK_SECONDS = 0.25  # how often a worker looks for a pause or cancel, between two messages
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
+MAX_ATTEMPTS = 4  # a recipient refused for now (4xx) is tried this many times in all
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -249,7 +251,13 @@ class MessageFactory:
 def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
     ids = (
         select(_cr.c.id)
-        .where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending", _cr.c.id >= first_id, _cr.c.id <= last_id)
+        .where(
+            _cr.c.campaign_id == campaign_id,
+            _cr.c.status == "pending",
+            _cr.c.id >= first_id,
+            _cr.c.id <= last_id,
+            or_(_cr.c.retry_at.is_(None), _cr.c.retry_at <= _now()),
+        )
         .order_by(_cr.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -285,9 +293,64 @@ _mark_failed = (
     .values(status=bindparam("st"), reason=bindparam("why"), message_id=bindparam("mid"))
 )
 _release = update(_cr).where(_cr.c.id == bindparam("rid")).values(status="pending", claimed_at=None)
+_defer = (
+    update(_cr)
+    .where(_cr.c.id == bindparam("rid"))
+    .values(
+        status="pending", claimed_at=None, attempts=bindparam("n"), retry_at=bindparam("at"), reason=bindparam("why")
+    )
+)
 
 
-def _record(sent: list, failed: list, released: list) -> None:
+def _retry_or_fail(deferred: list[tuple[int, str]], failed: list) -> list:
+    """Temporary refusals: back to pending after a growing, jittered wait, or failed for good
+    once MAX_ATTEMPTS tries are spent (with the server's last reply as the reason)."""
+    if not deferred:
+        return []
+    attempts = dict(
+        db.session.execute(select(_cr.c.id, _cr.c.attempts).where(_cr.c.id.in_([r for r, _ in deferred]))).all()
+    )
+    base = current_app.config.get("SEND_RETRY_BASE_SECONDS", 60)
+    retries = []
+    for rid, why in deferred:
+        n = (attempts.get(rid) or 0) + 1
+        if n >= MAX_ATTEMPTS:
+            failed.append({"rid": rid, "st": "failed", "why": f"{why} (gave up after {n} attempts)"[:500], "mid": None})
+            continue
+        wait = base * 2 ** (n - 1) * (1 + random.random() * 0.3)  # jitter: retries of many do not collide
+        at = datetime.fromtimestamp(time.time() + wait, timezone.utc)
+        retries.append({"rid": rid, "n": n, "at": at, "why": f"{why} (attempt {n} of {MAX_ATTEMPTS}; retrying)"[:500]})
+    return retries
+
+
+def requeue_due_retries() -> int:
+    """Queue a batch for every sending campaign whose deferred recipients are due again (periodic)."""
+    now = _now()
+    rows = db.session.execute(
+        select(_cr.c.campaign_id, func.min(_cr.c.id), func.max(_cr.c.id))
+        .join(Campaign, Campaign.id == _cr.c.campaign_id)
+        .where(Campaign.status == "sending", _cr.c.status == "pending", _cr.c.retry_at <= now)
+        .group_by(_cr.c.campaign_id)
+    ).all()
+    from workers.queues import SEND_RETRY, SENDS, get_queue
+
+    q = get_queue(SENDS, current_app.config["REDIS_URL"])
+    for campaign_id, first, last in rows:
+        # Claims are atomic: should a regular batch of the range still be queued, they share the rows.
+        q.enqueue(
+            "workers.jobs.send_batch",
+            campaign_id,
+            first,
+            last,
+            retry=SEND_RETRY,
+            job_id=f"retry-{campaign_id}-{first}-{last}-{int(now.timestamp())}",
+        )
+    return len(rows)
+
+
+def _record(sent: list, failed: list, released: list, retries: list | None = None) -> None:
+    if retries:
+        db.session.execute(_defer, retries)
     if sent:
         db.session.execute(_mark_sent, sent)
     if failed:
@@ -353,13 +416,13 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
             if not claimed:
                 break
             subs = _subscribers([s for _, s in claimed])
-            sent, failed, released, bounces = [], [], [], []
+            sent, failed, released, bounces, deferred = [], [], [], [], []
             halted, waited, reported = False, 0.0, 0
             try:
                 for rid, sid in claimed:
                     if time.monotonic() >= next_check:
                         next_check = time.monotonic() + STATUS_CHECK_SECONDS
-                        handled = len(sent) + len(failed)
+                        handled = len(sent) + len(failed) + len(deferred)
                         send_progress.record(campaign_id, handled - reported, waited)
                         reported, waited = handled, 0.0
                         if _campaign_status(campaign_id) != "sending":
@@ -391,6 +454,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         )
                     else:
                         why = f"smtp {'deferred' if result.failure == 'temporary' else 'rejected'}: {result.detail}"
+                        if result.failure == "temporary":
+                            deferred.append((rid, why))
+                            continue
                         hard = result.failure == "permanent" and (result.enhanced or "").startswith("5.1.")
                         failed.append(
                             {"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None}
@@ -399,22 +465,24 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                             bounces.append((rid, sid, sub["email"], result.detail))
             except TransportUnavailable as exc:
                 # Nothing of the rest was handed off: back to pending, and RQ retries the batch later.
-                done = {r["rid"] for r in sent} | {r["rid"] for r in failed}
+                retries = _retry_or_fail(deferred, failed)
+                done = {r["rid"] for r in sent} | {r["rid"] for r in failed} | {r for r, _ in deferred}
                 released = [{"rid": rid} for rid, _ in claimed if rid not in done]
-                _record(sent, failed, released)
+                _record(sent, failed, released, retries)
                 campaign.last_error = f"Cannot reach “{provider.name}”: {exc}. Sending retries automatically."[:2000]
                 db.session.commit()
                 raise
+            retries = _retry_or_fail(deferred, failed)
             if halted:
-                done = {r["rid"] for r in sent} | {r["rid"] for r in failed}
+                done = {r["rid"] for r in sent} | {r["rid"] for r in failed} | {r for r, _ in deferred}
                 released = [{"rid": rid} for rid, _ in claimed if rid not in done]
-            _record(sent, failed, released)
+            _record(sent, failed, released, retries)
             if campaign.last_error and sent:
                 campaign.last_error = None  # the provider answers again
             if bounces:
                 _suppress_hard_bounces(campaign, bounces)
             db.session.commit()
-            send_progress.record(campaign_id, len(sent) + len(failed) - reported, waited)
+            send_progress.record(campaign_id, len(sent) + len(failed) + len(deferred) - reported, waited)
             counts["sent"] += len(sent)
             counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
             counts["unknown"] += sum(1 for f in failed if f["st"] == "unknown")

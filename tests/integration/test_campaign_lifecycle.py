@@ -279,3 +279,61 @@ def test_the_campaign_page_says_why_messages_were_not_sent(workspace, smtp_sink,
     page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
     assert "Why messages were not sent" in page
     assert "1 × smtp rejected: 550 5.1.1" in page
+
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    """Deferred recipients are due again at once (the worker's app reads the environment)."""
+    from workers import jobs
+
+    monkeypatch.setenv("SEND_RETRY_BASE_SECONDS", "0")
+    jobs._app.cache_clear()
+    yield
+    jobs._app.cache_clear()
+
+
+def test_a_temporary_refusal_is_retried_and_the_campaign_waits_for_it(
+    workspace, smtp_sink, worker, quick_retries, monkeypatch
+):
+    from workers import jobs
+
+    monkeypatch.setenv("SEND_RETRY_BASE_SECONDS", "1")  # the first retry is due after 1-1.3 s
+    jobs._app.cache_clear()
+    smtp_sink.refuse["p1@example.com"] = "451 4.7.1 Greylisted, try again later"
+    camp = _campaign(workspace, smtp_sink, n=3)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    row = db.session.scalar(select(CampaignRecipient).where(CampaignRecipient.email == "p1@example.com"))
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "451 4.7.1" in row.reason and "attempt 1 of 4" in row.reason
+    assert _status(camp.id) == "sending"  # never "sent" with someone silently left out
+
+    del smtp_sink.refuse["p1@example.com"]  # the greylisting server now accepts
+    assert sending.requeue_due_retries() == 0  # not due yet
+    time.sleep(1.4)
+    assert sending.requeue_due_retries() == 1
+    db.session.commit()
+    worker()
+    assert _status(camp.id) == "sent"
+    addresses = sorted(m["rcpt_tos"][0] for m in smtp_sink.messages)
+    assert addresses == ["p0@example.com", "p1@example.com", "p2@example.com"]
+
+
+def test_a_recipient_refused_for_now_every_time_fails_with_the_servers_reply(
+    workspace, smtp_sink, worker, quick_retries
+):
+    smtp_sink.refuse["p0@example.com"] = "452 4.2.2 Mailbox full"
+    camp = _campaign(workspace, smtp_sink, n=2)
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    for _ in range(5):
+        sending.requeue_due_retries()
+        db.session.commit()
+        worker()
+    row = db.session.scalar(select(CampaignRecipient).where(CampaignRecipient.email == "p0@example.com"))
+    assert row.status == "failed" and row.attempts == 3
+    assert "452 4.2.2 Mailbox full" in row.reason and "gave up after 4 attempts" in row.reason
+    assert _status(camp.id) == "sent"
+    assert [m["rcpt_tos"][0] for m in smtp_sink.messages] == ["p1@example.com"]
