@@ -53,6 +53,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.email_templates import bp as templates_bp
     from app.blueprints.lists import bp as lists_bp
     from app.blueprints.media import bp as media_bp
+    from app.blueprints.messages import bp as messages_bp
     from app.blueprints.outbox import bp as outbox_bp
     from app.blueprints.overview import bp as overview_bp
     from app.blueprints.providers import bp as providers_bp
@@ -71,6 +72,7 @@ def _register_blueprints(app: Flask) -> None:
         templates_bp,
         media_bp,
         campaigns_bp,
+        messages_bp,
         providers_bp,
         api_keys_bp,
         validation_bp,

@@ -38,6 +38,11 @@ class Config:
         self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))
         # A recipient refused for now (4xx) is retried after 1, 2, 4 × this (plus jitter).
         self.SEND_RETRY_BASE_SECONDS = float(env.get("SEND_RETRY_BASE_SECONDS", "60"))
+        # Every campaign of a workspace together sends at most this many messages a minute
+        # (0: no workspace-wide cap; each provider's own limits still hold).
+        self.CAMPAIGN_SEND_RATE_PER_MINUTE = int(env.get("CAMPAIGN_SEND_RATE_PER_MINUTE", "0")) or None
+        # A claim older than this belongs to a worker that died mid-hand-off (see recover_stale_claims).
+        self.SEND_CLAIM_TTL_SECONDS = float(env.get("SEND_CLAIM_TTL_SECONDS", "600"))
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
         self.IMPORT_INLINE_BYTES = int(env.get("IMPORT_INLINE_BYTES", str(512 * 1024)))
         self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024

@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 
 import pytest
 
@@ -161,6 +162,7 @@ class SMTPSink:
 
         self.messages.append(
             {
+                "at": time.time(),  # when the server took the message (rate limits are measured here)
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": list(envelope.rcpt_tos),
                 "raw": envelope.original_content,

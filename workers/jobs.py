@@ -63,6 +63,22 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     return result
 
 
+def send_message(message_id: int) -> str:
+    """Send one transactional message (queue `transactional`); RQ retries it while nothing was handed off."""
+    from app.services import transactional
+
+    job = get_current_job()
+    final_attempt = job is None or not job.retries_left
+    return _run(transactional.deliver_message, message_id, final_attempt)
+
+
+def recover_stale_messages() -> int:
+    """Transactional messages claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
+    from app.services import transactional
+
+    return _run(transactional.recover_stale_messages)
+
+
 def start_due_campaigns() -> list[int]:
     """Start the scheduled campaigns whose time has come (periodic)."""
     from app.services import campaign_lifecycle
@@ -70,11 +86,32 @@ def start_due_campaigns() -> list[int]:
     return _run(campaign_lifecycle.start_due_campaigns)
 
 
+def run_recurring_campaigns() -> list[int]:
+    """Start one run of every recurring campaign whose next run is due (periodic); safe to run twice."""
+    from app.services import recurring
+
+    return _run(recurring.run_due)
+
+
+def decide_ab_tests() -> list[int]:
+    """Send the winner of every A/B test whose wait is over, to the rest of its audience (periodic)."""
+    from app.services import ab_tests
+
+    return _run(ab_tests.decide_due_tests)
+
+
 def recover_stale_claims() -> int:
     """Recipients claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
     from app.services import sending
 
     return _run(sending.recover_stale_claims)
+
+
+def requeue_stalled_campaigns() -> list[int]:
+    """Queue again the work of sending campaigns whose jobs were lost (periodic)."""
+    from app.services import sending
+
+    return _run(sending.requeue_stalled_campaigns)
 
 
 def requeue_due_retries() -> int:

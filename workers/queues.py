@@ -3,12 +3,15 @@
 import redis
 from rq import Queue, Retry
 
+TRANSACTIONAL = "transactional"  # one message at once (POST /messages): first, and with a worker of its own
 SENDS = "sends"
 WEBHOOKS = "webhooks"
 DEFAULT = "default"
-ALL = (SENDS, WEBHOOKS, DEFAULT)
+ALL = (TRANSACTIONAL, SENDS, WEBHOOKS, DEFAULT)
 
 SEND_RETRY = Retry(max=5, interval=[10, 30, 60, 120, 300])
+# A password reset is worth little an hour late: retry sooner, give up sooner (then the message fails).
+TRANSACTIONAL_RETRY = Retry(max=4, interval=[5, 15, 30, 60])
 
 
 def connection(url: str) -> redis.Redis:

@@ -21,6 +21,7 @@ RECIPIENT_STATUSES = (
     "unsubscribed",
     "failed",
     "unknown",  # the hand-off was interrupted: the provider may or may not have the message
+    "held",  # an A/B test's remainder, waiting for the winning variant
 )
 
 
@@ -50,6 +51,21 @@ class Campaign(db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Each resume queues the batches again under new job ids (the old jobs have finished).
     send_round: Mapped[int] = mapped_column(default=0)
+    # When messages may go out (app/services/send_windows.py); None: any time.
+    send_window: Mapped[dict | None] = mapped_column(JSONType)
+    # A campaign with a recurrence is the parent of a series: each run is a child campaign
+    # (parent_id) started at next_run_at (app/services/recurring.py).
+    recurrence: Mapped[dict | None] = mapped_column(JSONType)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A/B test (app/services/ab_tests.py): {"test_percent", "metric", "wait_minutes", "auto_pick"};
+    # ab_phase None | testing | waiting | decided; the rest of the audience waits as `held` rows.
+    ab_test: Mapped[dict | None] = mapped_column(JSONType)
+    ab_phase: Mapped[str | None] = mapped_column(String(20), index=True)
+    ab_wait_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # No foreign key: campaign_variants already points here (a cycle), and variants go with the campaign.
+    winner_variant_id: Mapped[int | None] = mapped_column()
+    ab_result: Mapped[dict | None] = mapped_column(JSONType)  # how and on what figures the winner was picked
 
 
 class CampaignList(db.Model):
@@ -77,6 +93,8 @@ class CampaignRecipient(db.Model):
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The A/B test variant this person receives (None: no test, or not yet decided).
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_variants.id", ondelete="SET NULL"))
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)
@@ -89,3 +107,21 @@ class Link(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column()
     url: Mapped[str] = mapped_column(Text)
+
+
+class CampaignVariant(db.Model):
+    """One version of an A/B-tested campaign; a None field means "as the campaign"."""
+
+    __tablename__ = "campaign_variants"
+    __table_args__ = (UniqueConstraint("campaign_id", "label"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(1))  # A-D
+    subject: Mapped[str | None] = mapped_column(String(500))
+    from_name: Mapped[str | None] = mapped_column(String(200))
+    preview_text: Mapped[str | None] = mapped_column(String(500))
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("templates.id", ondelete="SET NULL"))
+    # Frozen at start, like the campaign's snapshot (plus the from name).
+    snapshot: Mapped[dict | None] = mapped_column(JSONType)
+    recipients: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,9 +14,12 @@ TEMPLATE_TYPES = ("code", "visual")
 
 class Template(db.Model):
     __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("workspace_id", "slug", name="uq_templates_workspace_id_slug"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # What the transactional API names it by (`template: "order-confirmation"`); made from the name.
+    slug: Mapped[str | None] = mapped_column(String(100))
     subject: Mapped[str] = mapped_column(String(998))
     body_html: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str | None] = mapped_column(Text)

@@ -9,10 +9,11 @@ what a paused batch had claimed but not handed off goes back to pending.
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient
+from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
+from app.services import ab_tests
 from app.services.errors import InvalidState, ValidationError
 from app.services.transactions import on_commit
 
@@ -63,7 +64,8 @@ def start(campaign: Campaign) -> None:
     from app.services.campaigns import audience_size, campaign_list_ids
     from app.services.templates import get_template
 
-    if audience_size(campaign.workspace_id, campaign_list_ids(campaign.id)) == 0:
+    size = audience_size(campaign.workspace_id, campaign_list_ids(campaign.id))
+    if size == 0:
         raise ValidationError(
             "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
         )
@@ -76,6 +78,7 @@ def start(campaign: Campaign) -> None:
         "template_id": tpl.id,
         "template_version": tpl.version,
     }
+    ab_tests.on_start(campaign, size)  # an A/B test freezes its variants too
     campaign.status = "sending"
     campaign.started_at = _now()
     campaign.last_error = None
@@ -84,8 +87,11 @@ def start(campaign: Campaign) -> None:
     on_commit(lambda: _enqueue_prepare(url, campaign_id))
 
 
-def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int = 0) -> None:
-    from workers.queues import DEFAULT, SEND_RETRY, get_queue
+def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
+    from app.services.sending import mark_queued
+    from workers.queues import DEFAULT, SEND_RETRY, connection, get_queue
+
+    mark_queued(connection(redis_url), campaign_id)
 
     # prepare_campaign materializes only once and queues the batches of pending rows, so a
     # retry or a later round is always safe.
@@ -97,9 +103,19 @@ def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int = 0) -> N
     )
 
 
+def _refuse_series(campaign: Campaign) -> None:
+    """A recurring campaign only sends through its runs (app/services/recurring.py)."""
+    if campaign.recurrence:
+        raise ValidationError(
+            "This campaign repeats: start it with “Start recurring”, or remove the repetition to send it once.",
+            {"recurrence": "Set: the campaign is sent by its runs."},
+        )
+
+
 def send_now(workspace_id: int, campaign_id: int) -> Campaign:
     campaign = _lock(workspace_id, campaign_id)
     require(campaign, "send")
+    _refuse_series(campaign)
     start(campaign)
     return campaign
 
@@ -131,6 +147,7 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
         raise ValidationError("Choose a time within a year.", {"scheduled_at": "too far ahead"})
     campaign = _lock(workspace_id, campaign_id)
     require(campaign, "schedule")
+    _refuse_series(campaign)
     from app.services.campaigns import audience_size, campaign_list_ids
 
     if audience_size(workspace_id, campaign_list_ids(campaign.id)) == 0:
@@ -149,6 +166,7 @@ def unschedule(workspace_id: int, campaign_id: int) -> Campaign:
     require(campaign, "unschedule")
     campaign.status = "draft"
     campaign.scheduled_at = None
+    campaign.next_run_at = None  # a recurring series stops; "Start recurring" begins it again
     db.session.flush()
     return campaign
 
@@ -167,6 +185,10 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
     campaign = _lock(workspace_id, campaign_id)
     require(campaign, "resume")
     campaign.paused_at = None
+    if campaign.recurrence:  # a series goes on from its next run; missed runs are skipped
+        from app.services.recurring import reschedule_series
+
+        return reschedule_series(campaign)
     if campaign.started_at is None:
         if campaign.scheduled_at and campaign.scheduled_at > _now():
             campaign.status = "scheduled"
@@ -188,12 +210,13 @@ def cancel(workspace_id: int, campaign_id: int) -> Campaign:
     require(campaign, "cancel")
     db.session.execute(
         update(CampaignRecipient)
-        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "pending")
+        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status.in_(("pending", "held")))
         .values(status="failed", reason="cancelled before sending")
         .execution_options(synchronize_session=False)
     )
     campaign.status = "cancelled"
     campaign.completed_at = _now()
+    campaign.next_run_at = None  # a recurring series ends: no more runs
     db.session.flush()
     return campaign
 
@@ -229,13 +252,50 @@ def resend_unknown(workspace_id: int, campaign_id: int) -> int:
 
     Only by hand: the provider may already have delivered those messages.
     """
+    return resend(workspace_id, campaign_id, include_failed=False)
+
+
+def resend_undelivered(workspace_id: int, campaign_id: int) -> int:
+    """Send again to everyone the campaign did not reach for reasons that were not theirs:
+    hand-off unknown, refused for now until Herald gave up (4xx), or the sender blocked (5.7.x).
+    Bounced, suppressed and unsubscribed people are never included."""
+    return resend(workspace_id, campaign_id, include_failed=True)
+
+
+def undelivered_condition(include_failed: bool = True):
+    """Rows a resend may pick: see resend_undelivered."""
+    from app.services.sending import RESENDABLE_REASONS
+
+    cr = CampaignRecipient
+    condition = cr.status == "unknown"
+    if include_failed:
+        condition = or_(
+            condition, and_(cr.status == "failed", or_(*(cr.reason.startswith(r) for r in RESENDABLE_REASONS)))
+        )
+    return condition
+
+
+def count_undelivered(campaign_id: int) -> int:
+    """Failed rows a resend would pick (the unknown ones are counted apart)."""
+    cr = CampaignRecipient
+    return db.session.scalar(
+        select(func.count()).where(cr.campaign_id == campaign_id, cr.status == "failed", undelivered_condition(True))
+    )
+
+
+def resend(workspace_id: int, campaign_id: int, include_failed: bool) -> int:
     campaign = _lock(workspace_id, campaign_id)
     if campaign.status not in ("sending", "sent", "paused"):
         require(campaign, "resume")
+    cr = CampaignRecipient
+    # Whoever unsubscribed, bounced or was suppressed since is left alone.
+    still_reachable = exists().where(
+        Subscriber.id == cr.subscriber_id, Subscriber.status == "active"
+    ) & ~exists().where(Suppression.workspace_id == campaign.workspace_id, Suppression.email == cr.email)
     count = db.session.execute(
-        update(CampaignRecipient)
-        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "unknown")
-        .values(status="pending", reason=None, claimed_at=None)
+        update(cr)
+        .where(cr.campaign_id == campaign.id, undelivered_condition(include_failed), still_reachable)
+        .values(status="pending", reason=None, claimed_at=None, attempts=0, retry_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount
     if count and campaign.status == "sent":

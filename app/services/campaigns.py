@@ -4,6 +4,7 @@ from sqlalchemy import case, delete, func, insert, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, ListSubscriber, MailingList, Subscriber
+from app.services import ab_tests
 from app.services.audience import normalize_email
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id, as_ids
@@ -61,6 +62,7 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
             provider_id = get_provider(workspace_id, as_id(provider_id) or 0).id
         except NotFound:
             errors["provider_id"] = "Choose one of this workspace's providers."
+    send_window, recurrence = _clean_timing(workspace_id, data, errors)
     if errors:
         first = next(iter(errors.values()))
         raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
@@ -73,18 +75,56 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
         "provider_id": provider_id,
         "track_opens": bool(data.get("track_opens", True)),
         "track_clicks": bool(data.get("track_clicks", True)),
+        "send_window": send_window,
+        "recurrence": recurrence,
     }
     return clean, list_ids
+
+
+def _clean_timing(workspace_id: int, data: dict, errors: dict) -> tuple[dict | None, dict | None]:
+    """The send window and recurrence, read in the workspace's timezone unless they name one."""
+    from app.models import Workspace
+    from app.services.recurring import clean_recurrence
+    from app.services.send_windows import clean_window
+
+    tz = db.session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)) or "UTC"
+    cleaned = []
+    for clean_fn, key in ((clean_window, "send_window"), (clean_recurrence, "recurrence")):
+        try:
+            cleaned.append(clean_fn(data.get(key), tz))
+        except ValidationError as exc:
+            errors.update(exc.fields)
+            cleaned.append(None)
+    return cleaned[0], cleaned[1]
+
+
+def campaign_values(campaign: Campaign) -> dict:
+    """A campaign's editable fields, as create_campaign takes them (to change only some)."""
+    return {
+        "name": campaign.name,
+        "template_id": campaign.template_id,
+        "list_ids": campaign_list_ids(campaign.id),
+        "from_name": campaign.from_name,
+        "from_email": campaign.from_email,
+        "reply_to": campaign.reply_to,
+        "provider_id": campaign.provider_id,
+        "track_opens": campaign.track_opens,
+        "track_clicks": campaign.track_clicks,
+        "send_window": campaign.send_window,
+        "recurrence": campaign.recurrence,
+    }
 
 
 def create_campaign(workspace_id: int, data: dict) -> Campaign:
     """A draft campaign of a template to one or more lists."""
     clean, list_ids = _clean(workspace_id, data)
+    ab = ab_tests.clean_or_raise(workspace_id, data, clean)
     tpl = get_template(workspace_id, clean["template_id"])
     campaign = Campaign(workspace_id=workspace_id, status="draft", category=tpl.category, **clean)
     db.session.add(campaign)
     db.session.flush()
     db.session.execute(insert(CampaignList), [{"campaign_id": campaign.id, "list_id": i} for i in list_ids])
+    ab_tests.save(campaign, ab)
     return campaign
 
 
@@ -93,8 +133,10 @@ def update_campaign(workspace_id: int, campaign_id: int, data: dict) -> Campaign
     if campaign.status not in EDITABLE:
         raise InvalidState(f"A {campaign.status} campaign can no longer be edited.")
     clean, list_ids = _clean(workspace_id, data)
+    ab = ab_tests.clean_or_raise(workspace_id, data, clean, campaign)
     for k, v in clean.items():
         setattr(campaign, k, v)
+    ab_tests.save(campaign, ab)
     campaign.category = get_template(workspace_id, clean["template_id"]).category
     db.session.execute(delete(CampaignList).where(CampaignList.campaign_id == campaign.id))
     db.session.execute(insert(CampaignList), [{"campaign_id": campaign.id, "list_id": i} for i in list_ids])
@@ -125,10 +167,12 @@ def campaign_list_ids(campaign_id: int) -> list[int]:
     return list(db.session.scalars(select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id)))
 
 
-def list_campaigns(workspace_id: int, status: str | None = None):
+def list_campaigns(workspace_id: int, status: str | None = None, parent_id: int | None = None):
     stmt = select(Campaign).where(Campaign.workspace_id == workspace_id)
     if status:
         stmt = stmt.where(Campaign.status == status)
+    if parent_id:  # the runs of a recurring campaign
+        stmt = stmt.where(Campaign.parent_id == parent_id)
     return stmt.order_by(Campaign.id.desc())
 
 
@@ -159,7 +203,17 @@ def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
 def campaign_stats(campaign_id: int) -> dict:
     """Totals for the campaign page and API, from two aggregate queries."""
     cr = CampaignRecipient
-    by_status = ("pending", "sending", "failed", "unknown", "bounced", "complained", "unsubscribed", "delivered")
+    by_status = (
+        "pending",
+        "sending",
+        "failed",
+        "unknown",
+        "bounced",
+        "complained",
+        "unsubscribed",
+        "delivered",
+        "held",
+    )
     row = db.session.execute(
         select(
             func.count(),
@@ -170,7 +224,7 @@ def campaign_stats(campaign_id: int) -> dict:
             func.count(cr.clicked_at),
         ).where(cr.campaign_id == campaign_id)
     ).one()
-    (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered, suppressed,
+    (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered, held, suppressed,
      unique_opens, unique_clicks) = row  # fmt: skip
     counts = dict(
         db.session.execute(
@@ -185,6 +239,7 @@ def campaign_stats(campaign_id: int) -> dict:
         "suppressed": suppressed,
         "unknown": unknown,
         "pending": pending + sending,
+        "held": held,  # an A/B test's remainder, waiting for the winner
         "bounced": bounced,
         "complained": complained,
         "unsubscribed": counts.get("unsubscribe", 0) or unsubscribed,

@@ -19,17 +19,24 @@ from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, Link, ListSubscriber, Subscriber, Suppression
 from app.providers import TransportUnavailable
 from app.redis_client import get_redis
-from app.services import send_progress
+from app.services import ab_tests, send_progress, send_windows
 from app.services.mime import MessageSkeleton
 from app.services.providers import default_provider, get_provider, transport_for
-from app.services.ratelimit import PerSecondLimiter
+from app.services.ratelimit import Halted, LimitReached, SendLimits, slow_down, slowed_rate
 from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.tokens import TokenMaker
 
 CLAIM_CHUNK = 100
 STATUS_CHECK_SECONDS = 0.25  # how often a worker looks for a pause or cancel, between two messages
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
+QUEUED_MARK_SECONDS = 7 * 86400  # outlives any send; refreshed whenever batches are queued
+STALL_SECONDS = 600  # due rows unclaimed this long while the jobs should be queued: queue again
 MAX_ATTEMPTS = 4  # a recipient refused for now (4xx) is tried this many times in all
+SENDER_BLOCKED = "blocked by the receiving server's policy"  # 5.7.x: the sender, not the address
+GAVE_UP = "smtp deferred"  # 4xx until MAX_ATTEMPTS were spent
+# Failures that were not the recipient's: the marketer may send to them again with one click.
+RESENDABLE_REASONS = (SENDER_BLOCKED, GAVE_UP)
+LIMIT_WAIT = "waiting: "  # held back by the provider's daily quota (not a failure, not a retry)
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -112,6 +119,8 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
     if not already:
         campaign.total_recipients = materialize_recipients(campaign)
         _create_links(campaign)
+        if campaign.ab_test:  # send the test portion only; the rest is held for the winner
+            ab_tests.split_audience(campaign)
     db.session.flush()
     ranges = batch_ranges(campaign_id, current_app.config["SEND_BATCH_SIZE"])
     if not ranges:
@@ -119,12 +128,15 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def enqueue_batches(campaign_id: int, ranges: list[tuple[int, int]], redis_url: str, send_round: int = 0) -> None:
-    from workers.queues import SEND_RETRY, SENDS, get_queue
+def enqueue_batches(
+    campaign_id: int, ranges: list[tuple[int, int]], redis_url: str, send_round: int = 0, suffix: str = ""
+) -> None:
+    from workers.queues import SEND_RETRY, SENDS, connection, get_queue
 
     q = get_queue(SENDS, redis_url)
     # A resume queues the batches again: new ids, as the first round's jobs have finished.
-    suffix = f"-r{send_round}" if send_round else ""
+    suffix = suffix or (f"-r{send_round}" if send_round else "")
+    mark_queued(connection(redis_url), campaign_id)
     jobs = [
         q.prepare_data(
             "workers.jobs.send_batch",
@@ -138,13 +150,64 @@ def enqueue_batches(campaign_id: int, ranges: list[tuple[int, int]], redis_url: 
         q.enqueue_many(jobs[i : i + 1000])
 
 
+def _queued_key(campaign_id: int) -> str:
+    return f"herald:campaign:{campaign_id}:queued"
+
+
+def mark_queued(r, campaign_id: int) -> None:
+    """Note in Redis that the campaign's jobs are queued. Should Redis lose its data (and the
+    queue with it), the mark goes too, and requeue_stalled_campaigns queues the work again."""
+    r.set(_queued_key(campaign_id), "1", ex=QUEUED_MARK_SECONDS)
+
+
+def requeue_stalled_campaigns(stall_seconds: float = STALL_SECONDS) -> list[int]:
+    """Queue again the work of sending campaigns whose jobs are gone (periodic).
+
+    Jobs vanish when Redis restarts without its data, or when a batch spent all its RQ
+    retries while the provider was down. The rows say what is left, and claims are atomic,
+    so a job queued twice only shares the rows: nobody receives a message twice.
+    """
+    from app.services.campaign_lifecycle import _enqueue_prepare
+
+    r = get_redis()
+    url = current_app.config["REDIS_URL"]
+    now = time.time()
+    cutoff = datetime.fromtimestamp(now - stall_seconds, timezone.utc)
+    requeued = []
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.status == "sending")).all():
+        due = select(_cr.c.id).where(
+            _cr.c.campaign_id == campaign.id,
+            _cr.c.status == "pending",
+            or_(_cr.c.retry_at.is_(None), _cr.c.retry_at <= _now()),
+        )
+        if r.exists(_queued_key(campaign.id)):
+            last_claim = db.session.scalar(select(func.max(_cr.c.claimed_at)).where(_cr.c.campaign_id == campaign.id))
+            idle_since = last_claim or campaign.started_at
+            if idle_since is None or idle_since >= cutoff or not db.session.scalar(select(due.exists())):
+                continue  # queued and moving (or nothing left to send): leave it
+        if not db.session.scalar(select(exists().where(_cr.c.campaign_id == campaign.id))):
+            _enqueue_prepare(url, campaign.id, f"x{int(now)}")
+            mark_queued(r, campaign.id)
+            requeued.append(campaign.id)
+            continue
+        ranges = batch_ranges(campaign.id, current_app.config["SEND_BATCH_SIZE"])
+        if not ranges:
+            finish_if_done(campaign.id)
+            continue
+        enqueue_batches(campaign.id, ranges, url, suffix=f"-x{int(now)}")
+        requeued.append(campaign.id)
+    return requeued
+
+
 def current_round(campaign_id: int) -> int:
     return db.session.scalar(select(Campaign.send_round).where(Campaign.id == campaign_id)) or 0
 
 
-def recover_stale_claims(ttl_seconds: int = CLAIM_TTL_SECONDS) -> int:
+def recover_stale_claims(ttl_seconds: float | None = None) -> int:
     """Rows a dead worker had claimed: the provider may or may not have them, so they are
     reported as 'unknown' (never resent blindly; the marketer may resend them by hand)."""
+    if ttl_seconds is None:
+        ttl_seconds = current_app.config.get("SEND_CLAIM_TTL_SECONDS", CLAIM_TTL_SECONDS)
     cutoff = datetime.fromtimestamp(time.time() - ttl_seconds, timezone.utc)
     stale = db.session.execute(
         update(_cr)
@@ -160,9 +223,10 @@ def recover_stale_claims(ttl_seconds: int = CLAIM_TTL_SECONDS) -> int:
 def finish_if_done(campaign_id: int) -> bool:
     """Mark the campaign sent once no recipient is pending or mid-hand-off."""
     open_rows = select(_cr.c.id).where(_cr.c.campaign_id == campaign_id, _cr.c.status.in_(("pending", "sending")))
+    ab_tests.start_waiting_if_test_sent(campaign_id, open_rows)  # an A/B test's portion is out: wait
     result = db.session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == "sending", ~exists(open_rows))
+        .where(Campaign.id == campaign_id, Campaign.status == "sending", ab_tests.NOT_HOLDING, ~exists(open_rows))
         .values(status="sent", completed_at=_now())
         .execution_options(synchronize_session=False)
     )
@@ -173,13 +237,14 @@ def finish_if_done(campaign_id: int) -> bool:
 _compiled: "OrderedDict[tuple, CompiledMessage]" = OrderedDict()
 
 
-def compiled_for(campaign: Campaign) -> CompiledMessage:
-    key = (campaign.id, campaign.started_at)
+def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
+    """The campaign's message compiled, or one A/B variant's (`variant`: a CampaignVariant)."""
+    key = (campaign.id, campaign.started_at, variant.id if variant else None)
     hit = _compiled.get(key)
     if hit is not None:
         _compiled.move_to_end(key)
         return hit
-    snap = campaign.snapshot
+    snap = variant.snapshot if variant else campaign.snapshot
     links = dict(db.session.execute(select(Link.url, Link.id).where(Link.campaign_id == campaign.id)).all())
     compiled = CompiledMessage(
         snap["subject"],
@@ -206,6 +271,25 @@ class MessageFactory:
         self.compiled = compiled_for(campaign)
         self.skeleton = MessageSkeleton(campaign.from_name, campaign.from_email, campaign.reply_to, extra_headers)
         self.mailto = cfg.get("UNSUBSCRIBE_MAILBOX")
+        # An A/B test: each recipient gets their variant's message and from name, built once per variant.
+        self.variants = None
+        if campaign.ab_test:
+            self.variants = ab_tests.MessageVariants(
+                campaign,
+                lambda v: (
+                    compiled_for(campaign, v),
+                    MessageSkeleton(v.snapshot["from_name"], campaign.from_email, campaign.reply_to, extra_headers),
+                ),
+            )
+
+    def _parts(self, recipient_id: int) -> tuple[CompiledMessage, MessageSkeleton]:
+        default = (self.compiled, self.skeleton)
+        return self.variants.parts(recipient_id, default) if self.variants else default
+
+    def prefetch(self, recipient_ids: list[int]) -> None:
+        """Look up a claimed chunk's A/B variants in one query."""
+        if self.variants:
+            self.variants.prefetch(recipient_ids)
 
     def urls(self, recipient_id: int) -> dict:
         t = self.tokens.make
@@ -230,13 +314,13 @@ class MessageFactory:
                 url = signed[lid] = f"{self.base}/t/c/{t('click', recipient_id, lid)}"
             return url
 
-        return self.compiled.render(ctx, link_url=link_url, pixel_url=pixel), u
+        return self._parts(recipient_id)[0].render(ctx, link_url=link_url, pixel_url=pixel), u
 
     def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
         rendered, u = self.render(recipient_id, subscriber)
         message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{self.skeleton.domain}>"
         unsub = f"<{u['unsubscribe']}>" + (f", <mailto:{self.mailto}?subject=unsubscribe>" if self.mailto else "")
-        raw = self.skeleton.build(
+        raw = self._parts(recipient_id)[1].build(
             subscriber.get("name"),
             subscriber["email"],
             rendered.subject,
@@ -246,6 +330,14 @@ class MessageFactory:
             {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
         return raw, message_id
+
+
+def claim_chunk(per_second: int | None) -> int:
+    """Rows claimed at a time: about two seconds' worth at a slow rate, so a crash leaves few
+    rows 'unknown' and a claim never outlives the stale-claim timeout while it is being sent."""
+    if not per_second:
+        return CLAIM_CHUNK
+    return max(5, min(CLAIM_CHUNK, per_second * 2))
 
 
 def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
@@ -273,9 +365,12 @@ def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
 
 def _subscribers(ids: list[int]) -> dict[int, dict]:
     rows = db.session.execute(
-        select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes).where(_sub.c.id.in_(ids))
+        select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone).where(_sub.c.id.in_(ids))
     ).all()
-    return {r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}} for r in rows}
+    return {
+        r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}, "timezone": r.timezone}
+        for r in rows
+    }
 
 
 def _campaign_status(campaign_id: int) -> str:
@@ -302,6 +397,14 @@ _defer = (
 )
 
 
+# Held back by a limit (not the recipient's fault): no attempt is counted.
+_wait = (
+    update(_cr)
+    .where(_cr.c.id == bindparam("rid"))
+    .values(status="pending", claimed_at=None, retry_at=bindparam("at"), reason=bindparam("why"))
+)
+
+
 def _retry_or_fail(deferred: list[tuple[int, str]], failed: list) -> list:
     """Temporary refusals: back to pending after a growing, jittered wait, or failed for good
     once MAX_ATTEMPTS tries are spent (with the server's last reply as the reason)."""
@@ -321,6 +424,20 @@ def _retry_or_fail(deferred: list[tuple[int, str]], failed: list) -> list:
         at = datetime.fromtimestamp(time.time() + wait, timezone.utc)
         retries.append({"rid": rid, "n": n, "at": at, "why": f"{why} (attempt {n} of {MAX_ATTEMPTS}; retrying)"[:500]})
     return retries
+
+
+def limit_wait(campaign_id: int) -> dict:
+    """{"recipients": how many wait for a quota to renew, "resumes_at", "reason"} for the page."""
+    row = db.session.execute(
+        select(func.count(), func.min(_cr.c.retry_at), func.min(_cr.c.reason)).where(
+            _cr.c.campaign_id == campaign_id, _cr.c.status == "pending", _cr.c.reason.startswith(LIMIT_WAIT)
+        )
+    ).one()
+    resumes_at = row[1]
+    if resumes_at is not None and resumes_at.tzinfo is None:  # SQLite drops the offset of an aggregate
+        resumes_at = resumes_at.replace(tzinfo=timezone.utc)
+    reason = row[2][len(LIMIT_WAIT) :] if row[2] else None
+    return {"recipients": row[0] or 0, "resumes_at": resumes_at, "reason": reason}
 
 
 def requeue_due_retries() -> int:
@@ -348,9 +465,11 @@ def requeue_due_retries() -> int:
     return len(rows)
 
 
-def _record(sent: list, failed: list, released: list, retries: list | None = None) -> None:
+def _record(sent: list, failed: list, released: list, retries: list | None = None, waiting: list | None = None) -> None:
     if retries:
         db.session.execute(_defer, retries)
+    if waiting:
+        db.session.execute(_wait, waiting)
     if sent:
         db.session.execute(_mark_sent, sent)
     if failed:
@@ -386,6 +505,25 @@ def _suppress_hard_bounces(campaign: Campaign, bounces: list[tuple[int, int, str
         )
 
 
+def _untried(claimed: list, sent: list, failed: list, deferred: list) -> list[dict]:
+    """Claimed rows no hand-off was attempted for: safe to put back to pending."""
+    done = {r["rid"] for r in sent} | {r["rid"] for r in failed} | {r for r, _ in deferred}
+    return [{"rid": rid} for rid, _ in claimed if rid not in done]
+
+
+def _sender_blocked(campaign: Campaign, provider, limits: SendLimits, details: list[str]) -> None:
+    """Receiving servers refuse this sender (5.7.x): alert the marketer and send slower."""
+    slow_down(limits.r, provider.id, details[-1])
+    rate = slowed_rate(provider.max_sends_per_second)
+    campaign.last_error = (
+        f"Receiving servers are refusing mail from this sender ({len(details)} just now; last reply: "
+        f"{details[-1]}). Herald sends through “{provider.name}” at {rate}/s for the next 15 minutes. "
+        "Check the sending domain's SPF, DKIM and DMARC and its reputation; the refused recipients "
+        "were not suppressed and can be sent again from this page."
+    )[:2000]
+    current_app.logger.warning("sender blocked: campaign %s provider %s: %s", campaign.id, provider.id, details[-1])
+
+
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     """Send the pending recipients with ids in [first_id, last_id]; safe to run again.
 
@@ -406,18 +544,33 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
         raise TransportUnavailable(campaign.last_error)
     transport, extra_headers = transport_for(provider)
     factory = MessageFactory(campaign, extra_headers)
-    limiter = PerSecondLimiter(get_redis(), f"herald:rate:provider:{provider.id}", provider.max_sends_per_second)
+    windows = send_windows.gate_for(campaign)  # None: the campaign may send at any time
+    limits = SendLimits(
+        get_redis(),
+        provider.id,
+        provider.max_sends_per_second,
+        provider.max_sends_per_day,
+        campaign.workspace_id,
+        current_app.config.get("CAMPAIGN_SEND_RATE_PER_MINUTE"),
+    )
+    chunk = claim_chunk(limits.second.limit)
     envelope_from = campaign.from_email
     next_check = time.monotonic() + STATUS_CHECK_SECONDS
     try:
         while _campaign_status(campaign_id) == "sending":
-            claimed = _claim(campaign_id, first_id, last_id, CLAIM_CHUNK)
+            if windows is not None and windows.hold_back(first_id, last_id):
+                break  # the send window is closed for the whole range: it waits, set in one UPDATE
+            claimed = _claim(campaign_id, first_id, last_id, chunk)
             db.session.commit()
             if not claimed:
                 break
             subs = _subscribers([s for _, s in claimed])
-            sent, failed, released, bounces, deferred = [], [], [], [], []
+            factory.prefetch([rid for rid, _ in claimed])
+            sent, failed, released, bounces, deferred, blocks = [], [], [], [], [], []
+            window_waits = []  # the window closed before their hand-off: no attempt is counted
             halted, waited, reported = False, 0.0, 0
+            attempting = None  # the row being handed off right now: its fate is unknown on a crash
+            held: LimitReached | None = None
             try:
                 for rid, sid in claimed:
                     if time.monotonic() >= next_check:
@@ -432,6 +585,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                     if sub is None:  # deleted since materialization
                         failed.append({"rid": rid, "st": "failed", "why": "subscriber deleted", "mid": None})
                         continue
+                    if windows is not None and (wait := windows.closed_for(sub)):
+                        window_waits.append({"rid": rid, **wait})
+                        continue
                     try:
                         raw, mid = factory.build(rid, sub)
                     except Exception as exc:  # a marketer's template failing for this person's data
@@ -444,8 +600,17 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                             }
                         )
                         continue
-                    waited += limiter.acquire()
+                    try:
+                        waited += limits.acquire(lambda: _campaign_status(campaign_id) != "sending")
+                    except Halted:
+                        halted = True
+                        break
+                    except LimitReached as exc:
+                        held = exc  # this row and the rest wait for the quota to renew
+                        break
+                    attempting = rid
                     result = transport.send(envelope_from, sub["email"], raw)
+                    attempting = None
                     if result.ok:
                         sent.append({"rid": rid, "ts": _now(), "mid": mid})
                     elif result.failure == "unknown":
@@ -457,39 +622,63 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         if result.failure == "temporary":
                             deferred.append((rid, why))
                             continue
-                        hard = result.failure == "permanent" and (result.enhanced or "").startswith("5.1.")
+                        enhanced = result.enhanced or ""
+                        hard = result.failure == "permanent" and enhanced.startswith("5.1.")
+                        if result.failure == "permanent" and enhanced.startswith("5.7."):
+                            # The server refuses the sender, not the address: never suppress it.
+                            why = f"{SENDER_BLOCKED}: {result.detail}"
+                            blocks.append(result.detail)
                         failed.append(
                             {"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None}
                         )
                         if hard:
                             bounces.append((rid, sid, sub["email"], result.detail))
-            except TransportUnavailable as exc:
-                # Nothing of the rest was handed off: back to pending, and RQ retries the batch later.
+            except Exception as exc:
+                # Whatever stopped the loop (the provider unreachable, Redis or the database
+                # gone), rows not yet tried go back to pending; only the one mid-hand-off is
+                # unknown. RQ retries the batch, and a lost job is re-queued by the scheduler.
                 retries = _retry_or_fail(deferred, failed)
-                done = {r["rid"] for r in sent} | {r["rid"] for r in failed} | {r for r, _ in deferred}
-                released = [{"rid": rid} for rid, _ in claimed if rid not in done]
+                if attempting is not None and not isinstance(exc, TransportUnavailable):
+                    # (TransportUnavailable means the message never reached DATA: not handed off.)
+                    why = f"hand-off unknown: {type(exc).__name__}: {exc}"[:500]
+                    failed.append({"rid": attempting, "st": "unknown", "why": why, "mid": None})
+                released = _untried(claimed, sent, failed, deferred)
+                db.session.rollback()
                 _record(sent, failed, released, retries)
-                campaign.last_error = f"Cannot reach “{provider.name}”: {exc}. Sending retries automatically."[:2000]
+                if isinstance(exc, TransportUnavailable):
+                    why = f"Cannot reach “{provider.name}”: {exc}. Sending retries automatically."
+                    campaign.last_error = why[:2000]
                 db.session.commit()
                 raise
             retries = _retry_or_fail(deferred, failed)
-            if halted:
-                done = {r["rid"] for r in sent} | {r["rid"] for r in failed} | {r for r, _ in deferred}
-                released = [{"rid": rid} for rid, _ in claimed if rid not in done]
-            _record(sent, failed, released, retries)
+            waiting = []
+            if held is not None:
+                waiting = [
+                    {"rid": r["rid"], "at": held.resume_at, "why": f"{LIMIT_WAIT}{held.reason}"[:500]}
+                    for r in _untried(claimed, sent, failed, deferred)
+                ]
+            elif halted:
+                released = _untried(claimed, sent, failed, deferred)
+            send_windows.defer(window_waits)
+            _record(sent, failed, released, retries, waiting)
             if campaign.last_error and sent:
                 campaign.last_error = None  # the provider answers again
             if bounces:
                 _suppress_hard_bounces(campaign, bounces)
+            if blocks:
+                _sender_blocked(campaign, provider, limits, blocks)
             db.session.commit()
             send_progress.record(campaign_id, len(sent) + len(failed) + len(deferred) - reported, waited)
             counts["sent"] += len(sent)
             counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
             counts["unknown"] += sum(1 for f in failed if f["st"] == "unknown")
+            if held is not None:
+                break
             if halted:
                 break
     finally:
         transport.close()
+        limits.close()
     finish_if_done(campaign_id)
     db.session.commit()
     return counts

@@ -5,6 +5,8 @@ A code template is the HTML a person wrote. A visual template carries a design (
 needs to know which kind it was. Every save is a version that can be viewed and restored.
 """
 
+import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -67,6 +69,42 @@ SAMPLE_EVENT_DATA = {
                 "image_url": "{base_url}/static/img/starters/product-mug.png",
             },
         ],
+    },
+    # The store mailers' context (starters/TRANSACTIONAL_STARTERS), as a shop would send it.
+    "reset_url": "https://shop.example.com/account/reset?token=3f9c2e71",
+    "code": "482 915",
+    "expires_in": "15 minutes",
+    "shipment": {
+        "carrier": "DHL Express",
+        "tracking_number": "JD014600006281230871",
+        "tracking_url": "https://shop.example.com/track/JD014600006281230871",
+        "estimated_delivery": "Thursday 26 November",
+        "address": "Jane Doe, Rua das Flores 12, 1200-195 Lisboa, Portugal",
+        "items": [{"name": "Linen shirt", "quantity": 1}, {"name": "Canvas tote", "quantity": 1}],
+    },
+    "gift_card": {
+        "amount": 50,
+        "currency": "EUR",
+        "code": "NWS-7KQ4-XP2M-9RTA",
+        "sender_name": "Sam",
+        "message": "Happy birthday! Treat yourself to something nice.",
+        "redeem_url": "https://shop.example.com/gift-cards/redeem",
+        "expires_on": "24 November 2027",
+    },
+    "payout": {
+        "amount": 1284.6,
+        "currency": "EUR",
+        "account": "•••• 4821",
+        "date": "27 November 2026",
+        "reference": "PO-2026-11-0193",
+        "url": "https://shop.example.com/seller/payouts/PO-2026-11-0193",
+    },
+    "product": {
+        "name": "Fig & cedar candle",
+        "url": "https://shop.example.com/p/fig-cedar-candle",
+        "image_url": "{base_url}/static/img/starters/product-candle.png",
+        "price": 16.25,
+        "currency": "EUR",
     },
 }
 
@@ -159,6 +197,44 @@ def _validate(data: dict) -> dict:
     }
 
 
+_SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+MAX_SLUG = 100
+
+
+def slugify(name: str) -> str:
+    """A name as the slug the API can name a template by: "Order confirmation" -> "order-confirmation"."""
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:80] or "template"
+
+
+def _slug_taken(workspace_id: int, slug: str, template_id: int | None) -> bool:
+    query = select(Template.id).where(Template.workspace_id == workspace_id, Template.slug == slug)
+    if template_id is not None:
+        query = query.where(Template.id != template_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def _choose_slug(workspace_id: int, requested, name: str, current: str | None, template_id: int | None) -> str:
+    """The slug asked for (checked and unique in the workspace), else the current one, else one from the name."""
+    requested = (requested or "").strip() if isinstance(requested, str) else requested
+    if not requested:
+        if current:
+            return current
+        base = slugify(name)
+        slug, n = base, 1
+        while _slug_taken(workspace_id, slug, template_id):
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+    if not isinstance(requested, str) or len(requested) > MAX_SLUG or not _SLUG_RE.match(requested):
+        message = "A slug is lower-case letters, digits and single hyphens, e.g. order-confirmation (at most 100)."
+        raise ValidationError(message, {"slug": message})
+    if _slug_taken(workspace_id, requested, template_id):
+        message = f"Another template of this workspace is already called “{requested}”."
+        raise ValidationError(message, {"slug": message})
+    return requested
+
+
 def _apply(tpl: Template, clean: dict) -> None:
     # Warnings (missing alt text, Gmail clipping) are not stored: they ride on the object for
     # whoever saved it to show.
@@ -187,6 +263,7 @@ def create_template(workspace_id: int, data: dict, user_id: int | None = None, n
         fields["design"] = None  # only a visual template (or one converted from it) has a design
     clean = _validate(fields)
     tpl = Template(workspace_id=workspace_id, version=0)
+    tpl.slug = _choose_slug(workspace_id, data.get("slug"), clean["name"], None, None)
     _apply(tpl, clean)
     db.session.add(tpl)
     db.session.flush()
@@ -212,6 +289,7 @@ def update_template(
         data = {k: v for k, v in data.items() if k != "design"}  # a converted template's design stays frozen
     merged = {k: data.get(k, getattr(tpl, k)) for k in _FIELDS}
     clean = _validate(merged)
+    tpl.slug = _choose_slug(workspace_id, data.get("slug"), clean["name"], tpl.slug, tpl.id)
     changed = any(clean[k] != getattr(tpl, k) for k in _VERSIONED)
     _apply(tpl, clean)
     db.session.flush()

@@ -133,9 +133,13 @@ def _forget_process_caches():
     after each test's TRUNCATE … RESTART IDENTITY, and a cached link id 1 would redirect a later
     test's click to this test's URL."""
     from app.services import sending, tracking
+    from workers.jobs import _app
 
     tracking._links.clear()
     sending._compiled.clear()
+    # In-process workers build their app once, from the environment of that moment (this
+    # test's BASE_URL): a later test must get one of its own.
+    _app.cache_clear()
 
 
 @pytest.fixture

@@ -100,3 +100,15 @@ def test_design_bench_compiles_and_personalizes():
     assert code == 0, out[-4000:]
     assert f["blocks"] == 30 and f["html_bytes"] > 0 and f["tracked_links"] > 0, f
     assert f["compile_median_ms"] > 0 and f["render_median_ms"] > 0, f
+
+
+def test_audience_bench_writes_the_same_rows_as_the_hand_written_sql():
+    code, f, out, pid = _run(["bench.audience_bench", "--n", "5000", "--suppressed", "250", "--json"], timeout=90)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "audience" and f["ok"] is True and f["same_rows"] is True, out[-4000:]
+    # 250 suppressed and 1% unsubscribed are written as failed rows, with their reasons.
+    assert f["counts"] == {"pending": 5000 - 250 - 50, "failed": 300}, f
+    assert f["herald_seconds"] > 0 and f["hand_written_seconds"] > 0 and f["ratio"] > 0
+    assert f["peak_rss_mb_after"] >= f["peak_rss_mb_before"] > 0
+    assert "rows/s" in out
+    assert not _database_exists(f"herald_audience_{pid}")

@@ -16,6 +16,7 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     email_templates,
     images,
     lists,
+    messages,
     openapi,
     providers,
     subscribers,

@@ -3,17 +3,26 @@
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.schemas import RECIPIENT_FILTER
-from app.blueprints.api.serializers import campaign_json, page_json, recipient_json
+from app.blueprints.api.serializers import campaign_json, campaign_run_json, page_json, recipient_json
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
-from app.services import campaign_lifecycle, campaigns, test_sends
+from app.services.ids import MAX_ID
+from app.services import campaign_lifecycle, campaigns, recurring, send_windows, test_sends
 from app.services.pagination import paginate
+
+from app.blueprints.api.serializers import variants_json
+from app.services import ab_tests
 
 TAG = "Campaigns"
 
 
 def _full(campaign) -> dict:
-    return campaign_json(campaign, campaigns.campaign_list_ids(campaign.id), campaigns.campaign_stats(campaign.id))
+    return campaign_json(
+        campaign,
+        campaigns.campaign_list_ids(campaign.id),
+        campaigns.campaign_stats(campaign.id),
+        send_windows.waiting(campaign.id),
+    )
 
 
 @operation("POST", "/campaigns", "Create a campaign", tag=TAG, body="CampaignCreate", response="Campaign", status=201)
@@ -31,19 +40,75 @@ def create_campaign(body: dict):
     tag=TAG,
     response="CampaignSummary",
     paginated=True,
-    query=(Param("status", {"enum": list(CAMPAIGN_STATUSES)}),),
+    query=(
+        Param("status", {"enum": list(CAMPAIGN_STATUSES)}),
+        Param(
+            "parent_id",
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            "Only the runs of this recurring campaign.",
+        ),
+    ),
 )
 def list_campaigns(query: dict):
-    """Newest first, optionally only those in one status."""
-    stmt = campaigns.list_campaigns(workspace_id(), query.get("status"))
+    """Newest first, optionally only those in one status, or only the runs of one recurring campaign."""
+    stmt = campaigns.list_campaigns(workspace_id(), query.get("status"), query.get("parent_id"))
     items, total = paginate(stmt, query["page"], query["per_page"])
     return page_json([campaign_json(c) for c in items], total, query)
 
 
 @operation("GET", "/campaigns/{campaign_id}", "Show a campaign", tag=TAG, response="Campaign")
 def show_campaign(campaign_id: int):
-    """The campaign with its delivery and engagement statistics."""
+    """The campaign with its delivery and engagement statistics, and when sending resumes while recipients
+    wait for its send window."""
     return _full(campaigns.get_campaign(workspace_id(), campaign_id))
+
+
+@operation(
+    "PATCH",
+    "/campaigns/{campaign_id}",
+    "Change a draft campaign",
+    tag=TAG,
+    body="CampaignPatch",
+    response="Campaign",
+    errors=(409,),
+)
+def update_campaign(campaign_id: int, body: dict):
+    """Only the fields given change (e.g. `send_window` or `recurrence`; null removes them); 409 unless a draft."""
+    campaign = campaigns.get_campaign(workspace_id(), campaign_id)
+    campaign = campaigns.update_campaign(workspace_id(), campaign.id, {**campaigns.campaign_values(campaign), **body})
+    commit()
+    return _full(campaign)
+
+
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/start-recurring",
+    "Start a recurring campaign",
+    tag=TAG,
+    response="Campaign",
+    errors=(409, 422),
+)
+def start_recurring(campaign_id: int):
+    """A draft with a `recurrence` becomes `scheduled` with its first run at `next_run_at`; each run is a child
+    campaign. Pause stops the series (missed runs are skipped on resume), cancel ends it."""
+    campaign = recurring.start_recurring(workspace_id(), campaign_id)
+    commit()
+    return _full(campaign)
+
+
+@operation(
+    "GET",
+    "/campaigns/{campaign_id}/runs",
+    "List the runs of a recurring campaign",
+    tag=TAG,
+    response="CampaignRun",
+    paginated=True,
+)
+def list_runs(campaign_id: int, query: dict):
+    """Newest first, each with its sent, unique open and unique click figures."""
+    parent = campaigns.get_campaign(workspace_id(), campaign_id)
+    items, total = paginate(recurring.runs_query(parent.id), query["page"], query["per_page"])
+    return page_json([campaign_run_json(r) for r in recurring.with_figures(items)], total, query)
 
 
 @operation(
@@ -127,6 +192,23 @@ def resend_unknown(campaign_id: int):
 
 @operation(
     "POST",
+    "/campaigns/{campaign_id}/resend-undelivered",
+    "Resend to the undelivered",
+    tag=TAG,
+    response="ResendResult",
+    errors=(409,),
+)
+def resend_undelivered(campaign_id: int):
+    """Everyone not reached for reasons that were not theirs is sent again: hand-off unknown, refused for
+    now (4xx) until Herald gave up, or the sender blocked (5.7.x). Bounced, suppressed and unsubscribed
+    people are never included."""
+    count = campaign_lifecycle.resend_undelivered(workspace_id(), campaign_id)
+    commit()
+    return {"requeued": count}
+
+
+@operation(
+    "POST",
     "/campaigns/{campaign_id}/test",
     "Send a test of a campaign",
     tag=TAG,
@@ -155,3 +237,29 @@ def list_recipients(campaign_id: int, query: dict):
     stmt = campaigns.recipients_query(campaign.id, query.get("status"))
     items, total = paginate(stmt, query["page"], query["per_page"])
     return page_json([recipient_json(r) for r in items], total, query)
+
+
+@operation(
+    "GET", "/campaigns/{campaign_id}/variants", "Show a campaign's A/B test", tag=TAG, response="CampaignVariants"
+)
+def show_variants(campaign_id: int):
+    """The test's settings and phase, and per variant the figures of its test group, which variant leads on the
+    metric and whether its lead over each other variant is statistically significant (95%). `rest` is the audience
+    held back for the winner. A campaign without a test answers `ab_test: null` and no variants."""
+    return variants_json(ab_tests.report(campaigns.get_campaign(workspace_id(), campaign_id)))
+
+
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/variants/{variant_id}/pick",
+    "Pick the winner of an A/B test",
+    tag=TAG,
+    response="CampaignVariants",
+    errors=(409,),
+)
+def pick_variant(campaign_id: int, variant_id: int):
+    """Any time during the wait (also before an automatic pick): the rest of the audience is sent this variant.
+    409 with `fields.ab_phase` (testing, decided, or null) when the test is not waiting for a winner."""
+    campaign = ab_tests.pick_winner(workspace_id(), campaign_id, variant_id)
+    commit()
+    return variants_json(ab_tests.report(campaign))

@@ -40,7 +40,10 @@ TAGS = {
     "previewed, tested and converted to code.",
     "Saved blocks": "Blocks a workspace keeps for reuse in its designs.",
     "Images": "Pictures for emails: PNG, JPEG, GIF or WebP, each with a public URL.",
-    "Campaigns": "A template sent to lists, with its statistics and recipients.",
+    "Campaigns": "A template sent to lists, with its statistics and recipients: scheduled, windowed, "
+    "recurring or A/B-tested, paused, resumed and cancelled.",
+    "Messages": "Transactional email, one message at a time (order confirmations, password resets, codes): "
+    "sent at once on a queue of its own, never behind a campaign.",
     TAG: "This reference.",
 }
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}

@@ -4,6 +4,7 @@ OpenAPI document publishes them as its components, so the two cannot disagree.""
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.models.content import TEMPLATE_CATEGORIES
+from app.models.message import MESSAGE_STATUSES
 from app.services.ids import MAX_ID
 from app.services.designs.schema import describe_block_types
 
@@ -247,6 +248,12 @@ IMPORT_SUMMARY = response(
 
 _TEMPLATE_INPUT = {
     "name": text(200, min_length=1),
+    "slug": text(
+        100,
+        "What POST /messages can name the template by, e.g. order-confirmation: lower-case letters, digits and "
+        "single hyphens, unique in the workspace. Made from the name when left out; kept when empty on a change.",
+        nullable=True,
+    ),
     "subject": text(500, "One line; may use Jinja, e.g. Hello {{ subscriber.name }}.", min_length=1),
     "body_html": text(1_000_000, "Sandboxed Jinja HTML; marketing email must link {{ unsubscribe_url }}."),
     "body_text": text(1_000_000, "Plain-text part; made from the HTML when empty.", nullable=True),
@@ -273,6 +280,7 @@ TEMPLATE_PATCH = obj(_TEMPLATE_INPUT, minProperties=1, description="Only the fie
 _TEMPLATE_FIELDS = {
     "id": ID,
     "name": {"type": "string"},
+    "slug": {"type": ["string", "null"], "description": "What POST /messages can name the template by."},
     "subject": {"type": "string"},
     "preview_text": {"type": ["string", "null"]},
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
@@ -414,6 +422,7 @@ DESIGN_UPDATE = obj(
 _DESIGN_FIELDS = {
     "id": ID,
     "name": {"type": "string"},
+    "slug": {"type": ["string", "null"], "description": "What POST /messages can name the template by."},
     "subject": {"type": "string"},
     "preview_text": {"type": ["string", "null"]},
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
@@ -511,6 +520,143 @@ IMAGE = response(
 
 # Campaigns ----------------------------------------------------------------------------------------
 
+WEEKDAYS = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 0, "maximum": 6},
+    "minItems": 1,
+    "maxItems": 7,
+    "description": "Days of the week, Monday = 0 … Sunday = 6.",
+}
+SEND_WINDOW = obj(
+    {
+        "days": WEEKDAYS | {"description": "Days the window opens on, Monday = 0 … Sunday = 6; every day when absent."},
+        "start": text(8, "Local time it opens, HH:MM, e.g. 09:00.", min_length=1),
+        "end": text(
+            8,
+            "Local time it closes, HH:MM (24:00 for midnight); before the start it wraps past midnight.",
+            min_length=1,
+        ),
+        "timezone": text(
+            64,
+            'An IANA name such as Europe/Berlin, or "recipient" for each recipient\'s own timezone (else the '
+            "workspace's). The workspace's timezone when absent.",
+        ),
+    },
+    required=("start", "end"),
+    description="Messages go out only inside this window; outside it recipients wait (pending) for its next "
+    "opening, which counts as neither a failure nor a retry. null: any time.",
+) | {"type": ["object", "null"]}
+RECURRENCE = obj(
+    {
+        "frequency": {"enum": ["daily", "weekly", "monthly"]},
+        "days": WEEKDAYS | {"description": "Weekly: the days it runs on, Monday = 0 … Sunday = 6."},
+        "day_of_month": integer("Monthly: the day it runs on (in shorter months, their last day).", 1, 31),
+        "time": text(8, "Local time of each run, HH:MM; it stays at this wall-clock time across DST.", min_length=1),
+        "timezone": text(64, "An IANA name such as Europe/Berlin; the workspace's timezone when absent."),
+        "until": {"type": ["string", "null"], "format": "date", "description": "The last day a run may start on."},
+    },
+    required=("frequency", "time"),
+    description="Makes the campaign the parent of a series: POST …/start-recurring, then the scheduler starts "
+    "a run (a child campaign with its own figures) at each due time. null: sent once.",
+) | {"type": ["object", "null"]}
+
+# A/B tests (app/services/ab_tests.py) ---------------------------------------------------------------
+
+AB_TEST_SETTINGS = obj(
+    {
+        "test_percent": integer("Share of the audience in the test, split evenly across the variants.", 2, 50)
+        | {"default": 20},
+        "metric": {
+            "enum": ["opens", "clicks"],
+            "default": "opens",
+            "description": "Unique opens or unique clicks per delivered message decides the winner.",
+        },  # fmt: skip
+        "wait_minutes": integer("How long after the test is sent the winner is picked.", 5, 7 * 24 * 60)
+        | {"default": 240},
+        "auto_pick": {
+            "type": "boolean",
+            "default": True,
+            "description": "Send the leader to the rest when the wait is over; false: the marketer picks.",
+        },
+    },
+    description="An A/B test: `test_percent`% of the audience gets the variants; after `wait_minutes` the rest "
+    "gets the winner.",
+)
+VARIANT_INPUT = obj(
+    {
+        "subject": text(500, "This variant's subject (Jinja); the template's when absent.", nullable=True),
+        "from_name": text(200, "This variant's sender name; the campaign's when absent.", nullable=True),
+        "preview_text": text(500, "This variant's preview text; the template's when absent.", nullable=True),
+        "template_id": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "Content: another template of the workspace; the campaign's when absent.",
+        },
+    },
+    description="One variant (labelled A-D in order); it must differ from the others in at least one field.",
+)
+_AB_INPUT = {
+    "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"], "description": "null: no A/B test."},
+    "variants": {
+        "type": "array",
+        "items": ref("VariantInput"),
+        "maxItems": 4,
+        "description": "2 to 4 variants, with `ab_test`. Errors name the field, e.g. variants.1.subject.",
+    },
+}
+_COMPARISON = response(
+    {
+        "enough_data": {"type": "boolean", "description": "false: too few opens or clicks to test yet."},
+        "z": {"type": ["number", "null"]},
+        "p_value": {"type": ["number", "null"], "description": "Two-sided two-proportion z-test."},
+        "significant": {"type": "boolean", "description": "p < 0.05."},
+    },
+    description="The leader against this variant; null for the leader itself.",
+)
+VARIANT = response(
+    {
+        "id": ID,
+        "label": {"enum": list("ABCD")},
+        "subject": {"type": ["string", "null"]},
+        "from_name": {"type": ["string", "null"]},
+        "preview_text": {"type": ["string", "null"]},
+        "template_id": {"type": ["integer", "null"]},
+        "sent_subject": {"type": ["string", "null"], "description": "The subject frozen at start."},
+        "sent_from_name": {"type": ["string", "null"], "description": "The sender name frozen at start."},
+        "recipients": COUNT,
+        "sent": COUNT,
+        "delivered": COUNT,
+        "unique_opens": COUNT,
+        "unique_clicks": COUNT,
+        "open_rate": {"type": "number", "description": "unique_opens / delivered."},
+        "click_rate": {"type": "number", "description": "unique_clicks / delivered."},
+        "leader": {"type": "boolean", "description": "Best rate on the test's metric so far."},
+        "winner": {"type": "boolean"},
+        "vs_leader": _COMPARISON | {"type": ["object", "null"]},
+    },
+    description="A variant with the figures of its test group.",
+)
+CAMPAIGN_VARIANTS = response(
+    {
+        "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"]},
+        "phase": {
+            "enum": [None, "testing", "waiting", "decided"],
+            "description": "testing: the test is going out; waiting: until wait_until; decided: the rest gets "
+            "the winner.",
+        },
+        "wait_until": MAYBE_TIMESTAMP | {"description": "When the winner is picked (set once the test is sent)."},
+        "winner_variant_id": {"type": ["integer", "null"]},
+        "picked_by": {"enum": [None, "auto", "marketer"]},
+        "variants": {"type": "array", "items": ref("Variant")},
+        "rest": response(
+            {k: COUNT for k in ("recipients", "held", "sent", "delivered", "unique_opens", "unique_clicks")},
+            description="The rest of the audience: held during the test, then sent the winner.",
+        )
+        | {"type": ["object", "null"]},
+    }
+)
+
 CAMPAIGN_CREATE = obj(
     {
         "name": text(200, min_length=1),
@@ -527,8 +673,14 @@ CAMPAIGN_CREATE = obj(
         },
         "track_opens": {"type": "boolean", "default": True},
         "track_clicks": {"type": "boolean", "default": True},
+        "send_window": ref("SendWindow"),
+        "recurrence": ref("Recurrence"),
+        **_AB_INPUT,
     },
     required=("name", "template_id", "list_ids", "from_name", "from_email"),
+)
+CAMPAIGN_PATCH = obj(
+    CAMPAIGN_CREATE["properties"], minProperties=1, description="Only the fields given change (drafts only)."
 )
 
 CAMPAIGN_STATS = response(
@@ -549,6 +701,7 @@ CAMPAIGN_STATS = response(
             "suppressed",
             "unknown",
             "pending",
+            "held",
         )
     }
 )
@@ -563,6 +716,10 @@ _CAMPAIGN_FIELDS = {
     "completed_at": MAYBE_TIMESTAMP,
     "scheduled_at": MAYBE_TIMESTAMP,
     "paused_at": MAYBE_TIMESTAMP,
+    "send_window": ref("SendWindow"),
+    "recurrence": ref("Recurrence"),
+    "parent_id": {"type": ["integer", "null"], "description": "For a run of a recurring campaign: its parent."},
+    "next_run_at": MAYBE_TIMESTAMP | {"description": "A recurring campaign's next run (while scheduled)."},
 }
 CAMPAIGN_SUMMARY = response(_CAMPAIGN_FIELDS)
 CAMPAIGN = response(
@@ -579,7 +736,27 @@ CAMPAIGN = response(
         "last_error": {"type": ["string", "null"]},
         "updated_at": TIMESTAMP,
         "stats": ref("CampaignStats"),
+        "waiting_for_window": COUNT | {"description": "Recipients waiting for the send window to open."},
+        "window_resumes_at": MAYBE_TIMESTAMP
+        | {"description": "While recipients wait for the send window: when sending resumes."},
+        "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"]},
+        "ab_phase": {"enum": [None, "testing", "waiting", "decided"], "description": "See GET …/variants."},
     }
+)
+CAMPAIGN_RUN = response(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "status": {"enum": list(CAMPAIGN_STATUSES)},
+        "started_at": MAYBE_TIMESTAMP,
+        "completed_at": MAYBE_TIMESTAMP,
+        "total_recipients": COUNT,
+        "sent": COUNT,
+        "unique_opens": COUNT,
+        "unique_clicks": COUNT,
+        "pending": COUNT,
+    },
+    description="One run of a recurring campaign with its figures.",
 )
 CAMPAIGN_SENDING = response({"id": ID, "status": {"const": "sending"}})
 CAMPAIGN_SCHEDULE = obj(
@@ -602,6 +779,77 @@ RECIPIENT = response(
         "clicked_at": MAYBE_TIMESTAMP,
     }
 )
+
+# Transactional messages ---------------------------------------------------------------------------
+
+MESSAGE_CREATE = obj(
+    {
+        "template": {
+            "type": ["integer", "string"],
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "The template's id or slug (e.g. order-confirmation); another workspace's answers 404.",
+        },
+        "to": text(320, "The recipient's address.", min_length=1),
+        "to_name": text(200, "The recipient's name (else a known subscriber's).", nullable=True),
+        "context": {
+            "type": ["object", "null"],
+            "maxProperties": 200,
+            "description": "Data for the template, at most 64 KB as JSON: each name is a template variable beside "
+            "`subscriber` (the known subscriber with this address, else just the address), e.g. "
+            "{order: {number, items: [...]}} for {{ order.number }}. Herald's own names (subscriber, campaign, "
+            "unsubscribe_url, preferences_url, view_in_browser_url, assets_url) are refused.",
+        },
+        "category": {"enum": ["transactional"], "default": "transactional"},
+        "from_email": text(320, "The sender; defaults to the latest campaign's.", nullable=True),
+        "from_name": text(200, nullable=True),
+        "reply_to": text(320, nullable=True),
+        "provider_id": {**ID, "type": ["integer", "null"], "description": "Defaults to the workspace's default."},
+        "track_opens": {"type": "boolean", "default": False, "description": "An open pixel (off by default)."},
+        "track_clicks": {"type": "boolean", "default": False, "description": "Tracked links (off by default)."},
+        "idempotency_key": text(
+            255,
+            "Your key for this request (or send an Idempotency-Key header): the same key again returns the first "
+            "message and sends nothing.",
+            nullable=True,
+            min_length=1,
+        ),
+    },
+    required=("template", "to"),
+    description="One message, sent at once on the transactional queue.",
+)
+_MESSAGE_FIELDS = {
+    "id": ID,
+    "status": {
+        "enum": list(MESSAGE_STATUSES),
+        "description": "queued, sending, then sent, failed or unknown (the hand-off was interrupted); "
+        "suppressed when the address hard-bounced or complained.",
+    },
+    "reason": {"type": ["string", "null"], "description": "The server's reply or the suppression reason."},
+    "to": {"type": "string"},
+    "to_name": {"type": ["string", "null"]},
+    "subscriber_id": {"type": ["integer", "null"], "description": "The subscriber with this address, if any."},
+    "template_id": {"type": ["integer", "null"], "description": "null once the template is deleted."},
+    "template_name": {"type": ["string", "null"]},
+    "subject": {"type": ["string", "null"], "description": "As rendered for this recipient."},
+    "category": {"const": "transactional"},
+    "from_email": {"type": "string"},
+    "from_name": {"type": ["string", "null"]},
+    "reply_to": {"type": ["string", "null"]},
+    "provider_id": {"type": ["integer", "null"]},
+    "message_id": {"type": ["string", "null"], "description": "The Message-ID header, once handed off."},
+    "track_opens": {"type": "boolean"},
+    "track_clicks": {"type": "boolean"},
+    "idempotency_key": {"type": ["string", "null"]},
+    "created_at": TIMESTAMP,
+    "sent_at": MAYBE_TIMESTAMP,
+    "opened_at": MAYBE_TIMESTAMP,
+    "clicked_at": MAYBE_TIMESTAMP,
+}
+MESSAGE_SUMMARY = response(_MESSAGE_FIELDS)
+MESSAGE = response({**_MESSAGE_FIELDS, "context": {"type": "object", "description": "The context given."}})
 
 SCHEMAS: dict[str, dict] = {
     "Error": ERROR,
@@ -643,7 +891,15 @@ SCHEMAS: dict[str, dict] = {
     "SavedBlock": SAVED_BLOCK,
     "ImageUpload": IMAGE_UPLOAD,
     "Image": IMAGE,
+    "SendWindow": SEND_WINDOW,
+    "Recurrence": RECURRENCE,
     "CampaignCreate": CAMPAIGN_CREATE,
+    "AbTestSettings": AB_TEST_SETTINGS,
+    "VariantInput": VARIANT_INPUT,
+    "Variant": VARIANT,
+    "CampaignVariants": CAMPAIGN_VARIANTS,
+    "CampaignPatch": CAMPAIGN_PATCH,
+    "CampaignRun": CAMPAIGN_RUN,
     "Campaign": CAMPAIGN,
     "CampaignSummary": CAMPAIGN_SUMMARY,
     "CampaignStats": CAMPAIGN_STATS,
@@ -651,6 +907,9 @@ SCHEMAS: dict[str, dict] = {
     "CampaignSchedule": CAMPAIGN_SCHEDULE,
     "ResendResult": RESEND_RESULT,
     "Recipient": RECIPIENT,
+    "MessageCreate": MESSAGE_CREATE,
+    "Message": MESSAGE,
+    "MessageSummary": MESSAGE_SUMMARY,
 }
 
 # Query parameters -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from app.models import (
     CampaignRecipient,
     MailingList,
     MediaFile,
+    Message,
     Provider,
     SavedBlock,
     Subscriber,
@@ -69,6 +70,7 @@ def template_json(t: Template, full: bool = True) -> dict:
     data = {
         "id": t.id,
         "name": t.name,
+        "slug": t.slug,
         "subject": t.subject,
         "preview_text": t.preview_text,
         "category": t.category,
@@ -127,7 +129,9 @@ def image_json(m: MediaFile) -> dict:
     }
 
 
-def campaign_json(c: Campaign, list_ids: list[int] | None = None, stats: dict | None = None) -> dict:
+def campaign_json(
+    c: Campaign, list_ids: list[int] | None = None, stats: dict | None = None, window_wait: dict | None = None
+) -> dict:
     data = {
         "id": c.id,
         "name": c.name,
@@ -139,6 +143,10 @@ def campaign_json(c: Campaign, list_ids: list[int] | None = None, stats: dict | 
         "completed_at": iso(c.completed_at),
         "scheduled_at": iso(c.scheduled_at),
         "paused_at": iso(c.paused_at),
+        "send_window": c.send_window or None,
+        "recurrence": c.recurrence or None,
+        "parent_id": c.parent_id,
+        "next_run_at": iso(c.next_run_at),
     }
     if stats is not None:
         data.update(
@@ -153,8 +161,29 @@ def campaign_json(c: Campaign, list_ids: list[int] | None = None, stats: dict | 
             last_error=c.last_error,
             updated_at=iso(c.updated_at),
             stats=stats,
+            waiting_for_window=(window_wait or {}).get("recipients", 0),
+            window_resumes_at=iso((window_wait or {}).get("resumes_at")),
+            ab_test=c.ab_test or None,
+            ab_phase=c.ab_phase,
         )
     return data
+
+
+def campaign_run_json(run: dict) -> dict:
+    """A run of a recurring campaign (recurring.list_runs) with its figures."""
+    c = run["campaign"]
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "started_at": iso(c.started_at),
+        "completed_at": iso(c.completed_at),
+        "total_recipients": c.total_recipients,
+        "sent": run["sent"],
+        "unique_opens": run["unique_opens"],
+        "unique_clicks": run["unique_clicks"],
+        "pending": run["pending"],
+    }
 
 
 def recipient_json(r: CampaignRecipient) -> dict:
@@ -168,6 +197,36 @@ def recipient_json(r: CampaignRecipient) -> dict:
     }
 
 
+def message_json(m: Message, full: bool = True) -> dict:
+    data = {
+        "id": m.id,
+        "status": m.status,
+        "reason": m.reason,
+        "to": m.to_email,
+        "to_name": m.to_name,
+        "subscriber_id": m.subscriber_id,
+        "template_id": m.template_id,
+        "template_name": m.template_name,
+        "subject": m.subject,
+        "category": m.category,
+        "from_email": m.from_email,
+        "from_name": m.from_name,
+        "reply_to": m.reply_to,
+        "provider_id": m.provider_id,
+        "message_id": m.message_id,
+        "track_opens": m.track_opens,
+        "track_clicks": m.track_clicks,
+        "idempotency_key": m.idempotency_key,
+        "created_at": iso(m.created_at),
+        "sent_at": iso(m.sent_at),
+        "opened_at": iso(m.opened_at),
+        "clicked_at": iso(m.clicked_at),
+    }
+    if full:
+        data["context"] = m.context or {}
+    return data
+
+
 def page_json(items: list[dict], total: int, query: dict) -> dict:
     return {"items": items, "page": query["page"], "per_page": query["per_page"], "total": total}
 
@@ -176,3 +235,16 @@ def page_slice(items: list[dict], query: dict) -> dict:
     """One page of a list already in memory (a workspace's lists, providers, templates)."""
     start = (query["page"] - 1) * query["per_page"]
     return page_json(items[start : start + query["per_page"]], len(items), query)
+
+
+def variants_json(report: dict) -> dict:
+    """A campaign's A/B test and its variants' figures (ab_tests.report)."""
+    return {
+        "ab_test": report["ab_test"],
+        "phase": report["phase"],
+        "wait_until": iso(report.get("wait_until")),
+        "winner_variant_id": report.get("winner_variant_id"),
+        "picked_by": (report.get("decision") or {}).get("picked_by"),
+        "variants": report["variants"],
+        "rest": report["rest"],
+    }

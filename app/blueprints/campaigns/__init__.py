@@ -6,6 +6,8 @@ from app.blueprints.helpers import attempt, commit, int_list, page_number, works
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services import campaign_lifecycle, send_progress, test_sends, audience, campaigns, providers, templates
+from app.services import recurring, send_windows
+from app.services import ab_tests, sending
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -24,6 +26,63 @@ def _form_data() -> dict:
         "provider_id": f.get("provider_id") or None,
         "track_opens": f.get("track_opens") == "on",
         "track_clicks": f.get("track_clicks") == "on",
+        "send_window": _window_form(f),
+        "recurrence": _recurrence_form(f),
+        **_ab_form(f),
+    }
+
+
+def _ab_variant_rows(f) -> list[dict]:
+    """The variant rows of the form (variants-<i>-<field>), in the order shown."""
+    rows: dict[int, dict] = {}
+    for key, value in f.items():
+        parts = key.split("-")
+        if len(parts) == 3 and parts[0] == "variants" and parts[1].isdigit() and parts[2] in ab_tests.VARIANT_FIELDS:
+            rows.setdefault(int(parts[1]), {})[parts[2]] = value
+    return [rows[i] for i in sorted(rows)][: ab_tests.MAX_VARIANTS + 1]
+
+
+def _ab_form(f) -> dict:
+    """The A/B test fields (templates/campaigns/_ab_fields.html); ab_test None when switched off."""
+    variants = _ab_variant_rows(f)
+    if f.get("ab_enabled") != "on":
+        return {"ab_test": None, "variants": variants}
+    settings = {
+        "test_percent": f.get("ab_test_percent"),
+        "metric": f.get("ab_metric"),
+        "wait_minutes": f.get("ab_wait_minutes"),
+        "auto_pick": f.get("ab_auto_pick") == "on",
+    }
+    return {"ab_test": settings, "variants": variants}
+
+
+def _weekdays(values) -> list[int]:
+    return [int(v) for v in values if v.isdigit() and len(v) == 1]
+
+
+def _window_form(f) -> dict | None:
+    """The send window fields (templates/campaigns/_window_fields.html); None when switched off."""
+    if f.get("window_enabled") != "on":
+        return None
+    return {
+        "days": _weekdays(f.getlist("window_days")),
+        "start": f.get("window_start"),
+        "end": f.get("window_end"),
+        "timezone": f.get("window_timezone"),
+    }
+
+
+def _recurrence_form(f) -> dict | None:
+    """The repeat fields (templates/campaigns/_recurrence_fields.html); None when sent once."""
+    if f.get("repeat") != "on":
+        return None
+    return {
+        "frequency": f.get("recurrence_frequency"),
+        "days": _weekdays(f.getlist("recurrence_days")),
+        "day_of_month": f.get("recurrence_day_of_month") or None,
+        "time": f.get("recurrence_time"),
+        "timezone": f.get("recurrence_timezone"),
+        "until": f.get("recurrence_until") or None,
     }
 
 
@@ -35,6 +94,7 @@ def _form_context(form: dict, errors: dict, campaign=None) -> dict:
         templates=templates.list_templates(g.ws_id),
         lists=audience.lists_with_counts(g.ws_id),
         providers=providers.list_providers(g.ws_id),
+        timezones=send_windows.timezone_names(),
     )
 
 
@@ -42,8 +102,10 @@ def _form_context(form: dict, errors: dict, campaign=None) -> dict:
 @workspace_view
 def index():
     status = request.args.get("status") if request.args.get("status") in CAMPAIGN_STATUSES else None
+    parent_id = request.args.get("parent_id")
+    parent = campaigns.get_campaign(g.ws_id, as_id(parent_id) or 0) if parent_id else None  # the runs of a series
     page = page_number()
-    items, total = paginate(campaigns.list_campaigns(g.ws_id, status), page, 25)
+    items, total = paginate(campaigns.list_campaigns(g.ws_id, status, parent.id if parent else None), page, 25)
     return render_template(
         "campaigns/index.html",
         items=items,
@@ -52,6 +114,7 @@ def index():
         per_page=25,
         status=status,
         statuses=CAMPAIGN_STATUSES,
+        parent=parent,
     )
 
 
@@ -63,6 +126,7 @@ def new():
         "track_clicks": True,
         "list_ids": int_list([request.args.get("list_id")]),
         "template_id": as_id(request.args.get("template_id")),
+        **_ab_values(),
     }
     errors = {}
     if request.method == "POST":
@@ -91,6 +155,9 @@ def edit(campaign_id):
         "provider_id": c.provider_id,
         "track_opens": c.track_opens,
         "track_clicks": c.track_clicks,
+        "send_window": c.send_window or None,
+        "recurrence": c.recurrence or None,
+        **_ab_values(c),
     }
     errors = {}
     if request.method == "POST":
@@ -100,6 +167,46 @@ def edit(campaign_id):
             flash("Campaign saved.", "success")
             return redirect(url_for("campaigns.show", campaign_id=c.id))
     return render_template("campaigns/form.html", **_form_context(form, errors, c)), (422 if errors else 200)
+
+
+def _ab_values(c=None) -> dict:
+    values = ab_tests.form_values(c)
+    return {"ab_test": values["ab_test"] if values["ab_enabled"] else None, "variants": values["variants"]}
+
+
+@bp.route("/ab-variants", methods=["POST"])
+@workspace_view
+def ab_variants():
+    """HTMX: the variant rows again, with one added or one removed (labels follow the order)."""
+    variants = _ab_variant_rows(request.form)
+    action = request.form.get("ab_action", "")
+    if action == "add" and len(variants) < ab_tests.MAX_VARIANTS:
+        variants.append({})
+    elif action.startswith("remove-") and action[7:].isdigit() and len(variants) > ab_tests.MIN_VARIANTS:
+        index = int(action[7:])
+        variants = [v for i, v in enumerate(variants) if i != index]
+    return render_template(
+        "campaigns/_ab_variant_rows.html", variants=variants, errors={}, templates=templates.list_templates(g.ws_id)
+    )
+
+
+@bp.route("/<int:campaign_id>/variants")
+@workspace_view
+def variants(campaign_id):
+    """The live variants table; answers 286 (htmx: stop polling) once the send is over."""
+    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    body = render_template("campaigns/_ab_results.html", c=c, ab=ab_tests.report(c))
+    return (body, 200) if c.status == "sending" else (body, 286)
+
+
+@bp.route("/<int:campaign_id>/variants/<int:variant_id>/pick", methods=["POST"])
+@workspace_view
+def pick_variant(campaign_id, variant_id):
+    c, _ = attempt(ab_tests.pick_winner, g.ws_id, campaign_id, variant_id)
+    if c:
+        label = next((v.label for v in ab_tests.list_variants(c.id) if v.id == variant_id), "")
+        flash(f"Variant {label} is the winner: the rest of the audience gets it now.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
 def _progress_context(c) -> dict:
@@ -113,7 +220,19 @@ def _progress_context(c) -> dict:
         live = send_progress.snapshot(c.id, stats["pending"], c.started_at.timestamp() if c.started_at else None)
     if c.status != "draft" and (stats["failed"] - stats["suppressed"] > 0 or stats["unknown"] or stats["bounced"]):
         reasons = campaigns.failure_reasons(c.id)
-    return dict(c=c, stats=stats, audience=audience_size, live=live, reasons=reasons)
+    window_wait = send_windows.waiting(c.id) if c.send_window and c.status == "sending" else None
+    limit_wait = sending.limit_wait(c.id) if c.status == "sending" else None
+    resendable = campaign_lifecycle.count_undelivered(c.id) if reasons else 0
+    return dict(
+        c=c,
+        stats=stats,
+        audience=audience_size,
+        live=live,
+        reasons=reasons,
+        window_wait=window_wait,
+        limit_wait=limit_wait,
+        resendable=resendable,
+    )
 
 
 def _show_context(c) -> dict:
@@ -122,6 +241,13 @@ def _show_context(c) -> dict:
         lists=campaigns.campaign_lists(c.id),
         provider=provider,
         template=templates.get_template(g.ws_id, c.template_id),
+        parent=campaigns.get_campaign(g.ws_id, c.parent_id) if c.parent_id else None,
+        runs=recurring.with_figures(paginate(recurring.runs_query(c.id), 1, 50)[0]) if c.recurrence else None,
+        run_count=recurring.count_runs(c.id) if c.recurrence else 0,
+        window_text=send_windows.describe(c.send_window) if c.send_window else None,
+        recurrence_text=recurring.describe(c.recurrence) if c.recurrence else None,
+        first_run_at=recurring.upcoming(c.recurrence) if c.recurrence and c.status == "draft" else None,
+        ab=ab_tests.report(c) if c.ab_test else None,
         **_progress_context(c),
     )
 
@@ -150,7 +276,11 @@ def show(campaign_id):
 def progress(campaign_id):
     """The live figures fragment; answers 286 (htmx: stop polling) once the send is over."""
     c = campaigns.get_campaign(g.ws_id, campaign_id)
-    body = render_template("campaigns/_progress.html", **_progress_context(c))
+    context = _progress_context(c)
+    body = render_template("campaigns/_window_status.html", **context)
+    body += render_template("campaigns/_progress.html", **context)
+    if c.ab_test and request.args.get("phase", c.ab_phase or "") != (c.ab_phase or ""):
+        return body, 286, {"HX-Refresh": "true"}  # the A/B test moved on (e.g. to its wait): show the new state
     if c.status == "sending":
         return body
     # Done: stop polling and reload once, so the recipients table shows the final statuses too.
@@ -162,6 +292,14 @@ def progress(campaign_id):
 def send(campaign_id):
     if attempt(campaigns.send_campaign, g.ws_id, campaign_id)[0]:
         flash("Sending has started. This page updates as it goes.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/start-recurring", methods=["POST"])
+@workspace_view
+def start_recurring(campaign_id):
+    if attempt(recurring.start_recurring, g.ws_id, campaign_id)[0]:
+        flash("The series has started: each run is sent at its time, and listed below.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
@@ -199,6 +337,15 @@ def resend_unknown(campaign_id):
     count, errors = attempt(campaign_lifecycle.resend_unknown, g.ws_id, campaign_id)
     if not errors:
         flash(f"{count} recipients queued to be sent again." if count else "No recipient was left unknown.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=campaign_id))
+
+
+@bp.route("/<int:campaign_id>/resend-undelivered", methods=["POST"])
+@workspace_view
+def resend_undelivered(campaign_id):
+    count, errors = attempt(campaign_lifecycle.resend_undelivered, g.ws_id, campaign_id)
+    if not errors:
+        flash(f"{count} recipients queued to be sent again." if count else "Nobody is left to resend to.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 

@@ -38,7 +38,7 @@ STARTER_HTML = """<!doctype html>
 
 def _form_data() -> dict:
     f = request.form
-    return {k: f.get(k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")} | {
+    return {k: f.get(k) for k in ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category")} | {
         "template_type": "code"
     }
 
@@ -72,7 +72,9 @@ def edit(template_id):
     if tpl.template_type == "visual":
         return redirect(url_for("email_templates.builder", template_id=tpl.id))
     errors = {}
-    form = {k: getattr(tpl, k) for k in ("name", "subject", "body_html", "body_text", "preview_text", "category")}
+    form = {
+        k: getattr(tpl, k) for k in ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category")
+    }
     if request.method == "POST":
         form = _form_data()
         saved, errors = attempt(templates.update_template, g.ws_id, tpl.id, form)

@@ -131,9 +131,12 @@ def new_visual():
             tpl, errors = attempt(templates.create_template, g.ws_id, data, current_user.id, "Created")
             if tpl:
                 return redirect(url_for("email_templates.builder", template_id=tpl.id))
-    return render_template("email_templates/new_visual.html", starters=starters.STARTERS, errors=errors), (
-        422 if errors else 200
-    )
+    return render_template(
+        "email_templates/new_visual.html",
+        starters=starters.STARTERS,
+        store_starters=starters.TRANSACTIONAL_STARTERS,
+        errors=errors,
+    ), (422 if errors else 200)
 
 
 @bp.route("/starters/<key>/preview")

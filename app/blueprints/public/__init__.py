@@ -32,6 +32,29 @@ def click(token):
     return redirect(url, code=302, Response=Response)
 
 
+@bp.route("/t/m/o/<token>.gif")
+def message_open(token):
+    """A transactional message's pixel (few, so written straight to the database): always the GIF."""
+    from app.blueprints.public.pixel import PIXEL
+    from app.services import transactional
+
+    if transactional.record_message_open(token, request.user_agent.string, _client_ip()):
+        commit()
+    return Response(PIXEL, mimetype="image/gif", headers=_NO_STORE)
+
+
+@bp.route("/t/m/c/<token>")
+def message_click(token):
+    """A transactional message's tracked link: only to the URL recorded for that link of that message."""
+    from app.services import transactional
+
+    url = transactional.record_message_click(token, request.user_agent.string, _client_ip())
+    if url is None:
+        abort(404)
+    commit()
+    return redirect(url, code=302, Response=Response)
+
+
 def _recipient_or_404(purpose: str, token: str):
     rec = tracking.recipient_for_token(purpose, token)
     if rec is None:

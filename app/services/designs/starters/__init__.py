@@ -6,6 +6,7 @@ and the JSON names them `{base_url}/static/img/starters/NAME.png`: `load_starter
 configured BASE_URL in, so the email loads them from this Herald and the `src` validates.
 
 STARTERS                          the gallery, in order (key, name, description, category, subject, preview_text)
+TRANSACTIONAL_STARTERS            the gallery's store mailers for the messages API (same shape)
 load_starter(key, base_url)       {"name", "subject", "preview_text", "category", "design"}; NotFound for a bad key
 blank_design()                    a minimal valid design, for "start from scratch"
 """
@@ -63,7 +64,75 @@ STARTERS: list[dict] = [
         "preview_text": "Thanks for your order! Here’s your receipt; we’ll let you know when it ships.",
     },
 ]
-_BY_KEY = {s["key"]: s for s in STARTERS}
+# Store mailers for POST /api/v1/messages: transactional, so no unsubscribe footer. Each uses the
+# context names documented in its description (sample data: app/services/templates.py SAMPLE_EVENT_DATA).
+TRANSACTIONAL_STARTERS: list[dict] = [
+    {
+        "key": "order_confirmation",
+        "name": "Order confirmation",
+        "description": "A receipt for the messages API: order number, date, each item, totals; no unsubscribe. "
+        "Context: order {number, date, url, currency, subtotal, shipping, total, items [{name, quantity, price, "
+        "image_url}]}.",
+        "category": "transactional",
+        "subject": "Order #{{ order.number }} confirmed",
+        "preview_text": "Thanks for your order! Here’s your receipt; we’ll let you know when it ships.",
+    },
+    {
+        "key": "password_reset",
+        "name": "Password reset",
+        "description": "A button to choose a new password and the link written out. Context: reset_url, "
+        "expires_in (optional, e.g. 60 minutes).",
+        "category": "transactional",
+        "subject": "Reset your Northwind Supply password",
+        "preview_text": "Choose a new password with the link inside; it expires soon.",
+    },
+    {
+        "key": "one_time_code",
+        "name": "One-time code",
+        "description": "A sign-in or verification code in large type. Context: code, expires_in (optional).",
+        "category": "transactional",
+        "subject": "Your sign-in code: {{ code }}",
+        "preview_text": "Enter this code to finish signing in. Never share it.",
+    },
+    {
+        "key": "shipping_confirmation",
+        "name": "Shipping confirmation",
+        "description": "Carrier, tracking number and link, estimated delivery, the parcel's items. Context: order "
+        "{number}, shipment {carrier, tracking_number, tracking_url, estimated_delivery, address, items [{name, "
+        "quantity}]}.",
+        "category": "transactional",
+        "subject": "Order #{{ order.number }} has shipped",
+        "preview_text": "Your parcel is on its way: track it with the link inside.",
+    },
+    {
+        "key": "gift_card",
+        "name": "Gift card delivery",
+        "description": "The amount, code and sender's note, with a button to shop. Context: gift_card {amount, "
+        "currency, code, sender_name, message, redeem_url, expires_on}.",
+        "category": "transactional",
+        "subject": "{{ gift_card.sender_name or 'Someone' }} sent you a Northwind Supply gift card",
+        "preview_text": "A gift card with a personal note is waiting for you.",
+    },
+    {
+        "key": "payout_notice",
+        "name": "Payout notice",
+        "description": "A payout to a seller: amount, account, expected date and reference. Context: payout {amount, "
+        "currency, account, date, reference, url}.",
+        "category": "transactional",
+        "subject": "Your payout of {{ payout.currency }} {{ '%.2f'|format(payout.amount|float) }} is on its way",
+        "preview_text": "We’ve sent your money; here are the details.",
+    },
+    {
+        "key": "back_in_stock",
+        "name": "Back in stock",
+        "description": "The product someone asked about, with its picture, price and a button. Context: product "
+        "{name, url, image_url, price, currency}.",
+        "category": "transactional",
+        "subject": "{{ product.name }} is back in stock",
+        "preview_text": "You asked us to tell you: it’s available again, for now.",
+    },
+]
+_BY_KEY = {s["key"]: s for s in STARTERS + TRANSACTIONAL_STARTERS}
 
 
 @lru_cache(maxsize=None)
@@ -140,4 +209,4 @@ def blank_design() -> dict:
     return validate_design(copy.deepcopy(_BLANK))
 
 
-__all__ = ["STARTERS", "blank_design", "load_starter"]
+__all__ = ["STARTERS", "TRANSACTIONAL_STARTERS", "blank_design", "load_starter"]
