@@ -10,6 +10,7 @@ rate token from the provider's shared per-second window, ahead of bulk sends.
 """
 
 import json
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -376,8 +377,33 @@ def _claim(message_id: int) -> bool:
     return claimed.rowcount == 1
 
 
+# Names whose values are keys to someone's account or money (a reset link, a one-time code, a
+# gift card's code): kept only until the message is out, so the log never hands them to a reader.
+SECRET_NAME_PARTS = frozenset(
+    "password passcode passwd token secret otp code reset pin key magic verify verification confirm "
+    "confirmation redeem auth login session signature sig credential credentials".split()
+)
+REDACTED = "[removed after sending]"
+
+
+def _is_secret_name(name: str) -> bool:
+    words = re.findall(r"[a-z]+|[0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower())
+    return any(w in SECRET_NAME_PARTS for w in words)
+
+
+def redact_secrets(value):
+    """A copy of a context with the values of secret-looking names replaced."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if _is_secret_name(k) else redact_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(v) for v in value]
+    return value
+
+
 def _finish(msg: Message, status: str, reason: str | None = None, **values) -> str:
     msg.status = status
+    if status != "queued" and msg.context:
+        msg.context = redact_secrets(msg.context)
     msg.reason = reason[:2000] if reason else None
     for k, v in values.items():
         setattr(msg, k, v)

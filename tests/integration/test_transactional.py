@@ -136,7 +136,8 @@ def test_a_message_sent_through_the_api_arrives_rendered_and_is_listed_as_sent(
     shown = conforms(api.get(f"/messages/{accepted['id']}"), "Message")
     assert shown["status"] == "sent" and shown["sent_at"] and shown["reason"] is None
     assert shown["message_id"] == got["message"]["Message-ID"]
-    assert shown["context"] == {"code": "481 516", "reset_url": "https://shop.example.com/reset/abc"}
+    # The code and the reset link open the account: once the message is out, the log forgets them.
+    assert shown["context"] == {"code": "[removed after sending]", "reset_url": "[removed after sending]"}
     listed = conforms(api.get("/messages?status=sent"), "MessageSummaryPage")
     assert [m["id"] for m in listed["items"]] == [accepted["id"]] and "context" not in listed["items"][0]
     assert conforms(api.get("/messages?status=queued"), "MessageSummaryPage")["total"] == 0
@@ -409,7 +410,8 @@ def test_the_transactional_pages_list_messages_and_show_one(
     assert n() == few  # no query per row
 
     detail = client.get(f"/messages/{ids[0]}").get_data(as_text=True)
-    assert "p0@example.com" in detail and "C0" in detail and "sent" in detail and "<iframe" in detail
+    assert "p0@example.com" in detail and "sent" in detail and "<iframe" in detail
+    assert "C0" not in detail and "[removed after sending]" in detail  # the one-time code is not kept
     other = make_workspace("Other", "other@example.com")
     assert other.id != workspace.id
     assert client.get(f"/messages/{ids[0] + 1000}").status_code == 404
@@ -661,3 +663,25 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+def test_secret_looking_context_values_are_removed_after_sending_and_the_rest_is_kept():
+    from app.services.transactional import redact_secrets
+
+    context = {
+        "order": {"number": "A-1001", "items": [{"name": "Mug", "sku": "M-1"}], "shipping": "4.90"},
+        "giftCard": {"code": "GIFT-XYZ", "redeemUrl": "https://shop.example/r/1", "amount": "50"},
+        "magic_link": "https://shop.example/login/abc",
+        "one_time_password": "123456",
+        "api_key": "k",
+        "postcode_hint": "kept? no: 'postcode' is not 'code'",
+    }
+    out = redact_secrets(context)
+    assert out["order"] == context["order"]  # 'shipping' is not 'pin'; order numbers stay
+    assert out["giftCard"] == {
+        "code": "[removed after sending]",
+        "redeemUrl": "[removed after sending]",
+        "amount": "50",
+    }
+    assert out["magic_link"] == out["one_time_password"] == out["api_key"] == "[removed after sending]"
+    assert out["postcode_hint"] == context["postcode_hint"]
