@@ -72,6 +72,13 @@ def send_message(message_id: int) -> str:
     return _run(transactional.deliver_message, message_id, final_attempt)
 
 
+def requeue_lost_messages() -> list[int]:
+    """Queue again the transactional messages whose job Redis lost (periodic)."""
+    from app.services import transactional
+
+    return _run(transactional.requeue_lost_messages)
+
+
 def recover_stale_messages() -> int:
     """Transactional messages claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
     from app.services import transactional

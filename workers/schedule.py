@@ -8,6 +8,7 @@ from workers.jobs import (
     recover_stale_claims,
     recover_stale_messages,
     requeue_due_retries,
+    requeue_lost_messages,
     requeue_stalled_campaigns,
     run_recurring_campaigns,
     start_due_campaigns,
@@ -22,3 +23,4 @@ cron.register(requeue_due_retries, queue_name=DEFAULT, interval=30)
 cron.register(requeue_stalled_campaigns, queue_name=DEFAULT, interval=60)
 cron.register(decide_ab_tests, queue_name=DEFAULT, interval=30)
 cron.register(recover_stale_messages, queue_name=DEFAULT, interval=60)
+cron.register(requeue_lost_messages, queue_name=DEFAULT, interval=30)

@@ -220,12 +220,43 @@ def create_message(
 
 
 def enqueue_message(redis_url: str, message_id: int) -> None:
-    """Queue the send on `transactional`, which its own worker listens to (never behind a bulk batch)."""
+    """Queue the send on `transactional`, which its own worker listens to (never behind a bulk batch).
+
+    The message is already committed: should Redis not answer, requeue_lost_messages queues it
+    later, so the caller still gets its 202 and nothing is lost.
+    """
     from workers.queues import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
 
-    get_queue(TRANSACTIONAL, redis_url).enqueue(
-        "workers.jobs.send_message", message_id, job_id=f"message-{message_id}", retry=TRANSACTIONAL_RETRY
-    )
+    try:
+        get_queue(TRANSACTIONAL, redis_url).enqueue(
+            "workers.jobs.send_message", message_id, job_id=f"message-{message_id}", retry=TRANSACTIONAL_RETRY
+        )
+    except redis.RedisError as exc:
+        current_app.logger.warning("message %s not queued (%s); the scheduler will queue it", message_id, exc)
+
+
+LOST_AFTER_SECONDS = 30  # a queued message older than this with no job in Redis lost its job
+
+
+def requeue_lost_messages(min_age_seconds: float = LOST_AFTER_SECONDS, limit: int = 500) -> list[int]:
+    """Queue again the queued messages whose job Redis does not have (periodic): Redis was
+    away when they were accepted, or restarted without its data. A job id per message keeps
+    a message from being queued twice while its job exists."""
+    from rq.job import Job
+
+    r = get_redis()
+    cutoff = _now() - timedelta(seconds=min_age_seconds)
+    ids = db.session.scalars(
+        select(Message.id)
+        .where(Message.status == "queued", Message.claimed_at.is_(None), Message.created_at <= cutoff)
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+    lost = [i for i in ids if not Job.exists(f"message-{i}", connection=r)]
+    url = current_app.config["REDIS_URL"]
+    for message_id in lost:
+        enqueue_message(url, message_id)
+    return lost
 
 
 def get_message(workspace_id: int, message_id) -> Message:

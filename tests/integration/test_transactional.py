@@ -685,3 +685,21 @@ def test_secret_looking_context_values_are_removed_after_sending_and_the_rest_is
     }
     assert out["magic_link"] == out["one_time_password"] == out["api_key"] == "[removed after sending]"
     assert out["postcode_hint"] == context["postcode_hint"]
+
+
+def test_a_message_whose_job_redis_lost_is_queued_again_and_sent_once(api, workspace, smtp_sink, worker, redis_url):
+    from app.services import transactional
+    from tests.support import reset_test_redis
+
+    _provider(workspace, smtp_sink)
+    _reset_template(workspace)
+    accepted = _send(api, template="password-reset", to="ann@example.com", context={"code": "1"}).json
+    assert transactional.requeue_lost_messages(min_age_seconds=0) == []  # its job is there
+    reset_test_redis(redis_url)  # Redis restarted without its data (the test run keeps its claim)
+    assert transactional.requeue_lost_messages(min_age_seconds=3600) == []  # too young to call lost
+    assert transactional.requeue_lost_messages(min_age_seconds=0) == [accepted["id"]]
+    db.session.commit()
+    assert transactional.requeue_lost_messages(min_age_seconds=0) == []  # queued once, not twice
+    worker()
+    assert [_to(m) for m in smtp_sink.messages] == ["ann@example.com"]
+    assert _message(accepted["id"]).status == "sent"
