@@ -9,6 +9,11 @@ from dataclasses import dataclass
 from app.providers import SendResult, TransportUnavailable
 
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+# An address smtplib.quoteaddr would return as "<address>" unchanged (dot-atoms, ASCII):
+# for these, MAIL FROM and RCPT TO skip its RFC 822 parser (~8 µs an address).
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
 
 
 @dataclass
@@ -75,11 +80,11 @@ class SMTPTransport:
                 # Until DATA starts nothing has been handed off, so a dropped connection
                 # (an idle timeout between two messages) is retried once on a fresh one.
                 self.conn.ehlo_or_helo_if_needed()
-                code, resp = self.conn.mail(mail_from)
+                code, resp = self._command("mail", "FROM:", mail_from)
                 if code != 250:
                     self._reset()
                     return self._failed(code, resp)
-                code, resp = self.conn.rcpt(rcpt)
+                code, resp = self._command("rcpt", "TO:", rcpt)
                 if code not in (250, 251):
                     self._reset()
                     return self._failed(code, resp)
@@ -100,6 +105,13 @@ class SMTPTransport:
             self._reset()
             return self._failed(code, resp)
         return SendResult(True, detail=_reply(code, resp)[0])
+
+    def _command(self, cmd: str, prefix: str, addr: str) -> tuple[int, bytes]:
+        """smtplib's mail()/rcpt() without options: the same command, the address quoted the same way."""
+        if _PLAIN_ADDRESS.fullmatch(addr):
+            self.conn.putcmd(cmd, f"{prefix}<{addr}>")
+            return self.conn.getreply()
+        return self.conn.mail(addr) if cmd == "mail" else self.conn.rcpt(addr)
 
     def _data(self, raw: bytes) -> tuple[int, bytes]:
         """DATA with dot-stuffing by bytes.replace (RFC 5321 §4.5.2).

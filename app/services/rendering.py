@@ -13,6 +13,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 from app.services.html_text import html_to_text
+from app.services.mime import QuotedPrintable
 
 LOOP_BUDGET = 200_000  # range() items one render may produce, nested loops included
 MAX_SEQUENCE = 100_000  # longest string or list a `*` may build
@@ -123,6 +124,17 @@ class Rendered:
     text: str
 
 
+@dataclass
+class RenderedMime:
+    subject: str
+    html: bytes  # quoted-printable, CRLF
+    text: bytes
+
+
+# Rendered parts, encoded line by line with the lines every recipient shares remembered.
+_QP = QuotedPrintable(_PLACEHOLDER_RE)
+
+
 class CompiledMessage:
     """A template compiled once; `render()` personalizes it for one recipient.
 
@@ -172,9 +184,7 @@ class CompiledMessage:
         except TemplateSyntaxError as exc:
             raise TemplateProblem("template", f"line {exc.lineno}: {exc.message}") from None
 
-    def render(self, context: dict, link_url=None, pixel_url: str | None = None) -> Rendered:
-        """Personalize for one recipient; `link_url(link_id)` gives each tracked link's URL."""
-        _loop_budget.set(LOOP_BUDGET)
+    def _filler(self, context: dict, link_url, pixel_url: str | None):
         preheader = str(escape(self.preview_t.render(context))) if self.preview_t else ""
 
         def _fill(m):
@@ -184,9 +194,24 @@ class CompiledMessage:
                 return _PIXEL_TAG.format(pixel_url) if pixel_url else ""
             return preheader
 
+        return _fill
+
+    def render(self, context: dict, link_url=None, pixel_url: str | None = None) -> Rendered:
+        """Personalize for one recipient; `link_url(link_id)` gives each tracked link's URL."""
+        _loop_budget.set(LOOP_BUDGET)
+        _fill = self._filler(context, link_url, pixel_url)
         html = _PLACEHOLDER_RE.sub(_fill, self.html_t.render(context))
         text = _PLACEHOLDER_RE.sub(_fill, self.text_t.render(context))
         return Rendered(header_safe(self.subject_t.render(context)), html, text)
+
+    def render_encoded(self, context: dict, link_url=None, pixel_url: str | None = None) -> "RenderedMime":
+        """`render()` for sending: the parts come out quoted-printable (what MessageSkeleton.build
+        takes), the links and pixel filled in while encoding (see mime.QuotedPrintable)."""
+        _loop_budget.set(LOOP_BUDGET)
+        _fill = self._filler(context, link_url, pixel_url)
+        html = _QP.encode(self.html_t.render(context), _fill)
+        text = _QP.encode(self.text_t.render(context), _fill)
+        return RenderedMime(header_safe(self.subject_t.render(context)), html, text)
 
 
 def render_once(subject, body_html, body_text, preview_text, context) -> Rendered:

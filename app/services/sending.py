@@ -299,7 +299,8 @@ class MessageFactory:
             "view": f"{self.base}/v/{t('view', recipient_id)}",
         }
 
-    def render(self, recipient_id: int, subscriber: dict, for_browser: bool = False):
+    def render(self, recipient_id: int, subscriber: dict, for_browser: bool = False, encoded: bool = False):
+        """The message for one recipient; `encoded`: its parts quoted-printable, for MessageSkeleton.build."""
         u = self.urls(recipient_id)
         ctx = build_context(
             subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"], base_url=self.base
@@ -314,10 +315,12 @@ class MessageFactory:
                 url = signed[lid] = f"{self.base}/t/c/{t('click', recipient_id, lid)}"
             return url
 
-        return self._parts(recipient_id)[0].render(ctx, link_url=link_url, pixel_url=pixel), u
+        compiled = self._parts(recipient_id)[0]
+        render = compiled.render_encoded if encoded else compiled.render
+        return render(ctx, link_url=link_url, pixel_url=pixel), u
 
     def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
-        rendered, u = self.render(recipient_id, subscriber)
+        rendered, u = self.render(recipient_id, subscriber, encoded=True)
         message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{self.skeleton.domain}>"
         unsub = f"<{u['unsubscribe']}>" + (f", <mailto:{self.mailto}?subject=unsubscribe>" if self.mailto else "")
         raw = self._parts(recipient_id)[1].build(

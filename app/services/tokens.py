@@ -4,7 +4,7 @@ A token is `<ids in base 36>.<96-bit HMAC>`; each purpose has its own key, so an
 token can never be replayed as an unsubscribe token.
 """
 
-import base64
+import binascii
 import hashlib
 import hmac
 from functools import lru_cache
@@ -31,9 +31,38 @@ def _b36(n: int) -> str:
             return out
 
 
+@lru_cache(maxsize=4096)
+def _b36_cached(n: int) -> str:
+    """_b36 for the hot path: a message's recipient id is written into every one of its tokens."""
+    return _b36(n)
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@lru_cache(maxsize=64)
+def _pads(key: bytes):
+    """HMAC-SHA256's inner and outer hashes with the key absorbed (RFC 2104), to be copied per token.
+
+    Copying two prepared SHA-256 states costs ~0.6 µs; `hmac.new`/`hmac.digest` set the key up
+    again every time (~1.5 µs), and a message carries 14 tokens.
+    """
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
 def _sign(key: bytes, payload: str) -> str:
-    mac = hmac.new(key, payload.encode(), hashlib.sha256).digest()[:12]
-    return base64.urlsafe_b64encode(mac).decode()
+    """The first 96 bits of HMAC-SHA256(key, payload), URL-safe base64 (16 characters, no padding)."""
+    inner, outer = _pads(key)
+    inner = inner.copy()
+    inner.update(payload.encode())
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return binascii.b2a_base64(outer.digest()[:12], newline=False).translate(_URLSAFE).decode()
 
 
 def make_token(purpose: str, *ids: int, secret: str | None = None) -> str:
@@ -68,5 +97,5 @@ class TokenMaker:
         self._keys = {p: _key(secret, p) for p in PURPOSES}
 
     def make(self, purpose: str, *ids: int) -> str:
-        payload = ".".join(_b36(i) for i in ids)
+        payload = ".".join(map(_b36_cached, ids))
         return f"{payload}.{_sign(self._keys[purpose], payload)}"
