@@ -583,9 +583,13 @@ def newsletter_html() -> str:
 
 
 class CountingHandler:
-    """aiosmtpd handler that keeps nothing but counts: messages, bytes and each RCPT TO."""
+    """aiosmtpd handler that keeps nothing but counts: messages, bytes and each RCPT TO.
 
-    def __init__(self, sample_rcpt: str | None = None):
+    Its EHLO offers PIPELINING, as production relays do (Postfix, SES, the big ESPs), unless
+    `pipelining` is False; smtplib (the bare loop) never pipelines either way."""
+
+    def __init__(self, sample_rcpt: str | None = None, pipelining: bool = True):
+        self.pipelining = pipelining
         self.lock = threading.Lock()
         self.sample_rcpt = sample_rcpt  # keep the message sent to this address (else the first one)
         self.reset()
@@ -596,6 +600,10 @@ class CountingHandler:
             self.bytes = 0
             self.rcpts: Counter = Counter()
             self.sample: bytes | None = None
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_DATA(self, server, session, envelope):
         data = envelope.original_content if envelope.original_content is not None else envelope.content
@@ -662,8 +670,8 @@ def sink_controller(handler, port: int, stock: bool = False):
 
 
 class Sink:
-    def __init__(self, stock: bool = False, sample_rcpt: str | None = None):
-        self.handler = CountingHandler(sample_rcpt)
+    def __init__(self, stock: bool = False, sample_rcpt: str | None = None, pipelining: bool = True):
+        self.handler = CountingHandler(sample_rcpt, pipelining)
         self.port = free_port()  # Controller(port=0) does not work: pick a free port first
         self.controller = sink_controller(self.handler, self.port, stock)
 

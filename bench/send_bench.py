@@ -256,7 +256,9 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
 
     port = app.config["_BENCH_SINK_PORT"]
     sink = spawn(
-        [sys.executable, "-m", "bench.smtp_sink", "--port", str(port)] + (["--stock"] if args.stock_sink else []),
+        [sys.executable, "-m", "bench.smtp_sink", "--port", str(port)]
+        + (["--stock"] if args.stock_sink else [])
+        + (["--no-pipelining"] if args.no_pipelining else []),
         iso.env,
         iso.tmp / "sink.log",
     )
@@ -326,6 +328,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="aiosmtpd's own line-by-line DATA reader (~3x the sink's CPU) instead of the block reader",
     )
+    p.add_argument(
+        "--no-pipelining",
+        action="store_true",
+        help="the sink leaves PIPELINING out of its EHLO (Herald then sends MAIL, RCPT and DATA one at a time)",
+    )
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait for `sent` (default max(120, n/20))")
     p.add_argument("--keep-logs", metavar="DIR", help="copy the worker logs into DIR before cleaning up")
     p.add_argument("--profile", choices=("wall", "cpu"), help="profile send_batch in-process instead of the benchmark")
@@ -346,7 +353,7 @@ def main(argv=None) -> int:
             with app.app_context():
                 ids = create_campaign(args.n, port)
             return run_profile(args, iso, app, ids)
-        sink = Sink(stock=args.stock_sink, sample_rcpt=expected_email("user", 0))
+        sink = Sink(stock=args.stock_sink, sample_rcpt=expected_email("user", 0), pipelining=not args.no_pipelining)
         try:
             with app.app_context():
                 ids = create_campaign(args.n, sink.port)
@@ -373,7 +380,8 @@ def main(argv=None) -> int:
     print_table(
         f"Send benchmark: {n:,} recipients, {args.workers} worker(s) ({worker_class(args.worker_class)}), "
         f"{db_kind}, messages {mean_size / 1024:.1f} KB on average (bare loop: {size / 1024:.1f} KB), "
-        f"{'stock' if args.stock_sink else 'block-DATA'} aiosmtpd sink, "
+        f"{'stock' if args.stock_sink else 'block-DATA'} aiosmtpd sink "
+        f"({'without' if args.no_pipelining else 'offering'} PIPELINING), "
         f"setup {setup:.1f} s",
         ["path", "messages", "seconds", "msg/s", "sender CPU ms/msg", "sink CPU ms/msg"],
         [
@@ -438,6 +446,7 @@ def main(argv=None) -> int:
                 "message_bytes": size,
                 "mean_message_bytes": round(mean_size),
                 "stock_sink": args.stock_sink,
+                "pipelining": not args.no_pipelining,
                 "pipeline_seconds": round(pipe["seconds"], 4),
                 "pipeline_rate": round(pipe_rate, 2),
                 "bare_seconds": round(bare["seconds"], 4),

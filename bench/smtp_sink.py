@@ -15,8 +15,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--stock", action="store_true", help="aiosmtpd's own line-by-line DATA reader")
+    p.add_argument("--no-pipelining", action="store_true", help="leave PIPELINING out of EHLO")
     args = p.parse_args(argv)
-    handler = CountingHandler()
+    handler = CountingHandler(pipelining=not args.no_pipelining)
     controller = sink_controller(handler, args.port, args.stock)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -44,6 +44,7 @@ if os.environ.get("CI"):
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.services.mailcatcher import AdvertisesPipelining  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -143,8 +144,9 @@ def worker(app):
     return run
 
 
-class SMTPSink:
-    """A real SMTP server (aiosmtpd) that keeps what it receives; can refuse chosen addresses."""
+class SMTPSink(AdvertisesPipelining):
+    """A real SMTP server (aiosmtpd) that keeps what it receives; can refuse chosen addresses.
+    It offers PIPELINING, as production relays do (`PlainSMTPSink` does not)."""
 
     def __init__(self):
         self.messages = []
@@ -170,6 +172,12 @@ class SMTPSink:
             }
         )
         return "250 2.0.0 queued"
+
+
+class PlainSMTPSink(SMTPSink):
+    """The same server without PIPELINING in its EHLO: commands go one at a time."""
+
+    handle_EHLO = None
 
 
 @pytest.fixture

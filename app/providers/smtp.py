@@ -77,17 +77,12 @@ class SMTPTransport:
             if self.conn is None:
                 self.open()
             try:
-                # Until DATA starts nothing has been handed off, so a dropped connection
-                # (an idle timeout between two messages) is retried once on a fresh one.
+                # Until the message itself is sent nothing has been handed off, so a dropped
+                # connection (an idle timeout between two messages) is retried once on a fresh one.
                 self.conn.ehlo_or_helo_if_needed()
-                code, resp = self._command("mail", "FROM:", mail_from)
-                if code != 250:
-                    self._reset()
-                    return self._failed(code, resp)
-                code, resp = self._command("rcpt", "TO:", rcpt)
-                if code not in (250, 251):
-                    self._reset()
-                    return self._failed(code, resp)
+                refused = self._envelope(mail_from, rcpt)
+                if refused is not None:
+                    return refused
                 break
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self.close()
@@ -95,9 +90,6 @@ class SMTPTransport:
                     raise TransportUnavailable(f"connection lost before hand-off: {exc}") from exc
         try:
             code, resp = self._data(raw)
-        except smtplib.SMTPDataError as exc:
-            self._reset()
-            return self._failed(exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             return SendResult(False, failure="unknown", detail=f"connection lost during hand-off: {exc}")
@@ -105,6 +97,32 @@ class SMTPTransport:
             self._reset()
             return self._failed(code, resp)
         return SendResult(True, detail=_reply(code, resp)[0])
+
+    def _envelope(self, mail_from: str, rcpt: str) -> SendResult | None:
+        """MAIL FROM, RCPT TO and DATA; None once the server waits for the message (354).
+
+        Where the server offers PIPELINING (RFC 2920: Postfix, SES, the big ESPs do) the three
+        commands go out together and their replies are read together: two round trips a
+        message instead of four, which is most of the wall time of a hand-off on a fast link.
+        """
+        conn = self.conn
+        if conn.has_extn("pipelining") and _PLAIN_ADDRESS.fullmatch(mail_from) and _PLAIN_ADDRESS.fullmatch(rcpt):
+            conn.send(f"MAIL FROM:<{mail_from}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
+            replies = [conn.getreply(), conn.getreply(), conn.getreply()]
+        else:
+            replies = [self._command("mail", "FROM:", mail_from)]
+            if replies[0][0] == 250:
+                replies.append(self._command("rcpt", "TO:", rcpt))
+                if replies[1][0] in (250, 251):
+                    replies.append(conn.docmd("data"))
+        for (code, resp), ok in zip(replies, ((250,), (250, 251), (354,)), strict=False):
+            if code not in ok:
+                if replies[-1][0] == 354:  # the envelope was refused but DATA accepted: end it empty
+                    conn.send(b".\r\n")
+                    conn.getreply()
+                self._reset()
+                return self._failed(code, resp)
+        return None
 
     def _command(self, cmd: str, prefix: str, addr: str) -> tuple[int, bytes]:
         """smtplib's mail()/rcpt() without options: the same command, the address quoted the same way."""
@@ -114,15 +132,12 @@ class SMTPTransport:
         return self.conn.mail(addr) if cmd == "mail" else self.conn.rcpt(addr)
 
     def _data(self, raw: bytes) -> tuple[int, bytes]:
-        """DATA with dot-stuffing by bytes.replace (RFC 5321 §4.5.2).
+        """The message after DATA's 354, dot-stuffed by bytes.replace (RFC 5321 §4.5.2).
 
         smtplib's own `data()` stuffs with a regex that costs ~150 µs on a 26 KB message,
         about a seventh of the whole pipeline's CPU; our messages are CRLF-only, so a plain
         replace does the same work in a few microseconds.
         """
-        code, resp = self.conn.docmd("data")
-        if code != 354:
-            raise smtplib.SMTPDataError(code, resp)
         body = raw.replace(b"\r\n.", b"\r\n..")
         if body.startswith(b"."):
             body = b"." + body

@@ -42,7 +42,7 @@ _SOFT_BREAK = b"=\r\n"
 _QP_LINE = 76  # RFC 2045 §6.7: encoded lines of at most 76 characters, a soft break's "=" included
 
 
-def _qp_escape(text: str) -> bytes:
+def qp_escape(text: str) -> bytes:
     """One line's quoted-printable escapes, without soft line breaks (`text` has no line break).
 
     Whitespace at the end is escaped, as at the end of a line; elsewhere that is harmless.
@@ -50,7 +50,7 @@ def _qp_escape(text: str) -> bytes:
     return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"=\n", b"")
 
 
-def _qp_wrap(line: bytes, room: int = 0) -> bytes:
+def qp_wrap(line: bytes, room: int = 0) -> bytes:
     """Soft line breaks into one escaped line so that no encoded line exceeds 76 characters,
     never inside an `=XX` escape (the same rule as binascii.b2a_qp); `room`: characters the
     last line must leave free (1 for a soft break to follow it)."""
@@ -110,10 +110,10 @@ class QuotedPrintable:
             # value" is folded.
             slots, at = [], 0
             for m in self.placeholders.finditer(line):
-                head, sep, tail = _qp_wrap(_qp_escape(line[at : m.start()])).rpartition(_SOFT_BREAK)
+                head, sep, tail = qp_wrap(qp_escape(line[at : m.start()])).rpartition(_SOFT_BREAK)
                 slots.append((head + sep, tail, m))
                 at = m.end()
-            enc = (line, tuple(slots), _qp_wrap(_qp_escape(line[at:])))
+            enc = (line, tuple(slots), qp_wrap(qp_escape(line[at:])))
             store = self.plans
         cost = 4 * len(line) + 200  # roughly the key, the value and their overhead, in bytes
         self.size += cost
@@ -138,13 +138,13 @@ class QuotedPrintable:
                         binascii.b2a_qp(part.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
                         for part in text.split("\n")
                     )
-                value = values[key] = _qp_escape(filled) if filled else b""
+                value = values[key] = qp_escape(filled) if filled else b""
             out.append(head)
-            out.append(_qp_wrap(tail + value, 1))
+            out.append(qp_wrap(tail + value, 1))
             out.append(_SOFT_BREAK)
         if not final:
             out[-1] = b""  # the line ends with the last value: no soft break
-            out[-2] = _qp_wrap(slots[-1][1] + values[slots[-1][2].group(0)])
+            out[-2] = qp_wrap(slots[-1][1] + values[slots[-1][2].group(0)])
         out.append(final)
         return b"".join(out)
 

@@ -13,9 +13,10 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, text, update
 
 from app.extensions import db
+from app.models.base import UTCDateTime
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, Link, ListSubscriber, Subscriber, Suppression
 from app.providers import TransportUnavailable
 from app.redis_client import get_redis
@@ -344,7 +345,18 @@ def claim_chunk(per_second: int | None) -> int:
 
 
 def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
-    ids = (
+    """Claim up to `limit` due pending rows of the range: [(recipient id, subscriber id)]."""
+    rows = db.session.execute(
+        update(_cr)
+        .where(_cr.c.id.in_(_due(campaign_id, first_id, last_id, limit).scalar_subquery()), _cr.c.status == "pending")
+        .values(status="sending", claimed_at=_now())
+        .returning(_cr.c.id, _cr.c.subscriber_id)
+    ).all()
+    return sorted(rows)
+
+
+def _due(campaign_id: int, first_id: int, last_id: int, limit: int):
+    return (
         select(_cr.c.id)
         .where(
             _cr.c.campaign_id == campaign_id,
@@ -357,13 +369,46 @@ def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+
+
+# PostgreSQL: the claim and the claimed people's details in one statement (one round trip).
+_CLAIM_WITH_SUBSCRIBERS = text(
+    "WITH claimed AS ("
+    " UPDATE campaign_recipients SET status = 'sending', claimed_at = :now"
+    " WHERE id IN (SELECT id FROM campaign_recipients"
+    "  WHERE campaign_id = :cid AND status = 'pending' AND id BETWEEN :first AND :last"
+    "  AND (retry_at IS NULL OR retry_at <= :now) ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
+    " AND status = 'pending' RETURNING id, subscriber_id)"
+    " SELECT c.id, c.subscriber_id, s.email, s.name, s.attributes, s.timezone"
+    " FROM claimed c LEFT JOIN subscribers s ON s.id = c.subscriber_id ORDER BY c.id"
+).bindparams(bindparam("now", type_=UTCDateTime))
+
+
+_CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.columns(
+    _cr.c.id, _cr.c.subscriber_id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone
+)
+
+
+def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict]:
+    """`_claim` and `_subscribers` of what it claimed."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        claimed = _claim(campaign_id, first_id, last_id, limit)
+        return claimed, (_subscribers([s for _, s in claimed]) if claimed else {})
     rows = db.session.execute(
-        update(_cr)
-        .where(_cr.c.id.in_(ids.scalar_subquery()), _cr.c.status == "pending")
-        .values(status="sending", claimed_at=_now())
-        .returning(_cr.c.id, _cr.c.subscriber_id)
+        _CLAIM_WITH_SUBSCRIBERS, {"now": _now(), "cid": campaign_id, "first": first_id, "last": last_id, "n": limit}
     ).all()
-    return sorted(rows)
+    subs = {
+        r.subscriber_id: {
+            "id": r.subscriber_id,
+            "email": r.email,
+            "name": r.name,
+            "attributes": r.attributes or {},
+            "timezone": r.timezone,
+        }
+        for r in rows
+        if r.email is not None  # None: the subscriber was deleted since materialization
+    }
+    return [(r.id, r.subscriber_id) for r in rows], subs
 
 
 def _subscribers(ids: list[int]) -> dict[int, dict]:
@@ -474,11 +519,29 @@ def _record(sent: list, failed: list, released: list, retries: list | None = Non
     if waiting:
         db.session.execute(_wait, waiting)
     if sent:
-        db.session.execute(_mark_sent, sent)
+        _record_sent(sent)
     if failed:
         db.session.execute(_mark_failed, failed)
     if released:
         db.session.execute(_release, released)
+
+
+_MARK_SENT_MANY = text(
+    "UPDATE campaign_recipients AS cr SET status = 'sent', sent_at = v.ts, message_id = v.mid, reason = NULL"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:ts AS timestamptz[]), CAST(:mids AS text[])) AS v(id, ts, mid)"
+    " WHERE cr.id = v.id"
+)
+
+
+def _record_sent(sent: list) -> None:
+    """A chunk's successes in one UPDATE … FROM unnest() on PostgreSQL (a statement per row elsewhere)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(_mark_sent, sent)
+        return
+    db.session.execute(
+        _MARK_SENT_MANY,
+        {"ids": [r["rid"] for r in sent], "ts": [r["ts"] for r in sent], "mids": [r["mid"] for r in sent]},
+    )
 
 
 def _suppress_hard_bounces(campaign: Campaign, bounces: list[tuple[int, int, str, str]]) -> None:
@@ -563,11 +626,10 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
         while _campaign_status(campaign_id) == "sending":
             if windows is not None and windows.hold_back(first_id, last_id):
                 break  # the send window is closed for the whole range: it waits, set in one UPDATE
-            claimed = _claim(campaign_id, first_id, last_id, chunk)
+            claimed, subs = _claim_with_subscribers(campaign_id, first_id, last_id, chunk)
             db.session.commit()
             if not claimed:
                 break
-            subs = _subscribers([s for _, s in claimed])
             factory.prefetch([rid for rid, _ in claimed])
             sent, failed, released, bounces, deferred, blocks = [], [], [], [], [], []
             window_waits = []  # the window closed before their hand-off: no attempt is counted

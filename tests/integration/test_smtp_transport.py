@@ -1,6 +1,58 @@
-"""The SMTP transport against a real server: dot-stuffing, refusals, reconnection."""
+"""The SMTP transport against a real server: dot-stuffing, refusals, reconnection, with and
+without PIPELINING (RFC 2920) offered by the server."""
+
+import pytest
+from aiosmtpd.controller import Controller
 
 from app.providers.smtp import SMTPSettings, SMTPTransport
+from tests.conftest import PlainSMTPSink, SMTPSink
+from tests.support import free_port
+
+
+class RefusingSender(SMTPSink):
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.startswith("blocked@"):
+            return "550 5.7.1 sender refused by policy"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+@pytest.fixture(params=["pipelining", "one at a time"])
+def smtp_sink(request):
+    """The test SMTP server, offering PIPELINING or not: every test here runs against both."""
+    base = RefusingSender if request.param == "pipelining" else type("Plain", (RefusingSender, PlainSMTPSink), {})
+    sink = base()
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    sink.pipelining = request.param == "pipelining"
+    yield sink
+    controller.stop()
+
+
+def test_the_server_decides_whether_commands_are_pipelined(smtp_sink):
+    t = SMTPTransport(SMTPSettings("127.0.0.1", smtp_sink.port))
+    assert t.send("a@example.com", "b@example.com", b"Subject: x\r\n\r\nhi\r\n").ok
+    assert t.conn.has_extn("pipelining") is smtp_sink.pipelining
+    t.close()
+
+
+def test_a_refused_sender_fails_with_the_reply_to_mail_from_and_nothing_is_sent(smtp_sink):
+    t = SMTPTransport(SMTPSettings("127.0.0.1", smtp_sink.port))
+    refused = t.send("blocked@example.com", "b@example.com", b"Subject: x\r\n\r\nhi\r\n")
+    assert not refused.ok and refused.code == 550 and refused.enhanced == "5.7.1"
+    assert "sender refused by policy" in refused.detail
+    assert t.send("a@example.com", "b@example.com", b"Subject: y\r\n\r\nhi\r\n").ok  # the session goes on
+    t.close()
+    assert [m["mail_from"] for m in smtp_sink.messages] == ["a@example.com"]
+
+
+def test_a_temporary_refusal_is_temporary(smtp_sink):
+    smtp_sink.refuse["busy@example.com"] = "451 4.3.2 try again later"
+    t = SMTPTransport(SMTPSettings("127.0.0.1", smtp_sink.port))
+    r = t.send("a@example.com", "busy@example.com", b"Subject: x\r\n\r\nhi\r\n")
+    t.close()
+    assert not r.ok and r.failure == "temporary" and r.code == 451 and not smtp_sink.messages
 
 
 def test_lines_starting_with_a_dot_arrive_intact(smtp_sink):

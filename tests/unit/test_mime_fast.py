@@ -160,8 +160,8 @@ def test_qp_wrap_never_splits_an_escape():
     rng = random.Random(1)
     for _ in range(2000):
         line = "".join(rng.choice(["a", "=", "é", " "]) for _ in range(rng.randint(0, 400)))
-        escaped = mime._qp_escape(line)
-        wrapped = mime._qp_wrap(escaped)
+        escaped = mime.qp_escape(line)
+        wrapped = mime.qp_wrap(escaped)
         *parts, last = wrapped.split(b"=\r\n")
         assert all(len(part) <= 75 for part in parts) and len(last) <= 76  # with the "=": 76 at most
         assert quopri.decodestring(wrapped.replace(b"\r\n", b"\n")) == line.encode()
