@@ -108,7 +108,8 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _kill(proc):
-    """SIGKILL the worker and its work-horse (RQ puts the horse in a session of its own)."""
+    """SIGKILL the worker and any work-horse of it (RQ puts a horse in a session of its own;
+    sending jobs run in the worker itself, other jobs in a horse)."""
     for pid in [proc.pid, *_descendants(proc.pid)]:
         try:
             os.kill(pid, signal.SIGKILL)
