@@ -381,10 +381,8 @@ _CLAIM_WITH_SUBSCRIBERS = text(
     " AND status = 'pending' RETURNING id, subscriber_id)"
     " SELECT c.id, c.subscriber_id, s.email, s.name, s.attributes, s.timezone"
     " FROM claimed c LEFT JOIN subscribers s ON s.id = c.subscriber_id ORDER BY c.id"
-).bindparams(bindparam("now", type_=UTCDateTime))
-
-
-_CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.columns(
+)
+_CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", type_=UTCDateTime)).columns(
     _cr.c.id, _cr.c.subscriber_id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone
 )
 
