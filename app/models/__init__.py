@@ -3,7 +3,14 @@
 from app.models.audience import ListSubscriber, MailingList, Subscriber, Suppression  # noqa: F401
 from app.models.campaign import Campaign, CampaignList, CampaignRecipient, CampaignVariant, Link  # noqa: F401
 from app.models.content import MediaFile, SavedBlock, Template, TemplateVersion  # noqa: F401
-from app.models.delivery import Provider  # noqa: F401
-from app.models.events import CaughtMessage, Event  # noqa: F401
+from app.models.delivery import DeliveryStat, Provider  # noqa: F401
+from app.models.events import (  # noqa: F401
+    CaughtMessage,
+    Event,
+    InboundMessage,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookPayload,
+)
 from app.models.message import Message  # noqa: F401
 from app.models.workspace import ApiKey, Membership, User, Workspace  # noqa: F401

@@ -25,6 +25,8 @@ class Subscriber(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Soft bounces in a row (reset by a delivery, an open or a click): suppressed at SOFT_BOUNCE_LIMIT.
+    soft_bounces: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class MailingList(db.Model):

@@ -66,6 +66,11 @@ class Campaign(db.Model):
     # No foreign key: campaign_variants already points here (a cycle), and variants go with the campaign.
     winner_variant_id: Mapped[int | None] = mapped_column()
     ab_result: Mapped[dict | None] = mapped_column(JSONType)  # how and on what figures the winner was picked
+    # Which providers carry the send (app/services/routing.py):
+    # {"strategy": "priority" | "round_robin" | "weighted", "providers": [ids, in order],
+    #  "weights": {id: weight}, "fallback": bool}; None: the campaign's provider, or the default.
+    routing_config: Mapped[dict | None] = mapped_column(JSONType)
+    replies: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class CampaignList(db.Model):
@@ -85,6 +90,10 @@ class CampaignRecipient(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(255))
+    # Who carried the message (failover may pick another than the campaign's) and its id there.
+    provider_id: Mapped[int | None] = mapped_column()
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A temporary refusal (4xx) is retried with backoff: how many tries so far, and not before when.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,15 +1,15 @@
-"""Sending providers."""
+"""Sending providers and the delivery counters reputation work reads."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, utcnow
 
 # "outbox" is the development mail catcher every new workspace starts with.
-PROVIDER_TYPES = ("smtp", "outbox")
+PROVIDER_TYPES = ("smtp", "ses", "sendgrid", "mailgun", "postmark", "outbox")
 
 
 class Provider(db.Model):
@@ -28,4 +28,33 @@ class Provider(db.Model):
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_check_status: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Sandbox: the provider accepts and validates the message but delivers nothing (where the API has it).
+    sandbox_mode: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # The provider's own open/click tracking (Herald tracks itself; both on would count twice).
+    provider_tracking: Mapped[bool] = mapped_column(default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryStat(db.Model):
+    """Per day, provider and sending domain: what went out and what came back.
+
+    Written by the send pipeline (sent) and by provider events (the rest); the reputation
+    and advisor work reads bounce and complaint rates from here, not from the event log.
+    """
+
+    __tablename__ = "delivery_stats"
+    __table_args__ = (UniqueConstraint("workspace_id", "day", "provider_id", "sending_domain"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    provider_id: Mapped[int] = mapped_column(default=0)  # 0: none recorded (no foreign key: counters outlive providers)
+    sending_domain: Mapped[str] = mapped_column(String(255), default="")
+    sent: Mapped[int] = mapped_column(default=0)
+    delivered: Mapped[int] = mapped_column(default=0)
+    bounced_hard: Mapped[int] = mapped_column(default=0)
+    bounced_soft: Mapped[int] = mapped_column(default=0)
+    blocked: Mapped[int] = mapped_column(default=0)
+    complained: Mapped[int] = mapped_column(default=0)
+    deferred: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    unsubscribed: Mapped[int] = mapped_column(default=0)

@@ -1,4 +1,5 @@
-"""The normalized event log and the caught messages of the development outbox."""
+"""The normalized event log, what providers and mailboxes send us, outbound webhooks, and the
+caught messages of the development outbox."""
 
 from datetime import datetime
 
@@ -8,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, utcnow
 
-EVENT_TYPES = ("send", "delivery", "bounce", "complaint", "open", "click", "unsubscribe", "resubscribe")
+from app.providers import EVENT_TYPES  # noqa: F401  (one list, shared with the providers)
 
 
 class Event(db.Model):
@@ -22,6 +23,10 @@ class Event(db.Model):
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_recipients.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
+    # A transactional message's events point here instead of at a campaign recipient.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    provider_id: Mapped[int | None] = mapped_column()
+    email: Mapped[str | None] = mapped_column(String(320))
     user_agent: Mapped[str | None] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict | None] = mapped_column(JSONType)
@@ -44,3 +49,95 @@ class CaughtMessage(db.Model):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(default=0)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookPayload(db.Model):
+    """The provider event log: every verified webhook request, stored before it is answered.
+
+    received -> processed | failed (the error kept; "Process again" retries it). A payload's
+    events are counted once however often the provider delivers it (the event log is unique
+    on each event's provider id).
+    """
+
+    __tablename__ = "webhook_payloads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"), index=True)
+    provider_type: Mapped[str] = mapped_column(String(20))
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    headers: Mapped[dict | None] = mapped_column(JSONType)  # the ones that matter (signatures, message types)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    events_total: Mapped[int] = mapped_column(default=0)
+    events_new: Mapped[int] = mapped_column(default=0)  # not seen before (a retry's events count 0)
+    events_unmatched: Mapped[int] = mapped_column(default=0)  # no Herald message found for them
+    summary: Mapped[dict | None] = mapped_column(JSONType)  # event type -> count
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+Index("ix_webhook_payloads_ws_received", WebhookPayload.workspace_id, WebhookPayload.received_at)
+Index("ix_webhook_payloads_status", WebhookPayload.status, WebhookPayload.received_at)
+
+
+class InboundMessage(db.Model):
+    """Mail that came back to a VERP return path: a bounce (DSN), a complaint (ARF) or a reply."""
+
+    __tablename__ = "inbound_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_recipients.id", ondelete="SET NULL"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(20))  # dsn | arf | reply | autoreply | unmatched
+    mail_from: Mapped[str | None] = mapped_column(String(320))
+    rcpt_to: Mapped[str] = mapped_column(String(320))
+    from_header: Mapped[str | None] = mapped_column(String(998))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    summary: Mapped[str | None] = mapped_column(Text)  # e.g. "failed 5.1.1 smtp; 550 user unknown"
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(db.Model):
+    """A workspace's URL that receives its normalized events as signed JSON."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret_encrypted: Mapped[str] = mapped_column(Text)  # the HMAC-SHA256 signing secret, encrypted at rest
+    event_types: Mapped[list | None] = mapped_column(JSONType)  # None: every event type
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+
+
+class WebhookDelivery(db.Model):
+    """One event on its way to one endpoint: pending -> delivered | retrying -> ... | failed."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    event_type: Mapped[str] = mapped_column(String(20))
+    payload: Mapped[dict] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_code: Mapped[int | None] = mapped_column()
+    response_body: Mapped[str | None] = mapped_column(Text)  # the first 1 KB, for the delivery log
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+Index("ix_webhook_deliveries_endpoint", WebhookDelivery.endpoint_id, WebhookDelivery.created_at)
+Index("ix_webhook_deliveries_due", WebhookDelivery.status, WebhookDelivery.next_attempt_at)

@@ -36,6 +36,8 @@ class Message(db.Model):
     subject: Mapped[str | None] = mapped_column(String(998))
     message_id: Mapped[str | None] = mapped_column(String(255))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     track_opens: Mapped[bool] = mapped_column(default=False)
     track_clicks: Mapped[bool] = mapped_column(default=False)
     # The tracked URLs in the order of their placeholders: a click redirects only to one of these.

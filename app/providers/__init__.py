@@ -1,6 +1,17 @@
-"""Sending providers: each turns a built message into a hand-off and says how it went."""
+"""Sending providers: each turns a built message into a hand-off and says how it went, and
+turns the provider's webhook payloads into normalized events.
 
-from dataclasses import dataclass
+Every provider module offers the same small surface (DESIGN.md: providers import nothing
+of the app but these dataclasses):
+
+- a transport class with `send(mail_from, rcpt, raw, ref=None) -> SendResult`, `check()`
+  (raises TransportUnavailable with the reason) and `close()`;
+- `verify_webhook(headers, body, settings, credentials, now) -> None`, raising WebhookRejected;
+- `parse_webhook(headers, body) -> list[ProviderEvent]`, raising BadPayload.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass
@@ -15,4 +26,63 @@ class SendResult:
 
 
 class TransportUnavailable(Exception):
-    """Nothing was handed off: the provider could not be reached. Safe to retry later."""
+    """Nothing was handed off: the provider could not be reached, refused the credentials,
+    answered 5xx or throttled the request. Safe to retry later, or through another provider."""
+
+
+# The normalized event types (DESIGN.md "Events"); `unknown` keeps a provider event we do not map.
+EVENT_TYPES = (
+    "send",
+    "delivery",
+    "bounce",
+    "complaint",
+    "reject",
+    "open",
+    "click",
+    "unsubscribe",
+    "resubscribe",
+    "rendering_failure",
+    "delivery_delay",
+    "reply",
+    "unknown",
+)
+BOUNCE_TYPES = ("hard", "soft", "block")
+
+
+@dataclass
+class ProviderEvent:
+    """One provider event, normalized; the provider's own words stay in `raw_type` and `data`."""
+
+    event_id: str  # the provider's id for this event: processing is idempotent on it
+    event_type: str  # one of EVENT_TYPES
+    raw_type: str  # the provider's own name, e.g. "Bounce/Permanent/General", "spamreport"
+    email: str | None = None
+    occurred_at: datetime | None = None
+    # Which message: Herald's reference (custom args / tags / VERP), the RFC 5322 Message-ID
+    # as sent, and the provider's own message id.
+    ref: str | None = None
+    message_id: str | None = None
+    provider_message_id: str | None = None
+    bounce_type: str | None = None  # hard | soft | block, for bounces
+    smtp_code: int | None = None  # e.g. 550
+    enhanced: str | None = None  # e.g. "5.1.1"
+    diagnostic: str | None = None
+    url: str | None = None  # clicks
+    user_agent: str | None = None
+    ip: str | None = None
+    machine: bool | None = None  # an open the provider attributes to a machine (e.g. sg_machine_open)
+    data: dict = field(default_factory=dict)  # anything else worth keeping, small
+
+
+class WebhookRejected(Exception):
+    """The request is not proven to come from the provider: answer `status`, change nothing."""
+
+    def __init__(self, reason: str, status: int = 403, headers: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.headers = headers or {}
+
+
+class BadPayload(Exception):
+    """The request is authentic but its body cannot be read as the provider's events."""
