@@ -62,6 +62,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.subscribers import bp as subscribers_bp
     from app.blueprints.suppressions import bp as suppressions_bp
     from app.blueprints.validation import bp as validation_bp
+    from app.blueprints.webhook_endpoints import bp as webhook_endpoints_bp
+    from app.blueprints.webhooks import bp as webhooks_bp
 
     for bp in (
         auth_bp,
@@ -75,10 +77,12 @@ def _register_blueprints(app: Flask) -> None:
         messages_bp,
         providers_bp,
         api_keys_bp,
+        webhook_endpoints_bp,
         validation_bp,
         settings_bp,
         outbox_bp,
         public_bp,
+        webhooks_bp,
         api_bp,
     ):
         app.register_blueprint(bp)

@@ -61,6 +61,23 @@ def register_cli(app: Flask) -> None:
         except KeyboardInterrupt:
             controller.stop()
 
+    @app.cli.command("mailin")
+    @click.option("--host", default=None, help="Address to listen on (default: MAILIN_HOST, 127.0.0.1).")
+    @click.option("--port", default=None, type=int, help="Port to listen on (default: MAILIN_PORT, 2525).")
+    def mailin_cmd(host, port):
+        """Run the inbound SMTP listener for bounces, complaints and replies sent to return paths."""
+        from app.services.mailin import start_mailin
+
+        host = host or current_app.config["MAILIN_HOST"]
+        port = port or current_app.config["MAILIN_PORT"]
+        controller = start_mailin(current_app._get_current_object(), host, port)
+        click.echo(f"Mailin listening on {host}:{port}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            controller.stop()
+
     @app.cli.command("process-hits")
     def process_hits_cmd():
         """Move queued opens and clicks into the event log now."""

@@ -33,6 +33,9 @@ class Config:
         self.BASE_URL = env.get("BASE_URL", f"http://127.0.0.1:{self.PORT}").rstrip("/")
         self.MAILCATCHER_HOST = env.get("MAILCATCHER_HOST", "127.0.0.1")
         self.MAILCATCHER_PORT = int(env.get("MAILCATCHER_PORT", "1025"))
+        # The inbound SMTP listener for bounces, complaints and replies (`flask mailin`).
+        self.MAILIN_HOST = env.get("MAILIN_HOST", "127.0.0.1")
+        self.MAILIN_PORT = int(env.get("MAILIN_PORT", "2525"))
         self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))

@@ -26,6 +26,7 @@ os.environ.update(
         "HERALD_INSTANCE": _INSTANCE,
         "BASE_URL": "http://herald.test",
         "MAILCATCHER_PORT": str(free_port()),
+        "MAILIN_PORT": str(free_port()),
         "LOGIN_RATE_LIMIT": "1000 per minute",
     }
 )

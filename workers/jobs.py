@@ -141,9 +141,54 @@ def process_tracking_hits() -> int:
     return total
 
 
+def process_webhook_payload(payload_id: int) -> dict | None:
+    """Parse one stored provider webhook and apply its events (queue `webhooks`); safe to run twice."""
+    from app.services import webhook_intake
+
+    def run():
+        payload = webhook_intake.process(payload_id)
+        return None if payload is None else {"status": payload.status, "new": payload.events_new}
+
+    return _run(run)
+
+
+def requeue_stuck_webhooks() -> int:
+    """Queue again stored provider webhooks nobody processed (periodic)."""
+    from app.services import webhook_intake
+
+    return _run(webhook_intake.requeue_stuck)
+
+
+def probe_providers() -> dict:
+    """Check every provider's connection and credentials, as "Test" does (periodic)."""
+    from app.services import providers
+
+    return _run(providers.probe_all)
+
+
 def run_import(import_id: str, workspace_id: int, list_ids: list[int]) -> dict:
     """Import a large CSV in chunks, with progress the dashboard polls."""
     from app.extensions import db
     from app.services import imports
 
     return _run(imports.run_import, import_id, workspace_id, list_ids, db.session.commit)
+
+
+def deliver_webhooks() -> dict:
+    """POST due outbound webhook deliveries (queue `webhooks`; periodic, and queued after a fan-out).
+
+    Runs while it keeps finding a full batch, for up to about 25 s, so a backlog drains without
+    waiting for the next tick; deliver_due commits each claim itself, so runs in parallel share work.
+    """
+    import time
+
+    from app.services import outbound_webhooks
+
+    limit, started = 200, time.monotonic()
+    totals: dict = {}
+    while True:
+        result = _run(outbound_webhooks.deliver_due, limit)
+        for key, value in result.items():
+            totals[key] = totals.get(key, 0) + value
+        if result["claimed"] < limit or time.monotonic() - started > 25:
+            return totals

@@ -71,8 +71,11 @@ class SMTPTransport:
         finally:
             self.close()
 
-    def send(self, mail_from: str, rcpt: str, raw: bytes) -> SendResult:
-        """Hand one message to the server; the result says whether, and how, it failed."""
+    def send(self, mail_from: str, rcpt: str, raw: bytes, ref: str | None = None) -> SendResult:
+        """Hand one message to the server; the result says whether, and how, it failed.
+
+        `ref` (Herald's message reference) is unused here: SMTP carries it in a VERP envelope sender.
+        """
         for attempt in (1, 2):
             if self.conn is None:
                 self.open()

@@ -63,6 +63,13 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
         except NotFound:
             errors["provider_id"] = "Choose one of this workspace's providers."
     send_window, recurrence = _clean_timing(workspace_id, data, errors)
+    routing_config = None
+    try:
+        from app.services.routing import clean_routing
+
+        routing_config = clean_routing(workspace_id, data.get("routing_config"))
+    except ValidationError as exc:
+        errors.update(exc.fields)
     if errors:
         first = next(iter(errors.values()))
         raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
@@ -77,6 +84,7 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
         "track_clicks": bool(data.get("track_clicks", True)),
         "send_window": send_window,
         "recurrence": recurrence,
+        "routing_config": routing_config,
     }
     return clean, list_ids
 
@@ -112,6 +120,7 @@ def campaign_values(campaign: Campaign) -> dict:
         "track_clicks": campaign.track_clicks,
         "send_window": campaign.send_window,
         "recurrence": campaign.recurrence,
+        "routing_config": campaign.routing_config,
     }
 
 
@@ -222,10 +231,11 @@ def campaign_stats(campaign_id: int) -> dict:
             func.coalesce(func.sum(case(((cr.status == "failed") & cr.reason.like("suppressed:%"), 1), else_=0)), 0),
             func.count(cr.opened_at),
             func.count(cr.clicked_at),
+            func.count(cr.delivered_at),
         ).where(cr.campaign_id == campaign_id)
     ).one()
     (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered, held, suppressed,
-     unique_opens, unique_clicks) = row  # fmt: skip
+     unique_opens, unique_clicks, delivered_at) = row  # fmt: skip
     counts = dict(
         db.session.execute(
             select(Event.event_type, func.count()).where(Event.campaign_id == campaign_id).group_by(Event.event_type)
@@ -234,7 +244,7 @@ def campaign_stats(campaign_id: int) -> dict:
     return {
         "total_recipients": total,
         "sent": sent,
-        "delivered": counts.get("delivery", 0) or delivered,
+        "delivered": max(delivered_at, delivered),
         "failed": failed,
         "suppressed": suppressed,
         "unknown": unknown,

@@ -17,13 +17,12 @@ from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, sele
 
 from app.extensions import db
 from app.models.base import UTCDateTime
-from app.models import Campaign, CampaignList, CampaignRecipient, Event, Link, ListSubscriber, Subscriber, Suppression
+from app.models import Campaign, CampaignList, CampaignRecipient, Link, ListSubscriber, Subscriber, Suppression
 from app.providers import TransportUnavailable
 from app.redis_client import get_redis
-from app.services import ab_tests, send_progress, send_windows
+from app.services import ab_tests, routing, send_progress, send_windows
 from app.services.mime import MessageSkeleton
-from app.services.providers import default_provider, get_provider, transport_for
-from app.services.ratelimit import Halted, LimitReached, SendLimits, slow_down, slowed_rate
+from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
 from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.tokens import TokenMaker
 
@@ -426,7 +425,14 @@ def _campaign_status(campaign_id: int) -> str:
 _mark_sent = (
     update(_cr)
     .where(_cr.c.id == bindparam("rid"))
-    .values(status="sent", sent_at=bindparam("ts"), message_id=bindparam("mid"), reason=None)
+    .values(
+        status="sent",
+        sent_at=bindparam("ts"),
+        message_id=bindparam("mid"),
+        reason=None,
+        provider_id=bindparam("pid"),
+        provider_message_id=bindparam("pmid"),
+    )
 )
 _mark_failed = (
     update(_cr)
@@ -525,8 +531,10 @@ def _record(sent: list, failed: list, released: list, retries: list | None = Non
 
 
 _MARK_SENT_MANY = text(
-    "UPDATE campaign_recipients AS cr SET status = 'sent', sent_at = v.ts, message_id = v.mid, reason = NULL"
-    " FROM unnest(CAST(:ids AS integer[]), CAST(:ts AS timestamptz[]), CAST(:mids AS text[])) AS v(id, ts, mid)"
+    "UPDATE campaign_recipients AS cr SET status = 'sent', sent_at = v.ts, message_id = v.mid, reason = NULL,"
+    " provider_id = v.pid, provider_message_id = v.pmid"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:ts AS timestamptz[]), CAST(:mids AS text[]),"
+    " CAST(:pids AS integer[]), CAST(:pmids AS text[])) AS v(id, ts, mid, pid, pmid)"
     " WHERE cr.id = v.id"
 )
 
@@ -538,35 +546,51 @@ def _record_sent(sent: list) -> None:
         return
     db.session.execute(
         _MARK_SENT_MANY,
-        {"ids": [r["rid"] for r in sent], "ts": [r["ts"] for r in sent], "mids": [r["mid"] for r in sent]},
+        {
+            "ids": [r["rid"] for r in sent],
+            "ts": [r["ts"] for r in sent],
+            "mids": [r["mid"] for r in sent],
+            "pids": [r["pid"] for r in sent],
+            "pmids": [r["pmid"] for r in sent],
+        },
     )
 
 
-def _suppress_hard_bounces(campaign: Campaign, bounces: list[tuple[int, int, str, str]]) -> None:
-    """A 5.1.x reply means the mailbox does not exist: never send to it again."""
-    from app.services.audience import suppress_address
+def _sync_refusals(campaign: Campaign, refusals: list) -> None:
+    """The server's synchronous refusals become provider events, with the same cascade as a
+    webhook's: a 5.1.x suppresses the address, a 5.7.x counts against the sender, not the address."""
+    from app.providers import ProviderEvent
+    from app.providers.bounces import classify
+    from app.services import provider_events
 
+    by_provider: dict[int, list] = {}
     now = _now()
-    for recipient_id, subscriber_id, email, detail in bounces:
-        suppress_address(campaign.workspace_id, email, "bounced", detail)
-        db.session.execute(
-            update(Subscriber)
-            .where(Subscriber.id == subscriber_id, Subscriber.status == "active")
-            .values(status="bounced", updated_at=now)
-        )
-        db.session.execute(
-            insert(Event).values(
-                workspace_id=campaign.workspace_id,
-                event_key=f"smtp-bounce:{recipient_id}",
+    for rid, _sid, email, result, pid in refusals:
+        by_provider.setdefault(pid, []).append(
+            ProviderEvent(
+                event_id=f"{campaign.id}-{rid}",
                 event_type="bounce",
-                campaign_id=campaign.id,
-                recipient_id=recipient_id,
-                subscriber_id=subscriber_id,
-                data={"bounce_type": "hard", "diagnostic": detail},
+                raw_type="smtp/refused",
+                email=email,
                 occurred_at=now,
-                created_at=now,
+                ref=f"c-{campaign.id}-{rid}",
+                bounce_type=classify(result.code, result.enhanced, result.detail),
+                smtp_code=result.code,
+                enhanced=result.enhanced,
+                diagnostic=result.detail,
             )
         )
+    for pid, events in by_provider.items():
+        provider_events.ingest(campaign.workspace_id, pid, events, source="sync")
+
+
+def _count_sent(campaign: Campaign, sent: list) -> None:
+    if sent:
+        from collections import Counter
+
+        from app.services import delivery_stats
+
+        delivery_stats.add_sent(campaign.workspace_id, Counter(r["pid"] for r in sent), campaign.from_email)
 
 
 def _untried(claimed: list, sent: list, failed: list, deferred: list) -> list[dict]:
@@ -575,17 +599,20 @@ def _untried(claimed: list, sent: list, failed: list, deferred: list) -> list[di
     return [{"rid": rid} for rid, _ in claimed if rid not in done]
 
 
-def _sender_blocked(campaign: Campaign, provider, limits: SendLimits, details: list[str]) -> None:
+def _sender_blocked(campaign: Campaign, blocks: list) -> None:
     """Receiving servers refuse this sender (5.7.x): alert the marketer and send slower."""
-    slow_down(limits.r, provider.id, details[-1])
+    r = get_redis()
+    provider, last = blocks[-1]
+    for p in {p.id: p for p, _ in blocks}.values():
+        slow_down(r, p.id, last)
     rate = slowed_rate(provider.max_sends_per_second)
     campaign.last_error = (
-        f"Receiving servers are refusing mail from this sender ({len(details)} just now; last reply: "
-        f"{details[-1]}). Herald sends through “{provider.name}” at {rate}/s for the next 15 minutes. "
+        f"Receiving servers are refusing mail from this sender ({len(blocks)} just now; last reply: "
+        f"{last}). Herald sends through “{provider.name}” at {rate}/s for the next 15 minutes. "
         "Check the sending domain's SPF, DKIM and DMARC and its reputation; the refused recipients "
         "were not suppressed and can be sent again from this page."
     )[:2000]
-    current_app.logger.warning("sender blocked: campaign %s provider %s: %s", campaign.id, provider.id, details[-1])
+    current_app.logger.warning("sender blocked: campaign %s provider %s: %s", campaign.id, provider.id, last)
 
 
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
@@ -597,28 +624,15 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     counts = {"sent": 0, "failed": 0, "unknown": 0}
     if campaign is None or campaign.status != "sending":
         return counts
-    provider = (
-        get_provider(campaign.workspace_id, campaign.provider_id)
-        if campaign.provider_id
-        else default_provider(campaign.workspace_id)
-    )
-    if provider is None:
-        campaign.last_error = "No sending provider is configured."
+    try:
+        router = routing.Router.for_campaign(campaign)
+    except TransportUnavailable as exc:
+        campaign.last_error = str(exc)
         db.session.commit()
-        raise TransportUnavailable(campaign.last_error)
-    transport, extra_headers = transport_for(provider)
-    factory = MessageFactory(campaign, extra_headers)
+        raise
+    factory = MessageFactory(campaign, router.headers)
     windows = send_windows.gate_for(campaign)  # None: the campaign may send at any time
-    limits = SendLimits(
-        get_redis(),
-        provider.id,
-        provider.max_sends_per_second,
-        provider.max_sends_per_day,
-        campaign.workspace_id,
-        current_app.config.get("CAMPAIGN_SEND_RATE_PER_MINUTE"),
-    )
-    chunk = claim_chunk(limits.second.limit)
-    envelope_from = campaign.from_email
+    chunk = claim_chunk(router.primary.limits.second.limit)
     next_check = time.monotonic() + STATUS_CHECK_SECONDS
     try:
         while _campaign_status(campaign_id) == "sending":
@@ -663,19 +677,22 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                             }
                         )
                         continue
+                    attempting = rid
                     try:
-                        waited += limits.acquire(lambda: _campaign_status(campaign_id) != "sending")
+                        route, result, w = router.send(
+                            sub["email"], raw, f"c-{campaign_id}-{rid}", lambda: _campaign_status(campaign_id) != "sending"
+                        )
+                        waited += w
                     except Halted:
                         halted = True
                         break
                     except LimitReached as exc:
                         held = exc  # this row and the rest wait for the quota to renew
                         break
-                    attempting = rid
-                    result = transport.send(envelope_from, sub["email"], raw)
                     attempting = None
                     if result.ok:
-                        sent.append({"rid": rid, "ts": _now(), "mid": mid})
+                        pid = route.provider.id
+                        sent.append({"rid": rid, "ts": _now(), "mid": mid, "pid": pid, "pmid": result.provider_message_id})
                     elif result.failure == "unknown":
                         failed.append(
                             {"rid": rid, "st": "unknown", "why": f"hand-off unknown: {result.detail}"[:500], "mid": mid}
@@ -690,18 +707,18 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         if result.failure == "permanent" and enhanced.startswith("5.7."):
                             # The server refuses the sender, not the address: never suppress it.
                             why = f"{SENDER_BLOCKED}: {result.detail}"
-                            blocks.append(result.detail)
+                            blocks.append((route.provider, result.detail))
                         failed.append(
                             {"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None}
                         )
-                        if hard:
-                            bounces.append((rid, sid, sub["email"], result.detail))
+                        # Every permanent refusal is a bounce event too (classified hard, soft or block).
+                        bounces.append((rid, sid, sub["email"], result, route.provider.id))
             except Exception as exc:
                 # Whatever stopped the loop (the provider unreachable, Redis or the database
                 # gone), rows not yet tried go back to pending; only the one mid-hand-off is
                 # unknown. RQ retries the batch, and a lost job is re-queued by the scheduler.
                 retries = _retry_or_fail(deferred, failed)
-                if attempting is not None and not isinstance(exc, TransportUnavailable):
+                if attempting is not None and router.in_flight:
                     # (TransportUnavailable means the message never reached DATA: not handed off.)
                     why = f"hand-off unknown: {type(exc).__name__}: {exc}"[:500]
                     failed.append({"rid": attempting, "st": "unknown", "why": why, "mid": None})
@@ -709,7 +726,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 db.session.rollback()
                 _record(sent, failed, released, retries)
                 if isinstance(exc, TransportUnavailable):
-                    why = f"Cannot reach “{provider.name}”: {exc}. Sending retries automatically."
+                    names = ", ".join(f"“{r.provider.name}”" for r in router.routes)
+                    why = f"Cannot reach {names}: {exc}. Sending retries automatically."
                     campaign.last_error = why[:2000]
                 db.session.commit()
                 raise
@@ -727,9 +745,10 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
             if campaign.last_error and sent:
                 campaign.last_error = None  # the provider answers again
             if bounces:
-                _suppress_hard_bounces(campaign, bounces)
+                _sync_refusals(campaign, bounces)
             if blocks:
-                _sender_blocked(campaign, provider, limits, blocks)
+                _sender_blocked(campaign, blocks)
+            _count_sent(campaign, sent)
             db.session.commit()
             send_progress.record(campaign_id, len(sent) + len(failed) + len(deferred) - reported, waited)
             counts["sent"] += len(sent)
@@ -740,8 +759,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
             if halted:
                 break
     finally:
-        transport.close()
-        limits.close()
+        router.close()
     finish_if_done(campaign_id)
     db.session.commit()
     return counts

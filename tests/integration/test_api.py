@@ -154,7 +154,7 @@ def test_providers_are_created_listed_and_shown_without_their_credentials(api, c
     )
     created = conforms(resp, "Provider", 201)
     assert "s3cret-Pa55word" not in resp.get_data(as_text=True)
-    assert created["credentials"] == {"username": "mailer", "password_set": True}
+    assert created["credentials"] == {"username": "mailer", "username_set": True, "password_set": True}
     assert created["is_default"] is True and created["settings"]["port"] == smtp_sink.port
     page = conforms(api.get("/providers"), "ProviderPage")
     assert page["total"] == 2 and page["page"] == 1 and page["per_page"] == 50
@@ -185,7 +185,16 @@ def test_provider_test_connects_for_real_and_reports_failures(api, conforms, smt
 
 
 BAD_PROVIDERS = [
-    ({"name": "X", "provider_type": "ses", "settings": {"region": "eu-west-1"}}, "provider_type"),
+    ({"name": "X", "provider_type": "ses", "settings": {"region": "eu-west-1"}}, "credentials.access_key_id"),
+    ({"name": "X", "provider_type": "ses", "settings": {"region": "moon-1"}, "credentials": {}}, "settings.region"),
+    ({"name": "X", "provider_type": "mailgun", "settings": {"domain": "not a domain"}}, "settings.domain"),
+    ({"name": "X", "provider_type": "sendgrid", "settings": {"api_base_url": "ftp://x"}}, "settings.api_base_url"),
+    (
+        {"name": "X", "provider_type": "sendgrid", "settings": {"webhook_public_key": "garbage"}},
+        "settings.webhook_public_key",
+    ),
+    ({"name": "X", "provider_type": "postmark", "settings": {}, "credentials": {}}, "credentials.server_token"),
+    ({"name": "X", "provider_type": "twilio", "settings": {}}, "provider_type"),
     ({"name": "X", "provider_type": "outbox", "settings": {}}, "provider_type"),
     ({"name": "X", "provider_type": "smtp"}, "settings"),
     ({"name": "X", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": "25"}}, "settings.port"),

@@ -20,6 +20,7 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     openapi,
     providers,
     subscribers,
+    webhook_endpoints,
 )
 from app.blueprints.api.auth import authenticate  # noqa: E402
 from app.blueprints.api.errors import register_error_handlers  # noqa: E402

@@ -21,6 +21,28 @@ def create_provider(body: dict):
         is_default=body.get("is_default", False),
         max_sends_per_second=body.get("max_sends_per_second"),
         max_sends_per_day=body.get("max_sends_per_day"),
+        priority=body.get("priority", 100),
+        sandbox_mode=body.get("sandbox_mode", False),
+        provider_tracking=body.get("provider_tracking", False),
+    )
+    commit()
+    return provider_json(provider)
+
+
+@operation("PUT", "/providers/{provider_id}", "Change a provider", tag=TAG, body="ProviderUpdate", response="Provider")
+def update_provider(provider_id: int, body: dict):
+    """Settings, limits and flags are replaced; a credential left out (or empty) keeps its stored value."""
+    provider = providers.update_provider(
+        workspace_id(),
+        provider_id,
+        body["name"],
+        body["settings"],
+        body.get("credentials"),
+        max_sends_per_second=body.get("max_sends_per_second"),
+        max_sends_per_day=body.get("max_sends_per_day"),
+        priority=body.get("priority"),
+        sandbox_mode=body.get("sandbox_mode"),
+        provider_tracking=body.get("provider_tracking"),
     )
     commit()
     return provider_json(provider)

@@ -5,8 +5,10 @@ from app.models.audience import SUBSCRIBER_STATUSES
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.models.content import TEMPLATE_CATEGORIES
 from app.models.message import MESSAGE_STATUSES
-from app.services.ids import MAX_ID
+from app.providers import EVENT_TYPES
 from app.services.designs.schema import describe_block_types
+from app.services.ids import MAX_ID
+from app.services.outbound_webhooks import DELIVERY_STATUSES
 
 PROVIDER_TYPES = ("smtp", "ses", "sendgrid", "mailgun", "postmark")
 # sending.py also writes "unknown" (a hand-off whose outcome is unclear after a crash).
@@ -103,40 +105,89 @@ SMTP_SETTINGS = obj(
         "host": text(255, "The SMTP server's host name."),
         "port": integer("587 for STARTTLS, 465 for TLS.", minimum=1, maximum=65535),
         "use_tls": {"enum": [False, "starttls", "ssl"], "description": 'false, "starttls" or "ssl".'},
+        "return_path_domain": text(
+            253, "Optional: send with a VERP return path on this domain (its MX points at `mailin`).", nullable=True
+        ),
     },
     additional=True,
-    description="SMTP settings (the only type that can be created in this version).",
+    description=(
+        "Settings by provider_type. smtp: {host, port, use_tls, return_path_domain?}. "
+        "ses: {region, configuration_set?, endpoint_url?, topic_arns?: [SNS topic ARNs allowed to post events]}. "
+        "sendgrid: {api_base_url?, webhook_public_key?}. mailgun: {domain, api_base_url?}. "
+        "postmark: {api_base_url?, message_stream?}."
+    ),
+)
+
+PROVIDER_CREDENTIALS = obj(
+    {
+        "username": text(320, nullable=True),
+        "password": text(1000, nullable=True),
+        "access_key_id": text(200, nullable=True),
+        "secret_access_key": text(200, nullable=True),
+        "api_key": text(1000, nullable=True),
+        "webhook_signing_key": text(500, nullable=True),
+        "server_token": text(500, nullable=True),
+        "webhook_username": text(200, nullable=True),
+        "webhook_password": text(500, nullable=True),
+    },
+    description=(
+        "Stored encrypted; never returned. smtp: {username?, password?}; ses: {access_key_id, secret_access_key}; "
+        "sendgrid: {api_key}; mailgun: {api_key, webhook_signing_key}; "
+        "postmark: {server_token, webhook_username, webhook_password}. On update, a field left out keeps its value."
+    ),
 )
 
 PROVIDER_CREATE = obj(
     {
         "name": text(200, min_length=1),
-        "provider_type": {
-            "enum": list(PROVIDER_TYPES),
-            "description": 'Only "smtp" can be created in this version; the others arrive later.',
-        },
+        "provider_type": {"enum": ["smtp", "ses", "sendgrid", "mailgun", "postmark"]},
         "settings": ref("SmtpSettings"),
-        "credentials": obj(
-            {"username": text(320, nullable=True), "password": text(1000, nullable=True)},
-            description="Stored encrypted; never returned.",
-        ),
+        "credentials": ref("ProviderCredentials"),
         "is_default": {"type": "boolean", "default": False},
+        "priority": integer("Lower goes first when routing by priority.", minimum=0, maximum=10_000),
         "max_sends_per_second": integer(minimum=1, maximum=1_000_000, nullable=True),
         "max_sends_per_day": integer(minimum=1, maximum=MAX_ID, nullable=True),
+        "sandbox_mode": {
+            "type": "boolean",
+            "default": False,
+            "description": "The provider validates but delivers nothing (SendGrid sandbox, Mailgun test mode; "
+            "SES and Postmark: Herald does not hand the message off).",
+        },
+        "provider_tracking": {
+            "type": "boolean",
+            "default": False,
+            "description": "The provider's own open/click tracking (Herald tracks itself: both on count twice).",
+        },
     },
     required=("name", "provider_type", "settings"),
+)
+
+PROVIDER_UPDATE = obj(
+    {k: v for k, v in PROVIDER_CREATE["properties"].items() if k not in ("provider_type", "is_default")},
+    required=("name", "settings"),
+    description="Replaces the settings and limits; credentials left out keep their stored values.",
 )
 
 PROVIDER = response(
     {
         "id": ID,
         "name": {"type": "string"},
-        "provider_type": {"type": "string", "description": "smtp, or outbox for the development mail catcher."},
+        "provider_type": {
+            "type": "string",
+            "description": "smtp, ses, sendgrid, mailgun, postmark, or outbox for the development mail catcher.",
+        },
         "settings": {"type": "object"},
-        "credentials": response(
-            {"username": {"type": ["string", "null"]}, "password_set": {"type": "boolean"}},
-            "Whether credentials are stored; never their values.",
-        ),
+        "credentials": {
+            "type": "object",
+            "description": "Which credentials are stored (`<field>_set`) and the user names; never a secret.",
+        },
+        "sandbox_mode": {"type": "boolean"},
+        "provider_tracking": {"type": "boolean"},
+        "webhook_url": {
+            "type": ["string", "null"],
+            "description": "The URL to paste into the provider's event webhook settings (null for SMTP: VERP).",
+        },
+        "sent_today": {"type": "integer", "description": "Messages handed off since midnight UTC."},
         "is_default": {"type": "boolean"},
         "priority": {"type": "integer"},
         "max_sends_per_second": {"type": ["integer", "null"]},
@@ -665,6 +716,19 @@ CAMPAIGN_CREATE = obj(
         "from_name": text(200, min_length=1),
         "from_email": text(320, min_length=1),
         "reply_to": text(320, nullable=True),
+        "routing_config": {
+            "type": ["object", "null"],
+            "properties": {
+                "strategy": {"enum": ["priority", "round_robin", "weighted"]},
+                "providers": {"type": "array", "items": ID, "maxItems": 10},
+                "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+                "fallback": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+            "description": "Which providers carry the send: the strategy's pick per message; with fallback, a "
+            "provider that errors (refused connection, 5xx, throttling) fails over to the next. null: the "
+            "campaign's provider or the workspace default.",
+        },
         "provider_id": {
             "type": ["integer", "null"],
             "minimum": 1,
@@ -741,6 +805,8 @@ CAMPAIGN = response(
         | {"description": "While recipients wait for the send window: when sending resumes."},
         "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"]},
         "ab_phase": {"enum": [None, "testing", "waiting", "decided"], "description": "See GET …/variants."},
+        "routing_config": {"type": ["object", "null"], "description": "See CampaignCreate.routing_config."},
+        "replies": {"type": "integer", "description": "Replies that came back to the VERP return path."},
     }
 )
 CAMPAIGN_RUN = response(
@@ -855,6 +921,8 @@ SCHEMAS: dict[str, dict] = {
     "Error": ERROR,
     "SmtpSettings": SMTP_SETTINGS,
     "ProviderCreate": PROVIDER_CREATE,
+    "ProviderUpdate": PROVIDER_UPDATE,
+    "ProviderCredentials": PROVIDER_CREDENTIALS,
     "Provider": PROVIDER,
     "ProviderCheck": PROVIDER_CHECK,
     "ListCreate": LIST_CREATE,
@@ -916,3 +984,68 @@ SCHEMAS: dict[str, dict] = {
 
 PAGE = integer("Page number, from 1.", minimum=1, maximum=10_000_000) | {"default": 1}
 PER_PAGE = integer("Items per page.", minimum=1, maximum=200) | {"default": 50}
+
+# Outbound webhooks ---------------------------------------------------------------------------------
+
+_WEBHOOK_EVENT_TYPES = {
+    "type": ["array", "null"],
+    "items": {"enum": list(EVENT_TYPES)},
+    "minItems": 1,
+    "maxItems": len(EVENT_TYPES),
+    "description": "The event types this endpoint receives; null (the default) for every type, including new ones.",
+}
+_WEBHOOK_INPUT = {
+    "url": text(2000, "http:// or https://, without credentials; it receives signed JSON POSTs.", min_length=1),
+    "description": text(200, nullable=True),
+    "event_types": _WEBHOOK_EVENT_TYPES,
+}
+_WEBHOOK_ENDPOINT_FIELDS = {
+    "id": ID,
+    "url": {"type": "string"},
+    "description": {"type": ["string", "null"]},
+    "event_types": {"type": ["array", "null"], "items": {"type": "string"}, "description": "null: every type."},
+    "is_active": {"type": "boolean", "description": "A disabled endpoint receives nothing; its queue fails."},
+    "created_at": TIMESTAMP,
+    "last_success_at": MAYBE_TIMESTAMP,
+    "last_failure_at": MAYBE_TIMESTAMP,
+    "consecutive_failures": COUNT,
+}
+SCHEMAS.update(
+    {
+        "WebhookEndpointCreate": obj(_WEBHOOK_INPUT, required=("url",)),
+        "WebhookEndpointUpdate": obj(
+            {**_WEBHOOK_INPUT, "is_active": {"type": "boolean"}},
+            minProperties=1,
+            description="The fields given change; the others keep their value.",
+        ),
+        "WebhookEndpoint": response(_WEBHOOK_ENDPOINT_FIELDS),
+        "WebhookEndpointCreated": response(
+            {
+                **_WEBHOOK_ENDPOINT_FIELDS,
+                "secret": {
+                    "type": "string",
+                    "description": "The signing secret (whsec_...), answered only here: keep it to verify "
+                    "X-Herald-Signature.",
+                },
+            }
+        ),
+        "WebhookDelivery": response(
+            {
+                "id": ID,
+                "endpoint_id": ID,
+                "event_id": {"type": ["integer", "null"], "description": "null for a test event."},
+                "event_type": {"type": "string"},
+                "status": {"enum": list(DELIVERY_STATUSES)},
+                "attempts": COUNT,
+                "next_attempt_at": MAYBE_TIMESTAMP | {"description": "When it is tried next (pending, retrying)."},
+                "response_code": {"type": ["integer", "null"]},
+                "response_body": {"type": ["string", "null"], "description": "The first 1 KB of the answer."},
+                "error": {"type": ["string", "null"]},
+                "duration_ms": {"type": ["integer", "null"]},
+                "created_at": TIMESTAMP,
+                "delivered_at": MAYBE_TIMESTAMP,
+                "payload": {"type": "object", "description": "The JSON body sent."},
+            }
+        ),
+    }
+)

@@ -14,7 +14,7 @@ from app.models import (
     Template,
     TemplateVersion,
 )
-from app.services.providers import credentials_summary
+from app.services.providers import credentials_summary, sent_today, webhook_url
 
 
 def iso(value: datetime | None) -> str | None:
@@ -28,6 +28,10 @@ def provider_json(p: Provider) -> dict:
         "provider_type": p.provider_type,
         "settings": p.settings or {},
         "credentials": credentials_summary(p),
+        "sandbox_mode": p.sandbox_mode,
+        "provider_tracking": p.provider_tracking,
+        "webhook_url": webhook_url(p),
+        "sent_today": sent_today(p),
         "is_default": p.is_default,
         "priority": p.priority,
         "max_sends_per_second": p.max_sends_per_second,
@@ -165,6 +169,8 @@ def campaign_json(
             window_resumes_at=iso((window_wait or {}).get("resumes_at")),
             ab_test=c.ab_test or None,
             ab_phase=c.ab_phase,
+            routing_config=c.routing_config or None,
+            replies=c.replies,
         )
     return data
 
@@ -247,4 +253,41 @@ def variants_json(report: dict) -> dict:
         "picked_by": (report.get("decision") or {}).get("picked_by"),
         "variants": report["variants"],
         "rest": report["rest"],
+    }
+
+
+def webhook_endpoint_json(e, secret: str | None = None) -> dict:
+    """An outbound webhook endpoint; its secret only when just created."""
+    data = {
+        "id": e.id,
+        "url": e.url,
+        "description": e.description,
+        "event_types": e.event_types,
+        "is_active": e.is_active,
+        "created_at": iso(e.created_at),
+        "last_success_at": iso(e.last_success_at),
+        "last_failure_at": iso(e.last_failure_at),
+        "consecutive_failures": e.consecutive_failures or 0,
+    }
+    if secret is not None:
+        data["secret"] = secret
+    return data
+
+
+def webhook_delivery_json(d) -> dict:
+    return {
+        "id": d.id,
+        "endpoint_id": d.endpoint_id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": iso(d.next_attempt_at),
+        "response_code": d.response_code,
+        "response_body": d.response_body,
+        "error": d.error,
+        "duration_ms": d.duration_ms,
+        "created_at": iso(d.created_at),
+        "delivered_at": iso(d.delivered_at),
+        "payload": d.payload or {},
     }

@@ -8,6 +8,7 @@ from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services import campaign_lifecycle, send_progress, test_sends, audience, campaigns, providers, templates
 from app.services import recurring, send_windows
 from app.services import ab_tests, sending
+from app.services import mailin
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -248,6 +249,8 @@ def _show_context(c) -> dict:
         recurrence_text=recurring.describe(c.recurrence) if c.recurrence else None,
         first_run_at=recurring.upcoming(c.recurrence) if c.recurrence and c.status == "draft" else None,
         ab=ab_tests.report(c) if c.ab_test else None,
+        replies=mailin.campaign_replies(g.ws_id, c.id) if c.status != "draft" else [],
+        autoreplies=mailin.count_autoreplies(g.ws_id, c.id) if c.status != "draft" else 0,
         **_progress_context(c),
     )
 
@@ -269,6 +272,15 @@ def show(campaign_id):
         rstatuses=RECIPIENT_STATUSES,
         **_show_context(c),
     )
+
+
+@bp.route("/<int:campaign_id>/replies/<int:inbound_id>")
+@workspace_view
+def reply(campaign_id, inbound_id):
+    """One message a recipient sent back, shown as text (never its HTML)."""
+    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    m = mailin.get_reply(g.ws_id, c.id, inbound_id)
+    return render_template("campaigns/reply.html", c=c, m=m, parsed=mailin.read_inbound(m))
 
 
 @bp.route("/<int:campaign_id>/progress")

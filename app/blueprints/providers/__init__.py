@@ -1,61 +1,167 @@
-"""Sending providers: index, add SMTP, edit, test, make default."""
+"""Deliverability → Providers: every sending provider type, its webhooks, checks and figures."""
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+import json
 
-from app.blueprints.helpers import attempt, commit, workspace_view
-from app.services import providers
-from app.services.errors import DomainError
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+
+from app.blueprints.helpers import attempt, commit, is_htmx, workspace_view
+from app.services import delivery_stats, providers, webhook_intake
+from app.services.errors import DomainError, NotFound
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
+# The form's fields per type, exactly the keys the service's _clean_* functions read.
+SETTINGS_FIELDS = {
+    "smtp": ("host", "port", "use_tls", "return_path_domain"),
+    "ses": ("region", "configuration_set", "endpoint_url", "topic_arns"),
+    "sendgrid": ("api_base_url", "webhook_public_key"),
+    "mailgun": ("domain", "api_base_url"),
+    "postmark": ("message_stream", "api_base_url"),
+}
+# Shown again on edit; every other credential is a secret: a password input, never prefilled.
+SHOWN_CREDENTIALS = frozenset(providers.SHOWN_CREDENTIALS)
+TYPE_BLURBS = {
+    "smtp": "Any SMTP relay: host, port and login. Bounces come back by VERP to Herald's mailin.",
+    "ses": "An AWS region and an IAM access key allowed to send; events arrive through an SNS topic.",
+    "sendgrid": "An API key with Mail Send access; events arrive through the signed Event Webhook.",
+    "mailgun": "Your sending domain and a private API key; events arrive through Mailgun webhooks.",
+    "postmark": "A server API token; events arrive through Postmark webhooks with basic auth.",
+}
+NAME_MAX = 200
+BODY_SHOWN = 200 * 1024  # a payload's body is shown up to this many characters
 
-def _limits(form) -> dict:
-    out = {}
-    for name in ("max_sends_per_second", "max_sends_per_day"):
-        raw = (form.get(name) or "").strip()
-        try:
-            out[name] = int(raw) if raw else None
-        except ValueError:
-            raise DomainError(f"{name.replace('_', ' ')} must be a whole number.", {name: "A whole number."}) from None
-    return out
+
+def _int(form, name: str) -> int | None:
+    raw = (form.get(name) or "").strip()
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        raise DomainError(f"{name.replace('_', ' ')} must be a whole number.", {name: "A whole number."}) from None
 
 
-def _settings(form) -> dict:
-    return {"host": form.get("host"), "port": form.get("port"), "use_tls": form.get("use_tls") or False}
+def _common(form) -> dict:
+    """Name, priority, limits and switches: the same for every type."""
+    name = form.get("name") or ""
+    # The service would cut a long name silently; a person should hear about it instead.
+    if len(name.strip()) > NAME_MAX:
+        raise DomainError(f"The name is at most {NAME_MAX} characters.", {"name": f"At most {NAME_MAX} characters."})
+    return {
+        "name": name,
+        "priority": _int(form, "priority"),
+        "max_sends_per_second": _int(form, "max_sends_per_second"),
+        "max_sends_per_day": _int(form, "max_sends_per_day"),
+        "sandbox_mode": form.get("sandbox_mode") == "on",
+        "provider_tracking": form.get("provider_tracking") == "on",
+    }
 
 
-def _credentials(form) -> dict:
-    return {"username": (form.get("username") or "").strip() or None, "password": form.get("password") or None}
+def _settings(provider_type: str, form) -> dict:
+    settings = {f: form.get(f) for f in SETTINGS_FIELDS[provider_type]}
+    if provider_type == "smtp":
+        settings["use_tls"] = form.get("use_tls") or False
+    return settings
+
+
+def _credentials(provider_type: str, form) -> dict:
+    # Keys pasted from a provider's console often carry a stray space; an SMTP password may mean one.
+    return {
+        f: (form.get(f) if f == "password" else (form.get(f) or "").strip()) or None
+        for f in providers.CREDENTIAL_FIELDS[provider_type]
+    }
+
+
+def _field_errors(errors: dict) -> dict:
+    """`settings.region` → `region`: the form's inputs carry the bare names."""
+    return {k.split(".")[-1]: v for k, v in errors.items()}
+
+
+def _typed(form) -> dict:
+    """What the person typed, to show again after an error: everything but the secrets."""
+    secrets = {f for fields in providers.CREDENTIAL_FIELDS.values() for f in fields} - SHOWN_CREDENTIALS
+    return {k: v for k, v in form.items() if k not in secrets and k != "csrf_token"}
+
+
+def _form_of(p) -> dict:
+    settings = dict(p.settings or {})
+    if isinstance(settings.get("topic_arns"), list):
+        settings["topic_arns"] = "\n".join(settings["topic_arns"])
+    creds = providers.credentials_summary(p)
+    return {
+        **settings,
+        **{f: creds[f] for f in SHOWN_CREDENTIALS if creds.get(f)},
+        "use_tls": settings.get("use_tls") or "",
+        "name": p.name,
+        "priority": p.priority,
+        "max_sends_per_second": p.max_sends_per_second,
+        "max_sends_per_day": p.max_sends_per_day,
+        "sandbox_mode": "on" if p.sandbox_mode else "",
+        "provider_tracking": "on" if p.provider_tracking else "",
+    }
+
+
+def _render_show(p, form: dict, errors: dict):
+    return render_template(
+        "providers/show.html",
+        provider=p,
+        provider_type=p.provider_type,
+        form=form,
+        errors=errors,
+        creds=providers.credentials_summary(p),
+        webhook_url=providers.webhook_url(p),
+        payloads=webhook_intake.list_payloads(g.ws_id, provider_id=p.id, limit=50),
+        counts=webhook_intake.payload_counts(g.ws_id, p.id),
+        rejections=webhook_intake.recent_rejections(p.id),
+        totals=delivery_stats.totals(g.ws_id, provider_id=p.id),
+        mailin_port=current_app.config.get("MAILIN_PORT"),
+        **_labels(),
+    ), (422 if errors else 200)
+
+
+def _labels() -> dict:
+    return {"type_labels": providers.TYPE_LABELS, "type_blurbs": TYPE_BLURBS}
 
 
 @bp.route("/")
 @workspace_view
 def index():
-    return render_template("providers/index.html", items=providers.list_providers(g.ws_id))
+    items = providers.list_providers(g.ws_id)
+    sent = {p.id: providers.sent_today(p) for p in items}
+    return render_template("providers/index.html", items=items, sent=sent, **_labels())
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @workspace_view
 def new():
-    form, errors = {"port": 587, "use_tls": "starttls"}, {}
+    # The SMTP-only form posted no type: such a POST still means SMTP.
+    provider_type = request.values.get("type") or ("smtp" if request.method == "POST" else None)
+    if provider_type is None:
+        return render_template("providers/choose.html", types=providers.CREATABLE_TYPES, **_labels())
+    if provider_type not in providers.CREATABLE_TYPES:
+        abort(404)
+    form, errors = {"port": 587, "use_tls": "starttls", "priority": 100, "message_stream": "outbound"}, {}
     if request.method == "POST":
-        form = request.form
-        p, errors = attempt(
-            lambda: providers.create_provider(
+        form = _typed(request.form)
+
+        def create():
+            common = _common(request.form)
+            return providers.create_provider(
                 g.ws_id,
-                form.get("name"),
-                "smtp",
-                _settings(form),
-                _credentials(form),
-                is_default=form.get("is_default") == "on",
-                **_limits(form),
+                common.pop("name"),
+                provider_type,
+                _settings(provider_type, request.form),
+                _credentials(provider_type, request.form),
+                is_default=request.form.get("is_default") == "on",
+                **{**common, "priority": 100 if common["priority"] is None else common["priority"]},
             )
-        )
-        errors = {k.split(".")[-1]: v for k, v in errors.items()}
+
+        p, errors = attempt(create)
+        errors = _field_errors(errors)
         if p:
             flash(f"Provider “{p.name}” added. Test it to check the connection.", "success")
             return redirect(url_for("providers.show", provider_id=p.id))
-    return render_template("providers/form.html", provider=None, form=form, errors=errors), (422 if errors else 200)
+    return render_template(
+        "providers/form.html", provider=None, provider_type=provider_type, form=form, errors=errors, creds={}, **_labels()
+    ), (422 if errors else 200)
 
 
 @bp.route("/<int:provider_id>", methods=["GET", "POST"])
@@ -64,29 +170,28 @@ def show(provider_id):
     p = providers.get_provider(g.ws_id, provider_id)
     if p.provider_type == "outbox":
         return render_template("providers/outbox.html", provider=p)
-    creds = providers.credentials_summary(p)
-    form = {
-        **(p.settings or {}),
-        "name": p.name,
-        "username": creds["username"],
-        "max_sends_per_second": p.max_sends_per_second,
-        "max_sends_per_day": p.max_sends_per_day,
-    }
-    errors = {}
-    if request.method == "POST":
-        form = request.form
-        saved, errors = attempt(
-            lambda: providers.update_provider(
-                g.ws_id, p.id, form.get("name"), _settings(form), _credentials(form), **_limits(form)
-            )
+    if request.method == "GET":
+        return _render_show(p, _form_of(p), {})
+
+    def save():
+        common = _common(request.form)
+        saved = providers.update_provider(
+            g.ws_id,
+            p.id,
+            common.pop("name"),
+            _settings(p.provider_type, request.form),
+            _credentials(p.provider_type, request.form),
+            **common,
         )
-        errors = {k.split(".")[-1]: v for k, v in errors.items()}
-        if saved:
-            flash("Provider saved.", "success")
-            return redirect(url_for("providers.show", provider_id=p.id))
-    return render_template(
-        "providers/form.html", provider=p, form=form, errors=errors, password_set=creds["password_set"]
-    ), (422 if errors else 200)
+        if request.form.get("is_default") == "on" and not saved.is_default:
+            providers.make_default(g.ws_id, saved.id)
+        return saved
+
+    saved, errors = attempt(save)
+    if saved:
+        flash("Provider saved.", "success")
+        return redirect(url_for("providers.show", provider_id=p.id))
+    return _render_show(p, _typed(request.form), _field_errors(errors))
 
 
 @bp.route("/<int:provider_id>/test", methods=["POST"])
@@ -108,3 +213,44 @@ def make_default(provider_id):
     commit()
     flash("Default provider changed: new campaigns send through it.", "success")
     return redirect(url_for("providers.index"))
+
+
+def _payload(provider_id: int, payload_id: int):
+    p = providers.get_provider(g.ws_id, provider_id)
+    payload = webhook_intake.get_payload(g.ws_id, payload_id)
+    if payload.provider_id != p.id:  # another provider's payload is not on this provider's page
+        raise NotFound("No such webhook payload.")
+    return p, payload
+
+
+def _body_text(body: bytes) -> tuple[str, bool]:
+    """The body as shown: pretty JSON when it parses, else the text; cut at BODY_SHOWN characters."""
+    text = bytes(body or b"").decode("utf-8", errors="replace")
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass
+    return text[:BODY_SHOWN], len(text) > BODY_SHOWN
+
+
+@bp.route("/<int:provider_id>/webhooks/<int:payload_id>")
+@workspace_view
+def payload(provider_id, payload_id):
+    """One stored webhook request: the log's dialog (HTMX) or a page of its own."""
+    p, wp = _payload(provider_id, payload_id)
+    body, truncated = _body_text(wp.body)
+    template = "providers/_payload.html" if is_htmx() else "providers/payload.html"
+    return render_template(template, provider=p, wp=wp, body=body, truncated=truncated, in_modal=is_htmx())
+
+
+@bp.route("/<int:provider_id>/webhooks/<int:payload_id>/reprocess", methods=["POST"])
+@workspace_view
+def reprocess(provider_id, payload_id):
+    p, wp = _payload(provider_id, payload_id)
+    done = webhook_intake.reprocess(g.ws_id, wp.id)
+    commit()
+    if done.status == "processed":
+        flash(f"Payload #{done.id} processed: {done.events_new} new of {done.events_total} events.", "success")
+    else:
+        flash(f"Payload #{done.id} failed again: {done.error}", "danger")
+    return redirect(url_for("providers.show", provider_id=p.id) + "#webhook-log")

@@ -1,0 +1,276 @@
+"""Which provider carries each message of a campaign, and failover when one stops answering.
+
+A campaign's `routing_config` (None: the campaign's provider, or the workspace default):
+
+    {"strategy": "priority" | "round_robin" | "weighted",
+     "providers": [provider ids, in order of preference],
+     "weights": {"<provider id>": weight},      # weighted only
+     "fallback": true}                          # fail over to the others when the chosen one errors
+
+A provider "errors" when its transport raises TransportUnavailable: connection refused, a
+5xx from its API, a throttling answer, credentials refused. Nothing was handed off then,
+so the same message goes to the next provider at once, and the failed one is skipped by
+every worker for FAILOVER_DOWN_SECONDS (a Redis key) before it is tried again. A message
+whose hand-off is unclear (a timeout after the request went out) is never sent elsewhere:
+it is recorded `unknown`, as DESIGN.md asks, because the first provider may deliver it.
+"""
+
+import json
+import random
+import time
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, Provider
+from app.providers import SendResult, TransportUnavailable
+from app.redis_client import get_redis
+from app.services.errors import ValidationError
+from app.services.ratelimit import LimitReached, SendLimits
+
+STRATEGIES = ("priority", "round_robin", "weighted")
+FAILOVER_DOWN_SECONDS = 30
+_DOWN = "herald:provider:{}:down"
+_FAILOVER = "herald:campaign:{}:failover"
+
+
+def clean_routing(workspace_id: int, config) -> dict | None:
+    """Check a routing config from a form or the API; None means "the default provider"."""
+    if config in (None, {}, ""):
+        return None
+    if not isinstance(config, dict):
+        raise ValidationError("routing_config is an object.", {"routing_config": "An object."})
+    strategy = config.get("strategy") or "priority"
+    if strategy not in STRATEGIES:
+        raise ValidationError(
+            f"Routing strategy is one of: {', '.join(STRATEGIES)}.", {"routing_config.strategy": "Unknown strategy."}
+        )
+    ids = config.get("providers") or []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValidationError("providers is a list of provider ids.", {"routing_config.providers": "A list of ids."})
+    ids = list(dict.fromkeys(ids))[:10]
+    owned = set(db.session.scalars(select(Provider.id).where(Provider.workspace_id == workspace_id, Provider.id.in_(ids))))
+    if missing := [i for i in ids if i not in owned]:
+        raise ValidationError(f"No such provider: {missing[0]}.", {"routing_config.providers": "Unknown provider."})
+    weights = {}
+    if strategy == "weighted":
+        raw = config.get("weights") or {}
+        if not isinstance(raw, dict):
+            raise ValidationError("weights maps provider ids to numbers.", {"routing_config.weights": "An object."})
+        for i in ids:
+            w = raw.get(str(i), raw.get(i, 1))
+            if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= 1000:
+                raise ValidationError(
+                    "A weight is a number from 0 to 1000.", {"routing_config.weights": f"Bad weight for {i}."}
+                )
+            weights[str(i)] = w
+        if ids and not any(weights.values()):
+            raise ValidationError("At least one weight must be above 0.", {"routing_config.weights": "All zero."})
+    fallback = config.get("fallback", True)
+    if not isinstance(fallback, bool):
+        raise ValidationError("fallback is true or false.", {"routing_config.fallback": "A boolean."})
+    return {"strategy": strategy, "providers": ids, "weights": weights, "fallback": fallback}
+
+
+def providers_for(campaign: Campaign) -> list[Provider]:
+    """The campaign's providers, preferred first; then (with fallback) the workspace's others by priority."""
+    cfg = campaign.routing_config or {}
+    everyone = list(
+        db.session.scalars(
+            select(Provider)
+            .where(Provider.workspace_id == campaign.workspace_id)
+            .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
+        )
+    )
+    by_id = {p.id: p for p in everyone}
+    chosen = [by_id[i] for i in cfg.get("providers") or [] if i in by_id]
+    if not chosen:
+        first = by_id.get(campaign.provider_id) if campaign.provider_id else None
+        chosen = [first or (everyone[0] if everyone else None)]
+        chosen = [p for p in chosen if p is not None]
+    if cfg.get("fallback"):
+        # The development outbox is never a fallback for real providers: it delivers nothing.
+        real = any(p.provider_type != "outbox" for p in chosen)
+        chosen += [p for p in everyone if p not in chosen and not (real and p.provider_type == "outbox")]
+    return chosen
+
+
+@dataclass
+class Route:
+    provider: Provider
+    transport: object
+    headers: dict
+    limits: SendLimits
+    down_until: float = 0.0
+    sent: int = 0
+    errors: list = field(default_factory=list)
+
+
+class Router:
+    """Picks a route per message and fails over; one per batch (its transports stay open)."""
+
+    def __init__(self, campaign: Campaign, routes: list[Route]):
+        self.campaign = campaign
+        cfg = campaign.routing_config or {}
+        self.strategy = cfg.get("strategy") or "priority"
+        self.fallback = bool(cfg.get("fallback"))
+        self.weights = [float((cfg.get("weights") or {}).get(str(r.provider.id), 1)) for r in routes]
+        self.routes = routes
+        self.primary = routes[0]
+        self._turn = 0
+        self.in_flight = False  # True only while a transport holds the message: its fate is unknown on a crash
+        self._checked_at = 0.0
+        self._r = get_redis()
+        self.envelope = _envelope_builder(campaign.from_email)
+
+    @classmethod
+    def for_campaign(cls, campaign: Campaign) -> "Router":
+        from app.services.providers import transport_for
+
+        providers = providers_for(campaign)
+        if not providers:
+            raise TransportUnavailable("No sending provider is configured.")
+        r, cfg = get_redis(), current_app.config
+        routes = []
+        for p in providers:
+            transport, headers = transport_for(p)
+            limits = SendLimits(
+                r,
+                p.id,
+                p.max_sends_per_second,
+                p.max_sends_per_day,
+                campaign.workspace_id,
+                cfg.get("CAMPAIGN_SEND_RATE_PER_MINUTE"),
+            )
+            routes.append(Route(p, transport, headers, limits))
+        return cls(campaign, routes)
+
+    @property
+    def headers(self) -> dict:
+        return self.primary.headers
+
+    def _refresh_down(self) -> None:
+        """Other workers' verdicts: a provider one worker found down is skipped by all (checked once a second)."""
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
+        try:
+            ttls = [self._r.pttl(_DOWN.format(r.provider.id)) for r in self.routes] if len(self.routes) > 1 else []
+        except Exception:
+            return
+        for route, ttl in zip(self.routes, ttls, strict=False):
+            if ttl and ttl > 0:
+                route.down_until = max(route.down_until, now + ttl / 1000)
+
+    def order(self) -> list[Route]:
+        """The routes to try for the next message: the strategy's pick, then the others (with fallback)."""
+        if len(self.routes) == 1:
+            return self.routes
+        self._refresh_down()
+        now = time.monotonic()
+        up = [r for r in self.routes if r.down_until <= now] or list(self.routes)  # all down: try anyway
+        if self.strategy == "round_robin":
+            self._turn += 1
+            first = up[self._turn % len(up)]
+        elif self.strategy == "weighted":
+            weights = [self.weights[self.routes.index(r)] for r in up]
+            first = random.choices(up, weights=weights)[0] if any(weights) else up[0]
+        else:
+            first = up[0]
+        if not self.fallback:
+            return [first]
+        return [first] + [r for r in up if r is not first]
+
+    def send(self, rcpt: str, raw: bytes, ref: str, should_stop=None) -> tuple[Route, SendResult, float]:
+        """Hand the message to the first route that takes it: (route, result, seconds waited for rate tokens).
+
+        Raises LimitReached when every route's quota is spent (the message waits), or the last
+        TransportUnavailable when no route could be reached (nothing was handed off).
+        """
+        waited, held, last = 0.0, None, None
+        for route in self.order():
+            try:
+                waited += route.limits.acquire(should_stop)
+            except LimitReached as exc:
+                held = held or exc
+                continue
+            envelope = self.envelope(route, ref)
+            self.in_flight = True
+            try:
+                result = route.transport.send(envelope, rcpt, raw, ref)
+            except TransportUnavailable as exc:
+                self.in_flight = False
+                last = exc
+                self.mark_down(route, exc)
+                continue
+            self.in_flight = False
+            route.sent += 1
+            return route, result, waited
+        if held is not None and last is None:
+            raise held
+        raise last or held
+
+    def mark_down(self, route: Route, exc: Exception) -> None:
+        route.down_until = time.monotonic() + FAILOVER_DOWN_SECONDS
+        route.errors.append(str(exc))
+        try:
+            self._r.set(_DOWN.format(route.provider.id), str(exc)[:500], ex=FAILOVER_DOWN_SECONDS)
+            others = [r for r in self.routes if r is not route and r.down_until <= time.monotonic()]
+            if self.fallback and others:
+                note = {
+                    "from": route.provider.name,
+                    "to": others[0].provider.name,
+                    "reason": str(exc)[:300],
+                    "at": time.time(),
+                }
+                self._r.set(_FAILOVER.format(self.campaign.id), json.dumps(note), ex=7 * 86400)
+        except Exception:
+            pass
+        current_app.logger.warning("provider %s unavailable for campaign %s: %s", route.provider.id, self.campaign.id, exc)
+
+    def close(self) -> None:
+        for route in self.routes:
+            try:
+                route.transport.close()
+            finally:
+                route.limits.close()
+
+
+def _envelope_builder(from_email: str):
+    """The envelope sender per route: a VERP address where an SMTP provider has a return-path domain."""
+    secret = current_app.config["SECRET_KEY"]
+
+    def envelope(route: Route, ref: str) -> str:
+        domain = (route.provider.settings or {}).get("return_path_domain") if route.provider.provider_type == "smtp" else None
+        if not domain:
+            return from_email
+        from app.services.verp import return_path
+
+        return return_path(ref, domain, secret)
+
+    return envelope
+
+
+def failover_note(campaign_id: int) -> dict | None:
+    """The last failover of the campaign for its page: {from, to, reason, at}."""
+    try:
+        raw = get_redis().get(_FAILOVER.format(campaign_id))
+    except Exception:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def sent_by_provider(campaign_id: int) -> list[tuple[str, int]]:
+    """How many recipients each provider carried: [(provider name, count)]."""
+    rows = db.session.execute(
+        select(Provider.name, func.count())
+        .select_from(CampaignRecipient)
+        .join(Provider, Provider.id == CampaignRecipient.provider_id)
+        .where(CampaignRecipient.campaign_id == campaign_id)
+        .group_by(Provider.name)
+        .order_by(func.count().desc())
+    ).all()
+    return [(name, n) for name, n in rows]

@@ -1,0 +1,295 @@
+"""Provider webhooks in: verify, store durably, queue, then process (DESIGN.md "Events").
+
+The request path does only what must happen before a provider may be told "got it":
+prove the request is the provider's (a bad signature changes nothing and is logged), write
+the raw payload to the provider event log and commit, then queue its processing on the
+`webhooks` queue. A provider's retry is therefore never lost (the 2xx comes after the
+commit) and never double counted (processing is idempotent on each event's provider id).
+Should the queue be unreachable, the stored payload is picked up by `requeue_stuck`.
+"""
+
+import importlib
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Provider, WebhookPayload
+from app.providers import BadPayload
+from app.redis_client import get_redis
+from app.services import provider_events
+from app.services.crypto import decrypt_json
+from app.services.errors import NotFound
+
+WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")
+MAX_BODY = 5 * 1024 * 1024  # SendGrid batches up to ~1,000 events (a few hundred KB); 5 MB is generous
+STUCK_AFTER_SECONDS = 60
+_KEPT_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-amz-sns-message-type",
+    "x-amz-sns-message-id",
+    "x-amz-sns-topic-arn",
+    "x-twilio-email-event-webhook-signature",
+    "x-twilio-email-event-webhook-timestamp",
+)
+_REJECTS = "herald:webhook-rejects:{}"
+_MAILGUN_TOKENS = "herald:mailgun-token:{}:{}"
+
+
+def module_for(provider_type: str):
+    """The provider module that verifies and parses this type's webhooks."""
+    if provider_type not in WEBHOOK_TYPES:
+        raise NotFound("No such webhook.")
+    return importlib.import_module(f"app.providers.{provider_type}")
+
+
+def provider_for(provider_type: str, provider_id: int) -> Provider:
+    """The provider a webhook URL names; the type must match too (404 otherwise)."""
+    provider = db.session.get(Provider, provider_id)
+    if provider is None or provider.provider_type != provider_type or provider_type not in WEBHOOK_TYPES:
+        raise NotFound("No such webhook.")
+    return provider
+
+
+def _sns_verifier():
+    from app.providers.sns import DEFAULT_HOST_PATTERN, SNSVerifier
+
+    cfg = current_app.config
+    key = (cfg.get("SNS_CERT_HOST_PATTERN") or DEFAULT_HOST_PATTERN, cfg.get("SNS_CA_FILE"))
+    verifier = _verifiers.get(key)
+    if verifier is None:
+        verifier = _verifiers[key] = SNSVerifier(host_pattern=key[0], ca_file=key[1])
+    return verifier
+
+
+_verifiers: dict = {}  # one per configuration: each keeps its certificate cache and connection pool
+
+
+def verify(provider: Provider, headers, body: bytes) -> None:
+    """Raise WebhookRejected unless the request is proven to come from the provider."""
+    module = module_for(provider.provider_type)
+    settings, creds = provider.settings or {}, decrypt_json(provider.credentials_encrypted)
+    if provider.provider_type == "ses":
+        module = importlib.import_module("app.providers.sns")
+        module.verify_webhook(headers, body, settings, creds, time.time(), verifier=_sns_verifier())
+    else:
+        module.verify_webhook(headers, body, settings, creds, time.time())
+
+
+def record_rejection(provider_id: int, reason: str, remote_addr: str | None) -> None:
+    """Keep the last 20 refused requests per provider for its page (and log each one)."""
+    current_app.logger.warning("webhook refused for provider %s from %s: %s", provider_id, remote_addr, reason)
+    entry = json.dumps({"at": time.time(), "reason": reason[:300], "ip": (remote_addr or "")[:64]})
+    try:
+        r = get_redis()
+        key = _REJECTS.format(provider_id)
+        r.lpush(key, entry)
+        r.ltrim(key, 0, 19)
+        r.expire(key, 30 * 86400)
+    except Exception:  # the log line above is enough when Redis is away
+        pass
+
+
+def recent_rejections(provider_id: int) -> list[dict]:
+    try:
+        raw = get_redis().lrange(_REJECTS.format(provider_id), 0, 19)
+    except Exception:
+        return []
+    out = []
+    for item in raw:
+        entry = json.loads(item)
+        entry["at"] = datetime.fromtimestamp(entry["at"], timezone.utc)
+        out.append(entry)
+    return out
+
+
+def seen_before(provider: Provider, headers, body: bytes) -> bool:
+    """Mailgun's replay protection: a token already stored is a replay (answered 200, ignored)."""
+    if provider.provider_type != "mailgun":
+        return False
+    from app.providers.mailgun import replay_token
+
+    token = replay_token(headers, body)
+    return bool(token) and bool(get_redis().exists(_MAILGUN_TOKENS.format(provider.id, token)))
+
+
+def _remember_token(provider: Provider, headers, body: bytes) -> None:
+    if provider.provider_type != "mailgun":
+        return
+    from app.providers.mailgun import replay_token
+
+    token = replay_token(headers, body)
+    if token:  # the replay window is 10 minutes: a token older than that fails the signature check anyway
+        get_redis().set(_MAILGUN_TOKENS.format(provider.id, token), "1", ex=1200)
+
+
+def store(provider: Provider, headers, body: bytes) -> WebhookPayload:
+    """Write the verified request to the provider event log (the caller commits, then queues)."""
+    kept = {k.lower(): v[:500] for k, v in headers.items() if k.lower() in _KEPT_HEADERS}
+    payload = WebhookPayload(
+        workspace_id=provider.workspace_id,
+        provider_id=provider.id,
+        provider_type=provider.provider_type,
+        content_type=(headers.get("Content-Type") or "")[:200] or None,
+        headers=kept,
+        body=body,
+        status="received",
+    )
+    db.session.add(payload)
+    db.session.flush()
+    return payload
+
+
+def after_commit(provider: Provider, headers, body: bytes, payload_id: int) -> None:
+    """Once the payload is durable: remember a replay token and queue the processing."""
+    try:
+        _remember_token(provider, headers, body)
+        enqueue(current_app.config["REDIS_URL"], payload_id)
+    except Exception as exc:  # stored is what matters; requeue_stuck queues it within a minute
+        current_app.logger.warning("webhook payload %s stored but not queued: %s", payload_id, exc)
+
+
+def enqueue(redis_url: str, payload_id: int) -> None:
+    from workers.queues import WEBHOOKS, get_queue
+
+    get_queue(WEBHOOKS, redis_url).enqueue(
+        "workers.jobs.process_webhook_payload", payload_id, job_id=f"webhook-payload-{payload_id}", retry=None
+    )
+
+
+def process(payload_id: int) -> WebhookPayload | None:
+    """Parse a stored payload and ingest its events; safe to run again (events count once)."""
+    payload = db.session.get(WebhookPayload, payload_id)
+    if payload is None:
+        return None
+    try:
+        module = module_for(payload.provider_type)
+        headers = payload.headers or {}
+        if payload.provider_type == "ses" and _confirm_subscription(payload):
+            return payload
+        events = module.parse_webhook(_Headers(headers), bytes(payload.body))
+        result = provider_events.ingest(
+            payload.workspace_id, payload.provider_id, events, source=f"{payload.provider_type}"
+        )
+    except BadPayload as exc:
+        return _failed(payload, f"Not readable as {payload.provider_type} events: {exc}")
+    except Exception as exc:
+        db.session.rollback()
+        payload = db.session.get(WebhookPayload, payload_id)
+        current_app.logger.exception("webhook payload %s failed", payload_id)
+        return _failed(payload, f"{type(exc).__name__}: {exc}")
+    payload.status = "processed"
+    payload.events_total = result.total
+    payload.events_new = result.new
+    payload.events_unmatched = result.unmatched
+    payload.summary = result.by_type or None
+    payload.error = None
+    payload.processed_at = datetime.now(timezone.utc)
+    db.session.flush()
+    return payload
+
+
+def _failed(payload: WebhookPayload, why: str) -> WebhookPayload:
+    payload.status = "failed"
+    payload.error = why[:2000]
+    payload.processed_at = datetime.now(timezone.utc)
+    db.session.flush()
+    return payload
+
+
+def _confirm_subscription(payload: WebhookPayload) -> bool:
+    """SNS SubscriptionConfirmation: confirm it (the topic was checked when the request came in)."""
+    try:
+        message = json.loads(bytes(payload.body))
+    except ValueError:
+        return False
+    if not isinstance(message, dict) or message.get("Type") not in (
+        "SubscriptionConfirmation",
+        "UnsubscribeConfirmation",
+    ):
+        return False
+    if message["Type"] == "UnsubscribeConfirmation":
+        payload.status, payload.summary = "processed", {"unsubscribe_confirmation": 1}
+    else:
+        from app.providers.sns import confirm_subscription
+
+        arn = confirm_subscription(message, _sns_verifier())
+        payload.status, payload.summary = "processed", {"subscription_confirmed": 1}
+        payload.error = None
+        current_app.logger.info("SNS subscription confirmed for provider %s: %s", payload.provider_id, arn)
+    payload.processed_at = datetime.now(timezone.utc)
+    db.session.flush()
+    return True
+
+
+class _Headers(dict):
+    """The stored headers, looked up case-insensitively as the parsers expect."""
+
+    def __init__(self, stored: dict):
+        super().__init__({k.lower(): v for k, v in stored.items()})
+
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key):
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key):
+        return super().__contains__(key.lower())
+
+
+def requeue_stuck(older_than: float = STUCK_AFTER_SECONDS, limit: int = 1000) -> int:
+    """Queue again payloads stored but never processed (the queue was down, or Redis lost them)."""
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+    ids = list(
+        db.session.scalars(
+            select(WebhookPayload.id)
+            .where(WebhookPayload.status == "received", WebhookPayload.received_at < cutoff)
+            .order_by(WebhookPayload.id)
+            .limit(limit)
+        )
+    )
+    url = current_app.config["REDIS_URL"]
+    from workers.queues import WEBHOOKS, get_queue
+
+    q = get_queue(WEBHOOKS, url)
+    for pid in ids:
+        q.enqueue("workers.jobs.process_webhook_payload", pid, job_id=f"webhook-payload-{pid}-r{int(time.time())}")
+    return len(ids)
+
+
+def reprocess(workspace_id: int, payload_id: int) -> WebhookPayload:
+    """ "Process again" for a failed payload (after a fix); its events still count once."""
+    payload = get_payload(workspace_id, payload_id)
+    return process(payload.id)
+
+
+def get_payload(workspace_id: int, payload_id: int) -> WebhookPayload:
+    payload = db.session.scalar(
+        select(WebhookPayload).where(WebhookPayload.id == payload_id, WebhookPayload.workspace_id == workspace_id)
+    )
+    if payload is None:
+        raise NotFound("No such webhook payload.")
+    return payload
+
+
+def list_payloads(workspace_id: int, provider_id: int | None = None, status: str | None = None, limit: int = 50):
+    stmt = select(WebhookPayload).where(WebhookPayload.workspace_id == workspace_id)
+    if provider_id is not None:
+        stmt = stmt.where(WebhookPayload.provider_id == provider_id)
+    if status:
+        stmt = stmt.where(WebhookPayload.status == status)
+    return list(db.session.scalars(stmt.order_by(WebhookPayload.id.desc()).limit(limit)))
+
+
+def payload_counts(workspace_id: int, provider_id: int) -> dict:
+    rows = db.session.execute(
+        select(WebhookPayload.status, func.count(), func.coalesce(func.sum(WebhookPayload.events_new), 0))
+        .where(WebhookPayload.workspace_id == workspace_id, WebhookPayload.provider_id == provider_id)
+        .group_by(WebhookPayload.status)
+    ).all()
+    return {"by_status": {s: n for s, n, _ in rows}, "events": sum(int(e) for _, _, e in rows)}

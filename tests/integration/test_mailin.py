@@ -1,0 +1,300 @@
+"""Bounces, complaints and replies mailed back to a VERP return path reach the marketer."""
+
+import smtplib
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, Event, InboundMessage, Subscriber, Suppression
+from app.services import audience, campaigns, providers, templates
+from app.services.mailin import start_mailin
+from app.services.verp import return_path
+from tests.conftest import TEMPLATE_HTML
+from tests.support import free_port
+
+BOUNCE_DOMAIN = "bounces.example.com"
+
+
+@pytest.fixture
+def mailin(app):
+    """The real listener on a port of its own; yields the port."""
+    port = free_port()
+    controller = start_mailin(app, "127.0.0.1", port)
+    yield port
+    controller.stop()
+
+
+@pytest.fixture
+def sent(workspace, smtp_sink, worker, app):
+    """A campaign sent to three people through an SMTP provider; (campaign, {email: recipient})."""
+    lst = audience.create_list(workspace.id, "Customers")
+    audience.import_subscribers(workspace.id, [{"email": f"person{i}@example.com"} for i in range(3)], [lst.id])
+    prov = providers.create_provider(
+        workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port}, {}, is_default=True
+    )
+    tpl = templates.create_template(
+        workspace.id, {"name": "Spring", "subject": "Spring sale", "body_html": TEMPLATE_HTML}
+    )
+    camp = campaigns.create_campaign(
+        workspace.id,
+        {
+            "name": "Spring",
+            "template_id": tpl.id,
+            "list_ids": [lst.id],
+            "from_name": "Acme Shop",
+            "from_email": "news@shop.example.com",
+            "provider_id": prov.id,
+        },
+    )
+    db.session.commit()
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    recipients = {r.email: r for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    assert {r.status for r in recipients.values()} == {"sent"}
+    return camp, recipients
+
+
+def verp(app, camp, recipient) -> str:
+    return return_path(f"c-{camp.id}-{recipient.id}", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
+
+
+def deliver(port: int, rcpt: str, raw: bytes, mail_from: str = "") -> None:
+    """Mail `raw` to the listener as an MTA would (the null sender by default, as bounces use)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp.sendmail(mail_from, [rcpt], raw)
+
+
+def dsn(email: str, status: str, diagnostic: str, message_id: str = "<dsn-1@mx.example.net>") -> bytes:
+    return f"""From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+Message-ID: {message_id}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; {email}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; {diagnostic}
+--b
+Content-Type: text/rfc822-headers
+
+Message-ID: <original@shop.example.com>
+Subject: Spring sale
+--b--
+""".encode()
+
+
+def arf(email: str) -> bytes:
+    return f"""From: Yahoo! Mail AntiSpam Feedback <feedback@arf.mail.yahoo.com>
+Subject: FW: Spring sale
+Message-ID: <arf-1@arf.mail.yahoo.com>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="f"
+
+--f
+Content-Type: text/plain
+
+This is an email abuse report.
+--f
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: Yahoo!-Mail-Feedback/2.0
+Version: 1
+Original-Rcpt-To: {email}
+Reported-Domain: shop.example.com
+
+--f
+Content-Type: message/rfc822
+
+Message-ID: <original@shop.example.com>
+Subject: Spring sale
+
+Hello
+--f--
+""".encode()
+
+
+def reply(sender: str, subject: str, body: str, auto: bool = False) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["Subject"], msg["Message-ID"] = sender, subject, f"<{abs(hash(subject))}@example.org>"
+    if auto:
+        msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content(body)
+    msg.add_alternative(f"<p>{body}</p><img src='https://tracker.example/x.gif'>", subtype="html")
+    return msg.as_bytes()
+
+
+def _subscriber(email: str) -> Subscriber:
+    return db.session.scalar(select(Subscriber).where(Subscriber.email == email))
+
+
+def _suppression(email: str) -> Suppression | None:
+    return db.session.scalar(select(Suppression).where(Suppression.email == email))
+
+
+# Without provider_events ------------------------------------------------------------------------
+
+
+def test_forged_or_foreign_addresses_are_refused_at_rcpt(app, mailin):
+    good = return_path("c-1-2", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
+    forged = good.replace(good.split("@")[0].rsplit(".", 1)[1], "00000000")
+    other_secret = return_path("c-1-2", BOUNCE_DOMAIN, "someone else's secret")
+    for rcpt in (forged, other_secret, "b+c-1-2@bounces.example.com", "postmaster@bounces.example.com"):
+        with smtplib.SMTP("127.0.0.1", mailin, timeout=10) as smtp:
+            smtp.ehlo()
+            smtp.mail("")
+            code, text = smtp.rcpt(rcpt)
+            assert (code, text) == (550, b"5.1.1 No such mailbox here"), rcpt
+
+
+def test_a_ref_that_no_longer_resolves_is_kept_as_unmatched(app, ctx, mailin):
+    rcpt = return_path("c-41-999", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
+    deliver(mailin, rcpt, dsn("gone@example.com", "5.1.1", "550 5.1.1 user unknown"))
+    row = db.session.scalar(select(InboundMessage))
+    assert (row.kind, row.workspace_id, row.campaign_id) == ("unmatched", None, None)
+    assert row.rcpt_to == rcpt.lower() and row.mail_from == "" and "dsn" in row.summary
+    deliver(mailin, rcpt, dsn("gone@example.com", "5.1.1", "550 5.1.1 user unknown"))  # a retry
+    assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 1
+
+
+def test_a_message_over_the_size_limit_is_refused_with_552(app, mailin, monkeypatch):
+    from app.services import mailin as mailin_module
+
+    rcpt = return_path("c-1-2", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
+    big = b"Subject: big\n\n" + (b"x" * 998 + b"\n") * (mailin_module.MAX_MESSAGE_BYTES // 999 + 10)
+    with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as refused:
+        deliver(mailin, rcpt, big)
+    assert refused.value.smtp_code == 552
+
+
+def test_a_processing_error_answers_451_and_stores_nothing(app, ctx, mailin, monkeypatch):
+    from app.services import mailin as mailin_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(mailin_module, "parse_report", broken)
+    rcpt = return_path("c-1-2", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        deliver(mailin, rcpt, reply("a@example.org", "Hello", "Hi"))
+    assert refused.value.smtp_code == 451 and b"try again later" in refused.value.smtp_error
+    assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 0
+
+
+# With provider_events: what the marketer sees ---------------------------------------------------
+
+
+def test_a_dsn_bounces_the_recipient_suppresses_the_address_and_counts_once(app, ctx, workspace, sent, mailin):
+    camp, recipients = sent
+    person = recipients["person1@example.com"]
+    raw = dsn(person.email, "5.1.1", "550 5.1.1 <person1@example.com>: Recipient address rejected: User unknown")
+    deliver(mailin, verp(app, camp, person), raw)
+    db.session.expire_all()
+    assert db.session.get(CampaignRecipient, person.id).status == "bounced"
+    assert recipients["person2@example.com"].status == "sent"
+    assert _subscriber("person1@example.com").status == "bounced"
+    sup = _suppression("person1@example.com")
+    assert sup.reason == "bounced" and "Recipient address rejected: User unknown" in sup.detail
+    assert campaigns.campaign_stats(camp.id)["bounced"] == 1
+    inbound = db.session.scalar(select(InboundMessage))
+    assert (inbound.kind, inbound.workspace_id, inbound.campaign_id, inbound.recipient_id) == (
+        "dsn",
+        workspace.id,
+        camp.id,
+        person.id,
+    )
+    assert "5.1.1" in inbound.summary
+
+    deliver(mailin, verp(app, camp, person), raw)  # the same DSN again (a retry, a second MX)
+    db.session.expire_all()
+    assert campaigns.campaign_stats(camp.id)["bounced"] == 1
+    assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 1
+    bounces = select(func.count()).where(Event.recipient_id == person.id, Event.event_type == "bounce")
+    assert db.session.scalar(bounces) == 1
+
+
+def test_an_arf_complaint_marks_complained_and_suppresses(app, ctx, sent, mailin):
+    camp, recipients = sent
+    person = recipients["person0@example.com"]
+    deliver(mailin, verp(app, camp, person), arf(person.email), mail_from="feedback@arf.mail.yahoo.com")
+    db.session.expire_all()
+    assert db.session.get(CampaignRecipient, person.id).status == "complained"
+    assert _subscriber(person.email).status == "complained"
+    assert _suppression(person.email).reason == "complained"
+    assert campaigns.campaign_stats(camp.id)["complained"] == 1
+    assert db.session.scalar(select(InboundMessage.kind)) == "arf"
+
+
+def test_a_reply_shows_on_the_campaign_page_and_autoreplies_do_not_count(app, ctx, client, sent, mailin):
+    camp, recipients = sent
+    person = recipients["person2@example.com"]
+    rcpt = verp(app, camp, person)
+    # From another address of the person's: the signed return path says whose reply it is.
+    deliver(mailin, rcpt, reply("Person Two <p2@home.example>", "Re: Spring sale", "Do you ship <b>abroad</b>?"))
+    deliver(mailin, rcpt, reply("person2@example.com", "Out of office", "Back Monday", auto=True))
+    db.session.expire_all()
+    assert db.session.get(Campaign, camp.id).replies == 1
+    assert db.session.get(CampaignRecipient, person.id).status == "sent"  # a reply changes no status
+    page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
+    assert 'id="replies"' in page and "Re: Spring sale" in page and "p2@home.example" in page
+    assert "1 automatic reply" in page and "Out of office" not in page
+    inbound = db.session.scalar(select(InboundMessage).where(InboundMessage.kind == "reply"))
+    link = f"/campaigns/{camp.id}/replies/{inbound.id}"
+    assert link in page
+    shown = client.get(link)
+    text = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "Do you ship &lt;b&gt;abroad&lt;/b&gt;?" in text
+    assert "tracker.example" not in text and "<b>abroad" not in text  # the HTML part is never rendered
+    assert "Message-ID" in text and "Re: Spring sale" in text
+
+    deliver(mailin, rcpt, reply("Person Two <p2@home.example>", "Re: Spring sale", "Do you ship <b>abroad</b>?"))
+    db.session.expire_all()
+    assert db.session.get(Campaign, camp.id).replies == 1  # the same reply twice counts once
+
+
+def test_another_workspaces_reply_is_not_found(app, ctx, client, sent, make_workspace):
+    camp, _ = sent
+    other = make_workspace("Other", "other@example.com")
+    theirs = InboundMessage(
+        workspace_id=other.id, campaign_id=camp.id, kind="reply", rcpt_to="x@example.com", raw=b"Subject: secret\n\nx"
+    )
+    db.session.add(theirs)
+    db.session.commit()
+    assert client.get(f"/campaigns/{camp.id}/replies/{theirs.id}").status_code == 404
+    assert client.get(f"/campaigns/{camp.id}/replies/{theirs.id + 1000}").status_code == 404
+    assert "secret" not in client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
+
+
+def test_a_bounce_for_a_transactional_message_is_filed_under_its_workspace(app, ctx, workspace, mailin):
+    from app.models import Message
+
+    message = Message(
+        workspace_id=workspace.id, to_email="buyer@example.com", from_email="shop@shop.example.com", status="sent"
+    )
+    db.session.add(message)
+    db.session.commit()
+    rcpt = return_path(f"m-{message.id}", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
+    deliver(mailin, rcpt, dsn("buyer@example.com", "5.1.1", "550 5.1.1 user unknown"))
+    db.session.expire_all()
+    inbound = db.session.scalar(select(InboundMessage))
+    assert (inbound.kind, inbound.workspace_id, inbound.message_id, inbound.campaign_id) == (
+        "dsn",
+        workspace.id,
+        message.id,
+        None,
+    )
+    assert _suppression("buyer@example.com").reason == "bounced"
