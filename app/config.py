@@ -36,6 +36,15 @@ class Config:
         # The inbound SMTP listener for bounces, complaints and replies (`flask mailin`).
         self.MAILIN_HOST = env.get("MAILIN_HOST", "127.0.0.1")
         self.MAILIN_PORT = int(env.get("MAILIN_PORT", "2525"))
+        # HTTP providers (SES, SendGrid, Mailgun, Postmark): seconds to wait for an answer. A message
+        # whose request got no answer in time is `unknown` (the provider may have it), never resent.
+        self.PROVIDER_HTTP_TIMEOUT = float(env.get("PROVIDER_HTTP_TIMEOUT", "15"))
+        # SNS signing certificates: where they may come from (AWS's own pattern) and, for tests or
+        # a private CA, which CA bundle verifies the HTTPS fetch (None: the system's).
+        self.SNS_CERT_HOST_PATTERN = env.get("SNS_CERT_HOST_PATTERN") or None
+        self.SNS_CA_FILE = env.get("SNS_CA_FILE") or None
+        # Soft bounces in a row before an address is suppressed (deliverability.md §7.2).
+        self.SOFT_BOUNCE_LIMIT = int(env.get("SOFT_BOUNCE_LIMIT", "3"))
         self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))

@@ -3,7 +3,7 @@
 RQ forks a work-horse per job. Without building the app first, each job would build the
 Flask app anew (~0.7 s), which dominated small jobs such as the tracking drain.
 
-The jobs of the `sends` and `transactional` queues run in the worker process itself, as
+The jobs of the `sends`, `transactional` and `webhooks` queues run in the worker process itself, as
 rq's SimpleWorker runs every job. A forked horse starts with none of what the last job
 learnt, so each batch of 500 would pay again for:
 - compiling the campaign's templates (~50 ms for a 25 KB newsletter);
@@ -16,7 +16,7 @@ transactional message it was most of its latency.
 What these jobs keep between runs is bounded: the last 32 compiled messages, and pooled
 connections. A crash of one of them is recovered like any crash: stale claims expire, RQ
 retries the job, and the process manager restarts the worker. Every other job (imports,
-webhooks, scheduled maintenance) still gets a horse of its own.
+scheduled maintenance) still gets a horse of its own.
 """
 
 from rq import Worker
@@ -24,9 +24,11 @@ from rq.defaults import DEFAULT_WORKER_TTL
 from rq.worker import WorkerStatus
 
 from workers.jobs import _app
-from workers.queues import SENDS, TRANSACTIONAL
+from workers.queues import SENDS, TRANSACTIONAL, WEBHOOKS
 
-IN_PROCESS = frozenset({SENDS, TRANSACTIONAL})
+# Webhook payloads too: a provider posts thousands of small requests (Mailgun and Postmark one
+# event each), and a horse per payload would pay a fork and a new database connection each time.
+IN_PROCESS = frozenset({SENDS, TRANSACTIONAL, WEBHOOKS})
 
 
 class HeraldWorker(Worker):

@@ -10,18 +10,16 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from email import policy
 from urllib.parse import parse_qs, quote
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, LocationValueError, ReadTimeoutError, SSLError
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers.common import pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
 
 NAME = "Mailgun"
 DEFAULT_BASE_URL = "https://api.mailgun.net"  # the EU region is https://api.eu.mailgun.net
-CONNECT_TIMEOUT = 5.0  # a provider that takes longer to accept a TCP connection is as good as down
 USER_AGENT = "Herald (+mailgun)"
 MAX_CLOCK_SKEW = 600  # seconds either way; tokens already seen are refused by the caller (replay_token)
 
@@ -67,14 +65,7 @@ class MailgunTransport:
         self.sandbox = sandbox
         self.tracking = tracking
         self.timeout = timeout
-        # retries=False: an automatic retry after a read timeout could send the message twice;
-        # the send engine decides about retries and failover.
-        self.http = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=4,
-            retries=False,
-            timeout=urllib3.Timeout(connect=min(timeout, CONNECT_TIMEOUT), read=timeout),
-        )
+        self.http = pool(timeout)
         self.headers = {**urllib3.make_headers(basic_auth=f"api:{self.api_key}"), "User-Agent": USER_AGENT}
 
     def send(self, mail_from: str, rcpt: str, raw: bytes, ref: str | None = None) -> SendResult:
@@ -101,9 +92,9 @@ class MailgunTransport:
                 "POST", self._url("messages.mime"), fields=fields, headers=self.headers, redirect=False
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return _lost(exc, self.timeout)
+            return lost(exc, self.timeout, "Mailgun")
         if resp.status == 200:
-            body = _json(resp.data)
+            body = loads_or_none(resp.data)
             mid = body.get("id") if isinstance(body, dict) else None
             detail = body.get("message") if isinstance(body, dict) else None
             return SendResult(True, provider_message_id=_bare(mid), code=200, detail=detail or "queued")
@@ -125,7 +116,7 @@ class MailgunTransport:
         if resp.status != 200:
             _raise_if_unavailable(resp)
             raise TransportUnavailable(f"Mailgun answered {resp.status}: {error_text(resp)}")
-        body = _json(resp.data)
+        body = loads_or_none(resp.data)
         domain = body.get("domain") if isinstance(body, dict) else None
         state = domain.get("state") if isinstance(domain, dict) else None
         if state in ("unverified", "disabled"):
@@ -149,22 +140,6 @@ def _bare(message_id) -> str | None:
     if not isinstance(message_id, str) or not message_id.strip():
         return None
     return message_id.strip().removeprefix("<").removesuffix(">")
-
-
-def _lost(exc: Exception, timeout: float) -> SendResult:
-    """A network failure during a send: TransportUnavailable if nothing can have left, else an unknown result.
-
-    Connect errors (refused, DNS, connect timeout) and TLS handshake errors happen before the
-    request is written. After that, a read timeout or a dropped connection leaves the hand-off
-    unknown: Mailgun may have queued the message, so it must not be sent again.
-    """
-    if isinstance(exc, ConnectTimeoutError | SSLError | LocationValueError):
-        raise TransportUnavailable(f"cannot reach Mailgun: {exc}") from exc
-    if isinstance(exc, ReadTimeoutError):
-        detail = f"no answer from Mailgun within {timeout:g} s: it may have accepted the message"
-    else:
-        detail = f"connection to Mailgun lost during the hand-off ({exc}): it may have accepted the message"
-    return SendResult(False, failure="unknown", detail=detail)
 
 
 def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
@@ -192,18 +167,11 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
 
 def error_text(resp: urllib3.BaseHTTPResponse) -> str:
     """Mailgun's {"message": ...}, or the start of the body (its 401 is a plain "Forbidden")."""
-    body = _json(resp.data)
+    body = loads_or_none(resp.data)
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     text = resp.data.decode("utf-8", "replace").strip()
     return text[:300] or resp.reason or f"HTTP {resp.status}"
-
-
-def _json(data: bytes):
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 # Webhooks -------------------------------------------------------------------------------------
@@ -241,7 +209,7 @@ def replay_token(headers: Mapping, body: bytes) -> str | None:
 
 def _signature(headers: Mapping, body: bytes) -> tuple[str, str, str] | None:
     """(timestamp, token, signature) from the JSON body's `signature` object or the legacy form fields."""
-    data = _json(body)
+    data = loads_or_none(body)
     if isinstance(data, dict):
         data = data.get("signature")
     elif data is None:
@@ -257,7 +225,7 @@ def _signature(headers: Mapping, body: bytes) -> tuple[str, str, str] | None:
 def _form(headers: Mapping, body: bytes) -> dict[str, str]:
     """The fields of a legacy webhook: application/x-www-form-urlencoded, or multipart/form-data
     (Mailgun used it when the event carried attachments). First value of each field; files skipped."""
-    ctype = _header(headers, "Content-Type") or ""
+    ctype = header(headers, "Content-Type") or ""
     if ctype.lower().startswith("multipart/form-data"):
         msg = email.message_from_bytes(
             b"Content-Type: " + ctype.encode("latin-1", "replace") + b"\r\n\r\n" + body, policy=policy.HTTP
@@ -277,18 +245,9 @@ def _form(headers: Mapping, body: bytes) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
-def _header(headers: Mapping, name: str) -> str | None:
-    """A request header by name, whatever its case (werkzeug Headers, or a plain dict)."""
-    value = headers.get(name)
-    if value is None:
-        lower = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lower), None)
-    return value
-
-
 def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
     """The normalized event of one webhook POST (JSON, or the legacy form); raises BadPayload otherwise."""
-    data = _json(body)
+    data = loads_or_none(body)
     if data is None:
         fields = _form(headers, body)
         if not fields.get("event"):
@@ -307,27 +266,27 @@ def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
 
 def parse_event(ed: dict) -> ProviderEvent:
     """One JSON webhook's event-data, normalized; an event we do not know becomes `unknown`, never an error."""
-    name = _str(ed.get("event")) or ""
-    severity, reason = _str(ed.get("severity")), _str(ed.get("reason"))
+    name = as_str(ed.get("event")) or ""
+    severity, reason = as_str(ed.get("severity")), as_str(ed.get("reason"))
     status = ed.get("delivery-status") if isinstance(ed.get("delivery-status"), dict) else {}
     message = ed.get("message") if isinstance(ed.get("message"), dict) else {}
     msg_headers = message.get("headers") if isinstance(message.get("headers"), dict) else {}
     client = ed.get("client-info") if isinstance(ed.get("client-info"), dict) else {}
     variables = ed.get("user-variables") if isinstance(ed.get("user-variables"), dict) else {}
-    event_id, stamp = _str(ed.get("id")), _str(ed.get("timestamp"))
+    event_id, stamp = as_str(ed.get("id")), as_str(ed.get("timestamp"))
     out = ProviderEvent(
         # event-data.id is only unique within a day; with the timestamp it is unique for good.
-        event_id=f"{event_id}:{stamp}" if event_id and stamp else "sha256:" + _digest(ed),
+        event_id=f"{event_id}:{stamp}" if event_id and stamp else "sha256:" + digest(ed),
         event_type=EVENT_TYPES.get(name, "unknown"),
         raw_type="/".join(x for x in (name, severity, reason) if x),
-        email=_str(ed.get("recipient")),
-        occurred_at=_when(ed.get("timestamp")),
-        ref=_str(variables.get("herald_ref")),
-        message_id=_angle(_str(msg_headers.get("message-id"))),
-        provider_message_id=_bare(_str(msg_headers.get("message-id"))),
-        url=_str(ed.get("url")),
-        user_agent=_str(client.get("user-agent")),
-        ip=_str(ed.get("ip")),
+        email=as_str(ed.get("recipient")),
+        occurred_at=epoch_time(ed.get("timestamp")),
+        ref=as_str(variables.get("herald_ref")),
+        message_id=angle(as_str(msg_headers.get("message-id"))),
+        provider_message_id=_bare(as_str(msg_headers.get("message-id"))),
+        url=as_str(ed.get("url")),
+        user_agent=as_str(client.get("user-agent")),
+        ip=as_str(ed.get("ip")),
         data=_small(
             {"severity": severity, "reason": reason, "tags": ed.get("tags"), "client_type": client.get("client-type")}
         ),
@@ -336,20 +295,20 @@ def parse_event(ed: dict) -> ProviderEvent:
         _add_failure(out, status, severity, reason)
     elif name == "rejected":
         reject = ed.get("reject") if isinstance(ed.get("reject"), dict) else {}
-        out.diagnostic = _str(reject.get("reason")) or _str(reject.get("description"))
+        out.diagnostic = as_str(reject.get("reason")) or as_str(reject.get("description"))
     elif name == "delivered":
-        out.diagnostic = _str(status.get("message")) or _str(status.get("description"))
+        out.diagnostic = as_str(status.get("message")) or as_str(status.get("description"))
     return out
 
 
 def _add_failure(out: ProviderEvent, status: dict, severity: str | None, reason: str | None) -> None:
     """`failed`: temporary -> delivery_delay; permanent `suppress-*` -> reject (Mailgun never tried);
     any other permanent failure a bounce, hard|soft|block by the SMTP reply (deliverability.md §7.2)."""
-    text = " ".join(t for t in (_str(status.get("message")), _str(status.get("description"))) if t)
+    text = " ".join(t for t in (as_str(status.get("message")), as_str(status.get("description"))) if t)
     code = status.get("code")
     # Mailgun's own codes (605 "previously bounced", 607 ...) are not SMTP replies.
     out.smtp_code = code if isinstance(code, int) and 200 <= code < 600 else bounces.smtp_code(text)
-    enhanced = _str(status.get("enhanced-code"))
+    enhanced = as_str(status.get("enhanced-code"))
     out.enhanced = enhanced if enhanced and bounces.ENHANCED_RE.fullmatch(enhanced) else bounces.enhanced_code(text)
     out.diagnostic = text or None
     if isinstance(code, int) and code != out.smtp_code:
@@ -370,13 +329,13 @@ def parse_legacy_event(fields: dict[str, str]) -> ProviderEvent:
     message_id = fields.get("Message-Id") or fields.get("message-id") or headers.get("message-id")
     token = fields.get("token")
     out = ProviderEvent(
-        event_id=f"token:{token}" if token else "sha256:" + _digest(fields),
+        event_id=f"token:{token}" if token else "sha256:" + digest(fields),
         event_type=LEGACY_EVENT_TYPES.get(name, "unknown"),
         raw_type=f"legacy/{name}",
         email=fields.get("recipient") or None,
-        occurred_at=_when(fields.get("timestamp")),
+        occurred_at=epoch_time(fields.get("timestamp")),
         ref=fields.get("herald_ref") or None,  # custom variables arrive as fields of their own
-        message_id=_angle(message_id),
+        message_id=angle(message_id),
         provider_message_id=_bare(message_id),
         url=fields.get("url") or None,
         user_agent=fields.get("user-agent") or None,
@@ -411,30 +370,3 @@ def _legacy_headers(value: str | None) -> dict[str, str]:
 
 def _small(values: dict) -> dict:
     return {k: v for k, v in values.items() if v not in (None, "", [], {})}
-
-
-def _str(value) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value)
-
-
-def _angle(message_id: str | None) -> str | None:
-    """A Message-ID in its header form, "<id@host>"."""
-    if not message_id or not message_id.strip():
-        return None
-    value = message_id.strip()
-    return value if value.startswith("<") else f"<{value}>"
-
-
-def _when(timestamp) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(timestamp), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _digest(obj) -> str:
-    """A stable id for an event that carries none: the same payload always gives the same id."""
-    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:40]

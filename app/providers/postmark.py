@@ -16,15 +16,14 @@ from datetime import UTC, datetime
 from email.errors import MessageError
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, LocationValueError, ReadTimeoutError, SSLError
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers.common import as_str, header, loads_or_none, lost, pool
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "Postmark"
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 DEFAULT_STREAM = "outbound"  # Postmark's default transactional stream; marketing belongs on a broadcast stream
-CONNECT_TIMEOUT = 5.0  # a provider that takes longer to accept a TCP connection is as good as down
 USER_AGENT = "Herald (+postmark)"
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # Postmark's limit for a whole message
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Herald webhooks"'}
@@ -121,14 +120,7 @@ class PostmarkTransport:
         self.sandbox = sandbox
         self.tracking = tracking
         self.timeout = timeout
-        # retries=False: an automatic retry after a read timeout could send the message twice;
-        # the send engine decides about retries and failover.
-        self.http = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=4,
-            retries=False,
-            timeout=urllib3.Timeout(connect=min(timeout, CONNECT_TIMEOUT), read=timeout),
-        )
+        self.http = pool(timeout)
         self.headers = {"X-Postmark-Server-Token": self.token, "Accept": "application/json", "User-Agent": USER_AGENT}
 
     def send(self, mail_from: str, rcpt: str, raw: bytes, ref: str | None = None) -> SendResult:
@@ -151,11 +143,11 @@ class PostmarkTransport:
         try:
             resp = self.http.request("POST", self.base + "/email", json=payload, headers=self.headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return _lost(exc, self.timeout)
-        body = _json(resp.data)
+            return lost(exc, self.timeout, "Postmark")
+        body = loads_or_none(resp.data)
         error_code = body.get("ErrorCode") if isinstance(body, dict) else None
         if resp.status == 200 and error_code == 0:
-            return SendResult(True, provider_message_id=_str(body.get("MessageID")), code=200, detail="OK")
+            return SendResult(True, provider_message_id=as_str(body.get("MessageID")), code=200, detail="OK")
         if resp.status == 200 and error_code is None:  # accepted, or a proxy's page: we cannot tell
             detail = "Postmark answered 200 without a readable result: it may have accepted the message"
             return SendResult(False, code=200, failure="unknown", detail=detail)
@@ -171,7 +163,7 @@ class PostmarkTransport:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportUnavailable(f"cannot reach Postmark at {self.base}: {exc}") from exc
         if resp.status != 200:
-            body = _json(resp.data)
+            body = loads_or_none(resp.data)
             _raise_if_unavailable(resp, body.get("ErrorCode") if isinstance(body, dict) else None)
             raise TransportUnavailable(f"Postmark answered {resp.status}: {error_text(resp)}")
 
@@ -226,22 +218,6 @@ def local_problem(parts: MessageParts, rcpt: str, size: int) -> str | None:
     return None
 
 
-def _lost(exc: Exception, timeout: float) -> SendResult:
-    """A network failure during a send: TransportUnavailable if nothing can have left, else an unknown result.
-
-    Connect errors (refused, DNS, connect timeout) and TLS handshake errors happen before the
-    request is written. After that, a read timeout or a dropped connection leaves the hand-off
-    unknown: Postmark may have accepted the message, so it must not be sent again.
-    """
-    if isinstance(exc, ConnectTimeoutError | SSLError | LocationValueError):
-        raise TransportUnavailable(f"cannot reach Postmark: {exc}") from exc
-    if isinstance(exc, ReadTimeoutError):
-        detail = f"no answer from Postmark within {timeout:g} s: it may have accepted the message"
-    else:
-        detail = f"connection to Postmark lost during the hand-off ({exc}): it may have accepted the message"
-    return SendResult(False, failure="unknown", detail=detail)
-
-
 def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, error_code) -> None:
     """Raise TransportUnavailable for answers that say nothing was accepted and the message is not at fault.
 
@@ -267,7 +243,7 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, error_code) -> None:
 
 def error_text(resp: urllib3.BaseHTTPResponse) -> str:
     """Postmark's "ErrorCode N: Message", or the start of the body."""
-    body = _json(resp.data)
+    body = loads_or_none(resp.data)
     if isinstance(body, dict) and "ErrorCode" in body:
         code = body.get("ErrorCode")
         meaning = RECIPIENT_ERRORS.get(code) or ACCOUNT_ERRORS.get(code)
@@ -275,13 +251,6 @@ def error_text(resp: urllib3.BaseHTTPResponse) -> str:
         return f"{label}: {body.get('Message') or ''}".strip()
     text = resp.data.decode("utf-8", "replace").strip()
     return text[:300] or resp.reason or f"HTTP {resp.status}"
-
-
-def _json(data: bytes):
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 # Webhooks -------------------------------------------------------------------------------------
@@ -301,7 +270,7 @@ def verify_webhook(headers: Mapping, body: bytes, settings: dict, credentials: d
             "webhook URL (https://user:password@host/...)",
             403,
         )
-    given = _basic_auth(_header(headers, "Authorization"))
+    given = _basic_auth(header(headers, "Authorization"))
     if given is None:
         raise WebhookRejected("missing or malformed basic auth", 401, dict(CHALLENGE))
     # Both compared, always: which of the two was wrong must not show in the timing.
@@ -324,15 +293,6 @@ def _basic_auth(value: str | None) -> tuple[bytes, bytes] | None:
     return (user, password) if sep else None
 
 
-def _header(headers: Mapping, name: str) -> str | None:
-    """A request header by name, whatever its case (werkzeug Headers, or a plain dict)."""
-    value = headers.get(name)
-    if value is None:
-        lower = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lower), None)
-    return value
-
-
 def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
     """The normalized events of one webhook POST (one JSON record, or an array of them); raises BadPayload otherwise."""
     try:
@@ -350,8 +310,8 @@ def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
 
 def parse_record(rec: dict) -> ProviderEvent:
     """One webhook record, normalized; a record type we do not know becomes `unknown`, never an error."""
-    record_type = _str(rec.get("RecordType")) or ""
-    kind = _str(rec.get("Type"))
+    record_type = as_str(rec.get("RecordType")) or ""
+    kind = as_str(rec.get("Type"))
     event_type = RECORD_TYPES.get(record_type, "unknown")
     geo = rec.get("Geo") if isinstance(rec.get("Geo"), dict) else {}
     metadata = rec.get("Metadata") if isinstance(rec.get("Metadata"), dict) else {}
@@ -359,19 +319,19 @@ def parse_record(rec: dict) -> ProviderEvent:
         event_id=event_id(rec),
         event_type=event_type,
         raw_type=f"{record_type}/{kind}" if record_type == "Bounce" and kind else record_type,
-        email=_str(rec.get("Recipient")) or _str(rec.get("Email")),
+        email=as_str(rec.get("Recipient")) or as_str(rec.get("Email")),
         occurred_at=_when(rec.get(TIME_FIELDS.get(record_type, "ReceivedAt"))),
-        ref=_str(metadata.get("herald_ref")),
-        provider_message_id=_str(rec.get("MessageID")),
-        url=_str(rec.get("OriginalLink")),
-        user_agent=_str(rec.get("UserAgent")),
-        ip=_str(geo.get("IP")),
+        ref=as_str(metadata.get("herald_ref")),
+        provider_message_id=as_str(rec.get("MessageID")),
+        url=as_str(rec.get("OriginalLink")),
+        user_agent=as_str(rec.get("UserAgent")),
+        ip=as_str(geo.get("IP")),
         data={k: rec[k] for k in _KEPT_FIELDS if rec.get(k) not in (None, "")},
     )
     if record_type == "Bounce":
-        _refine_bounce(out, kind, _str(rec.get("Details")) or _str(rec.get("Description")))
+        _refine_bounce(out, kind, as_str(rec.get("Details")) or as_str(rec.get("Description")))
     elif record_type == "Delivery":
-        out.diagnostic = _str(rec.get("Details"))
+        out.diagnostic = as_str(rec.get("Details"))
     elif record_type == "SubscriptionChange":
         out.event_type = _subscription_type(rec)
     return out
@@ -403,26 +363,20 @@ def _subscription_type(rec: dict) -> str:
 def event_id(rec: dict) -> str:
     """Bounce records have an ID; for the others, a digest of what identifies the record (the same
     record always gives the same id; a second open or click differs by its time, or its link)."""
-    record_type = _str(rec.get("RecordType")) or ""
+    record_type = as_str(rec.get("RecordType")) or ""
     if record_type == "Bounce" and rec.get("ID") is not None:
         return str(rec["ID"])
     parts = [
         record_type,
-        _str(rec.get("MessageID")) or "",
-        _str(rec.get("Recipient")) or _str(rec.get("Email")) or "",
-        _str(rec.get(TIME_FIELDS.get(record_type, "ReceivedAt"))) or "",
-        _str(rec.get("OriginalLink")) or "",
+        as_str(rec.get("MessageID")) or "",
+        as_str(rec.get("Recipient")) or as_str(rec.get("Email")) or "",
+        as_str(rec.get(TIME_FIELDS.get(record_type, "ReceivedAt"))) or "",
+        as_str(rec.get("OriginalLink")) or "",
     ]
     if not any(parts[1:4]):  # nothing identifies it: the whole record does
         parts.append(json.dumps(rec, sort_keys=True, default=str))
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
-    return f"{record_type or 'Record'}:{_str(rec.get('MessageID')) or '-'}:{digest}"[:128]
-
-
-def _str(value) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value)
+    return f"{record_type or 'Record'}:{as_str(rec.get('MessageID')) or '-'}:{digest}"[:128]
 
 
 def _when(value) -> datetime | None:

@@ -7,10 +7,8 @@ merges into the top level of every event about the message (deliverability.md §
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from email.errors import MessageError
 from functools import lru_cache
 
@@ -18,14 +16,13 @@ import urllib3
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from urllib3.exceptions import ConnectTimeoutError, LocationValueError, ReadTimeoutError, SSLError
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers.common import pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "SendGrid"
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
-CONNECT_TIMEOUT = 5.0  # a provider that takes longer to accept a TCP connection is as good as down
 USER_AGENT = "Herald (+sendgrid)"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -69,14 +66,7 @@ class SendGridTransport:
         self.sandbox = sandbox
         self.tracking = tracking
         self.timeout = timeout
-        # retries=False: an automatic retry after a read timeout could send the message twice;
-        # the send engine decides about retries and failover.
-        self.http = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=4,
-            retries=False,
-            timeout=urllib3.Timeout(connect=min(timeout, CONNECT_TIMEOUT), read=timeout),
-        )
+        self.http = pool(timeout)
         self.headers = {"Authorization": f"Bearer {self.api_key}", "User-Agent": USER_AGENT}
 
     def send(self, mail_from: str, rcpt: str, raw: bytes, ref: str | None = None) -> SendResult:
@@ -96,7 +86,7 @@ class SendGridTransport:
                 "POST", self.base + "/v3/mail/send", json=payload, headers=self.headers, redirect=False
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return _lost(exc, self.timeout)
+            return lost(exc, self.timeout, "SendGrid")
         if 200 <= resp.status < 300:  # 202 queued; 200 in sandbox mode (validated, not sent)
             detail = "sandbox: validated, not sent" if self.sandbox else "queued"
             return SendResult(
@@ -116,7 +106,7 @@ class SendGridTransport:
         if resp.status != 200:
             _raise_if_unavailable(resp)
             raise TransportUnavailable(f"SendGrid answered {resp.status}: {error_text(resp)}")
-        body = _json(resp.data)
+        body = loads_or_none(resp.data)
         scopes = body.get("scopes") if isinstance(body, dict) else None
         if not isinstance(scopes, list) or "mail.send" not in scopes:
             raise TransportUnavailable("this SendGrid API key lacks the mail.send permission: give it Mail Send access")
@@ -160,22 +150,6 @@ def _address(email: str, name: str) -> dict:
     return {"email": email, "name": name} if name else {"email": email}
 
 
-def _lost(exc: Exception, timeout: float) -> SendResult:
-    """A network failure during a send: TransportUnavailable if nothing can have left, else an unknown result.
-
-    Connect errors (refused, DNS, connect timeout) and TLS handshake errors happen before the
-    request is written. After that, a read timeout or a dropped connection leaves the hand-off
-    unknown: SendGrid may have queued the message, so it must not be sent again.
-    """
-    if isinstance(exc, ConnectTimeoutError | SSLError | LocationValueError):
-        raise TransportUnavailable(f"cannot reach SendGrid: {exc}") from exc
-    if isinstance(exc, ReadTimeoutError):
-        detail = f"no answer from SendGrid within {timeout:g} s: it may have accepted the message"
-    else:
-        detail = f"connection to SendGrid lost during the hand-off ({exc}): it may have accepted the message"
-    return SendResult(False, failure="unknown", detail=detail)
-
-
 def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
     """Raise TransportUnavailable for answers that say nothing was accepted and the message is not at fault.
 
@@ -202,7 +176,7 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
 
 def error_text(resp: urllib3.BaseHTTPResponse) -> str:
     """SendGrid's error messages ("errors": [{"message", "field"}]), or the start of the body."""
-    body = _json(resp.data)
+    body = loads_or_none(resp.data)
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         messages = []
         for err in body["errors"]:
@@ -213,13 +187,6 @@ def error_text(resp: urllib3.BaseHTTPResponse) -> str:
             return "; ".join(messages)
     text = resp.data.decode("utf-8", "replace").strip()
     return text[:300] or resp.reason or f"HTTP {resp.status}"
-
-
-def _json(data: bytes):
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
 
 
 # Webhooks -------------------------------------------------------------------------------------
@@ -237,8 +204,8 @@ def verify_webhook(headers: Mapping, body: bytes, settings: dict, credentials: d
     key = _public_key(key_text.strip())
     if key is None:
         raise WebhookRejected("the configured webhook public key is not a P-256 public key (base64 DER or PEM)", 403)
-    signature = _header(headers, SIGNATURE_HEADER)
-    timestamp = _header(headers, TIMESTAMP_HEADER)
+    signature = header(headers, SIGNATURE_HEADER)
+    timestamp = header(headers, TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise WebhookRejected(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header", 403)
     try:
@@ -267,15 +234,6 @@ def _public_key(text: str) -> ec.EllipticCurvePublicKey | None:
     return key if is_p256 else None
 
 
-def _header(headers: Mapping, name: str) -> str | None:
-    """A request header by name, whatever its case (werkzeug Headers, or a plain dict)."""
-    value = headers.get(name)
-    if value is None:
-        lower = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lower), None)
-    return value
-
-
 def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
     """The normalized events of one Event Webhook POST (a JSON array); raises BadPayload otherwise."""
     try:
@@ -294,65 +252,38 @@ def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
 
 def parse_event(ev: dict) -> ProviderEvent:
     """One SendGrid event, normalized; an event name we do not know becomes `unknown`, never an error."""
-    name = _str(ev.get("event")) or ""
+    name = as_str(ev.get("event")) or ""
     event_type = EVENT_TYPES.get(name, "unknown")
-    kind = _str(ev.get("type"))
+    kind = as_str(ev.get("type"))
     out = ProviderEvent(
-        event_id=_str(ev.get("sg_event_id")) or "sha256:" + _digest(ev),
+        event_id=as_str(ev.get("sg_event_id")) or "sha256:" + digest(ev),
         event_type=event_type,
         raw_type=f"{name}/{kind}" if name == "bounce" and kind else name,
-        email=_str(ev.get("email")),
-        occurred_at=_when(ev.get("timestamp")),
-        ref=_str(ev.get("herald_ref")),
-        message_id=_angle(_str(ev.get("smtp-id"))),
-        provider_message_id=(_str(ev.get("sg_message_id")) or "").split(".", 1)[0] or None,
-        url=_str(ev.get("url")),
-        user_agent=_str(ev.get("useragent")),
-        ip=_str(ev.get("ip")),
+        email=as_str(ev.get("email")),
+        occurred_at=epoch_time(ev.get("timestamp")),
+        ref=as_str(ev.get("herald_ref")),
+        message_id=angle(as_str(ev.get("smtp-id"))),
+        provider_message_id=(as_str(ev.get("sg_message_id")) or "").split(".", 1)[0] or None,
+        url=as_str(ev.get("url")),
+        user_agent=as_str(ev.get("useragent")),
+        ip=as_str(ev.get("ip")),
         machine=ev["sg_machine_open"] if isinstance(ev.get("sg_machine_open"), bool) else None,
         data={k: ev[k] for k in _KEPT_FIELDS if ev.get(k) not in (None, "", [])},
     )
     if name in ("bounce", "deferred", "dropped"):
         _add_failure(out, ev, name, kind)
     elif name == "delivered":
-        out.diagnostic = _str(ev.get("response"))
+        out.diagnostic = as_str(ev.get("response"))
     return out
 
 
 def _add_failure(out: ProviderEvent, ev: dict, name: str, kind: str | None) -> None:
     """SMTP code, enhanced code and diagnostic; bounces also get hard|soft|block (deliverability.md §7.2)."""
-    text = _str(ev.get("reason")) or _str(ev.get("response")) or ""
+    text = as_str(ev.get("reason")) or as_str(ev.get("response")) or ""
     out.diagnostic = text or None
     out.smtp_code = bounces.smtp_code(text)
-    status = _str(ev.get("status"))
+    status = as_str(ev.get("status"))
     out.enhanced = status if status and bounces.ENHANCED_RE.fullmatch(status) else bounces.enhanced_code(text)
     if name == "bounce":
         # A block refuses the sender (IP, content, policy), not the address: never suppress for it.
         out.bounce_type = "block" if kind == "blocked" else bounces.classify(out.smtp_code, out.enhanced, text)
-
-
-def _str(value) -> str | None:
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value)
-
-
-def _angle(message_id: str | None) -> str | None:
-    """A Message-ID in its header form, "<id@host>"."""
-    if not message_id or not message_id.strip():
-        return None
-    value = message_id.strip()
-    return value if value.startswith("<") else f"<{value}>"
-
-
-def _when(timestamp) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(timestamp), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _digest(obj) -> str:
-    """A stable id for an event that carries none: the same payload always gives the same id."""
-    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:40]

@@ -26,7 +26,8 @@ def add(workspace_id: int, counters: dict[tuple[date, int, str], Counter]) -> No
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    for (day, provider_id, domain), counts in counters.items():
+    # In key order: two workers upserting the same rows lock them in the same order (no deadlock).
+    for (day, provider_id, domain), counts in sorted(counters.items()):
         values = {name: int(counts.get(name, 0)) for name in COUNTERS}
         if not any(values.values()):
             continue

@@ -132,10 +132,13 @@ def _targets(workspace_id: int, refs: set[tuple[str, int]]) -> dict[tuple[str, i
     return found
 
 
-def _event_key(source: str, event_id: str) -> str:
-    key = f"{source}:{event_id}"
+def _event_key(workspace_id: int, source: str, event_id: str) -> str:
+    # Per workspace: one provider account may post the same event to several workspaces' webhooks
+    # (SendGrid and Postmark allow several webhook URLs, an SNS topic several subscriptions), and
+    # the copy stored first, unmatched, elsewhere must not hide it from the workspace it is about.
+    key = f"{source}:{workspace_id}:{event_id}"
     if len(key) > 128:  # long provider ids keep their uniqueness through a digest
-        key = f"{source}:sha256:{hashlib.sha256(event_id.encode()).hexdigest()}"
+        key = f"{source}:{workspace_id}:sha256:{hashlib.sha256(event_id.encode()).hexdigest()}"
     return key
 
 
@@ -172,7 +175,7 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
     now = datetime.now(timezone.utc)
     rows, pending = [], {}
     for ev in events:
-        key = _event_key(source, ev.event_id)
+        key = _event_key(workspace_id, source, ev.event_id)
         if key in pending:  # the same event twice in one payload
             continue
         ref = parse_ref(ev.ref, ev.message_id)
@@ -240,6 +243,7 @@ def _fan_out(workspace_id: int, event_ids: list[int]) -> None:
 def _cascade(workspace_id: int, provider_id: int | None, fresh: list[tuple[ProviderEvent, _Target | None]]) -> None:
     counters: dict[tuple, Counter] = defaultdict(Counter)
     plan = _Plan()
+    _lock_targets([t for _, t in fresh if t is not None])
     for ev, target in fresh:
         if target is None:
             continue
@@ -253,6 +257,23 @@ def _cascade(workspace_id: int, provider_id: int | None, fresh: list[tuple[Provi
         plan.add(ev, target)
     plan.apply(workspace_id)
     delivery_stats.add(workspace_id, counters)
+
+
+def _lock_targets(targets: list[_Target]) -> None:
+    """Lock the rows the cascade will write, table by table in id order, before writing any.
+
+    Two workers applying payloads about the same people then queue up behind each other
+    instead of deadlocking (each would otherwise lock rows in its own payload's order).
+    """
+    for table, ids in (
+        (CampaignRecipient.__table__, {t.id for t in targets if t.kind == "c"}),
+        (Message.__table__, {t.id for t in targets if t.kind == "m"}),
+        (Subscriber.__table__, {t.subscriber_id for t in targets if t.subscriber_id}),
+    ):
+        if ids:
+            db.session.execute(
+                select(table.c.id).where(table.c.id.in_(sorted(ids))).order_by(table.c.id).with_for_update()
+            )
 
 
 def _day(ev: ProviderEvent) -> date:

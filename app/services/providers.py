@@ -219,6 +219,27 @@ def _clean(provider_type: str, settings, credentials) -> tuple[dict, dict]:
     return _CLEANERS[provider_type](settings or {}, credentials or {})
 
 
+def _clean_all(name, provider_type: str, settings, credentials) -> tuple[str, dict, dict]:
+    """The name, settings and credentials checked together, so one answer names every wrong field."""
+    errors = {}
+    name = " ".join(str(name or "").split())
+    if not name:
+        errors["name"] = "Required."
+    elif len(name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    try:
+        clean_settings, clean_creds = _clean(provider_type, settings, credentials)
+    except ValidationError as exc:
+        errors.update(exc.fields or {"settings": exc.message})
+        if len(errors) == 1 and "name" not in errors:
+            raise
+    if errors:
+        raise ValidationError(
+            errors["name"] if list(errors) == ["name"] else "Please correct the highlighted fields.", errors
+        )
+    return name, clean_settings, clean_creds
+
+
 def _check_priority(priority) -> int:
     if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 10_000:
         raise ValidationError(
@@ -241,19 +262,16 @@ def create_provider(
     provider_tracking: bool = False,
 ) -> Provider:
     """Add a provider; its credentials are stored encrypted and never shown again."""
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise ValidationError("Give the provider a name.", {"name": "Required."})
     if provider_type not in CREATABLE_TYPES:
         raise ValidationError(
             f"Provider type '{str(provider_type)[:40]}' is not available; choose one of: {', '.join(CREATABLE_TYPES)}.",
             {"provider_type": "Unsupported."},
         )
-    clean_settings, clean_creds = _clean(provider_type, settings, credentials)
+    name, clean_settings, clean_creds = _clean_all(name, provider_type, settings, credentials)
     _check_limits(max_sends_per_second, max_sends_per_day)
     provider = Provider(
         workspace_id=workspace_id,
-        name=name[:200],
+        name=name,
         provider_type=provider_type,
         settings=clean_settings,
         credentials_encrypted=encrypt_json(clean_creds),
@@ -291,12 +309,9 @@ def update_provider(
         raise ValidationError("credentials is an object.", {"credentials": "An object."})
     stored = decrypt_json(provider.credentials_encrypted)
     merged = {f: (credentials or {}).get(f) or stored.get(f) for f in CREDENTIAL_FIELDS[provider.provider_type]}
-    clean_settings, clean_creds = _clean(provider.provider_type, settings, merged)
+    name, clean_settings, clean_creds = _clean_all(name, provider.provider_type, settings, merged)
     _check_limits(max_sends_per_second, max_sends_per_day)
-    name = " ".join(str(name or "").split())
-    if not name:
-        raise ValidationError("Give the provider a name.", {"name": "Required."})
-    provider.name = name[:200]
+    provider.name = name
     provider.settings = clean_settings
     provider.credentials_encrypted = encrypt_json(clean_creds)
     provider.max_sends_per_second = max_sends_per_second

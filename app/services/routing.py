@@ -37,7 +37,11 @@ _FAILOVER = "herald:campaign:{}:failover"
 
 
 def clean_routing(workspace_id: int, config) -> dict | None:
-    """Check a routing config from a form or the API; None means "the default provider"."""
+    """Check a routing config from a form or the API; None means "the default provider".
+
+    An empty `providers` list is allowed: the campaign's own provider (or the default) is
+    chosen, and with `fallback` the workspace's other providers stand behind it.
+    """
     if config in (None, {}, ""):
         return None
     if not isinstance(config, dict):
@@ -51,9 +55,14 @@ def clean_routing(workspace_id: int, config) -> dict | None:
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise ValidationError("providers is a list of provider ids.", {"routing_config.providers": "A list of ids."})
     ids = list(dict.fromkeys(ids))[:10]
-    owned = set(db.session.scalars(select(Provider.id).where(Provider.workspace_id == workspace_id, Provider.id.in_(ids))))
-    if missing := [i for i in ids if i not in owned]:
-        raise ValidationError(f"No such provider: {missing[0]}.", {"routing_config.providers": "Unknown provider."})
+    names = dict(
+        db.session.execute(
+            select(Provider.id, Provider.name).where(Provider.workspace_id == workspace_id, Provider.id.in_(ids))
+        ).all()
+    )
+    if missing := [i for i in ids if i not in names]:
+        why = f"Provider {missing[0]} is not one of this workspace's providers."
+        raise ValidationError(why, {"routing_config.providers": why})
     weights = {}
     if strategy == "weighted":
         raw = config.get("weights") or {}
@@ -62,9 +71,8 @@ def clean_routing(workspace_id: int, config) -> dict | None:
         for i in ids:
             w = raw.get(str(i), raw.get(i, 1))
             if not isinstance(w, (int, float)) or isinstance(w, bool) or not 0 <= w <= 1000:
-                raise ValidationError(
-                    "A weight is a number from 0 to 1000.", {"routing_config.weights": f"Bad weight for {i}."}
-                )
+                why = f"The weight of “{names[i]}” is a number from 0 to 1000."
+                raise ValidationError(why, {"routing_config.weights": why})
             weights[str(i)] = w
         if ids and not any(weights.values()):
             raise ValidationError("At least one weight must be above 0.", {"routing_config.weights": "All zero."})
@@ -207,6 +215,10 @@ class Router:
                 self.mark_down(route, exc)
                 continue
             self.in_flight = False
+            if result.failure == "unknown":
+                # No answer in time: this message stays with this provider (it may deliver it),
+                # but the next ones go elsewhere until the provider answers again.
+                self.mark_down(route, TransportUnavailable(result.detail or "no answer"))
             route.sent += 1
             return route, result, waited
         if held is not None and last is None:
@@ -229,7 +241,9 @@ class Router:
                 self._r.set(_FAILOVER.format(self.campaign.id), json.dumps(note), ex=7 * 86400)
         except Exception:
             pass
-        current_app.logger.warning("provider %s unavailable for campaign %s: %s", route.provider.id, self.campaign.id, exc)
+        current_app.logger.warning(
+            "provider %s unavailable for campaign %s: %s", route.provider.id, self.campaign.id, exc
+        )
 
     def close(self) -> None:
         for route in self.routes:
@@ -244,7 +258,11 @@ def _envelope_builder(from_email: str):
     secret = current_app.config["SECRET_KEY"]
 
     def envelope(route: Route, ref: str) -> str:
-        domain = (route.provider.settings or {}).get("return_path_domain") if route.provider.provider_type == "smtp" else None
+        domain = (
+            (route.provider.settings or {}).get("return_path_domain")
+            if route.provider.provider_type == "smtp"
+            else None
+        )
         if not domain:
             return from_email
         from app.services.verp import return_path

@@ -494,14 +494,17 @@ def deliver_message(message_id: int, final_attempt: bool = True) -> str:
     _, links = compiled_for(tpl, msg.track_opens, msg.track_clicks)
     take_send_token(get_redis(), provider)
     try:
-        result = transport.send(msg.from_email, msg.to_email, raw)
+        ref = f"m-{msg.id}"  # comes back in the provider's events (custom args, tags) or the VERP address
+        result = transport.send(_envelope_from(provider, msg.from_email, ref), msg.to_email, raw, ref)
     except TransportUnavailable as exc:
         return _not_handed_off(msg, f"Cannot reach “{provider.name}”: {exc}", final_attempt)
     finally:
         transport.close()
     common = {"subject": rendered.subject[:998], "provider_id": provider.id, "links": links or None}
     if result.ok:
-        return _finish(msg, "sent", None, message_id=mid, sent_at=_now(), **common)
+        return _finish(
+            msg, "sent", None, message_id=mid, sent_at=_now(), provider_message_id=result.provider_message_id, **common
+        )
     if result.failure == "unknown":
         return _finish(msg, "unknown", f"hand-off unknown: {result.detail}", message_id=mid, **common)
     if result.failure == "temporary":
@@ -509,6 +512,16 @@ def deliver_message(message_id: int, final_attempt: bool = True) -> str:
     if (result.enhanced or "").startswith("5.1."):
         _suppress_hard_bounce(msg, result.detail or "")
     return _finish(msg, "failed", f"smtp rejected: {result.detail}", **common)
+
+
+def _envelope_from(provider: Provider, from_email: str, ref: str) -> str:
+    """The SMTP envelope sender: a VERP address where the provider has a return-path domain."""
+    domain = (provider.settings or {}).get("return_path_domain") if provider.provider_type == "smtp" else None
+    if not domain:
+        return from_email
+    from app.services.verp import return_path
+
+    return return_path(ref, domain, current_app.config["SECRET_KEY"])
 
 
 def _not_handed_off(msg: Message, why: str, final_attempt: bool) -> str:

@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -114,7 +115,13 @@ def seen_before(provider: Provider, headers, body: bytes) -> bool:
     from app.providers.mailgun import replay_token
 
     token = replay_token(headers, body)
-    return bool(token) and bool(get_redis().exists(_MAILGUN_TOKENS.format(provider.id, token)))
+    if not token:
+        return False
+    try:
+        return bool(get_redis().exists(_MAILGUN_TOKENS.format(provider.id, token)))
+    except RedisError as exc:  # store it: its events count once anyway (they dedupe on their ids)
+        current_app.logger.warning("mailgun replay check skipped for provider %s: %s", provider.id, exc)
+        return False
 
 
 def _remember_token(provider: Provider, headers, body: bytes) -> None:
@@ -163,9 +170,13 @@ def enqueue(redis_url: str, payload_id: int) -> None:
 
 def process(payload_id: int) -> WebhookPayload | None:
     """Parse a stored payload and ingest its events; safe to run again (events count once)."""
-    payload = db.session.get(WebhookPayload, payload_id)
+    # Locked: a second job for the same payload (requeue_stuck queues one while the first may still
+    # wait in a long queue) waits here, then finds it processed and leaves its counts alone.
+    payload = db.session.get(WebhookPayload, payload_id, with_for_update=True)
     if payload is None:
         return None
+    if payload.status == "processed":
+        return payload
     try:
         module = module_for(payload.provider_type)
         headers = payload.headers or {}

@@ -298,3 +298,50 @@ def test_a_bounce_for_a_transactional_message_is_filed_under_its_workspace(app, 
         None,
     )
     assert _suppression("buyer@example.com").reason == "bounced"
+
+
+def test_a_provider_with_a_return_path_domain_sends_with_verp_and_its_bounce_comes_home(
+    workspace, smtp_sink, worker, app, mailin
+):
+    """The whole loop: the envelope sender Herald wrote is where the receiving MTA's DSN goes."""
+    from app.services.verp import read_return_path
+
+    lst = audience.create_list(workspace.id, "Customers")
+    audience.import_subscribers(workspace.id, [{"email": "gone@example.com"}, {"email": "here@example.com"}], [lst.id])
+    prov = providers.create_provider(
+        workspace.id,
+        "Relay",
+        "smtp",
+        {"host": "127.0.0.1", "port": smtp_sink.port, "return_path_domain": BOUNCE_DOMAIN},
+        {},
+        is_default=True,
+    )
+    tpl = templates.create_template(workspace.id, {"name": "T", "subject": "Hello", "body_html": TEMPLATE_HTML})
+    camp = campaigns.create_campaign(
+        workspace.id,
+        {
+            "name": "VERP",
+            "template_id": tpl.id,
+            "list_ids": [lst.id],
+            "from_name": "Acme",
+            "from_email": "news@shop.example.com",
+            "provider_id": prov.id,
+        },
+    )
+    db.session.commit()
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    envelopes = {m["rcpt_tos"][0]: m["mail_from"] for m in smtp_sink.messages}
+    rows = {r.email: r for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    for email, mail_from in envelopes.items():
+        assert mail_from.endswith("@" + BOUNCE_DOMAIN)
+        assert read_return_path(mail_from, app.config["SECRET_KEY"]) == f"c-{camp.id}-{rows[email].id}"
+    # The receiving MTA accepted "gone@" and later bounced it to the envelope sender.
+    deliver(mailin, envelopes["gone@example.com"], dsn("gone@example.com", "5.1.1", "550 5.1.1 User unknown"))
+    db.session.expire_all()
+    assert db.session.get(CampaignRecipient, rows["gone@example.com"].id).status == "bounced"
+    assert db.session.get(CampaignRecipient, rows["here@example.com"].id).status == "sent"
+    assert db.session.scalar(select(Suppression.email).where(Suppression.workspace_id == workspace.id)) == (
+        "gone@example.com"
+    )

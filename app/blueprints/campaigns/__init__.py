@@ -1,5 +1,7 @@
 """Campaigns: index, new, edit, show with live progress, send."""
 
+from datetime import datetime, timezone
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
@@ -9,6 +11,7 @@ from app.services import campaign_lifecycle, send_progress, test_sends, audience
 from app.services import recurring, send_windows
 from app.services import ab_tests, sending
 from app.services import mailin
+from app.services import routing
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -30,6 +33,7 @@ def _form_data() -> dict:
         "send_window": _window_form(f),
         "recurrence": _recurrence_form(f),
         **_ab_form(f),
+        **_routing_form(f),
     }
 
 
@@ -87,14 +91,97 @@ def _recurrence_form(f) -> dict | None:
     }
 
 
+def _number(raw):
+    """A typed number as int or float, None when empty; other text as it is (the service says why)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _routing_rank(ui: dict, ids: list[str]) -> list[str]:
+    """The ticked providers sorted by the order typed beside them (ties and blanks keep their place)."""
+
+    def rank(item):
+        pos, key = item
+        n = _number(ui["order"].get(key))
+        return (0, n, pos) if isinstance(n, (int, float)) else (1, 0, pos)
+
+    return [key for _, key in sorted(enumerate(ids), key=rank)]
+
+
+def _routing_form(f) -> dict:
+    """The Delivery fields (templates/campaigns/_routing_fields.html): routing_config None for the default
+    provider, and what was typed (routing_ui) to show again as it was."""
+    ui = {
+        "mode": "several" if f.get("routing_mode") == "several" else "default",
+        "strategy": f.get("routing_strategy") or "priority",
+        "fallback": f.get("routing_fallback") == "on",
+        "providers": f.getlist("routing_providers"),
+        "order": {k[len("routing_order-") :]: v for k, v in f.items() if k.startswith("routing_order-")},
+        "weights": {k[len("routing_weight-") :]: v for k, v in f.items() if k.startswith("routing_weight-")},
+    }
+    if ui["mode"] == "default":
+        return {"routing_config": None, "routing_ui": ui}
+    ordered = _routing_rank(ui, ui["providers"])
+    weights = {str(as_id(k) or k): _number(ui["weights"].get(k)) for k in ordered}
+    config = {
+        "strategy": ui["strategy"],
+        "providers": [as_id(k) or k for k in ordered],
+        "weights": {k: w for k, w in weights.items() if w is not None},
+        "fallback": ui["fallback"],
+    }
+    return {"routing_config": config, "routing_ui": ui}
+
+
+def _routing_values(config) -> dict:
+    """A saved routing_config as the Delivery fields show it."""
+    if not config:
+        return {"routing_config": None, "routing_ui": None}
+    ids = [str(i) for i in config.get("providers") or []]
+    ui = {
+        "mode": "several",
+        "strategy": config.get("strategy") or "priority",
+        "fallback": bool(config.get("fallback")),
+        "providers": ids,
+        "order": {k: str(n) for n, k in enumerate(ids, 1)},
+        "weights": {str(k): str(w) for k, w in (config.get("weights") or {}).items()},
+    }
+    return {"routing_config": config, "routing_ui": ui}
+
+
+def _routing_rows(provider_list, ui) -> list[dict]:
+    """The provider rows of the Delivery fields: the ticked ones first, in their order, then the others."""
+    ui = ui or {"providers": [], "order": {}, "weights": {}}
+    by_key = {str(p.id): p for p in provider_list}
+    ticked = [k for k in _routing_rank(ui, ui["providers"]) if k in by_key]
+    keys = ticked + [k for k in by_key if k not in ticked]
+    return [
+        {
+            "provider": by_key[k],
+            "checked": k in ticked,
+            "order": ui["order"].get(k, str(n)),
+            "weight": ui["weights"].get(k, "1"),
+        }
+        for n, k in enumerate(keys, 1)
+    ]
+
+
 def _form_context(form: dict, errors: dict, campaign=None) -> dict:
+    provider_list = providers.list_providers(g.ws_id)
     return dict(
         form=form,
         errors=errors,
         campaign=campaign,
         templates=templates.list_templates(g.ws_id),
         lists=audience.lists_with_counts(g.ws_id),
-        providers=providers.list_providers(g.ws_id),
+        providers=provider_list,
+        routing_rows=_routing_rows(provider_list, form.get("routing_ui")),
         timezones=send_windows.timezone_names(),
     )
 
@@ -159,6 +246,7 @@ def edit(campaign_id):
         "send_window": c.send_window or None,
         "recurrence": c.recurrence or None,
         **_ab_values(c),
+        **_routing_values(c.routing_config),
     }
     errors = {}
     if request.method == "POST":
@@ -225,6 +313,7 @@ def _progress_context(c) -> dict:
     limit_wait = sending.limit_wait(c.id) if c.status == "sending" else None
     resendable = campaign_lifecycle.count_undelivered(c.id) if reasons else 0
     return dict(
+        delivery=_delivery_context(c),
         c=c,
         stats=stats,
         audience=audience_size,
@@ -233,6 +322,28 @@ def _progress_context(c) -> dict:
         window_wait=window_wait,
         limit_wait=limit_wait,
         resendable=resendable,
+    )
+
+
+def _delivery_context(c) -> dict | None:
+    """The Delivery card: who carried the messages, the routing, the last failover; None: no card."""
+    cfg = c.routing_config
+    if c.status == "draft" and not cfg:
+        return None
+    note = routing.failover_note(c.id)
+    if note:
+        at = note.get("at")
+        note = {**note, "at": datetime.fromtimestamp(at, timezone.utc) if isinstance(at, (int, float)) else None}
+    chosen = []
+    if cfg:
+        names = {p.id: p.name for p in providers.list_providers(g.ws_id)}
+        weights = cfg.get("weights") or {}
+        chosen = [(names.get(i, f"provider #{i} (removed)"), weights.get(str(i))) for i in cfg.get("providers") or []]
+    return dict(
+        sent_through=routing.sent_by_provider(c.id) if c.status != "draft" else [],
+        failover=note,
+        routing=cfg,
+        chosen=chosen,
     )
 
 
@@ -291,6 +402,7 @@ def progress(campaign_id):
     context = _progress_context(c)
     body = render_template("campaigns/_window_status.html", **context)
     body += render_template("campaigns/_progress.html", **context)
+    body += render_template("campaigns/_delivery.html", **context)
     if c.ab_test and request.args.get("phase", c.ab_phase or "") != (c.ab_phase or ""):
         return body, 286, {"HX-Refresh": "true"}  # the A/B test moved on (e.g. to its wait): show the new state
     if c.status == "sending":

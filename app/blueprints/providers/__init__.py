@@ -39,15 +39,16 @@ def _int(form, name: str) -> int | None:
         raise DomainError(f"{name.replace('_', ' ')} must be a whole number.", {name: "A whole number."}) from None
 
 
-def _common(form) -> dict:
-    """Name, priority, limits and switches: the same for every type."""
+def _common(form, default_priority: int | None = None) -> dict:
+    """Name, priority, limits and switches: the same for every type (an empty priority: the default)."""
     name = form.get("name") or ""
     # The service would cut a long name silently; a person should hear about it instead.
     if len(name.strip()) > NAME_MAX:
         raise DomainError(f"The name is at most {NAME_MAX} characters.", {"name": f"At most {NAME_MAX} characters."})
+    priority = _int(form, "priority")
     return {
         "name": name,
-        "priority": _int(form, "priority"),
+        "priority": default_priority if priority is None else priority,
         "max_sends_per_second": _int(form, "max_sends_per_second"),
         "max_sends_per_day": _int(form, "max_sends_per_day"),
         "sandbox_mode": form.get("sandbox_mode") == "on",
@@ -143,7 +144,7 @@ def new():
         form = _typed(request.form)
 
         def create():
-            common = _common(request.form)
+            common = _common(request.form, default_priority=100)
             return providers.create_provider(
                 g.ws_id,
                 common.pop("name"),
@@ -151,7 +152,7 @@ def new():
                 _settings(provider_type, request.form),
                 _credentials(provider_type, request.form),
                 is_default=request.form.get("is_default") == "on",
-                **{**common, "priority": 100 if common["priority"] is None else common["priority"]},
+                **common,
             )
 
         p, errors = attempt(create)
@@ -160,7 +161,13 @@ def new():
             flash(f"Provider “{p.name}” added. Test it to check the connection.", "success")
             return redirect(url_for("providers.show", provider_id=p.id))
     return render_template(
-        "providers/form.html", provider=None, provider_type=provider_type, form=form, errors=errors, creds={}, **_labels()
+        "providers/form.html",
+        provider=None,
+        provider_type=provider_type,
+        form=form,
+        errors=errors,
+        creds={},
+        **_labels(),
     ), (422 if errors else 200)
 
 

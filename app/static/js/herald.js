@@ -24,6 +24,27 @@
   document.addEventListener("DOMContentLoaded", function () { armToasts(); });
   document.addEventListener("htmx:afterSwap", function (e) { armToasts(e.target); });
 
+  // Parts of a form that matter for one choice only: <div data-show-if="field_name=value">. Shown
+  // without JavaScript; hidden (still submitted) while the field has another value.
+  function fieldValue(form, name) {
+    var field = form.elements[name];
+    if (!field) { return null; }
+    if (field.type === "checkbox") { return field.checked ? field.value : ""; }
+    return field.value;
+  }
+  function applyShowIf(root) {
+    (root || document).querySelectorAll("[data-show-if]").forEach(function (el) {
+      var form = el.closest("form");
+      var rule = el.getAttribute("data-show-if").split("=");
+      if (form) { el.hidden = fieldValue(form, rule[0]) !== rule.slice(1).join("="); }
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.form) { applyShowIf(event.target.form); }
+  });
+  document.addEventListener("DOMContentLoaded", function () { applyShowIf(); });
+  document.addEventListener("htmx:afterSwap", function (e) { applyShowIf(e.target); });
+
   // Copy-to-clipboard buttons (API keys, webhook URLs).
   document.addEventListener("click", function (event) {
     var btn = event.target.closest("[data-copy]");
