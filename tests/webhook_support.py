@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select, text, update
 
@@ -41,8 +41,6 @@ def public_key_b64(private_key) -> str:
 
 def sendgrid_headers(body: bytes, key=SENDGRID_KEY, timestamp: int | None = None) -> dict:
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    from cryptography.hazmat.primitives import hashes
-
     signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     return {
         "Content-Type": "application/json",

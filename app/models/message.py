@@ -10,7 +10,17 @@ from app.models.base import JSONType, UTCDateTime, utcnow
 
 # queued -> sending (claimed, committed before the hand-off) -> sent | failed | unknown;
 # suppressed when the address hard-bounced or complained (nothing is queued then).
-MESSAGE_STATUSES = ("queued", "sending", "sent", "delivered", "bounced", "complained", "failed", "unknown", "suppressed")
+MESSAGE_STATUSES = (
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "bounced",
+    "complained",
+    "failed",
+    "unknown",
+    "suppressed",
+)
 
 
 class Message(db.Model):

@@ -680,7 +680,10 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                     attempting = rid
                     try:
                         route, result, w = router.send(
-                            sub["email"], raw, f"c-{campaign_id}-{rid}", lambda: _campaign_status(campaign_id) != "sending"
+                            sub["email"],
+                            raw,
+                            f"c-{campaign_id}-{rid}",
+                            lambda: _campaign_status(campaign_id) != "sending",
                         )
                         waited += w
                     except Halted:
@@ -692,7 +695,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                     attempting = None
                     if result.ok:
                         pid = route.provider.id
-                        sent.append({"rid": rid, "ts": _now(), "mid": mid, "pid": pid, "pmid": result.provider_message_id})
+                        sent.append(
+                            {"rid": rid, "ts": _now(), "mid": mid, "pid": pid, "pmid": result.provider_message_id}
+                        )
                     elif result.failure == "unknown":
                         failed.append(
                             {"rid": rid, "st": "unknown", "why": f"hand-off unknown: {result.detail}"[:500], "mid": mid}

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import Provider, WebhookPayload
@@ -28,6 +29,8 @@ from app.services.errors import NotFound
 WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")
 MAX_BODY = 5 * 1024 * 1024  # SendGrid batches up to ~1,000 events (a few hundred KB); 5 MB is generous
 STUCK_AFTER_SECONDS = 60
+TRANSIENT_TRIES = 3  # processing a payload, when PostgreSQL undoes it for a deadlock or serialization failure
+_TRANSIENT_SQLSTATES = ("40P01", "40001")
 _KEPT_HEADERS = (
     "content-type",
     "user-agent",
@@ -169,7 +172,29 @@ def enqueue(redis_url: str, payload_id: int) -> None:
 
 
 def process(payload_id: int) -> WebhookPayload | None:
-    """Parse a stored payload and ingest its events; safe to run again (events count once)."""
+    """Parse a stored payload and ingest its events; safe to run again (events count once).
+
+    A deadlock with another writer of the same rows (the open-pixel drain, the send pipeline)
+    undoes the whole transaction: it is tried again, and fails the payload only the last time.
+    """
+    for attempt in range(1, TRANSIENT_TRIES + 1):
+        try:
+            return _process(payload_id, last_try=attempt == TRANSIENT_TRIES)
+        except _TryAgain:
+            db.session.rollback()
+            time.sleep(0.05 * attempt)
+    return None  # not reached: the last try records any failure on the payload
+
+
+class _TryAgain(Exception):
+    """The database undid the transaction for a reason that passes (a deadlock): run it again."""
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
+def _process(payload_id: int, last_try: bool) -> WebhookPayload | None:
     # Locked: a second job for the same payload (requeue_stuck queues one while the first may still
     # wait in a long queue) waits here, then finds it processed and leaves its counts alone.
     payload = db.session.get(WebhookPayload, payload_id, with_for_update=True)
@@ -189,6 +214,8 @@ def process(payload_id: int) -> WebhookPayload | None:
     except BadPayload as exc:
         return _failed(payload, f"Not readable as {payload.provider_type} events: {exc}")
     except Exception as exc:
+        if not last_try and _transient(exc):
+            raise _TryAgain from exc
         db.session.rollback()
         payload = db.session.get(WebhookPayload, payload_id)
         current_app.logger.exception("webhook payload %s failed", payload_id)

@@ -112,3 +112,15 @@ def test_audience_bench_writes_the_same_rows_as_the_hand_written_sql():
     assert f["peak_rss_mb_after"] >= f["peak_rss_mb_before"] > 0
     assert "rows/s" in out
     assert not _database_exists(f"herald_audience_{pid}")
+
+
+def test_webhook_bench_counts_every_event_once_and_reports_rates():
+    code, f, out, pid = _run(["bench.webhook_bench", "--events", "3000", "--batch", "500", "--json"], timeout=90)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "webhooks" and f["ok"] is True, out[-4000:]
+    assert f["events"] == f["events_stored"] == f["events_new"] == 3000
+    assert f["posts"] > f["batches"] == 6  # some batches are posted twice, as SendGrid retries
+    assert f["answered_2xx"] == f["processed"] == f["posts"] and f["failed"] == 0 and f["errors"] == 0
+    assert f["intake_events_per_s"] > 0 and f["processing_events_per_s"] > 0 and f["ingest_events_per_s"] > 0
+    assert f["ratio"] > 0 and "events/s" in out
+    assert not _database_exists(f"herald_webhooks_{pid}")

@@ -259,7 +259,7 @@ def test_seven_failures_fail_the_delivery_on_the_documented_schedule(ctx, worksp
 def test_a_timeout_is_recorded_and_spares_the_endpoints_other_deliveries_the_wait(
     ctx, workspace, httpserver, monkeypatch
 ):
-    monkeypatch.setattr(ow, "READ_TIMEOUT", 0.2)
+    monkeypatch.setattr(ow.http, "READ_TIMEOUT", 0.2)  # read where `post` reads it
     httpserver.expect_request("/slow").respond_with_handler(lambda request: time.sleep(0.6) or Response("late"))
     ep, _ = endpoint(workspace.id, httpserver.url_for("/slow"))
     ow.fan_out(workspace.id, add_events(workspace.id, "open", "click"))
@@ -308,7 +308,9 @@ def test_metadata_addresses_are_refused_even_behind_a_name(ctx, workspace, https
     assert "169.254.169.254" in deliveries()[0].error and "refused" in deliveries()[0].error
     # A name is checked on the address actually connected to: make loopback count as metadata here.
     monkeypatch.setattr(
-        ow, "_BLOCKED_NETWORKS", (*ow._BLOCKED_NETWORKS, *map(ow.ipaddress.ip_network, ("127.0.0.0/8", "::1/128")))
+        ow.http,
+        "_BLOCKED_NETWORKS",
+        (*ow.http._BLOCKED_NETWORKS, *map(ow.http.ipaddress.ip_network, ("127.0.0.0/8", "::1/128"))),
     )
     ow._http.cache_clear()
     ep, _ = endpoint(workspace.id, httpserver.url_for("/hook"))  # http://localhost:<port>/hook

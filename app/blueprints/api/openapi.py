@@ -32,7 +32,8 @@ ERROR_RESPONSES = {
     422: ("Invalid", "The values do not pass validation; `fields` says which and why."),
 }
 TAGS = {
-    "Providers": "Where email is handed off: SMTP servers (and, later, SES, SendGrid, Mailgun, Postmark).",
+    "Providers": "Where email is handed off: SMTP servers, Amazon SES, SendGrid, Mailgun and Postmark. Each "
+    "API provider posts its events to `/webhooks/<provider_type>/<provider_id>` (shown as `webhook_url`).",
     "Lists": "Mailing lists people subscribe to.",
     "Subscribers": "People, one at a time or imported in bulk.",
     "Templates": "Email content: subject, HTML and text in sandboxed Jinja.",
@@ -44,6 +45,9 @@ TAGS = {
     "recurring or A/B-tested, paused, resumed and cancelled.",
     "Messages": "Transactional email, one message at a time (order confirmations, password resets, codes): "
     "sent at once on a queue of its own, never behind a campaign.",
+    "Webhooks": "Outbound webhooks: URLs that receive the workspace's normalized events (delivery, bounce, "
+    "complaint, open, click, unsubscribe, reply, ...) as JSON signed with HMAC-SHA256 "
+    "(`X-Herald-Signature: t=<unix time>,v1=<hex>` over `<t>.<body>`), retried with backoff.",
     TAG: "This reference.",
 }
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}

@@ -1,0 +1,204 @@
+"""HTTP: one signed POST through a connection pool that refuses link-local and metadata addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from app.services.outbound_webhooks.shared import SEND_THREADS
+from app.services.outbound_webhooks.signing import _body, sign
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+RESPONSE_KEEP = 1024  # bytes of the answer kept for the log
+DRAIN_LIMIT = 64 * 1024  # read at most this much more so the connection can be reused
+USER_AGENT = "Herald-Webhooks/1"
+
+_BLOCKED_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128", "64:ff9b::a9fe:0/112")
+)
+
+
+def is_blocked_address(address: str) -> bool:
+    """True for a link-local or cloud metadata address (IPv4, IPv6, or IPv4 mapped into IPv6)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in _BLOCKED_NETWORKS)
+
+
+class BlockedDestination(urllib3.exceptions.HTTPError):
+    """The URL leads to a link-local or metadata address: nothing is sent."""
+
+
+class _PeerCheck:
+    """Checks the address actually connected to, before a byte is sent: a name that resolves (or is
+    re-pointed after a check) to a metadata address is refused whatever DNS said earlier."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        peer = sock.getpeername()[0]
+        if is_blocked_address(peer):
+            sock.close()
+            raise BlockedDestination(f"{self.host} resolves to {peer}, a link-local/metadata address: refused.")
+        return sock
+
+
+class _CheckedHTTPConnection(_PeerCheck, HTTPConnection):
+    pass
+
+
+class _CheckedHTTPSConnection(_PeerCheck, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+@cache
+def _http() -> urllib3.PoolManager:
+    """One PoolManager per process, shared by every delivery (and thread): connections are kept alive."""
+    manager = urllib3.PoolManager(num_pools=64, maxsize=SEND_THREADS, block=False, retries=False)
+    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return manager
+
+
+os.register_at_fork(after_in_child=_http.cache_clear)  # a forked job must not share its parent's sockets
+
+
+@dataclass
+class Outcome:
+    """What one POST came to."""
+
+    delivered: bool = False
+    code: int | None = None
+    body: str | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    unreachable: bool = False  # no answer at all: the endpoint's other deliveries in this run need not try
+    permanent: bool = False  # never worth retrying (a refused destination)
+
+
+def _text(value: str | bytes | None, limit: int = 2000) -> str | None:
+    """Text the database can store: decoded, without NUL, bounded."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value.replace("\x00", "\ufffd")[:limit]
+
+
+def _refusal(url: str) -> str | None:
+    """Why a URL is never sent to, checked before connecting (the peer check covers names)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "The URL is not valid."
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return "Only http:// and https:// URLs receive webhooks."
+    if is_blocked_address(host):
+        return f"{host} is a link-local/metadata address: refused."
+    return None
+
+
+def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict) -> Outcome:
+    """POST one signed payload; never raises for a network problem. Safe to call from any thread."""
+    refusal = _refusal(url)
+    if refusal:
+        return Outcome(error=refusal, unreachable=True, permanent=True)
+    body = _body(payload)
+    ts = int(time.time())  # the real clock, whatever `now` drives the schedule: receivers check it
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Herald-Event": event_type,
+        "X-Herald-Delivery": str(delivery_id),
+        "X-Herald-Timestamp": str(ts),
+        "X-Herald-Signature": sign(secret, ts, body),
+    }
+    started = time.monotonic()
+    try:
+        resp = _http().request(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+        )
+    except Exception as exc:  # noqa: BLE001  (every failure to get an answer is an outcome to record)
+        return Outcome(
+            error=_describe_failure(exc, url),
+            duration_ms=_ms(started),
+            unreachable=True,
+            permanent=isinstance(exc, BlockedDestination),
+        )
+    try:
+        answer = _read_answer(resp)
+    except Exception as exc:  # noqa: BLE001
+        resp.close()
+        return Outcome(code=resp.status, error=_describe_failure(exc, url), duration_ms=_ms(started))
+    outcome = Outcome(code=resp.status, body=_text(answer[:RESPONSE_KEEP]), duration_ms=_ms(started))
+    if 200 <= resp.status < 300:
+        outcome.delivered = True
+    elif 300 <= resp.status < 400:
+        where = resp.headers.get("Location")
+        outcome.error = f"The endpoint answered HTTP {resp.status}" + (f" (to {_text(where, 300)})" if where else "")
+        outcome.error += ": redirects are not followed, update the URL."
+    else:
+        outcome.error = f"The endpoint answered HTTP {resp.status}."
+    return outcome
+
+
+def _read_answer(resp) -> bytes:
+    """The start of the answer; the connection goes back to the pool unless the answer is large."""
+    data = resp.read(RESPONSE_KEEP)
+    if not resp.closed:
+        resp.read(DRAIN_LIMIT)  # a small remainder is read so the connection can be reused
+    if not resp.closed:
+        resp.close()  # a large answer: drop the connection rather than read it all
+    resp.release_conn()
+    return data
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _describe_failure(exc: Exception, url: str) -> str:
+    host = urlsplit(url).hostname or url
+    if isinstance(exc, BlockedDestination):
+        return str(exc)
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError
+    ):
+        return f"Timed out connecting to {host} (after {CONNECT_TIMEOUT:g} s)."
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return f"Timed out: {host} sent no answer within {READ_TIMEOUT:g} s."
+    if isinstance(exc, urllib3.exceptions.NameResolutionError):
+        return f"Could not resolve {host}."
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return f"Could not connect to {host}: {exc.__cause__ or exc}"
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS with {host} failed: {exc}"
+    return f"The connection to {host} failed: {exc}"
