@@ -18,19 +18,19 @@ never un-bounces anyone. The caller commits (the webhook job, the mailin handler
 """
 
 import hashlib
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from flask import current_app
-from sqlalchemy import bindparam, literal_column, or_, select, text, update
+from sqlalchemy import bindparam, literal_column, or_, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Event, Message, Subscriber
+from app.models import Campaign, CampaignRecipient, Message, Subscriber
 from app.providers import ProviderEvent
 from app.services import delivery_stats
+from app.services.event_log import insert_events
 from app.services.audience import suppress_address
 
 SOFT_BOUNCE_LIMIT = 3  # soft bounces in a row before an address is suppressed (deliverability.md §7.2)
@@ -204,7 +204,7 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
                 "created_at": now,
             }
         )
-    inserted = _insert_new(rows)
+    inserted = insert_events(rows)
     result.new = len(inserted)
     result.event_ids = list(inserted.values())
     fresh = [pending[k] for k in inserted]
@@ -213,58 +213,6 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
     if result.event_ids:
         _fan_out(workspace_id, result.event_ids)
     return result
-
-
-def _insert_new(rows: list[dict]) -> dict[str, int]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: {event key: id} of the rows that were new."""
-    if not rows:
-        return {}
-    if db.session.get_bind().dialect.name == "postgresql":
-        return _insert_new_pg(rows)
-    from sqlalchemy.dialects.sqlite import insert
-
-    # Core, not the ORM entity: the ORM's bulk insert leaves NULLs out of each row and starts a new
-    # statement whenever the next row's columns differ (an open has an IP, a delivery none).
-    table = Event.__table__
-    stmt = insert(table).on_conflict_do_nothing(index_elements=["event_key"]).returning(table.c.event_key, table.c.id)
-    out = {}
-    for i in range(0, len(rows), 1000):
-        out.update({k: i for k, i in db.session.execute(stmt, rows[i : i + 1000]).all()})
-    return out
-
-
-_EVENT_COLUMNS = {
-    "workspace_id": "integer",
-    "event_key": "varchar",
-    "event_type": "varchar",
-    "campaign_id": "integer",
-    "recipient_id": "integer",
-    "message_id": "integer",
-    "subscriber_id": "integer",
-    "provider_id": "integer",
-    "email": "varchar",
-    "link_id": "integer",
-    "user_agent": "varchar",
-    "ip": "varchar",
-    "data": "jsonb",
-    "occurred_at": "timestamptz",
-    "created_at": "timestamptz",
-}
-_INSERT_EVENTS_PG = text(
-    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
-    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _EVENT_COLUMNS.items())}) "
-    "ON CONFLICT (event_key) DO NOTHING RETURNING event_key, id"
-)
-
-
-def _insert_new_pg(rows: list[dict]) -> dict[str, int]:
-    """PostgreSQL: one statement with one array per column (15 parameters, not 15 per row: a
-    multi-row VALUES of 1,000 events spent most of its time having its placeholders parsed)."""
-    params = {c: [r[c] for r in rows] for c in _EVENT_COLUMNS}
-    params["data"] = [None if d is None else json.dumps(d) for d in params["data"]]
-    for c in ("occurred_at", "created_at"):  # what UTCDateTime does for the ORM: naive means UTC
-        params[c] = [d.replace(tzinfo=timezone.utc) if d is not None and d.tzinfo is None else d for d in params[c]]
-    return dict(db.session.execute(_INSERT_EVENTS_PG, params).all())
 
 
 def _fan_out(workspace_id: int, event_ids: list[int]) -> None:

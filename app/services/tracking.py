@@ -19,6 +19,7 @@ from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
 from app.models.base import UTCDateTime
 from app.redis_client import get_redis
 from app.services.audience import unsubscribe
+from app.services.event_log import insert_events
 from app.services.tokens import make_token, read_token
 
 HITS_KEY = "herald:hits"
@@ -136,7 +137,7 @@ def _store_hits(hits: list) -> None:
             first_click[rid] = min(at, first_click.get(rid, at))
     if not rows:
         return
-    _insert_ignoring_duplicates(rows)
+    insert_events(rows)  # a batch processed twice after a crash counts once (unique event keys)
     # A click proves the message was opened, even with images blocked.
     _mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened")
     _mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked")
@@ -164,19 +165,6 @@ def _mark_recipients(column: str, first_seen: dict, promote_from: tuple, status:
         ).bindparams(bindparam("at", type_=UTCDateTime)),
         [{"id": i, "at": at} for i, at in first_seen.items()],
     )
-
-
-def _insert_ignoring_duplicates(rows: list[dict]) -> None:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(Event).on_conflict_do_nothing(index_elements=["event_key"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(Event).on_conflict_do_nothing(index_elements=["event_key"])
-    db.session.execute(stmt, rows)
 
 
 def recipient_for_token(purpose: str, token: str) -> CampaignRecipient | None:

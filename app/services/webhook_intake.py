@@ -25,6 +25,7 @@ from app.redis_client import get_redis
 from app.services import provider_events
 from app.services.crypto import decrypt_json
 from app.services.errors import NotFound
+from app.services.ids import as_id
 
 WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")
 MAX_BODY = 5 * 1024 * 1024  # SendGrid batches up to ~1,000 events (a few hundred KB); 5 MB is generous
@@ -53,7 +54,8 @@ def module_for(provider_type: str):
 
 def provider_for(provider_type: str, provider_id: int) -> Provider:
     """The provider a webhook URL names; the type must match too (404 otherwise)."""
-    provider = db.session.get(Provider, provider_id)
+    provider_id = as_id(provider_id)  # a 20-digit id in the URL is a 404, not a database error
+    provider = db.session.get(Provider, provider_id) if provider_id else None
     if provider is None or provider.provider_type != provider_type or provider_type not in WEBHOOK_TYPES:
         raise NotFound("No such webhook.")
     return provider

@@ -309,13 +309,21 @@ def test_an_unknown_webhook_url_answers_404(shop, web):
     smtp_id = shop.camp.provider_id
     for url in (
         "/webhooks/sendgrid/999999",
+        "/webhooks/sendgrid/99999999999999999999999",  # past any integer column: still a 404
+        "/webhooks/%3Cscript%3E/1",
         f"/webhooks/mailgun/{shop.sg.id}",  # the id of a SendGrid provider under another type
         f"/webhooks/smtp/{smtp_id}",  # SMTP has no webhooks (VERP instead)
         f"/webhooks/outbox/{smtp_id}",
     ):
         resp = web.post(url, data=body, headers=headers)
-        assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "not_found", url
+        assert resp.status_code == 404, url
+        assert not resp.is_json or resp.get_json()["error"]["code"] == "not_found", url
     assert payloads() == []
+    # A provider's probe (HEAD, or a person opening the URL) gets a 200 and changes nothing.
+    assert web.head(f"/webhooks/sendgrid/{shop.sg.id}").status_code == 200
+    assert "by POST" in web.get(f"/webhooks/sendgrid/{shop.sg.id}").get_json()["message"]
+    too_big = web.post(f"/webhooks/sendgrid/{shop.sg.id}", data=b"[" + b" " * (6 * 1024 * 1024) + b"]", headers=headers)
+    assert too_big.status_code == 413 and payloads() == []
 
 
 def test_another_workspaces_provider_cannot_touch_this_workspaces_recipients(shop, web, worker, make_workspace):
