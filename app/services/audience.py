@@ -435,18 +435,30 @@ def remove_from_list(workspace_id: int, list_id: int, subscriber_id: int) -> Non
 
 
 def suppress_address(workspace_id: int, email: str, reason: str, detail: str | None = None) -> Suppression:
-    """Add an address to the suppression list (idempotent); campaigns skip it with the reason."""
+    """Add an address to the suppression list (idempotent); campaigns skip it with the reason.
+
+    An upsert, so two workers suppressing the same address at once (a bounce webhook and a
+    DSN, say) never collide on the unique key; the first reason recorded stays.
+    """
     address = normalize_email(email)
-    sup = db.session.scalar(
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    db.session.execute(
+        upsert(Suppression.__table__)
+        .values(
+            workspace_id=workspace_id,
+            email=address,
+            reason=reason,
+            detail=(detail or None) and detail[:1000],
+            created_at=datetime.now(timezone.utc),
+        )
+        .on_conflict_do_nothing(index_elements=["workspace_id", "email"])
+    )
+    return db.session.scalar(
         select(Suppression).where(Suppression.workspace_id == workspace_id, Suppression.email == address)
     )
-    if sup is None:
-        sup = Suppression(
-            workspace_id=workspace_id, email=address, reason=reason, detail=(detail or None) and detail[:1000]
-        )
-        db.session.add(sup)
-        db.session.flush()
-    return sup
 
 
 def unsuppress_address(workspace_id: int, suppression_id: int) -> None:
