@@ -17,8 +17,13 @@ def num(value) -> str:
         return "—"
 
 
-def localtime(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> Markup:
-    """A time in the workspace's timezone, with UTC on hover."""
+def localtime(value: datetime | str | None, fmt: str = "%d %b %Y, %H:%M") -> Markup:
+    """A time (or an ISO 8601 string, as JSON columns keep them) in the workspace's timezone, with UTC on hover."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return Markup(escape(value))
     if value is None:
         return Markup("—")
     tz = ZoneInfo(getattr(getattr(g, "workspace", None), "timezone", None) or "UTC")

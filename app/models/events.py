@@ -135,6 +135,8 @@ class WebhookDelivery(db.Model):
     response_body: Mapped[str | None] = mapped_column(Text)  # the first 1 KB, for the delivery log
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int | None] = mapped_column()
+    # Every attempt, oldest first: [{"at", "code", "error", "ms", "delivered"}] (the last 10 kept).
+    history: Mapped[list | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -226,8 +226,11 @@ def test_a_500_is_retried_with_backoff_and_the_log_shows_both_outcomes(api, ctx,
     assert (d.status, d.attempts, d.response_code, d.response_body) == ("delivered", 2, 200, "ok")
     assert d.delivered_at and d.next_attempt_at is None
     assert "attempt 1" in d.error and "HTTP 500" in d.error  # the earlier outcome stays readable
+    assert [(a["code"], a["delivered"]) for a in d.history] == [(500, False), (200, True)]
+    assert "HTTP 500" in d.history[0]["error"] and d.history[1]["error"] is None
     second = api.get(f"/webhook-endpoints/{ep.id}/deliveries?status=delivered").json["items"][0]
     assert (second["attempts"], second["response_code"]) == (2, 200)
+    assert [a["code"] for a in second["history"]] == [500, 200]
     assert len(received(httpserver)) == 2
     db.session.refresh(ep)
     assert ep.consecutive_failures == 0 and ep.last_success_at and ep.last_failure_at
@@ -505,6 +508,7 @@ def test_the_dashboard_adds_an_endpoint_shows_its_secret_once_and_its_log(client
     detail = client.get(f"/settings/webhooks/{ep.id}/deliveries/{d.id}", headers={"HX-Request": "true"})
     assert detail.status_code == 200 and "received" in detail.get_data(as_text=True)
     assert "evt_test_" in detail.get_data(as_text=True) and "<html" not in detail.get_data(as_text=True)
+    assert 'id="delivery-attempts"' in detail.get_data(as_text=True)  # each attempt, with its answer
     assert "<html" in client.get(f"/settings/webhooks/{ep.id}/deliveries/{d.id}").get_data(as_text=True)
     resp = client.post(f"/settings/webhooks/{ep.id}/deliveries/{d.id}/redeliver", data={"csrf_token": token})
     assert resp.status_code == 302 and len(deliveries()) == 2

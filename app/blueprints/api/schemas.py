@@ -1045,6 +1045,20 @@ SCHEMAS.update(
                 "created_at": TIMESTAMP,
                 "delivered_at": MAYBE_TIMESTAMP,
                 "payload": {"type": "object", "description": "The JSON body sent."},
+                "history": {
+                    "type": "array",
+                    "description": "Every attempt, oldest first (the last 10).",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "at": TIMESTAMP,
+                            "code": {"type": ["integer", "null"], "description": "null: no answer."},
+                            "error": {"type": ["string", "null"]},
+                            "ms": {"type": ["integer", "null"]},
+                            "delivered": {"type": "boolean"},
+                        },
+                    },
+                },
             }
         ),
     }

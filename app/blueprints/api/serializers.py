@@ -290,4 +290,5 @@ def webhook_delivery_json(d) -> dict:
         "created_at": iso(d.created_at),
         "delivered_at": iso(d.delivered_at),
         "payload": d.payload or {},
+        "history": d.history or [],
     }

@@ -53,7 +53,9 @@ def _claim(limit: int, now: datetime) -> list:
         update(_wd)
         .where(_wd.c.id.in_(ids), due)
         .values(status="sending", next_attempt_at=now + LEASE)
-        .returning(_wd.c.id, _wd.c.endpoint_id, _wd.c.event_type, _wd.c.payload, _wd.c.attempts, _wd.c.error)
+        .returning(
+            _wd.c.id, _wd.c.endpoint_id, _wd.c.event_type, _wd.c.payload, _wd.c.attempts, _wd.c.error, _wd.c.history
+        )
     ).all()
     return sorted(claimed, key=lambda r: r.id)
 
@@ -132,6 +134,7 @@ def _record(results: list[tuple], disabled: list, now: datetime) -> dict:
                 "b_error": _text(outcome.error if not outcome.delivered else _earlier(job)),
                 "b_ms": outcome.duration_ms,
                 "b_delivered": now if outcome.delivered else None,
+                "b_history": _history(job.history, outcome, now),
             }
         )
         health.setdefault(job.endpoint_id, []).append(outcome.delivered)
@@ -149,6 +152,7 @@ def _record(results: list[tuple], disabled: list, now: datetime) -> dict:
                 error=bindparam("b_error"),
                 duration_ms=bindparam("b_ms"),
                 delivered_at=bindparam("b_delivered"),
+                history=bindparam("b_history", type_=WebhookDelivery.history.type),
             ),
             attempted,
         )
@@ -167,6 +171,21 @@ def _record(results: list[tuple], disabled: list, now: datetime) -> dict:
     for endpoint_id, delivered in health.items():
         _record_health(endpoint_id, delivered, now)
     return counts
+
+
+HISTORY_KEPT = 10
+
+
+def _history(history: list | None, outcome: Outcome, now: datetime) -> list:
+    """The delivery's attempts with this one added, for the log (the last HISTORY_KEPT)."""
+    entry = {
+        "at": _iso(now),
+        "code": outcome.code,
+        "error": _text(outcome.error, 500),
+        "ms": outcome.duration_ms,
+        "delivered": bool(outcome.delivered),
+    }
+    return ([*(history or []), entry])[-HISTORY_KEPT:]
 
 
 def _earlier(job) -> str | None:
@@ -251,6 +270,7 @@ def send_test_event(workspace_id: int, endpoint_id: int) -> WebhookDelivery:
     delivery.error = _text(outcome.error)
     delivery.duration_ms = outcome.duration_ms
     delivery.delivered_at = now if outcome.delivered else None
+    delivery.history = _history(None, outcome, now)
     db.session.flush()
     _record_health(endpoint.id, [outcome.delivered], now)
     db.session.refresh(endpoint)
