@@ -7,7 +7,14 @@ import urllib3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from urllib3.exceptions import ConnectTimeoutError, LocationValueError, ReadTimeoutError, SSLError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationValueError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from app.providers import SendResult, TransportUnavailable
 
@@ -75,6 +82,22 @@ def loads_or_none(data: bytes):
         return None
 
 
+def describe(exc: Exception) -> str:
+    """A network failure in words a person can act on, not urllib3's object reprs."""
+    text = str(exc)
+    if isinstance(exc, NameResolutionError):
+        return f"the host name does not resolve ({exc.conn.host})"
+    if isinstance(exc, NewConnectionError):  # (a ConnectTimeoutError subclass: test it first)
+        if "refused" in text.lower():
+            return f"connection refused by {exc.conn.host}:{exc.conn.port}"
+        return f"cannot connect to {exc.conn.host}:{exc.conn.port}"
+    if isinstance(exc, ConnectTimeoutError):
+        return "no connection within the timeout"
+    if isinstance(exc, SSLError):
+        return f"TLS failed: {exc}"
+    return text
+
+
 def lost(exc: Exception, timeout: float, provider: str) -> SendResult:
     """A network failure during a send: TransportUnavailable if nothing can have left, else an unknown result.
 
@@ -83,7 +106,7 @@ def lost(exc: Exception, timeout: float, provider: str) -> SendResult:
     unknown: the provider may have queued the message, so it must not be sent again.
     """
     if isinstance(exc, ConnectTimeoutError | SSLError | LocationValueError):
-        raise TransportUnavailable(f"cannot reach {provider}: {exc}") from exc
+        raise TransportUnavailable(f"cannot reach {provider}: {describe(exc)}") from exc
     if isinstance(exc, ReadTimeoutError):
         detail = f"no answer from {provider} within {timeout:g} s: it may have accepted the message"
     else:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote
 import urllib3
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
+from app.providers.common import describe, pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
 
 NAME = "Mailgun"
 DEFAULT_BASE_URL = "https://api.mailgun.net"  # the EU region is https://api.eu.mailgun.net
@@ -108,7 +108,7 @@ class MailgunTransport:
             url = f"{self.base}/v3/domains/{quote(self.domain, safe='')}"
             resp = self.http.request("GET", url, headers=self.headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransportUnavailable(f"cannot reach Mailgun at {self.base}: {exc}") from exc
+            raise TransportUnavailable(f"cannot reach Mailgun at {self.base}: {describe(exc)}") from exc
         if resp.status == 404:
             raise TransportUnavailable(
                 f"domain {self.domain} not found in this Mailgun account (is the region's api_base_url right?)"

@@ -18,7 +18,7 @@ from email.errors import MessageError
 import urllib3
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import as_str, header, loads_or_none, lost, pool
+from app.providers.common import describe, as_str, header, loads_or_none, lost, pool
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "Postmark"
@@ -161,7 +161,7 @@ class PostmarkTransport:
         try:
             resp = self.http.request("GET", self.base + "/server", headers=self.headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransportUnavailable(f"cannot reach Postmark at {self.base}: {exc}") from exc
+            raise TransportUnavailable(f"cannot reach Postmark at {self.base}: {describe(exc)}") from exc
         if resp.status != 200:
             body = loads_or_none(resp.data)
             _raise_if_unavailable(resp, body.get("ErrorCode") if isinstance(body, dict) else None)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
+from app.providers.common import describe, pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "SendGrid"
@@ -102,7 +102,7 @@ class SendGridTransport:
         try:
             resp = self.http.request("GET", self.base + "/v3/scopes", headers=self.headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransportUnavailable(f"cannot reach SendGrid at {self.base}: {exc}") from exc
+            raise TransportUnavailable(f"cannot reach SendGrid at {self.base}: {describe(exc)}") from exc
         if resp.status != 200:
             _raise_if_unavailable(resp)
             raise TransportUnavailable(f"SendGrid answered {resp.status}: {error_text(resp)}")

@@ -26,7 +26,7 @@ def clean_url(url) -> str:
     """The endpoint URL, or ValidationError naming `url`: http(s), a host, no credentials, ≤ 2000 chars."""
 
     def bad(message: str):
-        return ValidationError(f"url: {message}", {"url": message})
+        return ValidationError(f"The URL is not usable: {message}", {"url": message})
 
     if not isinstance(url, str) or not url.strip():
         raise bad("Give the URL that should receive the events, e.g. https://example.com/herald-events.")
@@ -58,14 +58,14 @@ def clean_event_types(event_types) -> list[str] | None:
     if event_types is None:
         return None
     if isinstance(event_types, str) or not isinstance(event_types, (list, tuple, set)):
-        raise ValidationError("event_types: a list of event types, or null for all.", {"event_types": "A list."})
+        raise ValidationError("Event types are a list of event types, or null for all.", {"event_types": "A list."})
     unknown = [t for t in event_types if t not in EVENT_TYPES]
     if unknown:
         message = f"Unknown event type {str(unknown[0])[:40]!r}; choose from: {', '.join(EVENT_TYPES)}."
-        raise ValidationError(f"event_types: {message}", {"event_types": message})
+        raise ValidationError(message, {"event_types": message})
     if not event_types:
         message = "Choose at least one event type, or all of them."
-        raise ValidationError(f"event_types: {message}", {"event_types": message})
+        raise ValidationError(message, {"event_types": message})
     chosen = set(event_types)
     return [t for t in EVENT_TYPES if t in chosen]
 
@@ -74,11 +74,11 @@ def _clean_description(description) -> str | None:
     if description is None:
         return None
     if not isinstance(description, str):
-        raise ValidationError("description: text.", {"description": "Text."})
+        raise ValidationError("The description is text.", {"description": "Text."})
     description = " ".join(description.split())
     if len(description) > MAX_DESCRIPTION:
         message = f"At most {MAX_DESCRIPTION} characters."
-        raise ValidationError(f"description: {message}", {"description": message})
+        raise ValidationError(message, {"description": message})
     return description or None
 
 
@@ -165,7 +165,7 @@ def update_endpoint(
         endpoint.event_types = clean_event_types(event_types)
     if is_active is not _UNSET:
         if not isinstance(is_active, bool):
-            raise ValidationError("is_active: true or false.", {"is_active": "true or false."})
+            raise ValidationError("is_active is true or false.", {"is_active": "true or false."})
         if is_active and not endpoint.is_active:
             endpoint.consecutive_failures = 0  # a fresh start: the streak described the old outage
         endpoint.is_active = is_active
