@@ -246,6 +246,10 @@ def test_another_workspaces_provider_and_payloads_are_404(client, workspace, mak
     # Our own provider, with the other workspace's payload id: still 404.
     mine = sendgrid(workspace)
     assert client.get(f"/providers/{mine.id}/webhooks/{wp.id}").status_code == 404
+    # "Make default" pressed on the provider's own page stays there; from the list, back to the list.
+    r = post(client, f"/providers/{mine.id}/default?back=provider", {})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/providers/{mine.id}")
+    assert post(client, f"/providers/{mine.id}/default", {}).headers["Location"].endswith("/providers/")
     db.session.expire_all()
     assert db.session.get(Provider, p.id).name == "SendGrid"
 

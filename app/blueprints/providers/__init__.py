@@ -219,6 +219,8 @@ def make_default(provider_id):
     providers.make_default(g.ws_id, provider_id)
     commit()
     flash("Default provider changed: new campaigns send through it.", "success")
+    if request.args.get("back") == "provider":  # pressed on the provider's own page: stay there
+        return redirect(url_for("providers.show", provider_id=provider_id))
     return redirect(url_for("providers.index"))
 
 
