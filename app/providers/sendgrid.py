@@ -201,7 +201,7 @@ def verify_webhook(headers: Mapping, body: bytes, settings: dict, credentials: d
             "signed Event Webhook into this provider's settings",
             403,
         )
-    key = _public_key(key_text.strip())
+    key = public_key(key_text.strip())
     if key is None:
         raise WebhookRejected("the configured webhook public key is not a P-256 public key (base64 DER or PEM)", 403)
     signature = header(headers, SIGNATURE_HEADER)
@@ -221,7 +221,7 @@ def verify_webhook(headers: Mapping, body: bytes, settings: dict, credentials: d
 
 
 @lru_cache(maxsize=64)
-def _public_key(text: str) -> ec.EllipticCurvePublicKey | None:
+def public_key(text: str) -> ec.EllipticCurvePublicKey | None:
     """The key SendGrid shows (base64 DER SubjectPublicKeyInfo), or the same in PEM framing."""
     try:
         if "BEGIN PUBLIC KEY" in text:

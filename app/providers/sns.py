@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from app.providers import WebhookRejected
+from app.providers.common import header
 
 # AWS's own JavaScript validator uses this pattern for SigningCertURL hosts.
 DEFAULT_HOST_PATTERN = r"^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$"
@@ -60,14 +61,6 @@ def _ca_bundle(ca_file: str | None) -> str | None:
     except ImportError:  # not a pinned dependency: the system trust store is fine too
         return None
     return certifi.where()
-
-
-def _header(headers, name: str) -> str | None:
-    """A header's value, case-insensitively, from a dict or werkzeug's Headers."""
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
 
 
 class SNSVerifier:
@@ -124,7 +117,7 @@ class SNSVerifier:
     def _check_headers(self, message: dict, headers) -> None:
         """SNS repeats Type and MessageId in headers; a mismatch means someone spliced a body."""
         for name, field in (("x-amz-sns-message-type", "Type"), ("x-amz-sns-message-id", "MessageId")):
-            value = _header(headers, name)
+            value = header(headers, name)
             if value != message.get(field):
                 raise WebhookRejected(f"header {name} ({value!r}) does not match the body's {field}", 403)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from flask import current_app
-from sqlalchemy import bindparam, literal_column, or_, select, update
+from sqlalchemy import bindparam, case, func, literal_column, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Message, Subscriber
@@ -399,23 +399,21 @@ class _Plan:
 
     def _messages(self) -> None:
         """Transactional messages: the same outcomes, on the messages table."""
+        m = Message.__table__
         for rows, col, status in (
             (self.delivered_m, "delivered_at", "delivered"),
             (self.m_opened, "opened_at", None),
             (self.m_clicked, "clicked_at", None),
         ):
-            for mid, at in rows.items():
-                values = {col: at}
-                if status:
-                    values["status"] = status
-                db.session.execute(
-                    update(Message)
-                    .where(Message.id == mid, getattr(Message, col).is_(None))
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-        m = Message.__table__
-        m = Message.__table__
+            if not rows:
+                continue
+            values = {col: func.coalesce(m.c[col], bindparam("at", type_=m.c[col].type))}
+            if status:  # a delivery after a bounce (events arrive out of order) leaves the bounce
+                values["status"] = case((_one_of(m.c.status, ("sending", "sent", "unknown")), status), else_=m.c.status)
+            db.session.execute(
+                update(m).where(m.c.id == bindparam("mid")).values(**values),
+                [{"mid": mid, "at": at} for mid, at in rows.items()],
+            )
         for status, rows in self.message_status.items():
             allowed = ("sending", "sent", "unknown", "delivered")
             db.session.execute(
@@ -451,8 +449,12 @@ class _Plan:
     def _unsubscribes(self) -> None:
         from app.services.audience import unsubscribe
 
+        if not self.unsubscribes:
+            return
+        ids = {sid for sid, _ in self.unsubscribes}
+        subs = {s.id: s for s in db.session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
         for sid, raw_type in self.unsubscribes:
-            sub = db.session.get(Subscriber, sid)
+            sub = subs.get(sid)
             if sub is not None and sub.status in ("active", "pending"):
                 unsubscribe(sub, detail=f"through the provider ({raw_type})")
 

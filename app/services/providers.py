@@ -1,7 +1,5 @@
 """Sending providers: configuration, credentials at rest, health checks, transports."""
 
-import base64
-import binascii
 import importlib
 import re
 from datetime import datetime, timezone
@@ -12,7 +10,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Provider
-from app.providers import TransportUnavailable
+from app.providers import TransportUnavailable, sendgrid
 from app.providers.smtp import SMTPSettings, SMTPTransport
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError
@@ -137,7 +135,7 @@ def _clean_sendgrid(settings: dict, credentials: dict) -> tuple[dict, dict]:
     if url := _url(errors, "settings.api_base_url", settings.get("api_base_url")):
         clean["api_base_url"] = url
     if key := _text(settings.get("webhook_public_key"), 4000):
-        if not _public_key_ok(key):
+        if sendgrid.public_key(key) is None:
             errors["settings.webhook_public_key"] = (
                 "Paste the verification key SendGrid shows under Mail Settings → Signed Event Webhook."
             )
@@ -146,19 +144,6 @@ def _clean_sendgrid(settings: dict, credentials: dict) -> tuple[dict, dict]:
     if errors:
         raise ValidationError("Please correct the SendGrid settings.", errors)
     return clean, creds
-
-
-def _public_key_ok(key: str) -> bool:
-    from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
-
-    try:
-        if "BEGIN PUBLIC KEY" in key:
-            load_pem_public_key(key.encode())
-        else:
-            load_der_public_key(base64.b64decode("".join(key.split()), validate=True))
-        return True
-    except (ValueError, TypeError, binascii.Error):
-        return False
 
 
 def _clean_mailgun(settings: dict, credentials: dict) -> tuple[dict, dict]:

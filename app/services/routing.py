@@ -29,6 +29,7 @@ from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
 from app.services.errors import ValidationError
 from app.services.ratelimit import LimitReached, SendLimits
+from app.services.verp import envelope_sender
 
 STRATEGIES = ("priority", "round_robin", "weighted")
 FAILOVER_DOWN_SECONDS = 30
@@ -85,13 +86,9 @@ def clean_routing(workspace_id: int, config) -> dict | None:
 def providers_for(campaign: Campaign) -> list[Provider]:
     """The campaign's providers, preferred first; then (with fallback) the workspace's others by priority."""
     cfg = campaign.routing_config or {}
-    everyone = list(
-        db.session.scalars(
-            select(Provider)
-            .where(Provider.workspace_id == campaign.workspace_id)
-            .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
-        )
-    )
+    from app.services.providers import list_providers
+
+    everyone = list_providers(campaign.workspace_id)  # the default first, then by priority
     by_id = {p.id: p for p in everyone}
     chosen = [by_id[i] for i in cfg.get("providers") or [] if i in by_id]
     if not chosen:
@@ -131,7 +128,7 @@ class Router:
         self.in_flight = False  # True only while a transport holds the message: its fate is unknown on a crash
         self._checked_at = 0.0
         self._r = get_redis()
-        self.envelope = _envelope_builder(campaign.from_email)
+        self._secret = current_app.config["SECRET_KEY"]
 
     @classmethod
     def for_campaign(cls, campaign: Campaign) -> "Router":
@@ -205,7 +202,7 @@ class Router:
             except LimitReached as exc:
                 held = held or exc
                 continue
-            envelope = self.envelope(route, ref)
+            envelope = envelope_sender(route.provider, self.campaign.from_email, ref, self._secret)
             self.in_flight = True
             try:
                 result = route.transport.send(envelope, rcpt, raw, ref)
@@ -251,25 +248,6 @@ class Router:
                 route.transport.close()
             finally:
                 route.limits.close()
-
-
-def _envelope_builder(from_email: str):
-    """The envelope sender per route: a VERP address where an SMTP provider has a return-path domain."""
-    secret = current_app.config["SECRET_KEY"]
-
-    def envelope(route: Route, ref: str) -> str:
-        domain = (
-            (route.provider.settings or {}).get("return_path_domain")
-            if route.provider.provider_type == "smtp"
-            else None
-        )
-        if not domain:
-            return from_email
-        from app.services.verp import return_path
-
-        return return_path(ref, domain, secret)
-
-    return envelope
 
 
 def failover_note(campaign_id: int) -> dict | None:

@@ -22,6 +22,7 @@ from app.providers import TransportUnavailable
 from app.redis_client import get_redis
 from app.services import ab_tests, routing, send_progress, send_windows
 from app.services.mime import MessageSkeleton
+from app.services.provider_events import campaign_ref
 from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
 from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.tokens import TokenMaker
@@ -573,7 +574,7 @@ def _sync_refusals(campaign: Campaign, refusals: list) -> None:
                 raw_type="smtp/refused",
                 email=email,
                 occurred_at=now,
-                ref=f"c-{campaign.id}-{rid}",
+                ref=campaign_ref(campaign.id, rid),
                 bounce_type=classify(result.code, result.enhanced, result.detail),
                 smtp_code=result.code,
                 enhanced=result.enhanced,
@@ -682,7 +683,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         route, result, w = router.send(
                             sub["email"],
                             raw,
-                            f"c-{campaign_id}-{rid}",
+                            campaign_ref(campaign_id, rid),
                             lambda: _campaign_status(campaign_id) != "sending",
                         )
                         waited += w

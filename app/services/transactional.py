@@ -31,9 +31,11 @@ from app.services.audience import normalize_email, suppress_address
 from app.services.errors import NotFound, ValidationError
 from app.services.ids import as_id
 from app.services.mime import MessageSkeleton
+from app.services.provider_events import message_ref
 from app.services.ratelimit import provider_day_key, slow_key, slowed_rate
 from app.services.rendering import CompiledMessage, TemplateProblem, build_context, extract_links, time_limit
 from app.services.tokens import make_token, read_token
+from app.services.verp import envelope_sender
 from app.services.transactions import on_commit
 
 MAX_CONTEXT_BYTES = 64 * 1024  # the context as JSON; a receipt with a hundred lines is ~20 KB
@@ -494,8 +496,9 @@ def deliver_message(message_id: int, final_attempt: bool = True) -> str:
     _, links = compiled_for(tpl, msg.track_opens, msg.track_clicks)
     take_send_token(get_redis(), provider)
     try:
-        ref = f"m-{msg.id}"  # comes back in the provider's events (custom args, tags) or the VERP address
-        result = transport.send(_envelope_from(provider, msg.from_email, ref), msg.to_email, raw, ref)
+        ref = message_ref(msg.id)  # comes back in the provider's events (custom args, tags) or the VERP address
+        envelope = envelope_sender(provider, msg.from_email, ref, current_app.config["SECRET_KEY"])
+        result = transport.send(envelope, msg.to_email, raw, ref)
     except TransportUnavailable as exc:
         return _not_handed_off(msg, f"Cannot reach “{provider.name}”: {exc}", final_attempt)
     finally:
@@ -512,16 +515,6 @@ def deliver_message(message_id: int, final_attempt: bool = True) -> str:
     if (result.enhanced or "").startswith("5.1."):
         _suppress_hard_bounce(msg, result.detail or "")
     return _finish(msg, "failed", f"smtp rejected: {result.detail}", **common)
-
-
-def _envelope_from(provider: Provider, from_email: str, ref: str) -> str:
-    """The SMTP envelope sender: a VERP address where the provider has a return-path domain."""
-    domain = (provider.settings or {}).get("return_path_domain") if provider.provider_type == "smtp" else None
-    if not domain:
-        return from_email
-    from app.services.verp import return_path
-
-    return return_path(ref, domain, current_app.config["SECRET_KEY"])
 
 
 def _not_handed_off(msg: Message, why: str, final_attempt: bool) -> str:

@@ -66,3 +66,11 @@ def read_return_path(address: str, secret: str) -> str | None:
     if not hmac.compare_digest(_sign(ref, secret), sig):
         return None
     return ref
+
+
+def envelope_sender(provider, from_email: str, ref: str, secret: str) -> str:
+    """The SMTP envelope sender for a message through `provider`: a return path on its
+    `return_path_domain` when an SMTP provider has one, else the From address."""
+    settings = provider.settings or {}
+    domain = settings.get("return_path_domain") if provider.provider_type == "smtp" else None
+    return return_path(ref, domain, secret) if domain else from_email

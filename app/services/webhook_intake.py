@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
+from werkzeug.datastructures import Headers
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -209,7 +210,7 @@ def _process(payload_id: int, last_try: bool) -> WebhookPayload | None:
         headers = payload.headers or {}
         if payload.provider_type == "ses" and _confirm_subscription(payload):
             return payload
-        events = module.parse_webhook(_Headers(headers), bytes(payload.body))
+        events = module.parse_webhook(Headers(headers), bytes(payload.body))
         result = provider_events.ingest(
             payload.workspace_id, payload.provider_id, events, source=f"{payload.provider_type}"
         )
@@ -264,22 +265,6 @@ def _confirm_subscription(payload: WebhookPayload) -> bool:
     payload.processed_at = datetime.now(timezone.utc)
     db.session.flush()
     return True
-
-
-class _Headers(dict):
-    """The stored headers, looked up case-insensitively as the parsers expect."""
-
-    def __init__(self, stored: dict):
-        super().__init__({k.lower(): v for k, v in stored.items()})
-
-    def get(self, key, default=None):
-        return super().get(key.lower(), default)
-
-    def __getitem__(self, key):
-        return super().__getitem__(key.lower())
-
-    def __contains__(self, key):
-        return super().__contains__(key.lower())
 
 
 def requeue_stuck(older_than: float = STUCK_AFTER_SECONDS, limit: int = 1000) -> int:

@@ -732,3 +732,38 @@ def test_ingested_events_reach_the_workspaces_outbound_webhook(shop, web, worker
     bounced = next(b for b in bodies if b["type"] == "bounce" and b["email"] == shop.r[2]["email"])
     assert bounced["campaign_id"] == shop.cid and bounced["recipient_id"] == shop.r[2]["id"]
     assert bounced["data"]["bounce_type"] == "hard" and bounced["provider_id"] == shop.sg.id
+
+
+def test_a_transactional_messages_events_reach_the_message_and_a_late_delivery_never_undoes_a_bounce(shop, web, worker):
+    from app.models import Message
+    from app.services import templates, transactional
+
+    tpl = templates.create_template(
+        shop.ws.id,
+        {"name": "Receipt", "subject": "Your receipt", "body_html": "<p>Thanks</p>", "category": "transactional"},
+    )
+    db.session.commit()
+    sent = []
+    for to in ("buyer@example.com", "gone@example.com"):
+        msg = transactional.create_message(shop.ws.id, tpl.id, to, from_email="shop@shop.example.com").message
+        db.session.commit()
+        worker()
+        db.session.expire_all()
+        msg = db.session.get(Message, msg.id)
+        assert msg.status == "sent"
+        sent.append({"id": msg.id, "email": to, "message_id": msg.message_id})
+    ok, gone = sent
+
+    def event(name, m, **fields):
+        return sendgrid_event(name, m, 0, herald_ref=f"m-{m['id']}", **fields)
+
+    bounce = event("bounce", gone, type="bounce", status="5.1.1", reason="550 5.1.1 No such user")
+    late = event("delivered", gone)  # SendGrid's events arrive in any order
+    assert post_sendgrid(web, shop.sg.id, [event("delivered", ok), event("open", ok), bounce]).status_code == 200
+    assert post_sendgrid(web, shop.sg.id, [late]).status_code == 200
+    worker()
+    db.session.expire_all()
+    delivered, bounced = db.session.get(Message, ok["id"]), db.session.get(Message, gone["id"])
+    assert delivered.status == "delivered" and delivered.delivered_at and delivered.opened_at
+    assert bounced.status == "bounced" and "5.1.1" in bounced.reason
+    assert suppressions(shop.ws.id) == {"gone@example.com": "bounced"}
