@@ -107,6 +107,7 @@ class CampaignRecipient(db.Model):
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)
+Index("ix_campaign_recipients_provider_msg", CampaignRecipient.provider_id, CampaignRecipient.provider_message_id)
 
 
 class Link(db.Model):

@@ -66,3 +66,4 @@ class Message(db.Model):
 Index("ix_messages_ws_created", Message.workspace_id, Message.created_at)
 Index("ix_messages_ws_status", Message.workspace_id, Message.status)
 Index("ix_messages_ws_to", Message.workspace_id, Message.to_email)
+Index("ix_messages_provider_msg", Message.provider_id, Message.provider_message_id)
