@@ -32,6 +32,11 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user", lazy="selectin")
 
+    def get_id(self) -> str:
+        """The identity kept in the session and the remember cookie: id and session generation."""
+        # Flask-Login's documented way to void remember cookies: change what get_id() returns.
+        return f"{self.id}:{self.session_generation or 0}"
+
 
 class Membership(db.Model):
     __tablename__ = "memberships"

@@ -1,10 +1,11 @@
 """Workspaces, their owners, sign-in and API keys."""
 
 import hashlib
-from functools import lru_cache
 import re
 import secrets
+import unicodedata
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,6 +31,35 @@ def _dummy_hash() -> str:
 
 
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1000
+
+# Full stops other scripts and widths write: an address typed with them is the same address.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def _fold_address(raw) -> str:
+    """Compatibility-fold a typed address: full-width letters, other full stops, case, spaces."""
+    text = unicodedata.normalize("NFKC", raw if isinstance(raw, str) else "").translate(_DOTS)
+    return unicodedata.normalize("NFKC", text.strip().lower())
+
+
+def login_email(raw) -> str:
+    """The one form of a person's sign-in address: sign-up stores it, sign-in looks it up, the limiter keys on it.
+
+    `ａｌｉｃｅ@example。com`, ` Alice@EXAMPLE.com ` and `alice@xn--...` spellings of one address
+    all give the same string, so none of them is a second account or a fresh set of guesses.
+    """
+    return _fold_address(normalize_email(_fold_address(raw)))
+
+
+def login_throttle_key(raw) -> str:
+    """What the sign-in limiter counts attempts against: the address in its one form (hashed)."""
+    try:
+        identity = login_email(raw)
+    except ValidationError:
+        identity = _fold_address(raw)[:400]  # not an address: still fold, so variants share a count
+    # Hashed: Redis holds counters, not a list of who tried to sign in.
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 def _slugify(name: str) -> str:
@@ -55,14 +85,13 @@ def create_workspace(name: str, owner_email: str, password: str, owner_name: str
     elif len(name) > 200:
         errors["name"] = "Keep the name under 200 characters."
     try:
-        email = normalize_email(owner_email)
+        email = login_email(owner_email)
     except ValidationError as exc:
         errors["email"] = exc.message
         email = None
-    if len(password or "") < MIN_PASSWORD:
-        errors["password"] = f"Use at least {MIN_PASSWORD} characters."
-    elif len(password) > 1000:
-        errors["password"] = "That password is too long."
+    password_problem = _password_problem(password)
+    if password_problem:
+        errors["password"] = password_problem
     if errors:
         raise ValidationError("Please correct the highlighted fields.", errors)
     if db.session.scalar(select(User.id).where(User.email == email)):
@@ -86,10 +115,18 @@ def create_workspace(name: str, owner_email: str, password: str, owner_name: str
     return workspace
 
 
+def _password_problem(password) -> str | None:
+    if len(password or "") < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return "That password is too long."
+    return None
+
+
 def authenticate(email: str, password: str) -> User | None:
     """The user whose password matches, else None (same cost either way)."""
     try:
-        email = normalize_email(email)
+        email = login_email(email)
     except ValidationError:
         email = None
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
@@ -102,6 +139,39 @@ def authenticate(email: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+def end_all_sessions(user: User) -> None:
+    """Void every session and "keep me signed in" cookie the user has, on every device."""
+    # The user loader accepts only the current generation: older cookies stop signing anyone in.
+    # Incremented in SQL: two sign-outs at once both move it past every older cookie.
+    user.session_generation = User.session_generation + 1
+    db.session.flush()
+
+
+def change_password(user: User, current: str, new: str, confirm: str) -> None:
+    """Set a new password after checking the current one; every other session ends."""
+    errors = {}
+    if not _password_matches(user, current):
+        errors["current_password"] = "That is not your current password."
+    problem = _password_problem(new)
+    if problem:
+        errors["new_password"] = problem
+    elif new != confirm:
+        errors["confirm_password"] = "The two new passwords differ."
+    elif not errors and new == current:
+        errors["new_password"] = "Choose a password different from the current one."
+    if errors:
+        raise ValidationError("Your password was not changed: please correct the highlighted fields.", errors)
+    user.password_hash = _hasher.hash(new)
+    end_all_sessions(user)
+
+
+def _password_matches(user: User, password) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password if isinstance(password, str) else "")
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def workspace_by_slug(slug: str) -> Workspace:

@@ -1,23 +1,37 @@
 """Sign up, sign in, sign out, switch workspace."""
 
+import unicodedata
+from urllib.parse import urlsplit
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-
-from app.blueprints.helpers import commit
 from sqlalchemy import select
 
+from app.blueprints.helpers import commit
 from app.extensions import db, limiter
 from app.models import User
 from app.services.errors import DomainError
-from app.services.workspaces import authenticate, create_workspace
+from app.services.workspaces import authenticate, create_workspace, end_all_sessions, login_throttle_key
 
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("overview.index")
+def safe_next(target) -> str:
+    """`target` when it is a path on this site, else the overview: never another host, never a 500."""
+    return target if _is_local_path(target) else url_for("overview.index")
+
+
+def _is_local_path(target) -> bool:
+    if not isinstance(target, str) or not target or len(target) > 2000:
+        return False
+    # Browsers drop tabs and newlines inside URLs ("/\t/evil" becomes "//evil") and read "\" as "/";
+    # a newline in a Location header is refused by the server (a 500): none of them belong in a path.
+    if "\\" in target or any(ch.isspace() or unicodedata.category(ch)[0] in "CZ" for ch in target):
+        return False
+    if not target.startswith("/") or target.startswith("//"):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -45,7 +59,8 @@ def signup():
 
 
 def _login_key() -> str:
-    return f"{request.remote_addr}:{(request.form.get('email') or '').strip().lower()}"
+    # Every spelling of one address (case, full-width letters, other full stops) counts against one limit.
+    return f"login:{request.remote_addr}:{login_throttle_key(request.form.get('email'))}"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -67,17 +82,33 @@ def login():
             return render_template("auth/login.html", email=request.form.get("email", "")), 401
         commit()
         login_user(user, remember=bool(request.form.get("remember")))
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
     return render_template("auth/login.html", email="")
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    logout_user()
-    session.clear()
+    # Sessions live in signed cookies, not on the server: a copy of this one (or of its
+    # "keep me signed in" cookie) would go on working unless the account's generation moves on.
+    _end_every_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/logout/everywhere", methods=["POST"])
+@login_required
+def logout_everywhere():
+    _end_every_session()
+    flash("You are signed out on every device and browser. Sign in again to continue here.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _end_every_session() -> None:
+    end_all_sessions(db.session.get(User, current_user.id))
+    commit()
+    logout_user()
+    session.clear()
 
 
 @bp.route("/workspaces/switch", methods=["POST"])

@@ -1,10 +1,26 @@
 """Who is signed in and which workspace they are working in."""
 
+import re
+
 from flask import g, request, session
 from flask_login import current_user
 
 from app.extensions import db, login_manager
 from app.models import User
+
+_IDENTITY = re.compile(r"([0-9]{1,18}):([0-9]{1,18})")
+
+
+def user_for_identity(identity) -> User | None:
+    """The user a session or remember cookie names, if its session generation is still current."""
+    # "id:generation" (User.get_id); a bare id is from before generations and is refused too.
+    match = _IDENTITY.fullmatch(identity) if isinstance(identity, str) else None
+    if match is None:
+        return None
+    user = db.session.get(User, int(match[1]))
+    if user is None or (user.session_generation or 0) != int(match[2]):
+        return None
+    return user
 
 
 def register_session(app) -> None:
@@ -14,11 +30,8 @@ def register_session(app) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        try:
-            return db.session.get(User, int(user_id))
-        except (TypeError, ValueError):
-            return None
+    def load_user(identity: str):
+        return user_for_identity(identity)
 
     @app.before_request
     def current_workspace():
