@@ -20,10 +20,11 @@ from email import message_from_bytes, message_from_string
 from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 
-from app.providers import ProviderEvent
-from app.providers.bounces import ENHANCED_RE, classify
+from app.providers import ProviderEvent, bounce_text
+from app.providers.bounce_text import FAILURE_WORDS, ORIGINAL_MARKER, is_mail_system, real_address
+from app.providers.bounces import ENHANCED_RE, PERMANENT, classify, decisive_code, specific_code
 
 # A report's machine-readable parts come before the returned original: the first megabytes hold
 # everything we read, and parsing no more keeps a 10 MB bounce cheap.
@@ -42,33 +43,26 @@ ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "me
 COMPLAINT_FEEDBACK = ("abuse", "fraud", "virus", "other", "")
 DSN_ACTIONS = {
     "failed": "bounce",
+    # Not RFC 3464, but written by some MTAs: "failure" for failed, "expired" for gave up after retrying.
+    "failure": "bounce",
+    "expired": "bounce",
     "delayed": "delivery_delay",
     "delivered": "delivery",
     "relayed": "delivery",
     "expanded": "delivery",
 }
 
-_BOUNCE_LOCALPARTS = {"mailer-daemon", "mailer_daemon", "mailerdaemon", "mail-daemon", "postmaster"}
-_BOUNCE_NAME = re.compile(r"mail delivery (?:system|subsystem|service)|mailer.daemon", re.I)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (?:status notification|fail|has failed|problem|incomplete|report|notification)|"
-    r"returned mail|failure notice|mail delivery (?:failed|failure)|could not be delivered|non[- ]?delivery|"
+    r"returned mail|failure notice|mail delivery (?:failed|failure)|could not be delivered|non[- ]?deliver|"
     r"mail system error|delivery delayed|delayed mail|warning: message .* delayed",
     re.I,
 )
 _DELAY_TEXT = re.compile(r"\bdelayed\b|will (?:continue|keep) (?:trying|to try)|not yet been delivered", re.I)
-# Where a bounce's own words end and the returned original begins (qmail, Exim, Postfix, Exchange...).
-_ORIGINAL_MARKER = re.compile(
-    r"^(?:-+ ?below this line is a copy of the message|-+ ?this is a copy of the message|"
-    r"-+ ?original message|-+ ?the header of the original message|original message headers|"
-    r"-+ ?returned message|\*\* ?original message)",
-    re.I | re.M,
-)
 # An SMTP reply code as it appears in a diagnostic: at a line start or after a space or "said:",
 # followed by a space, a hyphen or the end. An octet of an IP address ("74.208.41.59") never matches.
-_REPLY_CODE = re.compile(r"(?:^|[\s:(\[])([245]\d\d)(?=[\s-]|$)", re.M)
-_ADDRESS_IN_ANGLES = re.compile(r"<([^<>\s@]+@[^<>\s@]+\.[^<>\s@]+)>")
-_ADDRESS_LINE = re.compile(r"^\s*<?([^<>\s@:]+@[^<>\s@:]+\.[^<>\s@:]+?)>?:?\s*$", re.M)
+# Yahoo writes "554: delivery error", hence the colon after the code.
+_REPLY_CODE = re.compile(r"(?:^|[\s:(\[])([245]\d\d)(?=[\s:-]|$)", re.M)
 _MESSAGE_ID_LINE = re.compile(r"^message-id:\s*(<[^<>\s]+>)", re.I | re.M)
 _MSGID = re.compile(r"<[^<>\s]+>")
 _AUTOREPLY_SUBJECT = re.compile(
@@ -120,8 +114,10 @@ def _parse(raw: bytes, ref: str | None, mail_from: str | None) -> Report:
         report = _dsn(msg, status, ref, base)
     elif (feedback := _find_part(msg, FEEDBACK_TYPES)) is not None:
         report = _arf(msg, feedback, ref, base)
-    elif _looks_like_bounce(msg, mail_from, subject or "", from_header or ""):
-        report = _plain_bounce(msg, ref, base)
+    elif _from_mail_system(msg, mail_from, from_header):
+        report = _system_message(msg, ref, base, subject or "", from_header or "")
+    elif _BOUNCE_SUBJECT.search(subject or "") and _reply_code(_human_text(msg)) is not None:
+        report = _plain_bounce(msg, ref, base)  # an NDR from an address that looks like anyone's
     elif _is_autoreply(msg, subject or ""):
         report = Report("autoreply", _cap(f"automatic reply from {from_header or '?'}: {subject or ''}", MAX_SUMMARY))
         report.original_message_id = _first_msgid(msg.get("In-Reply-To"))
@@ -137,11 +133,29 @@ def _parse(raw: bytes, ref: str | None, mail_from: str | None) -> Report:
 def _dsn(msg: Message, status: Message, ref: str | None, base: str) -> Report:
     per_message, recipients = _status_blocks(status)
     original = _original_message_id(msg)
-    events = [_dsn_event(block, per_message, i, ref, original, base) for i, block in enumerate(recipients)]
-    if not events:
-        return Report("dsn", "delivery report without recipient blocks", original)
+    if not recipients:  # a status part with no per-recipient block: the text says what failed
+        report = _plain_bounce(msg, ref, base)
+        report.summary = _cap("report without recipient blocks, read from its text: " + report.summary, MAX_SUMMARY)
+        return report
+    fallback = _FallbackAddress(msg)
+    events = [_dsn_event(block, per_message, i, ref, original, base, fallback) for i, block in enumerate(recipients)]
     lines = [f"{e.raw_type[4:]} {e.enhanced or ''} {e.email or '?'}: {e.diagnostic or ''}".strip() for e in events]
     return Report("dsn", _cap("; ".join(" ".join(s.split()) for s in lines), MAX_SUMMARY), original, events)
+
+
+class _FallbackAddress:
+    """The failed address from outside a recipient block that names none, looked for once:
+    X-Failed-Recipients (one address), the text's failure lines, the original's one To."""
+
+    def __init__(self, msg: Message):
+        self.msg = msg
+        self._found: str | None | bool = False
+
+    def get(self) -> str | None:
+        if self._found is False:
+            failed = bounce_text.addresses_of(self.msg, "X-Failed-Recipients")
+            self._found = next(iter(failed)) if len(failed) == 1 else _text_address(self.msg, _human_text(self.msg))
+        return self._found
 
 
 def _status_blocks(part: Message) -> tuple[dict, list[dict]]:
@@ -162,25 +176,29 @@ def _is_recipient_block(block: dict) -> bool:
     return "final-recipient" in block or "original-recipient" in block or "action" in block
 
 
-def _dsn_event(block: dict, per_message: dict, i: int, ref, original: str | None, base: str) -> ProviderEvent:
+def _dsn_event(block: dict, per_message: dict, i: int, ref, original, base: str, fallback) -> ProviderEvent:
     diagnostic = _strip_type(block.get("diagnostic-code")) or None
-    enhanced = _status_code(block.get("status"), diagnostic)
+    enhanced = decisive_code(_enhanced(block.get("status")), diagnostic)
     code = _reply_code(diagnostic)
     action = (block.get("action") or "").lower().split(" ")[0].strip("();")
     if action not in DSN_ACTIONS:  # missing or unknown: the status class says what happened
         action = {"5": "failed", "4": "delayed", "2": "delivered"}.get((enhanced or "")[:1], action or "unknown")
     event_type = DSN_ACTIONS.get(action, "unknown")
+    final = _address(_strip_type(block.get("final-recipient")))
+    # Original-Recipient is the address as the sender gave it (Herald's); Final-Recipient may be an alias.
+    email = _address(_strip_type(block.get("original-recipient"))) or final or fallback.get()
     data = {
         "reporting_mta": _strip_type(per_message.get("reporting-mta")),
         "remote_mta": _strip_type(block.get("remote-mta")),
         "original_recipient": _strip_type(block.get("original-recipient")),
+        "final_recipient": final if final and final != email else None,
         "will_retry_until": block.get("will-retry-until"),
     }
     return ProviderEvent(
         event_id=f"{base}:{i}",
         event_type=event_type,
         raw_type=f"dsn/{action}"[:40],
-        email=_address(_strip_type(block.get("final-recipient") or block.get("original-recipient"))),
+        email=email,
         occurred_at=_date(block.get("last-attempt-date")) or _date(per_message.get("arrival-date")),
         ref=ref,
         message_id=original,
@@ -192,17 +210,9 @@ def _dsn_event(block: dict, per_message: dict, i: int, ref, original: str | None
     )
 
 
-def _status_code(status: str | None, diagnostic: str | None) -> str | None:
-    """The Status field's code; a vague X.0.0 gives way to the diagnostic's own code of that class."""
+def _enhanced(status: str | None) -> str | None:
     m = ENHANCED_RE.search(status or "")
-    found = ".".join(m.groups()) if m else None
-    d = ENHANCED_RE.search(diagnostic or "")
-    from_diag = ".".join(d.groups()) if d else None
-    if found is None:
-        return from_diag
-    if found.endswith(".0.0") and from_diag and from_diag[0] == found[0]:
-        return from_diag
-    return found
+    return ".".join(m.groups()) if m else None
 
 
 # RFC 5965 ----------------------------------------------------------------------------------------
@@ -212,7 +222,6 @@ def _arf(msg: Message, feedback: Message, ref: str | None, base: str) -> Report:
     fields = _fields_of(_first_message(feedback) or message_from_string(_text_of(feedback), policy=compat32))
     feedback_type = (fields.get("feedback-type") or "").lower().strip()
     original = _original_message(msg)
-    email = _address(fields.get("original-rcpt-to")) or (_address(original.get("To")) if original is not None else None)
     reporter = _domain(_address(msg.get("From"))) or _strip_type(fields.get("reporting-mta"))
     data = {
         "feedback_type": feedback_type or None,
@@ -228,47 +237,74 @@ def _arf(msg: Message, feedback: Message, ref: str | None, base: str) -> Report:
         event_id=f"{base}:0",
         event_type=event_type,
         raw_type=f"arf/{feedback_type or 'unknown'}"[:40],
-        email=email,
+        email=_complainer(fields, original),
         occurred_at=_date(fields.get("arrival-date") or fields.get("received-date")),
         ref=ref,
         message_id=_first_msgid(original.get("Message-ID")) if original is not None else None,
         data={k: _cap(v, MAX_DATA) for k, v in data.items() if v},
     )
-    summary = f"complaint ({feedback_type or 'no type'}) from {reporter or '?'} about {email or '?'}"
+    summary = f"complaint ({feedback_type or 'no type'}) from {reporter or '?'} about {event.email or '?'}"
     return Report("arf", _cap(summary, MAX_SUMMARY), event.message_id, [event])
 
 
-# Bounces that follow no standard --------------------------------------------------------------
+def _complainer(fields: dict, original: Message | None) -> str | None:
+    """Who complained: Original-Rcpt-To, Hotmail's X-HmXmrOriginalRecipient, else the original's
+    To; an address the feedback loop redacted is no address (the VERP return path still names them)."""
+    candidates = [fields.get("original-rcpt-to")]
+    if original is not None:
+        candidates += [original.get("X-HmXmrOriginalRecipient"), original.get("To")]
+    for value in candidates:
+        if found := real_address(_address(value)):
+            return found
+    return None
 
 
-def _looks_like_bounce(msg: Message, mail_from: str | None, subject: str, from_header: str) -> bool:
-    name, addr = parseaddr(from_header)
-    bouncer = addr.split("@")[0].lower() in _BOUNCE_LOCALPARTS or bool(_BOUNCE_NAME.search(name))
+# Mail from a mail system, and bounces that follow no standard ------------------------------------
+
+
+def _from_mail_system(msg: Message, mail_from: str | None, from_header: str) -> bool:
+    """A mailer-daemon, a postmaster, Exchange's notices, or the null sender: never a person's reply."""
     null_sender = (mail_from is not None and mail_from.strip() in ("", "<>")) or (
-        (msg.get("Return-Path") or "").strip() == "<>"
+        (msg.get("Return-Path") or "").strip() in ("<>", "<MAILER-DAEMON>")
     )
-    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject))
-    if bouncer:
-        return bounce_subject or _reply_code(_human_text(msg)) is not None
-    # Autoresponders also send from the null sender (RFC 3834): only a bounce's subject tells them apart.
-    return null_sender and bounce_subject
+    return null_sender or is_mail_system(from_header)
+
+
+def _system_message(msg: Message, ref: str | None, base: str, subject: str, from_header: str) -> Report:
+    """A mail system's message that is no RFC 3464/5965 report: a bounce when it reads as one,
+    else an automatic message (a null-sender vacation notice, a ticket acknowledgement)."""
+    text = _human_text(msg)
+    evidence = (
+        _BOUNCE_SUBJECT.search(subject)
+        or FAILURE_WORDS.search(text)
+        or specific_code(text)  # an enhanced status code; a bare number ("call 555 1234") is no evidence
+        or msg.get("X-Failed-Recipients")
+    )
+    if evidence:
+        return _plain_bounce(msg, ref, base)
+    if is_mail_system(from_header):  # a mail system that reports nothing: no event, and no reply either
+        return Report("dsn", _cap(f"notice from {from_header}: {subject or '(no subject)'}", MAX_SUMMARY))
+    report = Report("autoreply", _cap(f"automatic message from {from_header or '?'}: {subject}", MAX_SUMMARY))
+    report.original_message_id = _first_msgid(msg.get("In-Reply-To"))
+    return report
 
 
 def _plain_bounce(msg: Message, ref: str | None, base: str) -> Report:
     text = _human_text(msg)
-    code = _reply_code(text)
-    m = ENHANCED_RE.search(text)
-    enhanced = ".".join(m.groups()) if m else None
-    line = _line_with(text, code, enhanced)
-    email = _ADDRESS_LINE.search(text) or _ADDRESS_IN_ANGLES.search(text)
+    enhanced = specific_code(text)
+    line = _line_with(text, _reply_code(text), enhanced)
+    code = _reply_code(line) or _reply_code(text)
+    failed = bounce_text.addresses_of(msg, "X-Failed-Recipients")
+    email = next(iter(failed)) if len(failed) == 1 else _text_address(msg, text)
     delayed = (code is None or code < 500) and (enhanced or "4")[0] == "4" and bool(_DELAY_TEXT.search(text))
-    # Without a clear code, a bounce is undetermined: soft (deliverability.md §7.2), never a suppression.
-    bounce_type = classify(code, enhanced, line) if (code or enhanced) else "soft"
+    # Without a code, a bounce is undetermined (soft, deliverability.md §7.2) unless its words say it
+    # gave up on an address that does not exist, or refused the sender.
+    bounce_type = classify(code, enhanced, text, permanent=bool(PERMANENT.search(text)))
     event = ProviderEvent(
         event_id=f"{base}:0",
         event_type="delivery_delay" if delayed else "bounce",
         raw_type="bounce/delayed" if delayed else "bounce/unstructured",
-        email=email.group(1) if email else None,
+        email=email,
         ref=ref,
         message_id=_original_message_id(msg) or _message_id_in_text(msg),
         bounce_type=None if delayed else bounce_type,
@@ -282,10 +318,21 @@ def _plain_bounce(msg: Message, ref: str | None, base: str) -> Report:
     return Report("dsn", _cap(" ".join(summary.split()), MAX_SUMMARY), event.message_id, [event])
 
 
+def _text_address(msg: Message, text: str) -> str | None:
+    """The failed address a bounce's text names, never its own, the sender's or a Message-ID;
+    else the returned original's To when it had one recipient."""
+    original = _original_message(msg) or bounce_text.quoted_original(message_text(msg))
+    exclude = bounce_text.addresses_of(msg, "From", "To", "Delivered-To", "X-Original-To", "Return-Path")
+    exclude |= bounce_text.addresses_of(original, "From", "Sender", "Reply-To", "Return-Path")
+    ids = bounce_text.message_ids_of(msg) | bounce_text.message_ids_of(original)
+    found = bounce_text.failed_address(text, exclude, ids) or bounce_text.single_recipient(original, exclude)
+    return _cap(found, 320)
+
+
 def _human_text(msg: Message) -> str:
     """A bounce's own explanation, without the returned original that follows it."""
     text = message_text(msg)
-    marker = _ORIGINAL_MARKER.search(text)
+    marker = ORIGINAL_MARKER.search(text)
     return text[: marker.start()] if marker else text[:20_000]
 
 

@@ -6,7 +6,8 @@ synchronous SMTP refusal arrives here as a list of `ProviderEvent`s. `ingest`:
 1. finds each event's message: Herald's reference (`c-<campaign>-<recipient>` or
    `m-<message>`, passed to the provider as a custom argument, a tag or in the VERP
    address) or the Message-ID Herald wrote (`<campaign.recipient.random@domain>` or
-   `<m<message>.random@domain>`), only inside the event's workspace;
+   `<m<message>.random@domain>`), else the provider's own message id stored at hand-off
+   (for the provider the webhook came in for), only inside the event's workspace;
 2. inserts one event row per provider event, unique on the provider's event id, so a
    payload delivered three times counts once; events for nobody Herald knows are kept
    too (shown as unmatched), never dropped;
@@ -133,6 +134,91 @@ def _targets(workspace_id: int, refs: set[tuple[str, int]]) -> dict[tuple[str, i
     return found
 
 
+def provider_id_forms(value: str | None) -> tuple[str, ...]:
+    """The spellings a provider's message id may be stored under: as given, without angle brackets
+    (Mailgun's `<id@domain>`), with them, and SendGrid's X-Message-Id before its first dot."""
+    bare = (value or "").strip().removeprefix("<").removesuffix(">").strip()
+    if not bare:
+        return ()
+    forms = [bare, f"<{bare}>"]
+    if "@" not in bare:  # a Message-ID-like id (Mailgun's) is never cut at a dot
+        forms.append(bare.split(".", 1)[0])
+    return tuple(dict.fromkeys(f[:255] for f in forms if f))
+
+
+def _targets_by_provider_id(
+    workspace_id: int, provider_id: int, events: list[ProviderEvent]
+) -> dict[str, list[_Target]]:
+    """{stored provider message id: targets} for the events no reference of Herald's found.
+
+    Set-based (one query per table for the whole batch) and scoped twice: to the workspace and to
+    the provider the webhook came in for, so another account's id never matches anyone here.
+    """
+    wanted = {form for ev in events for form in provider_id_forms(ev.provider_message_id)}
+    found: dict[str, list[_Target]] = defaultdict(list)
+    if not wanted:
+        return found
+    wanted_list = sorted(wanted)
+    cr = db.session.execute(
+        select(
+            CampaignRecipient.provider_message_id,
+            CampaignRecipient.id,
+            CampaignRecipient.campaign_id,
+            CampaignRecipient.subscriber_id,
+            CampaignRecipient.email,
+            CampaignRecipient.status,
+            Campaign.from_email,
+        )
+        .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+        .where(
+            CampaignRecipient.provider_id == provider_id,
+            CampaignRecipient.provider_message_id.in_(wanted_list),
+            Campaign.workspace_id == workspace_id,
+        )
+    ).all()
+    for r in cr:
+        found[r[0]].append(_Target("c", r[1], r[2], r[3], r[4], r[5], r[6], provider_id))
+    msgs = db.session.execute(
+        select(
+            Message.provider_message_id, Message.id, Message.subscriber_id, Message.to_email, Message.status,
+            Message.from_email,
+        ).where(
+            Message.provider_id == provider_id,
+            Message.provider_message_id.in_(wanted_list),
+            Message.workspace_id == workspace_id,
+        )
+    ).all()  # fmt: skip
+    for r in msgs:
+        found[r[0]].append(_Target("m", r[1], None, r[2], r[3], r[4], r[5], provider_id))
+    return found
+
+
+def _by_provider_id(ev: ProviderEvent, found: dict[str, list[_Target]]) -> _Target | None:
+    """The one target the event's provider message id names (by the event's address when an id
+    was shared by several recipients of one API call)."""
+    candidates = {(t.kind, t.id): t for form in provider_id_forms(ev.provider_message_id) for t in found.get(form, ())}
+    if not candidates:
+        return None
+    if ev.email:
+        mine = [t for t in candidates.values() if t.email.lower() == ev.email.strip().lower()]
+        return mine[0] if len(mine) == 1 else None
+    return next(iter(candidates.values())) if len(candidates) == 1 else None
+
+
+def _resolve(workspace_id: int, provider_id: int | None, events: list[ProviderEvent]) -> dict[int, _Target]:
+    """{index of the event: its target}: by Herald's reference first, then by the provider's message id."""
+    refs = {i: parse_ref(ev.ref, ev.message_id) for i, ev in enumerate(events)}
+    targets = _targets(workspace_id, set(refs.values()) - {None})
+    out = {i: targets[r] for i, r in refs.items() if r in targets and _matches(targets[r], events[i])}
+    missing = [ev for i, ev in enumerate(events) if i not in out and ev.provider_message_id]
+    if provider_id and missing:
+        found = _targets_by_provider_id(workspace_id, provider_id, missing)
+        for i, ev in enumerate(events):
+            if i not in out and ev.provider_message_id and (t := _by_provider_id(ev, found)) is not None:
+                out[i] = t
+    return out
+
+
 def _event_key(workspace_id: int, source: str, event_id: str) -> str:
     # Per workspace: one provider account may post the same event to several workspaces' webhooks
     # (SendGrid and Postmark allow several webhook URLs, an SNS topic several subscriptions), and
@@ -171,18 +257,15 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
     result = IngestResult(total=len(events))
     if not events:
         return result
-    refs = {parse_ref(ev.ref, ev.message_id) for ev in events} - {None}
-    targets = _targets(workspace_id, refs)
+    resolved = _resolve(workspace_id, provider_id, events)
     now = datetime.now(timezone.utc)
     rows, pending = [], {}
-    for ev in events:
+    for i, ev in enumerate(events):
         key = _event_key(workspace_id, source, ev.event_id)
         if key in pending:  # the same event twice in one payload
             continue
-        ref = parse_ref(ev.ref, ev.message_id)
-        target = targets.get(ref) if ref else None
-        if not _matches(target, ev):
-            target = None
+        target = resolved.get(i)
+        if target is None:
             result.unmatched += 1
         pending[key] = (ev, target)
         rows.append(

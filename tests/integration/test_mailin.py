@@ -244,7 +244,13 @@ def test_a_reply_shows_on_the_campaign_page_and_autoreplies_do_not_count(app, ct
     person = recipients["person2@example.com"]
     rcpt = verp(app, camp, person)
     # From another address of the person's: the signed return path says whose reply it is.
-    deliver(mailin, rcpt, reply("Person Two <p2@home.example>", "Re: Spring sale", "Do you ship <b>abroad</b>?"))
+    # A person's mail comes from their own envelope sender (the null sender is for mail systems).
+    deliver(
+        mailin,
+        rcpt,
+        reply("Person Two <p2@home.example>", "Re: Spring sale", "Do you ship <b>abroad</b>?"),
+        mail_from="p2@home.example",
+    )
     deliver(mailin, rcpt, reply("person2@example.com", "Out of office", "Back Monday", auto=True))
     db.session.expire_all()
     assert db.session.get(Campaign, camp.id).replies == 1
@@ -261,7 +267,13 @@ def test_a_reply_shows_on_the_campaign_page_and_autoreplies_do_not_count(app, ct
     assert "tracker.example" not in text and "<b>abroad" not in text  # the HTML part is never rendered
     assert "Message-ID" in text and "Re: Spring sale" in text
 
-    deliver(mailin, rcpt, reply("Person Two <p2@home.example>", "Re: Spring sale", "Do you ship <b>abroad</b>?"))
+    # A person's mail comes from their own envelope sender (the null sender is for mail systems).
+    deliver(
+        mailin,
+        rcpt,
+        reply("Person Two <p2@home.example>", "Re: Spring sale", "Do you ship <b>abroad</b>?"),
+        mail_from="p2@home.example",
+    )
     db.session.expire_all()
     assert db.session.get(Campaign, camp.id).replies == 1  # the same reply twice counts once
 
@@ -345,3 +357,89 @@ def test_a_provider_with_a_return_path_domain_sends_with_verp_and_its_bounce_com
     assert db.session.scalar(select(Suppression.email).where(Suppression.workspace_id == workspace.id)) == (
         "gone@example.com"
     )
+
+
+# Real-world bounces through the listener --------------------------------------------------------
+
+CORPUS = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "bounces"
+
+
+def test_every_real_bounce_in_the_corpus_reaches_its_recipient_with_the_right_consequence(
+    app, ctx, workspace, smtp_sink, worker, mailin
+):
+    """Each corpus message mailed to the VERP return path of the recipient it is about: dead
+    mailboxes and complaints suppress, blocks and soft bounces never do, delays change nothing,
+    and only a person's reply counts as a reply."""
+    import json
+
+    from tests.webhook_support import recipients_of
+
+    entries = json.loads((CORPUS / "expected.json").read_text())["messages"]
+    lst = audience.create_list(workspace.id, "Everyone")
+    audience.import_subscribers(workspace.id, [{"email": e["rcpt"]} for e in entries], [lst.id])
+    prov = providers.create_provider(
+        workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port}, {}, is_default=True
+    )
+    tpl = templates.create_template(workspace.id, {"name": "T", "subject": "Spring sale", "body_html": TEMPLATE_HTML})
+    camp = campaigns.create_campaign(
+        workspace.id,
+        {"name": "Corpus", "template_id": tpl.id, "list_ids": [lst.id], "from_name": "Acme",
+         "from_email": "news@shop.example.com", "provider_id": prov.id},
+    )  # fmt: skip
+    db.session.commit()
+    campaigns.send_campaign(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    rows = {r["email"]: r for r in recipients_of(camp.id)}
+    for e in entries:
+        raw = (CORPUS / e["file"]).read_bytes().replace(b"\n", b"\r\n")  # on the wire, as an MTA sends it
+        deliver(mailin, verp(app, camp, SimpleRecipient(rows[e["rcpt"]]["id"])), raw, mail_from=e["mail_from"])
+    db.session.expire_all()
+    suppressed = set(db.session.scalars(select(Suppression.email).where(Suppression.workspace_id == workspace.id)))
+    wanted_status = {"hard": "bounced", "soft": "bounced", "block": "failed", "complaint": "complained",
+                     "delayed": "sent", "reply": "sent", "autoreply": "sent"}  # fmt: skip
+    for e in entries:
+        status = db.session.get(CampaignRecipient, rows[e["rcpt"]]["id"]).status
+        assert status == wanted_status[e["class"]], (e["file"], status)
+        assert (e["rcpt"] in suppressed) == (e["class"] in ("hard", "complaint")), e["file"]
+    replies = sum(1 for e in entries if e["class"] == "reply")
+    assert db.session.get(Campaign, camp.id).replies == replies
+    kinds = dict(db.session.execute(select(InboundMessage.recipient_id, InboundMessage.kind)).all())
+    for e in entries:
+        assert kinds[rows[e["rcpt"]]["id"]] == {"complaint": "arf", "reply": "reply", "autoreply": "autoreply"}.get(
+            e["class"], "dsn"
+        ), e["file"]
+
+
+class SimpleRecipient:
+    def __init__(self, rid: int):
+        self.id = rid
+
+
+def test_a_dsn_about_someone_else_at_a_recipients_return_path_changes_nobody(app, ctx, workspace, sent, mailin):
+    """The signed return path names person0, the DSN names a stranger: neither is bounced or suppressed."""
+    camp, recipients = sent
+    person = recipients["person0@example.com"]
+    raw = dsn("stranger@elsewhere.example", "5.1.1", "550 5.1.1 <stranger@elsewhere.example>: User unknown")
+    deliver(mailin, verp(app, camp, person), raw)
+    db.session.expire_all()
+    assert db.session.get(CampaignRecipient, person.id).status == "sent"
+    assert _suppression("stranger@elsewhere.example") is None and _suppression(person.email) is None
+    event = db.session.scalar(select(Event).where(Event.event_type == "bounce"))
+    assert event.recipient_id is None and event.email == "stranger@elsewhere.example"
+
+
+def test_a_mailer_daemon_bounce_with_auto_submitted_is_no_reply_and_bounces_the_recipient(app, ctx, sent, mailin):
+    camp, recipients = sent
+    person = recipients["person1@example.com"]
+    raw = (
+        "From: MAILER-DAEMON@relay.example.net\nSubject: Notice\nAuto-Submitted: auto-replied\nPrecedence: bulk\n"
+        "Message-ID: <n1@relay.example.net>\n\nYour message to <person1@example.com> could not be delivered:\n"
+        "550 5.1.1 <person1@example.com>... user unknown\n"
+    ).encode()
+    deliver(mailin, verp(app, camp, person), raw)
+    db.session.expire_all()
+    assert db.session.get(Campaign, camp.id).replies == 0
+    assert db.session.get(CampaignRecipient, person.id).status == "bounced"
+    assert _suppression(person.email).reason == "bounced"
+    assert db.session.scalar(select(InboundMessage.kind)) == "dsn"

@@ -372,8 +372,11 @@ def test_arf_without_a_recipient_falls_back_to_the_original_to_and_not_spam_is_n
     raw = YAHOO_ARF.replace(b"Original-Rcpt-To: reader@yahoo.com\n", b"").replace(
         b"Feedback-Type: abuse", b"Feedback-Type: not-spam"
     )
+    # The feedback loop redacted the original's To: no address rather than a made-up one.
     (e,) = parse_report(raw, REF).events
-    assert e.email == "redacted@yahoo.com" and e.event_type == "unknown" and e.raw_type == "arf/not-spam"
+    assert e.email is None and e.event_type == "unknown" and e.raw_type == "arf/not-spam"
+    (e,) = parse_report(raw.replace(b"To: redacted@yahoo.com", b"To: reader.two@yahoo.com"), REF).events
+    assert e.email == "reader.two@yahoo.com"
 
 
 def test_qmail_bounce_without_a_report_is_read_best_effort():
@@ -393,12 +396,14 @@ def test_bounce_without_a_clear_code_is_soft():
     assert "no code" in parse_report(raw, REF, "").summary
 
 
-def test_null_sender_alone_is_not_a_bounce():
-    # Autoresponders send from <> too (RFC 3834): without a bounce's subject this is a reply.
+def test_null_sender_without_a_failure_is_an_automatic_message_never_a_reply():
+    # Autoresponders send from <> too (RFC 3834); a person's mail never does. A number is no SMTP code.
     raw = (
         b"From: Someone <someone@example.org>\nSubject: Thanks!\nMessage-ID: <t@example.org>\n\nCall me at 555 1234.\n"
     )
-    assert parse_report(raw, REF, "").kind == "reply"
+    r = parse_report(raw, REF, "")
+    assert r.kind == "autoreply" and r.events == []
+    assert parse_report(raw, REF, "someone@example.org").kind == "reply"
 
 
 def test_out_of_office_is_an_autoreply_without_events():
@@ -434,7 +439,9 @@ def test_garbage_never_raises():
 def test_broken_report_parts_do_not_raise():
     raw = b"From: MAILER-DAEMON@x.example\nSubject: Undelivered\nContent-Type: multipart/report; report-type=delivery-status; boundary=zz\n\n--zz\nContent-Type: message/delivery-status\n\n\n--zz"
     r = parse_report(raw, REF, "")
-    assert r.kind == "dsn" and r.events == [] and "without recipient" in r.summary
+    # No recipient block and nothing in the text: an undetermined (soft) bounce of nobody named.
+    assert r.kind == "dsn" and "without recipient" in r.summary
+    assert [(e.event_type, e.bounce_type, e.email) for e in r.events] == [("bounce", "soft", None)]
     raw = b"From: x@y.example\nSubject: =?bogus?q?=FF?=\nContent-Type: text/plain; charset=nonexistent\n\n\xff\xfe"
     assert parse_report(raw, REF).kind == "reply"
 
