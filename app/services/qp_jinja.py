@@ -22,12 +22,12 @@ the caller encodes the rendered text instead (mime.QuotedPrintable).
 import re
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator
 from jinja2.ext import Extension
 from jinja2.lexer import Token
 from markupsafe import escape
 
 from app.services.mime import qp_escape, qp_wrap
+from app.services.render_limits import printable
 
 LINK, PIXEL, PREHEADER = "_herald_links", "_herald_pixel", "_herald_preheader"
 SOFT_BREAK = "=\r\n"
@@ -54,20 +54,21 @@ def encode_piece(text: str) -> str:
 
 
 def _encode_html(value) -> str:
-    """An expression's value in an HTML part: escaped as autoescape would, then encoded."""
+    """An expression's value in an HTML part: escaped as autoescape would, then encoded
+    (a missing value, None, as nothing: what the plain environments' finalize does)."""
     if value.__class__ is str and _PLAIN_HTML.fullmatch(value):
         return value + SOFT_BREAK
-    return encode_piece(str(escape(value)))
+    return encode_piece(str(escape(printable(value))))
 
 
 def _encode_text(value) -> str:
     if value.__class__ is str and _PLAIN.fullmatch(value):
         return value + SOFT_BREAK
-    return encode_piece(str(value))
+    return encode_piece(str(printable(value)))
 
 
-class _EncodingCodeGenerator(CodeGenerator):
-    """Writes `environment.finalize(value)` for each expression instead of Jinja's
+class EncodingOutput:
+    """Code generator mixin (over the environment's own generator, which keeps its hooks): writes `environment.finalize(value)` for each expression instead of Jinja's
     `escape(finalize(value))` / `str(finalize(value))`: finalize escapes and encodes, and an
     escape() around its answer would only wrap it in Markup again (~1 µs a value)."""
 
@@ -130,7 +131,7 @@ class LinkURLs(dict):
 def encoding_env(env):
     """A copy of `env` (its sandbox and limits) whose templates render quoted-printable."""
     rv = env.overlay(finalize=_encode_html if env.autoescape else _encode_text, extensions=[EncodeData])
-    rv.code_generator_class = _EncodingCodeGenerator
+    rv.code_generator_class = type("EncodingCodeGenerator", (EncodingOutput, env.code_generator_class), {})
     return rv
 
 

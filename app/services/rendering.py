@@ -4,42 +4,124 @@ import re
 import signal
 import threading
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import update_wrapper
+from types import BuiltinMethodType, MethodType
 
 from jinja2 import TemplateError, TemplateSyntaxError
-from jinja2.exceptions import SecurityError
+from jinja2.compiler import CodeGenerator
+from jinja2.runtime import LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
+from app.services import qp_jinja, render_limits
 from app.services.html_text import html_to_text
-from app.services import qp_jinja
 from app.services.mime import QuotedPrintable
+from app.services.render_limits import RenderLimitError
 
-LOOP_BUDGET = 200_000  # range() items one render may produce, nested loops included
-MAX_SEQUENCE = 100_000  # longest string or list a `*` may build
-PREVIEW_SECONDS = 2.0
-_loop_budget: ContextVar[int] = ContextVar("loop_budget", default=LOOP_BUDGET)
+LOOP_BUDGET = render_limits.MAX_STEPS  # loop items (of every kind), calls and filter work one message may take
+MAX_SEQUENCE = render_limits.MAX_SEQUENCE  # longest string or list a `*` may build
+PREVIEW_SECONDS = render_limits.RENDER_SECONDS
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+_active, _bounded_join = render_limits.active, render_limits.bounded_join
 
 
 def _bounded_range(*args) -> range:
     r = range(*args)
-    left = _loop_budget.get() - len(r)
-    if left < 0:
-        raise SecurityError("the template loops too many times")
-    _loop_budget.set(left)
+    if len(r) > LOOP_BUDGET:  # its items are counted as they are used; this many could never be
+        raise RenderLimitError(f"This template asks for a range of {len(r):,} numbers (at most {LOOP_BUDGET:,}).")
     return r
 
 
-class HeraldSandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, plus limits on the work one render may do."""
+class MeteredCodeGenerator(CodeGenerator):
+    """Jinja's code generator, writing the budget's hooks into templates as they compile:
+    every for-loop's items are counted, and `~` and literal lists are weighed as they are built."""
 
-    intercepted_binops = frozenset(["*", "**"])
+    def visit_For(self, node, frame) -> None:
+        # The iterable is written by Jinja's own visit_For: mark it for `visit` to wrap.
+        self.__dict__.setdefault("_herald_counted", set()).add(id(node.iter))
+        super().visit_For(node, frame)
+
+    def visit(self, node, *args, **kwargs):
+        counted = self.__dict__.get("_herald_counted")
+        if counted and id(node) in counted:
+            counted.discard(id(node))
+            self.write("environment.metered(")
+            super().visit(node, *args, **kwargs)
+            self.write(")")
+            return None
+        return super().visit(node, *args, **kwargs)
+
+    def _output_child_to_const(self, node, frame, finalize):
+        # Jinja escapes a constant before finalize sees it: `{{ none }}` would print "None".
+        if node.as_const(frame.eval_ctx) is None:
+            return ""
+        return super()._output_child_to_const(node, frame, finalize)
+
+    def visit_Concat(self, node, frame) -> None:
+        if frame.eval_ctx.volatile:
+            self.write("environment.join_parts(context.eval_ctx.volatile, (")
+        else:
+            self.write(f"environment.join_parts({bool(frame.eval_ctx.autoescape)}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def _weighed(self, visit, node, frame) -> None:
+        self.write("environment.check_value(")
+        visit(node, frame)
+        self.write(")")
+
+    def visit_List(self, node, frame) -> None:
+        self._weighed(super().visit_List, node, frame)
+
+    def visit_Dict(self, node, frame) -> None:
+        self._weighed(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node, frame) -> None:
+        if node.ctx == "load":
+            self._weighed(super().visit_Tuple, node, frame)
+        else:
+            super().visit_Tuple(node, frame)
+
+
+class HeraldSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, plus limits on the work and memory one render may take
+    (render_limits), and a missing value (None) printing as nothing rather than "None"."""
+
+    intercepted_binops = frozenset(["*", "**", "%", "+"])
+    code_generator_class = MeteredCodeGenerator
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("finalize", render_limits.printable)
         super().__init__(**kwargs)
         self.globals["range"] = _bounded_range
+        self.globals["lipsum"] = render_limits.lipsum
+        render_limits.guard_filters(self.filters)
+
+    # Hooks the compiled templates call (MeteredCodeGenerator).
+    metered = staticmethod(render_limits.metered)
+    check_value = staticmethod(render_limits.check_value)
+
+    @staticmethod
+    def join_parts(markup: bool, parts: tuple) -> str:
+        """`a ~ b`, weighed before it is built; a missing value (None) joins as nothing."""
+        render_limits.check_parts(parts)
+        if None in parts:
+            parts = tuple("" if p is None else p for p in parts)
+        return markup_join(parts) if markup else str_join(parts)
+
+    def concat(self, pieces) -> str:
+        """A whole template's output (Template.render), within the output limit and a budget:
+        the message's (CompiledMessage) or, for a template rendered alone, one of its own."""
+        if _active():
+            return _bounded_join(pieces)
+        token = render_limits.start()
+        try:
+            return render_limits.bounded_join(pieces)
+        finally:
+            render_limits.stop(token)
 
     def getattr(self, obj, attribute):
         # `subscriber.attributes.plan`: Jinja tries getattr() first and takes the key only after
@@ -53,13 +135,40 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def call_binop(self, context, operator, left, right):
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 100:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
-                    raise SecurityError("the template builds too large a value")
+        render_limits.check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(self, context, obj, /, *args, **kwargs):
+        """A call from a template: counted (macros, `loop()` recursion), and refused before a
+        str method builds too large a value (`'a'.ljust(10**8)`)."""
+        render_limits.meter().tick()
+        if isinstance(obj, LoopContext) and args:  # loop(children): the next level of a recursive loop
+            args = (render_limits.metered(args[0]), *args[1:])
+        else:
+            args = render_limits.checked_call_args(obj, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def wrap_str_format(self, value):
+        """`'{:>9}'.format(x)`: Jinja's sandboxed str.format, its widths and its result bounded."""
+        if not isinstance(value, (MethodType, BuiltinMethodType)) or value.__name__ not in ("format", "format_map"):
+            return None
+        f_self = value.__self__
+        if not isinstance(f_self, str):
+            return None
+        is_map = value.__name__ == "format_map"
+
+        def wrapper(*args, **kwargs):
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                args, kwargs = (), args[0]
+            if isinstance(f_self, Markup):
+                formatter = render_limits.BoundedEscapeFormatter(self, escape=f_self.escape)
+            else:
+                formatter = render_limits.BoundedFormatter(self)
+            return type(f_self)(formatter.vformat(f_self, args, kwargs))
+
+        return update_wrapper(wrapper, value)
 
 
 html_env = HeraldSandbox(autoescape=True)
@@ -77,7 +186,9 @@ def time_limit(seconds: float):
         return
 
     def _expired(signum, frame):
-        raise SecurityError(f"the template took longer than {seconds:g} s to render")
+        raise render_limits.RenderLimitError(
+            f"This template took too long to render (over {seconds:g} s): check the loops in it."
+        )
 
     previous = signal.signal(signal.SIGALRM, _expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -217,16 +328,25 @@ class CompiledMessage:
 
     def render(self, context: dict, link_url=None, pixel_url: str | None = None) -> Rendered:
         """Personalize for one recipient; `link_url(link_id)` gives each tracked link's URL."""
-        _loop_budget.set(LOOP_BUDGET)
-        _fill = self._filler(context, link_url, pixel_url)
-        html = _PLACEHOLDER_RE.sub(_fill, self.html_t.render(context))
-        text = _PLACEHOLDER_RE.sub(_fill, self.text_t.render(context))
-        return Rendered(header_safe(self.subject_t.render(context)), html, text)
+        budget = render_limits.start()  # one budget (steps, time) for all of the message's parts
+        try:
+            _fill = self._filler(context, link_url, pixel_url)
+            html = _PLACEHOLDER_RE.sub(_fill, self.html_t.render(context))
+            text = _PLACEHOLDER_RE.sub(_fill, self.text_t.render(context))
+            return Rendered(header_safe(self.subject_t.render(context)), html, text)
+        finally:
+            render_limits.stop(budget)
 
     def render_encoded(self, context: dict, link_url=None, pixel_url: str | None = None) -> "RenderedMime":
         """`render()` for sending: the parts come out quoted-printable (what MessageSkeleton.build
         takes), the links and pixel filled in as they are rendered (see qp_jinja)."""
-        _loop_budget.set(LOOP_BUDGET)
+        budget = render_limits.start()
+        try:
+            return self._render_encoded(context, link_url, pixel_url)
+        finally:
+            render_limits.stop(budget)
+
+    def _render_encoded(self, context: dict, link_url, pixel_url: str | None) -> "RenderedMime":
         if self.html_qp is None or self.text_qp is None:
             _fill = self._filler(context, link_url, pixel_url)
             html = _QP.encode(self.html_t.render(context), _fill)
@@ -254,6 +374,27 @@ def render_once(subject, body_html, body_text, preview_text, context) -> Rendere
         raise TemplateProblem("template", str(exc)) from None
     except Exception as exc:  # a marketer's expression failing (e.g. 1/0) is their error to see
         raise TemplateProblem("template", f"{type(exc).__name__}: {exc}") from None
+
+
+def limit_problems(parts, context: dict) -> dict[str, str]:
+    """Render each (field, source, is_html) of `parts` with `context` (sample data); the fields whose
+    render goes past a limit of render_limits, each with its sentence. Other render errors are left
+    to the real data (a sample may lack what a real recipient has)."""
+    problems = {}
+    for field, source, is_html in parts:
+        if not source:
+            continue
+        budget = render_limits.start()
+        try:
+            with time_limit(PREVIEW_SECONDS):
+                (html_env if is_html else text_env).from_string(source).render(context)
+        except RenderLimitError as exc:
+            problems[field] = str(exc)
+        except Exception:  # the sample's own shortcomings, not the template's size
+            pass
+        finally:
+            render_limits.stop(budget)
+    return problems
 
 
 def build_context(

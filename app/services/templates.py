@@ -17,7 +17,14 @@ from app.models.content import TEMPLATE_CATEGORIES, TEMPLATE_TYPES
 from app.services import designs
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.html_text import unsafe_html_problems
-from app.services.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, check_syntax, render_once
+from app.services.rendering import (
+    SAMPLE_SUBSCRIBER,
+    TemplateProblem,
+    build_context,
+    check_syntax,
+    limit_problems,
+    render_once,
+)
 
 MAX_HTML = 1_000_000
 _FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type", "design")
@@ -166,6 +173,11 @@ def _validate(data: dict) -> dict:
             check_syntax(field, source, html=is_html)
         except TemplateProblem as exc:
             errors[field] = f"Template error on {exc.message}"
+    if not errors:
+        # A template that would loop for minutes or build gigabytes for every recipient is refused
+        # when it is saved, not found out by the sending worker.
+        sources = (("subject", subject, False), ("body_html", html, True), ("body_text", text, False))
+        errors.update(limit_problems((*sources, ("preview_text", preview, False)), _sample_context("")))
     if "body_html" not in errors and template_type == "code":
         problems = unsafe_html_problems(html)
         if problems:
@@ -179,7 +191,7 @@ def _validate(data: dict) -> dict:
         only_design = design_message and all(k == "design" or k.startswith(("blocks", "settings")) for k in errors)
         if only_design:
             message = design_message
-        elif len(errors) == 1:
+        elif len(set(errors.values())) == 1:  # one problem (a design's HTML and text part share theirs)
             message = next(iter(errors.values()))
         else:
             message = "Please correct the highlighted fields."
@@ -406,6 +418,26 @@ def delete_template(workspace_id: int, template_id: int) -> None:
     db.session.flush()
 
 
+def _sample_context(base_url: str, context: dict | None = None, campaign_name: str = "Sample campaign") -> dict:
+    """What a preview renders with: the sample subscriber and event data, with `context` over them."""
+    subscriber = dict(SAMPLE_SUBSCRIBER)
+    extra = {}
+    if isinstance(context, dict):
+        if isinstance(context.get("subscriber"), dict):
+            subscriber.update(context["subscriber"])
+        extra = {k: v for k, v in context.items() if k not in ("subscriber",)}
+    extra = {**sample_event_data(base_url), **extra}
+    return build_context(
+        subscriber,
+        campaign_name,
+        f"{base_url}/u/sample",
+        f"{base_url}/preferences/sample",
+        f"{base_url}/v/sample",
+        extra,
+        base_url=base_url,
+    )
+
+
 def preview(
     base_url: str,
     subject: str,
@@ -426,22 +458,7 @@ def preview(
             check_syntax(field, source, html=is_html)
         except TemplateProblem as exc:
             raise ValidationError(f"{label}, {exc.message}", {field: exc.message}) from None
-    subscriber = dict(SAMPLE_SUBSCRIBER)
-    extra = {}
-    if isinstance(context, dict):
-        if isinstance(context.get("subscriber"), dict):
-            subscriber.update(context["subscriber"])
-        extra = {k: v for k, v in context.items() if k not in ("subscriber",)}
-    extra = {**sample_event_data(base_url), **extra}
-    ctx = build_context(
-        subscriber,
-        campaign_name,
-        f"{base_url}/u/sample",
-        f"{base_url}/preferences/sample",
-        f"{base_url}/v/sample",
-        extra,
-        base_url=base_url,
-    )
+    ctx = _sample_context(base_url, context, campaign_name)
     try:
         out = render_once(subject, body_html, body_text, preview_text, ctx)
         # The preheader as the inbox shows it, beside the subject (rendered like a one-line subject).

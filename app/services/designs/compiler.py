@@ -306,13 +306,25 @@ def _social_label(network: str) -> str:
 
 
 def _variable(p: dict) -> str:
-    return (
-        "{{ "
-        + dynamic.path_expr(p["name"])
-        + " | default("
-        + dynamic.jinja_string(p.get("fallback", ""))
-        + ", true) }}"
-    )
+    """`{{ subscriber['name'] or "there" }}`: the fallback, a string literal, when the value is empty
+    (a missing value prints as nothing anyway: rendering's finalize)."""
+    fallback = p.get("fallback") or ""
+    path = dynamic.path_expr(p["name"])
+    return "{{ " + path + (" or " + _string_literal(fallback) if fallback else "") + " }}"
+
+
+def _string_literal(value: str) -> str:
+    """`value` as a Jinja string literal of printable ASCII: quotes and backslashes escaped, anything
+    else as \\U escapes (Jinja decodes those; JSON's surrogate pairs would come out as two halves)."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
 
 
 def _text_url(value: str) -> str:

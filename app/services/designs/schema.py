@@ -130,7 +130,8 @@ PROPS: dict[str, dict[str, tuple]] = {
         "align": (*_ALIGN, "center"),
     },
     "social": {"links": ("social", None, REQUIRED)},
-    "variable": {"name": ("dotted", None, REQUIRED), "fallback": ("text", 200, "")},
+    # The fallback is plain text, printed as a Jinja string literal: anything may be typed in it.
+    "variable": {"name": ("dotted", None, REQUIRED), "fallback": ("literal", 200, "")},
     "conditional": {"condition": ("condition", None, REQUIRED)},
     "loop": {"items": ("dotted", None, REQUIRED), "as": ("ident", None, "item")},
 }
@@ -312,6 +313,8 @@ def _check_prop(kind: str, options, value):
         value = _string(value, options)
         _jinja_text(value)
         return value
+    if kind == "literal":
+        return _string(value, options, allow_newlines=False)
     if kind == "href":
         return _url(value)
     if kind == "src":
