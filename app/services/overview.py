@@ -34,8 +34,9 @@ def workspace_overview(workspace_id: int) -> dict:
         {
             "label": "Build a template",
             "done": templates > 0,
-            "endpoint": "email_templates.new",
-            "hint": "HTML with personalization such as {{ subscriber.name }}.",
+            # The visual builder's starters: a designed email to make one's own, no HTML needed.
+            "endpoint": "email_templates.new_visual",
+            "hint": "Pick a starter and make it yours in the visual builder.",
         },
         {
             "label": "Send a first campaign",

@@ -112,7 +112,7 @@ class _Executable(HTMLParser):
         if tag in ("script", "iframe", "object", "embed", "svg", "math", "base", "meta", "form"):
             self.found.append(f"<{tag}>")
         for name, value in attrs:
-            if name.startswith("on"):
+            if name.startswith(("on", "hx-", "data-hx-")):  # htmx acts on hx-* with the person's session
                 self.found.append(f"<{tag} {name}>")
             if name in ("href", "src", "action", "formaction", "xlink:href", "background") and value:
                 squashed = re.sub(r"[\s\x00-\x1f]+", "", value).lower()
@@ -293,6 +293,7 @@ def test_new_from_a_starter_or_blank_creates_a_visual_template_and_opens_the_bui
 
     thumb = client.get(f"/templates/starters/{key}/preview")
     assert thumb.status_code == 200 and "default-src 'none'" in thumb.headers["Content-Security-Policy"]
+    assert thumb.headers["Content-Security-Policy"].endswith("; sandbox")  # never the dashboard's origin
 
 
 def test_new_visual_takes_the_given_name(client, token, workspace):
@@ -335,7 +336,12 @@ def test_the_builder_renders_the_canvas_with_every_block(client, tpl):
     canvas = html.split('id="hb-canvas"', 1)[1]
     assert in_order(
         canvas,
-        ["Spring sale", "Hello {{ subscriber.name }}, the <b>sale</b> starts now.", "Linen shirts", "Shop the sale"],
+        [
+            "Spring sale",
+            "Hello <code class=hb-expr>{{ subscriber.name }}</code>, the <b>sale</b> starts now.",  # as typed, as text
+            "Linen shirts",
+            "Shop the sale",
+        ],
     )
     assert "Acme Ltd" in canvas and "1 Main St, Springfield" in canvas and "Unsubscribe" in canvas
     design = re.search(r'<script type="application/json" id="hb-design">(.*?)</script>', html, re.S).group(1)
@@ -349,7 +355,8 @@ def test_saving_changes_makes_a_version_and_a_burst_of_saves_folds_into_it(clien
     assert r.status_code == 200 and "HX-Reswap" not in r.headers
     saved = trigger(r)["hb-saved"]
     assert saved["version"] == 2 and saved["sizeBytes"] > 0 and not saved["clipped"]
-    assert "Fresh <i>news</i> for {{ subscriber.name }}" in text(r) and "the <b>sale</b>" not in text(r)
+    assert "Fresh <i>news</i> for <code class=hb-expr>{{ subscriber.name }}</code>" in text(r)
+    assert "the <b>sale</b>" not in text(r)
     assert 'data-id="intro"' in text(r) and "Shop the sale" in text(r)
     after = snapshot(tpl.id)
     assert after["version"] == 2 and after["versions"] == 2
@@ -829,6 +836,28 @@ def test_script_and_handlers_in_text_blocks_are_saved_cleaned(client, hx, tpl):
 
     preview = text(hx(f"/templates/{tpl.id}/builder/preview", {}))
     assert executable(srcdoc(preview)) == []
+
+
+# String literals of markup in {{ }}: valid Jinja (the email escapes them), never markup on the canvas.
+MARKUP_EXPRESSIONS = (
+    """Hi {{ '<div hx-post="/settings/webhooks/new" hx-trigger="load">' }} """
+    """{{ "<img src=x onerror=alert(1)>" }} {{ '<a hx-get="/workspaces/switch" hx-trigger="load">' ~ 'x' }}"""
+)
+
+
+def test_markup_in_an_expression_of_a_design_stored_through_the_api_is_text_on_the_canvas(client, hx, api):
+    design = edited(intro={"text": MARKUP_EXPRESSIONS})
+    stored = api.post("/designs", json={"name": "Hostile", "subject": "S", "design": design})
+    assert stored.status_code == 201, stored.json
+
+    page = text(client.get(f"/templates/{stored.json['id']}/builder"))
+    canvas = page.split('id="hb-canvas"', 1)[1].split('id="hb-preview"', 1)[0]
+    assert re.match(r"[^>]*\bhx-disable\b", canvas)  # htmx ignores whatever a design puts there
+    answer = text(save(hx, stored.json["id"], edited(design, title={"text": "Again"})))  # the canvas a save swaps in
+    for html in (canvas, answer):
+        assert executable(html) == [], executable(html)
+        assert str(escape("""{{ '<div hx-post="/settings/webhooks/new" hx-trigger="load">' }}""")) in html
+        assert "<code class=hb-expr>{{ &#34;&lt;img src=x onerror=alert(1)&gt;&#34; }}</code>" in html
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from app.blueprints.helpers import attempt, commit, workspace_view
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services import designs, saved_blocks, templates, test_sends
 from app.services.designs import starters
-from app.services.designs.sanitize import clean_html
+from app.services.designs.sanitize import canvas_html
 from app.services.errors import DomainError, ValidationError
 
 AUTOSAVE_WINDOW = 120  # seconds: one person's edits within this window make one version
@@ -98,9 +98,8 @@ def _report(tpl) -> dict:
 
 
 def rich_preview(text: str) -> Markup:
-    """A text block's HTML for the canvas: the same cleaning as the email, expressions shown as typed."""
-    ph = designs.dynamic.Placeholders("CANVAS")
-    return Markup(ph.restore(clean_html(ph.protect(text), ph)))
+    """A text block's HTML for the canvas: the same cleaning as the email, expressions shown as text."""
+    return Markup(canvas_html(text))
 
 
 # -- New from a starter ------------------------------------------------------------------
@@ -148,7 +147,8 @@ def starter_preview(key):
     out = templates.preview(_base_url(), start.get("subject") or "Preview", compiled.html, compiled.text, None)
     response = make_response(out["html"])
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src 'self' data: https: http:; style-src 'unsafe-inline'"
+        # sandbox: opened on its own (not in the gallery's iframe), it is still no page of the dashboard's origin.
+        "default-src 'none'; img-src 'self' data: https: http:; style-src 'unsafe-inline'; sandbox"
     )
     return response
 
