@@ -1,10 +1,9 @@
 """Subscribers, lists, imports and the suppression list."""
 
-import csv
-import io
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, insert, select, update
@@ -12,22 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ListSubscriber, MailingList, Subscriber, Suppression
+from app.services import import_columns
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import as_id, as_ids, is_timezone
 
 MAX_ATTRIBUTES_BYTES = 16_000
 _SUBSCRIBERS = Subscriber.__table__
-RESERVED_COLUMNS = {"email", "name"}
-# What other tools' exports call the two columns Herald reads itself.
-_COLUMN_ALIASES = {
-    "email address": "email",
-    "e-mail": "email",
-    "e-mail address": "email",
-    "emailaddress": "email",
-    "mail": "email",
-    "full name": "name",
-    "fullname": "name",
-}
 
 
 def normalize_email(raw: str) -> str:
@@ -225,8 +214,11 @@ class ImportResult:
     skipped: int = 0
     errors: list = field(default_factory=list)
     added_to_lists: int = 0  # list memberships added, for new and existing subscribers alike
+    unchanged: int = 0  # of the skipped: known people the row would not change (the rest repeat a row)
+    rejected: int = 0  # rows not imported at all: no usable address, attributes that cannot be stored
 
     def as_dict(self) -> dict:
+        """What the API answers."""
         return {
             "created": self.created,
             "updated": self.updated,
@@ -235,148 +227,180 @@ class ImportResult:
             "errors": self.errors,
         }
 
+    def as_status(self) -> dict:
+        """Everything, for an import's progress record."""
+        return self.as_dict() | {"unchanged": self.unchanged, "rejected": self.rejected, "summary": self.summary()}
 
-def _column_name(raw: str) -> str:
-    """A header as an attribute name templates can use: `First Name` -> `first_name`."""
-    name = raw.strip().lower()
-    name = _COLUMN_ALIASES.get(name, name)
-    return re.sub(r"\W+", "_", name).strip("_") or name
+    def add(self, other: "ImportResult") -> None:
+        """Count a chunk of the same import in."""
+        for name in ("created", "updated", "skipped", "added_to_lists", "unchanged", "rejected"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
 
-
-def parse_csv(data: bytes | str) -> list[dict]:
-    """Rows of a CSV with a header row: email, name, any other column becomes an attribute."""
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1")
-    else:
-        text = data
-    text = text.replace("\x00", "")
-    if not text.strip():
-        raise ValidationError("The file is empty.", {"file": "Empty file."})
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    try:
-        raw_header = next(reader)
-    except (StopIteration, csv.Error):
-        raise ValidationError("The file has no header row.", {"file": "No header."}) from None
-    header = [_column_name(h) for h in raw_header]
-    if "email" not in header:
-        found = ", ".join(h.strip()[:40] for h in raw_header[:10] if h.strip()) or "none"
-        message = f"The header row has no 'email' column (found: {found})."
-        raise ValidationError(message, {"file": message + " Name the column of addresses email."})
-    if len(set(header)) != len(header):
-        raise ValidationError("The header row names a column twice.", {"file": "Duplicate column."})
-    rows = []
-    try:
-        for values in reader:
-            if not any(v.strip() for v in values):
-                rows.append(None)  # a blank line keeps its row number
-                continue
-            record = dict(zip(header, (v.strip() for v in values), strict=False))
-            attrs = {k: v for k, v in record.items() if k not in RESERVED_COLUMNS and k and v != ""}
-            rows.append(
-                {
-                    "email": record.get("email", ""),
-                    "name": record.get("name") or None,
-                    "attributes": attrs,
-                    "_extra": len(values) > len(header),
-                }
+    def summary(self) -> str:
+        """One sentence for people: "Imported 1,200, skipped 3 (2 unchanged, 1 with problems)."."""
+        repeated = self.skipped - self.unchanged
+        parts = [
+            f"{n:,} {what}"
+            for n, what in (
+                (self.unchanged, "unchanged"),
+                (repeated, "repeated in the file"),
+                (self.rejected, "with problems"),
             )
-    except csv.Error as exc:
-        raise ValidationError(
-            f"The file is not valid CSV near row {len(rows) + 2}: {exc}", {"file": "Bad CSV."}
-        ) from None
-    return rows
+            if n
+        ]
+        skipped = self.skipped + self.rejected
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return f"Imported {self.created + self.updated:,}, skipped {skipped:,}{detail}."
+
+
+def parse_csv(data: bytes | str, mapping: dict | list | None = None) -> list[dict]:
+    """Rows of a CSV with a header row, read by `mapping` (column name -> target, or one target per
+    column; see import_columns) or, without one, by the mapping Herald guesses."""
+    table = import_columns.read_table(data)
+    if mapping is None:
+        columns = import_columns.guess_columns(table.header).columns
+        if "email" not in columns:
+            found = ", ".join(h[:40] for h in table.header[:10] if h) or "none"
+            message = f"The header row has no 'email' column (found: {found})."
+            hint = " Name the column of addresses email, or say which column holds them in a mapping."
+            raise ValidationError(message, {"file": message + hint})
+    else:
+        columns = mapping if isinstance(mapping, list) else import_columns.columns_from_names(table.header, mapping)
+    return import_columns.map_rows(table, import_columns.check_columns(table.header, columns))
 
 
 def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_number: int = 2) -> ImportResult:
     """Create or update subscribers in bulk; bad rows are reported by row number, the rest imported.
 
     Row numbers count like a spreadsheet: with a header, the first data row is row 2.
-    Existing subscribers keep their status (an unsubscribed person stays unsubscribed).
+    Existing subscribers keep their status (an unsubscribed person stays unsubscribed); their
+    name and timezone change only when the row gives one, attributes merge, tags add up.
+    Set-based: one look-up, one batched insert and one batched update per thousand rows, whatever the size.
     """
     ids = _workspace_lists(workspace_id, list_ids)
     result = ImportResult()
-    valid: dict[str, dict] = {}
+    people = _valid_people(rows, first_row_number, result)
+    known = _known_subscribers(workspace_id, list(people))
+    now = datetime.now(timezone.utc)
+    result.created = _insert_new(workspace_id, [p for e, p in people.items() if e not in known], now)
+    result.updated = _update_known(people, known, now, result)
+    if ids and people:
+        result.added_to_lists = _add_to_lists(workspace_id, list(people), ids)
+    db.session.flush()
+    return result
+
+
+def _valid_people(rows: list, first_row_number: int, result: ImportResult) -> dict[str, dict]:
+    """The importable rows by address (the first of repeats); every other row becomes an error."""
+    people: dict[str, dict] = {}
     seen_row: dict[str, int] = {}
-    for offset, row in enumerate(rows):
-        number = first_row_number + offset
+    for number, row in enumerate(rows, first_row_number):
         if row is None:
             continue
-        if not isinstance(row, dict):
-            result.errors.append({"row": number, "error": "Each row must be an object with an email."})
-            continue
         try:
-            email = normalize_email(row.get("email"))
-            attrs = _clean_attributes(row.get("attributes"))
+            person = _clean_person(row)
         except ValidationError as exc:
+            result.rejected += 1
             result.errors.append({"row": number, "error": exc.message})
             continue
-        if email in valid:
+        email = person["email"]
+        if email in people:
             result.skipped += 1
             result.errors.append(
                 {"row": number, "error": f"{email} already appears on row {seen_row[email]}; kept the first."}
             )
             continue
-        valid[email] = {"email": email, "name": _clean_name(row.get("name")), "attributes": attrs}
+        if person.pop("bad_timezone", None):
+            result.errors.append({"row": number, "error": _timezone_note(row.get("timezone"))})
+        people[email] = person
         seen_row[email] = number
+    return people
 
-    emails = list(valid)
-    existing: dict[str, tuple[int, dict, str | None]] = {}
+
+def _clean_person(row) -> dict:
+    if not isinstance(row, dict):
+        raise ValidationError("Each row must be an object with an email.")
+    person = {
+        "email": normalize_email(row.get("email")),
+        "name": _clean_name(row.get("name")),
+        "attributes": _clean_attributes(row.get("attributes")),
+        "timezone": canonical_timezone(row.get("timezone")),
+    }
+    person["bad_timezone"] = bool(row.get("timezone")) and person["timezone"] is None
+    return person
+
+
+def _timezone_note(value) -> str:
+    return (
+        f"Imported without a timezone: '{str(value)[:60]}' is not a timezone name such as Europe/Berlin "
+        "(send windows use the workspace's timezone for this person)."
+    )
+
+
+def canonical_timezone(value) -> str | None:
+    """The IANA name `value` means, spelled as IANA spells it (`europe/berlin` -> `Europe/Berlin`), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    return value if is_timezone(value) else _timezones_by_folded().get(value.casefold())
+
+
+@lru_cache(maxsize=1)
+def _timezones_by_folded() -> dict[str, str]:
+    return {name.casefold(): name for name in available_timezones()}
+
+
+def _known_subscribers(workspace_id: int, emails: list[str]) -> dict[str, tuple]:
+    """The workspace's subscribers among these addresses: email -> (id, attributes, name, timezone)."""
+    known: dict[str, tuple] = {}
     for i in range(0, len(emails), 1000):
-        chunk = emails[i : i + 1000]
-        for sid, email, attrs, name in db.session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name).where(
-                Subscriber.workspace_id == workspace_id, Subscriber.email.in_(chunk)
+        for sid, email, attrs, name, tz in db.session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name, Subscriber.timezone).where(
+                Subscriber.workspace_id == workspace_id, Subscriber.email.in_(emails[i : i + 1000])
             )
         ):
-            existing[email] = (sid, attrs or {}, name)
+            known[email] = (sid, attrs or {}, name, tz)
+    return known
 
-    now = datetime.now(timezone.utc)
-    new_rows = [
-        {
-            "workspace_id": workspace_id,
-            "email": v["email"],
-            "name": v["name"],
-            "attributes": v["attributes"],
-            "status": "active",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for e, v in valid.items()
-        if e not in existing
+
+def _insert_new(workspace_id: int, people: list[dict], now: datetime) -> int:
+    rows = [
+        {**p, "workspace_id": workspace_id, "status": "active", "created_at": now, "updated_at": now} for p in people
     ]
-    for i in range(0, len(new_rows), 1000):
-        db.session.execute(insert(Subscriber), new_rows[i : i + 1000])
-    result.created = len(new_rows)
+    for i in range(0, len(rows), 1000):
+        db.session.execute(insert(Subscriber), rows[i : i + 1000])
+    return len(rows)
 
+
+def _update_known(people: dict[str, dict], known: dict[str, tuple], now: datetime, result: ImportResult) -> int:
+    """Bring known subscribers up to date in one statement; those the row would not change are skipped."""
     updates = []
-    for email, (sid, attrs, name) in existing.items():
-        v = valid[email]
-        merged = {**attrs, **v["attributes"]}
-        new_name = v["name"] or name
-        if merged != attrs or new_name != name:
-            updates.append({"sid": sid, "name": new_name, "attributes": merged, "updated_at": now})
+    for email, (sid, attrs, name, tz) in known.items():
+        new = people[email]
+        merged = merge_attributes(attrs, new["attributes"])
+        new_name, new_tz = new["name"] or name, new["timezone"] or tz
+        if (merged, new_name, new_tz) != (attrs, name, tz):
+            updates.append({"sid": sid, "name": new_name, "attributes": merged, "timezone": new_tz, "updated_at": now})
         else:
             result.skipped += 1
+            result.unchanged += 1
     if updates:
         db.session.execute(
             # Core, not ORM: SQLAlchemy refuses an ORM bulk UPDATE whose rows are keyed by a bind parameter.
             update(_SUBSCRIBERS).where(_SUBSCRIBERS.c.id == db.bindparam("sid")),
             updates,
         )
-    result.updated = len(updates)
+    return len(updates)
 
-    if ids and emails:
-        result.added_to_lists = _add_to_lists(workspace_id, emails, ids)
-    db.session.flush()
-    return result
+
+def merge_attributes(current: dict, new: dict) -> dict:
+    """Attributes after an import: the row's values win, and tags add to those the person had."""
+    merged = {**current, **new}
+    old_tags, new_tags = current.get("tags"), new.get("tags")
+    if isinstance(old_tags, list) and isinstance(new_tags, list):
+        merged["tags"] = list(dict.fromkeys([*old_tags, *new_tags]))
+    return merged
 
 
 def _add_to_lists(workspace_id: int, emails: list[str], list_ids: list[int]) -> int:

@@ -150,6 +150,9 @@ def test_new_marketer_signs_up_imports_writes_a_template_and_sends_to_the_outbox
     expect(heading(page)).to_have_text("Import subscribers")
     expect(page.get_by_label("Newsletter")).to_be_checked()
     page.get_by_label("CSV file").set_input_files(files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": CSV}])
+    page.get_by_role("button", name="Upload").click()
+    expect(heading(page)).to_have_text("Check the columns")
+    expect(page.get_by_label("email", exact=True)).to_have_value("email")  # guessed from the header
     page.get_by_role("button", name="Import").click()
     result = page.locator("#import-result")
     expect(result).to_contain_text("Imported people.csv")

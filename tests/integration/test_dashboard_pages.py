@@ -1,12 +1,12 @@
 """Every dashboard page renders for a signed-in marketer, and the main forms work."""
 
-import io
 import re
 
 import pytest
 
 from app.extensions import db
 from tests.conftest import PASSWORD, TEMPLATE_HTML
+from tests.import_support import import_through_pages
 
 
 def csrf(client, path="/"):
@@ -81,6 +81,14 @@ def test_every_navigation_page_renders(client, path):
     assert "Content-Security-Policy" in r.headers
 
 
+def test_the_checklists_build_a_template_opens_the_visual_builders_starters(client):
+    home = client.get("/").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)"[^>]*>(?:(?!</a>).)*Build a template', home, re.S)
+    assert link and link.group(1) == "/templates/new/visual", link and link.group(1)
+    starters = client.get(link.group(1)).get_data(as_text=True)
+    assert "New visual template" in starters and "Start blank" in starters and "Welcome" in starters
+
+
 def test_pages_need_sign_in(app, workspace):
     r = app.test_client().get("/campaigns/")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
@@ -91,11 +99,7 @@ def test_marketer_builds_and_sends_a_campaign_through_the_pages(client, app, smt
     r = client.post("/lists/", data={"csrf_token": t, "name": "Newsletter"})
     list_id = int(r.headers["Location"].rsplit("/", 1)[-1])
     csv = b"email,name,plan\nana@example.com,Ana,gold\nbob@,Bob,free\nANA@example.com,Ana again,gold\ncy@example.com,Cy,free\n"
-    r = client.post(
-        "/subscribers/import",
-        data={"csrf_token": t, "list_ids": str(list_id), "file": (io.BytesIO(csv), "people.csv")},
-        content_type="multipart/form-data",
-    )
+    r = import_through_pages(client, t, csv, list_ids=[list_id])
     body = r.get_data(as_text=True)
     assert r.status_code == 200
     assert "Row 3" not in body and ">3<" in body  # bob@ is on row 3
@@ -276,11 +280,7 @@ def test_a_large_import_runs_in_the_background_with_progress(client, app, worker
         t = csrf(client)
         rows = "\n".join(f"person{i}@example.com,Person {i}" for i in range(12000))
         csv = ("email,name\n" + rows + "\nnot-an-email,Nobody\n").encode()
-        r = client.post(
-            "/subscribers/import",
-            data={"csrf_token": t, "file": (io.BytesIO(csv), "big.csv")},
-            content_type="multipart/form-data",
-        )
+        r = import_through_pages(client, t, csv, "big.csv")
     finally:
         app.config["IMPORT_INLINE_BYTES"] = 512 * 1024
     assert r.status_code == 302 and "/subscribers/imports/" in r.headers["Location"]
@@ -351,15 +351,7 @@ def test_importing_again_into_a_list_says_how_many_were_added_and_warns_without_
     db.session.commit()
     t = csrf(client)
     csv = b"email\nann@example.com\nbob@example.com\n"
-    first = client.post(
-        "/subscribers/import",
-        data={"csrf_token": t, "file": (io.BytesIO(csv), "a.csv")},
-        content_type="multipart/form-data",
-    ).get_data(as_text=True)
+    first = import_through_pages(client, t, csv, "a.csv").get_data(as_text=True)
     assert 'id="import-no-list"' in first
-    again = client.post(
-        "/subscribers/import",
-        data={"csrf_token": t, "list_ids": str(lst.id), "file": (io.BytesIO(csv), "a.csv")},
-        content_type="multipart/form-data",
-    ).get_data(as_text=True)
+    again = import_through_pages(client, t, csv, "a.csv", list_ids=[lst.id]).get_data(as_text=True)
     assert "2 added to the chosen list" in again and 'id="import-no-list"' not in again

@@ -1,9 +1,10 @@
 """Hostile and malformed input to the dashboard's forms: a clear 4xx or a handled page, never a 500."""
 
-import io
 import re
 
 import pytest
+
+from tests.import_support import import_through_pages
 
 HOSTILE = [
     "",
@@ -79,9 +80,5 @@ def test_unknown_ids_and_tokens_answer_404(client, path):
     ],
 )
 def test_bad_csv_uploads_get_a_clear_answer(client, data):
-    r = client.post(
-        "/subscribers/import",
-        data={"csrf_token": _token(client), "file": (io.BytesIO(data), "x.csv")},
-        content_type="multipart/form-data",
-    )
+    r = import_through_pages(client, _token(client), data, "x.csv")
     assert r.status_code in (200, 422), r.get_data(as_text=True)[:500]

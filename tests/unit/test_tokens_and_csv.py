@@ -28,7 +28,13 @@ def test_tampered_ids_are_refused():
 
 def test_csv_with_semicolons_bom_and_extra_columns():
     rows = parse_csv("\ufeffEmail;Name;Plan\nann@example.com;Ann;gold\n\nbob@example.com;;\n".encode())
-    assert rows[0] == {"email": "ann@example.com", "name": "Ann", "attributes": {"plan": "gold"}, "_extra": False}
+    assert rows[0] == {
+        "email": "ann@example.com",
+        "name": "Ann",
+        "timezone": None,
+        "attributes": {"plan": "gold"},
+        "_extra": False,
+    }
     assert rows[1] is None  # the blank line keeps its row number
     assert rows[2]["attributes"] == {}
 

@@ -1,5 +1,7 @@
 """Subscribers: one at a time, or imported in bulk from JSON rows or a CSV file."""
 
+import json
+
 from flask import request
 
 from app.blueprints.api.auth import workspace_id
@@ -10,6 +12,7 @@ from app.blueprints.helpers import commit
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.services import audience
 from app.services.errors import ValidationError
+from app.services.ids import parse_int
 from app.services.pagination import paginate
 
 TAG = "Subscribers"
@@ -82,10 +85,11 @@ def show_subscriber(subscriber_id: int):
     errors=(413,),
 )
 def import_subscribers(body: dict | None):
-    """JSON rows or a CSV upload (field `file`, optional `list_ids`); new people are created, known ones
-    updated; every row that cannot be imported is listed in `errors` by its row number."""
+    """JSON rows or a CSV upload (field `file`, optional `list_ids` and `mapping`); new people are created,
+    known ones updated; every row that cannot be imported is listed in `errors` by its row number, as is a
+    row imported without its timezone because the value is not one."""
     if body is None:
-        rows, list_ids, first_row = audience.parse_csv(_upload()), _form_list_ids(), 2
+        rows, list_ids, first_row = audience.parse_csv(_upload(), _form_mapping()), _form_list_ids(), 2
     else:
         rows, list_ids, first_row = body["rows"], body.get("list_ids"), 1
     rows, row_errors = _checked_rows(rows, first_row)
@@ -103,11 +107,27 @@ def _upload() -> bytes:
     return upload.read()
 
 
+def _form_mapping() -> dict | None:
+    """The upload's `mapping` field: a JSON object of column names and targets, or None to guess."""
+    raw = request.form.get("mapping")
+    if raw is None or not raw.strip():
+        return None
+    try:
+        mapping = json.loads(raw)
+    except ValueError:
+        mapping = None
+    if not isinstance(mapping, dict):
+        message = 'Give a JSON object of column names and what each becomes, e.g. {"E-Mail": "email"}.'
+        raise ValidationError(f"mapping: {message}", {"mapping": message})
+    check_values(mapping)
+    return mapping
+
+
 def _form_list_ids() -> list[int]:
     values = [v.strip() for raw in request.form.getlist("list_ids") for v in raw.split(",") if v.strip()]
-    if not all(v.isdigit() and len(v) <= 18 for v in values):
+    ids = [parse_int(v) for v in values]
+    if not all(i is not None and i >= 0 for i in ids):
         raise ValidationError("list_ids: Give list ids separated by commas, e.g. 3,7.", {"list_ids": "Not ids."})
-    ids = [int(v) for v in values]
     fields = schema_errors("ImportRequest", {"rows": [], "list_ids": ids})
     if fields:
         raise ValidationError("list_ids: " + next(iter(fields.values())), fields)

@@ -1,5 +1,7 @@
 """Subscribers: search, add, show, import, unsubscribe, delete."""
 
+import json
+
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import attempt, commit, int_list, is_htmx, page_number, workspace_view
@@ -7,6 +9,7 @@ from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.services import audience, imports
+from app.services.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
 from app.services.ids import as_id
 from app.services.errors import DomainError
 from app.services.pagination import paginate
@@ -84,8 +87,26 @@ def _parse_attributes(text: str):
         if ":" not in line:
             return f"Attributes line {n}: write it as name: value."
         k, v = line.split(":", 1)
-        attrs[k.strip()] = v.strip()
+        attrs[k.strip()] = _attribute_value(v.strip())
     return attrs
+
+
+def _attribute_value(text: str):
+    """A value as typed; a JSON list or object (how the form shows imported tags) stays one."""
+    if text[:1] in ("[", "{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        return value if isinstance(value, (list, dict)) else text
+    return text
+
+
+def _attributes_text(attributes: dict) -> str:
+    """Attributes as the form's `name: value` lines; lists and objects written as JSON, so they survive a save."""
+    return "\n".join(
+        f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}" for k, v in sorted(attributes.items())
+    )
 
 
 @bp.route("/<int:subscriber_id>")
@@ -110,7 +131,7 @@ def show(subscriber_id):
 def edit(subscriber_id):
     sub = audience.get_subscriber(g.ws_id, subscriber_id)
     errors = {}
-    form = {"name": sub.name, "attributes": "\n".join(f"{k}: {v}" for k, v in sorted((sub.attributes or {}).items()))}
+    form = {"name": sub.name, "attributes": _attributes_text(sub.attributes or {})}
     selected = audience.subscriber_list_ids(sub.id)
     if request.method == "POST":
         form = request.form
@@ -167,61 +188,117 @@ def delete(subscriber_id):
 @bp.route("/import", methods=["GET"])
 @workspace_view
 def import_form():
-    return render_template(
-        "subscribers/import.html",
-        lists=audience.lists_with_counts(g.ws_id),
-        result=None,
-        preselected=int_list([request.args.get("list_id")]),
-        errors={},
-    )
+    return _import_page(int_list([request.args.get("list_id")]))
 
 
 @bp.route("/import", methods=["POST"])
 @workspace_view
 def import_upload():
+    """Park the uploaded CSV and go on to its columns."""
     list_ids = int_list(request.form.getlist("list_ids"))
     upload = request.files.get("file")
-    lists = audience.lists_with_counts(g.ws_id)
-    if upload is None or not upload.filename:
-        return render_template(
-            "subscribers/import.html",
-            lists=lists,
-            result=None,
-            preselected=list_ids,
-            errors={"file": "Choose a CSV file to import."},
-        ), 422
-    data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
     try:
+        if upload is None or not upload.filename:
+            raise DomainError("Choose a CSV file to import.", {"file": "Choose a CSV file to import."})
+        data = upload.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
         if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
             raise DomainError("The file is larger than the import limit.", {"file": "File too large."})
-        if len(data) > current_app.config["IMPORT_INLINE_BYTES"]:
-            import_id = imports.start_import(g.ws_id, data, list_ids, upload.filename)
+        import_id = imports.park_upload(g.ws_id, data, upload.filename, list_ids)
+    except DomainError as exc:
+        return _import_page(list_ids, errors=exc.fields or {"file": exc.message}), 422
+    return redirect(url_for("subscribers.import_columns", import_id=import_id))
+
+
+def _import_page(list_ids: list[int], result=None, errors=None, filename=None):
+    return render_template(
+        "subscribers/import.html",
+        lists=audience.lists_with_counts(g.ws_id),
+        result=result,
+        preselected=list_ids,
+        errors=errors or {},
+        filename=filename,
+    )
+
+
+@bp.route("/imports/<import_id>/columns")
+@workspace_view
+def import_columns(import_id):
+    """Each column with samples and what it will become, pre-filled with Herald's guess."""
+    preview = _preview_or_none(import_id)
+    if preview is None:
+        return _expired_or_started(import_id)
+    return _columns_page(import_id, preview, preview.columns, preview.list_ids, {})
+
+
+@bp.route("/imports/<import_id>/columns", methods=["POST"])
+@workspace_view
+def import_mapped(import_id):
+    """Import by the chosen columns: now for a small file, in the background for a large one."""
+    preview = _preview_or_none(import_id)
+    if preview is None:
+        return _expired_or_started(import_id)
+    columns, list_ids = _chosen_columns(len(preview.header)), int_list(request.form.getlist("list_ids"))
+    try:
+        if imports.parked_size(g.ws_id, import_id) > current_app.config["IMPORT_INLINE_BYTES"]:
+            imports.start_import(g.ws_id, import_id, columns, list_ids)
             return redirect(url_for("subscribers.import_progress", import_id=import_id))
-        rows = audience.parse_csv(data)
-        result = audience.import_subscribers(g.ws_id, rows, list_ids)
+        result = imports.import_now(g.ws_id, import_id, columns, list_ids)
         commit()
     except DomainError as exc:
         db.session.rollback()
-        return render_template(
-            "subscribers/import.html",
-            lists=lists,
-            result=None,
-            preselected=list_ids,
-            errors=exc.fields or {"file": exc.message},
-        ), 422
-    problems = len(result.errors)
-    flash(
-        f"Imported: {result.created} new, {result.updated} updated, {result.added_to_lists} added to lists, "
-        f"{problems} {'row' if problems == 1 else 'rows'} with problems.",
-        "success" if not result.errors else "info",
-    )
+        errors = dict(exc.fields) or {"mapping": exc.message}
+        return _columns_page(import_id, preview, columns, list_ids, errors | {"form": exc.message}), 422
+    flash(result.summary(), "success" if not result.errors else "info")
+    return _import_page(list_ids, result=result, filename=preview.filename)
+
+
+@bp.route("/imports/<import_id>/discard", methods=["POST"])
+@workspace_view
+def import_discard(import_id):
+    """Forget an uploaded file instead of importing it."""
+    if _preview_or_none(import_id) is not None:
+        imports.discard_upload(g.ws_id, import_id)
+    return redirect(url_for("subscribers.import_form"))
+
+
+def _preview_or_none(import_id: str):
+    try:
+        return imports.preview(g.ws_id, import_id)
+    except DomainError:
+        return None
+
+
+def _expired_or_started(import_id: str):
+    status = imports.import_status(g.ws_id, import_id)
+    if status is not None and status["state"] != "mapping":
+        return redirect(url_for("subscribers.import_progress", import_id=import_id))
+    flash("That upload has expired or was discarded: upload the file again.", "warning")
+    return redirect(url_for("subscribers.import_form"))
+
+
+def _chosen_columns(count: int) -> list[str]:
+    """The form's target per column; "attribute" takes the name typed next to it."""
+    columns = []
+    for i in range(count):
+        target = request.form.get(f"column_{i}", "ignore").strip()
+        if target == "attribute":
+            target = ATTRIBUTE_PREFIX + request.form.get(f"attribute_{i}", "").strip()
+        columns.append(target)
+    return columns
+
+
+def _columns_page(import_id: str, preview, columns: list[str], list_ids: list[int], errors: dict):
     return render_template(
-        "subscribers/import.html",
-        lists=audience.lists_with_counts(g.ws_id),  # counted again: the import just changed them
-        result=result,
+        "subscribers/import_columns.html",
+        import_id=import_id,
+        preview=preview,
+        columns=columns,
+        labels=TARGET_LABELS,
+        prefix=ATTRIBUTE_PREFIX,
+        default_names=[attribute_name(h) for h in preview.header],
+        lists=audience.lists_with_counts(g.ws_id),
         preselected=list_ids,
-        errors={},
-        filename=upload.filename,
+        errors=errors,
     )
 
 
@@ -232,6 +309,8 @@ def import_progress(import_id):
     status = imports.import_status(g.ws_id, import_id)
     if status is None:
         abort(404)
+    if status["state"] == "mapping":
+        return redirect(url_for("subscribers.import_columns", import_id=import_id))
     finished = status["state"] in ("done", "failed")
     if is_htmx():
         return render_template("subscribers/_import_progress.html", s=status, import_id=import_id), (
