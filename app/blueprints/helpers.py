@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from app.extensions import db
 from app.services.errors import DomainError
 from app.services.ids import as_id
+from app.services.pagination import page_from
 
 
 def is_htmx() -> bool:
@@ -56,10 +57,8 @@ def attempt_quietly(action, *args, **kwargs):
 
 
 def page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
+    """The list page asked for in ?page=, clamped (a huge, negative or unreadable value is not an error)."""
+    return page_from(request.args.get("page"))
 
 
 def int_list(values) -> list[int]:

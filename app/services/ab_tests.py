@@ -30,7 +30,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant, Link, Subscriber, Suppression
 from app.services import ab_stats
 from app.services.errors import InvalidState, NotFound, ValidationError
-from app.services.ids import as_id
+from app.services.ids import as_id, parse_int
 from app.services.rendering import TemplateProblem, check_syntax, extract_links
 
 LABELS = "ABCD"
@@ -57,13 +57,7 @@ def _now() -> datetime:
 
 
 def _as_int(value):
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
+    return parse_int(value, max_digits=9)
 
 
 def _as_bool(value) -> bool | None:

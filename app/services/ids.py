@@ -27,6 +27,26 @@ def as_id(value) -> int | None:
     return n if 0 < n <= MAX_ID else None
 
 
+def parse_int(value, max_digits: int = 18) -> int | None:
+    """The whole number in `value` (an int, or ASCII digits with an optional minus), else None.
+
+    `str.isdigit()` is no check before int(): it is True for '²' (int() raises) and for other
+    scripts' digits, and int() of thousands of digits is refused or slow; so digits are ASCII
+    and at most `max_digits` of them (18 keep the number within a 64-bit column).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= max_digits):
+        return None
+    return int(text)
+
+
 def as_ids(values) -> list[int] | None:
     """Distinct sorted ids, or None when any of them is not an id."""
     if values is None:

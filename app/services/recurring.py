@@ -25,7 +25,7 @@ from sqlalchemy import case, func, insert, literal, select, update
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, CampaignVariant
 from app.services.errors import InvalidState, ValidationError
-from app.services.ids import is_timezone
+from app.services.ids import is_timezone, parse_int
 from app.services.send_windows import DAY_NAMES, format_time, parse_time, zone
 
 FREQUENCIES = ("daily", "weekly", "monthly")
@@ -77,8 +77,8 @@ def clean_recurrence(value, default_timezone: str = "UTC", field: str = FIELD) -
             clean["days"] = sorted(set(days))
     if frequency == "monthly":
         dom = value.get("day_of_month")
-        if isinstance(dom, str) and dom.strip().isdigit():
-            dom = int(dom)
+        if isinstance(dom, str):
+            dom = parse_int(dom, max_digits=2)
         if not isinstance(dom, int) or isinstance(dom, bool) or not 1 <= dom <= 31:
             errors[f"{field}.day_of_month"] = "Give a day of the month from 1 to 31 (in shorter months: the last day)."
         else:

@@ -74,7 +74,9 @@ def make_token(purpose: str, *ids: int, secret: str | None = None) -> str:
 
 def read_token(purpose: str, token: str, count: int, secret: str | None = None) -> tuple[int, ...] | None:
     """The ids in a valid token of that purpose, or None for anything else."""
-    if not token or len(token) > 200:
+    # Tokens are ASCII: anything else is not one of ours (and compare_digest raises TypeError
+    # on non-ASCII text, which made a visitor's odd link a 500).
+    if not isinstance(token, str) or not token or len(token) > 200 or not token.isascii():
         return None
     parts = token.split(".")
     if len(parts) != count + 1:

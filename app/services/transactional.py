@@ -29,10 +29,10 @@ from app.redis_client import get_redis
 from app.services import providers
 from app.services.audience import normalize_email, suppress_address
 from app.services.errors import NotFound, ValidationError
-from app.services.ids import as_id
+from app.services.ids import as_id, parse_int
 from app.services.mime import MessageSkeleton
 from app.services.provider_events import message_ref
-from app.services.ratelimit import provider_day_key, slow_key, slowed_rate
+from app.services.ratelimit import reserve_priority_send
 from app.services.rendering import CompiledMessage, TemplateProblem, build_context, extract_links, time_limit
 from app.services.tokens import make_token, read_token
 from app.services.verp import envelope_sender
@@ -68,7 +68,7 @@ def _now() -> datetime:
 
 def resolve_template(workspace_id: int, ref) -> Template:
     """A template of this workspace by id (a number) or slug; another workspace's answers NotFound."""
-    template_id = as_id(ref) if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()) else None
+    template_id = as_id(parse_int(ref))
     if template_id is not None:
         where = Template.id == template_id
     elif isinstance(ref, str) and ref.strip():
@@ -359,42 +359,13 @@ def message_preview(msg: Message):
 
 
 def take_send_token(r: redis.Redis, provider: Provider) -> float:
-    """One token of the provider's per-second limit, shared with campaigns; returns the seconds waited.
+    """One slot of the provider's per-second limit, shared with campaigns; returns the seconds waited.
 
-    Campaign workers reserve tokens only for the second they are in, in blocks, as each second
-    starts. A transactional message instead reserves the earliest second that still has room,
-    the next one included, so it is counted before the bulk workers take that second's block:
-    it waits at most about a second behind a campaign, whatever the campaign's size.
+    The slot is the earliest free one however far ahead, while campaign workers book at most
+    a second ahead: the message waits at most about a second behind a campaign, whatever
+    its size (see ratelimit.reserve_priority_send).
     """
-    limit = provider.max_sends_per_second
-    try:
-        if limit and r.exists(slow_key(provider.id)):
-            limit = slowed_rate(limit)
-        day = int(time.time() // 86400) * 86400
-        pipe = r.pipeline()
-        pipe.incr(f"{provider_day_key(provider.id)}:{day}")  # counted in the day's quota, never refused by it
-        pipe.expire(f"{provider_day_key(provider.id)}:{day}", 86400 + 3600)
-        pipe.execute()
-        if not limit:
-            return 0.0
-        now = time.time()
-        second = int(now)
-        while True:
-            key = f"herald:rate:provider:{provider.id}:{second}"
-            pipe = r.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, int(second - now) + 6)
-            total, _ = pipe.execute()
-            if total <= limit:
-                break
-            r.decr(key)
-            second += 1
-    except redis.RedisError:
-        return 0.0  # Redis gone: send rather than hold back a password reset
-    wait = max(0.0, second - now)
-    if wait:
-        time.sleep(wait + 0.001)
-    return wait
+    return reserve_priority_send(r, provider.id, provider.max_sends_per_second)
 
 
 # -- Sending ------------------------------------------------------------------------------------

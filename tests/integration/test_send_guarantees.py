@@ -2,6 +2,7 @@
 Redis: limits shared by every worker (measured where the messages arrive), nobody receiving a
 campaign twice when workers are killed, and a campaign that survives Redis losing its data."""
 
+import gc
 import os
 import random
 import signal
@@ -19,8 +20,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
 from app.services import audience, campaign_lifecycle, campaigns, providers, sending, templates
-from app.services.ratelimit import LimitReached, SendLimits, sent_today
+from app.services.ratelimit import SendLimits, sent_today
 from tests.conftest import TEMPLATE_HTML
+from tests.integration.test_sliding_rate_limits import busiest_window
 from tests.support import free_port, port_answers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,25 +139,46 @@ def _wait_for(predicate, timeout):
     return predicate()
 
 
-def test_four_workers_never_exceed_the_providers_20_per_second_at_the_smtp_server(workspace, smtp_sink, redis_url):
+def test_four_workers_never_put_more_than_the_providers_20_in_any_sliding_second_at_the_smtp_server(
+    workspace, smtp_sink, redis_url
+):
     camp = _campaign(workspace, smtp_sink, 1000, per_second=20)
     assert _start_prepared(workspace, camp, redis_url, batch_size=100) == 10
+    # The server's clock is a thread of this process: a full garbage collection of the test
+    # run's heap stalled it ~150 ms, and messages stamped together afterwards looked bunched.
+    gc.collect()
+    gc.freeze()
     workers = [_worker(redis_url) for _ in range(4)]
     try:
         assert _wait_for(lambda: len(smtp_sink.messages) >= 1000, timeout=120), len(smtp_sink.messages)
         for w in workers:
             w.wait(30)
     finally:
+        gc.unfreeze()
         for w in workers:
             _kill(w)
-    per_second = Counter(int(m["at"]) for m in smtp_sink.messages)
-    busiest = max(per_second.values())
     addresses = Counter(m["rcpt_tos"][0] for m in smtp_sink.messages)
     assert len(addresses) == 1000 and max(addresses.values()) == 1
-    assert busiest <= 20, sorted(per_second.items())
-    # And the workers kept up with the limit: about 50 seconds at 20/s, not much more.
-    span = max(per_second) - min(per_second) + 1
-    assert span <= 65, span
+    arrived = sorted(m["at"] for m in smtp_sink.messages)
+    # Any window, not calendar seconds: a fixed window let 40 in (20 at the end of one second,
+    # 20 at the start of the next). The limiter spaces the workers' slots so that any 21 span
+    # 1.05 s (test_sliding_rate_limits.py holds it to that); the server stamps a message when its
+    # DATA is done, after the worker woke and talked SMTP: a lag of a few ms that varies between
+    # messages, more on a loaded machine. Windows of 0.9 s allow 100 ms of such jitter (the fixed
+    # window put 40 in one second).
+    busiest = busiest_window(arrived, 0.9)
+    spans = sorted(b - a for a, b in zip(arrived, arrived[20:], strict=False))
+    middle = [t for t in arrived if arrived[0] + 10 <= t < arrived[0] + 40]
+    print(
+        f"busiest 0.9 s: {busiest}, 1 s: {busiest_window(arrived, 1.0)}; shortest spans of 21: "
+        f"{[round(x, 3) for x in spans[:5]]}; {len(middle) / 30:.1f}/s in the middle; "
+        f"{arrived[-1] - arrived[0]:.1f} s in all; load {os.getloadavg()[0]:.1f}"
+    )
+    assert busiest <= 20, (busiest, spans[:5], os.getloadavg())
+    # And the workers kept up with the limit: evenly spaced at ~19/s (the limiter keeps 50 ms of
+    # each second as a margin), about 53 seconds in all, at least 18 a second in the middle.
+    assert arrived[-1] - arrived[0] <= 62, arrived[-1] - arrived[0]
+    assert len(middle) >= 18 * 30, len(middle)
     assert _statuses(camp.id) == {"sent": 1000}
 
 
@@ -312,49 +335,6 @@ def test_the_daily_limit_holds_the_rest_until_the_quota_renews(workspace, smtp_s
     from app.redis_client import get_redis
 
     assert sent_today(get_redis(), camp.provider_id) == 12
-
-
-def test_limits_reserve_tokens_in_blocks_and_give_back_what_they_did_not_use(redis_url):
-    r = redis.Redis.from_url(redis_url)
-    a = SendLimits(r, 901, per_second=None, per_day=25)
-    b = SendLimits(r, 901, per_second=None, per_day=25)
-    taken = 0
-    for limits in (a, b, a, b):
-        for _ in range(7):
-            try:
-                limits.acquire()
-                taken += 1
-            except LimitReached:
-                break
-    # a still holds one token of its last block; b cannot have it until a is done.
-    assert taken == 24
-    with pytest.raises(LimitReached):
-        b.acquire()
-    a.close()
-    b.acquire()
-    with pytest.raises(LimitReached):
-        b.acquire()
-    b.close()
-    assert sent_today(r, 901) == 25
-
-
-def test_a_workspace_per_minute_cap_holds_every_campaign_of_the_workspace(redis_url):
-    r = redis.Redis.from_url(redis_url)
-    first = SendLimits(r, 1, None, None, workspace_id=77, workspace_per_minute=15)
-    second = SendLimits(r, 2, None, None, workspace_id=77, workspace_per_minute=15)
-    other_workspace = SendLimits(r, 3, None, None, workspace_id=78, workspace_per_minute=15)
-    for _ in range(10):
-        first.acquire()
-    for _ in range(5):
-        second.acquire()
-    stops = iter([False, True])
-    from app.services.ratelimit import Halted
-
-    # The next token is a minute away: the wait still notices a pause between two checks.
-    if 60 - time.time() % 60 > 1.0:
-        with pytest.raises(Halted):
-            second.acquire(should_stop=lambda: next(stops), check_every=0.05)
-    assert other_workspace.acquire() == 0.0
 
 
 def test_a_sender_block_never_suppresses_the_recipient_alerts_slows_and_can_be_resent_with_one_click(

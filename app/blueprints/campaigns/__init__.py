@@ -12,7 +12,7 @@ from app.services import recurring, send_windows
 from app.services import ab_tests, sending
 from app.services import mailin
 from app.services import routing
-from app.services.ids import as_id
+from app.services.ids import as_id, parse_int
 from app.services.pagination import paginate
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -42,8 +42,9 @@ def _ab_variant_rows(f) -> list[dict]:
     rows: dict[int, dict] = {}
     for key, value in f.items():
         parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "variants" and parts[1].isdigit() and parts[2] in ab_tests.VARIANT_FIELDS:
-            rows.setdefault(int(parts[1]), {})[parts[2]] = value
+        index = parse_int(parts[1], max_digits=2) if len(parts) == 3 and parts[0] == "variants" else None
+        if index is not None and index >= 0 and parts[2] in ab_tests.VARIANT_FIELDS:
+            rows.setdefault(index, {})[parts[2]] = value
     return [rows[i] for i in sorted(rows)][: ab_tests.MAX_VARIANTS + 1]
 
 
@@ -62,7 +63,7 @@ def _ab_form(f) -> dict:
 
 
 def _weekdays(values) -> list[int]:
-    return [int(v) for v in values if v.isdigit() and len(v) == 1]
+    return [day for day in (parse_int(v, max_digits=1) for v in values) if day is not None and day >= 0]
 
 
 def _window_form(f) -> dict | None:
@@ -271,8 +272,8 @@ def ab_variants():
     action = request.form.get("ab_action", "")
     if action == "add" and len(variants) < ab_tests.MAX_VARIANTS:
         variants.append({})
-    elif action.startswith("remove-") and action[7:].isdigit() and len(variants) > ab_tests.MIN_VARIANTS:
-        index = int(action[7:])
+    elif action.startswith("remove-") and len(variants) > ab_tests.MIN_VARIANTS:
+        index = parse_int(action[7:], max_digits=2)
         variants = [v for i, v in enumerate(variants) if i != index]
     return render_template(
         "campaigns/_ab_variant_rows.html", variants=variants, errors={}, templates=templates.list_templates(g.ws_id)

@@ -4,9 +4,9 @@ No login and no CSRF: the signed token in the URL is the capability (RFC 8058 re
 one-click unsubscribe to work with a bare POST from the mailbox provider).
 """
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import commit
+from app.blueprints.helpers import commit, int_list
 from app.extensions import csrf, db, limiter
 from app.models import Campaign, MailingList, Subscriber, Workspace
 from app.services import audience, tracking
@@ -38,8 +38,12 @@ def message_open(token):
     from app.blueprints.public.pixel import PIXEL
     from app.services import transactional
 
-    if transactional.record_message_open(token, request.user_agent.string, _client_ip()):
-        commit()
+    try:
+        if transactional.record_message_open(token, request.user_agent.string, _client_ip()):
+            commit()
+    except Exception:  # the open is lost, but an inbox never shows a broken image for it
+        db.session.rollback()
+        current_app.logger.exception("message open not recorded")
     return Response(PIXEL, mimetype="image/gif", headers=_NO_STORE)
 
 
@@ -120,7 +124,7 @@ def preferences(token):
         abort(404)
     saved = False
     if request.method == "POST":
-        keep = {int(v) for v in request.form.getlist("list_ids") if v.isdigit()}
+        keep = set(int_list(request.form.getlist("list_ids")))
         for list_id in audience.subscriber_list_ids(sub.id):
             if list_id not in keep:
                 audience.remove_from_list(sub.workspace_id, list_id, sub.id)
