@@ -39,6 +39,11 @@ class Config:
         # HTTP providers (SES, SendGrid, Mailgun, Postmark): seconds to wait for an answer. A message
         # whose request got no answer in time is `unknown` (the provider may have it), never resent.
         self.PROVIDER_HTTP_TIMEOUT = float(env.get("PROVIDER_HTTP_TIMEOUT", "15"))
+        # Error answers are shown (in Test results and send failures) only from each provider's own
+        # API host; list here, comma-separated, any other API host you trust (e.g. your own relay).
+        self.PROVIDER_ANSWER_HOSTS = tuple(
+            h.strip().lower() for h in env.get("PROVIDER_ANSWER_HOSTS", "").split(",") if h.strip()
+        )
         # SNS signing certificates: where they may come from (AWS's own pattern) and, for tests or
         # a private CA, which CA bundle verifies the HTTPS fetch (None: the system's).
         self.SNS_CERT_HOST_PATTERN = env.get("SNS_CERT_HOST_PATTERN") or None

@@ -28,6 +28,9 @@ os.environ.update(
         "MAILCATCHER_PORT": str(free_port()),
         "MAILIN_PORT": str(free_port()),
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        # Local servers play the providers' APIs: their error answers are shown as the real hosts'
+        # would be, in the app and in every worker process the tests start.
+        "PROVIDER_ANSWER_HOSTS": "localhost,127.0.0.1",
     }
 )
 # At exit, whether or not a test used the app: a run must leave no database or folder behind.

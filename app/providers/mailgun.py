@@ -16,10 +16,25 @@ from urllib.parse import parse_qs, quote
 import urllib3
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import describe, pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
+from app.providers.common import (
+    ApiBase,
+    angle,
+    as_str,
+    describe,
+    digest,
+    epoch_time,
+    header,
+    hidden_answer,
+    loads_or_none,
+    lost,
+    pool,
+    signed_timestamp,
+)
+from app.services.ids import parse_int
 
 NAME = "Mailgun"
 DEFAULT_BASE_URL = "https://api.mailgun.net"  # the EU region is https://api.eu.mailgun.net
+API_HOSTS = frozenset({"api.mailgun.net", "api.eu.mailgun.net"})  # whose error answers are shown
 USER_AGENT = "Herald (+mailgun)"
 MAX_CLOCK_SKEW = 600  # seconds either way; tokens already seen are refused by the caller (replay_token)
 
@@ -57,9 +72,12 @@ class MailgunTransport:
         sandbox: bool = False,
         tracking: bool = False,
         timeout: float = 15.0,
+        answer_hosts=(),
     ):
         settings, credentials = settings or {}, credentials or {}
-        self.base = (settings.get("api_base_url") or DEFAULT_BASE_URL).rstrip("/")
+        # answer_hosts: hosts besides the provider's own whose error answers may be shown.
+        self.api = ApiBase(settings.get("api_base_url"), DEFAULT_BASE_URL, API_HOSTS, answer_hosts)
+        self.base = self.api.url
         self.domain = (settings.get("domain") or "").strip()
         self.api_key = credentials.get("api_key") or ""
         self.sandbox = sandbox
@@ -96,10 +114,10 @@ class MailgunTransport:
         if resp.status == 200:
             body = loads_or_none(resp.data)
             mid = body.get("id") if isinstance(body, dict) else None
-            detail = body.get("message") if isinstance(body, dict) else None
+            detail = body.get("message") if isinstance(body, dict) and self.api.shows_answers else None
             return SendResult(True, provider_message_id=_bare(mid), code=200, detail=detail or "queued")
-        _raise_if_unavailable(resp)
-        return SendResult(False, code=resp.status, failure="permanent", detail=error_text(resp))
+        _raise_if_unavailable(resp, self.api.shows_answers)
+        return SendResult(False, code=resp.status, failure="permanent", detail=error_text(resp, self.api.shows_answers))
 
     def check(self) -> None:
         """Raises TransportUnavailable unless the key works and the sending domain is active in the account."""
@@ -114,8 +132,8 @@ class MailgunTransport:
                 f"domain {self.domain} not found in this Mailgun account (is the region's api_base_url right?)"
             )
         if resp.status != 200:
-            _raise_if_unavailable(resp)
-            raise TransportUnavailable(f"Mailgun answered {resp.status}: {error_text(resp)}")
+            _raise_if_unavailable(resp, self.api.shows_answers)
+            raise TransportUnavailable(f"Mailgun answered {resp.status}: {error_text(resp, self.api.shows_answers)}")
         body = loads_or_none(resp.data)
         domain = body.get("domain") if isinstance(body, dict) else None
         state = domain.get("state") if isinstance(domain, dict) else None
@@ -133,6 +151,7 @@ class MailgunTransport:
             raise TransportUnavailable("no Mailgun API key configured")
         if not self.domain:
             raise TransportUnavailable("no Mailgun sending domain configured")
+        self.api.require_usable(NAME)
 
 
 def _bare(message_id) -> str | None:
@@ -142,14 +161,14 @@ def _bare(message_id) -> str | None:
     return message_id.strip().removeprefix("<").removesuffix(">")
 
 
-def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
+def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, shown: bool = False) -> None:
     """Raise TransportUnavailable for answers that say nothing was accepted and the message is not at fault.
 
     5xx and 429 are Mailgun's state; 401/403 refuse the key; 402 is the account's billing;
     404 is a domain this account (or this region's api_base_url) does not have; 3xx a wrong
     base URL; 408 a request that never arrived whole. Every recipient would fail the same way.
     """
-    status, text = resp.status, error_text(resp)
+    status, text = resp.status, error_text(resp, shown)
     if status >= 500:
         raise TransportUnavailable(f"Mailgun answered {status}: {text}")
     if status == 429:
@@ -165,8 +184,11 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
         raise TransportUnavailable(f"Mailgun answered {status}: {text}")
 
 
-def error_text(resp: urllib3.BaseHTTPResponse) -> str:
-    """Mailgun's {"message": ...}, or the start of the body (its 401 is a plain "Forbidden")."""
+def error_text(resp: urllib3.BaseHTTPResponse, shown: bool = False) -> str:
+    """Mailgun's {"message": ...}, or the start of the body (its 401 is a plain "Forbidden");
+    only the status unless `shown` (the answer came from Mailgun's own API host)."""
+    if not shown:
+        return hidden_answer(resp, NAME)
     body = loads_or_none(resp.data)
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
@@ -190,10 +212,9 @@ def verify_webhook(headers: Mapping, body: bytes, settings: dict, credentials: d
     if sig is None:
         raise WebhookRejected("no Mailgun signature (timestamp, token, signature) in the request", 403)
     timestamp, token, signature = sig
-    try:
-        stamp = float(timestamp)
-    except ValueError:
-        raise WebhookRejected("the webhook timestamp is not a number", 403) from None
+    stamp = signed_timestamp(timestamp)
+    if stamp is None:
+        raise WebhookRejected("the webhook timestamp is not a Unix time in seconds", 403)
     if abs(now - stamp) > MAX_CLOCK_SKEW:
         raise WebhookRejected(f"stale webhook timestamp ({timestamp}, now {int(now)})", 403)
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
@@ -344,8 +365,8 @@ def parse_legacy_event(fields: dict[str, str]) -> ProviderEvent:
     )
     if name in ("bounced", "dropped"):
         text = " ".join(t for t in (fields.get("error"), fields.get("notification"), fields.get("description")) if t)
-        code = fields.get("code", "")
-        out.smtp_code = int(code) if code.isdigit() and 200 <= int(code) < 600 else bounces.smtp_code(text)
+        code = parse_int(fields.get("code", ""), max_digits=3)
+        out.smtp_code = code if code is not None and 200 <= code < 600 else bounces.smtp_code(text)
         out.enhanced = bounces.enhanced_code(text)
         out.diagnostic = text or None
         # A drop for "old" means Mailgun gave up after temporary failures: a soft bounce, not a refusal.

@@ -18,11 +18,13 @@ from email.errors import MessageError
 import urllib3
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import describe, as_str, header, loads_or_none, lost, pool
+from app.providers.common import ApiBase, as_str, describe, header, hidden_answer, loads_or_none, lost, pool
+from app.providers.addresses import api_recipient
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "Postmark"
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
+API_HOSTS = frozenset({"api.postmarkapp.com"})  # whose error answers are shown
 DEFAULT_STREAM = "outbound"  # Postmark's default transactional stream; marketing belongs on a broadcast stream
 USER_AGENT = "Herald (+postmark)"
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # Postmark's limit for a whole message
@@ -112,9 +114,12 @@ class PostmarkTransport:
         sandbox: bool = False,
         tracking: bool = False,
         timeout: float = 15.0,
+        answer_hosts=(),
     ):
         settings, credentials = settings or {}, credentials or {}
-        self.base = (settings.get("api_base_url") or DEFAULT_BASE_URL).rstrip("/")
+        # answer_hosts: hosts besides the provider's own whose error answers may be shown.
+        self.api = ApiBase(settings.get("api_base_url"), DEFAULT_BASE_URL, API_HOSTS, answer_hosts)
+        self.base = self.api.url
         self.stream = settings.get("message_stream") or DEFAULT_STREAM
         self.token = credentials.get("server_token") or ""
         self.sandbox = sandbox
@@ -130,6 +135,11 @@ class PostmarkTransport:
         """
         if not self.token:
             raise TransportUnavailable("no Postmark server token configured")
+        self.api.require_usable(NAME)
+        if not rcpt.isascii():  # Postmark takes IDNA domains and ASCII local parts only (no SMTPUTF8)
+            rcpt = api_recipient(rcpt, NAME)
+            if rcpt.__class__ is SendResult:
+                return rcpt
         try:
             parts = split(raw)
         except (MessageError, ValueError) as exc:
@@ -151,21 +161,23 @@ class PostmarkTransport:
         if resp.status == 200 and error_code is None:  # accepted, or a proxy's page: we cannot tell
             detail = "Postmark answered 200 without a readable result: it may have accepted the message"
             return SendResult(False, code=200, failure="unknown", detail=detail)
-        _raise_if_unavailable(resp, error_code)
-        return SendResult(False, code=resp.status, failure="permanent", detail=error_text(resp))
+        _raise_if_unavailable(resp, error_code, self.api.shows_answers)
+        return SendResult(False, code=resp.status, failure="permanent", detail=error_text(resp, self.api.shows_answers))
 
     def check(self) -> None:
         """Raises TransportUnavailable unless the server token is accepted (GET /server)."""
         if not self.token:
             raise TransportUnavailable("no Postmark server token configured")
+        self.api.require_usable(NAME)
         try:
             resp = self.http.request("GET", self.base + "/server", headers=self.headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportUnavailable(f"cannot reach Postmark at {self.base}: {describe(exc)}") from exc
         if resp.status != 200:
             body = loads_or_none(resp.data)
-            _raise_if_unavailable(resp, body.get("ErrorCode") if isinstance(body, dict) else None)
-            raise TransportUnavailable(f"Postmark answered {resp.status}: {error_text(resp)}")
+            error_code = body.get("ErrorCode") if isinstance(body, dict) else None
+            _raise_if_unavailable(resp, error_code, self.api.shows_answers)
+            raise TransportUnavailable(f"Postmark answered {resp.status}: {error_text(resp, self.api.shows_answers)}")
 
     def close(self) -> None:
         self.http.clear()
@@ -210,7 +222,7 @@ def local_problem(parts: MessageParts, rcpt: str, size: int) -> str | None:
     if "@" not in (parts.from_email or ""):
         return "the message has no From address"
     if "@" not in rcpt or any(c in rcpt for c in " <>,;"):
-        return f"invalid recipient address {rcpt!r}"
+        return f"invalid recipient address “{rcpt}”"
     if not parts.html and not parts.text:
         return "the message has neither a text nor an HTML body"
     if size > MAX_MESSAGE_BYTES:
@@ -218,7 +230,7 @@ def local_problem(parts: MessageParts, rcpt: str, size: int) -> str | None:
     return None
 
 
-def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, error_code) -> None:
+def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, error_code, shown: bool = False) -> None:
     """Raise TransportUnavailable for answers that say nothing was accepted and the message is not at fault.
 
     5xx and 429 are Postmark's state; 401/403 refuse the token; the ACCOUNT_ERRORS codes
@@ -226,7 +238,7 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, error_code) -> None:
     402/408 billing and a request that never arrived whole. A 422 with any other ErrorCode
     (300 invalid request, 406 inactive recipient, ...) is about this message: permanent.
     """
-    status, text = resp.status, error_text(resp)
+    status, text = resp.status, error_text(resp, shown)
     if status >= 500:
         raise TransportUnavailable(f"Postmark answered {status}: {text}")
     if status == 429 or error_code == 429:
@@ -241,8 +253,11 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, error_code) -> None:
         raise TransportUnavailable(f"Postmark answered {status}: {text}")
 
 
-def error_text(resp: urllib3.BaseHTTPResponse) -> str:
-    """Postmark's "ErrorCode N: Message", or the start of the body."""
+def error_text(resp: urllib3.BaseHTTPResponse, shown: bool = False) -> str:
+    """Postmark's "ErrorCode N: Message", or the start of the body;
+    only the status unless `shown` (the answer came from Postmark's own API host)."""
+    if not shown:
+        return hidden_answer(resp, NAME)
     body = loads_or_none(resp.data)
     if isinstance(body, dict) and "ErrorCode" in body:
         code = body.get("ErrorCode")

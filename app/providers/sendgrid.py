@@ -18,11 +18,26 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import describe, pool, angle, as_str, digest, epoch_time, header, loads_or_none, lost
+from app.providers.common import (
+    ApiBase,
+    angle,
+    as_str,
+    describe,
+    digest,
+    epoch_time,
+    header,
+    hidden_answer,
+    loads_or_none,
+    lost,
+    pool,
+    signed_timestamp,
+)
+from app.providers.addresses import api_recipient
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "SendGrid"
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
+API_HOSTS = frozenset({"api.sendgrid.com", "api.eu.sendgrid.com"})  # whose error answers are shown
 USER_AGENT = "Herald (+sendgrid)"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -59,9 +74,12 @@ class SendGridTransport:
         sandbox: bool = False,
         tracking: bool = False,
         timeout: float = 15.0,
+        answer_hosts=(),
     ):
         settings, credentials = settings or {}, credentials or {}
-        self.base = (settings.get("api_base_url") or DEFAULT_BASE_URL).rstrip("/")
+        # answer_hosts: hosts besides the provider's own whose error answers may be shown.
+        self.api = ApiBase(settings.get("api_base_url"), DEFAULT_BASE_URL, API_HOSTS, answer_hosts)
+        self.base = self.api.url
         self.api_key = credentials.get("api_key") or ""
         self.sandbox = sandbox
         self.tracking = tracking
@@ -76,6 +94,11 @@ class SendGridTransport:
         """
         if not self.api_key:
             raise TransportUnavailable("no SendGrid API key configured")
+        self.api.require_usable(NAME)
+        if not rcpt.isascii():  # SendGrid takes IDNA domains and ASCII local parts only (no SMTPUTF8)
+            rcpt = api_recipient(rcpt, NAME)
+            if rcpt.__class__ is SendResult:
+                return rcpt
         try:
             parts = split(raw)
         except (MessageError, ValueError) as exc:
@@ -92,20 +115,21 @@ class SendGridTransport:
             return SendResult(
                 True, provider_message_id=resp.headers.get("X-Message-Id"), code=resp.status, detail=detail
             )
-        _raise_if_unavailable(resp)
-        return SendResult(False, code=resp.status, failure="permanent", detail=error_text(resp))
+        _raise_if_unavailable(resp, self.api.shows_answers)
+        return SendResult(False, code=resp.status, failure="permanent", detail=error_text(resp, self.api.shows_answers))
 
     def check(self) -> None:
         """Raises TransportUnavailable unless the API key works and may send mail (scope mail.send)."""
         if not self.api_key:
             raise TransportUnavailable("no SendGrid API key configured")
+        self.api.require_usable(NAME)
         try:
             resp = self.http.request("GET", self.base + "/v3/scopes", headers=self.headers, redirect=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportUnavailable(f"cannot reach SendGrid at {self.base}: {describe(exc)}") from exc
         if resp.status != 200:
-            _raise_if_unavailable(resp)
-            raise TransportUnavailable(f"SendGrid answered {resp.status}: {error_text(resp)}")
+            _raise_if_unavailable(resp, self.api.shows_answers)
+            raise TransportUnavailable(f"SendGrid answered {resp.status}: {error_text(resp, self.api.shows_answers)}")
         body = loads_or_none(resp.data)
         scopes = body.get("scopes") if isinstance(body, dict) else None
         if not isinstance(scopes, list) or "mail.send" not in scopes:
@@ -150,7 +174,7 @@ def _address(email: str, name: str) -> dict:
     return {"email": email, "name": name} if name else {"email": email}
 
 
-def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
+def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse, shown: bool = False) -> None:
     """Raise TransportUnavailable for answers that say nothing was accepted and the message is not at fault.
 
     5xx and 429 are the provider's state; 401/403 refuse the key (or an unverified sender
@@ -158,7 +182,7 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
     the request never arrived whole. Every recipient would fail the same way, so these fail
     over or wait, never fail the recipient.
     """
-    status, text = resp.status, error_text(resp)
+    status, text = resp.status, error_text(resp, shown)
     if status >= 500:
         raise TransportUnavailable(f"SendGrid answered {status}: {text}")
     if status == 429:
@@ -174,8 +198,11 @@ def _raise_if_unavailable(resp: urllib3.BaseHTTPResponse) -> None:
         raise TransportUnavailable(f"SendGrid answered {status}: {text}")
 
 
-def error_text(resp: urllib3.BaseHTTPResponse) -> str:
-    """SendGrid's error messages ("errors": [{"message", "field"}]), or the start of the body."""
+def error_text(resp: urllib3.BaseHTTPResponse, shown: bool = False) -> str:
+    """SendGrid's error messages ("errors": [{"message", "field"}]), or the start of the body;
+    only the status unless `shown` (the answer came from SendGrid's own API host)."""
+    if not shown:
+        return hidden_answer(resp, NAME)
     body = loads_or_none(resp.data)
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         messages = []
@@ -208,12 +235,11 @@ def verify_webhook(headers: Mapping, body: bytes, settings: dict, credentials: d
     timestamp = header(headers, TIMESTAMP_HEADER)
     if not signature or not timestamp:
         raise WebhookRejected(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header", 403)
-    try:
-        stamp = int(timestamp.strip())
-    except ValueError:
-        raise WebhookRejected("the webhook timestamp is not a number", 403) from None
+    stamp = signed_timestamp(timestamp)
+    if stamp is None:
+        raise WebhookRejected("the webhook timestamp is not a Unix time in seconds", 403)
     if abs(now - stamp) > MAX_CLOCK_SKEW:
-        raise WebhookRejected(f"stale webhook timestamp ({stamp}, now {int(now)})", 403)
+        raise WebhookRejected(f"stale webhook timestamp ({stamp:.0f}, now {int(now)})", 403)
     try:
         key.verify(base64.b64decode(signature, validate=True), timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
@@ -252,9 +278,10 @@ def parse_webhook(headers: Mapping, body: bytes) -> list[ProviderEvent]:
 
 def parse_event(ev: dict) -> ProviderEvent:
     """One SendGrid event, normalized; an event name we do not know becomes `unknown`, never an error."""
-    name = as_str(ev.get("event")) or ""
+    # SendGrid's documentation writes "processed", some of its payloads "Processed": one event either way.
+    name = (as_str(ev.get("event")) or "").strip().lower()
     event_type = EVENT_TYPES.get(name, "unknown")
-    kind = as_str(ev.get("type"))
+    kind = (as_str(ev.get("type")) or "").strip().lower() or None
     out = ProviderEvent(
         event_id=as_str(ev.get("sg_event_id")) or "sha256:" + digest(ev),
         event_type=event_type,
@@ -263,7 +290,7 @@ def parse_event(ev: dict) -> ProviderEvent:
         occurred_at=epoch_time(ev.get("timestamp")),
         ref=as_str(ev.get("herald_ref")),
         message_id=angle(as_str(ev.get("smtp-id"))),
-        provider_message_id=(as_str(ev.get("sg_message_id")) or "").split(".", 1)[0] or None,
+        provider_message_id=sg_message_id(as_str(ev.get("sg_message_id"))),
         url=as_str(ev.get("url")),
         user_agent=as_str(ev.get("useragent")),
         ip=as_str(ev.get("ip")),
@@ -275,6 +302,16 @@ def parse_event(ev: dict) -> ProviderEvent:
     elif name == "delivered":
         out.diagnostic = as_str(ev.get("response"))
     return out
+
+
+def sg_message_id(value: str | None) -> str | None:
+    """The X-Message-Id the send API answered, from an event's `sg_message_id`
+    (`<x-message-id>.filter<host>-<n>...`): everything before the `.filter` suffix, else before the first dot."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    head = value.split(".filter", 1)[0] if ".filter" in value else value.split(".", 1)[0]
+    return head or None
 
 
 def _add_failure(out: ProviderEvent, ev: dict, name: str, kind: str | None) -> None:

@@ -14,13 +14,17 @@ import json
 import re
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from urllib.parse import urlsplit
 
+from botocore.awsrequest import AWSHTTPConnection, AWSHTTPConnectionPool, AWSHTTPSConnection, AWSHTTPSConnectionPool
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable
+from app.providers.addresses import api_recipient, ascii_address
 from app.providers.bounces import ENHANCED_RE, classify, enhanced_code, smtp_code
+from app.providers.netguard import BlockedDestination, PeerCheck, base_url_problem, check_resolved
 from app.providers.sns import verify_webhook  # noqa: F401  (the provider surface: SES webhooks are SNS's)
 
 # Refusals about the account or the request rather than the message: try later or elsewhere.
@@ -51,6 +55,28 @@ _UNAVAILABLE_CODES = {
 }
 # SES tag values: letters, digits, _ and - only, at most 256 characters.
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Amazon's own endpoints: only their error answers are shown (others may be any service's page).
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+HIDDEN_ANSWER = "the answer's text is shown only from Amazon's own endpoints"
+
+
+class _CheckedAWSHTTPConnection(PeerCheck, AWSHTTPConnection):
+    pass
+
+
+class _CheckedAWSHTTPSConnection(PeerCheck, AWSHTTPSConnection):
+    pass
+
+
+class _CheckedAWSHTTPPool(AWSHTTPConnectionPool):
+    ConnectionCls = _CheckedAWSHTTPConnection
+
+
+class _CheckedAWSHTTPSPool(AWSHTTPSConnectionPool):
+    ConnectionCls = _CheckedAWSHTTPSConnection
+
+
+_CHECKED_POOLS = {"http": _CheckedAWSHTTPPool, "https": _CheckedAWSHTTPSPool}
 
 
 class SESTransport:
@@ -72,9 +98,13 @@ class SESTransport:
         sandbox: bool = False,
         tracking: bool = False,
         timeout: float = 15.0,
+        answer_hosts=(),
     ):
         self.settings = settings or {}
         self.credentials = credentials or {}
+        endpoint = urlsplit(self.settings.get("endpoint_url") or "https://email.amazonaws.com").hostname or ""
+        # answer_hosts: hosts besides Amazon's whose error answers may be shown.
+        self.shows_answers = endpoint.endswith(AWS_HOST_SUFFIXES) or endpoint in set(answer_hosts or ())
         self.sandbox = sandbox
         self.tracking = tracking  # no per-message meaning for SES (see the class docstring)
         self.timeout = timeout
@@ -96,6 +126,9 @@ class SESTransport:
             raise TransportUnavailable("SES credentials are missing: access_key_id and secret_access_key")
         if not self.settings.get("region"):
             raise TransportUnavailable("SES settings have no region")
+        endpoint_url = self.settings.get("endpoint_url") or None
+        if endpoint_url and (refusal := base_url_problem(endpoint_url)):
+            raise TransportUnavailable(f"the SES endpoint URL is not usable: {refusal}")
         config = Config(
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
@@ -103,14 +136,13 @@ class SESTransport:
         )
         try:
             session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret)
-            return session.client(
-                "sesv2",
-                region_name=self.settings["region"],
-                endpoint_url=self.settings.get("endpoint_url") or None,
-                config=config,
+            client = session.client(
+                "sesv2", region_name=self.settings["region"], endpoint_url=endpoint_url, config=config
             )
         except (BotoCoreError, ValueError) as exc:
             raise TransportUnavailable(f"cannot set up the SES client: {exc}") from exc
+        _check_connections(client)
+        return client
 
     def _where(self) -> str:
         return self.settings.get("endpoint_url") or f"SES in {self.settings.get('region')}"
@@ -125,10 +157,14 @@ class SESTransport:
         """
         if ref is not None and not _TAG_VALUE.fullmatch(ref):
             raise ValueError(f"ref {ref!r} is not a valid SES tag value")
+        if not rcpt.isascii():  # SES takes IDNA domains and ASCII local parts only (no SMTPUTF8)
+            rcpt = api_recipient(rcpt, "Amazon SES")
+            if rcpt.__class__ is SendResult:
+                return rcpt
         if self.sandbox:
             return SendResult(True, provider_message_id=None, detail="sandbox: not sent")
         params = {
-            "FromEmailAddress": mail_from,
+            "FromEmailAddress": mail_from if mail_from.isascii() else (ascii_address(mail_from) or mail_from),
             "Destination": {"ToAddresses": [rcpt]},
             "Content": {"Raw": {"Data": raw}},
         }
@@ -141,16 +177,19 @@ class SESTransport:
             resp = client.send_email(**params)
         except BotoConnectionError as exc:  # includes connect timeouts and TLS failures: nothing went out
             raise TransportUnavailable(f"cannot reach {self._where()}: {exc}") from exc
-        except HTTPClientError as exc:  # read timeout, connection closed mid-answer: the request went out
+        except (BlockedDestination, HTTPClientError) as exc:
+            if blocked := _blocked(exc):  # refused before connecting: nothing went out
+                raise TransportUnavailable(f"cannot reach {self._where()}: {blocked}") from exc
+            # read timeout, connection closed mid-answer: the request went out
             return SendResult(
                 False,
                 failure="unknown",
-                detail=f"no answer from SES within {self.timeout:g} s: it may have accepted the message ({exc})",
+                detail=f"no answer from SES within {self.timeout:g} s: it may have accepted the message",
             )
         except ClientError as exc:
             return self._refused(exc)
         except BotoCoreError as exc:  # e.g. an answer botocore cannot parse: the request went out
-            return SendResult(False, failure="unknown", detail=f"unreadable answer from SES: {exc}")
+            return SendResult(False, failure="unknown", detail=f"unreadable answer from SES: {self._said(exc)}")
         if not resp.get("MessageId"):  # SES always names the message it took: this answer is not SES's
             return SendResult(False, failure="unknown", detail="SES answered without a MessageId")
         return SendResult(True, provider_message_id=resp["MessageId"])
@@ -158,11 +197,16 @@ class SESTransport:
     def _refused(self, exc: ClientError) -> SendResult:
         """SES answered with an error: either it is about the message, or nothing was handed off."""
         code, message, status = _error_parts(exc)
+        said = self._said(f"{code}: {message}")
         if status >= 500 or status in (401, 403, 429) or code in _UNAVAILABLE_CODES:
-            raise TransportUnavailable(f"SES refused the request ({status}) {code}: {message}") from exc
+            raise TransportUnavailable(f"SES refused the request ({status}) {said}") from exc
         # MessageRejected, MailFromDomainNotVerifiedException, BadRequestException,
         # NotFoundException (an unverified identity) and any other 4xx: this message cannot go.
-        return SendResult(False, code=status or None, failure="permanent", detail=f"{code}: {message}")
+        return SendResult(False, code=status or None, failure="permanent", detail=said)
+
+    def _said(self, answer) -> str:
+        """The answer's text when it came from Amazon's own endpoint (or a trusted host), else a sentence."""
+        return str(answer) if self.shows_answers else HIDDEN_ANSWER
 
     # -- health ------------------------------------------------------------------------------
 
@@ -175,13 +219,15 @@ class SESTransport:
             account = self.client().get_account()
         except BotoConnectionError as exc:
             raise TransportUnavailable(f"cannot reach {self._where()}: {exc}") from exc
-        except HTTPClientError as exc:
+        except (BlockedDestination, HTTPClientError) as exc:
+            if blocked := _blocked(exc):
+                raise TransportUnavailable(f"cannot reach {self._where()}: {blocked}") from exc
             raise TransportUnavailable(f"no answer from SES within {self.timeout:g} s: {exc}") from exc
         except ClientError as exc:
             code, message, status = _error_parts(exc)
-            raise TransportUnavailable(f"SES refused GetAccount ({status}) {code}: {message}") from exc
+            raise TransportUnavailable(f"SES refused GetAccount ({status}) {self._said(f'{code}: {message}')}") from exc
         except BotoCoreError as exc:
-            raise TransportUnavailable(f"unreadable answer from SES: {exc}") from exc
+            raise TransportUnavailable(f"unreadable answer from SES: {self._said(exc)}") from exc
         quota = account.get("SendQuota") or {}
         facts = {
             "production_access": bool(account.get("ProductionAccessEnabled")),
@@ -199,6 +245,31 @@ class SESTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _check_connections(client) -> None:
+    """Every connection the client opens passes netguard's checks (link-local and metadata refused).
+
+    botocore offers no public hook for its connection classes, so its HTTP session's pool
+    classes are swapped; should that ever fail, each request's host is checked before it is sent.
+    """
+    try:
+        session = client._endpoint.http_session
+        session._pool_classes_by_scheme = _CHECKED_POOLS  # proxy managers made later
+        session._manager.pool_classes_by_scheme = _CHECKED_POOLS
+    except AttributeError:
+        client.meta.events.register("before-send.sesv2", _check_request_host)
+
+
+def _check_request_host(request, **kwargs) -> None:
+    parts = urlsplit(request.url)
+    check_resolved(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def _blocked(exc: Exception) -> BlockedDestination | None:
+    """The netguard refusal inside a botocore error (it wraps unknown errors in HTTPClientError)."""
+    inner = getattr(exc, "kwargs", {}).get("error") if isinstance(exc, HTTPClientError) else exc
+    return inner if isinstance(inner, BlockedDestination) else None
 
 
 def _error_parts(exc: ClientError) -> tuple[str, str, int]:

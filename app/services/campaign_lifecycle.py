@@ -35,6 +35,10 @@ PAST_TENSE = {
     "cancel": "cancelled",
 }
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
+# A scheduled start is picked up by a periodic job: a time closer than this could pass before
+# the campaign is even saved, so the rule is stated to people as "at least a minute from now".
+MIN_SCHEDULE_AHEAD = timedelta(minutes=1)
+SCHEDULE_TOO_SOON = "Choose a time at least a minute from now"
 
 
 def _now() -> datetime:
@@ -62,15 +66,35 @@ def _lock(workspace_id: int, campaign_id: int) -> Campaign:
 def start(campaign: Campaign) -> None:
     """Freeze the content and queue the audience's materialization (after commit)."""
     from app.services.campaigns import audience_size, campaign_list_ids
-    from app.services.templates import get_template
 
     size = audience_size(campaign.workspace_id, campaign_list_ids(campaign.id))
     if size == 0:
         raise ValidationError(
             "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
         )
-    tpl = get_template(campaign.workspace_id, campaign.template_id)
-    campaign.snapshot = {
+    freeze_content(campaign, size)
+    campaign.status = "sending"
+    campaign.started_at = _now()
+    campaign.last_error = None
+    db.session.flush()
+    url, campaign_id = current_app.config["REDIS_URL"], campaign.id
+    on_commit(lambda: _enqueue_prepare(url, campaign_id))
+
+
+def freeze_content(campaign: Campaign, audience: int) -> None:
+    """Snapshot the template (and each A/B variant), then render it for a few real recipients:
+    a template that fails for them is refused now (ValidationError), before anyone is sent anything."""
+    from app.services.sending import preflight
+    from app.services.templates import get_template
+
+    campaign.snapshot = _template_content(get_template(campaign.workspace_id, campaign.template_id))
+    ab_tests.on_start(campaign, audience)  # an A/B test freezes its variants too
+    variants = [v.snapshot for v in ab_tests.list_variants(campaign.id) if v.snapshot] if campaign.ab_test else []
+    preflight(campaign, [campaign.snapshot, *variants])
+
+
+def _template_content(tpl) -> dict:
+    return {
         "subject": tpl.subject,
         "body_html": tpl.body_html,
         "body_text": tpl.body_text,
@@ -78,13 +102,32 @@ def start(campaign: Campaign) -> None:
         "template_id": tpl.id,
         "template_version": tpl.version,
     }
-    ab_tests.on_start(campaign, size)  # an A/B test freezes its variants too
-    campaign.status = "sending"
-    campaign.started_at = _now()
+
+
+def _refreeze_after_template_failure(campaign: Campaign) -> None:
+    """A campaign paused because its template failed for everyone it tried (nobody was sent
+    anything): take the template as it is now, check it, and give the people it failed for
+    their turn again. Still failing: the resume is refused with the reason."""
+    from app.services.sending import RENDER_FAILED, preflight
+    from app.services.templates import get_template
+
+    campaign.snapshot = _template_content(get_template(campaign.workspace_id, campaign.template_id))
+    contents = [campaign.snapshot]
+    for v in ab_tests.list_variants(campaign.id) if campaign.ab_test else []:
+        tpl = get_template(campaign.workspace_id, v.template_id or campaign.template_id)
+        fresh = _template_content(tpl)
+        v.snapshot = {**(v.snapshot or {}), **fresh, "subject": v.subject or tpl.subject}
+        v.snapshot["preview_text"] = v.preview_text or tpl.preview_text
+        contents.append(v.snapshot)
+    preflight(campaign, contents)
+    cr = CampaignRecipient
+    db.session.execute(
+        update(cr)
+        .where(cr.campaign_id == campaign.id, cr.status == "failed", cr.reason.startswith(RENDER_FAILED))
+        .values(status="pending", reason=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
     campaign.last_error = None
-    db.session.flush()
-    url, campaign_id = current_app.config["REDIS_URL"], campaign.id
-    on_commit(lambda: _enqueue_prepare(url, campaign_id))
 
 
 def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
@@ -138,11 +181,20 @@ def parse_when(value, tz_name: str) -> datetime:
     return when.astimezone(timezone.utc)
 
 
+def too_soon(tz_name: str) -> str:
+    """The refusal of a time too close, with the clock it is measured against (a wrong timezone shows)."""
+    from zoneinfo import ZoneInfo
+
+    tz = tz_name or "UTC"
+    now = _now().astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    return f"{SCHEDULE_TOO_SOON} (it is {now} now in {tz})."
+
+
 def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "UTC") -> Campaign:
     """Send at a given time; the scheduler starts it when due (content is frozen then)."""
     when = parse_when(scheduled_at, tz_name)
-    if when <= _now() + timedelta(seconds=30):
-        raise ValidationError("Choose a time in the future.", {"scheduled_at": "in the past"})
+    if when < _now() + MIN_SCHEDULE_AHEAD:
+        raise ValidationError(too_soon(tz_name), {"scheduled_at": "At least a minute from now."})
     if when > _now() + MAX_SCHEDULE_AHEAD:
         raise ValidationError("Choose a time within a year.", {"scheduled_at": "too far ahead"})
     campaign = _lock(workspace_id, campaign_id)
@@ -154,10 +206,31 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
         raise ValidationError(
             "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
         )
+    _check_template_now(campaign)
     campaign.scheduled_at = when
     campaign.status = "scheduled"
     db.session.flush()
     return campaign
+
+
+def _check_template_now(campaign: Campaign) -> None:
+    """A schedule is refused at once when the template fails for real recipients (it is checked
+    again when the scheduled start fires, as the template may change until then)."""
+    from app.services.sending import preflight
+    from app.services.templates import get_template
+
+    tpl = get_template(campaign.workspace_id, campaign.template_id)
+    preflight(
+        campaign,
+        [
+            {
+                "subject": tpl.subject,
+                "body_html": tpl.body_html,
+                "body_text": tpl.body_text,
+                "preview_text": tpl.preview_text,
+            }
+        ],
+    )
 
 
 def unschedule(workspace_id: int, campaign_id: int) -> Campaign:
@@ -196,6 +269,10 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
         else:
             start(campaign)
         return campaign
+    from app.services.sending import RENDER_PAUSED
+
+    if (campaign.last_error or "").startswith(RENDER_PAUSED):
+        _refreeze_after_template_failure(campaign)
     campaign.status = "sending"
     campaign.send_round = (campaign.send_round or 0) + 1
     db.session.flush()

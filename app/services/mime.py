@@ -10,6 +10,8 @@ from email.header import Header
 from email.utils import formataddr, formatdate
 from functools import lru_cache
 
+from app.providers.addresses import ascii_address
+
 
 def encode_header(value: str) -> str:
     if value.isascii() and len(value) < 900:
@@ -31,10 +33,16 @@ def _display_name(name: str) -> str:
 
 
 def address(name: str | None, email: str) -> str:
-    """formataddr((name, email)), with the name's encoding remembered."""
+    """formataddr((name, email)), with the name's encoding remembered.
+
+    A non-ASCII domain is written in IDNA (punycode), readable by every server and client; a
+    non-ASCII local part stays UTF-8 (RFC 6532), as it only travels through SMTPUTF8 servers
+    (the transports refuse it elsewhere before anything is sent).
+    """
+    if not email.isascii():
+        email = ascii_address(email) or email
     if not name:
         return email
-    email.encode("ascii")  # as formataddr: an address must be ASCII (UnicodeError otherwise)
     return f"{_display_name(name)} <{email}>"
 
 

@@ -3,7 +3,6 @@
 import importlib
 import re
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -11,6 +10,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Provider
 from app.providers import TransportUnavailable, sendgrid
+from app.providers.netguard import base_url_problem, host_refusal
 from app.providers.smtp import SMTPSettings, SMTPTransport
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError
@@ -47,13 +47,17 @@ def _text(value, limit: int = 500) -> str:
 
 
 def _url(errors: dict, field: str, value) -> str | None:
-    """An optional http(s) base URL (a regional or local endpoint), without a trailing slash."""
+    """An optional API base URL (a regional endpoint, or a server on this machine), without a trailing
+    slash: https, no credentials, query or fragment, and never a link-local or metadata address (netguard)."""
+    if isinstance(value, str) and len(value.strip()) > 500:
+        errors[field] = "At most 500 characters."
+        return None
     raw = _text(value, 500)
     if not raw:
         return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-        errors[field] = "An http(s) URL, e.g. https://api.eu.mailgun.net (no user or password in it)."
+    problem = base_url_problem(raw)
+    if problem:
+        errors[field] = problem
         return None
     return raw.rstrip("/")
 
@@ -70,11 +74,13 @@ def _clean_smtp(settings: dict, credentials: dict) -> tuple[dict, dict]:
     host = str(settings.get("host") or "").strip()
     if not host or len(host) > 255 or any(c.isspace() for c in host):
         errors["settings.host"] = "Give the SMTP server's host name."
+    elif refusal := host_refusal(host):
+        errors["settings.host"] = refusal
     try:
         port = int(settings.get("port") or 0)
         if not 0 < port < 65536:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 1e999 in JSON is infinity
         errors["settings.port"] = "The port is a number between 1 and 65535 (587 for STARTTLS, 465 for TLS)."
         port = None
     tls = settings.get("use_tls", False)
@@ -397,7 +403,12 @@ def transport_for(provider: Provider):
     transport_class = getattr(importlib.import_module(f"app.providers.{module}"), cls)
     timeout = float(cfg.get("PROVIDER_HTTP_TIMEOUT", 15.0))
     return transport_class(
-        s, creds, sandbox=provider.sandbox_mode, tracking=provider.provider_tracking, timeout=timeout
+        s,
+        creds,
+        sandbox=provider.sandbox_mode,
+        tracking=provider.provider_tracking,
+        timeout=timeout,
+        answer_hosts=tuple(cfg.get("PROVIDER_ANSWER_HOSTS") or ()),
     ), {}
 
 

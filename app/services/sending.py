@@ -13,18 +13,29 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 
 from flask import current_app
+from jinja2 import TemplateError, UndefinedError
+from jinja2.exceptions import SecurityError
 from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, text, update
 
 from app.extensions import db
 from app.models.base import UTCDateTime
 from app.models import Campaign, CampaignList, CampaignRecipient, Link, ListSubscriber, Subscriber, Suppression
 from app.providers import TransportUnavailable
+from app.providers.addresses import UNSUPPORTED
 from app.redis_client import get_redis
 from app.services import ab_tests, routing, send_progress, send_windows
+from app.services.errors import ValidationError
 from app.services.mime import MessageSkeleton
 from app.services.provider_events import campaign_ref
 from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
-from app.services.rendering import CompiledMessage, build_context, extract_links
+from app.services.rendering import (
+    PREVIEW_SECONDS,
+    CompiledMessage,
+    TemplateProblem,
+    build_context,
+    extract_links,
+    time_limit,
+)
 from app.services.tokens import TokenMaker
 
 CLAIM_CHUNK = 100
@@ -35,9 +46,28 @@ STALL_SECONDS = 600  # due rows unclaimed this long while the jobs should be que
 MAX_ATTEMPTS = 4  # a recipient refused for now (4xx) is tried this many times in all
 SENDER_BLOCKED = "blocked by the receiving server's policy"  # 5.7.x: the sender, not the address
 GAVE_UP = "smtp deferred"  # 4xx until MAX_ATTEMPTS were spent
+GONE = "The subscriber was deleted before this message was sent."
+INTERRUPTED = (
+    "hand-off unknown: sending stopped on an unexpected error while this message was with the provider, "
+    "which may or may not have it"
+)
 # Failures that were not the recipient's: the marketer may send to them again with one click.
 RESENDABLE_REASONS = (SENDER_BLOCKED, GAVE_UP)
 LIMIT_WAIT = "waiting: "  # held back by the provider's daily quota (not a failure, not a retry)
+RENDER_FAILED = "The template failed for this recipient: "  # the start of a render failure's reason
+PREFLIGHT_SAMPLE = 5  # real recipients a campaign is rendered for before it may start
+RENDER_PAUSE_AFTER = 20  # a campaign whose first renders all fail (this many, or all it has) is paused
+RENDER_PAUSED = "Paused: the template failed for"  # the start of that pause's last_error
+# What a render error means to a marketer (most specific first); the error's own words follow.
+_RENDER_ERRORS = (
+    (SecurityError, "it went past a safety limit"),
+    (UndefinedError, "it uses a value this recipient does not have"),
+    (ZeroDivisionError, "it divides by zero"),
+    (TypeError, "it combines values of kinds that do not go together"),
+    (OverflowError, "a number in it grew too large"),
+    (ValueError, "it was given a value it cannot use"),
+    (TemplateError, "Jinja could not render it"),
+)
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -240,7 +270,8 @@ _compiled: "OrderedDict[tuple, CompiledMessage]" = OrderedDict()
 
 def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
     """The campaign's message compiled, or one A/B variant's (`variant`: a CampaignVariant)."""
-    key = (campaign.id, campaign.started_at, variant.id if variant else None)
+    # send_round: a campaign resumed after its template failed may carry new content.
+    key = (campaign.id, campaign.started_at, campaign.send_round, variant.id if variant else None)
     hit = _compiled.get(key)
     if hit is not None:
         _compiled.move_to_end(key)
@@ -334,6 +365,101 @@ class MessageFactory:
             {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
         return raw, message_id
+
+
+def render_problem(exc: Exception) -> str:
+    """What went wrong in a render, in words a marketer can act on (no exception reprs)."""
+    what = next((text for kind, text in _RENDER_ERRORS if isinstance(exc, kind)), "an expression in it failed")
+    detail = " ".join(str(exc).split())[:300]
+    return f"{what} ({detail})" if detail else what
+
+
+def render_failure(exc: Exception) -> str:
+    """The reason recorded for a recipient whose message could not be rendered."""
+    return f"{RENDER_FAILED}{render_problem(exc)}."[:500]
+
+
+def sample_recipients(campaign: Campaign, n: int = PREFLIGHT_SAMPLE) -> list[dict]:
+    """Up to `n` people the campaign would really send to (active, not suppressed), as the pipeline sees them."""
+    sup = Suppression.__table__
+    list_ids = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
+    on_lists = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id.in_(list_ids))
+    suppressed = exists().where(sup.c.workspace_id == _sub.c.workspace_id, sup.c.email == _sub.c.email)
+    ids = db.session.scalars(
+        select(_sub.c.id)
+        .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.status == "active", _sub.c.id.in_(on_lists))
+        .where(~suppressed)
+        .order_by(_sub.c.id)
+        .limit(n)
+    ).all()
+    people = _subscribers(list(ids)) if ids else {}
+    return [people[i] for i in ids if i in people]
+
+
+def preflight(campaign: Campaign, contents: list[dict]) -> None:
+    """Render each content (the campaign's, each A/B variant's) for a few real recipients before
+    the campaign may start; raise ValidationError with the first failure as a sentence."""
+    people = sample_recipients(campaign)
+    for content in contents:
+        try:
+            compiled = CompiledMessage(
+                content.get("subject"),
+                content.get("body_html"),
+                content.get("body_text"),
+                content.get("preview_text"),
+                track_opens=campaign.track_opens,
+            )
+        except TemplateProblem as exc:
+            why = f"Nothing was sent: the template cannot be read ({exc.message}). Fix it, then try again."
+            raise ValidationError(why, {"template_id": why}) from None
+        for person in people:
+            try:
+                _trial_build(campaign, compiled, person, content.get("from_name") or campaign.from_name)
+            except Exception as exc:  # a marketer's template failing for real data: theirs to see
+                why = (
+                    f"Nothing was sent: the template fails for {person['email']}: {render_problem(exc)}. "
+                    "Fix the template (or this subscriber's data), then try again."
+                )[:1000]
+                raise ValidationError(why, {"template_id": why}) from None
+
+
+def _trial_build(campaign: Campaign, compiled: CompiledMessage, person: dict, from_name: str) -> bytes:
+    """One message as the send pipeline would build it, within the preview's time limit."""
+    base = current_app.config["BASE_URL"]
+    ctx = build_context(person, campaign.name, f"{base}/u/x", f"{base}/preferences/x", f"{base}/v/x", base_url=base)
+    with time_limit(PREVIEW_SECONDS):
+        rendered = compiled.render_encoded(ctx, link_url=lambda _lid: base, pixel_url=f"{base}/t/o/x.gif")
+    skeleton = MessageSkeleton(from_name, campaign.from_email, campaign.reply_to, {})
+    return skeleton.build(person.get("name"), person["email"], rendered.subject, rendered.html, rendered.text, "<x@x>")
+
+
+def _pause_if_template_fails(campaign_id: int, example: str) -> None:
+    """Pause a campaign whose first renders all failed (nobody sent yet): the template is broken
+    for everyone, and sending on would only fail the whole audience. The reason goes on its page."""
+    sent_any = db.session.scalar(select(exists().where(_cr.c.campaign_id == campaign_id, _cr.c.sent_at.is_not(None))))
+    if sent_any:
+        return
+    failed = db.session.scalar(
+        select(func.count()).where(_cr.c.campaign_id == campaign_id, _cr.c.reason.startswith(RENDER_FAILED))
+    )
+    reachable = db.session.scalar(
+        select(func.count()).where(
+            _cr.c.campaign_id == campaign_id, ~func.coalesce(_cr.c.reason, "").startswith("suppressed:")
+        )
+    )
+    if failed < min(RENDER_PAUSE_AFTER, reachable):
+        return
+    why = (
+        f"{RENDER_PAUSED} the first {failed} recipients, so nothing was sent and the campaign was paused. "
+        f"{example[len(RENDER_FAILED) :][:1].upper()}{example[len(RENDER_FAILED) + 1 :]} Fix the template, then "
+        "resume: Herald checks it again and sends the template as it is then, to these people too."
+    )
+    db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "sending")
+        .values(status="paused", paused_at=_now(), last_error=why[:2000])
+        .execution_options(synchronize_session=False)
+    )
 
 
 def claim_chunk(per_second: int | None) -> int:
@@ -645,6 +771,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 break
             factory.prefetch([rid for rid, _ in claimed])
             sent, failed, released, bounces, deferred, blocks = [], [], [], [], [], []
+            render_errors = []  # this chunk's render failures' reasons
             window_waits = []  # the window closed before their hand-off: no attempt is counted
             halted, waited, reported = False, 0.0, 0
             attempting = None  # the row being handed off right now: its fate is unknown on a crash
@@ -661,7 +788,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                             break
                     sub = subs.get(sid)
                     if sub is None:  # deleted since materialization
-                        failed.append({"rid": rid, "st": "failed", "why": "subscriber deleted", "mid": None})
+                        failed.append({"rid": rid, "st": "failed", "why": GONE, "mid": None})
                         continue
                     if windows is not None and (wait := windows.closed_for(sub)):
                         window_waits.append({"rid": rid, **wait})
@@ -669,14 +796,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                     try:
                         raw, mid = factory.build(rid, sub)
                     except Exception as exc:  # a marketer's template failing for this person's data
-                        failed.append(
-                            {
-                                "rid": rid,
-                                "st": "failed",
-                                "why": f"render: {type(exc).__name__}: {exc}"[:500],
-                                "mid": None,
-                            }
-                        )
+                        render_errors.append(render_failure(exc))
+                        failed.append({"rid": rid, "st": "failed", "why": render_errors[-1], "mid": None})
                         continue
                     attempting = rid
                     try:
@@ -699,6 +820,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         sent.append(
                             {"rid": rid, "ts": _now(), "mid": mid, "pid": pid, "pmid": result.provider_message_id}
                         )
+                    elif result.failure == UNSUPPORTED:  # the provider cannot take the address: no bounce
+                        failed.append({"rid": rid, "st": "failed", "why": (result.detail or "")[:500], "mid": None})
                     elif result.failure == "unknown":
                         failed.append(
                             {"rid": rid, "st": "unknown", "why": f"hand-off unknown: {result.detail}"[:500], "mid": mid}
@@ -726,8 +849,10 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 retries = _retry_or_fail(deferred, failed)
                 if attempting is not None and router.in_flight:
                     # (TransportUnavailable means the message never reached DATA: not handed off.)
-                    why = f"hand-off unknown: {type(exc).__name__}: {exc}"[:500]
-                    failed.append({"rid": attempting, "st": "unknown", "why": why, "mid": None})
+                    current_app.logger.exception(
+                        "hand-off interrupted: campaign %s recipient %s", campaign_id, attempting
+                    )
+                    failed.append({"rid": attempting, "st": "unknown", "why": INTERRUPTED, "mid": None})
                 released = _untried(claimed, sent, failed, deferred)
                 db.session.rollback()
                 _record(sent, failed, released, retries)
@@ -756,6 +881,9 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 _sender_blocked(campaign, blocks)
             _count_sent(campaign, sent)
             db.session.commit()
+            if render_errors and not sent:
+                _pause_if_template_fails(campaign_id, render_errors[0])
+                db.session.commit()
             send_progress.record(campaign_id, len(sent) + len(failed) + len(deferred) - reported, waited)
             counts["sent"] += len(sent)
             counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))

@@ -76,7 +76,7 @@ def test_illegal_transitions_answer_409_with_the_current_state(api, workspace, s
     assert r.status_code == 422 and "scheduled_at" in r.json["error"]["fields"]
     past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
     r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": past})
-    assert r.status_code == 422 and "future" in r.json["error"]["message"]
+    assert r.status_code == 422 and "at least a minute from now" in r.json["error"]["message"]
 
 
 def test_a_time_without_offset_is_read_in_the_workspace_timezone(api, workspace, smtp_sink):
@@ -246,6 +246,28 @@ def test_schedule_refuses_bad_times_with_a_clear_message(workspace, smtp_sink):
         assert "scheduled_at" in exc.value.fields
     with pytest.raises(ValidationError):
         campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(days=400))
+
+
+def test_a_time_twenty_seconds_ahead_is_refused_with_the_rule_in_the_api_and_the_dashboard(
+    api, client, workspace, smtp_sink
+):
+    camp = _campaign(workspace, smtp_sink)
+    soon = datetime.now(timezone.utc) + timedelta(seconds=20)
+    r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": soon.isoformat()})
+    assert r.status_code == 422
+    message = r.json["error"]["message"]
+    assert message.startswith("Choose a time at least a minute from now (it is ") and "in UTC" in message
+    assert "future" not in message and "past" not in message
+    assert r.json["error"]["fields"]["scheduled_at"] == "At least a minute from now."
+    page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
+    assert "At least a minute from now, in UTC time." in page
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    form_time = soon.strftime("%Y-%m-%dT%H:%M:%S")
+    r = client.post(f"/campaigns/{camp.id}/schedule", data={"scheduled_at": form_time, "csrf_token": token})
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Choose a time at least a minute from now" in page and _status(camp.id) == "draft"
+    later = datetime.now(timezone.utc) + timedelta(seconds=90)
+    assert campaign_lifecycle.schedule(workspace.id, camp.id, later).status == "scheduled"
 
 
 def test_a_campaign_test_is_marked_untracked_and_counts_nowhere(workspace, smtp_sink, api, client):

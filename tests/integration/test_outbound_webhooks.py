@@ -3,6 +3,7 @@ at once, and bad input gets a clear 4xx. The receiver is a real HTTP server (pyt
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from werkzeug import Response
 
 from app.extensions import db
 from app.models import Event, WebhookDelivery, WebhookEndpoint
+from app.providers import netguard
 from app.services import outbound_webhooks as ow
 
 PAYLOAD_KEYS = {
@@ -310,11 +312,8 @@ def test_metadata_addresses_are_refused_even_behind_a_name(ctx, workspace, https
     assert ow.deliver_due()["failed"] == 1
     assert "169.254.169.254" in deliveries()[0].error and "refused" in deliveries()[0].error
     # A name is checked on the address actually connected to: make loopback count as metadata here.
-    monkeypatch.setattr(
-        ow.http,
-        "_BLOCKED_NETWORKS",
-        (*ow.http._BLOCKED_NETWORKS, *map(ow.http.ipaddress.ip_network, ("127.0.0.0/8", "::1/128"))),
-    )
+    loopback = [(ipaddress.ip_network(n), netguard.LINK_LOCAL) for n in ("127.0.0.0/8", "::1/128")]
+    monkeypatch.setattr(netguard, "BLOCKED_NETWORKS", (*netguard.BLOCKED_NETWORKS, *loopback))
     ow._http.cache_clear()
     ep, _ = endpoint(workspace.id, httpserver.url_for("/hook"))  # http://localhost:<port>/hook
     delivery = ow.send_test_event(workspace.id, ep.id)

@@ -81,3 +81,53 @@ def test_a_connection_dropped_between_messages_is_reopened(smtp_sink):
     assert t.send("a@example.com", "two@example.com", b"Subject: 2\r\n\r\n2\r\n").ok
     t.close()
     assert len(smtp_sink.messages) == 2
+
+
+@pytest.fixture(params=[True, False], ids=["SMTPUTF8 offered", "no SMTPUTF8"])
+def utf8_sink(request, smtp_sink):
+    """The test server again, on a second port, offering SMTPUTF8 (RFC 6531) or not."""
+    sink = type(smtp_sink)()
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, enable_SMTPUTF8=request.param)
+    controller.start()
+    sink.smtputf8 = request.param
+    yield sink
+    controller.stop()
+
+
+UTF8_MESSAGE = "To: müller@example.com\r\nSubject: x\r\n\r\nhi\r\n".encode()
+
+
+def test_a_non_ascii_local_part_goes_out_with_smtputf8_or_fails_alone_with_a_sentence(utf8_sink):
+    t = SMTPTransport(SMTPSettings("127.0.0.1", utf8_sink.port))
+    r = t.send("a@example.com", "müller@example.com", UTF8_MESSAGE)
+    after = t.send("a@example.com", "next@example.com", b"Subject: y\r\n\r\nhi\r\n")
+    t.close()
+    assert after.ok  # the session goes on either way
+    if utf8_sink.smtputf8:
+        assert r.ok
+        assert [m["rcpt_tos"] for m in utf8_sink.messages] == [["müller@example.com"], ["next@example.com"]]
+        assert utf8_sink.messages[0]["message"]["To"] == "müller@example.com"
+    else:
+        assert not r.ok and r.failure == "unsupported" and r.code is None
+        assert r.detail.startswith(
+            "This address has non-ASCII letters before the @ and the mail server does not accept such "
+            "addresses (no SMTPUTF8)."
+        )
+        assert [m["rcpt_tos"] for m in utf8_sink.messages] == [["next@example.com"]]
+
+
+def test_a_non_ascii_domain_is_written_in_punycode_whatever_the_server_offers(utf8_sink):
+    t = SMTPTransport(SMTPSettings("127.0.0.1", utf8_sink.port))
+    assert t.send("news@shop.example.com", "bob@exämple.com", b"Subject: x\r\n\r\nhi\r\n").ok
+    t.close()
+    assert utf8_sink.messages[0]["rcpt_tos"] == ["bob@xn--exmple-cua.com"]
+
+
+def test_a_domain_with_no_ascii_spelling_fails_alone_where_smtputf8_is_not_offered(utf8_sink):
+    t = SMTPTransport(SMTPSettings("127.0.0.1", utf8_sink.port))
+    r = t.send("a@example.com", "bob@ex_ä.com", b"Subject: x\r\n\r\nhi\r\n")
+    t.close()
+    assert r.ok is utf8_sink.smtputf8
+    if not r.ok:
+        assert r.failure == "unsupported" and "not a valid internationalized domain name" in r.detail

@@ -180,8 +180,11 @@ def test_address_and_header_caches_give_the_stdlib_values(name):
     expected = subject if subject.isascii() else Header(subject, "utf-8", maxlinelen=76).encode(linesep="\r\n")
     assert mime.encode_header(subject) == expected
     assert mime.encode_header(subject) == expected
-    with pytest.raises(UnicodeError):
-        mime.address(name, "zoë@example.com")
+    # Internationalized addresses (RFC 6532): the local part stays UTF-8, the domain goes IDNA.
+    assert (
+        mime.address(name, "zoë@example.com") == f"{formataddr((name, 'a@b'), charset='utf-8')[:-6]} <zoë@example.com>"
+    )
+    assert mime.address(name, "zoe@exämple.com") == formataddr((name, "zoe@xn--exmple-cua.com"), charset="utf-8")
 
 
 def test_tokens_sign_as_hmac_sha256():

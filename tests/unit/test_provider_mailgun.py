@@ -35,9 +35,15 @@ RAW = MessageSkeleton("News", "news@mg.example.com").build(
 BASIC = "Basic " + base64.b64encode(f"api:{API_KEY}".encode()).decode()
 
 
+# The local server plays the provider's API: its answers are shown as the real host's would be.
+LOCAL_SERVER = ("localhost", "127.0.0.1")
+
+
 def transport(server_or_url, **kw) -> mg.MailgunTransport:
     base = server_or_url if isinstance(server_or_url, str) else server_or_url.url_for("").rstrip("/")
-    return mg.MailgunTransport({"domain": DOMAIN, "api_base_url": base}, {"api_key": API_KEY}, **kw)
+    return mg.MailgunTransport(
+        {"domain": DOMAIN, "api_base_url": base}, {"api_key": API_KEY}, **{"answer_hosts": LOCAL_SERVER, **kw}
+    )
 
 
 class Capture:
@@ -354,6 +360,30 @@ def test_a_stale_timestamp_is_rejected(skew):
             NOW,
         )
     assert exc.value.status == 403
+
+
+@pytest.mark.parametrize("timestamp", ["nan", "NaN", "inf", "-inf", "1e400", "1e3", "1_700_000_000", "0x6553f100"])
+def test_a_correctly_signed_timestamp_that_is_not_a_unix_time_is_rejected(timestamp):
+    """A signature really made with the key, over "nan": float("nan") compares False with every bound."""
+    body = json.dumps({"signature": signature(timestamp, "tok-nan-1"), "event-data": event("delivered")}).encode()
+    with pytest.raises(WebhookRejected) as exc:
+        mg.verify_webhook(JSON_HEADERS, body, {}, {"webhook_signing_key": SIGNING_KEY}, NOW)
+    assert exc.value.status == 403
+    assert exc.value.reason == "the webhook timestamp is not a Unix time in seconds"
+
+
+def test_a_json_nan_or_huge_number_as_the_timestamp_is_rejected():
+    """JSON numbers, not strings: Python's json reads NaN and Infinity, and 1e999 as inf."""
+    for raw_stamp, signed_text in (
+        ("NaN", "nan"),
+        ("Infinity", "inf"),
+        ("1e999", "inf"),
+        ("1" + "0" * 19, "1" + "0" * 19),
+    ):
+        sig = signature(signed_text, "tok-json-1")["signature"]
+        body = f'{{"signature": {{"timestamp": {raw_stamp}, "token": "tok-json-1", "signature": "{sig}"}}, "event-data": {{}}}}'
+        with pytest.raises(WebhookRejected, match="not a Unix time"):
+            mg.verify_webhook(JSON_HEADERS, body.encode(), {}, {"webhook_signing_key": SIGNING_KEY}, NOW)
 
 
 def test_missing_key_or_signature_is_rejected():

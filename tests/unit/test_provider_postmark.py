@@ -36,9 +36,15 @@ ACCEPTED = {
 }
 
 
+# The local server plays the provider's API: its answers are shown as the real host's would be.
+LOCAL_SERVER = ("localhost", "127.0.0.1")
+
+
 def transport(server_or_url, settings=None, **kw) -> pm.PostmarkTransport:
     base = server_or_url if isinstance(server_or_url, str) else server_or_url.url_for("").rstrip("/")
-    return pm.PostmarkTransport({"api_base_url": base, **(settings or {})}, CREDENTIALS, **kw)
+    return pm.PostmarkTransport(
+        {"api_base_url": base, **(settings or {})}, CREDENTIALS, **{"answer_hosts": LOCAL_SERVER, **kw}
+    )
 
 
 def sent_json(httpserver) -> dict:

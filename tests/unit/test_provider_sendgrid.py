@@ -33,9 +33,13 @@ RAW = MessageSkeleton("Zoë Müller", "news@example.com", "help@example.com", {"
 SG_ERROR = {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email"}]}
 
 
+# The local server plays the provider's API: its answers are shown as the real host's would be.
+LOCAL_SERVER = ("localhost", "127.0.0.1")
+
+
 def transport(server_or_url, **kw) -> sg.SendGridTransport:
     base = server_or_url if isinstance(server_or_url, str) else server_or_url.url_for("").rstrip("/")
-    return sg.SendGridTransport({"api_base_url": base}, {"api_key": API_KEY}, **kw)
+    return sg.SendGridTransport({"api_base_url": base}, {"api_key": API_KEY}, **{"answer_hosts": LOCAL_SERVER, **kw})
 
 
 def sent_json(httpserver: HTTPServer) -> dict:
@@ -387,6 +391,14 @@ def test_a_stale_timestamp_is_rejected(skew):
     assert exc.value.status == 403
 
 
+@pytest.mark.parametrize("timestamp", ["nan", "inf", "1e400", "1_700_000_000", "+1700000000", "9" * 5000])
+def test_a_correctly_signed_timestamp_that_is_not_a_unix_time_is_rejected(timestamp):
+    body = b"[]"
+    with pytest.raises(WebhookRejected, match="not a Unix time") as exc:
+        sg.verify_webhook(sign(body, timestamp), body, SETTINGS, {}, NOW)
+    assert exc.value.status == 403
+
+
 def test_missing_key_or_signature_is_rejected():
     body = b"[]"
     with pytest.raises(WebhookRejected, match="paste") as exc:
@@ -406,3 +418,16 @@ def test_missing_key_or_signature_is_rejected():
 def test_a_body_that_is_not_a_sendgrid_batch_is_a_bad_payload(body, message):
     with pytest.raises(BadPayload, match=message):
         sg.parse_webhook({}, body)
+
+
+def test_event_names_in_any_case_and_the_x_message_id_of_sg_message_id():
+    processed = sg.parse_event(sg_event("Processed", "cA", sg_message_id="Lkfj8H2q.filterdrecv-p3mdw1-1-0"))
+    bounce = sg.parse_event(sg_event("BOUNCE", "cB", type="Blocked", reason="550 5.7.1 blocked using Spamhaus"))
+    assert (processed.event_type, processed.raw_type, processed.provider_message_id) == (
+        "send",
+        "processed",
+        "Lkfj8H2q",
+    )
+    assert (bounce.event_type, bounce.bounce_type) == ("bounce", "block")
+    older = sg.parse_event(sg_event("delivered", "cC", sg_message_id="14c5d75ce93.dfd.64b469.filter0001.16648.0"))
+    assert older.provider_message_id == "14c5d75ce93.dfd.64b469"

@@ -44,7 +44,8 @@ def moto(moto_endpoint):  # noqa: F811
 
 def _transport(endpoint: str, **kw) -> SESTransport:
     settings = {"region": "us-east-1", "endpoint_url": endpoint, **kw.pop("settings", {})}
-    return SESTransport(settings, CREDS, **kw)
+    # The local server plays SES: its answers are shown as Amazon's would be.
+    return SESTransport(settings, CREDS, **{"answer_hosts": ("localhost", "127.0.0.1"), **kw})
 
 
 def test_send_raw_through_moto(moto):

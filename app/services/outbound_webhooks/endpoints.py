@@ -12,7 +12,7 @@ from app.models import WebhookEndpoint
 from app.providers import EVENT_TYPES
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError
-from app.services.outbound_webhooks.http import is_blocked_address
+from app.providers.netguard import host_refusal
 from app.services.outbound_webhooks.shared import _wd
 
 SECRET_PREFIX = "whsec_"
@@ -48,8 +48,9 @@ def clean_url(url) -> str:
         raise bad("The URL needs a host name, e.g. https://example.com/hooks.")
     if port == 0:
         raise bad("The port must be a number from 1 to 65535.")
-    if is_blocked_address(parts.hostname):
-        raise bad("Link-local and cloud metadata addresses (169.254.x.x) cannot receive webhooks.")
+    refusal = host_refusal(parts.hostname)
+    if refusal:
+        raise bad(refusal)
     return url
 
 

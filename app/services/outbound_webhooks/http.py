@@ -1,8 +1,8 @@
-"""HTTP: one signed POST through a connection pool that refuses link-local and metadata addresses."""
+"""HTTP: one signed POST through a connection pool that refuses link-local and metadata addresses
+(app.providers.netguard: the same rule as the providers' connections)."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from dataclasses import dataclass
@@ -10,9 +10,9 @@ from functools import cache
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from app.providers.netguard import BlockedDestination, checked_pool_manager, host_refusal
+from app.providers.netguard import is_blocked_address as is_blocked_address  # the package's surface
 from app.services.outbound_webhooks.shared import SEND_THREADS
 from app.services.outbound_webhooks.signing import _body, sign
 
@@ -22,62 +22,11 @@ RESPONSE_KEEP = 1024  # bytes of the answer kept for the log
 DRAIN_LIMIT = 64 * 1024  # read at most this much more so the connection can be reused
 USER_AGENT = "Herald-Webhooks/1"
 
-_BLOCKED_NETWORKS = tuple(
-    ipaddress.ip_network(n)
-    for n in ("169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128", "64:ff9b::a9fe:0/112")
-)
-
-
-def is_blocked_address(address: str) -> bool:
-    """True for a link-local or cloud metadata address (IPv4, IPv6, or IPv4 mapped into IPv6)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip.version == net.version and ip in net for net in _BLOCKED_NETWORKS)
-
-
-class BlockedDestination(urllib3.exceptions.HTTPError):
-    """The URL leads to a link-local or metadata address: nothing is sent."""
-
-
-class _PeerCheck:
-    """Checks the address actually connected to, before a byte is sent: a name that resolves (or is
-    re-pointed after a check) to a metadata address is refused whatever DNS said earlier."""
-
-    def _new_conn(self):
-        sock = super()._new_conn()
-        peer = sock.getpeername()[0]
-        if is_blocked_address(peer):
-            sock.close()
-            raise BlockedDestination(f"{self.host} resolves to {peer}, a link-local/metadata address: refused.")
-        return sock
-
-
-class _CheckedHTTPConnection(_PeerCheck, HTTPConnection):
-    pass
-
-
-class _CheckedHTTPSConnection(_PeerCheck, HTTPSConnection):
-    pass
-
-
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _CheckedHTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _CheckedHTTPSConnection
-
 
 @cache
 def _http() -> urllib3.PoolManager:
     """One PoolManager per process, shared by every delivery (and thread): connections are kept alive."""
-    manager = urllib3.PoolManager(num_pools=64, maxsize=SEND_THREADS, block=False, retries=False)
-    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-    return manager
+    return checked_pool_manager(num_pools=64, maxsize=SEND_THREADS, block=False, retries=False)
 
 
 os.register_at_fork(after_in_child=_http.cache_clear)  # a forked job must not share its parent's sockets
@@ -114,9 +63,7 @@ def _refusal(url: str) -> str | None:
         return "The URL is not valid."
     if parts.scheme.lower() not in ("http", "https") or not host:
         return "Only http:// and https:// URLs receive webhooks."
-    if is_blocked_address(host):
-        return f"{host} is a link-local/metadata address: refused."
-    return None
+    return host_refusal(host)
 
 
 def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict) -> Outcome:

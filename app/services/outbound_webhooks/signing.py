@@ -41,7 +41,8 @@ def verify_signature(
     if abs((time.time() if now is None else now) - ts) > tolerance:
         return False
     expected = sign(secret, ts, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    # As bytes: compare_digest raises TypeError on non-ASCII text, and a header may carry any.
+    return hmac.compare_digest(expected.encode(), parts.get("v1", "").encode("utf-8", "replace"))
 
 
 def _ordered(payload: dict) -> dict:
