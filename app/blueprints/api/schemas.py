@@ -114,7 +114,9 @@ SMTP_SETTINGS = obj(
         "Settings by provider_type. smtp: {host, port, use_tls, return_path_domain?}. "
         "ses: {region, configuration_set?, endpoint_url?, topic_arns?: [SNS topic ARNs allowed to post events]}. "
         "sendgrid: {api_base_url?, webhook_public_key?}. mailgun: {domain, api_base_url?}. "
-        "postmark: {api_base_url?, message_stream?}."
+        "postmark: {api_base_url?, message_stream?}. api_base_url and endpoint_url are https:// (http:// only "
+        "to this machine) with no credentials, query or fragment; no host (SMTP host included) may be a "
+        "link-local, cloud metadata, unspecified or multicast address, in any spelling."
     ),
 )
 
@@ -255,9 +257,16 @@ SUBSCRIBER = response(
 )
 
 IMPORT_ROW = obj(
-    {"email": text(320), "name": text(200, nullable=True), "attributes": ATTRIBUTES},
+    {
+        "email": text(320),
+        "name": text(200, nullable=True),
+        "attributes": ATTRIBUTES,
+        "timezone": text(
+            64, "An IANA name, e.g. Europe/Berlin; another value is left out and reported.", nullable=True
+        ),
+    },
     required=("email",),
-    description="One person to create, or to update (name and attributes).",
+    description="One person to create, or to update (name, timezone and attributes; tags add up).",
 )
 IMPORT_REQUEST = obj(
     {
@@ -278,10 +287,21 @@ IMPORT_UPLOAD = obj(
         "file": {
             "type": "string",
             "contentMediaType": "text/csv",
-            "description": "A CSV with a header row: email, name, and any other column becomes an attribute. "
+            "description": "A CSV with a header row (comma, semicolon or tab). Without a mapping the columns are "
+            "guessed: email, name, First Name/Last Name, timezone, tags as Mailchimp, listmonk, Mautic, Klaviyo and "
+            "Brevo export them; any other column becomes an attribute. "
             "Rows count like a spreadsheet: the first data row is row 2.",
         },
         "list_ids": {"type": "string", "description": "Comma-separated list ids, e.g. 3,7."},
+        "mapping": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "A JSON object naming, for each column to import, what it becomes: email, name, "
+            "first_name, last_name (together the name, and attributes), timezone, tags (a list attribute), "
+            "attributes (a JSON object merged in), attribute (named after the column), attribute:<name>, or "
+            'ignore. Columns left out are ignored; exactly one must be email. E.g. {"E-Mail": "email", '
+            '"Vorname": "first_name", "Plan": "attribute:plan"}.',
+        },
     },
     required=("file",),
 )
@@ -829,7 +849,8 @@ CAMPAIGN_SCHEDULE = obj(
     {
         "scheduled_at": {
             "type": "string",
-            "description": "ISO 8601 date-time; without an offset it is read in the workspace's timezone.",
+            "description": "ISO 8601 date-time at least a minute from now (422 otherwise); without an offset "
+            "it is read in the workspace's timezone.",
         }
     },
     required=("scheduled_at",),
