@@ -15,6 +15,8 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
 from app.services import ab_tests
 from app.services.errors import InvalidState, ValidationError
+from app.services.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
+from app.services.templates import get_template
 from app.services.transactions import on_commit
 
 # action: the states it may start from
@@ -84,9 +86,6 @@ def start(campaign: Campaign) -> None:
 def freeze_content(campaign: Campaign, audience: int) -> None:
     """Snapshot the template (and each A/B variant), then render it for a few real recipients:
     a template that fails for them is refused now (ValidationError), before anyone is sent anything."""
-    from app.services.sending import preflight
-    from app.services.templates import get_template
-
     campaign.snapshot = _template_content(get_template(campaign.workspace_id, campaign.template_id))
     ab_tests.on_start(campaign, audience)  # an A/B test freezes its variants too
     variants = [v.snapshot for v in ab_tests.list_variants(campaign.id) if v.snapshot] if campaign.ab_test else []
@@ -108,9 +107,6 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
     """A campaign paused because its template failed for everyone it tried (nobody was sent
     anything): take the template as it is now, check it, and give the people it failed for
     their turn again. Still failing: the resume is refused with the reason."""
-    from app.services.sending import RENDER_FAILED, preflight
-    from app.services.templates import get_template
-
     campaign.snapshot = _template_content(get_template(campaign.workspace_id, campaign.template_id))
     contents = [campaign.snapshot]
     for v in ab_tests.list_variants(campaign.id) if campaign.ab_test else []:
@@ -216,21 +212,7 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
 def _check_template_now(campaign: Campaign) -> None:
     """A schedule is refused at once when the template fails for real recipients (it is checked
     again when the scheduled start fires, as the template may change until then)."""
-    from app.services.sending import preflight
-    from app.services.templates import get_template
-
-    tpl = get_template(campaign.workspace_id, campaign.template_id)
-    preflight(
-        campaign,
-        [
-            {
-                "subject": tpl.subject,
-                "body_html": tpl.body_html,
-                "body_text": tpl.body_text,
-                "preview_text": tpl.preview_text,
-            }
-        ],
-    )
+    preflight(campaign, [_template_content(get_template(campaign.workspace_id, campaign.template_id))])
 
 
 def unschedule(workspace_id: int, campaign_id: int) -> Campaign:
@@ -269,8 +251,6 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
         else:
             start(campaign)
         return campaign
-    from app.services.sending import RENDER_PAUSED
-
     if (campaign.last_error or "").startswith(RENDER_PAUSED):
         _refreeze_after_template_failure(campaign)
     campaign.status = "sending"

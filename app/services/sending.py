@@ -13,8 +13,6 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 
 from flask import current_app
-from jinja2 import TemplateError, UndefinedError
-from jinja2.exceptions import SecurityError
 from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, text, update
 
 from app.extensions import db
@@ -24,18 +22,11 @@ from app.providers import TransportUnavailable
 from app.providers.addresses import UNSUPPORTED
 from app.redis_client import get_redis
 from app.services import ab_tests, routing, send_progress, send_windows
-from app.services.errors import ValidationError
 from app.services.mime import MessageSkeleton
 from app.services.provider_events import campaign_ref
 from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
-from app.services.rendering import (
-    PREVIEW_SECONDS,
-    CompiledMessage,
-    TemplateProblem,
-    build_context,
-    extract_links,
-    time_limit,
-)
+from app.services.rendering import CompiledMessage, build_context, extract_links
+from app.services.send_checks import pause_if_template_fails, render_failure, subscriber_rows
 from app.services.tokens import TokenMaker
 
 CLAIM_CHUNK = 100
@@ -54,20 +45,6 @@ INTERRUPTED = (
 # Failures that were not the recipient's: the marketer may send to them again with one click.
 RESENDABLE_REASONS = (SENDER_BLOCKED, GAVE_UP)
 LIMIT_WAIT = "waiting: "  # held back by the provider's daily quota (not a failure, not a retry)
-RENDER_FAILED = "The template failed for this recipient: "  # the start of a render failure's reason
-PREFLIGHT_SAMPLE = 5  # real recipients a campaign is rendered for before it may start
-RENDER_PAUSE_AFTER = 20  # a campaign whose first renders all fail (this many, or all it has) is paused
-RENDER_PAUSED = "Paused: the template failed for"  # the start of that pause's last_error
-# What a render error means to a marketer (most specific first); the error's own words follow.
-_RENDER_ERRORS = (
-    (SecurityError, "it went past a safety limit"),
-    (UndefinedError, "it uses a value this recipient does not have"),
-    (ZeroDivisionError, "it divides by zero"),
-    (TypeError, "it combines values of kinds that do not go together"),
-    (OverflowError, "a number in it grew too large"),
-    (ValueError, "it was given a value it cannot use"),
-    (TemplateError, "Jinja could not render it"),
-)
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -367,101 +344,6 @@ class MessageFactory:
         return raw, message_id
 
 
-def render_problem(exc: Exception) -> str:
-    """What went wrong in a render, in words a marketer can act on (no exception reprs)."""
-    what = next((text for kind, text in _RENDER_ERRORS if isinstance(exc, kind)), "an expression in it failed")
-    detail = " ".join(str(exc).split())[:300]
-    return f"{what} ({detail})" if detail else what
-
-
-def render_failure(exc: Exception) -> str:
-    """The reason recorded for a recipient whose message could not be rendered."""
-    return f"{RENDER_FAILED}{render_problem(exc)}."[:500]
-
-
-def sample_recipients(campaign: Campaign, n: int = PREFLIGHT_SAMPLE) -> list[dict]:
-    """Up to `n` people the campaign would really send to (active, not suppressed), as the pipeline sees them."""
-    sup = Suppression.__table__
-    list_ids = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
-    on_lists = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id.in_(list_ids))
-    suppressed = exists().where(sup.c.workspace_id == _sub.c.workspace_id, sup.c.email == _sub.c.email)
-    ids = db.session.scalars(
-        select(_sub.c.id)
-        .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.status == "active", _sub.c.id.in_(on_lists))
-        .where(~suppressed)
-        .order_by(_sub.c.id)
-        .limit(n)
-    ).all()
-    people = _subscribers(list(ids)) if ids else {}
-    return [people[i] for i in ids if i in people]
-
-
-def preflight(campaign: Campaign, contents: list[dict]) -> None:
-    """Render each content (the campaign's, each A/B variant's) for a few real recipients before
-    the campaign may start; raise ValidationError with the first failure as a sentence."""
-    people = sample_recipients(campaign)
-    for content in contents:
-        try:
-            compiled = CompiledMessage(
-                content.get("subject"),
-                content.get("body_html"),
-                content.get("body_text"),
-                content.get("preview_text"),
-                track_opens=campaign.track_opens,
-            )
-        except TemplateProblem as exc:
-            why = f"Nothing was sent: the template cannot be read ({exc.message}). Fix it, then try again."
-            raise ValidationError(why, {"template_id": why}) from None
-        for person in people:
-            try:
-                _trial_build(campaign, compiled, person, content.get("from_name") or campaign.from_name)
-            except Exception as exc:  # a marketer's template failing for real data: theirs to see
-                why = (
-                    f"Nothing was sent: the template fails for {person['email']}: {render_problem(exc)}. "
-                    "Fix the template (or this subscriber's data), then try again."
-                )[:1000]
-                raise ValidationError(why, {"template_id": why}) from None
-
-
-def _trial_build(campaign: Campaign, compiled: CompiledMessage, person: dict, from_name: str) -> bytes:
-    """One message as the send pipeline would build it, within the preview's time limit."""
-    base = current_app.config["BASE_URL"]
-    ctx = build_context(person, campaign.name, f"{base}/u/x", f"{base}/preferences/x", f"{base}/v/x", base_url=base)
-    with time_limit(PREVIEW_SECONDS):
-        rendered = compiled.render_encoded(ctx, link_url=lambda _lid: base, pixel_url=f"{base}/t/o/x.gif")
-    skeleton = MessageSkeleton(from_name, campaign.from_email, campaign.reply_to, {})
-    return skeleton.build(person.get("name"), person["email"], rendered.subject, rendered.html, rendered.text, "<x@x>")
-
-
-def _pause_if_template_fails(campaign_id: int, example: str) -> None:
-    """Pause a campaign whose first renders all failed (nobody sent yet): the template is broken
-    for everyone, and sending on would only fail the whole audience. The reason goes on its page."""
-    sent_any = db.session.scalar(select(exists().where(_cr.c.campaign_id == campaign_id, _cr.c.sent_at.is_not(None))))
-    if sent_any:
-        return
-    failed = db.session.scalar(
-        select(func.count()).where(_cr.c.campaign_id == campaign_id, _cr.c.reason.startswith(RENDER_FAILED))
-    )
-    reachable = db.session.scalar(
-        select(func.count()).where(
-            _cr.c.campaign_id == campaign_id, ~func.coalesce(_cr.c.reason, "").startswith("suppressed:")
-        )
-    )
-    if failed < min(RENDER_PAUSE_AFTER, reachable):
-        return
-    why = (
-        f"{RENDER_PAUSED} the first {failed} recipients, so nothing was sent and the campaign was paused. "
-        f"{example[len(RENDER_FAILED) :][:1].upper()}{example[len(RENDER_FAILED) + 1 :]} Fix the template, then "
-        "resume: Herald checks it again and sends the template as it is then, to these people too."
-    )
-    db.session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == "sending")
-        .values(status="paused", paused_at=_now(), last_error=why[:2000])
-        .execution_options(synchronize_session=False)
-    )
-
-
 def claim_chunk(per_second: int | None) -> int:
     """Rows claimed at a time: about two seconds' worth at a slow rate, so a crash leaves few
     rows 'unknown' and a claim never outlives the stale-claim timeout while it is being sent."""
@@ -513,11 +395,11 @@ _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", ty
 )
 
 
-def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict]:
+def _claim_withsubscriber_rows(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict]:
     """`_claim` and `_subscribers` of what it claimed."""
     if db.session.get_bind().dialect.name != "postgresql":
         claimed = _claim(campaign_id, first_id, last_id, limit)
-        return claimed, (_subscribers([s for _, s in claimed]) if claimed else {})
+        return claimed, (subscriber_rows([s for _, s in claimed]) if claimed else {})
     rows = db.session.execute(
         _CLAIM_WITH_SUBSCRIBERS, {"now": _now(), "cid": campaign_id, "first": first_id, "last": last_id, "n": limit}
     ).all()
@@ -533,16 +415,6 @@ def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit
         if r.email is not None  # None: the subscriber was deleted since materialization
     }
     return [(r.id, r.subscriber_id) for r in rows], subs
-
-
-def _subscribers(ids: list[int]) -> dict[int, dict]:
-    rows = db.session.execute(
-        select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone).where(_sub.c.id.in_(ids))
-    ).all()
-    return {
-        r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}, "timezone": r.timezone}
-        for r in rows
-    }
 
 
 def _campaign_status(campaign_id: int) -> str:
@@ -765,13 +637,12 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
         while _campaign_status(campaign_id) == "sending":
             if windows is not None and windows.hold_back(first_id, last_id):
                 break  # the send window is closed for the whole range: it waits, set in one UPDATE
-            claimed, subs = _claim_with_subscribers(campaign_id, first_id, last_id, chunk)
+            claimed, subs = _claim_withsubscriber_rows(campaign_id, first_id, last_id, chunk)
             db.session.commit()
             if not claimed:
                 break
             factory.prefetch([rid for rid, _ in claimed])
             sent, failed, released, bounces, deferred, blocks = [], [], [], [], [], []
-            render_errors = []  # this chunk's render failures' reasons
             window_waits = []  # the window closed before their hand-off: no attempt is counted
             halted, waited, reported = False, 0.0, 0
             attempting = None  # the row being handed off right now: its fate is unknown on a crash
@@ -796,8 +667,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                     try:
                         raw, mid = factory.build(rid, sub)
                     except Exception as exc:  # a marketer's template failing for this person's data
-                        render_errors.append(render_failure(exc))
-                        failed.append({"rid": rid, "st": "failed", "why": render_errors[-1], "mid": None})
+                        failed.append({"rid": rid, "st": "failed", "why": render_failure(exc), "mid": None})
                         continue
                     attempting = rid
                     try:
@@ -881,9 +751,8 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 _sender_blocked(campaign, blocks)
             _count_sent(campaign, sent)
             db.session.commit()
-            if render_errors and not sent:
-                _pause_if_template_fails(campaign_id, render_errors[0])
-                db.session.commit()
+            if not sent:
+                pause_if_template_fails(campaign_id, failed)
             send_progress.record(campaign_id, len(sent) + len(failed) + len(deferred) - reported, waited)
             counts["sent"] += len(sent)
             counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
@@ -907,7 +776,7 @@ def recipient_view(recipient_id: int) -> tuple[str, Campaign] | None:
     campaign = db.session.get(Campaign, rec.campaign_id)
     if campaign is None or not campaign.snapshot:
         return None
-    sub = _subscribers([rec.subscriber_id]).get(rec.subscriber_id) or {
+    sub = subscriber_rows([rec.subscriber_id]).get(rec.subscriber_id) or {
         "id": 0,
         "email": rec.email,
         "name": None,

@@ -161,23 +161,15 @@ def _validate(data: dict) -> dict:
         errors["preview_text"] = "Keep the preview text under 500 characters."
     if text and len(text) > MAX_HTML:
         errors["body_text"] = "The text body is larger than 1 MB."
-    for field, source, is_html in (
-        ("subject", subject, False),
-        ("body_html", html, True),
-        ("body_text", text, False),
-        ("preview_text", preview, False),
-    ):
-        if field in errors:
-            continue
-        try:
-            check_syntax(field, source, html=is_html)
-        except TemplateProblem as exc:
-            errors[field] = f"Template error on {exc.message}"
-    if not errors:
-        # A template that would loop for minutes or build gigabytes for every recipient is refused
-        # when it is saved, not found out by the sending worker.
-        sources = (("subject", subject, False), ("body_html", html, True), ("body_text", text, False))
-        errors.update(limit_problems((*sources, ("preview_text", preview, False)), _sample_context("")))
+    _check_sources(
+        errors,
+        (
+            ("subject", subject, False),
+            ("body_html", html, True),
+            ("body_text", text, False),
+            ("preview_text", preview, False),
+        ),
+    )
     if "body_html" not in errors and template_type == "code":
         problems = unsafe_html_problems(html)
         if problems:
@@ -207,6 +199,21 @@ def _validate(data: dict) -> dict:
         "design": design if template_type == "visual" else data.get("design"),
         "_warnings": list(compiled.warnings) if compiled else [],
     }
+
+
+def _check_sources(errors: dict, sources: tuple) -> None:
+    """Add each part's Jinja syntax error to `errors`; with none anywhere, each part's limit error."""
+    for field, source, is_html in sources:
+        if field in errors:
+            continue
+        try:
+            check_syntax(field, source, html=is_html)
+        except TemplateProblem as exc:
+            errors[field] = f"Template error on {exc.message}"
+    if not errors:
+        # A template that would loop for minutes or build gigabytes for every recipient is refused
+        # when it is saved, not found out by the sending worker.
+        errors.update(limit_problems(sources, _sample_context("")))
 
 
 _SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
