@@ -434,7 +434,8 @@ def check(provider: Provider) -> Provider:
         provider.last_error = str(exc)[:2000]
     except Exception as exc:  # a provider library's surprise must read as a failed check, not a 500
         provider.last_check_status = "failed"
-        provider.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        current_app.logger.exception("provider check %s failed unexpectedly", provider.id)
+        provider.last_error = f"The check failed on an unexpected error ({' '.join(str(exc).split())[:300]})."
     else:
         provider.last_check_status = "ok"
         provider.last_error = None

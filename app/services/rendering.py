@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from functools import update_wrapper
 from types import BuiltinMethodType, MethodType
 
-from jinja2 import TemplateError, TemplateSyntaxError
+from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
 from jinja2.compiler import CodeGenerator
 from jinja2.runtime import LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -24,6 +25,17 @@ MAX_SEQUENCE = render_limits.MAX_SEQUENCE  # longest string or list a `*` may bu
 PREVIEW_SECONDS = render_limits.RENDER_SECONDS
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 _active, _bounded_join = render_limits.active, render_limits.bounded_join
+
+# What a render error means to a marketer (most specific first); the error's own words follow.
+_RENDER_ERRORS = (
+    (SecurityError, "it went past a safety limit"),
+    (UndefinedError, "it uses a value this recipient does not have"),
+    (ZeroDivisionError, "it divides by zero"),
+    (TypeError, "it combines values of kinds that do not go together"),
+    (OverflowError, "a number in it grew too large"),
+    (ValueError, "it was given a value it cannot use"),
+    (TemplateError, "Jinja could not render it"),
+)
 
 
 def _bounded_range(*args) -> range:
@@ -363,6 +375,13 @@ class CompiledMessage:
         return RenderedMime(header_safe(self.subject_t.render(context)), html, text)
 
 
+def render_problem(exc: Exception) -> str:
+    """What went wrong in a render, in words a marketer can act on (no exception reprs)."""
+    what = next((text for kind, text in _RENDER_ERRORS if isinstance(exc, kind)), "an expression in it failed")
+    detail = " ".join(str(exc).split())[:300]
+    return f"{what} ({detail})" if detail else what
+
+
 def render_once(subject, body_html, body_text, preview_text, context) -> Rendered:
     """Render a template for a preview; errors become TemplateProblem, never a 500."""
     try:
@@ -373,7 +392,7 @@ def render_once(subject, body_html, body_text, preview_text, context) -> Rendere
     except TemplateError as exc:
         raise TemplateProblem("template", str(exc)) from None
     except Exception as exc:  # a marketer's expression failing (e.g. 1/0) is their error to see
-        raise TemplateProblem("template", f"{type(exc).__name__}: {exc}") from None
+        raise TemplateProblem("template", render_problem(exc)) from None
 
 
 def limit_problems(parts, context: dict) -> dict[str, str]:

@@ -10,30 +10,25 @@ recipient's row carries when its message could not be rendered: never an excepti
 from datetime import datetime, timezone
 
 from flask import current_app
-from jinja2 import TemplateError, UndefinedError
-from jinja2.exceptions import SecurityError
 from sqlalchemy import exists, func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, ListSubscriber, Subscriber, Suppression
 from app.services.errors import ValidationError
 from app.services.mime import MessageSkeleton
-from app.services.rendering import PREVIEW_SECONDS, CompiledMessage, TemplateProblem, build_context, time_limit
+from app.services.rendering import (
+    PREVIEW_SECONDS,
+    CompiledMessage,
+    TemplateProblem,
+    build_context,
+    render_problem,
+    time_limit,
+)
 
 RENDER_FAILED = "The template failed for this recipient: "  # the start of a render failure's reason
 PREFLIGHT_SAMPLE = 5  # real recipients a campaign is rendered for before it may start
 RENDER_PAUSE_AFTER = 20  # a campaign whose first renders all fail (this many, or all it has) is paused
 RENDER_PAUSED = "Paused: the template failed for"  # the start of that pause's last_error
-# What a render error means to a marketer (most specific first); the error's own words follow.
-_RENDER_ERRORS = (
-    (SecurityError, "it went past a safety limit"),
-    (UndefinedError, "it uses a value this recipient does not have"),
-    (ZeroDivisionError, "it divides by zero"),
-    (TypeError, "it combines values of kinds that do not go together"),
-    (OverflowError, "a number in it grew too large"),
-    (ValueError, "it was given a value it cannot use"),
-    (TemplateError, "Jinja could not render it"),
-)
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -47,13 +42,6 @@ def subscriber_rows(ids: list[int]) -> dict[int, dict]:
         r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}, "timezone": r.timezone}
         for r in rows
     }
-
-
-def render_problem(exc: Exception) -> str:
-    """What went wrong in a render, in words a marketer can act on (no exception reprs)."""
-    what = next((text for kind, text in _RENDER_ERRORS if isinstance(exc, kind)), "an expression in it failed")
-    detail = " ".join(str(exc).split())[:300]
-    return f"{what} ({detail})" if detail else what
 
 
 def render_failure(exc: Exception) -> str:

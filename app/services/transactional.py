@@ -33,7 +33,14 @@ from app.services.ids import as_id, parse_int
 from app.services.mime import MessageSkeleton
 from app.services.provider_events import message_ref
 from app.services.ratelimit import reserve_priority_send
-from app.services.rendering import CompiledMessage, TemplateProblem, build_context, extract_links, time_limit
+from app.services.rendering import (
+    CompiledMessage,
+    TemplateProblem,
+    build_context,
+    extract_links,
+    render_problem,
+    time_limit,
+)
 from app.services.tokens import make_token, read_token
 from app.services.verp import envelope_sender
 from app.services.transactions import on_commit
@@ -336,7 +343,7 @@ def _render(msg: Message, tpl: Template, recipient: dict, message_id: int | None
     except TemplateProblem as exc:
         raise ValidationError(f"The template cannot be rendered: {exc.message}", {"context": exc.message}) from None
     except Exception as exc:  # a template expression failing on this data (e.g. a missing number)
-        message = f"The template cannot be rendered with this context: {type(exc).__name__}: {exc}"[:500]
+        message = f"The template cannot be rendered with this context: {render_problem(exc)}."[:500]
         raise ValidationError(message, {"context": message}) from None
 
 
