@@ -19,7 +19,7 @@ rendering.HeraldSandbox wires these into Jinja.
 import re
 import time
 from contextvars import ContextVar
-from functools import wraps
+from functools import lru_cache, wraps
 from itertools import islice
 from types import BuiltinMethodType, MethodType
 
@@ -236,6 +236,10 @@ def _check_number(operator: str, left, right) -> None:
 
 def check_binop(operator: str, left, right) -> None:
     """`left <operator> right` in a template (the sandbox's intercepted `*`, `**`, `+`, `%`)."""
+    if type(left) is float or type(right) is float:  # prices and rates: nothing to build, nothing to print big
+        if operator == "**" and abs(right) > 100:
+            raise RenderLimitError("This template raises a number to a power over 100.")
+        return
     if operator in ("*", "**"):
         _check_number(operator, left, right)
     if operator == "*":
@@ -293,23 +297,34 @@ def check_spec(spec: str) -> None:
             raise _too_big(f"asks for a width of {m.group()[:12]} in a format (at most {MAX_WIDTH:,})")
 
 
-def check_percent(fmt: str, values) -> None:
-    """`fmt % values` (and `|format`): widths capped, the result no larger than MAX_VALUE."""
-    conversions = list(_PERCENT.finditer(fmt))
-    starred = False
-    for m in conversions:
+def _percent_shape(fmt: str) -> tuple[int, bool]:
+    """How many conversions a % format has and whether one takes its width from the values (`*`);
+    raises when a width or precision in it is over MAX_WIDTH."""
+    conversions, starred = 0, False
+    for m in _PERCENT.finditer(fmt):
+        conversions += 1
         for number in (m.group(2), m.group(3)):
             if number == "*":
                 starred = True
             elif number:
                 check_spec(number)
+    return conversions, starred
+
+
+# A template's formats are the same few literals for every recipient: read each once per worker.
+_short_percent_shape = lru_cache(maxsize=512)(_percent_shape)
+
+
+def check_percent(fmt: str, values) -> None:
+    """`fmt % values` (and `|format`): widths capped, the result no larger than MAX_VALUE."""
+    conversions, starred = (_short_percent_shape if len(fmt) <= 200 else _percent_shape)(fmt)
     args = values if isinstance(values, tuple) else (values,)
     if starred:
         for arg in args:
             check_width(arg, "width")
     weights = [weight(v) for v in (values.values() if isinstance(values, dict) else args)]
     each = max(weights, default=0) if isinstance(values, dict) else sum(weights)
-    total = len(fmt) + (each * len(conversions) if isinstance(values, dict) else each)
+    total = len(fmt) + (each * conversions if isinstance(values, dict) else each)
     if total > MAX_VALUE:
         raise _too_big(f"builds a value of more than {MAX_VALUE:,} characters")
 
