@@ -30,7 +30,6 @@ from app.providers.common import (
     pool,
     signed_timestamp,
 )
-from app.services.ids import parse_int
 
 NAME = "Mailgun"
 DEFAULT_BASE_URL = "https://api.mailgun.net"  # the EU region is https://api.eu.mailgun.net
@@ -365,8 +364,9 @@ def parse_legacy_event(fields: dict[str, str]) -> ProviderEvent:
     )
     if name in ("bounced", "dropped"):
         text = " ".join(t for t in (fields.get("error"), fields.get("notification"), fields.get("description")) if t)
-        code = parse_int(fields.get("code", ""), max_digits=3)
-        out.smtp_code = code if code is not None and 200 <= code < 600 else bounces.smtp_code(text)
+        code = str(fields.get("code", ""))  # '²' is a digit to isdigit() but no number to int()
+        known = len(code) == 3 and code.isascii() and code.isdigit() and 200 <= int(code) < 600
+        out.smtp_code = int(code) if known else bounces.smtp_code(text)
         out.enhanced = bounces.enhanced_code(text)
         out.diagnostic = text or None
         # A drop for "old" means Mailgun gave up after temporary failures: a soft bounce, not a refusal.
