@@ -106,7 +106,7 @@ def _wait_idle(conn, timeout: float) -> None:
     from rq import Queue
     from rq.registry import StartedJobRegistry
 
-    from workers.queues import ALL
+    from app.queueing import ALL
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

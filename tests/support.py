@@ -117,7 +117,7 @@ def run_worker(redis_url: str) -> None:
     """Run every queued job to completion in this process, as `rq worker --burst` would."""
     from rq import Queue, SimpleWorker
 
-    from workers.queues import ALL, connection
+    from app.queueing import ALL, connection
 
     conn = connection(redis_url)
     for _ in range(50):

@@ -16,7 +16,7 @@ from workers.jobs import (
     run_recurring_campaigns,
     start_due_campaigns,
 )
-from workers.queues import DEFAULT, WEBHOOKS
+from app.queueing import DEFAULT, WEBHOOKS
 
 cron.register(process_tracking_hits, queue_name=DEFAULT, interval=5)
 cron.register(start_due_campaigns, queue_name=DEFAULT, interval=15)

@@ -24,7 +24,7 @@ from rq.defaults import DEFAULT_WORKER_TTL
 from rq.worker import WorkerStatus
 
 from workers.jobs import _app
-from workers.queues import SENDS, TRANSACTIONAL, WEBHOOKS
+from app.queueing import SENDS, TRANSACTIONAL, WEBHOOKS
 
 # Webhook payloads too: a provider posts thousands of small requests (Mailgun and Postmark one
 # event each), and a horse per payload would pay a fork and a new database connection each time.

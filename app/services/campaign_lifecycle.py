@@ -18,6 +18,7 @@ from app.services.errors import InvalidState, ValidationError
 from app.services.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
 from app.services.templates import get_template
 from app.services.transactions import on_commit
+from app.queueing import DEFAULT, SEND_RETRY, connection, get_queue
 
 # action: the states it may start from
 ALLOWED = {
@@ -128,7 +129,6 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
 
 def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
     from app.services.sending import mark_queued
-    from workers.queues import DEFAULT, SEND_RETRY, connection, get_queue
 
     mark_queued(connection(redis_url), campaign_id)
 

@@ -19,6 +19,7 @@ from app.redis_client import get_redis
 from app.services import import_columns
 from app.services.audience import ImportResult, import_subscribers, parse_csv
 from app.services.errors import NotFound, ValidationError
+from app.queueing import DEFAULT, get_queue
 
 CHUNK = 5000
 TTL = 24 * 3600
@@ -74,8 +75,6 @@ def import_now(workspace_id: int, import_id: str, columns: list[str], list_ids: 
 
 def start_import(workspace_id: int, import_id: str, columns: list[str], list_ids: list[int]) -> None:
     """Queue the parked file's import by the chosen mapping (checked now against its header)."""
-    from workers.queues import DEFAULT, get_queue
-
     status = _waiting_status(workspace_id, import_id)
     header = import_columns.read_table(_head(_parked_file(import_id)), limit_rows=1).header
     import_columns.check_columns(header, columns)

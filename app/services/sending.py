@@ -28,6 +28,7 @@ from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
 from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.send_checks import pause_if_template_fails, render_failure, subscriber_rows
 from app.services.tokens import TokenMaker
+from app.queueing import SENDS, SEND_RETRY, connection, get_queue
 
 CLAIM_CHUNK = 100
 STATUS_CHECK_SECONDS = 0.25  # how often a worker looks for a pause or cancel, between two messages
@@ -139,8 +140,6 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
 def enqueue_batches(
     campaign_id: int, ranges: list[tuple[int, int]], redis_url: str, send_round: int = 0, suffix: str = ""
 ) -> None:
-    from workers.queues import SEND_RETRY, SENDS, connection, get_queue
-
     q = get_queue(SENDS, redis_url)
     # A resume queues the batches again: new ids, as the first round's jobs have finished.
     suffix = suffix or (f"-r{send_round}" if send_round else "")
@@ -500,8 +499,6 @@ def requeue_due_retries() -> int:
         .where(Campaign.status == "sending", _cr.c.status == "pending", _cr.c.retry_at <= now)
         .group_by(_cr.c.campaign_id)
     ).all()
-    from workers.queues import SEND_RETRY, SENDS, get_queue
-
     q = get_queue(SENDS, current_app.config["REDIS_URL"])
     for campaign_id, first, last in rows:
         # Claims are atomic: should a regular batch of the range still be queued, they share the rows.

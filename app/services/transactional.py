@@ -44,6 +44,7 @@ from app.services.rendering import (
 from app.services.tokens import make_token, read_token
 from app.services.verp import envelope_sender
 from app.services.transactions import on_commit
+from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
 
 MAX_CONTEXT_BYTES = 64 * 1024  # the context as JSON; a receipt with a hundred lines is ~20 KB
 MAX_IDEMPOTENCY_KEY = 255
@@ -234,8 +235,6 @@ def enqueue_message(redis_url: str, message_id: int) -> None:
     The message is already committed: should Redis not answer, requeue_lost_messages queues it
     later, so the caller still gets its 202 and nothing is lost.
     """
-    from workers.queues import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
-
     try:
         get_queue(TRANSACTIONAL, redis_url).enqueue(
             "workers.jobs.send_message", message_id, job_id=f"message-{message_id}", retry=TRANSACTIONAL_RETRY

@@ -27,6 +27,7 @@ from app.services import provider_events
 from app.services.crypto import decrypt_json
 from app.services.errors import NotFound
 from app.services.ids import as_id
+from app.queueing import WEBHOOKS, get_queue
 
 WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")
 MAX_BODY = 5 * 1024 * 1024  # SendGrid batches up to ~1,000 events (a few hundred KB); 5 MB is generous
@@ -167,8 +168,6 @@ def after_commit(provider: Provider, headers, body: bytes, payload_id: int) -> N
 
 
 def enqueue(redis_url: str, payload_id: int) -> None:
-    from workers.queues import WEBHOOKS, get_queue
-
     get_queue(WEBHOOKS, redis_url).enqueue(
         "workers.jobs.process_webhook_payload", payload_id, job_id=f"webhook-payload-{payload_id}", retry=None
     )
@@ -279,8 +278,6 @@ def requeue_stuck(older_than: float = STUCK_AFTER_SECONDS, limit: int = 1000) ->
         )
     )
     url = current_app.config["REDIS_URL"]
-    from workers.queues import WEBHOOKS, get_queue
-
     q = get_queue(WEBHOOKS, url)
     for pid in ids:
         q.enqueue("workers.jobs.process_webhook_payload", pid, job_id=f"webhook-payload-{pid}-r{int(time.time())}")

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import Event, WebhookEndpoint
 from app.models.base import UTCDateTime
 from app.services.outbound_webhooks.shared import _now, _wd
+from app.queueing import WEBHOOKS, get_queue
 
 log = logging.getLogger(__package__)  # the package's logger, as before it was split into modules
 
@@ -121,8 +122,6 @@ def enqueue_delivery_run(redis_url: str) -> bool:
     """Ask a worker to deliver now (after the commit that made deliveries visible). One job per 2 s
     bucket: a flood of calls queues one run. A lost enqueue is harmless: the scheduler runs every 10 s."""
     from rq.exceptions import DuplicateJobError
-
-    from workers.queues import WEBHOOKS, get_queue
 
     job_id = f"deliver-webhooks-{int(time.time() // 2)}"
     try:

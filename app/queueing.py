@@ -1,7 +1,15 @@
-"""Queue names and the Redis connection the queues use."""
+"""The one door to RQ: queue names, retry policies and the Redis connection the queues use.
+
+Services, jobs, the worker and the scheduler all import this module (DESIGN.md §2); nothing
+in `app/` imports `workers/`. Jobs are named by their path (`"workers.jobs.send_batch"`), so
+enqueueing one never imports the worker code.
+"""
 
 import redis
+from flask import current_app
 from rq import Queue, Retry
+
+from app.redis_client import redis_for
 
 TRANSACTIONAL = "transactional"  # one message at once (POST /messages): first, and with a worker of its own
 SENDS = "sends"
@@ -15,14 +23,12 @@ TRANSACTIONAL_RETRY = Retry(max=4, interval=[5, 15, 30, 60])
 
 
 def connection(url: str) -> redis.Redis:
-    from app.redis_client import redis_for
-
+    """The shared client for `url` (one connection pool per URL and process)."""
     return redis_for(url)
 
 
 def get_queue(name: str, url: str | None = None) -> Queue:
+    """Queue `name` on `url` (default: the app's REDIS_URL); jobs may run for up to 30 minutes."""
     if url is None:
-        from flask import current_app
-
         url = current_app.config["REDIS_URL"]
     return Queue(name, connection=connection(url), default_timeout=1800)
