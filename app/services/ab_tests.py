@@ -495,11 +495,11 @@ def _release(campaign: Campaign, variant: CampaignVariant, picked_by: str, figur
     )
     db.session.refresh(campaign)
     if campaign.status == "sending":  # a paused campaign's batches are queued when it resumes
-        from app.services.campaign_lifecycle import _enqueue_prepare
+        from app.services.campaign_lifecycle import enqueue_prepare
         from app.services.transactions import on_commit
 
         url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
-        on_commit(lambda: _enqueue_prepare(url, cid, rnd))
+        on_commit(lambda: enqueue_prepare(url, cid, rnd))
     return True
 
 
@@ -554,9 +554,9 @@ def decide_due_tests(now: datetime | None = None) -> list[int]:
 
 def pick_winner(workspace_id: int, campaign_id: int, variant_id: int) -> Campaign:
     """The marketer's pick, any time during the wait (also when auto-pick is on)."""
-    from app.services.campaign_lifecycle import _lock
+    from app.services.campaign_lifecycle import lock_campaign
 
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     variant = db.session.scalar(
         select(CampaignVariant).where(CampaignVariant.id == variant_id, CampaignVariant.campaign_id == campaign.id)
     )

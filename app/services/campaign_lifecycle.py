@@ -57,7 +57,7 @@ def require(campaign: Campaign, action: str) -> None:
         )
 
 
-def _lock(workspace_id: int, campaign_id: int) -> Campaign:
+def lock_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     """The campaign, locked for this transaction (two clicks on Pause and Resume do not race)."""
     from app.services.campaigns import get_campaign
 
@@ -81,7 +81,7 @@ def start(campaign: Campaign) -> None:
     campaign.last_error = None
     db.session.flush()
     url, campaign_id = current_app.config["REDIS_URL"], campaign.id
-    on_commit(lambda: _enqueue_prepare(url, campaign_id))
+    on_commit(lambda: enqueue_prepare(url, campaign_id))
 
 
 def freeze_content(campaign: Campaign, audience: int) -> None:
@@ -127,7 +127,8 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
     campaign.last_error = None
 
 
-def _enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
+def enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
+    """Queue the job that materializes the campaign's audience and queues its batches (one per round)."""
     from app.services.sending import mark_queued
 
     mark_queued(connection(redis_url), campaign_id)
@@ -152,7 +153,7 @@ def _refuse_series(campaign: Campaign) -> None:
 
 
 def send_now(workspace_id: int, campaign_id: int) -> Campaign:
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "send")
     _refuse_series(campaign)
     start(campaign)
@@ -193,7 +194,7 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
         raise ValidationError(too_soon(tz_name), {"scheduled_at": "At least a minute from now."})
     if when > _now() + MAX_SCHEDULE_AHEAD:
         raise ValidationError("Choose a time within a year.", {"scheduled_at": "too far ahead"})
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "schedule")
     _refuse_series(campaign)
     from app.services.campaigns import audience_size, campaign_list_ids
@@ -217,7 +218,7 @@ def _check_template_now(campaign: Campaign) -> None:
 
 def unschedule(workspace_id: int, campaign_id: int) -> Campaign:
     """Back to a draft that can be edited."""
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "unschedule")
     campaign.status = "draft"
     campaign.scheduled_at = None
@@ -227,7 +228,7 @@ def unschedule(workspace_id: int, campaign_id: int) -> Campaign:
 
 
 def pause(workspace_id: int, campaign_id: int) -> Campaign:
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "pause")
     campaign.status = "paused"
     campaign.paused_at = _now()
@@ -237,7 +238,7 @@ def pause(workspace_id: int, campaign_id: int) -> Campaign:
 
 def resume(workspace_id: int, campaign_id: int) -> Campaign:
     """A paused send goes on where it stopped; a paused schedule is scheduled again (or starts if due)."""
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "resume")
     campaign.paused_at = None
     if campaign.recurrence:  # a series goes on from its next run; missed runs are skipped
@@ -257,13 +258,13 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
     campaign.send_round = (campaign.send_round or 0) + 1
     db.session.flush()
     url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
-    on_commit(lambda: _enqueue_prepare(url, cid, rnd))
+    on_commit(lambda: enqueue_prepare(url, cid, rnd))
     return campaign
 
 
 def cancel(workspace_id: int, campaign_id: int) -> Campaign:
     """Stop for good: whoever was not sent yet is listed as not sent, with the reason."""
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "cancel")
     db.session.execute(
         update(CampaignRecipient)
@@ -341,7 +342,7 @@ def count_undelivered(campaign_id: int) -> int:
 
 
 def resend(workspace_id: int, campaign_id: int, include_failed: bool) -> int:
-    campaign = _lock(workspace_id, campaign_id)
+    campaign = lock_campaign(workspace_id, campaign_id)
     if campaign.status not in ("sending", "sent", "paused"):
         require(campaign, "resume")
     cr = CampaignRecipient
@@ -361,6 +362,6 @@ def resend(workspace_id: int, campaign_id: int, include_failed: bool) -> int:
     if count and campaign.status == "sending":
         campaign.send_round = (campaign.send_round or 0) + 1
         url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
-        on_commit(lambda: _enqueue_prepare(url, cid, rnd))
+        on_commit(lambda: enqueue_prepare(url, cid, rnd))
     db.session.flush()
     return count

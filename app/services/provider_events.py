@@ -448,13 +448,13 @@ class _Plan:
         target[status].append({"rid": t.id, "why": why})
 
     def apply(self, workspace_id: int) -> None:
-        from app.services.tracking import _mark_recipients
+        from app.services.tracking import mark_recipients
 
         for rid_at, col in ((self.delivered_r, "delivered_at"),):
             if rid_at:
-                _mark_recipients(col, rid_at, ("sending", "sent", "unknown"), "delivered")
-        _mark_recipients("opened_at", self.opened, ("sent", "delivered", "unknown"), "opened")
-        _mark_recipients("clicked_at", self.clicked, ("sent", "delivered", "opened", "unknown"), "clicked")
+                mark_recipients(col, rid_at, ("sending", "sent", "unknown"), "delivered")
+        mark_recipients("opened_at", self.opened, ("sent", "delivered", "unknown"), "opened")
+        mark_recipients("clicked_at", self.clicked, ("sent", "delivered", "opened", "unknown"), "clicked")
         self._messages()
         for status, rows in self.recipient_status.items():
             allowed = _OUTCOME_STATES if status in ("complained", "unsubscribed") else _SENT_STATES

@@ -176,7 +176,7 @@ def start_recurring(workspace_id: int, campaign_id: int, now: datetime | None = 
     from app.services.campaigns import audience_size, campaign_list_ids
 
     now = now or _now()
-    campaign = campaign_lifecycle._lock(workspace_id, campaign_id)
+    campaign = campaign_lifecycle.lock_campaign(workspace_id, campaign_id)
     if campaign.status != "draft":
         raise InvalidState(
             f"This campaign is {campaign.status}: only a draft can start a recurring series.",

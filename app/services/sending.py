@@ -174,7 +174,7 @@ def requeue_stalled_campaigns(stall_seconds: float = STALL_SECONDS) -> list[int]
     retries while the provider was down. The rows say what is left, and claims are atomic,
     so a job queued twice only shares the rows: nobody receives a message twice.
     """
-    from app.services.campaign_lifecycle import _enqueue_prepare
+    from app.services.campaign_lifecycle import enqueue_prepare
 
     r = get_redis()
     url = current_app.config["REDIS_URL"]
@@ -193,7 +193,7 @@ def requeue_stalled_campaigns(stall_seconds: float = STALL_SECONDS) -> list[int]
             if idle_since is None or idle_since >= cutoff or not db.session.scalar(select(due.exists())):
                 continue  # queued and moving (or nothing left to send): leave it
         if not db.session.scalar(select(exists().where(_cr.c.campaign_id == campaign.id))):
-            _enqueue_prepare(url, campaign.id, f"x{int(now)}")
+            enqueue_prepare(url, campaign.id, f"x{int(now)}")
             mark_queued(r, campaign.id)
             requeued.append(campaign.id)
             continue

@@ -139,11 +139,11 @@ def _store_hits(hits: list) -> None:
         return
     insert_events(rows)  # a batch processed twice after a crash counts once (unique event keys)
     # A click proves the message was opened, even with images blocked.
-    _mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened")
-    _mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked")
+    mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened")
+    mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked")
 
 
-def _mark_recipients(column: str, first_seen: dict, promote_from: tuple, status: str) -> None:
+def mark_recipients(column: str, first_seen: dict, promote_from: tuple, status: str) -> None:
     """Record first opens or clicks for many recipients in one statement (not one per recipient)."""
     if not first_seen:
         return

@@ -171,7 +171,7 @@ def test_the_payload_built_by_postgresql_matches_the_documented_python_one(ctx, 
     db.session.commit()
     [delivery] = deliveries()
     assert delivery.payload == ow.event_payload(db.session.get(Event, event_id))
-    assert ow._fan_out_portable(workspace.id, [event_id]) == 1  # the SQLite path builds the same
+    assert ow.fan_out_portable(workspace.id, [event_id]) == 1  # the SQLite path builds the same
     db.session.commit()
     assert deliveries()[1].payload == delivery.payload
 
@@ -314,7 +314,7 @@ def test_metadata_addresses_are_refused_even_behind_a_name(ctx, workspace, https
     # A name is checked on the address actually connected to: make loopback count as metadata here.
     loopback = [(ipaddress.ip_network(n), netguard.LINK_LOCAL) for n in ("127.0.0.0/8", "::1/128")]
     monkeypatch.setattr(netguard, "BLOCKED_NETWORKS", (*netguard.BLOCKED_NETWORKS, *loopback))
-    ow._http.cache_clear()
+    ow.http_pool.cache_clear()
     ep, _ = endpoint(workspace.id, httpserver.url_for("/hook"))  # http://localhost:<port>/hook
     delivery = ow.send_test_event(workspace.id, ep.id)
     db.session.commit()

@@ -110,8 +110,8 @@ from app.services.outbound_webhooks.signing import (
 )
 
 # Private, but the tests reach them through the package.
-from app.services.outbound_webhooks.fanout import _fan_out_portable as _fan_out_portable
-from app.services.outbound_webhooks.http import _http as _http
+from app.services.outbound_webhooks.fanout import fan_out_portable as fan_out_portable
+from app.services.outbound_webhooks.http import http_pool as http_pool
 
 __all__ = [
     "BACKOFF_SECONDS",

@@ -14,10 +14,10 @@ from sqlalchemy import and_, bindparam, select, update
 from app.extensions import db
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.services.crypto import decrypt_json
-from app.services.outbound_webhooks.endpoints import _secret_of, get_endpoint
-from app.services.outbound_webhooks.fanout import _iso
-from app.services.outbound_webhooks.http import Outcome, _text, post
-from app.services.outbound_webhooks.shared import SEND_THREADS, _now, _wd
+from app.services.outbound_webhooks.endpoints import secret_of, get_endpoint
+from app.services.outbound_webhooks.fanout import iso_time
+from app.services.outbound_webhooks.http import Outcome, storable_text, post
+from app.services.outbound_webhooks.shared import SEND_THREADS, utc_now, deliveries_table
 
 DUE_STATUSES = ("pending", "sending", "retrying")  # `sending` is due again only once its lease expired
 BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600, 24 * 3600)
@@ -37,12 +37,12 @@ class _Target:
 
 def _claim(limit: int, now: datetime) -> list:
     """Take due deliveries for this run: their lease makes them invisible to other workers."""
-    due = and_(_wd.c.status.in_(DUE_STATUSES), _wd.c.next_attempt_at <= now)
+    due = and_(deliveries_table.c.status.in_(DUE_STATUSES), deliveries_table.c.next_attempt_at <= now)
     ids = list(
         db.session.scalars(
-            select(_wd.c.id)
+            select(deliveries_table.c.id)
             .where(due)
-            .order_by(_wd.c.next_attempt_at, _wd.c.id)
+            .order_by(deliveries_table.c.next_attempt_at, deliveries_table.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL: two workers never claim one row
         )
@@ -50,11 +50,17 @@ def _claim(limit: int, now: datetime) -> list:
     if not ids:
         return []
     claimed = db.session.execute(
-        update(_wd)
-        .where(_wd.c.id.in_(ids), due)
+        update(deliveries_table)
+        .where(deliveries_table.c.id.in_(ids), due)
         .values(status="sending", next_attempt_at=now + LEASE)
         .returning(
-            _wd.c.id, _wd.c.endpoint_id, _wd.c.event_type, _wd.c.payload, _wd.c.attempts, _wd.c.error, _wd.c.history
+            deliveries_table.c.id,
+            deliveries_table.c.endpoint_id,
+            deliveries_table.c.event_type,
+            deliveries_table.c.payload,
+            deliveries_table.c.attempts,
+            deliveries_table.c.error,
+            deliveries_table.c.history,
         )
     ).all()
     return sorted(claimed, key=lambda r: r.id)
@@ -131,17 +137,17 @@ def _record(results: list[tuple], disabled: list, now: datetime) -> dict:
                 "b_next": next_at,
                 "b_code": outcome.code,
                 "b_body": outcome.body,
-                "b_error": _text(outcome.error if not outcome.delivered else _earlier(job)),
+                "b_error": storable_text(outcome.error if not outcome.delivered else _earlier(job)),
                 "b_ms": outcome.duration_ms,
                 "b_delivered": now if outcome.delivered else None,
                 "b_history": _history(job.history, outcome, now),
             }
         )
         health.setdefault(job.endpoint_id, []).append(outcome.delivered)
-    by_id = _wd.c.id == bindparam("b_id")
+    by_id = deliveries_table.c.id == bindparam("b_id")
     if attempted:
         db.session.execute(
-            update(_wd)
+            update(deliveries_table)
             .where(by_id)
             .values(
                 status=bindparam("b_status"),
@@ -158,13 +164,15 @@ def _record(results: list[tuple], disabled: list, now: datetime) -> dict:
         )
     if released:
         db.session.execute(
-            update(_wd).where(by_id).values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next")),
+            update(deliveries_table)
+            .where(by_id)
+            .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next")),
             released,
         )
     if disabled:
         db.session.execute(
-            update(_wd)
-            .where(_wd.c.id.in_([j.id for j in disabled]))
+            update(deliveries_table)
+            .where(deliveries_table.c.id.in_([j.id for j in disabled]))
             .values(status="failed", next_attempt_at=None, error="endpoint disabled")
         )
         counts["failed"] += len(disabled)
@@ -179,9 +187,9 @@ HISTORY_KEPT = 10
 def _history(history: list | None, outcome: Outcome, now: datetime) -> list:
     """The delivery's attempts with this one added, for the log (the last HISTORY_KEPT)."""
     entry = {
-        "at": _iso(now),
+        "at": iso_time(now),
         "code": outcome.code,
-        "error": _text(outcome.error, 500),
+        "error": storable_text(outcome.error, 500),
         "ms": outcome.duration_ms,
         "delivered": bool(outcome.delivered),
     }
@@ -220,7 +228,7 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> dict:
     Commits twice: the claim (before any HTTP call, so another worker skips these rows even if
     this run takes long) and the outcomes. `now` drives the schedule (tests pass a later time).
     """
-    now = now or _now()
+    now = now or utc_now()
     jobs = _claim(limit, now)
     if not jobs:
         db.session.commit()
@@ -238,12 +246,12 @@ def deliver_due(limit: int = 200, now: datetime | None = None) -> dict:
 def send_test_event(workspace_id: int, endpoint_id: int) -> WebhookDelivery:
     """Send a synthetic `test` event at once and log it; a failed test is not retried."""
     endpoint = get_endpoint(workspace_id, endpoint_id)
-    now = _now()
+    now = utc_now()
     payload = {
         "id": f"evt_test_{secrets.token_hex(8)}",
         "type": "test",
-        "occurred_at": _iso(now),
-        "created_at": _iso(now),
+        "occurred_at": iso_time(now),
+        "created_at": iso_time(now),
         "campaign_id": None,
         "recipient_id": None,
         "message_id": None,
@@ -262,12 +270,12 @@ def send_test_event(workspace_id: int, endpoint_id: int) -> WebhookDelivery:
     )
     db.session.add(delivery)
     db.session.flush()  # its id goes in X-Herald-Delivery
-    outcome = post(endpoint.url, _secret_of(endpoint), delivery.id, "test", payload)
+    outcome = post(endpoint.url, secret_of(endpoint), delivery.id, "test", payload)
     delivery.attempts = 1
     delivery.status = "delivered" if outcome.delivered else "failed"
     delivery.response_code = outcome.code
     delivery.response_body = outcome.body
-    delivery.error = _text(outcome.error)
+    delivery.error = storable_text(outcome.error)
     delivery.duration_ms = outcome.duration_ms
     delivery.delivered_at = now if outcome.delivered else None
     delivery.history = _history(None, outcome, now)

@@ -8,7 +8,7 @@ from app.extensions import db
 from app.models import WebhookDelivery
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.outbound_webhooks.endpoints import get_endpoint
-from app.services.outbound_webhooks.shared import _now
+from app.services.outbound_webhooks.shared import utc_now
 from app.services.pagination import paginate
 
 DELIVERY_STATUSES = ("pending", "sending", "retrying", "delivered", "failed")
@@ -55,7 +55,7 @@ def redeliver(workspace_id: int, delivery_id: int) -> WebhookDelivery:
         payload=original.payload,
         status="pending",
         attempts=0,
-        next_attempt_at=_now(),
+        next_attempt_at=utc_now(),
     )
     db.session.add(copy)
     db.session.flush()

@@ -13,7 +13,7 @@ from app.providers import EVENT_TYPES
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError
 from app.providers.netguard import host_refusal
-from app.services.outbound_webhooks.shared import _wd
+from app.services.outbound_webhooks.shared import deliveries_table
 
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2000
@@ -135,7 +135,7 @@ def list_endpoints(workspace_id: int) -> list[WebhookEndpoint]:
 
 
 def reveal_secret(workspace_id: int, endpoint_id: int) -> str:
-    return _secret_of(get_endpoint(workspace_id, endpoint_id))
+    return secret_of(get_endpoint(workspace_id, endpoint_id))
 
 
 def rotate_secret(workspace_id: int, endpoint_id: int) -> str:
@@ -178,10 +178,11 @@ def delete_endpoint(workspace_id: int, endpoint_id: int) -> None:
     """The endpoint and its delivery log go (deleted here rather than left to the foreign key's cascade,
     which SQLite applies only with its foreign_keys pragma on)."""
     endpoint = get_endpoint(workspace_id, endpoint_id)
-    db.session.execute(_wd.delete().where(_wd.c.endpoint_id == endpoint.id))
+    db.session.execute(deliveries_table.delete().where(deliveries_table.c.endpoint_id == endpoint.id))
     db.session.delete(endpoint)
     db.session.flush()
 
 
-def _secret_of(endpoint: WebhookEndpoint) -> str:
+def secret_of(endpoint: WebhookEndpoint) -> str:
+    """The endpoint's signing secret, decrypted."""
     return decrypt_json(endpoint.secret_encrypted)["secret"]

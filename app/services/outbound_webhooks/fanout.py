@@ -12,13 +12,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from app.extensions import db
 from app.models import Event, WebhookEndpoint
 from app.models.base import UTCDateTime
-from app.services.outbound_webhooks.shared import _now, _wd
+from app.services.outbound_webhooks.shared import utc_now, deliveries_table
 from app.queueing import WEBHOOKS, get_queue
 
 log = logging.getLogger(__package__)  # the package's logger, as before it was split into modules
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """A timestamp as payloads carry it: ISO 8601 in UTC with microseconds; None stays None."""
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds") if value is not None else None
 
 
@@ -27,8 +28,8 @@ def event_payload(event) -> dict:
     return {
         "id": f"evt_{event.id}",
         "type": event.event_type,
-        "occurred_at": _iso(event.occurred_at),
-        "created_at": _iso(event.created_at),
+        "occurred_at": iso_time(event.occurred_at),
+        "created_at": iso_time(event.created_at),
         "campaign_id": event.campaign_id,
         "recipient_id": event.recipient_id,
         "message_id": event.message_id,
@@ -74,19 +75,19 @@ def fan_out(workspace_id: int, event_ids: list[int]) -> int:
     if not has_endpoints:
         return 0
     if db.session.get_bind().dialect.name == "postgresql":
-        result = db.session.execute(_FAN_OUT_SQL, {"ws": workspace_id, "ids": ids, "now": _now()})
+        result = db.session.execute(_FAN_OUT_SQL, {"ws": workspace_id, "ids": ids, "now": utc_now()})
         return result.rowcount
-    return _fan_out_portable(workspace_id, ids)
+    return fan_out_portable(workspace_id, ids)
 
 
-def _fan_out_portable(workspace_id: int, ids: list[int], chunk: int = 5000) -> int:
+def fan_out_portable(workspace_id: int, ids: list[int], chunk: int = 5000) -> int:
     """fan_out for SQLite: the payloads are built here and inserted with one executemany per chunk."""
     endpoints = db.session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
             WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.is_active.is_(True)
         )
     ).all()
-    now, created = _now(), 0
+    now, created = utc_now(), 0
     columns = [getattr(Event, name) for name in ("id", "event_type", "occurred_at", "created_at", "data")]
     columns += [Event.campaign_id, Event.recipient_id, Event.message_id, Event.email]
     columns += [Event.subscriber_id, Event.provider_id]
@@ -113,7 +114,7 @@ def _fan_out_portable(workspace_id: int, ids: list[int], chunk: int = 5000) -> i
             if ep.event_types is None or e.event_type in ep.event_types
         ]
         if rows:
-            db.session.execute(_wd.insert(), rows)
+            db.session.execute(deliveries_table.insert(), rows)
             created += len(rows)
     return created
 

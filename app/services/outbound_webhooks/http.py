@@ -14,7 +14,7 @@ import urllib3
 from app.providers.netguard import BlockedDestination, checked_pool_manager, host_refusal
 from app.providers.netguard import is_blocked_address as is_blocked_address  # the package's surface
 from app.services.outbound_webhooks.shared import SEND_THREADS
-from app.services.outbound_webhooks.signing import _body, sign
+from app.services.outbound_webhooks.signing import payload_bytes, sign
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -24,12 +24,12 @@ USER_AGENT = "Herald-Webhooks/1"
 
 
 @cache
-def _http() -> urllib3.PoolManager:
+def http_pool() -> urllib3.PoolManager:
     """One PoolManager per process, shared by every delivery (and thread): connections are kept alive."""
     return checked_pool_manager(num_pools=64, maxsize=SEND_THREADS, block=False, retries=False)
 
 
-os.register_at_fork(after_in_child=_http.cache_clear)  # a forked job must not share its parent's sockets
+os.register_at_fork(after_in_child=http_pool.cache_clear)  # a forked job must not share its parent's sockets
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Outcome:
     permanent: bool = False  # never worth retrying (a refused destination)
 
 
-def _text(value: str | bytes | None, limit: int = 2000) -> str | None:
+def storable_text(value: str | bytes | None, limit: int = 2000) -> str | None:
     """Text the database can store: decoded, without NUL, bounded."""
     if value is None:
         return None
@@ -71,7 +71,7 @@ def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict
     refusal = _refusal(url)
     if refusal:
         return Outcome(error=refusal, unreachable=True, permanent=True)
-    body = _body(payload)
+    body = payload_bytes(payload)
     ts = int(time.time())  # the real clock, whatever `now` drives the schedule: receivers check it
     headers = {
         "Content-Type": "application/json",
@@ -83,7 +83,7 @@ def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict
     }
     started = time.monotonic()
     try:
-        resp = _http().request(
+        resp = http_pool().request(
             "POST",
             url,
             body=body,
@@ -105,12 +105,14 @@ def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict
     except Exception as exc:  # noqa: BLE001
         resp.close()
         return Outcome(code=resp.status, error=_describe_failure(exc, url), duration_ms=_ms(started))
-    outcome = Outcome(code=resp.status, body=_text(answer[:RESPONSE_KEEP]), duration_ms=_ms(started))
+    outcome = Outcome(code=resp.status, body=storable_text(answer[:RESPONSE_KEEP]), duration_ms=_ms(started))
     if 200 <= resp.status < 300:
         outcome.delivered = True
     elif 300 <= resp.status < 400:
         where = resp.headers.get("Location")
-        outcome.error = f"The endpoint answered HTTP {resp.status}" + (f" (to {_text(where, 300)})" if where else "")
+        outcome.error = f"The endpoint answered HTTP {resp.status}" + (
+            f" (to {storable_text(where, 300)})" if where else ""
+        )
         outcome.error += ": redirects are not followed, update the URL."
     else:
         outcome.error = f"The endpoint answered HTTP {resp.status}."

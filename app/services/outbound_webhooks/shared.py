@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 from app.models import WebhookDelivery
 
 SEND_THREADS = 8
-_wd = WebhookDelivery.__table__
+deliveries_table = WebhookDelivery.__table__
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """Now, timezone-aware in UTC (as every timestamp is stored)."""
     return datetime.now(timezone.utc)

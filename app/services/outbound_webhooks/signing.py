@@ -52,7 +52,7 @@ def _ordered(payload: dict) -> dict:
     return ordered
 
 
-def _body(payload: dict) -> bytes:
+def payload_bytes(payload: dict) -> bytes:
     """The bytes POSTed (and signed): compact UTF-8 JSON in the documented key order."""
     return json.dumps(_ordered(payload), separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
