@@ -30,25 +30,9 @@ def _run(fn, *args):
 
 def prepare_campaign(campaign_id: int) -> int:
     """Materialize a campaign's recipients and queue its batches; returns the batch count."""
-    from flask import current_app
-
-    from app.extensions import db
     from app.services import sending
 
-    app = _app()
-    with app.app_context():
-        try:
-            ranges = sending.prepare_campaign(campaign_id)
-            send_round = sending.current_round(campaign_id)
-            db.session.commit()
-            # Batches are queued only after their rows are committed, or a fast worker finds none.
-            sending.enqueue_batches(campaign_id, ranges, current_app.config["REDIS_URL"], send_round)
-            return len(ranges)
-        except BaseException:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
+    return _run(sending.prepare_and_queue, campaign_id)
 
 
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:

@@ -28,6 +28,7 @@ from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
 from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.send_checks import pause_if_template_fails, render_failure, subscriber_rows
 from app.services.tokens import TokenMaker
+from app.services.transactions import on_commit
 from app.queueing import SENDS, SEND_RETRY, connection, get_queue
 
 CLAIM_CHUNK = 100
@@ -135,6 +136,16 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
     if not ranges:
         finish_if_done(campaign_id)
     return ranges
+
+
+def prepare_and_queue(campaign_id: int) -> int:
+    """Materialize the campaign's recipients and queue its batches once the rows are committed
+    (a fast worker must find them); returns the batch count. The `prepare_campaign` job."""
+    ranges = prepare_campaign(campaign_id)
+    send_round = current_round(campaign_id)
+    url = current_app.config["REDIS_URL"]
+    on_commit(lambda: enqueue_batches(campaign_id, ranges, url, send_round))
+    return len(ranges)
 
 
 def enqueue_batches(
