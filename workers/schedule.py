@@ -2,6 +2,7 @@
 
 from rq import cron
 
+from app.queueing import DEFAULT, WEBHOOKS
 from workers.jobs import (
     decide_ab_tests,
     deliver_webhooks,
@@ -16,7 +17,6 @@ from workers.jobs import (
     run_recurring_campaigns,
     start_due_campaigns,
 )
-from app.queueing import DEFAULT, WEBHOOKS
 
 cron.register(process_tracking_hits, queue_name=DEFAULT, interval=5)
 cron.register(start_due_campaigns, queue_name=DEFAULT, interval=15)

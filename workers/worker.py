@@ -23,8 +23,8 @@ from rq import Worker
 from rq.defaults import DEFAULT_WORKER_TTL
 from rq.worker import WorkerStatus
 
-from workers.jobs import _app
 from app.queueing import SENDS, TRANSACTIONAL, WEBHOOKS
+from workers.jobs import _app
 
 # Webhook payloads too: a provider posts thousands of small requests (Mailgun and Postmark one
 # event each), and a horse per payload would pay a fork and a new database connection each time.

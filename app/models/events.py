@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, utcnow
-
 from app.providers import EVENT_TYPES  # noqa: F401  (one list, shared with the providers)
 
 

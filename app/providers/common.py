@@ -4,12 +4,11 @@ import hashlib
 import json
 import math
 import re
-
-import urllib3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
     LocationValueError,
@@ -21,7 +20,6 @@ from urllib3.exceptions import (
 
 from app.providers import SendResult, TransportUnavailable
 from app.providers.netguard import BlockedDestination, base_url_problem, checked_pool_manager
-
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; the read timeout is the caller's
 

@@ -18,8 +18,8 @@ from email.errors import MessageError
 import urllib3
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
-from app.providers.common import ApiBase, as_str, describe, header, hidden_answer, loads_or_none, lost, pool
 from app.providers.addresses import api_recipient
+from app.providers.common import ApiBase, as_str, describe, header, hidden_answer, loads_or_none, lost, pool
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "Postmark"

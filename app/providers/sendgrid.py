@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers.addresses import api_recipient
 from app.providers.common import (
     ApiBase,
     angle,
@@ -32,7 +33,6 @@ from app.providers.common import (
     pool,
     signed_timestamp,
 )
-from app.providers.addresses import api_recipient
 from app.providers.mimeparts import MessageParts, split
 
 NAME = "SendGrid"

@@ -7,8 +7,8 @@ import ssl
 from dataclasses import dataclass
 
 from app.providers import SendResult, TransportUnavailable
-from app.providers.netguard import BlockedDestination, check_peer, check_resolved
 from app.providers.addresses import ascii_address, refusal
+from app.providers.netguard import BlockedDestination, check_peer, check_resolved
 
 UNWRITABLE = (
     "This address cannot be written in a command to the mail server (it holds a line break or an "

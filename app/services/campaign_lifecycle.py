@@ -13,12 +13,12 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
+from app.queueing import DEFAULT, SEND_RETRY, connection, get_queue
 from app.services import ab_tests
 from app.services.errors import InvalidState, ValidationError
 from app.services.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
 from app.services.templates import get_template
 from app.services.transactions import on_commit
-from app.queueing import DEFAULT, SEND_RETRY, connection, get_queue
 
 # action: the states it may start from
 ALLOWED = {

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from app.queueing import DEFAULT, get_queue
 from app.redis_client import get_redis
 from app.services import import_columns
 from app.services.audience import ImportResult, import_subscribers, parse_csv
 from app.services.errors import NotFound, ValidationError
-from app.queueing import DEFAULT, get_queue
 
 CHUNK = 5000
 TTL = 24 * 3600

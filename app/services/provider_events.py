@@ -31,8 +31,8 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Message, Subscriber
 from app.providers import ProviderEvent
 from app.services import delivery_stats
-from app.services.event_log import insert_events
 from app.services.audience import suppress_address
+from app.services.event_log import insert_events
 
 SOFT_BOUNCE_LIMIT = 3  # soft bounces in a row before an address is suppressed (deliverability.md §7.2)
 _CAMPAIGN_REF = re.compile(r"^c-(\d{1,12})-(\d{1,15})$")

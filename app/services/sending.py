@@ -16,10 +16,11 @@ from flask import current_app
 from sqlalchemy import bindparam, case, exists, func, insert, literal, or_, select, text, update
 
 from app.extensions import db
-from app.models.base import UTCDateTime
 from app.models import Campaign, CampaignList, CampaignRecipient, Link, ListSubscriber, Subscriber, Suppression
+from app.models.base import UTCDateTime
 from app.providers import TransportUnavailable
 from app.providers.addresses import UNSUPPORTED
+from app.queueing import SEND_RETRY, SENDS, connection, get_queue
 from app.redis_client import get_redis
 from app.services import ab_tests, routing, send_progress, send_windows
 from app.services.mime import MessageSkeleton
@@ -29,7 +30,6 @@ from app.services.rendering import CompiledMessage, build_context, extract_links
 from app.services.send_checks import pause_if_template_fails, render_failure, subscriber_rows
 from app.services.tokens import TokenMaker
 from app.services.transactions import on_commit
-from app.queueing import SENDS, SEND_RETRY, connection, get_queue
 
 CLAIM_CHUNK = 100
 STATUS_CHECK_SECONDS = 0.25  # how often a worker looks for a pause or cancel, between two messages

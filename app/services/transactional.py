@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Event, Message, Provider, Subscriber, Suppression, Template
 from app.providers import TransportUnavailable
+from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
 from app.redis_client import get_redis
 from app.services import providers
 from app.services.audience import normalize_email, suppress_address
@@ -42,9 +43,8 @@ from app.services.rendering import (
     time_limit,
 )
 from app.services.tokens import make_token, read_token
-from app.services.verp import envelope_sender
 from app.services.transactions import on_commit
-from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
+from app.services.verp import envelope_sender
 
 MAX_CONTEXT_BYTES = 64 * 1024  # the context as JSON; a receipt with a hundred lines is ~20 KB
 MAX_IDEMPOTENCY_KEY = 255

@@ -14,20 +14,20 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from werkzeug.datastructures import Headers
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from werkzeug.datastructures import Headers
 
 from app.extensions import db
 from app.models import Provider, WebhookPayload
 from app.providers import BadPayload
+from app.queueing import WEBHOOKS, get_queue
 from app.redis_client import get_redis
 from app.services import provider_events
 from app.services.crypto import decrypt_json
 from app.services.errors import NotFound
 from app.services.ids import as_id
-from app.queueing import WEBHOOKS, get_queue
 
 WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")
 MAX_BODY = 5 * 1024 * 1024  # SendGrid batches up to ~1,000 events (a few hundred KB); 5 MB is generous

@@ -238,8 +238,8 @@ def test_csp_allows_only_our_own_scripts(client):
 
 
 def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_catcher, worker, make_workspace):
-    from app.services import audience, campaigns, templates
     from app.models import Workspace
+    from app.services import audience, campaigns, templates
 
     ws = db.session.scalar(db.select(Workspace).where(Workspace.slug == "acme"))
     lst = audience.create_list(ws.id, "L")

@@ -4,10 +4,10 @@ fails for everyone is refused before the campaign starts (or pauses it while it 
 
 import email
 from datetime import datetime, timedelta, timezone
+from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from email import policy
 from sqlalchemy import select, update
 
 from app.extensions import db

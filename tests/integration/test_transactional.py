@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign, Message, Suppression
 from app.services import audience, campaign_lifecycle, campaigns, providers, templates
-from app.services.designs import compile_design
-from app.services.designs import starters
+from app.services.designs import compile_design, starters
 from tests.conftest import TEMPLATE_HTML
 
 ROOT = Path(__file__).resolve().parents[2]

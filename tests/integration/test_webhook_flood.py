@@ -7,8 +7,8 @@ import random
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 from sqlalchemy import func, select
 

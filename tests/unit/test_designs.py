@@ -1,8 +1,8 @@
 """The design compiler: validation, MJML -> HTML -> text, sanitizing, and the Jinja it leaves."""
 
+import copy
 import html
 import os
-import copy
 import re
 
 import pytest

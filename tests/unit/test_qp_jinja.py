@@ -4,9 +4,9 @@ renders, with every encoded line valid; the templates that cannot be encoded ahe
 import quopri
 
 import pytest
-from markupsafe import Markup, escape
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup, escape
 
 from app.services import qp_jinja
 from app.services.rendering import (

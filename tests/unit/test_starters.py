@@ -13,9 +13,9 @@ from app.services.designs import (
     compile_design,
     has_unsubscribe_link,
     require_unsubscribe,
+    starters,
     validate_design,
 )
-from app.services.designs import starters
 from app.services.errors import NotFound
 from app.services.html_text import unsafe_html_problems
 from app.services.rendering import SAMPLE_SUBSCRIBER, build_context, render_once

@@ -3,15 +3,12 @@
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.schemas import RECIPIENT_FILTER
-from app.blueprints.api.serializers import campaign_json, campaign_run_json, page_json, recipient_json
+from app.blueprints.api.serializers import campaign_json, campaign_run_json, page_json, recipient_json, variants_json
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
+from app.services import ab_tests, campaign_lifecycle, campaigns, recurring, send_windows, test_sends
 from app.services.ids import MAX_ID
-from app.services import campaign_lifecycle, campaigns, recurring, send_windows, test_sends
 from app.services.pagination import paginate
-
-from app.blueprints.api.serializers import variants_json
-from app.services import ab_tests
 
 TAG = "Campaigns"
 
@@ -128,8 +125,8 @@ def send_campaign(campaign_id: int):
 
 
 def _workspace_timezone() -> str:
-    from app.models import Workspace
     from app.extensions import db
+    from app.models import Workspace
 
     ws = db.session.get(Workspace, workspace_id())
     return ws.timezone if ws else "UTC"

@@ -7,11 +7,21 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services import campaign_lifecycle, send_progress, test_sends, audience, campaigns, providers, templates
-from app.services import recurring, send_windows
-from app.services import ab_tests, sending
-from app.services import mailin
-from app.services import routing
+from app.services import (
+    ab_tests,
+    audience,
+    campaign_lifecycle,
+    campaigns,
+    mailin,
+    providers,
+    recurring,
+    routing,
+    send_progress,
+    send_windows,
+    sending,
+    templates,
+    test_sends,
+)
 from app.services.ids import as_id, parse_int
 from app.services.pagination import paginate
 

@@ -16,8 +16,8 @@ from markupsafe import Markup
 
 from app.blueprints.email_templates import bp
 from app.blueprints.email_templates import builder_fields as fields
-from app.extensions import db
 from app.blueprints.helpers import attempt, commit, workspace_view
+from app.extensions import db
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services import designs, saved_blocks, templates, test_sends
 from app.services.designs import starters

@@ -9,9 +9,9 @@ from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.services import audience, imports
-from app.services.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
-from app.services.ids import as_id
 from app.services.errors import DomainError
+from app.services.ids import as_id
+from app.services.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
 from app.services.pagination import paginate
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")

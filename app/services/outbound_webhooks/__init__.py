@@ -89,6 +89,9 @@ from app.services.outbound_webhooks.fanout import (
     fan_out,
     run_soon_after_commit,
 )
+
+# Private, but the tests reach them through the package.
+from app.services.outbound_webhooks.fanout import fan_out_portable as fan_out_portable
 from app.services.outbound_webhooks.http import (
     CONNECT_TIMEOUT,
     DRAIN_LIMIT,
@@ -100,6 +103,7 @@ from app.services.outbound_webhooks.http import (
     is_blocked_address,
     post,
 )
+from app.services.outbound_webhooks.http import http_pool as http_pool
 from app.services.outbound_webhooks.shared import SEND_THREADS
 from app.services.outbound_webhooks.signing import (
     PAYLOAD_KEYS,
@@ -108,10 +112,6 @@ from app.services.outbound_webhooks.signing import (
     sign,
     verify_signature,
 )
-
-# Private, but the tests reach them through the package.
-from app.services.outbound_webhooks.fanout import fan_out_portable as fan_out_portable
-from app.services.outbound_webhooks.http import http_pool as http_pool
 
 __all__ = [
     "BACKOFF_SECONDS",

@@ -14,10 +14,10 @@ from sqlalchemy import and_, bindparam, select, update
 from app.extensions import db
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.services.crypto import decrypt_json
-from app.services.outbound_webhooks.endpoints import secret_of, get_endpoint
+from app.services.outbound_webhooks.endpoints import get_endpoint, secret_of
 from app.services.outbound_webhooks.fanout import iso_time
-from app.services.outbound_webhooks.http import Outcome, storable_text, post
-from app.services.outbound_webhooks.shared import SEND_THREADS, utc_now, deliveries_table
+from app.services.outbound_webhooks.http import Outcome, post, storable_text
+from app.services.outbound_webhooks.shared import SEND_THREADS, deliveries_table, utc_now
 
 DUE_STATUSES = ("pending", "sending", "retrying")  # `sending` is due again only once its lease expired
 BACKOFF_SECONDS = (30, 120, 600, 3600, 6 * 3600, 24 * 3600)

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import WebhookEndpoint
 from app.providers import EVENT_TYPES
+from app.providers.netguard import host_refusal
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError
-from app.providers.netguard import host_refusal
 from app.services.outbound_webhooks.shared import deliveries_table
 
 SECRET_PREFIX = "whsec_"

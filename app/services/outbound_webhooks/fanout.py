@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from app.extensions import db
 from app.models import Event, WebhookEndpoint
 from app.models.base import UTCDateTime
-from app.services.outbound_webhooks.shared import utc_now, deliveries_table
 from app.queueing import WEBHOOKS, get_queue
+from app.services.outbound_webhooks.shared import deliveries_table, utc_now
 
 log = logging.getLogger(__package__)  # the package's logger, as before it was split into modules
 
