@@ -6,9 +6,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.event_types import EVENT_TYPES  # noqa: F401  (one list, shared with the providers)
 from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, utcnow
-from app.providers import EVENT_TYPES  # noqa: F401  (one list, shared with the providers)
 
 
 class Event(db.Model):

@@ -13,6 +13,8 @@ of the app but these dataclasses):
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from app.event_types import BOUNCE_TYPES, EVENT_TYPES  # noqa: F401  (the vocabulary adapters map onto)
+
 
 @dataclass
 class SendResult:
@@ -28,25 +30,6 @@ class SendResult:
 class TransportUnavailable(Exception):
     """Nothing was handed off: the provider could not be reached, refused the credentials,
     answered 5xx or throttled the request. Safe to retry later, or through another provider."""
-
-
-# The normalized event types (DESIGN.md "Events"); `unknown` keeps a provider event we do not map.
-EVENT_TYPES = (
-    "send",
-    "delivery",
-    "bounce",
-    "complaint",
-    "reject",
-    "open",
-    "click",
-    "unsubscribe",
-    "resubscribe",
-    "rendering_failure",
-    "delivery_delay",
-    "reply",
-    "unknown",
-)
-BOUNCE_TYPES = ("hard", "soft", "block")
 
 
 @dataclass

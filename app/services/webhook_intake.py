@@ -21,7 +21,7 @@ from werkzeug.datastructures import Headers
 
 from app.extensions import db
 from app.models import Provider, WebhookPayload
-from app.providers import BadPayload
+from app.providers import BadPayload, WebhookRejected  # noqa: F401  (verify() raises it; the view catches it here)
 from app.queueing import WEBHOOKS, get_queue
 from app.redis_client import get_redis
 from app.services import provider_events

@@ -1,11 +1,11 @@
 """JSON Schemas (2020-12) of the API: request bodies are validated against them and the
 OpenAPI document publishes them as its components, so the two cannot disagree."""
 
+from app.event_types import EVENT_TYPES
 from app.models.audience import SUBSCRIBER_STATUSES
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.models.content import TEMPLATE_CATEGORIES
 from app.models.message import MESSAGE_STATUSES
-from app.providers import EVENT_TYPES
 from app.services.designs.schema import describe_block_types
 from app.services.ids import MAX_ID
 from app.services.outbound_webhooks import DELIVERY_STATUSES

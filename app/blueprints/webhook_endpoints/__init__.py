@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import attempt, commit, is_htmx, page_number, workspace_view
-from app.providers import EVENT_TYPES
+from app.event_types import EVENT_TYPES
 from app.services import outbound_webhooks
 from app.services.errors import DomainError
 from app.services.outbound_webhooks import DELIVERY_STATUSES

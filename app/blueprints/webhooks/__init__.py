@@ -7,7 +7,6 @@ Verify, store, commit, queue, answer: the processing happens on the `webhooks` q
 from flask import Blueprint, jsonify, request
 
 from app.extensions import csrf, db
-from app.providers import WebhookRejected
 from app.services import webhook_intake
 from app.services.errors import NotFound
 
@@ -31,7 +30,7 @@ def receive(provider_type: str, provider_id: int):
         return jsonify(error={"code": "too_large", "message": "Payload too large."}), 413
     try:
         webhook_intake.verify(provider, request.headers, body)
-    except WebhookRejected as exc:
+    except webhook_intake.WebhookRejected as exc:
         webhook_intake.record_rejection(provider.id, exc.reason, request.remote_addr)
         resp = jsonify(error={"code": "rejected", "message": exc.reason})
         for k, v in exc.headers.items():

@@ -19,7 +19,7 @@ Payload (the JSON body of every POST):
      "campaign_id": 7, "recipient_id": 42, "message_id": null, "email": "ann@example.com",
      "subscriber_id": 9, "provider_id": 1, "data": {...}}
 
-`type` is one of app.providers.EVENT_TYPES (or `test` for "Send test event", whose id is
+`type` is one of app.event_types.EVENT_TYPES (or `test` for "Send test event", whose id is
 `evt_test_<hex>`); `message_id` is Herald's transactional message id (null for campaign mail);
 `data` is the event's details as stored (bounce diagnostic, clicked URL, ...). Times are UTC.
 

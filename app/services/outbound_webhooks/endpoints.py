@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
+from app.event_types import EVENT_TYPES
 from app.extensions import db
 from app.models import WebhookEndpoint
-from app.providers import EVENT_TYPES
 from app.providers.netguard import host_refusal
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError

@@ -1,0 +1,21 @@
+"""The normalized event vocabulary (DESIGN.md "Events"): what every tracking hit, provider webhook
+and mailbox report becomes. It belongs to the events domain, not to the adapters: providers map
+their own words onto it, and models, services, the API and the pages read it from here."""
+
+# `unknown` keeps a provider event we do not map.
+EVENT_TYPES = (
+    "send",
+    "delivery",
+    "bounce",
+    "complaint",
+    "reject",
+    "open",
+    "click",
+    "unsubscribe",
+    "resubscribe",
+    "rendering_failure",
+    "delivery_delay",
+    "reply",
+    "unknown",
+)
+BOUNCE_TYPES = ("hard", "soft", "block")
