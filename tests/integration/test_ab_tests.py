@@ -11,24 +11,19 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant
-from app.services import ab_tests, audience, campaigns, providers, templates, tracking
+from app.services import ab_tests, audience, campaigns, templates, tracking
 from tests.conftest import TEMPLATE_HTML
+from tests.factories import create_list, create_smtp_provider, create_subscribers, create_template, people
 
 SUBJECT_A = "Spring sale: 20% off everything"
 SUBJECT_B = "Last chance, {{ subscriber.name }}: spring sale ends tonight"
 
 
 def _setup(workspace, sink, n=200, **ab):
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(
-        workspace.id, [{"email": f"p{i}@example.com", "name": f"P{i}"} for i in range(n)], [lst.id]
-    )
-    prov = providers.create_provider(
-        workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
-    )
-    tpl = templates.create_template(
-        workspace.id, {"name": "Sale", "subject": "Our spring sale", "body_html": TEMPLATE_HTML}
-    )
+    lst = create_list(workspace.id)
+    create_subscribers(workspace.id, people(n), lst.id)
+    prov = create_smtp_provider(workspace.id, sink.port)
+    tpl = create_template(workspace.id, "Our spring sale", name="Sale")
     db.session.commit()
     return {
         "name": "Spring sale",

@@ -13,41 +13,13 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Workspace
-from app.services import audience, campaign_lifecycle, campaigns, providers, sending, templates
+from app.services import campaign_lifecycle, campaigns, sending
 from app.services.errors import InvalidState, ValidationError
-from tests.conftest import TEMPLATE_HTML
+from tests.factories import people, smtp_campaign
 
 
 def _campaign(workspace, sink, n=5, per_second=None):
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(
-        workspace.id, [{"email": f"p{i}@example.com", "name": f"P{i}"} for i in range(n)], [lst.id]
-    )
-    prov = providers.create_provider(
-        workspace.id,
-        "Local relay",
-        "smtp",
-        {"host": "127.0.0.1", "port": sink.port},
-        {},
-        is_default=True,
-        max_sends_per_second=per_second,
-    )
-    tpl = templates.create_template(
-        workspace.id, {"name": "Welcome", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
-    )
-    camp = campaigns.create_campaign(
-        workspace.id,
-        {
-            "name": "Spring",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
-    db.session.commit()
-    return camp
+    return smtp_campaign(workspace, sink, people(n), provider={"max_sends_per_second": per_second})
 
 
 def _status(camp_id) -> str:

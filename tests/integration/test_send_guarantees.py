@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
-from app.services import audience, campaign_lifecycle, campaigns, providers, sending, templates
+from app.services import campaign_lifecycle, campaigns, sending
 from app.services.ratelimit import SendLimits, sent_today
-from tests.conftest import TEMPLATE_HTML
+from tests.factories import people, smtp_campaign
 from tests.integration.test_sliding_rate_limits import busiest_window
 from tests.support import free_port, port_answers
 
@@ -30,34 +30,15 @@ RQ = Path(sys.executable).parent / "rq"
 
 
 def _campaign(workspace, sink, n, per_second=None, per_day=None):
-    lst = audience.create_list(workspace.id, "Everyone")
-    audience.import_subscribers(workspace.id, [{"email": f"r{i}@example.com"} for i in range(n)], [lst.id])
-    prov = providers.create_provider(
-        workspace.id,
-        "Relay",
-        "smtp",
-        {"host": "127.0.0.1", "port": sink.port},
-        {},
-        is_default=True,
-        max_sends_per_second=per_second,
-        max_sends_per_day=per_day,
+    return smtp_campaign(
+        workspace,
+        sink,
+        people(n, email="r{i}@example.com", name=None),
+        template={"name": "News", "subject": "News for {{ subscriber.email }}"},
+        provider={"name": "Relay", "max_sends_per_second": per_second, "max_sends_per_day": per_day},
+        list_name="Everyone",
+        name="Big send",
     )
-    tpl = templates.create_template(
-        workspace.id, {"name": "News", "subject": "News for {{ subscriber.email }}", "body_html": TEMPLATE_HTML}
-    )
-    camp = campaigns.create_campaign(
-        workspace.id,
-        {
-            "name": "Big send",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
-    db.session.commit()
-    return camp
 
 
 def _start_prepared(workspace, camp, redis_url, batch_size=500):

@@ -12,9 +12,10 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression, Template
-from app.services import audience, campaign_lifecycle, campaigns, providers, sending, templates
+from app.services import campaign_lifecycle, campaigns, sending
 from app.services.errors import ValidationError
 from tests.conftest import TEMPLATE_HTML, SMTPSink
+from tests.factories import create_campaign, create_list, create_smtp_provider, create_subscribers, create_template
 from tests.support import free_port
 
 NO_SMTPUTF8 = (
@@ -34,26 +35,14 @@ def relay(request):
 
 
 def _campaign(workspace, sink, people, subject="Hi {{ subscriber.name }}", html=TEMPLATE_HTML):
-    lst = audience.create_list(workspace.id, "Customers")
-    result = audience.import_subscribers(workspace.id, people, [lst.id])
-    assert not result.errors, result.errors
-    prov = providers.create_provider(
-        workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
-    )
     if "unsubscribe_url" not in html:
         html += '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
-    tpl = templates.create_template(workspace.id, {"name": "Welcome", "subject": subject, "body_html": html})
-    camp = campaigns.create_campaign(
-        workspace.id,
-        {
-            "name": "Spring",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme Shop",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
+    lst = create_list(workspace.id)
+    result = create_subscribers(workspace.id, people, lst.id)
+    assert not result.errors, result.errors
+    prov = create_smtp_provider(workspace.id, sink.port)
+    tpl = create_template(workspace.id, subject, html)
+    camp = create_campaign(workspace.id, tpl.id, [lst.id], prov.id, from_name="Acme Shop")
     db.session.commit()
     return camp
 

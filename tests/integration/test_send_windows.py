@@ -12,37 +12,18 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Workspace
-from app.services import audience, campaigns, providers, send_windows, sending, templates
-from tests.conftest import TEMPLATE_HTML
+from app.services import audience, campaigns, send_windows, sending
+from tests.factories import people as factory_people
+from tests.factories import smtp_campaign
 
 EVERY_DAY = list(range(7))
 
 
 def _campaign(workspace, sink, people=(), n=3, send_window=None):
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(
-        workspace.id, [{"email": f"p{i}@example.com", "name": f"P{i}"} for i in range(n)], [lst.id]
-    )
+    camp = smtp_campaign(workspace, sink, factory_people(n), name="Office hours", send_window=send_window)
+    lst_id = campaigns.campaign_list_ids(camp.id)[0]
     for email, tz in people:
-        audience.add_subscriber(workspace.id, email, list_ids=[lst.id], timezone_name=tz)
-    prov = providers.create_provider(
-        workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
-    )
-    tpl = templates.create_template(
-        workspace.id, {"name": "Welcome", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
-    )
-    camp = campaigns.create_campaign(
-        workspace.id,
-        {
-            "name": "Office hours",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-            "send_window": send_window,
-        },
-    )
+        audience.add_subscriber(workspace.id, email, list_ids=[lst_id], timezone_name=tz)
     db.session.commit()
     return camp
 

@@ -1,0 +1,69 @@
+"""Factories for the tests: each `create_*` makes one kind of thing through the real services
+(the code path a view, a job and the API take) and returns the model. They flush; the caller
+commits, as a request or a job would (`smtp_campaign` commits, since a worker must see it)."""
+
+from app.extensions import db
+from app.services import audience, campaigns, providers, templates
+from tests.conftest import TEMPLATE_HTML
+
+
+def create_list(workspace_id: int, name: str = "Customers"):
+    return audience.create_list(workspace_id, name)
+
+
+def create_subscribers(workspace_id: int, rows: list[dict], list_id: int | None = None):
+    """Import `rows` ({email, name?, attributes?, timezone?}) into the workspace (and a list)."""
+    return audience.import_subscribers(workspace_id, rows, [list_id] if list_id else None)
+
+
+def people(n: int, email: str = "p{i}@example.com", name: str | None = "P{i}", **attributes) -> list[dict]:
+    """`n` import rows numbered from 0: `email` and `name` are patterns over `{i}`."""
+    return [
+        {
+            "email": email.format(i=i),
+            **({"name": name.format(i=i)} if name else {}),
+            **({"attributes": attributes} if attributes else {}),
+        }
+        for i in range(n)
+    ]
+
+
+def create_smtp_provider(workspace_id: int, port: int, name: str = "Local relay", **options):
+    """The workspace's default provider: an SMTP server on this machine (`options`: limits, priority…)."""
+    return providers.create_provider(
+        workspace_id, name, "smtp", {"host": "127.0.0.1", "port": port}, {}, is_default=True, **options
+    )
+
+
+def create_template(
+    workspace_id: int, subject: str = "Hi {{ subscriber.name }}", html: str = TEMPLATE_HTML, name="Welcome", **fields
+):
+    return templates.create_template(workspace_id, {"name": name, "subject": subject, "body_html": html, **fields})
+
+
+def create_campaign(workspace_id: int, template_id: int, list_ids: list[int], provider_id=None, **fields):
+    """A draft from Acme <news@shop.example.com>; `fields` override any campaign setting."""
+    data = {
+        "name": "Spring",
+        "template_id": template_id,
+        "list_ids": list_ids,
+        "from_name": "Acme",
+        "from_email": "news@shop.example.com",
+        "provider_id": provider_id,
+        **fields,
+    }
+    return campaigns.create_campaign(workspace_id, data)
+
+
+def smtp_campaign(
+    workspace, sink, rows: list[dict], template: dict | None = None, provider: dict | None = None, **fields
+):
+    """A draft campaign to `rows` (a new list) through `sink`, committed: the usual start of a send test.
+    `template` and `provider` hold keyword arguments for create_template and create_smtp_provider."""
+    lst = create_list(workspace.id, fields.pop("list_name", "Customers"))
+    create_subscribers(workspace.id, rows, lst.id)
+    prov = create_smtp_provider(workspace.id, sink.port, **(provider or {}))
+    tpl = create_template(workspace.id, **(template or {}))
+    camp = create_campaign(workspace.id, tpl.id, [lst.id], prov.id, **fields)
+    db.session.commit()
+    return camp
