@@ -10,6 +10,7 @@ import random
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -405,7 +406,7 @@ _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", ty
 )
 
 
-def _claim_withsubscriber_rows(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict]:
+def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict]:
     """`_claim` and `_subscribers` of what it claimed."""
     if db.session.get_bind().dialect.name != "postgresql":
         claimed = _claim(campaign_id, first_id, last_id, limit)
@@ -622,6 +623,50 @@ def _sender_blocked(campaign: Campaign, blocks: list) -> None:
     current_app.logger.warning("sender blocked: campaign %s provider %s: %s", campaign.id, provider.id, last)
 
 
+@dataclass
+class ChunkOutcome:
+    """What the rows of one claimed chunk came to, kept until they are recorded in one go."""
+
+    sent: list = field(default_factory=list)
+    failed: list = field(default_factory=list)  # failed, bounced and unknown rows, with the reason
+    released: list = field(default_factory=list)  # back to pending, untried
+    bounces: list = field(default_factory=list)  # permanent refusals, for the event log's cascade
+    deferred: list = field(default_factory=list)  # 4xx: tried again later
+    blocks: list = field(default_factory=list)  # 5.7.x: the server refused the sender, not the address
+    window_waits: list = field(default_factory=list)  # the window closed before their hand-off
+
+    def take(self, rid: int, sid: int, email: str, mid: str, provider, result) -> None:
+        """File one hand-off's answer: sent, not taken (an address the provider cannot carry),
+        unknown, deferred (4xx), or refused (5.1.x bounces the address; 5.7.x blocks the sender)."""
+        if result.ok:
+            self.sent.append(
+                {"rid": rid, "ts": _now(), "mid": mid, "pid": provider.id, "pmid": result.provider_message_id}
+            )
+        elif result.failure == UNSUPPORTED:  # the provider cannot take the address: no bounce
+            self.failed.append({"rid": rid, "st": "failed", "why": (result.detail or "")[:500], "mid": None})
+        elif result.failure == "unknown":
+            why = f"hand-off unknown: {result.detail}"[:500]
+            self.failed.append({"rid": rid, "st": "unknown", "why": why, "mid": mid})
+        elif result.failure == "temporary":
+            self.deferred.append((rid, f"smtp deferred: {result.detail}"))
+        else:
+            self._refused(rid, sid, email, provider, result)
+
+    def _refused(self, rid: int, sid: int, email: str, provider, result) -> None:
+        enhanced = result.enhanced or ""
+        why = f"smtp rejected: {result.detail}"
+        permanent = result.failure == "permanent"
+        if permanent and enhanced.startswith(
+            "5.7."
+        ):  # the server refuses the sender, not the address: never suppress it
+            why = f"{SENDER_BLOCKED}: {result.detail}"
+            self.blocks.append((provider, result.detail))
+        status = "bounced" if permanent and enhanced.startswith("5.1.") else "failed"
+        self.failed.append({"rid": rid, "st": status, "why": why[:500], "mid": None})
+        # Every permanent refusal is a bounce event too (classified hard, soft or block).
+        self.bounces.append((rid, sid, email, result, provider.id))
+
+
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     """Send the pending recipients with ids in [first_id, last_id]; safe to run again.
 
@@ -645,13 +690,12 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
         while _campaign_status(campaign_id) == "sending":
             if windows is not None and windows.hold_back(first_id, last_id):
                 break  # the send window is closed for the whole range: it waits, set in one UPDATE
-            claimed, subs = _claim_withsubscriber_rows(campaign_id, first_id, last_id, chunk)
+            claimed, subs = _claim_with_subscribers(campaign_id, first_id, last_id, chunk)
             db.session.commit()
             if not claimed:
                 break
             factory.prefetch([rid for rid, _ in claimed])
-            sent, failed, released, bounces, deferred, blocks = [], [], [], [], [], []
-            window_waits = []  # the window closed before their hand-off: no attempt is counted
+            out = ChunkOutcome()
             halted, waited, reported = False, 0.0, 0
             attempting = None  # the row being handed off right now: its fate is unknown on a crash
             held: LimitReached | None = None
@@ -659,7 +703,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                 for rid, sid in claimed:
                     if time.monotonic() >= next_check:
                         next_check = time.monotonic() + STATUS_CHECK_SECONDS
-                        handled = len(sent) + len(failed) + len(deferred)
+                        handled = len(out.sent) + len(out.failed) + len(out.deferred)
                         send_progress.record(campaign_id, handled - reported, waited)
                         reported, waited = handled, 0.0
                         if _campaign_status(campaign_id) != "sending":
@@ -667,15 +711,15 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                             break
                     sub = subs.get(sid)
                     if sub is None:  # deleted since materialization
-                        failed.append({"rid": rid, "st": "failed", "why": GONE, "mid": None})
+                        out.failed.append({"rid": rid, "st": "failed", "why": GONE, "mid": None})
                         continue
                     if windows is not None and (wait := windows.closed_for(sub)):
-                        window_waits.append({"rid": rid, **wait})
+                        out.window_waits.append({"rid": rid, **wait})
                         continue
                     try:
                         raw, mid = factory.build(rid, sub)
                     except Exception as exc:  # a marketer's template failing for this person's data
-                        failed.append({"rid": rid, "st": "failed", "why": render_failure(exc), "mid": None})
+                        out.failed.append({"rid": rid, "st": "failed", "why": render_failure(exc), "mid": None})
                         continue
                     attempting = rid
                     try:
@@ -693,78 +737,52 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
                         held = exc  # this row and the rest wait for the quota to renew
                         break
                     attempting = None
-                    if result.ok:
-                        pid = route.provider.id
-                        sent.append(
-                            {"rid": rid, "ts": _now(), "mid": mid, "pid": pid, "pmid": result.provider_message_id}
-                        )
-                    elif result.failure == UNSUPPORTED:  # the provider cannot take the address: no bounce
-                        failed.append({"rid": rid, "st": "failed", "why": (result.detail or "")[:500], "mid": None})
-                    elif result.failure == "unknown":
-                        failed.append(
-                            {"rid": rid, "st": "unknown", "why": f"hand-off unknown: {result.detail}"[:500], "mid": mid}
-                        )
-                    else:
-                        why = f"smtp {'deferred' if result.failure == 'temporary' else 'rejected'}: {result.detail}"
-                        if result.failure == "temporary":
-                            deferred.append((rid, why))
-                            continue
-                        enhanced = result.enhanced or ""
-                        hard = result.failure == "permanent" and enhanced.startswith("5.1.")
-                        if result.failure == "permanent" and enhanced.startswith("5.7."):
-                            # The server refuses the sender, not the address: never suppress it.
-                            why = f"{SENDER_BLOCKED}: {result.detail}"
-                            blocks.append((route.provider, result.detail))
-                        failed.append(
-                            {"rid": rid, "st": "bounced" if hard else "failed", "why": why[:500], "mid": None}
-                        )
-                        # Every permanent refusal is a bounce event too (classified hard, soft or block).
-                        bounces.append((rid, sid, sub["email"], result, route.provider.id))
+                    out.take(rid, sid, sub["email"], mid, route.provider, result)
             except Exception as exc:
                 # Whatever stopped the loop (the provider unreachable, Redis or the database
                 # gone), rows not yet tried go back to pending; only the one mid-hand-off is
                 # unknown. RQ retries the batch, and a lost job is re-queued by the scheduler.
-                retries = _retry_or_fail(deferred, failed)
+                retries = _retry_or_fail(out.deferred, out.failed)
                 if attempting is not None and router.in_flight:
                     # (TransportUnavailable means the message never reached DATA: not handed off.)
                     current_app.logger.exception(
                         "hand-off interrupted: campaign %s recipient %s", campaign_id, attempting
                     )
-                    failed.append({"rid": attempting, "st": "unknown", "why": INTERRUPTED, "mid": None})
-                released = _untried(claimed, sent, failed, deferred)
+                    out.failed.append({"rid": attempting, "st": "unknown", "why": INTERRUPTED, "mid": None})
+                out.released = _untried(claimed, out.sent, out.failed, out.deferred)
                 db.session.rollback()
-                _record(sent, failed, released, retries)
+                _record(out.sent, out.failed, out.released, retries)
                 if isinstance(exc, TransportUnavailable):
                     names = ", ".join(f"“{r.provider.name}”" for r in router.routes)
                     why = f"Cannot reach {names}: {exc}. Sending retries automatically."
                     campaign.last_error = why[:2000]
                 db.session.commit()
                 raise
-            retries = _retry_or_fail(deferred, failed)
+            retries = _retry_or_fail(out.deferred, out.failed)
             waiting = []
             if held is not None:
                 waiting = [
                     {"rid": r["rid"], "at": held.resume_at, "why": f"{LIMIT_WAIT}{held.reason}"[:500]}
-                    for r in _untried(claimed, sent, failed, deferred)
+                    for r in _untried(claimed, out.sent, out.failed, out.deferred)
                 ]
             elif halted:
-                released = _untried(claimed, sent, failed, deferred)
-            send_windows.defer(window_waits)
-            _record(sent, failed, released, retries, waiting)
-            if campaign.last_error and sent:
+                out.released = _untried(claimed, out.sent, out.failed, out.deferred)
+            send_windows.defer(out.window_waits)
+            _record(out.sent, out.failed, out.released, retries, waiting)
+            if campaign.last_error and out.sent:
                 campaign.last_error = None  # the provider answers again
-            if bounces:
-                _sync_refusals(campaign, bounces)
-            if blocks:
-                _sender_blocked(campaign, blocks)
-            _count_sent(campaign, sent)
+            if out.bounces:
+                _sync_refusals(campaign, out.bounces)
+            if out.blocks:
+                _sender_blocked(campaign, out.blocks)
+            _count_sent(campaign, out.sent)
             db.session.commit()
-            if not sent:
-                pause_if_template_fails(campaign_id, failed)
-            send_progress.record(campaign_id, len(sent) + len(failed) + len(deferred) - reported, waited)
-            counts["sent"] += len(sent)
-            counts["failed"] += sum(1 for f in failed if f["st"] in ("failed", "bounced"))
-            counts["unknown"] += sum(1 for f in failed if f["st"] == "unknown")
+            if not out.sent:
+                pause_if_template_fails(campaign_id, out.failed)
+            send_progress.record(campaign_id, len(out.sent) + len(out.failed) + len(out.deferred) - reported, waited)
+            counts["sent"] += len(out.sent)
+            counts["failed"] += sum(1 for f in out.failed if f["st"] in ("failed", "bounced"))
+            counts["unknown"] += sum(1 for f in out.failed if f["st"] == "unknown")
             if held is not None:
                 break
             if halted:
