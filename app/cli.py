@@ -16,7 +16,7 @@ def register_cli(app: Flask) -> None:
     def create_workspace_cmd(name, owner, password):
         """Create a workspace and its owner; prints the workspace's slug last."""
         from app.services.errors import DomainError
-        from app.services.workspaces import create_workspace
+        from app.services.platform.workspaces import create_workspace
 
         try:
             ws = create_workspace(name, owner, password)
@@ -33,7 +33,7 @@ def register_cli(app: Flask) -> None:
     def create_api_key_cmd(slug, name):
         """Create an API key for a workspace; prints the key last (it is shown only once)."""
         from app.services.errors import DomainError
-        from app.services.workspaces import create_api_key, workspace_by_slug
+        from app.services.platform.workspaces import create_api_key, workspace_by_slug
 
         try:
             ws = workspace_by_slug(slug)
@@ -49,7 +49,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--port", default=None, type=int)
     def mailcatcher_cmd(host, port):
         """Run the development mail catcher (SMTP) that fills the dashboard's Outbox."""
-        from app.services.mailcatcher import start_catcher
+        from app.services.delivery.mailcatcher import start_catcher
 
         host = host or current_app.config["MAILCATCHER_HOST"]
         port = port or current_app.config["MAILCATCHER_PORT"]
@@ -66,7 +66,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--port", default=None, type=int, help="Port to listen on (default: MAILIN_PORT, 2525).")
     def mailin_cmd(host, port):
         """Run the inbound SMTP listener for bounces, complaints and replies sent to return paths."""
-        from app.services.mailin import start_mailin
+        from app.services.events.mailin import start_mailin
 
         host = host or current_app.config["MAILIN_HOST"]
         port = port or current_app.config["MAILIN_PORT"]
@@ -81,7 +81,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("process-hits")
     def process_hits_cmd():
         """Move queued opens and clicks into the event log now."""
-        from app.services.tracking import process_hits
+        from app.services.events.tracking import process_hits
 
         total = 0
         while n := process_hits():

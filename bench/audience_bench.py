@@ -43,11 +43,13 @@ def populate(n: int, suppressed: int) -> tuple[int, int]:
     from sqlalchemy import text
 
     from app.extensions import db
-    from app.services import audience, campaigns, templates
-    from app.services.workspaces import create_workspace
+    from app.services.audience import contacts
+    from app.services.campaigns import drafts
+    from app.services.content import templates
+    from app.services.platform.workspaces import create_workspace
 
     ws = create_workspace("Bench audience", "owner@bench.example", "bench password 123")
-    lst = audience.create_list(ws.id, "Everyone")
+    lst = contacts.create_list(ws.id, "Everyone")
     tpl = templates.create_template(
         ws.id,
         {"name": "News", "subject": "News", "body_html": "<p>Hi</p><a href='{{ unsubscribe_url }}'>Unsubscribe</a>"},
@@ -85,7 +87,7 @@ def populate(n: int, suppressed: int) -> tuple[int, int]:
             ),
             {"ws": ws.id, "n": suppressed, "step": step},
         )
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         ws.id,
         {
             "name": "Everyone",
@@ -117,7 +119,7 @@ def clear(campaign_id: int) -> None:
 def run_herald(campaign_id: int) -> tuple[float, int]:
     from app.extensions import db
     from app.models import Campaign
-    from app.services.sending import materialize_recipients
+    from app.services.campaigns.sending import materialize_recipients
 
     campaign = db.session.get(Campaign, campaign_id)
     t0 = time.perf_counter()

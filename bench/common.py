@@ -346,14 +346,17 @@ def create_campaign(n: int, smtp_port: int, prefix: str = "user") -> dict:
     Call inside an app context; commits. Returns the ids.
     """
     from app.extensions import db
-    from app.services import audience, campaigns, providers, templates
-    from app.services.workspaces import create_workspace
+    from app.services.audience import contacts
+    from app.services.campaigns import drafts
+    from app.services.content import templates
+    from app.services.delivery import providers
+    from app.services.platform.workspaces import create_workspace
 
     ws = create_workspace("Bench Outfitters", "owner@bench.example.com", "correct horse battery staple")
-    lst = audience.create_list(ws.id, "Everyone")
+    lst = contacts.create_list(ws.id, "Everyone")
     rows = subscriber_rows(n, prefix)
     for i in range(0, n, 5000):
-        result = audience.import_subscribers(ws.id, rows[i : i + 5000], [lst.id])
+        result = contacts.import_subscribers(ws.id, rows[i : i + 5000], [lst.id])
         if result.errors:
             raise RuntimeError(f"import failed: {result.errors[:3]}")
     prov = providers.create_provider(
@@ -363,7 +366,7 @@ def create_campaign(n: int, smtp_port: int, prefix: str = "user") -> dict:
         ws.id,
         {"name": "Spring newsletter", "subject": SUBJECT, "body_html": newsletter_html(), "preview_text": PREVIEW},
     )
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         ws.id,
         {
             "name": "Spring collection",

@@ -12,8 +12,8 @@ import json
 import statistics
 import time
 
+from app.services.content.rendering import CompiledMessage, build_context, extract_links
 from app.services.designs import compile_design
-from app.services.rendering import CompiledMessage, build_context, extract_links
 
 
 def design_30_blocks() -> dict:

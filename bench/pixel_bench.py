@@ -9,7 +9,7 @@ same command (`gunicorn --no-control-socket -w 2 -b 127.0.0.1:PORT ...`), warmed
 second, then loaded for --seconds by wrk with one thread per connection; bench/wrk_pixel.lua
 rotates through the URLs and labels every request (User-Agent `wrk/<thread>/<sequence>`).
 
-Proof: after the runs, app.services.tracking.process_hits drains the Redis list into the event
+Proof: after the runs, app.services.events.tracking.process_hits drains the Redis list into the event
 log. Every request wrk saw answered with 200 must have exactly one `open` event with its
 label; the only other labelled events allowed are those of requests wrk had sent but never
 read an answer for (in flight when wrk stopped). Exit 1 if a hit is lost, duplicated or
@@ -61,12 +61,12 @@ def make_recipients(app, n: int) -> list[str]:
 
     from app.extensions import db
     from app.models import CampaignRecipient
-    from app.services import campaigns, sending
+    from app.services.campaigns import drafts, sending
     from app.services.tokens import make_token
 
     with app.app_context():
         ids = create_campaign(n, free_port())
-        campaigns.send_campaign(ids["workspace_id"], ids["campaign_id"])
+        drafts.send_campaign(ids["workspace_id"], ids["campaign_id"])
         db.session.commit()  # queues a prepare job that no worker runs: the Redis db is flushed at the end
         sending.prepare_campaign(ids["campaign_id"])
         db.session.execute(
@@ -186,7 +186,7 @@ def serve_and_load(name: str, target: str, iso: Isolated, wrk: str, tokens: list
 
 def drain(app) -> tuple[int, float, int]:
     """process_hits until the list is empty; (hits, seconds, calls)."""
-    from app.services.tracking import process_hits
+    from app.services.events.tracking import process_hits
 
     total, calls, t0 = 0, 0, time.perf_counter()
     with app.app_context():
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
             herald = serve_and_load("herald", "wsgi:app", iso, wrk, tokens, args)
             bare = serve_and_load("bare", "bench.bare_pixel:app", iso, wrk, tokens, args)
             from app.redis_client import redis_for
-            from app.services.tracking import HITS_KEY
+            from app.services.events.tracking import HITS_KEY
 
             queued = redis_for(iso.redis_url).llen(HITS_KEY)
             drained, drain_seconds, calls = drain(app)

@@ -121,7 +121,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
 
     from app.extensions import db
     from app.redis_client import redis_for
-    from app.services import campaigns
+    from app.services.campaigns import drafts
 
     conn = redis_for(iso.redis_url)
     workers: list[subprocess.Popen] = []
@@ -164,7 +164,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         sink0 = sink.cpu()
         t0 = time.perf_counter()
         with app.app_context():
-            campaigns.send_campaign(ids["workspace_id"], ids["campaign_id"])
+            drafts.send_campaign(ids["workspace_id"], ids["campaign_id"])
             db.session.commit()  # the prepare job is enqueued on commit
             db.session.remove()
         timeout = args.timeout or max(120.0, args.n * 0.05)
@@ -198,7 +198,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         rcpts, nbytes, sample = h.rcpts.copy(), h.bytes, h.sample
     missing, duplicated, unexpected = check_recipients(rcpts, {expected_email("user", i) for i in range(args.n)})
     with app.app_context():
-        stats = campaigns.campaign_stats(ids["campaign_id"])
+        stats = drafts.campaign_stats(ids["campaign_id"])
         db.session.remove()
     return {
         "status": status,
@@ -252,7 +252,7 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     import pstats
 
     from app.extensions import db
-    from app.services import campaigns, sending
+    from app.services.campaigns import drafts, sending
 
     port = app.config["_BENCH_SINK_PORT"]
     sink = spawn(
@@ -264,7 +264,7 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     )
 
     def one_batch(campaign_id: int, prof=None) -> tuple[dict, float, float]:
-        campaigns.send_campaign(ids["workspace_id"], campaign_id)
+        drafts.send_campaign(ids["workspace_id"], campaign_id)
         db.session.commit()
         app.config["SEND_BATCH_SIZE"] = args.n
         ((first, last),) = sending.prepare_campaign(campaign_id)
@@ -276,7 +276,7 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     try:
         wait_for_port("127.0.0.1", port, 20, sink)
         with app.app_context():
-            copy = campaigns.create_campaign(
+            copy = drafts.create_campaign(
                 ids["workspace_id"],
                 {
                     "name": "Spring collection (profiled)",

@@ -91,7 +91,8 @@ def setup(app, n_recipients: int, public_key: str) -> dict:
 
     from app.extensions import db
     from app.models import Campaign, CampaignRecipient
-    from app.services import campaigns, providers, sending
+    from app.services.campaigns import drafts, sending
+    from app.services.delivery import providers
 
     with app.app_context():
         try:
@@ -99,7 +100,7 @@ def setup(app, n_recipients: int, public_key: str) -> dict:
             sg = providers.create_provider(
                 ids["workspace_id"], "SendGrid", "sendgrid", {"webhook_public_key": public_key}, {"api_key": "SG.bench"}
             )
-            reference = campaigns.create_campaign(
+            reference = drafts.create_campaign(
                 ids["workspace_id"],
                 {
                     "name": "Spring collection (reference)",
@@ -345,14 +346,15 @@ def check(app, ids: dict, campaign: str, expect: dict) -> dict:
 
     from app.extensions import db
     from app.models import Event, WebhookPayload
-    from app.services import campaigns, delivery_stats
+    from app.services.campaigns import drafts
+    from app.services.delivery import delivery_stats
 
     cid = ids["campaigns"][campaign]["id"]
     with app.app_context():
         try:
             events = db.session.scalar(select(func.count()).select_from(Event).where(Event.campaign_id == cid))
             new = db.session.scalar(select(func.coalesce(func.sum(WebhookPayload.events_new), 0)))
-            stats = campaigns.campaign_stats(cid)
+            stats = drafts.campaign_stats(cid)
             totals = delivery_stats.totals(ids["workspace_id"], provider_id=ids["provider_id"])
         finally:
             db.session.remove()
@@ -379,7 +381,7 @@ def check(app, ids: dict, campaign: str, expect: dict) -> dict:
 def run_reference(app, ids: dict, batches: list[list[dict]]) -> dict:
     from app.extensions import db
     from app.providers import sendgrid
-    from app.services import provider_events
+    from app.services.events import provider_events
 
     parsed = [sendgrid.parse_webhook({}, json.dumps(b).encode()) for b in batches]
     new = 0

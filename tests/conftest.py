@@ -48,7 +48,7 @@ if os.environ.get("CI"):
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.services.mailcatcher import AdvertisesPipelining  # noqa: E402
+from app.services.delivery.mailcatcher import AdvertisesPipelining  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +83,8 @@ def _clean_state(request):
                     conn.exec_driver_sql(f"DELETE FROM {t}")
     reset_test_redis(_REDIS_URL)
     # Ids restart after the truncate, so per-process caches keyed by id must go too.
-    from app.services import sending, tracking
+    from app.services.campaigns import sending
+    from app.services.events import tracking
 
     sending._compiled.clear()
     tracking._links.clear()
@@ -200,7 +201,7 @@ def smtp_sink():
 @pytest.fixture
 def mail_catcher(app):
     """The development outbox's SMTP catcher, on the port the app is configured with."""
-    from app.services.mailcatcher import start_catcher
+    from app.services.delivery.mailcatcher import start_catcher
 
     controller = start_catcher(app, "127.0.0.1", app.config["MAILCATCHER_PORT"])
     yield controller
@@ -214,7 +215,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def make_workspace(ctx):
-    from app.services.workspaces import create_workspace
+    from app.services.platform.workspaces import create_workspace
 
     counter = iter(range(1, 10_000))
 
@@ -246,7 +247,7 @@ def client(app, workspace):
 
 @pytest.fixture
 def api_key(workspace):
-    from app.services.workspaces import create_api_key
+    from app.services.platform.workspaces import create_api_key
 
     _, plain = create_api_key(workspace.id, "tests")
     db.session.commit()

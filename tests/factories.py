@@ -3,17 +3,20 @@
 commits, as a request or a job would (`smtp_campaign` commits, since a worker must see it)."""
 
 from app.extensions import db
-from app.services import audience, campaigns, providers, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers
 from tests.conftest import TEMPLATE_HTML
 
 
 def create_list(workspace_id: int, name: str = "Customers"):
-    return audience.create_list(workspace_id, name)
+    return contacts.create_list(workspace_id, name)
 
 
 def create_subscribers(workspace_id: int, rows: list[dict], list_id: int | None = None):
     """Import `rows` ({email, name?, attributes?, timezone?}) into the workspace (and a list)."""
-    return audience.import_subscribers(workspace_id, rows, [list_id] if list_id else None)
+    return contacts.import_subscribers(workspace_id, rows, [list_id] if list_id else None)
 
 
 def people(n: int, email: str = "p{i}@example.com", name: str | None = "P{i}", **attributes) -> list[dict]:
@@ -52,7 +55,7 @@ def create_campaign(workspace_id: int, template_id: int, list_ids: list[int], pr
         "provider_id": provider_id,
         **fields,
     }
-    return campaigns.create_campaign(workspace_id, data)
+    return drafts.create_campaign(workspace_id, data)
 
 
 def smtp_campaign(

@@ -21,8 +21,10 @@ from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import CampaignRecipient, Subscriber
-from app.services import audience, campaigns, sending, templates
-from app.services import providers as provider_service
+from app.services.audience import contacts
+from app.services.campaigns import drafts, sending
+from app.services.content import templates
+from app.services.delivery import providers as provider_service
 from tests.conftest import TEMPLATE_HTML
 from tests.unit.test_sns_verify import _cert, _pem, _sign
 
@@ -198,9 +200,9 @@ def ses_mail(recipient: dict) -> dict:
 
 def sent_campaign(workspace_id: int, smtp_port: int, worker, n: int = 6, prefix: str = "person", name="Spring"):
     """n subscribers on a list, a campaign sent to them through a local SMTP relay; its recipients."""
-    lst = audience.create_list(workspace_id, f"{name} list")
+    lst = contacts.create_list(workspace_id, f"{name} list")
     rows = [{"email": f"{prefix}{i}@example.com", "name": f"Person {i}"} for i in range(n)]
-    audience.import_subscribers(workspace_id, rows, [lst.id])
+    contacts.import_subscribers(workspace_id, rows, [lst.id])
     relay = provider_service.default_provider(workspace_id)
     if relay is None or relay.provider_type != "smtp":
         relay = provider_service.create_provider(
@@ -208,7 +210,7 @@ def sent_campaign(workspace_id: int, smtp_port: int, worker, n: int = 6, prefix:
         )
     camp = _campaign(workspace_id, lst.id, relay.id, name)
     db.session.commit()
-    campaigns.send_campaign(workspace_id, camp.id)
+    drafts.send_campaign(workspace_id, camp.id)
     db.session.commit()
     worker()
     return camp, recipients_of(camp.id)
@@ -219,7 +221,7 @@ def another_campaign(workspace_id: int, list_id: int, worker, name: str):
     relay = provider_service.default_provider(workspace_id)
     camp = _campaign(workspace_id, list_id, relay.id, name)
     db.session.commit()
-    campaigns.send_campaign(workspace_id, camp.id)
+    drafts.send_campaign(workspace_id, camp.id)
     db.session.commit()
     worker()
     return camp, recipients_of(camp.id)
@@ -229,7 +231,7 @@ def _campaign(workspace_id: int, list_id: int, provider_id: int, name: str):
     tpl = templates.create_template(
         workspace_id, {"name": f"{name} template", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
     )
-    return campaigns.create_campaign(
+    return drafts.create_campaign(
         workspace_id,
         {
             "name": name,
@@ -245,10 +247,10 @@ def _campaign(workspace_id: int, list_id: int, provider_id: int, name: str):
 def bulk_sent_campaign(workspace_id: int, n: int, provider_id: int, prefix: str = "flood"):
     """A campaign to n subscribers whose recipients are written set-based and marked sent through
     `provider_id` (as if handed off there), without sending any message; its recipients."""
-    lst = audience.create_list(workspace_id, "Everyone")
+    lst = contacts.create_list(workspace_id, "Everyone")
     rows = [{"email": f"{prefix}{i:05d}@example.com"} for i in range(n)]
     for i in range(0, n, 5000):
-        audience.import_subscribers(workspace_id, rows[i : i + 5000], [lst.id])
+        contacts.import_subscribers(workspace_id, rows[i : i + 5000], [lst.id])
     camp = _campaign(workspace_id, lst.id, provider_id, "Flood")
     camp.status = "sending"
     camp.total_recipients = sending.materialize_recipients(camp)  # one INSERT ... SELECT

@@ -30,14 +30,14 @@ def _run(fn, *args):
 
 def prepare_campaign(campaign_id: int) -> int:
     """Materialize a campaign's recipients and queue its batches; returns the batch count."""
-    from app.services import sending
+    from app.services.campaigns import sending
 
     return _run(sending.prepare_and_queue, campaign_id)
 
 
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
     """Send one batch of at most 500 recipients."""
-    from app.services import sending
+    from app.services.campaigns import sending
 
     result = _run(sending.send_batch, campaign_id, first_id, last_id)
     job = get_current_job()
@@ -49,7 +49,7 @@ def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
 
 def send_message(message_id: int) -> str:
     """Send one transactional message (queue `transactional`); RQ retries it while nothing was handed off."""
-    from app.services import transactional
+    from app.services.delivery import transactional
 
     job = get_current_job()
     final_attempt = job is None or not job.retries_left
@@ -58,63 +58,63 @@ def send_message(message_id: int) -> str:
 
 def requeue_lost_messages() -> list[int]:
     """Queue again the transactional messages whose job Redis lost (periodic)."""
-    from app.services import transactional
+    from app.services.delivery import transactional
 
     return _run(transactional.requeue_lost_messages)
 
 
 def recover_stale_messages() -> int:
     """Transactional messages claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
-    from app.services import transactional
+    from app.services.delivery import transactional
 
     return _run(transactional.recover_stale_messages)
 
 
 def start_due_campaigns() -> list[int]:
     """Start the scheduled campaigns whose time has come (periodic)."""
-    from app.services import campaign_lifecycle
+    from app.services.campaigns import lifecycle
 
-    return _run(campaign_lifecycle.start_due_campaigns)
+    return _run(lifecycle.start_due_campaigns)
 
 
 def run_recurring_campaigns() -> list[int]:
     """Start one run of every recurring campaign whose next run is due (periodic); safe to run twice."""
-    from app.services import recurring
+    from app.services.campaigns import recurring
 
     return _run(recurring.run_due)
 
 
 def decide_ab_tests() -> list[int]:
     """Send the winner of every A/B test whose wait is over, to the rest of its audience (periodic)."""
-    from app.services import ab_tests
+    from app.services.campaigns import ab_tests
 
     return _run(ab_tests.decide_due_tests)
 
 
 def recover_stale_claims() -> int:
     """Recipients claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
-    from app.services import sending
+    from app.services.campaigns import sending
 
     return _run(sending.recover_stale_claims)
 
 
 def requeue_stalled_campaigns() -> list[int]:
     """Queue again the work of sending campaigns whose jobs were lost (periodic)."""
-    from app.services import sending
+    from app.services.campaigns import sending
 
     return _run(sending.requeue_stalled_campaigns)
 
 
 def requeue_due_retries() -> int:
     """Queue again the recipients a server refused for now, once their wait is over (periodic)."""
-    from app.services import sending
+    from app.services.campaigns import sending
 
     return _run(sending.requeue_due_retries)
 
 
 def process_tracking_hits() -> int:
     """Move queued opens and clicks into the event log (periodic)."""
-    from app.services import tracking
+    from app.services.events import tracking
 
     total = 0
     for _ in range(20):
@@ -127,7 +127,7 @@ def process_tracking_hits() -> int:
 
 def process_webhook_payload(payload_id: int) -> dict | None:
     """Parse one stored provider webhook and apply its events (queue `webhooks`); safe to run twice."""
-    from app.services import webhook_intake
+    from app.services.events import webhook_intake
 
     def run():
         payload = webhook_intake.process(payload_id)
@@ -138,14 +138,14 @@ def process_webhook_payload(payload_id: int) -> dict | None:
 
 def requeue_stuck_webhooks() -> int:
     """Queue again stored provider webhooks nobody processed (periodic)."""
-    from app.services import webhook_intake
+    from app.services.events import webhook_intake
 
     return _run(webhook_intake.requeue_stuck)
 
 
 def probe_providers() -> dict:
     """Check every provider's connection and credentials, as "Test" does (periodic)."""
-    from app.services import providers
+    from app.services.delivery import providers
 
     return _run(providers.probe_all)
 
@@ -153,7 +153,7 @@ def probe_providers() -> dict:
 def run_import(import_id: str, workspace_id: int, list_ids: list[int]) -> dict:
     """Import a large CSV in chunks, with progress the dashboard polls."""
     from app.extensions import db
-    from app.services import imports
+    from app.services.audience import imports
 
     return _run(imports.run_import, import_id, workspace_id, list_ids, db.session.commit)
 

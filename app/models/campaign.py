@@ -51,14 +51,14 @@ class Campaign(db.Model):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Each resume queues the batches again under new job ids (the old jobs have finished).
     send_round: Mapped[int] = mapped_column(default=0)
-    # When messages may go out (app/services/send_windows.py); None: any time.
+    # When messages may go out (app/services/campaigns/send_windows.py); None: any time.
     send_window: Mapped[dict | None] = mapped_column(JSONType)
     # A campaign with a recurrence is the parent of a series: each run is a child campaign
-    # (parent_id) started at next_run_at (app/services/recurring.py).
+    # (parent_id) started at next_run_at (app/services/campaigns/recurring.py).
     recurrence: Mapped[dict | None] = mapped_column(JSONType)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    # A/B test (app/services/ab_tests.py): {"test_percent", "metric", "wait_minutes", "auto_pick"};
+    # A/B test (app/services/campaigns/ab_tests.py): {"test_percent", "metric", "wait_minutes", "auto_pick"};
     # ab_phase None | testing | waiting | decided; the rest of the audience waits as `held` rows.
     ab_test: Mapped[dict | None] = mapped_column(JSONType)
     ab_phase: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -66,7 +66,7 @@ class Campaign(db.Model):
     # No foreign key: campaign_variants already points here (a cycle), and variants go with the campaign.
     winner_variant_id: Mapped[int | None] = mapped_column()
     ab_result: Mapped[dict | None] = mapped_column(JSONType)  # how and on what figures the winner was picked
-    # Which providers carry the send (app/services/routing.py):
+    # Which providers carry the send (app/services/delivery/routing.py):
     # {"strategy": "priority" | "round_robin" | "weighted", "providers": [ids, in order],
     #  "weights": {id: weight}, "fallback": bool}; None: the campaign's provider, or the default.
     routing_config: Mapped[dict | None] = mapped_column(JSONType)

@@ -1,6 +1,6 @@
 """A built message taken apart again, for the providers whose APIs take JSON fields, not raw MIME.
 
-Herald builds every message once, as RFC 5322 bytes (app/services/mime.py), whatever the
+Herald builds every message once, as RFC 5322 bytes (app/services/content/mime.py), whatever the
 provider; SendGrid v3 and Postmark want sender, recipient, subject and bodies as separate
 fields. `split` reads them back with the stdlib parser, so RFC 2047 names and subjects,
 folded headers and quoted-printable bodies come back as the text that was encoded.

@@ -132,7 +132,8 @@ def _forget_process_caches():
     """The live server runs in this process, so its per-process caches outlive the test: ids restart
     after each test's TRUNCATE … RESTART IDENTITY, and a cached link id 1 would redirect a later
     test's click to this test's URL."""
-    from app.services import sending, tracking
+    from app.services.campaigns import sending
+    from app.services.events import tracking
     from workers.jobs import _app
 
     tracking._links.clear()

@@ -13,11 +13,12 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def shop(make_workspace):
     """A workspace whose list has ten subscribers, and one template."""
-    from app.services import audience, templates
+    from app.services.audience import contacts
+    from app.services.content import templates
 
     ws = make_workspace("Acme", "owner@example.com")
-    lst = audience.create_list(ws.id, "Newsletter")
-    audience.import_subscribers(
+    lst = contacts.create_list(ws.id, "Newsletter")
+    contacts.import_subscribers(
         ws.id, [{"email": f"reader{i}@example.com", "name": f"Reader {i}"} for i in range(10)], [lst.id]
     )
     templates.create_template(

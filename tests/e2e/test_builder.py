@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CaughtMessage, Template
-from app.services.outbox import parse_caught
+from app.services.delivery.outbox import parse_caught
 from tests.e2e.test_marketer_journeys import heading, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -179,7 +179,7 @@ def test_marketer_builds_an_email_by_drag_and_drop_and_sends_a_test(app, desktop
 
 def test_the_keyboard_moves_a_block_into_a_column_without_dragging(app, desktop, live_server, workspace):
     """What drag does, the keyboard does too: select a block, choose where it goes, Alt+↑ to place it."""
-    from app.services import templates
+    from app.services.content import templates
 
     design = {
         "version": 1,

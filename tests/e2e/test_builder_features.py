@@ -14,7 +14,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from app.extensions import db
-from app.services import audience
+from app.services.audience import contacts
 from app.services.designs import starters
 from tests.e2e.test_builder import TOP, drag, top_types, wait_saved
 from tests.e2e.test_marketer_journeys import heading, menu_item, sign_in
@@ -316,7 +316,7 @@ def test_the_subject_and_preview_text_show_in_the_inbox_row_of_the_preview(deskt
 def test_preview_as_a_chosen_subscriber_shows_their_name(app, desktop, live_server, workspace):
     page, origin = desktop, live_server
     with app.app_context():
-        audience.add_subscriber(workspace.id, "kim@example.com", "Kim Larsen", {"plan": "free"})
+        contacts.add_subscriber(workspace.id, "kim@example.com", "Kim Larsen", {"plan": "free"})
         db.session.commit()
     sign_in(page, origin)
     start_blank(page, origin)

@@ -16,15 +16,18 @@ TEMPLATE = """<!doctype html><html><body><h1>Hello {{ subscriber.name }}</h1>
 @pytest.fixture
 def draft(make_workspace):
     """A workspace with two SMTP relays and a draft campaign sent the default way."""
-    from app.services import audience, campaigns, providers, templates
+    from app.services.audience import contacts
+    from app.services.campaigns import drafts
+    from app.services.content import templates
+    from app.services.delivery import providers
 
     ws = make_workspace("Acme", "owner@example.com")
-    lst = audience.create_list(ws.id, "Newsletter")
-    audience.add_subscriber(ws.id, "ana@example.com", "Ana", {}, [lst.id])
+    lst = contacts.create_list(ws.id, "Newsletter")
+    contacts.add_subscriber(ws.id, "ana@example.com", "Ana", {}, [lst.id])
     tpl = templates.create_template(ws.id, {"name": "Digest", "subject": "News", "body_html": TEMPLATE})
     for name, port in (("Relay A", 2525), ("Relay B", 2526)):
         providers.create_provider(ws.id, name, "smtp", {"host": "127.0.0.1", "port": port}, {})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         ws.id,
         {
             "name": "Weekly digest",

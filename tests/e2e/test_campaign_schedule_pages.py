@@ -22,12 +22,13 @@ TEMPLATE = """<!doctype html><html><body><h1>Hello {{ subscriber.name }}</h1>
 @pytest.fixture
 def shop(make_workspace):
     """A workspace (UTC) with a list of three subscribers and one template."""
-    from app.services import audience, templates
+    from app.services.audience import contacts
+    from app.services.content import templates
 
     ws = make_workspace("Acme", "owner@example.com")
-    lst = audience.create_list(ws.id, "Newsletter")
+    lst = contacts.create_list(ws.id, "Newsletter")
     for name in ("Ana", "Bo", "Cy"):
-        audience.add_subscriber(ws.id, f"{name.lower()}@example.com", name, {}, [lst.id])
+        contacts.add_subscriber(ws.id, f"{name.lower()}@example.com", name, {}, [lst.id])
     templates.create_template(
         ws.id, {"name": "Digest", "subject": "News for {{ subscriber.name }}", "body_html": TEMPLATE}
     )

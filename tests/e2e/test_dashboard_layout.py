@@ -22,14 +22,16 @@ TEMPLATE = """<!doctype html><html><body><h1>Hello {{ subscriber.name }}</h1>
 @pytest.fixture
 def shop(workspace):
     """A list of 120 subscribers (a tall subscribers page), a template and a draft campaign with a long name."""
-    from app.services import audience, campaigns, templates
+    from app.services.audience import contacts
+    from app.services.campaigns import drafts
+    from app.services.content import templates
 
-    lst = audience.create_list(workspace.id, "Spring newsletter subscribers")
+    lst = contacts.create_list(workspace.id, "Spring newsletter subscribers")
     for n in range(120):
-        audience.add_subscriber(workspace.id, f"reader{n:03d}@example.com", f"Reader {n}", {}, [lst.id])
+        contacts.add_subscriber(workspace.id, f"reader{n:03d}@example.com", f"Reader {n}", {}, [lst.id])
     tpl = templates.create_template(workspace.id, {"name": "Digest", "subject": "News", "body_html": TEMPLATE})
     db.session.flush()
-    campaign = campaigns.create_campaign(
+    campaign = drafts.create_campaign(
         workspace.id,
         {
             "name": "Spring sale announcement for loyal customers",

@@ -102,12 +102,13 @@ def header_value(page, name: str) -> str:
 @pytest.fixture
 def acme(make_workspace):
     """A workspace with a list of two subscribers; `template(html)` adds a template to it."""
-    from app.services import audience, templates
+    from app.services.audience import contacts
+    from app.services.content import templates
 
     ws = make_workspace("Acme", "owner@example.com")
-    lst = audience.create_list(ws.id, "Newsletter")
-    audience.add_subscriber(ws.id, "ana@example.com", "Ana", {"plan": "gold"}, [lst.id])
-    audience.add_subscriber(ws.id, "cy@example.com", "Cy", {"plan": "free"}, [lst.id])
+    lst = contacts.create_list(ws.id, "Newsletter")
+    contacts.add_subscriber(ws.id, "ana@example.com", "Ana", {"plan": "gold"}, [lst.id])
+    contacts.add_subscriber(ws.id, "cy@example.com", "Cy", {"plan": "free"}, [lst.id])
     db.session.commit()
 
     def template(body_html: str, name="Monthly", subject="Hi {{ subscriber.name }}, news from Acme"):
@@ -321,7 +322,7 @@ def test_recipient_clicks_a_tracked_link_and_lands_on_the_original_url(
     expect(reader.get_by_role("heading", name="Sign in to Herald")).to_be_visible()
 
     # The periodic job moves the hit into the campaign's figures.
-    from app.services import tracking
+    from app.services.events import tracking
 
     with app.app_context():
         assert tracking.process_hits() >= 1

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
 
 from app.extensions import db
-from app.services import providers
+from app.services.delivery import providers
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ Screenshots of each starter at both widths go to test-artifacts/screenshots/star
 
 import pytest
 
+from app.services.content.rendering import SAMPLE_SUBSCRIBER, build_context, render_once
 from app.services.designs import compile_design, starters
-from app.services.rendering import SAMPLE_SUBSCRIBER, build_context, render_once
 from tests.e2e.conftest import DESKTOP, MOBILE
 
 pytestmark = pytest.mark.e2e

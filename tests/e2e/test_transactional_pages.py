@@ -6,7 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db
-from app.services import audience, providers, templates
+from app.services.audience import contacts
+from app.services.content import templates
+from app.services.delivery import providers
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +38,7 @@ def test_the_transactional_page_lists_a_sent_message_and_opens_it(
             "category": "transactional",
         },
     )
-    audience.suppress_address(workspace.id, "bounced@example.com", "bounced", "550 5.1.1 no such user")
+    contacts.suppress_address(workspace.id, "bounced@example.com", "bounced", "550 5.1.1 no such user")
     db.session.commit()
     body = {
         "template": "password-reset",

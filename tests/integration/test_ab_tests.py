@@ -11,7 +11,10 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant
-from app.services import ab_tests, audience, campaigns, templates, tracking
+from app.services.audience import contacts
+from app.services.campaigns import ab_tests, drafts
+from app.services.content import templates
+from app.services.events import tracking
 from tests.conftest import TEMPLATE_HTML
 from tests.factories import create_list, create_smtp_provider, create_subscribers, create_template, people
 
@@ -38,9 +41,9 @@ def _setup(workspace, sink, n=200, **ab):
 
 
 def _start(workspace, data) -> Campaign:
-    camp = campaigns.create_campaign(workspace.id, data)
+    camp = drafts.create_campaign(workspace.id, data)
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     return camp
 
@@ -88,7 +91,7 @@ def test_the_test_portion_is_split_evenly_the_rest_waits_and_then_gets_the_varia
     assert c.status == "sending" and c.ab_phase == "waiting"  # not sent: 160 people are still to get the winner
     assert c.ab_wait_until > c.started_at + timedelta(minutes=239)
     assert _recipient_counts(camp.id) == {"sent": 40, "held": 160}
-    stats = campaigns.campaign_stats(camp.id)
+    stats = drafts.campaign_stats(camp.id)
     assert stats["total_recipients"] == 200 and stats["held"] == 160 and stats["pending"] == 0
 
     worker()  # nothing else goes out during the wait
@@ -195,9 +198,9 @@ def test_someone_who_unsubscribes_during_the_wait_does_not_get_the_winner(worksp
     held = db.session.scalars(
         select(CampaignRecipient).where(CampaignRecipient.campaign_id == camp.id, CampaignRecipient.status == "held")
     ).all()
-    leaver = db.session.get(audience.Subscriber, held[0].subscriber_id)
-    audience.unsubscribe(leaver)
-    audience.suppress_address(workspace.id, held[1].email, "complained")
+    leaver = db.session.get(contacts.Subscriber, held[0].subscriber_id)
+    contacts.unsubscribe(leaver)
+    contacts.suppress_address(workspace.id, held[1].email, "complained")
     db.session.commit()
     c = _campaign(camp.id)
     ab_tests.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1))
@@ -205,7 +208,7 @@ def test_someone_who_unsubscribes_during_the_wait_does_not_get_the_winner(worksp
     worker()
     rcpts = {m["rcpt_tos"][0] for m in smtp_sink.messages}
     assert len(rcpts) == 18 and leaver.email not in rcpts and held[1].email not in rcpts
-    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(drafts.recipients_query(camp.id))}
     assert rows[leaver.email] == ("failed", "suppressed:unsubscribed")
     assert rows[held[1].email] == ("failed", "suppressed:complained")
     assert _campaign(camp.id).status == "sent"
@@ -224,7 +227,7 @@ def test_pause_and_cancel_during_the_wait_send_nothing_more(api, workspace, smtp
     assert len(smtp_sink.messages) == 6
     counts = _recipient_counts(camp.id)
     assert counts == {"sent": 6, "failed": 24}
-    reasons = {r.reason for r in db.session.scalars(campaigns.recipients_query(camp.id, "failed"))}
+    reasons = {r.reason for r in db.session.scalars(drafts.recipients_query(camp.id, "failed"))}
     assert reasons == {"cancelled before sending"}
 
 

@@ -9,8 +9,11 @@ from jsonschema import Draft202012Validator
 
 from app.extensions import db
 from app.models import ApiKey
-from app.services import audience, campaigns, providers, templates
-from app.services.workspaces import create_api_key, revoke_api_key
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers
+from app.services.platform.workspaces import create_api_key, revoke_api_key
 from tests.conftest import TEMPLATE_HTML
 
 ERROR_KEYS = {"code", "message", "fields"}
@@ -85,10 +88,10 @@ def make_campaign(api, list_ids, template_id, **overrides) -> dict:
 def other(make_workspace):
     """Another workspace with one of everything: its ids must be invisible through our key."""
     ws = make_workspace("Other", "other@example.com")
-    lst = audience.create_list(ws.id, "Theirs")
-    sub = audience.add_subscriber(ws.id, "them@example.com", list_ids=[lst.id])
+    lst = contacts.create_list(ws.id, "Theirs")
+    sub = contacts.add_subscriber(ws.id, "them@example.com", list_ids=[lst.id])
     tpl = templates.create_template(ws.id, {"name": "T", "subject": "S", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         ws.id,
         {"name": "C", "template_id": tpl.id, "list_ids": [lst.id], "from_name": "O", "from_email": "o@example.com"},
     )
@@ -261,7 +264,7 @@ def test_subscribers_are_added_once_filtered_and_shown_with_their_lists(api, con
     error = assert_error(api.post("/subscribers", json={"email": "ADA@example.com"}), 409, "conflict")
     assert error["fields"]["id"] == created["id"]
     api.post("/subscribers", json={"email": "bob@example.com"})
-    audience.unsubscribe(audience.get_subscriber(workspace.id, created["id"]))
+    contacts.unsubscribe(contacts.get_subscriber(workspace.id, created["id"]))
     db.session.commit()
 
     page = conforms(api.get("/subscribers"), "SubscriberSummaryPage")
@@ -600,7 +603,7 @@ def test_another_workspaces_ids_answer_404_everywhere(api, other):
         )
         error = assert_error(resp, 404, "not_found")
         assert "Other" not in json.dumps(error) and "them@example.com" not in resp.get_data(as_text=True)
-    assert campaigns.get_campaign(other["workspace"], other["campaign"]).status == "draft"
+    assert drafts.get_campaign(other["workspace"], other["campaign"]).status == "draft"
     assert api.get("/subscribers").json["total"] == 0
     assert api.get("/subscribers?email=them@example.com").json["total"] == 0
     assert [p["provider_type"] for p in api.get("/providers").json["items"]] == ["outbox"]

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from app.extensions import db
-from app.services import audience, saved_blocks, templates
+from app.services.audience import contacts
+from app.services.content import saved_blocks, templates
 from tests.conftest import TEMPLATE_HTML
 from tests.integration import test_api as api_tests
 from tests.integration.test_api import assert_error, patch
@@ -278,7 +279,7 @@ def test_a_design_preview_is_personalized_with_sample_event_data(api, conforms, 
     assert "Canvas tote" in sample["text"] and sample["size_bytes"] == len(sample["html"].encode())
     assert "{{" not in sample["html"] and "http://herald.test/u/sample" in sample["html"]
 
-    sub = audience.add_subscriber(workspace.id, "ana@example.com", name="Ana <b>", attributes={"plan": "silver"})
+    sub = contacts.add_subscriber(workspace.id, "ana@example.com", name="Ana <b>", attributes={"plan": "silver"})
     db.session.commit()
     real = conforms(
         api.post(
@@ -328,7 +329,7 @@ def test_a_test_send_arrives_marked_with_the_blocks_in_order(api, conforms, smtp
         ],
     }
     created = make_design(api, conforms, design=design, subject="News for {{ subscriber.name }}")
-    sub = audience.add_subscriber(workspace.id, "gus@example.com", name="Gus")
+    sub = contacts.add_subscriber(workspace.id, "gus@example.com", name="Gus")
     db.session.commit()
     result = conforms(
         api.post(
@@ -359,7 +360,7 @@ def test_a_test_send_arrives_marked_with_the_blocks_in_order(api, conforms, smtp
 
 
 def test_a_test_send_goes_through_the_default_outbox_and_refuses_bad_input(api, conforms, mail_catcher, workspace):
-    from app.services import outbox
+    from app.services.delivery import outbox
 
     created = make_design(api, conforms)
     url = f"/designs/{created['id']}/test"
@@ -511,7 +512,7 @@ def test_another_workspaces_designs_and_blocks_answer_404_everywhere(api, make_w
     assert saved_blocks.get_saved_block(ws.id, b).name == "Theirs"
     assert api.get("/designs").json["total"] == 0 and api.get("/blocks").json["total"] == 0
     # With a subscriber or provider of the other workspace, our own design answers 404 too.
-    sub = audience.add_subscriber(ws.id, "them@example.com")
+    sub = contacts.add_subscriber(ws.id, "them@example.com")
     db.session.commit()
     mine = api.post("/designs", json={"name": "Mine", "subject": "S", "design": DESIGN}).json
     assert_error(api.post(f"/designs/{mine['id']}/preview", json={"subscriber_id": sub.id}), 404)

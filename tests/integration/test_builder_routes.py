@@ -21,7 +21,9 @@ from sqlalchemy import func, select, update
 from app.blueprints.email_templates.builder import AUTOSAVE_WINDOW, MAX_DESIGN_BYTES, rich_preview
 from app.extensions import db
 from app.models import CaughtMessage, SavedBlock, Template, TemplateVersion, User
-from app.services import audience, providers, saved_blocks, templates
+from app.services.audience import contacts
+from app.services.content import saved_blocks, templates
+from app.services.delivery import providers
 from app.services.designs import MAX_DEPTH, starters
 from tests.conftest import TEMPLATE_HTML
 
@@ -472,7 +474,7 @@ def test_the_panel_with_a_bad_design_uses_the_stored_one(hx, tpl, design):
 
 @pytest.fixture
 def zoe(workspace):
-    sub = audience.add_subscriber(workspace.id, "zoe@example.com", "Zoë Quinn", {"plan": "gold"})
+    sub = contacts.add_subscriber(workspace.id, "zoe@example.com", "Zoë Quinn", {"plan": "gold"})
     db.session.commit()
     return sub
 
@@ -908,7 +910,7 @@ def theirs(make_workspace, workspace):
     other = make_workspace("Other", "other@example.com")
     tpl = make_visual(other.id, design=edited(title={"text": "Their secret sale"}))
     block = saved_blocks.create_saved_block(other.id, "Their block", {"id": "d", "type": "divider"})
-    sub = audience.add_subscriber(other.id, "their@example.com", "Their Person")
+    sub = contacts.add_subscriber(other.id, "their@example.com", "Their Person")
     db.session.commit()
     return {"ws": other, "tpl": tpl, "block": block, "sub": sub}
 

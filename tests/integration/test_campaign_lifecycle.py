@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Workspace
-from app.services import campaign_lifecycle, campaigns, sending
+from app.services.campaigns import drafts, lifecycle, sending
 from app.services.errors import InvalidState, ValidationError
 from tests.factories import people, smtp_campaign
 
@@ -64,12 +64,12 @@ def test_a_time_without_offset_is_read_in_the_workspace_timezone(api, workspace,
 
 def test_a_scheduled_campaign_starts_when_due_and_reaches_everyone_once(workspace, smtp_sink, worker):
     camp = _campaign(workspace, smtp_sink, n=4)
-    campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(minutes=5))
+    lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(minutes=5))
     db.session.commit()
-    assert campaign_lifecycle.start_due_campaigns() == []  # not yet
+    assert lifecycle.start_due_campaigns() == []  # not yet
     db.session.commit()
     later = datetime.now(timezone.utc) + timedelta(minutes=6)
-    assert campaign_lifecycle.start_due_campaigns(now=later) == [camp.id]
+    assert lifecycle.start_due_campaigns(now=later) == [camp.id]
     db.session.commit()
     worker()
     assert _status(camp.id) == "sent"
@@ -79,25 +79,25 @@ def test_a_scheduled_campaign_starts_when_due_and_reaches_everyone_once(workspac
 def test_pausing_a_scheduled_campaign_keeps_it_from_starting_and_resume_reschedules_it(workspace, smtp_sink):
     camp = _campaign(workspace, smtp_sink)
     when = datetime.now(timezone.utc) + timedelta(hours=2)
-    campaign_lifecycle.schedule(workspace.id, camp.id, when)
-    campaign_lifecycle.pause(workspace.id, camp.id)
+    lifecycle.schedule(workspace.id, camp.id, when)
+    lifecycle.pause(workspace.id, camp.id)
     db.session.commit()
-    assert campaign_lifecycle.start_due_campaigns(now=when + timedelta(minutes=1)) == []
-    campaign_lifecycle.resume(workspace.id, camp.id)
+    assert lifecycle.start_due_campaigns(now=when + timedelta(minutes=1)) == []
+    lifecycle.resume(workspace.id, camp.id)
     db.session.commit()
     assert _status(camp.id) == "scheduled"
-    campaign_lifecycle.cancel(workspace.id, camp.id)
+    lifecycle.cancel(workspace.id, camp.id)
     db.session.commit()
     assert _status(camp.id) == "cancelled"
     with pytest.raises(InvalidState):
-        campaign_lifecycle.resume(workspace.id, camp.id)
+        lifecycle.resume(workspace.id, camp.id)
 
 
 def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once(
     workspace, smtp_sink, worker, redis_url, client
 ):
     camp = _campaign(workspace, smtp_sink, n=60, per_second=10)  # about six seconds of sending
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     # A real worker process (RQ needs the main thread of its own process), sending at 20/s.
     rq = Path(sys.executable).parent / "rq"
@@ -118,7 +118,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
             live = client.get(f"/campaigns/{camp.id}/progress").get_data(as_text=True)
             time.sleep(0.1)
         assert "messages/s" in live and "left" in live and "data-throttled" in live, live
-        campaign_lifecycle.pause(workspace.id, camp.id)
+        lifecycle.pause(workspace.id, camp.id)
         db.session.commit()
         runner.wait(30)
     finally:
@@ -136,7 +136,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
     time.sleep(0.5)
     assert len(smtp_sink.messages) == received_while_paused  # really stopped
 
-    campaign_lifecycle.resume(workspace.id, camp.id)
+    lifecycle.resume(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert _status(camp.id) == "sent"
@@ -146,7 +146,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
 
 def test_cancel_lists_whoever_was_not_sent(workspace, smtp_sink, api):
     camp = _campaign(workspace, smtp_sink, n=3)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     sending.prepare_campaign(camp.id)  # the audience is written, nothing is sent yet
     db.session.commit()
@@ -163,7 +163,7 @@ def test_cancel_lists_whoever_was_not_sent(workspace, smtp_sink, api):
 
 def test_a_dead_workers_claims_become_unknown_and_are_resent_only_by_decision(workspace, smtp_sink, worker, api):
     camp = _campaign(workspace, smtp_sink, n=3)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     sending.prepare_campaign(camp.id)
     db.session.commit()
@@ -214,10 +214,10 @@ def test_schedule_refuses_bad_times_with_a_clear_message(workspace, smtp_sink):
     camp = _campaign(workspace, smtp_sink)
     for bad in ("", "soon", "2026-13-40T25:00", None):
         with pytest.raises(ValidationError) as exc:
-            campaign_lifecycle.schedule(workspace.id, camp.id, bad)
+            lifecycle.schedule(workspace.id, camp.id, bad)
         assert "scheduled_at" in exc.value.fields
     with pytest.raises(ValidationError):
-        campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(days=400))
+        lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(days=400))
 
 
 def test_a_time_twenty_seconds_ahead_is_refused_with_the_rule_in_the_api_and_the_dashboard(
@@ -239,7 +239,7 @@ def test_a_time_twenty_seconds_ahead_is_refused_with_the_rule_in_the_api_and_the
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "Choose a time at least a minute from now" in page and _status(camp.id) == "draft"
     later = datetime.now(timezone.utc) + timedelta(seconds=90)
-    assert campaign_lifecycle.schedule(workspace.id, camp.id, later).status == "scheduled"
+    assert lifecycle.schedule(workspace.id, camp.id, later).status == "scheduled"
 
 
 def test_a_campaign_test_is_marked_untracked_and_counts_nowhere(workspace, smtp_sink, api, client):
@@ -267,7 +267,7 @@ def test_a_campaign_test_is_marked_untracked_and_counts_nowhere(workspace, smtp_
 def test_the_campaign_page_says_why_messages_were_not_sent(workspace, smtp_sink, worker, client):
     smtp_sink.refuse["p1@example.com"] = "550 5.1.1 <p1@example.com>: no such mailbox"
     camp = _campaign(workspace, smtp_sink, n=3)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
@@ -295,7 +295,7 @@ def test_a_temporary_refusal_is_retried_and_the_campaign_waits_for_it(
     jobs._app.cache_clear()
     smtp_sink.refuse["p1@example.com"] = "451 4.7.1 Greylisted, try again later"
     camp = _campaign(workspace, smtp_sink, n=3)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     row = db.session.scalar(select(CampaignRecipient).where(CampaignRecipient.email == "p1@example.com"))
@@ -319,7 +319,7 @@ def test_a_recipient_refused_for_now_every_time_fails_with_the_servers_reply(
 ):
     smtp_sink.refuse["p0@example.com"] = "452 4.2.2 Mailbox full"
     camp = _campaign(workspace, smtp_sink, n=2)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     for _ in range(5):

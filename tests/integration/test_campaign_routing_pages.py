@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign
-from app.services import audience, providers, templates
+from app.services.audience import contacts
+from app.services.content import templates
+from app.services.delivery import providers
 from tests.conftest import TEMPLATE_HTML, SMTPSink
 from tests.support import free_port
 
@@ -31,8 +33,8 @@ def second_sink():
 
 
 def _shop(workspace):
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(
+    lst = contacts.create_list(workspace.id, "Customers")
+    contacts.import_subscribers(
         workspace.id, [{"email": f"p{i}@example.com", "name": f"P{i}"} for i in range(PEOPLE)], [lst.id]
     )
     tpl = templates.create_template(

@@ -198,10 +198,10 @@ def test_sandbox_blocks_unsafe_template_code(client):
 
 
 def test_other_workspace_ids_answer_404(client, make_workspace, app):
-    from app.services import audience
+    from app.services.audience import contacts
 
     other = make_workspace("Other")
-    lst = audience.create_list(other.id, "Theirs")
+    lst = contacts.create_list(other.id, "Theirs")
     db.session.commit()
     assert client.get(f"/lists/{lst.id}").status_code == 404
 
@@ -239,15 +239,17 @@ def test_csp_allows_only_our_own_scripts(client):
 
 def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_catcher, worker, make_workspace):
     from app.models import Workspace
-    from app.services import audience, campaigns, templates
+    from app.services.audience import contacts
+    from app.services.campaigns import drafts
+    from app.services.content import templates
 
     ws = db.session.scalar(db.select(Workspace).where(Workspace.slug == "acme"))
-    lst = audience.create_list(ws.id, "L")
-    audience.import_subscribers(ws.id, [{"email": "zoe@example.com", "name": "Zoë"}], [lst.id])
+    lst = contacts.create_list(ws.id, "L")
+    contacts.import_subscribers(ws.id, [{"email": "zoe@example.com", "name": "Zoë"}], [lst.id])
     tpl = templates.create_template(
         ws.id, {"name": "T", "subject": "Bonjour {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
     )
-    c = campaigns.create_campaign(
+    c = drafts.create_campaign(
         ws.id,
         {
             "name": "C",
@@ -258,7 +260,7 @@ def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_c
         },
     )
     db.session.commit()
-    campaigns.send_campaign(ws.id, c.id)
+    drafts.send_campaign(ws.id, c.id)
     db.session.commit()
     worker()
     page = client.get("/outbox/").get_data(as_text=True)
@@ -312,11 +314,11 @@ def test_a_field_is_checked_as_it_is_left(client):
 
 
 def test_marketer_edits_a_subscriber_and_their_lists(client, workspace):
-    from app.services import audience
+    from app.services.audience import contacts
 
-    a = audience.create_list(workspace.id, "A")
-    b = audience.create_list(workspace.id, "B")
-    sub = audience.add_subscriber(workspace.id, "kim@example.com", "Kim", {"plan": "free", "city": "Oslo"}, [a.id])
+    a = contacts.create_list(workspace.id, "A")
+    b = contacts.create_list(workspace.id, "B")
+    sub = contacts.add_subscriber(workspace.id, "kim@example.com", "Kim", {"plan": "free", "city": "Oslo"}, [a.id])
     db.session.commit()
     t = csrf(client)
     r = client.post(
@@ -326,7 +328,7 @@ def test_marketer_edits_a_subscriber_and_their_lists(client, workspace):
     assert r.status_code == 302
     db.session.expire_all()
     assert sub.name == "Kim Lee" and sub.attributes == {"plan": "gold"}
-    assert audience.subscriber_list_ids(sub.id) == [b.id]
+    assert contacts.subscriber_list_ids(sub.id) == [b.id]
     r = client.post(f"/subscribers/{sub.id}/edit", data={"csrf_token": t, "attributes": "no colon here"})
     assert r.status_code == 422 and "write it as name: value" in r.get_data(as_text=True)
 
@@ -345,9 +347,9 @@ def test_preview_names_the_field_with_the_template_error(client):
 
 
 def test_importing_again_into_a_list_says_how_many_were_added_and_warns_without_a_list(client, workspace):
-    from app.services import audience
+    from app.services.audience import contacts
 
-    lst = audience.create_list(workspace.id, "Later")
+    lst = contacts.create_list(workspace.id, "Later")
     db.session.commit()
     t = csrf(client)
     csv = b"email\nann@example.com\nbob@example.com\n"

@@ -13,7 +13,7 @@ import pytest
 from app.extensions import db
 from app.models import Subscriber
 from app.redis_client import get_redis
-from app.services import audience
+from app.services.audience import contacts
 from tests.import_support import columns_form, import_through_pages, upload
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "imports"
@@ -40,7 +40,7 @@ def parked_files() -> list:
 
 
 def test_a_mailchimp_export_imports_names_timezones_and_tags(workspace):
-    result = audience.import_subscribers(workspace.id, audience.parse_csv(fixture("mailchimp_subscribed.csv")))
+    result = contacts.import_subscribers(workspace.id, contacts.parse_csv(fixture("mailchimp_subscribed.csv")))
     db.session.commit()
     assert (result.created, result.errors) == (4, [])
     zoe = subscriber("zoe@example.com")
@@ -53,7 +53,7 @@ def test_a_mailchimp_export_imports_names_timezones_and_tags(workspace):
 
 def test_each_tools_export_gives_the_same_people(workspace):
     for name in ("listmonk_subscribers.csv", "mautic_contacts.csv", "klaviyo_profiles.csv", "brevo_contacts_fr.csv"):
-        audience.import_subscribers(workspace.id, audience.parse_csv(fixture(name)))
+        contacts.import_subscribers(workspace.id, contacts.parse_csv(fixture(name)))
     db.session.commit()
     assert subscriber("zoe@example.com").name == "Zoë Müller-Lüdenscheidt"
     assert subscriber("jose@example.com").name == "José Núñez"
@@ -64,7 +64,7 @@ def test_each_tools_export_gives_the_same_people(workspace):
 
 
 def test_a_timezone_that_is_not_one_is_left_out_and_said_while_the_person_is_imported(workspace):
-    result = audience.import_subscribers(workspace.id, audience.parse_csv(fixture("klaviyo_profiles.csv")))
+    result = contacts.import_subscribers(workspace.id, contacts.parse_csv(fixture("klaviyo_profiles.csv")))
     db.session.commit()
     assert result.created == 2 and subscriber("jose@example.com").timezone is None
     assert result.errors == [
@@ -77,15 +77,15 @@ def test_a_timezone_that_is_not_one_is_left_out_and_said_while_the_person_is_imp
 
 
 def test_importing_again_adds_tags_and_keeps_a_name_and_timezone_the_file_leaves_empty(workspace):
-    audience.import_subscribers(workspace.id, audience.parse_csv(fixture("mailchimp_subscribed.csv")))
+    contacts.import_subscribers(workspace.id, contacts.parse_csv(fixture("mailchimp_subscribed.csv")))
     again = b'Email Address,TAGS,TIMEZONE\nzoe@example.com,"""spring"",""vip""",\n'
-    result = audience.import_subscribers(workspace.id, audience.parse_csv(again))
+    result = contacts.import_subscribers(workspace.id, contacts.parse_csv(again))
     db.session.commit()
     assert result.updated == 1
     zoe = subscriber("zoe@example.com")
     assert zoe.attributes["tags"] == ["vip", "newsletter", "spring"]
     assert zoe.name == "Zoë Müller-Lüdenscheidt" and zoe.timezone == "Europe/Berlin"
-    unchanged = audience.import_subscribers(workspace.id, audience.parse_csv(again))
+    unchanged = contacts.import_subscribers(workspace.id, contacts.parse_csv(again))
     assert (unchanged.updated, unchanged.skipped) == (0, 1)
     assert unchanged.summary() == "Imported 0, skipped 1 (1 unchanged)."
 
@@ -97,10 +97,10 @@ def test_twenty_thousand_rows_import_in_a_few_seconds(workspace, capsys):
         for i in range(20_000)
     )
     started = time.perf_counter()
-    parsed = audience.parse_csv(header + rows)
+    parsed = contacts.parse_csv(header + rows)
     parse_seconds = time.perf_counter() - started
     for i in range(0, len(parsed), 5000):  # the background job's chunks
-        result = audience.import_subscribers(workspace.id, parsed[i : i + 5000])
+        result = contacts.import_subscribers(workspace.id, parsed[i : i + 5000])
         assert result.created == 5000 and not result.errors
     db.session.commit()
     seconds = time.perf_counter() - started
@@ -115,7 +115,7 @@ def test_twenty_thousand_rows_import_in_a_few_seconds(workspace, capsys):
 
 
 def test_the_column_step_recognises_a_mailchimp_export_and_pre_fills_its_mapping(client, workspace):
-    lst = audience.create_list(workspace.id, "Newsletter")
+    lst = contacts.create_list(workspace.id, "Newsletter")
     db.session.commit()
     r = upload(client, csrf(client), fixture("mailchimp_subscribed.csv"), "subscribed_members.csv", [lst.id])
     assert r.status_code == 302 and "/columns" in r.headers["Location"]
@@ -144,7 +144,7 @@ def test_a_marketer_changes_the_mapping_and_imports(client, workspace):
 
 
 def test_imported_tags_and_timezone_show_on_the_subscriber_and_survive_an_edit(client, workspace):
-    audience.import_subscribers(workspace.id, audience.parse_csv(fixture("mailchimp_subscribed.csv")))
+    contacts.import_subscribers(workspace.id, contacts.parse_csv(fixture("mailchimp_subscribed.csv")))
     db.session.commit()
     zoe = subscriber("zoe@example.com")
     page = client.get(f"/subscribers/{zoe.id}").get_data(as_text=True)

@@ -3,16 +3,18 @@
 import pytest
 
 from app.extensions import db
-from app.services import audience, campaigns, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
 from tests.conftest import TEMPLATE_HTML
 
 
 def _fill(workspace, n):
-    lst = audience.create_list(workspace.id, f"List {n}")
-    audience.import_subscribers(workspace.id, [{"email": f"p{n}-{i}@example.com"} for i in range(n)], [lst.id])
+    lst = contacts.create_list(workspace.id, f"List {n}")
+    contacts.import_subscribers(workspace.id, [{"email": f"p{n}-{i}@example.com"} for i in range(n)], [lst.id])
     tpl = templates.create_template(workspace.id, {"name": f"T{n}", "subject": "s", "body_html": TEMPLATE_HTML})
     for i in range(n):
-        campaigns.create_campaign(
+        drafts.create_campaign(
             workspace.id,
             {
                 "name": f"C{n}-{i}",
@@ -38,7 +40,7 @@ def test_list_page_queries_do_not_grow_with_rows(client, workspace, count_querie
 
 def test_the_progress_poll_does_not_grow_with_the_workspace(client, workspace, count_queries):
     _fill(workspace, 3)
-    campaign = db.session.scalar(db.select(campaigns.Campaign).limit(1))
+    campaign = db.session.scalar(db.select(drafts.Campaign).limit(1))
     url = f"/campaigns/{campaign.id}/progress"
     with count_queries() as few:
         client.get(url)

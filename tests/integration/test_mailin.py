@@ -8,9 +8,12 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, InboundMessage, Subscriber, Suppression
-from app.services import audience, campaigns, providers, templates
-from app.services.mailin import start_mailin
-from app.services.verp import return_path
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers
+from app.services.delivery.verp import return_path
+from app.services.events.mailin import start_mailin
 from tests.conftest import TEMPLATE_HTML
 from tests.support import free_port
 
@@ -29,15 +32,15 @@ def mailin(app):
 @pytest.fixture
 def sent(workspace, smtp_sink, worker, app):
     """A campaign sent to three people through an SMTP provider; (campaign, {email: recipient})."""
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(workspace.id, [{"email": f"person{i}@example.com"} for i in range(3)], [lst.id])
+    lst = contacts.create_list(workspace.id, "Customers")
+    contacts.import_subscribers(workspace.id, [{"email": f"person{i}@example.com"} for i in range(3)], [lst.id])
     prov = providers.create_provider(
         workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port}, {}, is_default=True
     )
     tpl = templates.create_template(
         workspace.id, {"name": "Spring", "subject": "Spring sale", "body_html": TEMPLATE_HTML}
     )
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "Spring",
@@ -49,10 +52,10 @@ def sent(workspace, smtp_sink, worker, app):
         },
     )
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
-    recipients = {r.email: r for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    recipients = {r.email: r for r in db.session.scalars(drafts.recipients_query(camp.id))}
     assert {r.status for r in recipients.values()} == {"sent"}
     return camp, recipients
 
@@ -172,7 +175,7 @@ def test_a_ref_that_no_longer_resolves_is_kept_as_unmatched(app, ctx, mailin):
 
 
 def test_a_message_over_the_size_limit_is_refused_with_552(app, mailin, monkeypatch):
-    from app.services import mailin as mailin_module
+    from app.services.events import mailin as mailin_module
 
     rcpt = return_path("c-1-2", BOUNCE_DOMAIN, app.config["SECRET_KEY"])
     big = b"Subject: big\n\n" + (b"x" * 998 + b"\n") * (mailin_module.MAX_MESSAGE_BYTES // 999 + 10)
@@ -182,7 +185,7 @@ def test_a_message_over_the_size_limit_is_refused_with_552(app, mailin, monkeypa
 
 
 def test_a_processing_error_answers_451_and_stores_nothing(app, ctx, mailin, monkeypatch):
-    from app.services import mailin as mailin_module
+    from app.services.events import mailin as mailin_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
@@ -209,7 +212,7 @@ def test_a_dsn_bounces_the_recipient_suppresses_the_address_and_counts_once(app,
     assert _subscriber("person1@example.com").status == "bounced"
     sup = _suppression("person1@example.com")
     assert sup.reason == "bounced" and "Recipient address rejected: User unknown" in sup.detail
-    assert campaigns.campaign_stats(camp.id)["bounced"] == 1
+    assert drafts.campaign_stats(camp.id)["bounced"] == 1
     inbound = db.session.scalar(select(InboundMessage))
     assert (inbound.kind, inbound.workspace_id, inbound.campaign_id, inbound.recipient_id) == (
         "dsn",
@@ -221,7 +224,7 @@ def test_a_dsn_bounces_the_recipient_suppresses_the_address_and_counts_once(app,
 
     deliver(mailin, verp(app, camp, person), raw)  # the same DSN again (a retry, a second MX)
     db.session.expire_all()
-    assert campaigns.campaign_stats(camp.id)["bounced"] == 1
+    assert drafts.campaign_stats(camp.id)["bounced"] == 1
     assert db.session.scalar(select(func.count()).select_from(InboundMessage)) == 1
     bounces = select(func.count()).where(Event.recipient_id == person.id, Event.event_type == "bounce")
     assert db.session.scalar(bounces) == 1
@@ -235,7 +238,7 @@ def test_an_arf_complaint_marks_complained_and_suppresses(app, ctx, sent, mailin
     assert db.session.get(CampaignRecipient, person.id).status == "complained"
     assert _subscriber(person.email).status == "complained"
     assert _suppression(person.email).reason == "complained"
-    assert campaigns.campaign_stats(camp.id)["complained"] == 1
+    assert drafts.campaign_stats(camp.id)["complained"] == 1
     assert db.session.scalar(select(InboundMessage.kind)) == "arf"
 
 
@@ -316,10 +319,10 @@ def test_a_provider_with_a_return_path_domain_sends_with_verp_and_its_bounce_com
     workspace, smtp_sink, worker, app, mailin
 ):
     """The whole loop: the envelope sender Herald wrote is where the receiving MTA's DSN goes."""
-    from app.services.verp import read_return_path
+    from app.services.delivery.verp import read_return_path
 
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(workspace.id, [{"email": "gone@example.com"}, {"email": "here@example.com"}], [lst.id])
+    lst = contacts.create_list(workspace.id, "Customers")
+    contacts.import_subscribers(workspace.id, [{"email": "gone@example.com"}, {"email": "here@example.com"}], [lst.id])
     prov = providers.create_provider(
         workspace.id,
         "Relay",
@@ -329,7 +332,7 @@ def test_a_provider_with_a_return_path_domain_sends_with_verp_and_its_bounce_com
         is_default=True,
     )
     tpl = templates.create_template(workspace.id, {"name": "T", "subject": "Hello", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "VERP",
@@ -341,11 +344,11 @@ def test_a_provider_with_a_return_path_domain_sends_with_verp_and_its_bounce_com
         },
     )
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     envelopes = {m["rcpt_tos"][0]: m["mail_from"] for m in smtp_sink.messages}
-    rows = {r.email: r for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    rows = {r.email: r for r in db.session.scalars(drafts.recipients_query(camp.id))}
     for email, mail_from in envelopes.items():
         assert mail_from.endswith("@" + BOUNCE_DOMAIN)
         assert read_return_path(mail_from, app.config["SECRET_KEY"]) == f"c-{camp.id}-{rows[email].id}"
@@ -375,19 +378,19 @@ def test_every_real_bounce_in_the_corpus_reaches_its_recipient_with_the_right_co
     from tests.webhook_support import recipients_of
 
     entries = json.loads((CORPUS / "expected.json").read_text())["messages"]
-    lst = audience.create_list(workspace.id, "Everyone")
-    audience.import_subscribers(workspace.id, [{"email": e["rcpt"]} for e in entries], [lst.id])
+    lst = contacts.create_list(workspace.id, "Everyone")
+    contacts.import_subscribers(workspace.id, [{"email": e["rcpt"]} for e in entries], [lst.id])
     prov = providers.create_provider(
         workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port}, {}, is_default=True
     )
     tpl = templates.create_template(workspace.id, {"name": "T", "subject": "Spring sale", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {"name": "Corpus", "template_id": tpl.id, "list_ids": [lst.id], "from_name": "Acme",
          "from_email": "news@shop.example.com", "provider_id": prov.id},
     )  # fmt: skip
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = {r["email"]: r for r in recipients_of(camp.id)}

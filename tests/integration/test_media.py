@@ -15,7 +15,7 @@ from PIL import Image
 
 from app.extensions import db
 from app.models import MediaFile
-from app.services import media
+from app.services.content import media
 from app.services.errors import NotFound, ValidationError
 from tests.support import free_port, port_answers
 

@@ -12,7 +12,10 @@ import pytest
 
 from app.blueprints.public.pixel import PIXEL
 from app.extensions import db
-from app.services import audience, campaigns, providers, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers
 from app.services.ids import parse_int
 from app.services.pagination import MAX_PAGE, page_from
 from app.services.tokens import make_token, read_token
@@ -54,13 +57,13 @@ PAGES = [
 
 def _sent_campaign(workspace, sink, worker):
     """A campaign sent to one person: the links of the message they received."""
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(workspace.id, [{"email": "ann@example.com", "name": "Ann"}], [lst.id])
+    lst = contacts.create_list(workspace.id, "Customers")
+    contacts.import_subscribers(workspace.id, [{"email": "ann@example.com", "name": "Ann"}], [lst.id])
     prov = providers.create_provider(
         workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
     )
     tpl = templates.create_template(workspace.id, {"name": "News", "subject": "News", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "Spring",
@@ -72,7 +75,7 @@ def _sent_campaign(workspace, sink, worker):
         },
     )
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     html = sink.messages[0]["message"].get_body(("html",)).get_content()
@@ -146,7 +149,7 @@ def test_odd_list_ids_on_the_public_preferences_page_are_ignored_not_a_500(app, 
     resp = web.post(prefs, data={"list_ids": [*ODD_NUMBERS, str(lst.id)]})
     assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
     assert "Your preferences are saved" in resp.get_data(as_text=True)
-    assert audience.subscriber_list_ids(db.session.scalar(db.select(audience.Subscriber.id))) == [lst.id]
+    assert contacts.subscriber_list_ids(db.session.scalar(db.select(contacts.Subscriber.id))) == [lst.id]
 
 
 def test_odd_page_numbers_on_every_dashboard_list_show_a_page_never_a_500(client, workspace, smtp_sink, worker):

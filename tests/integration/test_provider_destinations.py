@@ -10,7 +10,7 @@ from flask import current_app
 
 from app.extensions import db
 from app.models import Provider
-from app.services import providers
+from app.services.delivery import providers
 
 # Every spelling of the metadata service that reached it before (issue 12, item 8).
 HOSTILE_HOSTS = [

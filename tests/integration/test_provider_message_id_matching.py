@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import CampaignRecipient, Event, Message, Suppression
-from app.services.providers import create_provider
+from app.services.delivery.providers import create_provider
 from tests.webhook_support import (
     MAILGUN_KEY,
     POSTMARK_PASSWORD,

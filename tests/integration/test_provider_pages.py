@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Provider, WebhookPayload
-from app.services import delivery_stats, providers, webhook_intake
 from app.services.crypto import decrypt_json
+from app.services.delivery import delivery_stats, providers
+from app.services.events import webhook_intake
 
 PUBLIC_KEY = base64.b64encode(
     ec.generate_private_key(ec.SECP256R1())
@@ -185,7 +186,7 @@ def test_the_chooser_offers_every_type_and_an_unknown_type_is_404(client, worksp
 
 def test_the_index_shows_type_priority_check_limits_today_and_sandbox(client, workspace):
     from app.redis_client import get_redis
-    from app.services.ratelimit import provider_day_key
+    from app.services.delivery.ratelimit import provider_day_key
 
     p = sendgrid(workspace)
     p.max_sends_per_day, p.priority, p.sandbox_mode = 50_000, 7, True

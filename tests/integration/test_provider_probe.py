@@ -1,7 +1,7 @@
 """The scheduled health probe checks every provider for real, as "Test" does, and records it."""
 
 from app.extensions import db
-from app.services import providers
+from app.services.delivery import providers
 from tests.support import free_port
 
 

@@ -10,7 +10,10 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, Subscriber
-from app.services import audience, campaign_lifecycle, campaigns, providers, recurring, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts, lifecycle, recurring
+from app.services.content import templates
+from app.services.delivery import providers
 from tests.conftest import TEMPLATE_HTML
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -18,8 +21,8 @@ WEEKLY = {"frequency": "weekly", "days": [0], "time": "09:00", "timezone": "Euro
 
 
 def _audience(workspace, sink, n=3):
-    lst = audience.create_list(workspace.id, "Readers")
-    audience.import_subscribers(
+    lst = contacts.create_list(workspace.id, "Readers")
+    contacts.import_subscribers(
         workspace.id, [{"email": f"r{i}@example.com", "name": f"R{i}"} for i in range(n)], [lst.id]
     )
     prov = providers.create_provider(
@@ -33,7 +36,7 @@ def _audience(workspace, sink, n=3):
 
 
 def _series(workspace, lst, prov, tpl, name="Weekly digest", recurrence=WEEKLY, **extra) -> Campaign:
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": name,
@@ -215,16 +218,16 @@ def test_pausing_stops_runs_resume_skips_missed_ones_and_cancel_ends_the_series(
     lst, prov, tpl = _audience(workspace, smtp_sink)
     camp = _series(workspace, lst, prov, tpl)
     recurring.start_recurring(workspace.id, camp.id)
-    campaign_lifecycle.pause(workspace.id, camp.id)
+    lifecycle.pause(workspace.id, camp.id)
     db.session.commit()
     _make_due(camp.id, ago=timedelta(days=8))
     assert recurring.run_due() == []  # paused: no runs
-    campaign_lifecycle.resume(workspace.id, camp.id)
+    lifecycle.resume(workspace.id, camp.id)
     db.session.commit()
     parent = _get(camp.id)
     assert parent.status == "scheduled" and parent.next_run_at > datetime.now(timezone.utc)  # missed runs skipped
     assert recurring.run_due() == []
-    campaign_lifecycle.cancel(workspace.id, camp.id)
+    lifecycle.cancel(workspace.id, camp.id)
     db.session.commit()
     _make_due(camp.id)
     assert recurring.run_due() == []
@@ -260,7 +263,7 @@ def test_a_run_that_cannot_start_waits_paused_and_the_series_says_why(workspace,
     recurring.start_recurring(workspace.id, camp.id)
     db.session.commit()
     reader = db.session.scalar(select(Subscriber).where(Subscriber.email == "r0@example.com"))
-    audience.delete_subscriber(workspace.id, reader.id)
+    contacts.delete_subscriber(workspace.id, reader.id)
     db.session.commit()
     _make_due(camp.id)
     (run_id,) = recurring.run_due()

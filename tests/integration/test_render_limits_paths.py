@@ -9,7 +9,10 @@ import time
 import pytest
 
 from app.extensions import db
-from app.services import audience, campaigns, providers, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers
 from app.services.errors import ValidationError
 from tests.integration.test_api import assert_error
 
@@ -88,20 +91,20 @@ def test_a_preview_greets_the_nameless_and_refuses_a_value_past_a_limit_with_a_s
 
 
 def test_the_send_path_greets_the_nameless_and_fails_only_the_recipient_past_a_limit(workspace, smtp_sink, worker):
-    lst = audience.create_list(workspace.id, "Customers")
+    lst = contacts.create_list(workspace.id, "Customers")
     rows = [{"email": "named@example.com", "name": "Ann"}, {"email": "nameless@example.com"}]
     rows += [{"email": f"p{i}@example.com", "name": f"P {i}"} for i in range(4)]
     rows += [
         {"email": "wide@example.com", "name": "Wide", "attributes": {"width": 10**8}}
     ]  # after the preflight sample
-    audience.import_subscribers(workspace.id, rows, [lst.id])
+    contacts.import_subscribers(workspace.id, rows, [lst.id])
     prov = providers.create_provider(
         workspace.id, "Sink", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port}, {}, is_default=True
     )
     tpl = templates.create_template(
         workspace.id, {"name": "G", "subject": "Hi {{ subscriber.name }}", "body_html": GREETING_HTML}
     )
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "Greeting",
@@ -113,7 +116,7 @@ def test_the_send_path_greets_the_nameless_and_fails_only_the_recipient_past_a_l
         },
     )
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     started = time.monotonic()
     worker()
@@ -129,7 +132,7 @@ def test_the_send_path_greets_the_nameless_and_fails_only_the_recipient_past_a_l
     assert "None" not in html + text + nameless["Subject"]
     assert "Hi Ann," in by_address["named@example.com"].get_body(("html",)).get_content()
 
-    reasons = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    reasons = {r.email: (r.status, r.reason) for r in db.session.scalars(drafts.recipients_query(camp.id))}
     status, reason = reasons["wide@example.com"]
     assert status == "failed" and "width of 100,000,000" in reason
     assert "SecurityError" not in reason and "RenderLimitError" not in reason

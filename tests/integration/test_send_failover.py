@@ -11,7 +11,10 @@ from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.models import CampaignRecipient
-from app.services import audience, campaigns, providers, routing, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers, routing
 from tests.conftest import TEMPLATE_HTML
 from tests.support import free_port
 
@@ -69,8 +72,8 @@ def sendgrids():
 
 
 def _campaign(workspace, primary, backup, n):
-    lst = audience.create_list(workspace.id, "Customers")
-    audience.import_subscribers(workspace.id, [{"email": f"p{i}@example.com"} for i in range(n)], [lst.id])
+    lst = contacts.create_list(workspace.id, "Customers")
+    contacts.import_subscribers(workspace.id, [{"email": f"p{i}@example.com"} for i in range(n)], [lst.id])
     ids = []
     for name, fake in (("Primary", primary), ("Backup", backup)):
         p = providers.create_provider(
@@ -83,7 +86,7 @@ def _campaign(workspace, primary, backup, n):
         )
         ids.append(p.id)
     tpl = templates.create_template(workspace.id, {"name": "T", "subject": "Hi", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "Failover",
@@ -106,7 +109,7 @@ def _rows(camp_id):
 def test_a_provider_answering_500_mid_campaign_fails_over_with_nobody_lost_or_sent_twice(workspace, worker, sendgrids):
     primary, backup = sendgrids(fail_after=12), sendgrids()
     camp, (pid_a, pid_b) = _campaign(workspace, primary, backup, 40)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = _rows(camp.id)
@@ -132,7 +135,7 @@ def test_a_provider_that_stops_answering_fails_over_and_the_unanswered_message_i
     old = config["PROVIDER_HTTP_TIMEOUT"]
     config["PROVIDER_HTTP_TIMEOUT"] = 0.4
     try:
-        campaigns.send_campaign(workspace.id, camp.id)
+        drafts.send_campaign(workspace.id, camp.id)
         db.session.commit()
         worker()
     finally:
@@ -155,11 +158,11 @@ def test_without_fallback_a_failing_provider_holds_the_campaign_and_nothing_goes
     camp, (pid_a, _) = _campaign(workspace, primary, backup, 10)
     camp.routing_config = {"strategy": "priority", "providers": [pid_a], "fallback": False}
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = _rows(camp.id)
     assert Counter(r.status for r in rows) == {"sent": 3, "pending": 7}  # retried later, not lost
     assert backup.accepted == [] and len(primary.accepted) == 3
     db.session.expire_all()
-    assert "Cannot reach" in campaigns.get_campaign(workspace.id, camp.id).last_error
+    assert "Cannot reach" in drafts.get_campaign(workspace.id, camp.id).last_error

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
-from app.services import campaign_lifecycle, campaigns, sending
-from app.services.ratelimit import SendLimits, sent_today
+from app.services.campaigns import drafts, lifecycle, sending
+from app.services.delivery.ratelimit import SendLimits, sent_today
 from tests.factories import people, smtp_campaign
 from tests.integration.test_sliding_rate_limits import busiest_window
 from tests.support import free_port, port_answers
@@ -44,7 +44,7 @@ def _campaign(workspace, sink, n, per_second=None, per_day=None):
 def _start_prepared(workspace, camp, redis_url, batch_size=500):
     """Start the send and queue its batches (what the prepare job does), in batches of
     `batch_size` so that several workers have work at once."""
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     redis.Redis.from_url(redis_url).delete("rq:queue:default")  # the prepare job: done here instead
     app = current_app  # the services' app (see the ctx fixture)
@@ -217,7 +217,7 @@ def test_workers_killed_at_random_points_never_send_anyone_the_campaign_twice(wo
     db.session.expire_all()
     assert db.session.get(Campaign, camp.id).status == "sent"
     # The marketer decides: one click sends to the unknown ones again.
-    assert campaign_lifecycle.resend_unknown(workspace.id, camp.id) == unknown
+    assert lifecycle.resend_unknown(workspace.id, camp.id) == unknown
 
 
 def _requeue():
@@ -298,7 +298,7 @@ def test_a_campaign_finishes_after_redis_restarts_empty_with_nobody_twice_and_no
 
 def test_the_daily_limit_holds_the_rest_until_the_quota_renews(workspace, smtp_sink, worker):
     camp = _campaign(workspace, smtp_sink, 30, per_day=12)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert len(smtp_sink.messages) == 12
@@ -323,13 +323,13 @@ def test_a_sender_block_never_suppresses_the_recipient_alerts_slows_and_can_be_r
 ):
     from app.models import Subscriber, Suppression
     from app.redis_client import get_redis
-    from app.services.ratelimit import slow_key
+    from app.services.delivery.ratelimit import slow_key
 
     camp = _campaign(workspace, smtp_sink, 6, per_second=40)
     smtp_sink.refuse["r1@example.com"] = "550 5.7.1 Message rejected: sender blocked by policy"
     smtp_sink.refuse["r2@example.com"] = "550 5.1.1 No such user"
     smtp_sink.refuse["r3@example.com"] = "554 5.7.26 Unauthenticated email is not accepted"
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     db.session.expire_all()

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression, Template
-from app.services import campaign_lifecycle, campaigns, sending
+from app.services.campaigns import drafts, lifecycle, sending
 from app.services.errors import ValidationError
 from tests.conftest import TEMPLATE_HTML, SMTPSink
 from tests.factories import create_campaign, create_list, create_smtp_provider, create_subscribers, create_template
@@ -59,7 +59,7 @@ def _rows(camp_id) -> dict:
 
 def _send_in_one_batch(workspace, camp) -> dict:
     """Start the campaign and send its only batch in this process: what send_batch returns."""
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     ranges = sending.prepare_campaign(camp.id)
     db.session.commit()
@@ -122,7 +122,7 @@ def test_a_template_that_fails_for_real_recipients_is_refused_before_the_campaig
     r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": later})
     assert r.status_code == 422 and r.json["error"]["message"] == message
     with pytest.raises(ValidationError):
-        campaigns.send_campaign(workspace.id, camp.id)
+        drafts.send_campaign(workspace.id, camp.id)
     db.session.rollback()
     assert not smtp_sink.messages
 
@@ -138,10 +138,10 @@ def test_the_dashboard_shows_why_a_campaign_was_refused(workspace, smtp_sink, cl
 
 def test_a_scheduled_campaign_whose_template_broke_since_is_paused_with_the_reason_when_due(workspace, smtp_sink):
     camp = _campaign(workspace, smtp_sink, [{"email": "p0@example.com"}])
-    campaign_lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(minutes=5))
+    lifecycle.schedule(workspace.id, camp.id, datetime.now(timezone.utc) + timedelta(minutes=5))
     db.session.execute(update(Template).values(body_html="<p>{{ 1 / 0 }}</p>{{ unsubscribe_url }}"))
     db.session.commit()
-    assert campaign_lifecycle.start_due_campaigns(datetime.now(timezone.utc) + timedelta(minutes=6)) == []
+    assert lifecycle.start_due_campaigns(datetime.now(timezone.utc) + timedelta(minutes=6)) == []
     db.session.commit()
     c = db.session.get(Campaign, camp.id)
     assert c.status == "paused"
@@ -153,7 +153,7 @@ def test_a_campaign_whose_first_renders_all_fail_is_paused_with_the_reason_and_r
 ):
     people = [{"email": f"p{i}@example.com", "attributes": {"plan": "gold"}} for i in range(30)]
     camp = _campaign(workspace, smtp_sink, people, html="<p>Plan {{ subscriber.attributes.plan.upper() }}</p>")
-    campaigns.send_campaign(workspace.id, camp.id)  # the preflight passes: everyone has a plan now
+    drafts.send_campaign(workspace.id, camp.id)  # the preflight passes: everyone has a plan now
     db.session.commit()
     db.session.execute(update(Subscriber).values(attributes={}))  # ...and then nobody has one
     db.session.commit()
@@ -168,7 +168,7 @@ def test_a_campaign_whose_first_renders_all_fail_is_paused_with_the_reason_and_r
     assert "Paused: the template failed for the first 30 recipients" in page
     # Resuming with the template still failing is refused with the reason; once fixed, everyone gets it.
     with pytest.raises(ValidationError) as exc:
-        campaign_lifecycle.resume(workspace.id, camp.id)
+        lifecycle.resume(workspace.id, camp.id)
     assert "the template fails for p0@example.com" in exc.value.message
     db.session.rollback()
     db.session.execute(
@@ -177,7 +177,7 @@ def test_a_campaign_whose_first_renders_all_fail_is_paused_with_the_reason_and_r
         )
     )
     db.session.commit()
-    campaign_lifecycle.resume(workspace.id, camp.id)
+    lifecycle.resume(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert db.session.get(Campaign, camp.id).status == "sent"

@@ -4,16 +4,20 @@ import re
 from urllib.parse import urlparse
 
 from app.extensions import db
-from app.services import audience, campaigns, providers, templates, tracking
+from app.services.audience import contacts
+from app.services.campaigns import drafts
+from app.services.content import templates
+from app.services.delivery import providers
+from app.services.events import tracking
 from tests.conftest import TEMPLATE_HTML
 
 
 def _setup(workspace, sink, n=5, extra_rows=()):
-    lst = audience.create_list(workspace.id, "Customers")
+    lst = contacts.create_list(workspace.id, "Customers")
     rows = [
         {"email": f"Person{i}@Example.com", "name": f"Person {i}", "attributes": {"plan": "gold"}} for i in range(n)
     ]
-    audience.import_subscribers(workspace.id, rows + list(extra_rows), [lst.id])
+    contacts.import_subscribers(workspace.id, rows + list(extra_rows), [lst.id])
     prov = providers.create_provider(
         workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
     )
@@ -26,7 +30,7 @@ def _setup(workspace, sink, n=5, extra_rows=()):
             "preview_text": "A warm hello",
         },
     )
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "Spring",
@@ -45,11 +49,11 @@ def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_he
     workspace, smtp_sink, worker, app
 ):
     lst, camp = _setup(workspace, smtp_sink, n=7)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     db.session.expire_all()
-    assert campaigns.get_campaign(workspace.id, camp.id).status == "sent"
+    assert drafts.get_campaign(workspace.id, camp.id).status == "sent"
     assert sorted(m["rcpt_tos"][0] for m in smtp_sink.messages) == [f"person{i}@example.com" for i in range(7)]
     msg = smtp_sink.messages[0]["message"]
     assert msg["Subject"].startswith("Hi Person")
@@ -61,13 +65,13 @@ def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_he
     assert "https://example.com/offer" not in html and "/t/c/" in html
     assert "/t/o/" in html and "A warm hello" in html
     assert "Your plan: gold" in text and "/t/c/" in text
-    stats = campaigns.campaign_stats(camp.id)
+    stats = drafts.campaign_stats(camp.id)
     assert stats["total_recipients"] == 7 and stats["sent"] == 7 and stats["failed"] == 0
 
 
 def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink, worker, app):
     lst, camp = _setup(workspace, smtp_sink, n=2)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     html = smtp_sink.messages[0]["message"].get_body(("html",)).get_content()
@@ -84,7 +88,7 @@ def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink
     r = web.post(unsub, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200
     db.session.commit()
-    stats = campaigns.campaign_stats(camp.id)
+    stats = drafts.campaign_stats(camp.id)
     assert stats["opens"] == 2 and stats["unique_opens"] == 1
     assert stats["clicks"] == 1 and stats["unique_clicks"] == 1
     assert stats["unsubscribed"] == 1
@@ -92,15 +96,15 @@ def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink
 
 def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, smtp_sink, worker, app):
     lst, camp = _setup(workspace, smtp_sink, n=3)
-    sub = db.session.scalar(db.select(audience.Subscriber).where(audience.Subscriber.email == "person0@example.com"))
-    audience.unsubscribe(sub)
-    audience.suppress_address(workspace.id, "person1@example.com", "complained")
+    sub = db.session.scalar(db.select(contacts.Subscriber).where(contacts.Subscriber.email == "person0@example.com"))
+    contacts.unsubscribe(sub)
+    contacts.suppress_address(workspace.id, "person1@example.com", "complained")
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert [m["rcpt_tos"][0] for m in smtp_sink.messages] == ["person2@example.com"]
-    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(drafts.recipients_query(camp.id))}
     assert rows["person0@example.com"] == ("failed", "suppressed:unsubscribed")
     assert rows["person1@example.com"] == ("failed", "suppressed:complained")
     assert rows["person2@example.com"][0] == "sent"
@@ -109,15 +113,15 @@ def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, 
 def test_hard_bounce_fails_recipient_suppresses_and_campaign_goes_on(workspace, smtp_sink, worker, app):
     smtp_sink.refuse["person1@example.com"] = "550 5.1.1 <person1@example.com>: mailbox unknown"
     lst, camp = _setup(workspace, smtp_sink, n=3)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
-    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(campaigns.recipients_query(camp.id))}
+    rows = {r.email: (r.status, r.reason) for r in db.session.scalars(drafts.recipients_query(camp.id))}
     assert rows["person1@example.com"][0] == "bounced" and "5.1.1" in rows["person1@example.com"][1]
     assert rows["person2@example.com"][0] == "sent"
     db.session.expire_all()
-    assert campaigns.get_campaign(workspace.id, camp.id).status == "sent"
-    sub = db.session.scalar(db.select(audience.Subscriber).where(audience.Subscriber.email == "person1@example.com"))
+    assert drafts.get_campaign(workspace.id, camp.id).status == "sent"
+    sub = db.session.scalar(db.select(contacts.Subscriber).where(contacts.Subscriber.email == "person1@example.com"))
     assert sub.status == "bounced"
 
 
@@ -130,8 +134,8 @@ def _first_message_urls(sink):
 
 def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smtp_sink, worker, app):
     _setup(workspace, smtp_sink, n=1)
-    camp = db.session.scalar(db.select(campaigns.Campaign))
-    campaigns.send_campaign(workspace.id, camp.id)
+    camp = db.session.scalar(db.select(drafts.Campaign))
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     _, _, view, _ = _first_message_urls(smtp_sink)
@@ -144,15 +148,15 @@ def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smt
 
 def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(workspace, smtp_sink, worker, app):
     _setup(workspace, smtp_sink, n=1)
-    camp = db.session.scalar(db.select(campaigns.Campaign))
-    campaigns.send_campaign(workspace.id, camp.id)
+    camp = db.session.scalar(db.select(drafts.Campaign))
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     _, unsub, _, _ = _first_message_urls(smtp_sink)
     web = app.test_client()
     page = web.get(unsub).get_data(as_text=True)
     assert "Unsubscribe from Acme?" in page and "person0@example.com" in page
-    sub = db.session.scalar(db.select(audience.Subscriber))
+    sub = db.session.scalar(db.select(contacts.Subscriber))
     assert sub.status == "active"  # a GET changes nothing (link scanners open pages too)
     posted = web.post(unsub)
     assert posted.status_code == 303  # post/redirect/get: reloading the result page changes nothing
@@ -167,16 +171,16 @@ def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(works
     assert web.get(resub).status_code == 302  # a bookmarked result page shows the current state
     db.session.expire_all()
     assert sub.status == "active"
-    assert db.session.scalar(db.select(audience.Suppression)) is None
+    assert db.session.scalar(db.select(contacts.Suppression)) is None
 
 
 def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, worker, app):
     lst, camp = _setup(workspace, smtp_sink, n=1)
-    other = audience.create_list(workspace.id, "Product news")
-    sub = db.session.scalar(db.select(audience.Subscriber))
-    audience.add_to_list(workspace.id, other.id, [sub.id])
+    other = contacts.create_list(workspace.id, "Product news")
+    sub = db.session.scalar(db.select(contacts.Subscriber))
+    contacts.add_to_list(workspace.id, other.id, [sub.id])
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     _, unsub, _, html = _first_message_urls(smtp_sink)
@@ -186,7 +190,7 @@ def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, wo
     assert "Customers" in page and "Product news" in page
     saved = web.post(prefs, data={"list_ids": [str(lst.id)]}).get_data(as_text=True)
     assert "Your preferences are saved" in saved and "Product news" not in saved
-    assert audience.subscriber_list_ids(sub.id) == [lst.id]
+    assert contacts.subscriber_list_ids(sub.id) == [lst.id]
     missing = web.get("/preferences/1.forged000000000000")
     assert missing.status_code == 404 and "This link does not work" in missing.get_data(as_text=True)
     assert "overview" not in missing.get_data(as_text=True).lower()
@@ -196,7 +200,7 @@ def test_unreachable_provider_loses_nobody_says_why_and_resumes(workspace, smtp_
     import pytest
 
     from app.providers import TransportUnavailable
-    from app.services import sending
+    from app.services.campaigns import sending
     from tests.support import free_port
 
     lst, camp = _setup(workspace, smtp_sink, n=3)
@@ -204,20 +208,20 @@ def test_unreachable_provider_loses_nobody_says_why_and_resumes(workspace, smtp_
     real_port = prov.settings["port"]
     prov.settings = {**prov.settings, "port": free_port()}  # nothing listens there
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     ranges = sending.prepare_campaign(camp.id)
     db.session.commit()
     with pytest.raises(TransportUnavailable):
         sending.send_batch(camp.id, *ranges[0])
     db.session.expire_all()
-    c = campaigns.get_campaign(workspace.id, camp.id)
+    c = drafts.get_campaign(workspace.id, camp.id)
     assert c.status == "sending" and "Cannot reach “Local relay”" in c.last_error
-    assert campaigns.campaign_stats(camp.id)["pending"] == 3  # nobody lost, nobody half-sent
+    assert drafts.campaign_stats(camp.id)["pending"] == 3  # nobody lost, nobody half-sent
     prov.settings = {**prov.settings, "port": real_port}
     db.session.commit()
     sending.send_batch(camp.id, *ranges[0])  # what RQ's retry does
     db.session.expire_all()
-    c = campaigns.get_campaign(workspace.id, camp.id)
+    c = drafts.get_campaign(workspace.id, camp.id)
     assert c.status == "sent" and c.last_error is None
     assert len(smtp_sink.messages) == 3

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Workspace
-from app.services import audience, campaigns, send_windows, sending
+from app.services.audience import contacts
+from app.services.campaigns import drafts, send_windows, sending
 from tests.factories import people as factory_people
 from tests.factories import smtp_campaign
 
@@ -21,9 +22,9 @@ EVERY_DAY = list(range(7))
 
 def _campaign(workspace, sink, people=(), n=3, send_window=None):
     camp = smtp_campaign(workspace, sink, factory_people(n), name="Office hours", send_window=send_window)
-    lst_id = campaigns.campaign_list_ids(camp.id)[0]
+    lst_id = drafts.campaign_list_ids(camp.id)[0]
     for email, tz in people:
-        audience.add_subscriber(workspace.id, email, list_ids=[lst_id], timezone_name=tz)
+        contacts.add_subscriber(workspace.id, email, list_ids=[lst_id], timezone_name=tz)
     db.session.commit()
     return camp
 
@@ -61,7 +62,7 @@ def test_a_closed_window_sends_nothing_and_the_page_and_api_say_when_it_resumes(
     window = _closed_window("Europe/Berlin")
     camp = _campaign(workspace, smtp_sink, n=4, send_window=window)
     opening = send_windows.next_opening(window, datetime.now(timezone.utc), "Europe/Berlin")
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
 
@@ -95,7 +96,7 @@ def test_a_closed_window_sends_nothing_and_the_page_and_api_say_when_it_resumes(
 
 def test_a_closed_campaign_wide_window_is_set_in_one_update_not_row_by_row(workspace, smtp_sink, count_queries):
     camp = _campaign(workspace, smtp_sink, n=150, send_window=_closed_window())
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     ((first, last),) = sending.prepare_campaign(camp.id)
     db.session.commit()
@@ -126,7 +127,7 @@ def test_when_the_window_opens_every_recipient_gets_exactly_one_message(workspac
         "timezone": "UTC",
     }
     camp = _campaign(workspace, smtp_sink, n=5, send_window=window)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert datetime.now(timezone.utc) < opening, "the machine was too slow to check the closed window"
@@ -164,7 +165,7 @@ def test_per_recipient_windows_send_where_it_is_open_and_wait_where_it_is_not(wo
         people=[("early@example.com", morning), ("late@example.com", evening), ("nozone@example.com", None)],
         send_window=window,
     )
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     worker()
 
@@ -189,7 +190,7 @@ def test_per_recipient_windows_send_where_it_is_open_and_wait_where_it_is_not(wo
 def test_waiting_for_the_window_is_never_an_attempt_and_keeps_a_later_retry(workspace, smtp_sink):
     window = _closed_window()
     camp = _campaign(workspace, smtp_sink, n=3, send_window=window)
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     ((first, last),) = sending.prepare_campaign(camp.id)
     db.session.commit()
@@ -218,9 +219,9 @@ def test_waiting_for_the_window_is_never_an_attempt_and_keeps_a_later_retry(work
     assert (by_email["p2@example.com"].attempts, by_email["p2@example.com"].retry_at) == (2, later)
     assert "attempt 2 of 4" in by_email["p2@example.com"].reason
     assert {r.status for r in by_email.values()} == {"pending"}
-    stats = campaigns.campaign_stats(camp.id)
+    stats = drafts.campaign_stats(camp.id)
     assert stats["failed"] == 0 and stats["pending"] == 3
-    assert campaigns.failure_reasons(camp.id) == []
+    assert drafts.failure_reasons(camp.id) == []
     # With the window open (an hour later, via `now`), nothing is held back.
     assert gate.hold_back(first, last, now=opening + timedelta(minutes=1)) is False
 
@@ -271,7 +272,7 @@ def test_the_dashboard_form_sets_a_window_and_explains_a_wrong_one(client, works
         "csrf_token": token,
         "name": "Office hours",
         "template_id": str(camp.template_id),
-        "list_ids": [str(i) for i in campaigns.campaign_list_ids(camp.id)],
+        "list_ids": [str(i) for i in drafts.campaign_list_ids(camp.id)],
         "from_name": "Acme",
         "from_email": "news@shop.example.com",
         "window_enabled": "on",

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from app.services.ratelimit import (
+from app.services.delivery.ratelimit import (
     Halted,
     LimitReached,
     SendLimits,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
-from app.services import templates
+from app.services.content import templates
 from app.services.errors import InvalidState, NotFound
 from tests.conftest import TEMPLATE_HTML
 

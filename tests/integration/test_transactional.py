@@ -14,7 +14,10 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, Message, Suppression
-from app.services import audience, campaign_lifecycle, campaigns, providers, templates
+from app.services.audience import contacts
+from app.services.campaigns import drafts, lifecycle
+from app.services.content import templates
+from app.services.delivery import providers
 from app.services.designs import compile_design, starters
 from tests.conftest import TEMPLATE_HTML
 
@@ -104,7 +107,7 @@ def test_a_message_sent_through_the_api_arrives_rendered_and_is_listed_as_sent(
     api, conforms, workspace, smtp_sink, worker
 ):
     _provider(workspace, smtp_sink)
-    audience.add_subscriber(workspace.id, "ann@example.com", "Ann Example")
+    contacts.add_subscriber(workspace.id, "ann@example.com", "Ann Example")
     tpl = _reset_template(workspace)
     assert tpl.slug == "password-reset"
 
@@ -211,11 +214,11 @@ def test_an_unsubscribed_person_still_gets_a_reset_but_a_bounced_or_complained_a
 ):
     _provider(workspace, smtp_sink)
     _reset_template(workspace)
-    gone = audience.add_subscriber(workspace.id, "gone@example.com", "Gone")
-    audience.unsubscribe(gone)
-    audience.suppress_address(workspace.id, "manual@example.com", "manual")
-    audience.suppress_address(workspace.id, "bounced@example.com", "bounced", "550 5.1.1 no such user")
-    angry = audience.add_subscriber(workspace.id, "angry@example.com", "Angry")
+    gone = contacts.add_subscriber(workspace.id, "gone@example.com", "Gone")
+    contacts.unsubscribe(gone)
+    contacts.suppress_address(workspace.id, "manual@example.com", "manual")
+    contacts.suppress_address(workspace.id, "bounced@example.com", "bounced", "550 5.1.1 no such user")
+    angry = contacts.add_subscriber(workspace.id, "angry@example.com", "Angry")
     angry.status = "complained"
     db.session.commit()
     ctx = {"code": "7", "reset_url": "https://shop.example.com/r"}
@@ -381,7 +384,7 @@ def test_the_transactional_pages_list_messages_and_show_one(
         ).json["id"]
         for i in range(3)
     ]
-    audience.suppress_address(workspace.id, "bounced@example.com", "bounced")
+    contacts.suppress_address(workspace.id, "bounced@example.com", "bounced")
     db.session.commit()
     _send(api, template="password-reset", to="bounced@example.com", context={})
     worker()
@@ -418,7 +421,7 @@ def test_the_transactional_pages_list_messages_and_show_one(
 
 
 def test_another_workspaces_message_is_not_found(api, workspace, make_workspace, smtp_sink, app):
-    from app.services.workspaces import create_api_key
+    from app.services.platform.workspaces import create_api_key
 
     _provider(workspace, smtp_sink)
     _reset_template(workspace)
@@ -546,7 +549,7 @@ def test_every_store_mailer_has_a_documented_context_and_a_sample():
 
 def test_every_store_mailer_compiles_and_sends_through_the_api(api, workspace, smtp_sink, worker):
     _provider(workspace, smtp_sink)
-    audience.add_subscriber(workspace.id, "ann@example.com", "Ann Example")
+    contacts.add_subscriber(workspace.id, "ann@example.com", "Ann Example")
     db.session.commit()
     sent = {}
     for s in starters.TRANSACTIONAL_STARTERS:
@@ -606,10 +609,10 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
     """The Procfile's two workers: `worker` busy with a 300-recipient campaign at 5 messages a second
     (a minute of sending), `transactional` free for the password reset, which shares the provider's rate."""
     prov = _provider(workspace, smtp_sink, per_second=5)
-    lst = audience.create_list(workspace.id, "Everyone")
-    audience.import_subscribers(workspace.id, [{"email": f"bulk{i}@example.com"} for i in range(300)], [lst.id])
+    lst = contacts.create_list(workspace.id, "Everyone")
+    contacts.import_subscribers(workspace.id, [{"email": f"bulk{i}@example.com"} for i in range(300)], [lst.id])
     bulk_tpl = templates.create_template(workspace.id, {"name": "Sale", "subject": "Sale", "body_html": TEMPLATE_HTML})
-    camp = campaigns.create_campaign(
+    camp = drafts.create_campaign(
         workspace.id,
         {
             "name": "Big sale",
@@ -622,7 +625,7 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
     )
     _reset_template(workspace)
     db.session.commit()
-    campaigns.send_campaign(workspace.id, camp.id)
+    drafts.send_campaign(workspace.id, camp.id)
     db.session.commit()
     bulk = _rq_worker(redis_url, "transactional", "sends", "webhooks", "default")
     fast = _rq_worker(redis_url, "transactional")
@@ -655,7 +658,7 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
         assert _message(resp.json["id"]).status == "sent"
         db.session.expire_all()
         assert db.session.get(Campaign, camp.id).status == "sending"
-        campaign_lifecycle.pause(workspace.id, camp.id)
+        lifecycle.pause(workspace.id, camp.id)
         db.session.commit()
     finally:
         for proc in (bulk, fast):
@@ -669,7 +672,7 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
 
 
 def test_secret_looking_context_values_are_removed_after_sending_and_the_rest_is_kept():
-    from app.services.transactional import redact_secrets
+    from app.services.delivery.transactional import redact_secrets
 
     context = {
         "order": {"number": "A-1001", "items": [{"name": "Mug", "sku": "M-1"}], "shipping": "4.90"},
@@ -691,7 +694,7 @@ def test_secret_looking_context_values_are_removed_after_sending_and_the_rest_is
 
 
 def test_a_message_whose_job_redis_lost_is_queued_again_and_sent_once(api, workspace, smtp_sink, worker, redis_url):
-    from app.services import transactional
+    from app.services.delivery import transactional
     from tests.support import reset_test_redis
 
     _provider(workspace, smtp_sink)

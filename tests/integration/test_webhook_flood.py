@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Event, Subscriber, Suppression, WebhookPayload
-from app.services import campaigns, delivery_stats
-from app.services.providers import create_provider
+from app.services.campaigns import drafts
+from app.services.delivery import delivery_stats
+from app.services.delivery.providers import create_provider
 from tests.webhook_support import SENDGRID_KEY, bulk_sent_campaign, post_sendgrid, public_key_b64, sendgrid_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ def test_ten_thousand_events_in_signed_batches_are_all_counted_once(workspace, a
     assert db.session.scalar(select(func.count()).select_from(Event).where(Event.recipient_id.is_(None))) == 0
 
     opened = {e["herald_ref"] for e in events if e["event"] == "open"}
-    stats = campaigns.campaign_stats(camp.id)
+    stats = drafts.campaign_stats(camp.id)
     assert stats["delivered"] == RECIPIENTS - (HARD + SOFT + BLOCKED)
     assert (stats["bounced"], stats["failed"]) == (HARD + SOFT, BLOCKED)
     assert (stats["opens"], stats["unique_opens"]) == (kinds["open"], len(opened))

@@ -18,9 +18,12 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import CampaignList, CampaignRecipient, Event, Subscriber, Suppression, WebhookPayload
-from app.services import campaigns, delivery_stats, outbound_webhooks, webhook_intake
-from app.services.providers import create_provider
-from app.services.sending import SENDER_BLOCKED
+from app.services import outbound_webhooks
+from app.services.campaigns import drafts
+from app.services.campaigns.sending import SENDER_BLOCKED
+from app.services.delivery import delivery_stats
+from app.services.delivery.providers import create_provider
+from app.services.events import webhook_intake
 from tests.support import free_port
 from tests.webhook_support import (
     MAILGUN_KEY,
@@ -202,7 +205,7 @@ def test_a_signed_sendgrid_batch_updates_recipients_suppresses_and_shows_in_the_
     assert unknown.recipient_id == r[5]["id"] and unknown.data["raw_type"] == "ai_insight"
     assert event_count(workspace_id=shop.ws.id) == 7
 
-    stats = campaigns.campaign_stats(shop.cid)
+    stats = drafts.campaign_stats(shop.cid)
     assert (stats["delivered"], stats["bounced"], stats["complained"], stats["failed"]) == (2, 1, 1, 1)
     assert (stats["opens"], stats["unique_opens"]) == (1, 1)
     assert counters(shop.ws.id, shop.sg.id) == {
@@ -228,7 +231,7 @@ def test_the_same_sendgrid_payload_delivered_three_times_counts_once(shop, web, 
     url = f"/webhooks/sendgrid/{shop.sg.id}"
     assert web.post(url, data=body, headers=sendgrid_headers(body)).status_code == 200
     worker()
-    stats, totals = campaigns.campaign_stats(shop.cid), counters(shop.ws.id)
+    stats, totals = drafts.campaign_stats(shop.cid), counters(shop.ws.id)
     before = (statuses(shop.r), suppressions(shop.ws.id), event_count())
 
     for _ in range(2):  # SendGrid retries: the same body, signed again
@@ -238,7 +241,7 @@ def test_the_same_sendgrid_payload_delivered_three_times_counts_once(shop, web, 
     got = payloads(shop.sg.id)
     assert [p.status for p in got] == ["processed"] * 3
     assert [p.events_new for p in got] == [7, 0, 0] and [p.events_total for p in got] == [7, 7, 7]
-    assert campaigns.campaign_stats(shop.cid) == stats
+    assert drafts.campaign_stats(shop.cid) == stats
     assert counters(shop.ws.id) == totals
     assert (statuses(shop.r), suppressions(shop.ws.id), event_count()) == before
 
@@ -365,7 +368,7 @@ def test_one_sendgrid_account_posting_to_two_workspaces_counts_in_each(shop, web
     assert (theirs_payload.events_new, theirs_payload.events_unmatched) == (7, 7)
     assert (ours.events_new, ours.events_unmatched) == (7, 0)
     assert statuses(shop.r) == ["delivered", "opened", "bounced", "failed", "complained", "sent"]
-    assert campaigns.campaign_stats(shop.cid)["bounced"] == 1
+    assert drafts.campaign_stats(shop.cid)["bounced"] == 1
 
 
 def test_three_soft_bounces_in_a_row_suppress_and_a_delivery_resets_the_streak(shop, web, worker):
@@ -509,7 +512,7 @@ def test_postmark_records_cascade(shop, web, worker):
         "unsubscribed",
         "active",
     ]
-    stats = campaigns.campaign_stats(cid)
+    stats = drafts.campaign_stats(cid)
     assert (stats["unique_opens"], stats["unique_clicks"], stats["clicks"], stats["unsubscribed"]) == (2, 1, 1, 1)
     assert [p.events_new for p in payloads(shop.pm.id)] == [1] * 6
 
@@ -736,7 +739,8 @@ def test_ingested_events_reach_the_workspaces_outbound_webhook(shop, web, worker
 
 def test_a_transactional_messages_events_reach_the_message_and_a_late_delivery_never_undoes_a_bounce(shop, web, worker):
     from app.models import Message
-    from app.services import templates, transactional
+    from app.services.content import templates
+    from app.services.delivery import transactional
 
     tpl = templates.create_template(
         shop.ws.id,

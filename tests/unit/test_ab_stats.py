@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from app.services import ab_stats
-from app.services.ab_tests import clean_settings
+from app.services.campaigns import ab_stats
+from app.services.campaigns.ab_tests import clean_settings
 
 
 def test_z_test_matches_a_chi_square_test_of_the_same_table():

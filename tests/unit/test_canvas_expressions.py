@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.services.content.rendering import render_once
 from app.services.designs import compile_design, validate_design
 from app.services.designs.sanitize import ALLOWED_TAGS, canvas_html
-from app.services.rendering import render_once
 
 
 class Parsed(HTMLParser):

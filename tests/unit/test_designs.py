@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.services.content.html_text import html_to_text, unsafe_html_problems
+from app.services.content.rendering import CompiledMessage, html_env, render_once, text_env
 from app.services.designs import (
     BLOCK_TYPES,
     GMAIL_CLIP_BYTES,
@@ -17,8 +19,6 @@ from app.services.designs import (
     validate_design,
 )
 from app.services.errors import ValidationError
-from app.services.html_text import html_to_text, unsafe_html_problems
-from app.services.rendering import CompiledMessage, html_env, render_once, text_env
 
 CTX = {
     "subscriber": {"email": "ann@example.com", "name": "Ann <b>", "attributes": {"plan": "gold", "first_name": ""}},

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from app.services import import_columns
-from app.services.audience import parse_csv
+from app.services.audience import import_columns
+from app.services.audience.contacts import parse_csv
 from app.services.errors import ValidationError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "imports"

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.services.errors import ValidationError
-from app.services.workspaces import login_email, login_throttle_key
+from app.services.platform.workspaces import login_email, login_throttle_key
 from tests.integration.test_login_security import SPELLINGS
 
 

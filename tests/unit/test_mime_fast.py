@@ -17,9 +17,10 @@ from email.utils import formataddr
 import pytest
 
 from app.providers.smtp import _PLAIN_ADDRESS
-from app.services import mime, tokens
-from app.services.mime import MessageSkeleton, QuotedPrintable
-from app.services.rendering import _PLACEHOLDER_RE, CompiledMessage
+from app.services import tokens
+from app.services.content import mime
+from app.services.content.mime import MessageSkeleton, QuotedPrintable
+from app.services.content.rendering import _PLACEHOLDER_RE, CompiledMessage
 
 ALPHABET = [
     "a", "b", "Z", "0", " ", " ", "\t", ".", "=", "-", "\n", "\n", "\r\n", "\r", "é", "ü", "✓", "€",

@@ -1,7 +1,7 @@
 """mimeparts.split: a message Herald built, taken apart for the JSON APIs (SendGrid, Postmark)."""
 
 from app.providers.mimeparts import split
-from app.services.mime import MessageSkeleton
+from app.services.content.mime import MessageSkeleton
 
 LONG_UNSUBSCRIBE = (
     "<https://herald.test/u/" + "eyJyIjo0MiwiYyI6N30" * 8 + ">, "

@@ -10,7 +10,7 @@ from app.providers import mailgun as mg
 from app.providers import postmark as pm
 from app.providers import sendgrid as sg
 from app.providers.smtp import SMTPSettings, SMTPTransport
-from app.services.mime import MessageSkeleton
+from app.services.content.mime import MessageSkeleton
 
 RAW = MessageSkeleton("News", "news@example.com", "help@example.com", {}).build(
     "Jane", "jane@example.net", "Hello", "<p>Hi</p>", "Hi", "<c1.r1@example.com>", {}

@@ -10,7 +10,7 @@ from app.providers import postmark as pm
 from app.providers import sendgrid as sg
 from app.providers.addresses import UNSUPPORTED, ascii_address
 from app.providers.ses import SESTransport
-from app.services.mime import MessageSkeleton, address
+from app.services.content.mime import MessageSkeleton, address
 
 LOCAL = ("localhost", "127.0.0.1")
 

@@ -15,7 +15,7 @@ from werkzeug.datastructures import Headers
 
 from app.providers import EVENT_TYPES, BadPayload, TransportUnavailable, WebhookRejected
 from app.providers import sendgrid as sg
-from app.services.mime import MessageSkeleton
+from app.services.content.mime import MessageSkeleton
 from tests.support import free_port
 from tests.unit.provider_support import connect_times_out, dropping_server, fail_dns, resolve_off_machine
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
-from app.services import qp_jinja
-from app.services.rendering import (
+from app.services.content import qp_jinja
+from app.services.content.rendering import (
     _PLACEHOLDER_RE,
     CompiledMessage,
     html_env,

@@ -8,9 +8,9 @@ import tracemalloc
 
 import pytest
 
+from app.services.content.render_limits import MAX_OUTPUT, RenderLimitError
+from app.services.content.rendering import CompiledMessage, TemplateProblem, limit_problems, render_once
 from app.services.designs import compile_design
-from app.services.render_limits import MAX_OUTPUT, RenderLimitError
-from app.services.rendering import CompiledMessage, TemplateProblem, limit_problems, render_once
 
 NAMELESS = {
     "subscriber": {"id": 1, "email": "a@example.com", "name": None, "attributes": {"city": None}},

@@ -5,9 +5,9 @@ from email import policy
 
 import pytest
 
-from app.services.html_text import html_to_text, unsafe_html_problems
-from app.services.mime import MessageSkeleton
-from app.services.rendering import CompiledMessage, TemplateProblem, extract_links, render_once
+from app.services.content.html_text import html_to_text, unsafe_html_problems
+from app.services.content.mime import MessageSkeleton
+from app.services.content.rendering import CompiledMessage, TemplateProblem, extract_links, render_once
 
 CTX = {
     "subscriber": {"email": "a@example.com", "name": "<b>Ann</b>", "attributes": {"plan": "gold"}},

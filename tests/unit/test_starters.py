@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from app.services.content.html_text import unsafe_html_problems
+from app.services.content.rendering import SAMPLE_SUBSCRIBER, build_context, render_once
 from app.services.designs import (
     GMAIL_CLIP_BYTES,
     compile_design,
@@ -17,8 +19,6 @@ from app.services.designs import (
     validate_design,
 )
 from app.services.errors import NotFound
-from app.services.html_text import unsafe_html_problems
-from app.services.rendering import SAMPLE_SUBSCRIBER, build_context, render_once
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "app" / "static"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.services.audience import parse_csv
+from app.services.audience.contacts import parse_csv
 from app.services.errors import ValidationError
 from app.services.tokens import TokenMaker, read_token
 

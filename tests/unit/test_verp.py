@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.verp import MAX_REF_LEN, read_return_path, return_path
+from app.services.delivery.verp import MAX_REF_LEN, read_return_path, return_path
 
 SECRET = "test-secret"
 refs = st.one_of(

@@ -4,7 +4,7 @@ from flask import current_app, g, request
 
 from app.blueprints.api.errors import ApiError
 from app.extensions import db
-from app.services.workspaces import find_api_key
+from app.services.platform.workspaces import find_api_key
 
 
 def authenticate() -> None:

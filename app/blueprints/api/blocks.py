@@ -6,7 +6,7 @@ from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import page_slice, saved_block_json
 from app.blueprints.helpers import commit
-from app.services import saved_blocks
+from app.services.content import saved_blocks
 
 TAG = "Saved blocks"
 

@@ -6,7 +6,7 @@ from app.blueprints.api.schemas import RECIPIENT_FILTER
 from app.blueprints.api.serializers import campaign_json, campaign_run_json, page_json, recipient_json, variants_json
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
-from app.services import ab_tests, campaign_lifecycle, campaigns, recurring, send_windows, test_sends
+from app.services.campaigns import ab_tests, drafts, lifecycle, recurring, send_windows, test_sends
 from app.services.ids import MAX_ID
 from app.services.pagination import paginate
 
@@ -16,8 +16,8 @@ TAG = "Campaigns"
 def _full(campaign) -> dict:
     return campaign_json(
         campaign,
-        campaigns.campaign_list_ids(campaign.id),
-        campaigns.campaign_stats(campaign.id),
+        drafts.campaign_list_ids(campaign.id),
+        drafts.campaign_stats(campaign.id),
         send_windows.waiting(campaign.id),
     )
 
@@ -25,7 +25,7 @@ def _full(campaign) -> dict:
 @operation("POST", "/campaigns", "Create a campaign", tag=TAG, body="CampaignCreate", response="Campaign", status=201)
 def create_campaign(body: dict):
     """A draft of a template to one or more lists; nothing is sent until POST …/send."""
-    campaign = campaigns.create_campaign(workspace_id(), body)
+    campaign = drafts.create_campaign(workspace_id(), body)
     commit()
     return _full(campaign)
 
@@ -48,7 +48,7 @@ def create_campaign(body: dict):
 )
 def list_campaigns(query: dict):
     """Newest first, optionally only those in one status, or only the runs of one recurring campaign."""
-    stmt = campaigns.list_campaigns(workspace_id(), query.get("status"), query.get("parent_id"))
+    stmt = drafts.list_campaigns(workspace_id(), query.get("status"), query.get("parent_id"))
     items, total = paginate(stmt, query["page"], query["per_page"])
     return page_json([campaign_json(c) for c in items], total, query)
 
@@ -57,7 +57,7 @@ def list_campaigns(query: dict):
 def show_campaign(campaign_id: int):
     """The campaign with its delivery and engagement statistics, and when sending resumes while recipients
     wait for its send window."""
-    return _full(campaigns.get_campaign(workspace_id(), campaign_id))
+    return _full(drafts.get_campaign(workspace_id(), campaign_id))
 
 
 @operation(
@@ -71,8 +71,8 @@ def show_campaign(campaign_id: int):
 )
 def update_campaign(campaign_id: int, body: dict):
     """Only the fields given change (e.g. `send_window` or `recurrence`; null removes them); 409 unless a draft."""
-    campaign = campaigns.get_campaign(workspace_id(), campaign_id)
-    campaign = campaigns.update_campaign(workspace_id(), campaign.id, {**campaigns.campaign_values(campaign), **body})
+    campaign = drafts.get_campaign(workspace_id(), campaign_id)
+    campaign = drafts.update_campaign(workspace_id(), campaign.id, {**drafts.campaign_values(campaign), **body})
     commit()
     return _full(campaign)
 
@@ -103,7 +103,7 @@ def start_recurring(campaign_id: int):
 )
 def list_runs(campaign_id: int, query: dict):
     """Newest first, each with its sent, unique open and unique click figures."""
-    parent = campaigns.get_campaign(workspace_id(), campaign_id)
+    parent = drafts.get_campaign(workspace_id(), campaign_id)
     items, total = paginate(recurring.runs_query(parent.id), query["page"], query["per_page"])
     return page_json([campaign_run_json(r) for r in recurring.with_figures(items)], total, query)
 
@@ -119,7 +119,7 @@ def list_runs(campaign_id: int, query: dict):
 )
 def send_campaign(campaign_id: int):
     """Freezes the content and queues the send; 409 (with `fields.status`) unless the campaign is a draft."""
-    campaign = campaigns.send_campaign(workspace_id(), campaign_id)
+    campaign = drafts.send_campaign(workspace_id(), campaign_id)
     commit()  # the job is queued once the commit makes the campaign visible to workers
     return {"id": campaign.id, "status": "sending"}
 
@@ -143,7 +143,7 @@ def _workspace_timezone() -> str:
 )
 def schedule_campaign(campaign_id: int, body: dict):
     """A draft (or a scheduled campaign, to move it) is sent at `scheduled_at`; the content is frozen then."""
-    campaign = campaign_lifecycle.schedule(workspace_id(), campaign_id, body["scheduled_at"], _workspace_timezone())
+    campaign = lifecycle.schedule(workspace_id(), campaign_id, body["scheduled_at"], _workspace_timezone())
     commit()
     return _full(campaign)
 
@@ -157,19 +157,19 @@ def _transition(action, campaign_id: int) -> dict:
 @operation("POST", "/campaigns/{campaign_id}/pause", "Pause a campaign", tag=TAG, response="Campaign", errors=(409,))
 def pause_campaign(campaign_id: int):
     """From scheduled or sending; workers stop between two messages. 409 (with `fields.status`) otherwise."""
-    return _transition(campaign_lifecycle.pause, campaign_id)
+    return _transition(lifecycle.pause, campaign_id)
 
 
 @operation("POST", "/campaigns/{campaign_id}/resume", "Resume a campaign", tag=TAG, response="Campaign", errors=(409,))
 def resume_campaign(campaign_id: int):
     """A paused send goes on where it stopped; a paused schedule is scheduled again (or starts, if due)."""
-    return _transition(campaign_lifecycle.resume, campaign_id)
+    return _transition(lifecycle.resume, campaign_id)
 
 
 @operation("POST", "/campaigns/{campaign_id}/cancel", "Cancel a campaign", tag=TAG, response="Campaign", errors=(409,))
 def cancel_campaign(campaign_id: int):
     """From paused or scheduled; whoever was not sent yet is listed as failed, "cancelled before sending"."""
-    return _transition(campaign_lifecycle.cancel, campaign_id)
+    return _transition(lifecycle.cancel, campaign_id)
 
 
 @operation(
@@ -182,7 +182,7 @@ def cancel_campaign(campaign_id: int):
 )
 def resend_unknown(campaign_id: int):
     """Recipients whose hand-off was interrupted (the provider may have the message) are sent again, by decision."""
-    count = campaign_lifecycle.resend_unknown(workspace_id(), campaign_id)
+    count = lifecycle.resend_unknown(workspace_id(), campaign_id)
     commit()
     return {"requeued": count}
 
@@ -199,7 +199,7 @@ def resend_undelivered(campaign_id: int):
     """Everyone not reached for reasons that were not theirs is sent again: hand-off unknown, refused for
     now (4xx) until Herald gave up, or the sender blocked (5.7.x). Bounced, suppressed and unsubscribed
     people are never included."""
-    count = campaign_lifecycle.resend_undelivered(workspace_id(), campaign_id)
+    count = lifecycle.resend_undelivered(workspace_id(), campaign_id)
     commit()
     return {"requeued": count}
 
@@ -230,8 +230,8 @@ def send_campaign_test(campaign_id: int, body: dict):
 )
 def list_recipients(campaign_id: int, query: dict):
     """Each person the campaign was for, with what happened and why (e.g. suppressed:unsubscribed)."""
-    campaign = campaigns.get_campaign(workspace_id(), campaign_id)
-    stmt = campaigns.recipients_query(campaign.id, query.get("status"))
+    campaign = drafts.get_campaign(workspace_id(), campaign_id)
+    stmt = drafts.recipients_query(campaign.id, query.get("status"))
     items, total = paginate(stmt, query["page"], query["per_page"])
     return page_json([recipient_json(r) for r in items], total, query)
 
@@ -243,7 +243,7 @@ def show_variants(campaign_id: int):
     """The test's settings and phase, and per variant the figures of its test group, which variant leads on the
     metric and whether its lead over each other variant is statistically significant (95%). `rest` is the audience
     held back for the winner. A campaign without a test answers `ab_test: null` and no variants."""
-    return variants_json(ab_tests.report(campaigns.get_campaign(workspace_id(), campaign_id)))
+    return variants_json(ab_tests.report(drafts.get_campaign(workspace_id(), campaign_id)))
 
 
 @operation(

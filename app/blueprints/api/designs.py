@@ -9,7 +9,9 @@ from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import design_json, page_slice, template_json
 from app.blueprints.helpers import commit
 from app.models import Template
-from app.services import designs, templates, test_sends
+from app.services import designs
+from app.services.campaigns import test_sends
+from app.services.content import templates
 from app.services.errors import InvalidState, NotFound, ValidationError
 
 TAG = "Designs"

@@ -12,7 +12,7 @@ from app.blueprints.api.schemas import TEMPLATE_CREATE
 from app.blueprints.api.serializers import page_slice, template_json, version_json
 from app.blueprints.helpers import commit
 from app.models import Template
-from app.services import templates
+from app.services.content import templates
 
 TAG = "Templates"
 

@@ -6,7 +6,7 @@ from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import image_json, page_json
 from app.blueprints.helpers import commit
-from app.services import media
+from app.services.content import media
 from app.services.errors import ValidationError
 from app.services.pagination import paginate
 

@@ -4,7 +4,8 @@ from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import list_json, page_slice
 from app.blueprints.helpers import commit
-from app.services import audience, campaigns
+from app.services.audience import contacts
+from app.services.campaigns import drafts
 
 TAG = "Lists"
 
@@ -12,7 +13,7 @@ TAG = "Lists"
 @operation("POST", "/lists", "Create a list", tag=TAG, body="ListCreate", response="List", status=201)
 def create_list(body: dict):
     """A new, empty list."""
-    lst = audience.create_list(workspace_id(), body["name"], body.get("description"))
+    lst = contacts.create_list(workspace_id(), body["name"], body.get("description"))
     commit()
     return list_json(lst, 0)
 
@@ -20,12 +21,12 @@ def create_list(body: dict):
 @operation("GET", "/lists", "List lists", tag=TAG, response="List", paginated=True)
 def list_lists(query: dict):
     """Every list with its number of subscribers, by name."""
-    rows = audience.lists_with_counts(workspace_id())
+    rows = contacts.lists_with_counts(workspace_id())
     return page_slice([list_json(lst, n) for lst, n in rows], query)
 
 
 @operation("GET", "/lists/{list_id}", "Show a list", tag=TAG, response="List")
 def show_list(list_id: int):
     """One list with its number of subscribers."""
-    lst = audience.get_list(workspace_id(), list_id)
-    return list_json(lst, campaigns.audience_size(workspace_id(), [lst.id]))
+    lst = contacts.get_list(workspace_id(), list_id)
+    return list_json(lst, drafts.audience_size(workspace_id(), [lst.id]))

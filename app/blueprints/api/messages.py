@@ -7,7 +7,7 @@ from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.serializers import message_json, page_json
 from app.blueprints.helpers import commit
 from app.models.message import MESSAGE_STATUSES
-from app.services import transactional
+from app.services.delivery import transactional
 from app.services.errors import ValidationError
 from app.services.pagination import paginate
 

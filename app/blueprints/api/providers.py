@@ -4,7 +4,7 @@ from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import page_slice, provider_json
 from app.blueprints.helpers import commit
-from app.services import providers
+from app.services.delivery import providers
 
 TAG = "Providers"
 

@@ -631,7 +631,7 @@ RECURRENCE = obj(
     "a run (a child campaign with its own figures) at each due time. null: sent once.",
 ) | {"type": ["object", "null"]}
 
-# A/B tests (app/services/ab_tests.py) ---------------------------------------------------------------
+# A/B tests (app/services/campaigns/ab_tests.py) ---------------------------------------------------------------
 
 AB_TEST_SETTINGS = obj(
     {

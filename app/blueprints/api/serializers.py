@@ -14,7 +14,7 @@ from app.models import (
     Template,
     TemplateVersion,
 )
-from app.services.providers import credentials_summary, sent_today, webhook_url
+from app.services.delivery.providers import credentials_summary, sent_today, webhook_url
 
 
 def iso(value: datetime | None) -> str | None:

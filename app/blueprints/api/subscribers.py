@@ -10,7 +10,7 @@ from app.blueprints.api.schemas import ID, text
 from app.blueprints.api.serializers import page_json, subscriber_json
 from app.blueprints.helpers import commit
 from app.models.audience import SUBSCRIBER_STATUSES
-from app.services import audience
+from app.services.audience import contacts
 from app.services.errors import ValidationError
 from app.services.ids import parse_int
 from app.services.pagination import paginate
@@ -30,7 +30,7 @@ TAG = "Subscribers"
 )
 def create_subscriber(body: dict):
     """409 when the address is already in the workspace (`fields.id` names the existing subscriber)."""
-    sub = audience.add_subscriber(
+    sub = contacts.add_subscriber(
         workspace_id(),
         body["email"],
         body.get("name"),
@@ -39,7 +39,7 @@ def create_subscriber(body: dict):
         body.get("timezone"),
     )
     commit()
-    return subscriber_json(sub, audience.subscriber_list_ids(sub.id))
+    return subscriber_json(sub, contacts.subscriber_list_ids(sub.id))
 
 
 @operation(
@@ -59,8 +59,8 @@ def list_subscribers(query: dict):
     """Newest first, filtered by address, status or list."""
     ws = workspace_id()
     if "list_id" in query:
-        audience.get_list(ws, query["list_id"])  # another workspace's list answers 404
-    stmt = audience.search_subscribers(
+        contacts.get_list(ws, query["list_id"])  # another workspace's list answers 404
+    stmt = contacts.search_subscribers(
         ws, status=query.get("status"), list_id=query.get("list_id"), email=query.get("email")
     )
     items, total = paginate(stmt, query["page"], query["per_page"])
@@ -70,8 +70,8 @@ def list_subscribers(query: dict):
 @operation("GET", "/subscribers/{subscriber_id}", "Show a subscriber", tag=TAG, response="Subscriber")
 def show_subscriber(subscriber_id: int):
     """One subscriber with the ids of the lists they are on."""
-    sub = audience.get_subscriber(workspace_id(), subscriber_id)
-    return subscriber_json(sub, audience.subscriber_list_ids(sub.id))
+    sub = contacts.get_subscriber(workspace_id(), subscriber_id)
+    return subscriber_json(sub, contacts.subscriber_list_ids(sub.id))
 
 
 @operation(
@@ -89,11 +89,11 @@ def import_subscribers(body: dict | None):
     known ones updated; every row that cannot be imported is listed in `errors` by its row number, as is a
     row imported without its timezone because the value is not one."""
     if body is None:
-        rows, list_ids, first_row = audience.parse_csv(_upload(), _form_mapping()), _form_list_ids(), 2
+        rows, list_ids, first_row = contacts.parse_csv(_upload(), _form_mapping()), _form_list_ids(), 2
     else:
         rows, list_ids, first_row = body["rows"], body.get("list_ids"), 1
     rows, row_errors = _checked_rows(rows, first_row)
-    result = audience.import_subscribers(workspace_id(), rows, list_ids, first_row_number=first_row)
+    result = contacts.import_subscribers(workspace_id(), rows, list_ids, first_row_number=first_row)
     commit()
     summary = result.as_dict()
     summary["errors"] = sorted(summary["errors"] + row_errors, key=lambda e: e["row"])

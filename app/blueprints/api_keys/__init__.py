@@ -6,7 +6,7 @@ from app.blueprints.helpers import commit, workspace_view
 from app.extensions import db
 from app.models import ApiKey
 from app.services.errors import DomainError
-from app.services.workspaces import create_api_key, revoke_api_key
+from app.services.platform.workspaces import create_api_key, revoke_api_key
 
 bp = Blueprint("api_keys", __name__, url_prefix="/settings/api-keys")
 

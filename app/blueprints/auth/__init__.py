@@ -11,7 +11,7 @@ from app.blueprints.helpers import commit
 from app.extensions import db, limiter
 from app.models import User
 from app.services.errors import DomainError
-from app.services.workspaces import authenticate, create_workspace, end_all_sessions, login_throttle_key
+from app.services.platform.workspaces import authenticate, create_workspace, end_all_sessions, login_throttle_key
 
 bp = Blueprint("auth", __name__)
 

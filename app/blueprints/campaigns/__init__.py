@@ -7,21 +7,20 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services import (
+from app.services.audience import contacts
+from app.services.campaigns import (
     ab_tests,
-    audience,
-    campaign_lifecycle,
-    campaigns,
-    mailin,
-    providers,
+    drafts,
+    lifecycle,
     recurring,
-    routing,
     send_progress,
     send_windows,
     sending,
-    templates,
     test_sends,
 )
+from app.services.content import templates
+from app.services.delivery import providers, routing
+from app.services.events import mailin
 from app.services.ids import as_id, parse_int
 from app.services.pagination import paginate
 
@@ -190,7 +189,7 @@ def _form_context(form: dict, errors: dict, campaign=None) -> dict:
         errors=errors,
         campaign=campaign,
         templates=templates.list_templates(g.ws_id),
-        lists=audience.lists_with_counts(g.ws_id),
+        lists=contacts.lists_with_counts(g.ws_id),
         providers=provider_list,
         routing_rows=_routing_rows(provider_list, form.get("routing_ui")),
         timezones=send_windows.timezone_names(),
@@ -202,9 +201,9 @@ def _form_context(form: dict, errors: dict, campaign=None) -> dict:
 def index():
     status = request.args.get("status") if request.args.get("status") in CAMPAIGN_STATUSES else None
     parent_id = request.args.get("parent_id")
-    parent = campaigns.get_campaign(g.ws_id, as_id(parent_id) or 0) if parent_id else None  # the runs of a series
+    parent = drafts.get_campaign(g.ws_id, as_id(parent_id) or 0) if parent_id else None  # the runs of a series
     page = page_number()
-    items, total = paginate(campaigns.list_campaigns(g.ws_id, status, parent.id if parent else None), page, 25)
+    items, total = paginate(drafts.list_campaigns(g.ws_id, status, parent.id if parent else None), page, 25)
     return render_template(
         "campaigns/index.html",
         items=items,
@@ -230,7 +229,7 @@ def new():
     errors = {}
     if request.method == "POST":
         form = _form_data()
-        c, errors = attempt(campaigns.create_campaign, g.ws_id, form)
+        c, errors = attempt(drafts.create_campaign, g.ws_id, form)
         if c:
             flash(f"Draft “{c.name}” created. Review it, then send.", "success")
             return redirect(url_for("campaigns.show", campaign_id=c.id))
@@ -240,14 +239,14 @@ def new():
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
 @workspace_view
 def edit(campaign_id):
-    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    c = drafts.get_campaign(g.ws_id, campaign_id)
     if c.status != "draft":
         flash(f"A {c.status} campaign can no longer be edited.", "info")
         return redirect(url_for("campaigns.show", campaign_id=c.id))
     form = {
         "name": c.name,
         "template_id": c.template_id,
-        "list_ids": campaigns.campaign_list_ids(c.id),
+        "list_ids": drafts.campaign_list_ids(c.id),
         "from_name": c.from_name,
         "from_email": c.from_email,
         "reply_to": c.reply_to,
@@ -262,7 +261,7 @@ def edit(campaign_id):
     errors = {}
     if request.method == "POST":
         form = _form_data()
-        saved, errors = attempt(campaigns.update_campaign, g.ws_id, c.id, form)
+        saved, errors = attempt(drafts.update_campaign, g.ws_id, c.id, form)
         if saved:
             flash("Campaign saved.", "success")
             return redirect(url_for("campaigns.show", campaign_id=c.id))
@@ -294,7 +293,7 @@ def ab_variants():
 @workspace_view
 def variants(campaign_id):
     """The live variants table; answers 286 (htmx: stop polling) once the send is over."""
-    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    c = drafts.get_campaign(g.ws_id, campaign_id)
     body = render_template("campaigns/_ab_results.html", c=c, ab=ab_tests.report(c))
     return (body, 200) if c.status == "sending" else (body, 286)
 
@@ -313,16 +312,16 @@ def _progress_context(c) -> dict:
     """What the live fragment shows; it is polled every second, so nothing more."""
     audience_size = None
     if c.status == "draft":
-        audience_size = campaigns.audience_size(g.ws_id, campaigns.campaign_list_ids(c.id))
-    stats = campaigns.campaign_stats(c.id)
+        audience_size = drafts.audience_size(g.ws_id, drafts.campaign_list_ids(c.id))
+    stats = drafts.campaign_stats(c.id)
     live = reasons = None
     if c.status == "sending":
         live = send_progress.snapshot(c.id, stats["pending"], c.started_at.timestamp() if c.started_at else None)
     if c.status != "draft" and (stats["failed"] - stats["suppressed"] > 0 or stats["unknown"] or stats["bounced"]):
-        reasons = campaigns.failure_reasons(c.id)
+        reasons = drafts.failure_reasons(c.id)
     window_wait = send_windows.waiting(c.id) if c.send_window and c.status == "sending" else None
     limit_wait = sending.limit_wait(c.id) if c.status == "sending" else None
-    resendable = campaign_lifecycle.count_undelivered(c.id) if reasons else 0
+    resendable = lifecycle.count_undelivered(c.id) if reasons else 0
     return dict(
         delivery=_delivery_context(c),
         c=c,
@@ -361,10 +360,10 @@ def _delivery_context(c) -> dict | None:
 def _show_context(c) -> dict:
     provider = providers.get_provider(g.ws_id, c.provider_id) if c.provider_id else providers.default_provider(g.ws_id)
     return dict(
-        lists=campaigns.campaign_lists(c.id),
+        lists=drafts.campaign_lists(c.id),
         provider=provider,
         template=templates.get_template(g.ws_id, c.template_id),
-        parent=campaigns.get_campaign(g.ws_id, c.parent_id) if c.parent_id else None,
+        parent=drafts.get_campaign(g.ws_id, c.parent_id) if c.parent_id else None,
         runs=recurring.with_figures(paginate(recurring.runs_query(c.id), 1, 50)[0]) if c.recurrence else None,
         run_count=recurring.count_runs(c.id) if c.recurrence else 0,
         window_text=send_windows.describe(c.send_window) if c.send_window else None,
@@ -380,10 +379,10 @@ def _show_context(c) -> dict:
 @bp.route("/<int:campaign_id>")
 @workspace_view
 def show(campaign_id):
-    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    c = drafts.get_campaign(g.ws_id, campaign_id)
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
     page = page_number()
-    recipients, total = paginate(campaigns.recipients_query(c.id, status), page, 50)
+    recipients, total = paginate(drafts.recipients_query(c.id, status), page, 50)
     return render_template(
         "campaigns/show.html",
         recipients=recipients,
@@ -400,7 +399,7 @@ def show(campaign_id):
 @workspace_view
 def reply(campaign_id, inbound_id):
     """One message a recipient sent back, shown as text (never its HTML)."""
-    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    c = drafts.get_campaign(g.ws_id, campaign_id)
     m = mailin.get_reply(g.ws_id, c.id, inbound_id)
     return render_template("campaigns/reply.html", c=c, m=m, parsed=mailin.read_inbound(m))
 
@@ -409,7 +408,7 @@ def reply(campaign_id, inbound_id):
 @workspace_view
 def progress(campaign_id):
     """The live figures fragment; answers 286 (htmx: stop polling) once the send is over."""
-    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    c = drafts.get_campaign(g.ws_id, campaign_id)
     context = _progress_context(c)
     body = render_template("campaigns/_window_status.html", **context)
     body += render_template("campaigns/_progress.html", **context)
@@ -425,7 +424,7 @@ def progress(campaign_id):
 @bp.route("/<int:campaign_id>/send", methods=["POST"])
 @workspace_view
 def send(campaign_id):
-    if attempt(campaigns.send_campaign, g.ws_id, campaign_id)[0]:
+    if attempt(drafts.send_campaign, g.ws_id, campaign_id)[0]:
         flash("Sending has started. This page updates as it goes.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
@@ -441,19 +440,17 @@ def start_recurring(campaign_id):
 @bp.route("/<int:campaign_id>/schedule", methods=["POST"])
 @workspace_view
 def schedule(campaign_id):
-    c, _ = attempt(
-        campaign_lifecycle.schedule, g.ws_id, campaign_id, request.form.get("scheduled_at"), g.workspace.timezone
-    )
+    c, _ = attempt(lifecycle.schedule, g.ws_id, campaign_id, request.form.get("scheduled_at"), g.workspace.timezone)
     if c:
         flash("Scheduled. It starts by itself at the chosen time; you can still pause or cancel it.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
 _TRANSITIONS = {
-    "pause": (campaign_lifecycle.pause, "Paused. Nothing more is sent until you resume."),
-    "resume": (campaign_lifecycle.resume, "Resumed."),
-    "cancel": (campaign_lifecycle.cancel, "Cancelled. Whoever was not sent yet is listed as not sent."),
-    "unschedule": (campaign_lifecycle.unschedule, "Unscheduled: the campaign is a draft again."),
+    "pause": (lifecycle.pause, "Paused. Nothing more is sent until you resume."),
+    "resume": (lifecycle.resume, "Resumed."),
+    "cancel": (lifecycle.cancel, "Cancelled. Whoever was not sent yet is listed as not sent."),
+    "unschedule": (lifecycle.unschedule, "Unscheduled: the campaign is a draft again."),
 }
 
 
@@ -469,7 +466,7 @@ def transition(campaign_id, action):
 @bp.route("/<int:campaign_id>/resend-unknown", methods=["POST"])
 @workspace_view
 def resend_unknown(campaign_id):
-    count, errors = attempt(campaign_lifecycle.resend_unknown, g.ws_id, campaign_id)
+    count, errors = attempt(lifecycle.resend_unknown, g.ws_id, campaign_id)
     if not errors:
         flash(f"{count} recipients queued to be sent again." if count else "No recipient was left unknown.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
@@ -478,7 +475,7 @@ def resend_unknown(campaign_id):
 @bp.route("/<int:campaign_id>/resend-undelivered", methods=["POST"])
 @workspace_view
 def resend_undelivered(campaign_id):
-    count, errors = attempt(campaign_lifecycle.resend_undelivered, g.ws_id, campaign_id)
+    count, errors = attempt(lifecycle.resend_undelivered, g.ws_id, campaign_id)
     if not errors:
         flash(f"{count} recipients queued to be sent again." if count else "Nobody is left to resend to.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
@@ -499,7 +496,7 @@ def send_test(campaign_id):
 @bp.route("/<int:campaign_id>/delete", methods=["POST"])
 @workspace_view
 def delete(campaign_id):
-    c = campaigns.get_campaign(g.ws_id, campaign_id)
+    c = drafts.get_campaign(g.ws_id, campaign_id)
     if c.status != "draft":
         flash("Only drafts can be deleted; sent campaigns keep their history.", "danger")
         return redirect(url_for("campaigns.show", campaign_id=c.id))

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 
 from app.blueprints.helpers import attempt, workspace_view
 from app.models.content import TEMPLATE_CATEGORIES
-from app.services import templates
+from app.services.content import templates
 from app.services.errors import ValidationError
 
 bp = Blueprint("email_templates", __name__, url_prefix="/templates")

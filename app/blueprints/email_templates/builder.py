@@ -19,7 +19,9 @@ from app.blueprints.email_templates import builder_fields as fields
 from app.blueprints.helpers import attempt, commit, workspace_view
 from app.extensions import db
 from app.models.content import TEMPLATE_CATEGORIES
-from app.services import designs, saved_blocks, templates, test_sends
+from app.services import designs
+from app.services.campaigns import test_sends
+from app.services.content import saved_blocks, templates
 from app.services.designs import starters
 from app.services.designs.sanitize import canvas_html
 from app.services.errors import DomainError, ValidationError

@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.blueprints.helpers import commit, page_number, workspace_view
 from app.extensions import db
-from app.services import media
+from app.services.content import media
 from app.services.errors import DomainError
 from app.services.pagination import paginate
 

@@ -4,7 +4,7 @@ from flask import Blueprint, g, render_template, request
 
 from app.blueprints.helpers import page_number, workspace_view
 from app.models.message import MESSAGE_STATUSES
-from app.services import transactional
+from app.services.delivery import transactional
 from app.services.pagination import paginate
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")

@@ -3,7 +3,7 @@
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 
 from app.blueprints.helpers import commit, page_number, workspace_view
-from app.services import outbox
+from app.services.delivery import outbox
 from app.services.pagination import paginate
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")

@@ -3,7 +3,7 @@
 from flask import Blueprint, g, render_template
 
 from app.blueprints.helpers import workspace_view
-from app.services.overview import workspace_overview
+from app.services.platform.overview import workspace_overview
 
 bp = Blueprint("overview", __name__)
 

@@ -5,8 +5,9 @@ import json
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import attempt, commit, is_htmx, workspace_view
-from app.services import delivery_stats, providers, webhook_intake
+from app.services.delivery import delivery_stats, providers
 from app.services.errors import DomainError, NotFound
+from app.services.events import webhook_intake
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 

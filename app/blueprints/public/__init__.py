@@ -9,8 +9,9 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from app.blueprints.helpers import commit, int_list
 from app.extensions import csrf, db, limiter
 from app.models import Campaign, MailingList, Subscriber, Workspace
-from app.services import audience, tracking
-from app.services.sending import recipient_view
+from app.services.audience import contacts
+from app.services.campaigns.sending import recipient_view
+from app.services.events import tracking
 
 bp = Blueprint("public", __name__)
 csrf.exempt(bp)
@@ -36,7 +37,7 @@ def click(token):
 def message_open(token):
     """A transactional message's pixel (few, so written straight to the database): always the GIF."""
     from app.blueprints.public.pixel import PIXEL
-    from app.services import transactional
+    from app.services.delivery import transactional
 
     try:
         if transactional.record_message_open(token, request.user_agent.string, _client_ip()):
@@ -50,7 +51,7 @@ def message_open(token):
 @bp.route("/t/m/c/<token>")
 def message_click(token):
     """A transactional message's tracked link: only to the URL recorded for that link of that message."""
-    from app.services import transactional
+    from app.services.delivery import transactional
 
     url = transactional.record_message_click(token, request.user_agent.string, _client_ip())
     if url is None:
@@ -111,7 +112,7 @@ def resubscribe(token):
     sub = db.session.get(Subscriber, rec.subscriber_id)
     if sub is None:
         abort(404)
-    audience.resubscribe(sub)
+    contacts.resubscribe(sub)
     commit()
     return redirect(url_for("public.unsubscribe_page", token=token, resubscribed=1), code=303)
 
@@ -125,14 +126,14 @@ def preferences(token):
     saved = False
     if request.method == "POST":
         keep = set(int_list(request.form.getlist("list_ids")))
-        for list_id in audience.subscriber_list_ids(sub.id):
+        for list_id in contacts.subscriber_list_ids(sub.id):
             if list_id not in keep:
-                audience.remove_from_list(sub.workspace_id, list_id, sub.id)
+                contacts.remove_from_list(sub.workspace_id, list_id, sub.id)
         if request.form.get("subscribed") == "yes":
-            audience.resubscribe(sub)
+            contacts.resubscribe(sub)
         commit()
         saved = True
-    list_ids = audience.subscriber_list_ids(sub.id)
+    list_ids = contacts.subscriber_list_ids(sub.id)
     lists = (
         list(db.session.scalars(db.select(MailingList).where(MailingList.id.in_(list_ids)).order_by(MailingList.name)))
         if list_ids

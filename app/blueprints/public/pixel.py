@@ -9,7 +9,7 @@ import base64
 import logging
 
 from app.redis_client import redis_for
-from app.services.tracking import record_open
+from app.services.events.tracking import record_open
 
 log = logging.getLogger(__name__)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user
 from app.blueprints.helpers import attempt, workspace_view
 from app.extensions import db, limiter
 from app.models import User
-from app.services.workspaces import change_password, update_workspace
+from app.services.platform.workspaces import change_password, update_workspace
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 TIMEZONES = sorted(available_timezones())

@@ -8,10 +8,10 @@ from app.blueprints.helpers import attempt, commit, int_list, is_htmx, page_numb
 from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
-from app.services import audience, imports
+from app.services.audience import contacts, imports
+from app.services.audience.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
 from app.services.errors import DomainError
 from app.services.ids import as_id
-from app.services.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
 from app.services.pagination import paginate
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -29,7 +29,7 @@ def _filters() -> dict:
 def index():
     f = _filters()
     page = page_number()
-    subs, total = paginate(audience.search_subscribers(g.ws_id, **f), page, PER_PAGE)
+    subs, total = paginate(contacts.search_subscribers(g.ws_id, **f), page, PER_PAGE)
     args = {k: v for k, v in f.items() if v}
     ctx = dict(
         subscribers=subs,
@@ -38,7 +38,7 @@ def index():
         per_page=PER_PAGE,
         f=f,
         args=args,
-        lists=audience.lists_with_counts(g.ws_id),
+        lists=contacts.lists_with_counts(g.ws_id),
         statuses=SUBSCRIBER_STATUSES,
     )
     if is_htmx() and request.headers.get("HX-Target") == "subscriber-results":
@@ -56,7 +56,7 @@ def new():
         try:
             if isinstance(attrs, str):
                 raise DomainError(attrs, {"attributes": attrs})
-            sub = audience.add_subscriber(
+            sub = contacts.add_subscriber(
                 g.ws_id, form.get("email"), form.get("name"), attrs, int_list(form.getlist("list_ids"))
             )
             commit()
@@ -73,7 +73,7 @@ def new():
         "subscribers/new.html",
         errors=errors,
         form=form,
-        lists=audience.lists_with_counts(g.ws_id),
+        lists=contacts.lists_with_counts(g.ws_id),
         preselected=preselected,
     ), (422 if errors else 200)
 
@@ -112,9 +112,9 @@ def _attributes_text(attributes: dict) -> str:
 @bp.route("/<int:subscriber_id>")
 @workspace_view
 def show(subscriber_id):
-    sub = audience.get_subscriber(g.ws_id, subscriber_id)
-    list_ids = set(audience.subscriber_list_ids(sub.id))
-    lists = [(lst, n) for lst, n in audience.lists_with_counts(g.ws_id) if lst.id in list_ids]
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    list_ids = set(contacts.subscriber_list_ids(sub.id))
+    lists = [(lst, n) for lst, n in contacts.lists_with_counts(g.ws_id) if lst.id in list_ids]
     events = list(
         db.session.scalars(
             db.select(Event)
@@ -129,10 +129,10 @@ def show(subscriber_id):
 @bp.route("/<int:subscriber_id>/edit", methods=["GET", "POST"])
 @workspace_view
 def edit(subscriber_id):
-    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
     errors = {}
     form = {"name": sub.name, "attributes": _attributes_text(sub.attributes or {})}
-    selected = audience.subscriber_list_ids(sub.id)
+    selected = contacts.subscriber_list_ids(sub.id)
     if request.method == "POST":
         form = request.form
         selected = int_list(form.getlist("list_ids"))
@@ -140,7 +140,7 @@ def edit(subscriber_id):
         if isinstance(attrs, str):
             errors = {"attributes": attrs}
         else:
-            saved, errors = attempt(audience.update_subscriber, g.ws_id, sub.id, form.get("name"), attrs, selected)
+            saved, errors = attempt(contacts.update_subscriber, g.ws_id, sub.id, form.get("name"), attrs, selected)
             if saved:
                 flash(f"{sub.email} saved.", "success")
                 return redirect(url_for("subscribers.show", subscriber_id=sub.id))
@@ -149,7 +149,7 @@ def edit(subscriber_id):
         sub=sub,
         form=form,
         errors=errors,
-        lists=audience.lists_with_counts(g.ws_id),
+        lists=contacts.lists_with_counts(g.ws_id),
         selected=selected,
     ), (422 if errors else 200)
 
@@ -157,8 +157,8 @@ def edit(subscriber_id):
 @bp.route("/<int:subscriber_id>/unsubscribe", methods=["POST"])
 @workspace_view
 def unsubscribe(subscriber_id):
-    sub = audience.get_subscriber(g.ws_id, subscriber_id)
-    audience.unsubscribe(sub, detail="unsubscribed by a team member")
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    contacts.unsubscribe(sub, detail="unsubscribed by a team member")
     commit()
     flash(f"{sub.email} is unsubscribed and will be skipped by campaigns.", "success")
     return redirect(url_for("subscribers.show", subscriber_id=sub.id))
@@ -167,8 +167,8 @@ def unsubscribe(subscriber_id):
 @bp.route("/<int:subscriber_id>/resubscribe", methods=["POST"])
 @workspace_view
 def resubscribe(subscriber_id):
-    sub = audience.get_subscriber(g.ws_id, subscriber_id)
-    audience.resubscribe(sub)
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    contacts.resubscribe(sub)
     commit()
     flash(f"{sub.email} is subscribed again.", "success")
     return redirect(url_for("subscribers.show", subscriber_id=sub.id))
@@ -177,9 +177,9 @@ def resubscribe(subscriber_id):
 @bp.route("/<int:subscriber_id>/delete", methods=["POST"])
 @workspace_view
 def delete(subscriber_id):
-    sub = audience.get_subscriber(g.ws_id, subscriber_id)
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
     email = sub.email
-    audience.delete_subscriber(g.ws_id, subscriber_id)
+    contacts.delete_subscriber(g.ws_id, subscriber_id)
     commit()
     flash(f"{email} deleted.", "success")
     return redirect(url_for("subscribers.index"))
@@ -212,7 +212,7 @@ def import_upload():
 def _import_page(list_ids: list[int], result=None, errors=None, filename=None):
     return render_template(
         "subscribers/import.html",
-        lists=audience.lists_with_counts(g.ws_id),
+        lists=contacts.lists_with_counts(g.ws_id),
         result=result,
         preselected=list_ids,
         errors=errors or {},
@@ -296,7 +296,7 @@ def _columns_page(import_id: str, preview, columns: list[str], list_ids: list[in
         labels=TARGET_LABELS,
         prefix=ATTRIBUTE_PREFIX,
         default_names=[attribute_name(h) for h in preview.header],
-        lists=audience.lists_with_counts(g.ws_id),
+        lists=contacts.lists_with_counts(g.ws_id),
         preselected=list_ids,
         errors=errors,
     )

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from app.blueprints.helpers import commit, page_number, workspace_view
 from app.extensions import db
 from app.models import Suppression
-from app.services import audience
+from app.services.audience import contacts
 from app.services.errors import DomainError
 from app.services.pagination import paginate
 
@@ -30,7 +30,7 @@ def index(errors=None, status=200):
 @workspace_view
 def create():
     try:
-        sup = audience.suppress_address(g.ws_id, request.form.get("email"), "manual", request.form.get("detail"))
+        sup = contacts.suppress_address(g.ws_id, request.form.get("email"), "manual", request.form.get("detail"))
         commit()
     except DomainError as exc:
         return index(errors={"email": exc.message}, status=422)
@@ -41,7 +41,7 @@ def create():
 @bp.route("/<int:suppression_id>/delete", methods=["POST"])
 @workspace_view
 def delete(suppression_id):
-    audience.unsuppress_address(g.ws_id, suppression_id)
+    contacts.unsuppress_address(g.ws_id, suppression_id)
     commit()
     flash("Address removed from the suppression list.", "success")
     return redirect(url_for("suppressions.index"))

@@ -2,10 +2,10 @@
 
 from flask import Blueprint, abort, render_template, request
 
-from app.services.audience import normalize_email
+from app.services.audience.contacts import normalize_email
+from app.services.content.html_text import unsafe_html_problems
+from app.services.content.rendering import TemplateProblem, check_syntax
 from app.services.errors import ValidationError
-from app.services.html_text import unsafe_html_problems
-from app.services.rendering import TemplateProblem, check_syntax
 
 bp = Blueprint("validation", __name__, url_prefix="/validate")
 

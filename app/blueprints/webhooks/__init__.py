@@ -1,14 +1,14 @@
 """POST /webhooks/<provider_type>/<provider_id>: providers' events in (API.md "Public URLs").
 
 Verify, store, commit, queue, answer: the processing happens on the `webhooks` queue
-(app/services/webhook_intake.py says why in that order).
+(app/services/events/webhook_intake.py says why in that order).
 """
 
 from flask import Blueprint, jsonify, request
 
 from app.extensions import csrf, db
-from app.services import webhook_intake
 from app.services.errors import NotFound
+from app.services.events import webhook_intake
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # providers post without a session: the signature is the proof

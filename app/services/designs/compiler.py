@@ -16,12 +16,12 @@ import mjml
 from jinja2 import TemplateSyntaxError
 from markupsafe import escape
 
+from app.services.content.html_text import html_to_text
+from app.services.content.rendering import html_env, text_env
 from app.services.designs import dynamic
 from app.services.designs.sanitize import clean_html
 from app.services.designs.schema import validate_design
 from app.services.errors import ValidationError
-from app.services.html_text import html_to_text
-from app.services.rendering import html_env, text_env
 
 GMAIL_CLIP_BYTES = 102 * 1024
 HEADER_SIZES = {1: 28, 2: 22, 3: 18}

@@ -11,7 +11,7 @@ import re
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from app.services.rendering import html_env
+from app.services.content.rendering import html_env
 
 EXPR_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 DOTTED_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*){0,7}\Z")  # no _private names

@@ -65,7 +65,7 @@ STARTERS: list[dict] = [
     },
 ]
 # Store mailers for POST /api/v1/messages: transactional, so no unsubscribe footer. Each uses the
-# context names documented in its description (sample data: app/services/templates.py SAMPLE_EVENT_DATA).
+# context names documented in its description (sample data: app/services/content/templates.py SAMPLE_EVENT_DATA).
 TRANSACTIONAL_STARTERS: list[dict] = [
     {
         "key": "order_confirmation",

@@ -13,12 +13,13 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Campaign, Subscriber
 from app.providers import TransportUnavailable
-from app.services import providers, templates
-from app.services.audience import normalize_email
+from app.services.audience.contacts import normalize_email
+from app.services.content import templates
+from app.services.content.mime import MessageSkeleton
+from app.services.content.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
+from app.services.delivery import providers
 from app.services.errors import NotFound, ValidationError
 from app.services.ids import as_id
-from app.services.mime import MessageSkeleton
-from app.services.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
 
 MAX_TEST_ADDRESSES = 10
 
@@ -155,7 +156,7 @@ def send_test(
 
 def send_campaign_test(workspace_id: int, campaign_id: int, emails, subscriber_id=None) -> list[TestResult]:
     """A test of a campaign as it stands: its template (its frozen copy once sending), sender and provider."""
-    from app.services.campaigns import get_campaign
+    from app.services.campaigns.drafts import get_campaign
 
     campaign = get_campaign(workspace_id, campaign_id)
     template_id = (campaign.snapshot or {}).get("template_id") or campaign.template_id

@@ -15,9 +15,8 @@ from app.extensions import db
 from app.models import Template, TemplateVersion
 from app.models.content import TEMPLATE_CATEGORIES, TEMPLATE_TYPES
 from app.services import designs
-from app.services.errors import InvalidState, NotFound, ValidationError
-from app.services.html_text import unsafe_html_problems
-from app.services.rendering import (
+from app.services.content.html_text import unsafe_html_problems
+from app.services.content.rendering import (
     SAMPLE_SUBSCRIBER,
     TemplateProblem,
     build_context,
@@ -25,6 +24,7 @@ from app.services.rendering import (
     limit_problems,
     render_once,
 )
+from app.services.errors import InvalidState, NotFound, ValidationError
 
 MAX_HTML = 1_000_000
 _FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type", "design")

@@ -28,10 +28,10 @@ from sqlalchemy import case, delete, exists, func, insert, literal, or_, select,
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant, Link, Subscriber, Suppression
-from app.services import ab_stats
+from app.services.campaigns import ab_stats
+from app.services.content.rendering import TemplateProblem, check_syntax, extract_links
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id, parse_int
-from app.services.rendering import TemplateProblem, check_syntax, extract_links
 
 LABELS = "ABCD"
 MIN_VARIANTS, MAX_VARIANTS = 2, 4
@@ -92,7 +92,7 @@ def clean_settings(raw, track_opens: bool, track_clicks: bool, errors: dict) -> 
 
 
 def _clean_variant(workspace_id: int, i: int, raw, errors: dict) -> dict:
-    from app.services.templates import get_template
+    from app.services.content.templates import get_template
 
     key = f"variants.{i}"
     if not isinstance(raw, dict):
@@ -159,7 +159,7 @@ def clean_or_raise(workspace_id: int, data: dict, base: dict, campaign: Campaign
 
 def _effective(workspace_id: int, v: dict, base: dict) -> tuple | None:
     """What a recipient of the variant would see: its own fields, or the campaign's."""
-    from app.services.templates import get_template
+    from app.services.content.templates import get_template
 
     template_id = v.get("template_id") or base.get("template_id")
     try:
@@ -220,7 +220,7 @@ def form_values(campaign: Campaign | None) -> dict:
 
 def on_start(campaign: Campaign, audience_size: int) -> None:
     """Freeze every variant (lifecycle.start, after the campaign's own snapshot)."""
-    from app.services.templates import get_template
+    from app.services.content.templates import get_template
 
     if not campaign.ab_test:
         return
@@ -495,7 +495,7 @@ def _release(campaign: Campaign, variant: CampaignVariant, picked_by: str, figur
     )
     db.session.refresh(campaign)
     if campaign.status == "sending":  # a paused campaign's batches are queued when it resumes
-        from app.services.campaign_lifecycle import enqueue_prepare
+        from app.services.campaigns.lifecycle import enqueue_prepare
         from app.services.transactions import on_commit
 
         url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
@@ -554,7 +554,7 @@ def decide_due_tests(now: datetime | None = None) -> list[int]:
 
 def pick_winner(workspace_id: int, campaign_id: int, variant_id: int) -> Campaign:
     """The marketer's pick, any time during the wait (also when auto-pick is on)."""
-    from app.services.campaign_lifecycle import lock_campaign
+    from app.services.campaigns.lifecycle import lock_campaign
 
     campaign = lock_campaign(workspace_id, campaign_id)
     variant = db.session.scalar(

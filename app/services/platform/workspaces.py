@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ApiKey, Membership, Provider, User, Workspace
-from app.services.audience import normalize_email
+from app.services.audience.contacts import normalize_email
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import is_timezone
 

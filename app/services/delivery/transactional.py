@@ -27,14 +27,9 @@ from app.models import Event, Message, Provider, Subscriber, Suppression, Templa
 from app.providers import TransportUnavailable
 from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
 from app.redis_client import get_redis
-from app.services import providers
-from app.services.audience import normalize_email, suppress_address
-from app.services.errors import NotFound, ValidationError
-from app.services.ids import as_id, parse_int
-from app.services.mime import MessageSkeleton
-from app.services.provider_events import message_ref
-from app.services.ratelimit import reserve_priority_send
-from app.services.rendering import (
+from app.services.audience.contacts import normalize_email, suppress_address
+from app.services.content.mime import MessageSkeleton
+from app.services.content.rendering import (
     CompiledMessage,
     TemplateProblem,
     build_context,
@@ -42,9 +37,14 @@ from app.services.rendering import (
     render_problem,
     time_limit,
 )
+from app.services.delivery import providers
+from app.services.delivery.ratelimit import reserve_priority_send
+from app.services.delivery.verp import envelope_sender
+from app.services.errors import NotFound, ValidationError
+from app.services.events.provider_events import message_ref
+from app.services.ids import as_id, parse_int
 from app.services.tokens import make_token, read_token
 from app.services.transactions import on_commit
-from app.services.verp import envelope_sender
 
 MAX_CONTEXT_BYTES = 64 * 1024  # the context as JSON; a receipt with a hundred lines is ~20 KB
 MAX_IDEMPOTENCY_KEY = 255
@@ -118,7 +118,7 @@ def _sender(workspace_id: int, from_email, from_name) -> tuple[str, str | None]:
     """The From given, else the latest campaign's (the address the workspace sends from)."""
     if from_email:
         return _address("from_email", from_email), from_name
-    from app.services.test_sends import default_sender
+    from app.services.campaigns.test_sends import default_sender
 
     last_name, last_email = default_sender(workspace_id)
     if not last_email:

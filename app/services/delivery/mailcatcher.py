@@ -19,7 +19,7 @@ class CatcherHandler(AdvertisesPipelining):
 
     async def handle_DATA(self, server, session, envelope):
         from app.extensions import db
-        from app.services.outbox import store_caught_message
+        from app.services.delivery.outbox import store_caught_message
 
         with self.app.app_context():
             try:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ListSubscriber, MailingList, Subscriber, Suppression
-from app.services import import_columns
+from app.services.audience import import_columns
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import as_id, as_ids, is_timezone
 

@@ -14,10 +14,10 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
 from app.queueing import DEFAULT, SEND_RETRY, connection, get_queue
-from app.services import ab_tests
+from app.services.campaigns import ab_tests
+from app.services.campaigns.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
+from app.services.content.templates import get_template
 from app.services.errors import InvalidState, ValidationError
-from app.services.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
-from app.services.templates import get_template
 from app.services.transactions import on_commit
 
 # action: the states it may start from
@@ -59,7 +59,7 @@ def require(campaign: Campaign, action: str) -> None:
 
 def lock_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     """The campaign, locked for this transaction (two clicks on Pause and Resume do not race)."""
-    from app.services.campaigns import get_campaign
+    from app.services.campaigns.drafts import get_campaign
 
     campaign = get_campaign(workspace_id, campaign_id)
     db.session.refresh(campaign, with_for_update=True)
@@ -68,7 +68,7 @@ def lock_campaign(workspace_id: int, campaign_id: int) -> Campaign:
 
 def start(campaign: Campaign) -> None:
     """Freeze the content and queue the audience's materialization (after commit)."""
-    from app.services.campaigns import audience_size, campaign_list_ids
+    from app.services.campaigns.drafts import audience_size, campaign_list_ids
 
     size = audience_size(campaign.workspace_id, campaign_list_ids(campaign.id))
     if size == 0:
@@ -129,7 +129,7 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
 
 def enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
     """Queue the job that materializes the campaign's audience and queues its batches (one per round)."""
-    from app.services.sending import mark_queued
+    from app.services.campaigns.sending import mark_queued
 
     mark_queued(connection(redis_url), campaign_id)
 
@@ -144,7 +144,7 @@ def enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0)
 
 
 def _refuse_series(campaign: Campaign) -> None:
-    """A recurring campaign only sends through its runs (app/services/recurring.py)."""
+    """A recurring campaign only sends through its runs (app/services/campaigns/recurring.py)."""
     if campaign.recurrence:
         raise ValidationError(
             "This campaign repeats: start it with “Start recurring”, or remove the repetition to send it once.",
@@ -197,7 +197,7 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
     campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "schedule")
     _refuse_series(campaign)
-    from app.services.campaigns import audience_size, campaign_list_ids
+    from app.services.campaigns.drafts import audience_size, campaign_list_ids
 
     if audience_size(workspace_id, campaign_list_ids(campaign.id)) == 0:
         raise ValidationError(
@@ -242,7 +242,7 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
     require(campaign, "resume")
     campaign.paused_at = None
     if campaign.recurrence:  # a series goes on from its next run; missed runs are skipped
-        from app.services.recurring import reschedule_series
+        from app.services.campaigns.recurring import reschedule_series
 
         return reschedule_series(campaign)
     if campaign.started_at is None:
@@ -322,7 +322,7 @@ def resend_undelivered(workspace_id: int, campaign_id: int) -> int:
 
 def undelivered_condition(include_failed: bool = True):
     """Rows a resend may pick: see resend_undelivered."""
-    from app.services.sending import RESENDABLE_REASONS
+    from app.services.campaigns.sending import RESENDABLE_REASONS
 
     cr = CampaignRecipient
     condition = cr.status == "unknown"

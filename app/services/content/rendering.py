@@ -15,10 +15,10 @@ from jinja2.runtime import LoopContext, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
-from app.services import qp_jinja, render_limits
-from app.services.html_text import html_to_text
-from app.services.mime import QuotedPrintable
-from app.services.render_limits import RenderLimitError
+from app.services.content import qp_jinja, render_limits
+from app.services.content.html_text import html_to_text
+from app.services.content.mime import QuotedPrintable
+from app.services.content.render_limits import RenderLimitError
 
 LOOP_BUDGET = render_limits.MAX_STEPS  # loop items (of every kind), calls and filter work one message may take
 MAX_SEQUENCE = render_limits.MAX_SEQUENCE  # longest string or list a `*` may build

@@ -30,9 +30,9 @@ from sqlalchemy import bindparam, case, func, literal_column, or_, select, updat
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Message, Subscriber
 from app.providers import ProviderEvent
-from app.services import delivery_stats
-from app.services.audience import suppress_address
-from app.services.event_log import insert_events
+from app.services.audience.contacts import suppress_address
+from app.services.delivery import delivery_stats
+from app.services.events.event_log import insert_events
 
 SOFT_BOUNCE_LIMIT = 3  # soft bounces in a row before an address is suppressed (deliverability.md §7.2)
 _CAMPAIGN_REF = re.compile(r"^c-(\d{1,12})-(\d{1,15})$")
@@ -431,7 +431,7 @@ class _Plan:
         kind = ev.bounce_type or "soft"
         if kind == "block":
             # The receiving server refused the sender: the address is fine, the sender must slow down.
-            from app.services.sending import SENDER_BLOCKED
+            from app.services.campaigns.sending import SENDER_BLOCKED
 
             self._status(t, "failed", f"{SENDER_BLOCKED}: {ev.diagnostic or ev.enhanced or ev.raw_type}"[:500])
             if t.provider_id:
@@ -448,7 +448,7 @@ class _Plan:
         target[status].append({"rid": t.id, "why": why})
 
     def apply(self, workspace_id: int) -> None:
-        from app.services.tracking import mark_recipients
+        from app.services.events.tracking import mark_recipients
 
         for rid_at, col in ((self.delivered_r, "delivered_at"),):
             if rid_at:
@@ -530,7 +530,7 @@ class _Plan:
                 )
 
     def _unsubscribes(self) -> None:
-        from app.services.audience import unsubscribe
+        from app.services.audience.contacts import unsubscribe
 
         if not self.unsubscribes:
             return
@@ -545,7 +545,7 @@ class _Plan:
         if not self.slow:
             return
         from app.redis_client import get_redis
-        from app.services.ratelimit import slow_down
+        from app.services.delivery.ratelimit import slow_down
 
         r = get_redis()
         for pid, why in self.slow.items():

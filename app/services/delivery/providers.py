@@ -373,7 +373,7 @@ def webhook_url(provider: Provider) -> str | None:
 def sent_today(provider: Provider) -> int:
     """Messages handed to the provider since midnight UTC (the daily quota's count)."""
     from app.redis_client import get_redis
-    from app.services.ratelimit import sent_today as count
+    from app.services.delivery.ratelimit import sent_today as count
 
     try:
         return count(get_redis(), provider.id)

@@ -18,8 +18,8 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
 from app.models.base import UTCDateTime
 from app.redis_client import get_redis
-from app.services.audience import unsubscribe
-from app.services.event_log import insert_events
+from app.services.audience.contacts import unsubscribe
+from app.services.events.event_log import insert_events
 from app.services.tokens import make_token, read_token
 
 HITS_KEY = "herald:hits"

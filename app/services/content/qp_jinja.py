@@ -26,8 +26,8 @@ from jinja2.ext import Extension
 from jinja2.lexer import Token
 from markupsafe import escape
 
-from app.services.mime import qp_escape, qp_wrap
-from app.services.render_limits import printable
+from app.services.content.mime import qp_escape, qp_wrap
+from app.services.content.render_limits import printable
 
 LINK, PIXEL, PREHEADER = "_herald_links", "_herald_pixel", "_herald_preheader"
 SOFT_BREAK = "=\r\n"

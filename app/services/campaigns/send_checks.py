@@ -14,9 +14,8 @@ from sqlalchemy import exists, func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, ListSubscriber, Subscriber, Suppression
-from app.services.errors import ValidationError
-from app.services.mime import MessageSkeleton
-from app.services.rendering import (
+from app.services.content.mime import MessageSkeleton
+from app.services.content.rendering import (
     PREVIEW_SECONDS,
     CompiledMessage,
     TemplateProblem,
@@ -24,6 +23,7 @@ from app.services.rendering import (
     render_problem,
     time_limit,
 )
+from app.services.errors import ValidationError
 
 RENDER_FAILED = "The template failed for this recipient: "  # the start of a render failure's reason
 PREFLIGHT_SAMPLE = 5  # real recipients a campaign is rendered for before it may start

@@ -24,9 +24,9 @@ from sqlalchemy import case, func, insert, literal, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, CampaignVariant
+from app.services.campaigns.send_windows import DAY_NAMES, format_time, parse_time, zone
 from app.services.errors import InvalidState, ValidationError
 from app.services.ids import is_timezone, parse_int
-from app.services.send_windows import DAY_NAMES, format_time, parse_time, zone
 
 FREQUENCIES = ("daily", "weekly", "monthly")
 FIELD = "recurrence"
@@ -172,11 +172,11 @@ def describe(recurrence: dict | None) -> str:
 
 def start_recurring(workspace_id: int, campaign_id: int, now: datetime | None = None) -> Campaign:
     """Start a draft's series: it becomes `scheduled` with its first run at next_run_at."""
-    from app.services import campaign_lifecycle
-    from app.services.campaigns import audience_size, campaign_list_ids
+    from app.services.campaigns import lifecycle
+    from app.services.campaigns.drafts import audience_size, campaign_list_ids
 
     now = now or _now()
-    campaign = campaign_lifecycle.lock_campaign(workspace_id, campaign_id)
+    campaign = lifecycle.lock_campaign(workspace_id, campaign_id)
     if campaign.status != "draft":
         raise InvalidState(
             f"This campaign is {campaign.status}: only a draft can start a recurring series.",
@@ -257,7 +257,7 @@ def run_due(now: datetime | None = None) -> list[int]:
 
 def _start_run(parent: Campaign, due_at: datetime) -> Campaign:
     """The child campaign of one run, started through the ordinary lifecycle."""
-    from app.services import campaign_lifecycle
+    from app.services.campaigns import lifecycle
 
     label = due_at.astimezone(zone(parent.recurrence["timezone"])).strftime("%d %b %Y")
     suffix = f" — {label}"
@@ -304,7 +304,7 @@ def _start_run(parent: Campaign, due_at: datetime) -> Campaign:
         db.session.flush()
     try:
         with db.session.begin_nested():
-            campaign_lifecycle.start(child)
+            lifecycle.start(child)
         parent.last_error = None
     except ValidationError as exc:
         # Like a scheduled campaign that cannot start: the run waits, paused, saying why.

@@ -24,9 +24,9 @@ from app.models import Provider, WebhookPayload
 from app.providers import BadPayload, WebhookRejected  # noqa: F401  (verify() raises it; the view catches it here)
 from app.queueing import WEBHOOKS, get_queue
 from app.redis_client import get_redis
-from app.services import provider_events
 from app.services.crypto import decrypt_json
 from app.services.errors import NotFound
+from app.services.events import provider_events
 from app.services.ids import as_id
 
 WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")

@@ -17,8 +17,8 @@ from flask import current_app
 
 from app.queueing import DEFAULT, get_queue
 from app.redis_client import get_redis
-from app.services import import_columns
-from app.services.audience import ImportResult, import_subscribers, parse_csv
+from app.services.audience import import_columns
+from app.services.audience.contacts import ImportResult, import_subscribers, parse_csv
 from app.services.errors import NotFound, ValidationError
 
 CHUNK = 5000

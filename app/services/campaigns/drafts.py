@@ -4,12 +4,12 @@ from sqlalchemy import case, delete, func, insert, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignList, CampaignRecipient, Event, ListSubscriber, MailingList, Subscriber
-from app.services import ab_tests
-from app.services.audience import normalize_email
+from app.services.audience.contacts import normalize_email
+from app.services.campaigns import ab_tests
+from app.services.content.templates import get_template
+from app.services.delivery.providers import get_provider
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id, as_ids
-from app.services.providers import get_provider
-from app.services.templates import get_template
 
 EDITABLE = ("draft",)
 
@@ -65,7 +65,7 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
     send_window, recurrence = _clean_timing(workspace_id, data, errors)
     routing_config = None
     try:
-        from app.services.routing import clean_routing
+        from app.services.delivery.routing import clean_routing
 
         routing_config = clean_routing(workspace_id, data.get("routing_config"))
     except ValidationError as exc:
@@ -92,8 +92,8 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
 def _clean_timing(workspace_id: int, data: dict, errors: dict) -> tuple[dict | None, dict | None]:
     """The send window and recurrence, read in the workspace's timezone unless they name one."""
     from app.models import Workspace
-    from app.services.recurring import clean_recurrence
-    from app.services.send_windows import clean_window
+    from app.services.campaigns.recurring import clean_recurrence
+    from app.services.campaigns.send_windows import clean_window
 
     tz = db.session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)) or "UTC"
     cleaned = []
@@ -201,9 +201,9 @@ def audience_size(workspace_id: int, list_ids: list[int]) -> int:
 
 def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     """Start sending a draft now: freeze its content and queue the audience's materialization."""
-    from app.services import campaign_lifecycle
+    from app.services.campaigns import lifecycle
 
-    return campaign_lifecycle.send_now(workspace_id, campaign_id)
+    return lifecycle.send_now(workspace_id, campaign_id)
 
 
 # Reporting ----------------------------------------------------------------------------------

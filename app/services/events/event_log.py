@@ -1,6 +1,6 @@
 """Writing to the normalized event log: many rows, once each, in as few statements as possible.
 
-Provider events (app/services/provider_events.py) and tracking hits (app/services/tracking.py)
+Provider events (app/services/events/provider_events.py) and tracking hits (app/services/events/tracking.py)
 both land here. The event log is unique on `event_key`, so a batch written twice (a retried
 job, a payload a provider posts again) adds nothing the second time.
 """

@@ -23,12 +23,13 @@ from app.providers import TransportUnavailable
 from app.providers.addresses import UNSUPPORTED
 from app.queueing import SEND_RETRY, SENDS, connection, get_queue
 from app.redis_client import get_redis
-from app.services import ab_tests, routing, send_progress, send_windows
-from app.services.mime import MessageSkeleton
-from app.services.provider_events import campaign_ref
-from app.services.ratelimit import Halted, LimitReached, slow_down, slowed_rate
-from app.services.rendering import CompiledMessage, build_context, extract_links
-from app.services.send_checks import pause_if_template_fails, render_failure, subscriber_rows
+from app.services.campaigns import ab_tests, send_progress, send_windows
+from app.services.campaigns.send_checks import pause_if_template_fails, render_failure, subscriber_rows
+from app.services.content.mime import MessageSkeleton
+from app.services.content.rendering import CompiledMessage, build_context, extract_links
+from app.services.delivery import routing
+from app.services.delivery.ratelimit import Halted, LimitReached, slow_down, slowed_rate
+from app.services.events.provider_events import campaign_ref
 from app.services.tokens import TokenMaker
 from app.services.transactions import on_commit
 
@@ -186,7 +187,7 @@ def requeue_stalled_campaigns(stall_seconds: float = STALL_SECONDS) -> list[int]
     retries while the provider was down. The rows say what is left, and claims are atomic,
     so a job queued twice only shares the rows: nobody receives a message twice.
     """
-    from app.services.campaign_lifecycle import enqueue_prepare
+    from app.services.campaigns.lifecycle import enqueue_prepare
 
     r = get_redis()
     url = current_app.config["REDIS_URL"]
@@ -569,7 +570,7 @@ def _sync_refusals(campaign: Campaign, refusals: list) -> None:
     webhook's: a 5.1.x suppresses the address, a 5.7.x counts against the sender, not the address."""
     from app.providers import ProviderEvent
     from app.providers.bounces import classify
-    from app.services import provider_events
+    from app.services.events import provider_events
 
     by_provider: dict[int, list] = {}
     now = _now()
@@ -596,7 +597,7 @@ def _count_sent(campaign: Campaign, sent: list) -> None:
     if sent:
         from collections import Counter
 
-        from app.services import delivery_stats
+        from app.services.delivery import delivery_stats
 
         delivery_stats.add_sent(campaign.workspace_id, Counter(r["pid"] for r in sent), campaign.from_email)
 
