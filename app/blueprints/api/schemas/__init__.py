@@ -1,0 +1,53 @@
+"""JSON Schemas (2020-12) of the API: request bodies are validated against them and the
+OpenAPI document publishes them as its components, so the two cannot disagree.
+
+One module per resource, each ending in the `SCHEMAS` it contributes (component name to schema):
+
+- common: the constructors (obj, response, text, integer, ref), shared fields (ID, TIMESTAMP,
+  COUNT, ...), the Error shape, `page_of` and the PAGE / PER_PAGE query parameters
+- providers: SMTP settings, credentials, providers and their checks
+- lists, subscribers: the audience; subscribers also holds the bulk import (rows and CSV upload)
+- email_templates: templates, versions, previews and test sends (TEMPLATE_INPUT is shared with designs)
+- designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
+- campaigns: send windows, recurrence, A/B tests, campaigns, runs and recipients
+- messages: transactional messages
+- webhook_endpoints: outbound webhook endpoints and their deliveries
+
+`SCHEMAS` below joins them in the order the reference page lists them; names are unique across
+modules. The names re-exported here are the ones the API modules import.
+"""
+
+from app.blueprints.api.schemas import (
+    blocks,
+    campaigns,
+    common,
+    designs,
+    email_templates,
+    images,
+    lists,
+    messages,
+    providers,
+    subscribers,
+    webhook_endpoints,
+)
+from app.blueprints.api.schemas.campaigns import RECIPIENT_FILTER
+from app.blueprints.api.schemas.common import ID, MAX_ID, PAGE, PER_PAGE, page_of, text
+from app.blueprints.api.schemas.email_templates import TEMPLATE_CREATE
+
+_MODULES = (
+    common,
+    providers,
+    lists,
+    subscribers,
+    email_templates,
+    designs,
+    blocks,
+    images,
+    campaigns,
+    messages,
+    webhook_endpoints,
+)
+SCHEMAS: dict[str, dict] = {name: schema for module in _MODULES for name, schema in module.SCHEMAS.items()}
+assert len(SCHEMAS) == sum(len(module.SCHEMAS) for module in _MODULES), "a component name is declared twice"
+
+__all__ = ["ID", "MAX_ID", "PAGE", "PER_PAGE", "RECIPIENT_FILTER", "SCHEMAS", "TEMPLATE_CREATE", "page_of", "text"]

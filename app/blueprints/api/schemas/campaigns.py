@@ -1,0 +1,319 @@
+"""Campaigns: send windows, recurrence, A/B tests (app/services/campaigns/ab_tests.py), the
+campaign itself with its statistics, runs and recipients."""
+
+from app.blueprints.api.schemas.common import (
+    COUNT,
+    ID,
+    ID_LIST,
+    MAYBE_TIMESTAMP,
+    TIMESTAMP,
+    integer,
+    obj,
+    ref,
+    response,
+    text,
+)
+from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
+from app.services.ids import MAX_ID
+
+# The send engine (campaigns/sending.py) also writes "unknown" (a hand-off whose outcome is unclear after a crash).
+RECIPIENT_FILTER = tuple(dict.fromkeys((*RECIPIENT_STATUSES, "unknown")))
+
+# When it sends: send windows and recurrence ----------------------------------------------------
+
+WEEKDAYS = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 0, "maximum": 6},
+    "minItems": 1,
+    "maxItems": 7,
+    "description": "Days of the week, Monday = 0 … Sunday = 6.",
+}
+SEND_WINDOW = obj(
+    {
+        "days": WEEKDAYS | {"description": "Days the window opens on, Monday = 0 … Sunday = 6; every day when absent."},
+        "start": text(8, "Local time it opens, HH:MM, e.g. 09:00.", min_length=1),
+        "end": text(
+            8,
+            "Local time it closes, HH:MM (24:00 for midnight); before the start it wraps past midnight.",
+            min_length=1,
+        ),
+        "timezone": text(
+            64,
+            'An IANA name such as Europe/Berlin, or "recipient" for each recipient\'s own timezone (else the '
+            "workspace's). The workspace's timezone when absent.",
+        ),
+    },
+    required=("start", "end"),
+    description="Messages go out only inside this window; outside it recipients wait (pending) for its next "
+    "opening, which counts as neither a failure nor a retry. null: any time.",
+) | {"type": ["object", "null"]}
+RECURRENCE = obj(
+    {
+        "frequency": {"enum": ["daily", "weekly", "monthly"]},
+        "days": WEEKDAYS | {"description": "Weekly: the days it runs on, Monday = 0 … Sunday = 6."},
+        "day_of_month": integer("Monthly: the day it runs on (in shorter months, their last day).", 1, 31),
+        "time": text(8, "Local time of each run, HH:MM; it stays at this wall-clock time across DST.", min_length=1),
+        "timezone": text(64, "An IANA name such as Europe/Berlin; the workspace's timezone when absent."),
+        "until": {"type": ["string", "null"], "format": "date", "description": "The last day a run may start on."},
+    },
+    required=("frequency", "time"),
+    description="Makes the campaign the parent of a series: POST …/start-recurring, then the scheduler starts "
+    "a run (a child campaign with its own figures) at each due time. null: sent once.",
+) | {"type": ["object", "null"]}
+
+# A/B tests ---------------------------------------------------------------------------------------
+
+AB_TEST_SETTINGS = obj(
+    {
+        "test_percent": integer("Share of the audience in the test, split evenly across the variants.", 2, 50)
+        | {"default": 20},
+        "metric": {
+            "enum": ["opens", "clicks"],
+            "default": "opens",
+            "description": "Unique opens or unique clicks per delivered message decides the winner.",
+        },  # fmt: skip
+        "wait_minutes": integer("How long after the test is sent the winner is picked.", 5, 7 * 24 * 60)
+        | {"default": 240},
+        "auto_pick": {
+            "type": "boolean",
+            "default": True,
+            "description": "Send the leader to the rest when the wait is over; false: the marketer picks.",
+        },
+    },
+    description="An A/B test: `test_percent`% of the audience gets the variants; after `wait_minutes` the rest "
+    "gets the winner.",
+)
+VARIANT_INPUT = obj(
+    {
+        "subject": text(500, "This variant's subject (Jinja); the template's when absent.", nullable=True),
+        "from_name": text(200, "This variant's sender name; the campaign's when absent.", nullable=True),
+        "preview_text": text(500, "This variant's preview text; the template's when absent.", nullable=True),
+        "template_id": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "Content: another template of the workspace; the campaign's when absent.",
+        },
+    },
+    description="One variant (labelled A-D in order); it must differ from the others in at least one field.",
+)
+_AB_INPUT = {
+    "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"], "description": "null: no A/B test."},
+    "variants": {
+        "type": "array",
+        "items": ref("VariantInput"),
+        "maxItems": 4,
+        "description": "2 to 4 variants, with `ab_test`. Errors name the field, e.g. variants.1.subject.",
+    },
+}
+_COMPARISON = response(
+    {
+        "enough_data": {"type": "boolean", "description": "false: too few opens or clicks to test yet."},
+        "z": {"type": ["number", "null"]},
+        "p_value": {"type": ["number", "null"], "description": "Two-sided two-proportion z-test."},
+        "significant": {"type": "boolean", "description": "p < 0.05."},
+    },
+    description="The leader against this variant; null for the leader itself.",
+)
+VARIANT = response(
+    {
+        "id": ID,
+        "label": {"enum": list("ABCD")},
+        "subject": {"type": ["string", "null"]},
+        "from_name": {"type": ["string", "null"]},
+        "preview_text": {"type": ["string", "null"]},
+        "template_id": {"type": ["integer", "null"]},
+        "sent_subject": {"type": ["string", "null"], "description": "The subject frozen at start."},
+        "sent_from_name": {"type": ["string", "null"], "description": "The sender name frozen at start."},
+        "recipients": COUNT,
+        "sent": COUNT,
+        "delivered": COUNT,
+        "unique_opens": COUNT,
+        "unique_clicks": COUNT,
+        "open_rate": {"type": "number", "description": "unique_opens / delivered."},
+        "click_rate": {"type": "number", "description": "unique_clicks / delivered."},
+        "leader": {"type": "boolean", "description": "Best rate on the test's metric so far."},
+        "winner": {"type": "boolean"},
+        "vs_leader": _COMPARISON | {"type": ["object", "null"]},
+    },
+    description="A variant with the figures of its test group.",
+)
+CAMPAIGN_VARIANTS = response(
+    {
+        "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"]},
+        "phase": {
+            "enum": [None, "testing", "waiting", "decided"],
+            "description": "testing: the test is going out; waiting: until wait_until; decided: the rest gets "
+            "the winner.",
+        },
+        "wait_until": MAYBE_TIMESTAMP | {"description": "When the winner is picked (set once the test is sent)."},
+        "winner_variant_id": {"type": ["integer", "null"]},
+        "picked_by": {"enum": [None, "auto", "marketer"]},
+        "variants": {"type": "array", "items": ref("Variant")},
+        "rest": response(
+            {k: COUNT for k in ("recipients", "held", "sent", "delivered", "unique_opens", "unique_clicks")},
+            description="The rest of the audience: held during the test, then sent the winner.",
+        )
+        | {"type": ["object", "null"]},
+    }
+)
+
+# The campaign --------------------------------------------------------------------------------------
+
+CAMPAIGN_CREATE = obj(
+    {
+        "name": text(200, min_length=1),
+        "template_id": ID,
+        "list_ids": {**ID_LIST, "minItems": 1},
+        "from_name": text(200, min_length=1),
+        "from_email": text(320, min_length=1),
+        "reply_to": text(320, nullable=True),
+        "routing_config": {
+            "type": ["object", "null"],
+            "properties": {
+                "strategy": {"enum": ["priority", "round_robin", "weighted"]},
+                "providers": {"type": "array", "items": ID, "maxItems": 10},
+                "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+                "fallback": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+            "description": "Which providers carry the send: the strategy's pick per message; with fallback, a "
+            "provider that errors (refused connection, 5xx, throttling) fails over to the next. null: the "
+            "campaign's provider or the workspace default.",
+        },
+        "provider_id": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_ID,
+            "description": "The workspace's default provider when absent.",
+        },
+        "track_opens": {"type": "boolean", "default": True},
+        "track_clicks": {"type": "boolean", "default": True},
+        "send_window": ref("SendWindow"),
+        "recurrence": ref("Recurrence"),
+        **_AB_INPUT,
+    },
+    required=("name", "template_id", "list_ids", "from_name", "from_email"),
+)
+CAMPAIGN_PATCH = obj(
+    CAMPAIGN_CREATE["properties"], minProperties=1, description="Only the fields given change (drafts only)."
+)
+
+CAMPAIGN_STATS = response(
+    {
+        k: COUNT
+        for k in (
+            "total_recipients",
+            "sent",
+            "delivered",
+            "failed",
+            "bounced",
+            "complained",
+            "unsubscribed",
+            "opens",
+            "unique_opens",
+            "clicks",
+            "unique_clicks",
+            "suppressed",
+            "unknown",
+            "pending",
+            "held",
+        )
+    }
+)
+_CAMPAIGN_FIELDS = {
+    "id": ID,
+    "name": {"type": "string"},
+    "status": {"enum": list(CAMPAIGN_STATUSES)},
+    "category": {"type": "string"},
+    "total_recipients": COUNT,
+    "created_at": TIMESTAMP,
+    "started_at": MAYBE_TIMESTAMP,
+    "completed_at": MAYBE_TIMESTAMP,
+    "scheduled_at": MAYBE_TIMESTAMP,
+    "paused_at": MAYBE_TIMESTAMP,
+    "send_window": ref("SendWindow"),
+    "recurrence": ref("Recurrence"),
+    "parent_id": {"type": ["integer", "null"], "description": "For a run of a recurring campaign: its parent."},
+    "next_run_at": MAYBE_TIMESTAMP | {"description": "A recurring campaign's next run (while scheduled)."},
+}
+CAMPAIGN_SUMMARY = response(_CAMPAIGN_FIELDS)
+CAMPAIGN = response(
+    {
+        **_CAMPAIGN_FIELDS,
+        "template_id": ID,
+        "list_ids": {"type": "array", "items": ID},
+        "provider_id": {"type": ["integer", "null"]},
+        "from_name": {"type": "string"},
+        "from_email": {"type": "string"},
+        "reply_to": {"type": ["string", "null"]},
+        "track_opens": {"type": "boolean"},
+        "track_clicks": {"type": "boolean"},
+        "last_error": {"type": ["string", "null"]},
+        "updated_at": TIMESTAMP,
+        "stats": ref("CampaignStats"),
+        "waiting_for_window": COUNT | {"description": "Recipients waiting for the send window to open."},
+        "window_resumes_at": MAYBE_TIMESTAMP
+        | {"description": "While recipients wait for the send window: when sending resumes."},
+        "ab_test": {**AB_TEST_SETTINGS, "type": ["object", "null"]},
+        "ab_phase": {"enum": [None, "testing", "waiting", "decided"], "description": "See GET …/variants."},
+        "routing_config": {"type": ["object", "null"], "description": "See CampaignCreate.routing_config."},
+        "replies": {"type": "integer", "description": "Replies that came back to the VERP return path."},
+    }
+)
+CAMPAIGN_RUN = response(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "status": {"enum": list(CAMPAIGN_STATUSES)},
+        "started_at": MAYBE_TIMESTAMP,
+        "completed_at": MAYBE_TIMESTAMP,
+        "total_recipients": COUNT,
+        "sent": COUNT,
+        "unique_opens": COUNT,
+        "unique_clicks": COUNT,
+        "pending": COUNT,
+    },
+    description="One run of a recurring campaign with its figures.",
+)
+CAMPAIGN_SENDING = response({"id": ID, "status": {"const": "sending"}})
+CAMPAIGN_SCHEDULE = obj(
+    {
+        "scheduled_at": {
+            "type": "string",
+            "description": "ISO 8601 date-time at least a minute from now (422 otherwise); without an offset "
+            "it is read in the workspace's timezone.",
+        }
+    },
+    required=("scheduled_at",),
+)
+RESEND_RESULT = response({"requeued": COUNT})
+RECIPIENT = response(
+    {
+        "email": {"type": "string"},
+        "status": {"enum": list(RECIPIENT_FILTER)},
+        "reason": {"type": ["string", "null"], "description": "Why it failed, e.g. suppressed:unsubscribed."},
+        "sent_at": MAYBE_TIMESTAMP,
+        "opened_at": MAYBE_TIMESTAMP,
+        "clicked_at": MAYBE_TIMESTAMP,
+    }
+)
+
+SCHEMAS: dict[str, dict] = {
+    "SendWindow": SEND_WINDOW,
+    "Recurrence": RECURRENCE,
+    "CampaignCreate": CAMPAIGN_CREATE,
+    "AbTestSettings": AB_TEST_SETTINGS,
+    "VariantInput": VARIANT_INPUT,
+    "Variant": VARIANT,
+    "CampaignVariants": CAMPAIGN_VARIANTS,
+    "CampaignPatch": CAMPAIGN_PATCH,
+    "CampaignRun": CAMPAIGN_RUN,
+    "Campaign": CAMPAIGN,
+    "CampaignSummary": CAMPAIGN_SUMMARY,
+    "CampaignStats": CAMPAIGN_STATS,
+    "CampaignSending": CAMPAIGN_SENDING,
+    "CampaignSchedule": CAMPAIGN_SCHEDULE,
+    "ResendResult": RESEND_RESULT,
+    "Recipient": RECIPIENT,
+}

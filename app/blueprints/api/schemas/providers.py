@@ -1,0 +1,128 @@
+"""Providers: where email is handed off (SMTP, SES, SendGrid, Mailgun, Postmark), with their
+settings and write-only credentials."""
+
+from app.blueprints.api.schemas.common import ID, MAYBE_TIMESTAMP, TIMESTAMP, integer, obj, ref, response, text
+from app.models.delivery import PROVIDER_TYPES as ALL_PROVIDER_TYPES
+from app.services.ids import MAX_ID
+
+# The types the API creates: the development mail catcher (outbox) is made by Herald itself.
+PROVIDER_TYPES = tuple(t for t in ALL_PROVIDER_TYPES if t != "outbox")
+
+SMTP_SETTINGS = obj(
+    {
+        "host": text(255, "The SMTP server's host name."),
+        "port": integer("587 for STARTTLS, 465 for TLS.", minimum=1, maximum=65535),
+        "use_tls": {"enum": [False, "starttls", "ssl"], "description": 'false, "starttls" or "ssl".'},
+        "return_path_domain": text(
+            253, "Optional: send with a VERP return path on this domain (its MX points at `mailin`).", nullable=True
+        ),
+    },
+    additional=True,
+    description=(
+        "Settings by provider_type. smtp: {host, port, use_tls, return_path_domain?}. "
+        "ses: {region, configuration_set?, endpoint_url?, topic_arns?: [SNS topic ARNs allowed to post events]}. "
+        "sendgrid: {api_base_url?, webhook_public_key?}. mailgun: {domain, api_base_url?}. "
+        "postmark: {api_base_url?, message_stream?}. api_base_url and endpoint_url are https:// (http:// only "
+        "to this machine) with no credentials, query or fragment; no host (SMTP host included) may be a "
+        "link-local, cloud metadata, unspecified or multicast address, in any spelling."
+    ),
+)
+
+PROVIDER_CREDENTIALS = obj(
+    {
+        "username": text(320, nullable=True),
+        "password": text(1000, nullable=True),
+        "access_key_id": text(200, nullable=True),
+        "secret_access_key": text(200, nullable=True),
+        "api_key": text(1000, nullable=True),
+        "webhook_signing_key": text(500, nullable=True),
+        "server_token": text(500, nullable=True),
+        "webhook_username": text(200, nullable=True),
+        "webhook_password": text(500, nullable=True),
+    },
+    description=(
+        "Stored encrypted; never returned. smtp: {username?, password?}; ses: {access_key_id, secret_access_key}; "
+        "sendgrid: {api_key}; mailgun: {api_key, webhook_signing_key}; "
+        "postmark: {server_token, webhook_username, webhook_password}. On update, a field left out keeps its value."
+    ),
+)
+
+PROVIDER_CREATE = obj(
+    {
+        "name": text(200, min_length=1),
+        "provider_type": {"enum": list(PROVIDER_TYPES)},
+        "settings": ref("SmtpSettings"),
+        "credentials": ref("ProviderCredentials"),
+        "is_default": {"type": "boolean", "default": False},
+        "priority": integer("Lower goes first when routing by priority.", minimum=0, maximum=10_000),
+        "max_sends_per_second": integer(minimum=1, maximum=1_000_000, nullable=True),
+        "max_sends_per_day": integer(minimum=1, maximum=MAX_ID, nullable=True),
+        "sandbox_mode": {
+            "type": "boolean",
+            "default": False,
+            "description": "The provider validates but delivers nothing (SendGrid sandbox, Mailgun test mode; "
+            "SES and Postmark: Herald does not hand the message off).",
+        },
+        "provider_tracking": {
+            "type": "boolean",
+            "default": False,
+            "description": "The provider's own open/click tracking (Herald tracks itself: both on count twice).",
+        },
+    },
+    required=("name", "provider_type", "settings"),
+)
+
+PROVIDER_UPDATE = obj(
+    {k: v for k, v in PROVIDER_CREATE["properties"].items() if k not in ("provider_type", "is_default")},
+    required=("name", "settings"),
+    description="Replaces the settings and limits; credentials left out keep their stored values.",
+)
+
+PROVIDER = response(
+    {
+        "id": ID,
+        "name": {"type": "string"},
+        "provider_type": {
+            "type": "string",
+            "description": "smtp, ses, sendgrid, mailgun, postmark, or outbox for the development mail catcher.",
+        },
+        "settings": {"type": "object"},
+        "credentials": {
+            "type": "object",
+            "description": "Which credentials are stored (`<field>_set`) and the user names; never a secret.",
+        },
+        "sandbox_mode": {"type": "boolean"},
+        "provider_tracking": {"type": "boolean"},
+        "webhook_url": {
+            "type": ["string", "null"],
+            "description": "The URL to paste into the provider's event webhook settings (null for SMTP: VERP).",
+        },
+        "sent_today": {"type": "integer", "description": "Messages handed off since midnight UTC."},
+        "is_default": {"type": "boolean"},
+        "priority": {"type": "integer"},
+        "max_sends_per_second": {"type": ["integer", "null"]},
+        "max_sends_per_day": {"type": ["integer", "null"]},
+        "last_check_at": MAYBE_TIMESTAMP,
+        "last_check_status": {"type": ["string", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "created_at": TIMESTAMP,
+    }
+)
+
+PROVIDER_CHECK = response(
+    {
+        "ok": {"type": "boolean"},
+        "error": {"type": ["string", "null"]},
+        "provider": ref("Provider"),
+    },
+    "The outcome of connecting (and authenticating) to the provider.",
+)
+
+SCHEMAS: dict[str, dict] = {
+    "SmtpSettings": SMTP_SETTINGS,
+    "ProviderCreate": PROVIDER_CREATE,
+    "ProviderUpdate": PROVIDER_UPDATE,
+    "ProviderCredentials": PROVIDER_CREDENTIALS,
+    "Provider": PROVIDER,
+    "ProviderCheck": PROVIDER_CHECK,
+}

@@ -1,0 +1,118 @@
+"""Subscribers, one at a time and imported in bulk (JSON rows or a CSV upload)."""
+
+from app.blueprints.api.schemas.common import (
+    COUNT,
+    ID,
+    ID_LIST,
+    MAYBE_TIMESTAMP,
+    TIMESTAMP,
+    integer,
+    obj,
+    response,
+    text,
+)
+from app.models.audience import SUBSCRIBER_STATUSES
+
+MAX_IMPORT_ROWS = 50_000
+
+ATTRIBUTES = {
+    "type": ["object", "null"],
+    "maxProperties": 200,
+    "description": 'Your own fields, e.g. {"plan": "gold"}; used in templates as subscriber.attributes.',
+}
+
+SUBSCRIBER_CREATE = obj(
+    {
+        "email": text(320, min_length=1),
+        "name": text(200, nullable=True),
+        "attributes": ATTRIBUTES,
+        "list_ids": ID_LIST,
+        "timezone": text(64, "An IANA name, e.g. Europe/Berlin.", nullable=True),
+    },
+    required=("email",),
+)
+
+_SUBSCRIBER_FIELDS = {
+    "id": ID,
+    "email": {"type": "string"},
+    "name": {"type": ["string", "null"]},
+    "status": {"enum": list(SUBSCRIBER_STATUSES)},
+    "attributes": {"type": "object"},
+    "timezone": {"type": ["string", "null"]},
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+    "unsubscribed_at": MAYBE_TIMESTAMP,
+}
+SUBSCRIBER_SUMMARY = response(_SUBSCRIBER_FIELDS)
+SUBSCRIBER = response(
+    {**_SUBSCRIBER_FIELDS, "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."}}
+)
+
+IMPORT_ROW = obj(
+    {
+        "email": text(320),
+        "name": text(200, nullable=True),
+        "attributes": ATTRIBUTES,
+        "timezone": text(
+            64, "An IANA name, e.g. Europe/Berlin; another value is left out and reported.", nullable=True
+        ),
+    },
+    required=("email",),
+    description="One person to create, or to update (name, timezone and attributes; tags add up).",
+)
+IMPORT_REQUEST = obj(
+    {
+        "rows": {
+            "type": "array",
+            "maxItems": MAX_IMPORT_ROWS,
+            "items": {
+                "description": "An ImportRow. A row that is not one is reported in the summary's errors "
+                "(rows count from 1) and the others are imported."
+            },
+        },
+        "list_ids": ID_LIST,
+    },
+    required=("rows",),
+)
+IMPORT_UPLOAD = obj(
+    {
+        "file": {
+            "type": "string",
+            "contentMediaType": "text/csv",
+            "description": "A CSV with a header row (comma, semicolon or tab). Without a mapping the columns are "
+            "guessed: email, name, First Name/Last Name, timezone, tags as Mailchimp, listmonk, Mautic, Klaviyo and "
+            "Brevo export them; any other column becomes an attribute. "
+            "Rows count like a spreadsheet: the first data row is row 2.",
+        },
+        "list_ids": {"type": "string", "description": "Comma-separated list ids, e.g. 3,7."},
+        "mapping": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "A JSON object naming, for each column to import, what it becomes: email, name, "
+            "first_name, last_name (together the name, and attributes), timezone, tags (a list attribute), "
+            "attributes (a JSON object merged in), attribute (named after the column), attribute:<name>, or "
+            'ignore. Columns left out are ignored; exactly one must be email. E.g. {"E-Mail": "email", '
+            '"Vorname": "first_name", "Plan": "attribute:plan"}.',
+        },
+    },
+    required=("file",),
+)
+IMPORT_SUMMARY = response(
+    {
+        "created": COUNT,
+        "updated": COUNT,
+        "skipped": COUNT,
+        "added_to_lists": COUNT,
+        "errors": {"type": "array", "items": response({"row": integer(minimum=1), "error": {"type": "string"}})},
+    }
+)
+
+SCHEMAS: dict[str, dict] = {
+    "SubscriberCreate": SUBSCRIBER_CREATE,
+    "Subscriber": SUBSCRIBER,
+    "SubscriberSummary": SUBSCRIBER_SUMMARY,
+    "ImportRow": IMPORT_ROW,
+    "ImportRequest": IMPORT_REQUEST,
+    "ImportUpload": IMPORT_UPLOAD,
+    "ImportSummary": IMPORT_SUMMARY,
+}
