@@ -9,6 +9,14 @@ from app.extensions import db
 
 
 def register_cli(app: Flask) -> None:
+    _register_account_commands(app)
+    _register_listener_commands(app)
+    _register_tracking_commands(app)
+
+
+def _register_account_commands(app: Flask) -> None:
+    """Workspaces and API keys, made from the shell (each prints what a script needs last)."""
+
     @app.cli.command("create-workspace")
     @click.argument("name")
     @click.option("--owner", "owner", required=True, help="The owner's email address.")
@@ -44,6 +52,10 @@ def register_cli(app: Flask) -> None:
         click.echo(f"API key '{key.name}' for workspace '{ws.slug}' (store it now: it is not shown again):")
         click.echo(plain)
 
+
+def _register_listener_commands(app: Flask) -> None:
+    """The SMTP listeners, each run in the foreground until interrupted."""
+
     @app.cli.command("mailcatcher")
     @click.option("--host", default=None)
     @click.option("--port", default=None, type=int)
@@ -55,11 +67,7 @@ def register_cli(app: Flask) -> None:
         port = port or current_app.config["MAILCATCHER_PORT"]
         controller = start_catcher(current_app._get_current_object(), host, port)
         click.echo(f"Mail catcher listening on {host}:{port}")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            controller.stop()
+        _run_until_interrupted(controller)
 
     @app.cli.command("mailin")
     @click.option("--host", default=None, help="Address to listen on (default: MAILIN_HOST, 127.0.0.1).")
@@ -72,12 +80,10 @@ def register_cli(app: Flask) -> None:
         port = port or current_app.config["MAILIN_PORT"]
         controller = start_mailin(current_app._get_current_object(), host, port)
         click.echo(f"Mailin listening on {host}:{port}")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            controller.stop()
+        _run_until_interrupted(controller)
 
+
+def _register_tracking_commands(app: Flask) -> None:
     @app.cli.command("process-hits")
     def process_hits_cmd():
         """Move queued opens and clicks into the event log now."""
@@ -87,3 +93,12 @@ def register_cli(app: Flask) -> None:
         while n := process_hits():
             total += n
         click.echo(f"Processed {total} tracking hits.")
+
+
+def _run_until_interrupted(controller) -> None:
+    """Keep the process alive while the listener's own thread serves; Ctrl-C stops it."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        controller.stop()

@@ -22,6 +22,17 @@ def _secret_key() -> str:
 class Config:
     def __init__(self, **overrides):
         env = os.environ
+        self._read_processes(env)
+        self._read_providers(env)
+        self._read_sending(env)
+        self._read_uploads(env)
+        self._set_web_defaults(env)
+        for key, value in overrides.items():
+            setattr(self, key, value)
+        self._derive(overrides)
+
+    def _read_processes(self, env) -> None:
+        """Where the data lives and where this process and its listeners answer."""
         self.SECRET_KEY = _secret_key()
         self.SQLALCHEMY_DATABASE_URI = _normalize_db_url(
             env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'herald.db'}"
@@ -36,6 +47,9 @@ class Config:
         # The inbound SMTP listener for bounces, complaints and replies (`flask mailin`).
         self.MAILIN_HOST = env.get("MAILIN_HOST", "127.0.0.1")
         self.MAILIN_PORT = int(env.get("MAILIN_PORT", "2525"))
+
+    def _read_providers(self, env) -> None:
+        """How Herald talks to sending providers and trusts what they send back."""
         # HTTP providers (SES, SendGrid, Mailgun, Postmark): seconds to wait for an answer. A message
         # whose request got no answer in time is `unknown` (the provider may have it), never resent.
         self.PROVIDER_HTTP_TIMEOUT = float(env.get("PROVIDER_HTTP_TIMEOUT", "15"))
@@ -50,8 +64,9 @@ class Config:
         self.SNS_CA_FILE = env.get("SNS_CA_FILE") or None
         # Soft bounces in a row before an address is suppressed (deliverability.md §7.2).
         self.SOFT_BOUNCE_LIMIT = int(env.get("SOFT_BOUNCE_LIMIT", "3"))
-        self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
-        self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    def _read_sending(self, env) -> None:
+        """Batch sizes, retries, rates and claims of the campaign engine."""
         self.SEND_BATCH_SIZE = int(env.get("SEND_BATCH_SIZE", "500"))
         # A recipient refused for now (4xx) is retried after 1, 2, 4 × this (plus jitter).
         self.SEND_RETRY_BASE_SECONDS = float(env.get("SEND_RETRY_BASE_SECONDS", "60"))
@@ -60,6 +75,9 @@ class Config:
         self.CAMPAIGN_SEND_RATE_PER_MINUTE = int(env.get("CAMPAIGN_SEND_RATE_PER_MINUTE", "0")) or None
         # A claim older than this belongs to a worker that died mid-hand-off (see recover_stale_claims).
         self.SEND_CLAIM_TTL_SECONDS = float(env.get("SEND_CLAIM_TTL_SECONDS", "600"))
+
+    def _read_uploads(self, env) -> None:
+        """Size limits for imports and designs, and where email images are stored."""
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
         self.IMPORT_INLINE_BYTES = int(env.get("IMPORT_INLINE_BYTES", str(512 * 1024)))
         self.MAX_CONTENT_LENGTH = self.IMPORT_MAX_BYTES + 1024 * 1024
@@ -73,21 +91,25 @@ class Config:
         self.S3_REGION = env.get("S3_REGION", "us-east-1")
         self.S3_PUBLIC_URL = (env.get("S3_PUBLIC_URL") or "").rstrip("/") or None
         self.S3_PREFIX = env.get("S3_PREFIX", "herald/")
+
+    def _set_web_defaults(self, env) -> None:
+        """Sign-up, login limits, cookies and the Flask extensions' fixed settings."""
+        self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
+        self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
-        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
-        self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         self.RATELIMIT_HEADERS_ENABLED = True
         self.TESTING = False
-        for key, value in overrides.items():
-            setattr(self, key, value)
+
+    def _derive(self, overrides: dict) -> None:
+        """Settings that follow others, computed after the overrides so they follow those too."""
         if "RATELIMIT_STORAGE_URI" not in overrides:
             self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        # Always from BASE_URL (an override of these two is not kept): https means secure cookies.
         self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
 

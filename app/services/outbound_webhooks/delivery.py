@@ -126,59 +126,75 @@ def _record(results: list[tuple], disabled: list, now: datetime) -> dict:
             released.append({"b_id": job.id, "b_status": "retrying" if job.attempts else "pending", "b_next": now})
             counts["released"] += 1
             continue
-        attempts = job.attempts + 1
-        status, next_at = _next_state(attempts, outcome, now)
-        counts[status] += 1
-        attempted.append(
-            {
-                "b_id": job.id,
-                "b_status": status,
-                "b_attempts": attempts,
-                "b_next": next_at,
-                "b_code": outcome.code,
-                "b_body": outcome.body,
-                "b_error": storable_text(outcome.error if not outcome.delivered else _earlier(job)),
-                "b_ms": outcome.duration_ms,
-                "b_delivered": now if outcome.delivered else None,
-                "b_history": _history(job.history, outcome, now),
-            }
-        )
+        row = _attempt_row(job, outcome, now)
+        counts[row["b_status"]] += 1
+        attempted.append(row)
         health.setdefault(job.endpoint_id, []).append(outcome.delivered)
-    by_id = deliveries_table.c.id == bindparam("b_id")
     if attempted:
-        db.session.execute(
-            update(deliveries_table)
-            .where(by_id)
-            .values(
-                status=bindparam("b_status"),
-                attempts=bindparam("b_attempts"),
-                next_attempt_at=bindparam("b_next"),
-                response_code=bindparam("b_code"),
-                response_body=bindparam("b_body"),
-                error=bindparam("b_error"),
-                duration_ms=bindparam("b_ms"),
-                delivered_at=bindparam("b_delivered"),
-                history=bindparam("b_history", type_=WebhookDelivery.history.type),
-            ),
-            attempted,
-        )
+        _write_attempts(attempted)
     if released:
-        db.session.execute(
-            update(deliveries_table)
-            .where(by_id)
-            .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next")),
-            released,
-        )
+        _write_releases(released)
     if disabled:
-        db.session.execute(
-            update(deliveries_table)
-            .where(deliveries_table.c.id.in_([j.id for j in disabled]))
-            .values(status="failed", next_attempt_at=None, error="endpoint disabled")
-        )
+        _fail_disabled(disabled)
         counts["failed"] += len(disabled)
     for endpoint_id, delivered in health.items():
         _record_health(endpoint_id, delivered, now)
     return counts
+
+
+def _attempt_row(job, outcome: Outcome, now: datetime) -> dict:
+    """The bind parameters that record one attempt of `job` (see _write_attempts)."""
+    attempts = job.attempts + 1
+    status, next_at = _next_state(attempts, outcome, now)
+    return {
+        "b_id": job.id,
+        "b_status": status,
+        "b_attempts": attempts,
+        "b_next": next_at,
+        "b_code": outcome.code,
+        "b_body": outcome.body,
+        "b_error": storable_text(outcome.error if not outcome.delivered else _earlier(job)),
+        "b_ms": outcome.duration_ms,
+        "b_delivered": now if outcome.delivered else None,
+        "b_history": _history(job.history, outcome, now),
+    }
+
+
+def _write_attempts(rows: list[dict]) -> None:
+    db.session.execute(
+        update(deliveries_table)
+        .where(deliveries_table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"),
+            response_code=bindparam("b_code"),
+            response_body=bindparam("b_body"),
+            error=bindparam("b_error"),
+            duration_ms=bindparam("b_ms"),
+            delivered_at=bindparam("b_delivered"),
+            history=bindparam("b_history", type_=WebhookDelivery.history.type),
+        ),
+        rows,
+    )
+
+
+def _write_releases(rows: list[dict]) -> None:
+    """Deliveries past the run's time budget: due again at once, their attempts unchanged."""
+    db.session.execute(
+        update(deliveries_table)
+        .where(deliveries_table.c.id == bindparam("b_id"))
+        .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next")),
+        rows,
+    )
+
+
+def _fail_disabled(jobs: list) -> None:
+    db.session.execute(
+        update(deliveries_table)
+        .where(deliveries_table.c.id.in_([j.id for j in jobs]))
+        .values(status="failed", next_attempt_at=None, error="endpoint disabled")
+    )
 
 
 HISTORY_KEPT = 10

@@ -72,27 +72,10 @@ def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict
     if refusal:
         return Outcome(error=refusal, unreachable=True, permanent=True)
     body = payload_bytes(payload)
-    ts = int(time.time())  # the real clock, whatever `now` drives the schedule: receivers check it
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-Herald-Event": event_type,
-        "X-Herald-Delivery": str(delivery_id),
-        "X-Herald-Timestamp": str(ts),
-        "X-Herald-Signature": sign(secret, ts, body),
-    }
+    headers = _signed_headers(secret, delivery_id, event_type, body)
     started = time.monotonic()
     try:
-        resp = http_pool().request(
-            "POST",
-            url,
-            body=body,
-            headers=headers,
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-            retries=False,
-            redirect=False,
-            preload_content=False,
-        )
+        resp = _send(url, body, headers)
     except Exception as exc:  # noqa: BLE001  (every failure to get an answer is an outcome to record)
         return Outcome(
             error=_describe_failure(exc, url),
@@ -105,7 +88,38 @@ def post(url: str, secret: str, delivery_id: int, event_type: str, payload: dict
     except Exception as exc:  # noqa: BLE001
         resp.close()
         return Outcome(code=resp.status, error=_describe_failure(exc, url), duration_ms=_ms(started))
-    outcome = Outcome(code=resp.status, body=storable_text(answer[:RESPONSE_KEEP]), duration_ms=_ms(started))
+    return _answered(resp, answer, _ms(started))
+
+
+def _signed_headers(secret: str, delivery_id: int, event_type: str, body: bytes) -> dict:
+    ts = int(time.time())  # the real clock, whatever `now` drives the schedule: receivers check it
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Herald-Event": event_type,
+        "X-Herald-Delivery": str(delivery_id),
+        "X-Herald-Timestamp": str(ts),
+        "X-Herald-Signature": sign(secret, ts, body),
+    }
+
+
+def _send(url: str, body: bytes, headers: dict):
+    """One attempt, no redirects, the answer left unread (so only its start is read)."""
+    return http_pool().request(
+        "POST",
+        url,
+        body=body,
+        headers=headers,
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        retries=False,
+        redirect=False,
+        preload_content=False,
+    )
+
+
+def _answered(resp, answer: bytes, duration_ms: int) -> Outcome:
+    """The outcome of a request the endpoint answered: delivered on 2xx, else why not."""
+    outcome = Outcome(code=resp.status, body=storable_text(answer[:RESPONSE_KEEP]), duration_ms=duration_ms)
     if 200 <= resp.status < 300:
         outcome.delivered = True
     elif 300 <= resp.status < 400:
