@@ -2,107 +2,19 @@
 the fields of its properties panel. The kinds of value come from the design schema, so the
 panel can never offer a prop the validator would refuse."""
 
+from app.services.designs import blocks
+from app.services.designs.blocks import BLOCKS
 from app.services.designs.schema import PROPS, SAFE_FONTS, SOCIAL_NETWORKS
 
-# Palette groups, in order: (group label, [(type, label, Tabler icon, short description)]).
-PALETTE = (
-    (
-        "Layout",
-        (
-            ("section", "Columns", "columns", "Two columns side by side (up to four)"),
-            ("container", "Container", "box", "A coloured band holding other blocks"),
-            ("divider", "Divider", "separator", "A horizontal rule"),
-            ("spacer", "Spacer", "arrows-vertical", "Empty vertical space"),
-        ),
-    ),
-    (
-        "Content",
-        (
-            ("header", "Heading", "heading", "A title (H1 to H3)"),
-            ("text", "Text", "align-left", "A paragraph with bold, italic and links"),
-            ("image", "Image", "photo", "An image, optionally linked"),
-            ("button", "Button", "click", "A call to action"),
-            ("link", "Link", "link", "A text link"),
-        ),
-    ),
-    (
-        "Rich",
-        (
-            ("hero", "Hero", "layout-navbar", "Title, subtitle, image and a button"),
-            ("social", "Social links", "share", "Links to your social profiles"),
-            ("footer", "Footer", "layout-bottombar", "Address and the unsubscribe link"),
-        ),
-    ),
-    (
-        "Dynamic",
-        (
-            ("variable", "Variable", "braces", "A subscriber field, with a fallback"),
-            ("conditional", "Condition", "git-branch", "Shown only when a condition holds"),
-            ("loop", "Repeat", "repeat", "Repeated for each item (cart items, articles)"),
-        ),
-    ),
-)
-TYPE_LABELS = {t: label for _, items in PALETTE for t, label, _, _ in items} | {"column": "Column"}
-TYPE_ICONS = {t: icon for _, items in PALETTE for t, _, icon, _ in items} | {"column": "layout-columns"}
-
-# What a block holds when it is dropped in: always valid, so the design saves at once.
-DEFAULT_PROPS = {
-    "container": {"backgroundColor": "#f1f5f9", "padding": "16px 0px"},
-    "section": {"padding": "20px 0px"},
-    "column": {},
-    "divider": {"color": "#dddddd", "thickness": 1},
-    "spacer": {"height": 24},
-    "header": {"text": "A clear headline", "level": 2, "align": "left", "color": "#222222"},
-    "text": {
-        "text": "Write something worth reading. Use <b>bold</b>, <i>italic</i> and "
-        '<a href="https://example.com">links</a>.',
-        "align": "left",
-        "color": "#333333",
-        "fontSize": 16,
-    },
-    "image": {"src": "{base_url}/static/img/builder/placeholder.png", "alt": "Describe the image"},
-    "button": {
-        "text": "Shop now",
-        "href": "https://example.com",
-        "backgroundColor": "#1a73e8",
-        "color": "#ffffff",
-        "align": "center",
-    },
-    "link": {"text": "Read more", "href": "https://example.com"},
-    "hero": {
-        "title": "Big news",
-        "subtitle": "One line that makes people want to read on.",
-        "buttonText": "Find out more",
-        "buttonHref": "https://example.com",
-        "backgroundColor": "#eef4ff",
-    },
-    "footer": {
-        "text": "You receive this email because you signed up on our website.",
-        "address": "Your company · Street 1 · City",
-        "showUnsubscribe": True,
-        "showPreferences": True,
-    },
-    "social": {
-        "links": [
-            {"network": "facebook", "href": "https://facebook.com/"},
-            {"network": "instagram", "href": "https://instagram.com/"},
-            {"network": "x", "href": "https://x.com/"},
-        ]
-    },
-    "variable": {"name": "subscriber.name", "fallback": "friend"},
-    "conditional": {"condition": "subscriber.attributes.plan == 'gold'"},
-    "loop": {"items": "cart.items", "as": "item"},
-}
-# Children a new block starts with ("@text" is a text block with this text).
-DEFAULT_CHILDREN = {
-    "section": [
-        {"type": "column", "children": [{"type": "text", "props": {"text": "Left column"}}]},
-        {"type": "column", "children": [{"type": "text", "props": {"text": "Right column"}}]},
-    ],
-    "container": [{"type": "text", "props": {"text": "Text inside the container"}}],
-    "conditional": [{"type": "text", "props": {"text": "Shown when the condition holds."}}],
-    "loop": [{"type": "text", "props": {"text": "{{ item.name }}"}}],
-}
+# Each block type's module (app/services/designs/blocks/) declares its palette entry, label, icon
+# and what it holds when it is dropped in (always valid, so the design saves at once).
+PALETTE = blocks.PALETTE  # (group label, [(type, label, Tabler icon, short description)]), in order
+BUILDER_TABLE = blocks.BUILDER_TABLE  # builder.js reads it from the page: each type's label and places
+TYPE_LABELS = {t: spec.label for t, spec in BLOCKS.items()}
+TYPE_ICONS = {t: spec.icon for t, spec in BLOCKS.items()}
+DEFAULT_PROPS = {t: spec.new_props for t, spec in BLOCKS.items()}
+# Children a new block starts with.
+DEFAULT_CHILDREN = {t: spec.new_children for t, spec in BLOCKS.items() if spec.new_children is not None}
 
 ALIGN = (("left", "Left"), ("center", "Centre"), ("right", "Right"))
 # Per prop: label, help. Order follows the schema.
@@ -179,7 +91,7 @@ def default_block(btype: str, base_url: str) -> dict:
     block = {"type": btype, "props": props}
     if btype in DEFAULT_CHILDREN:
         block["children"] = DEFAULT_CHILDREN[btype]
-    if btype == "conditional":
+    if BLOCKS[btype].has_else:
         block["else"] = []
     return block
 

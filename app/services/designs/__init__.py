@@ -3,6 +3,9 @@
 validate_design(design) -> dict                    normalized design or ValidationError
 compile_design(design) -> CompiledDesign           mjml, html, text (both Jinja), size, warnings
 require_unsubscribe(design, category) -> None      ValidationError for marketing without unsubscribe
+
+blocks/      the block registry: one module per block type (props, palette entry, MJML and text)
+schema.py    validation, reading the registry;  compiler.py  MJML, HTML and text, reading the registry
 """
 
 from app.services.designs.compiler import (

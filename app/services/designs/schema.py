@@ -8,11 +8,12 @@ block and prop: {"blocks.b3.props.color": "'#12' is not a colour (use #rgb or #r
 import re
 
 from app.services.designs import dynamic
+from app.services.designs.blocks import BLOCK_TYPES, BLOCKS
+from app.services.designs.blocks.base import REQUIRED, SAME_PLACE, BlockSpec
 from app.services.errors import ValidationError
 
 MAX_DEPTH = 6  # a top-level block is at depth 1; section > column > content is depth 3
 MAX_BLOCKS = 500
-MAX_COLUMNS = 4
 MAX_ERRORS = 50
 MAX_ID = 64
 MAX_SOCIAL_LINKS = 12
@@ -54,99 +55,8 @@ SOCIAL_NETWORKS = (
     "web",
 )
 
-REQUIRED = object()
-
-# kind, options, default (REQUIRED when the prop must be given)
-_ALIGN = ("enum", ("left", "center", "right"))
-PROPS: dict[str, dict[str, tuple]] = {
-    "container": {"backgroundColor": ("colour", None, None), "padding": ("padding", None, "0px")},
-    "section": {
-        "backgroundColor": ("colour", None, None),
-        "padding": ("padding", None, "20px 0px"),
-        "stackOnMobile": ("bool", None, True),
-    },
-    "column": {
-        "width": ("colwidth", None, None),
-        "backgroundColor": ("colour", None, None),
-        "padding": ("padding", None, None),
-        "verticalAlign": ("enum", ("top", "middle", "bottom"), "top"),
-    },
-    "divider": {"color": ("colour", None, "#dddddd"), "thickness": ("int", (1, 20), 1)},
-    "spacer": {"height": ("int", (1, 300), 20)},
-    "header": {
-        "text": ("text", 500, REQUIRED),
-        "level": ("int", (1, 3), 1),
-        "align": (*_ALIGN, "left"),
-        "color": ("colour", None, "#222222"),
-    },
-    "text": {
-        "text": ("html", 20_000, REQUIRED),
-        "align": (*_ALIGN, "left"),
-        "color": ("colour", None, "#333333"),
-        "fontSize": ("int", (8, 72), 16),
-    },
-    "image": {
-        "src": ("src", None, REQUIRED),
-        "alt": ("text", 500, ""),
-        "href": ("href", None, None),
-        "width": ("imgwidth", None, None),
-        "align": (*_ALIGN, "center"),
-        "padding": ("padding", None, None),
-    },
-    "button": {
-        "text": ("text", 200, REQUIRED),
-        "href": ("href", None, REQUIRED),
-        "backgroundColor": ("colour", None, "#1a73e8"),
-        "color": ("colour", None, "#ffffff"),
-        "align": (*_ALIGN, "center"),
-        "fontSize": ("int", (10, 32), 16),
-        "borderRadius": ("int", (0, 40), 4),
-        "fullWidth": ("bool", None, False),
-    },
-    "link": {
-        "text": ("text", 200, REQUIRED),
-        "href": ("href", None, REQUIRED),
-        "color": ("colour", None, "#1a73e8"),
-        "align": (*_ALIGN, "left"),
-    },
-    "hero": {
-        "title": ("text", 300, REQUIRED),
-        "subtitle": ("text", 1000, ""),
-        "imageUrl": ("src", None, None),
-        "imageAlt": ("text", 500, ""),
-        "buttonText": ("text", 200, ""),
-        "buttonHref": ("href", None, None),
-        "backgroundColor": ("colour", None, "#ffffff"),
-        "color": ("colour", None, "#222222"),
-        "buttonBackgroundColor": ("colour", None, "#1a73e8"),
-        "buttonColor": ("colour", None, "#ffffff"),
-    },
-    "footer": {
-        "text": ("text", 2000, ""),
-        "address": ("text", 500, ""),
-        "showUnsubscribe": ("bool", None, True),
-        "showPreferences": ("bool", None, False),
-        "color": ("colour", None, "#777777"),
-        "align": (*_ALIGN, "center"),
-    },
-    "social": {"links": ("social", None, REQUIRED)},
-    # The fallback is plain text, printed as a Jinja string literal: anything may be typed in it.
-    "variable": {"name": ("dotted", None, REQUIRED), "fallback": ("literal", 200, "")},
-    "conditional": {"condition": ("condition", None, REQUIRED)},
-    "loop": {"items": ("dotted", None, REQUIRED), "as": ("ident", None, "item")},
-}
-BLOCK_TYPES = tuple(PROPS)
-CONTENT_TYPES = frozenset(
-    {"divider", "spacer", "header", "text", "image", "button", "link", "hero", "footer", "social", "variable"}
-)
-DYNAMIC_TYPES = frozenset({"conditional", "loop"})
-# Where a block may stand: "body" (top level, inside a container) or "column" (inside a column).
-PLACES = {
-    "section": {"body"},
-    "container": {"body"},
-    "column": {"section"},
-    **{t: {"body", "column"} for t in CONTENT_TYPES | DYNAMIC_TYPES},
-}
+# Each block type's props (kind, options, default or REQUIRED) live in its module in blocks/.
+PROPS: dict[str, dict[str, tuple]] = {t: spec.props for t, spec in BLOCKS.items()}
 _SETTINGS = {"backgroundColor", "width", "fontFamily"}
 _DEFAULT_SETTINGS = {"backgroundColor": "#ffffff", "width": 600, "fontFamily": SAFE_FONTS[0]}
 
@@ -154,12 +64,19 @@ _DEFAULT_SETTINGS = {"backgroundColor": "#ffffff", "width": 600, "fontFamily": S
 def describe_block_types() -> str:
     """The block types and their props in one paragraph (the OpenAPI document shows it)."""
     parts = []
-    for btype, spec in PROPS.items():
-        props = ", ".join(f"{name}{'*' if default is REQUIRED else ''}" for name, (_k, _o, default) in spec.items())
-        holds = {"section": "; children: columns", "column": "; children: blocks", "container": "; children: blocks"}
-        holds |= {"conditional": "; children and else: blocks", "loop": "; children: blocks"}
-        parts.append(f"{btype} ({props}{holds.get(btype, '')})")
+    for btype, spec in BLOCKS.items():
+        props = ", ".join(
+            f"{name}{'*' if default is REQUIRED else ''}" for name, (_k, _o, default) in spec.props.items()
+        )
+        parts.append(f"{btype} ({props}{_holds(spec)})")
     return "Block types, their props (* required): " + "; ".join(parts) + "."
+
+
+def _holds(spec: BlockSpec) -> str:
+    if spec.children is None:
+        return ""
+    what = "columns" if spec.children == "section" else "blocks"
+    return f"; children and else: {what}" if spec.has_else else f"; children: {what}"
 
 
 class _Problem(ValueError):
@@ -294,63 +211,86 @@ def _social(value) -> list:
     return out
 
 
+def _colour(_options, value) -> str:
+    if not isinstance(value, str) or not _COLOUR_RE.match(value):
+        raise _Problem(f"{_describe(value)} is not a colour (use #rgb or #rrggbb)")
+    return value.lower()
+
+
+def _bool(_options, value) -> bool:
+    if not isinstance(value, bool):
+        raise _Problem(f"must be true or false, not {_describe(value)}")
+    return value
+
+
+def _enum(options, value):
+    if value not in options:
+        raise _Problem(f"{_describe(value)} must be one of: {', '.join(options)}")
+    return value
+
+
+def _text(max_len: int, value) -> str:
+    value = _string(value, max_len)
+    _jinja_text(value)
+    return value
+
+
+def _imgwidth(_options, value) -> int:
+    if isinstance(value, str):
+        m = _PX_RE.match(value.strip())
+        if not m:
+            raise _Problem(f"{_describe(value)} is not a width in pixels (e.g. 300 or '300px')")
+        value = int(m.group(1))
+    return _int(value, 1, 800)
+
+
+def _dotted(_options, value) -> str:
+    value = _string(value, 200, allow_newlines=False).strip()
+    if not dynamic.DOTTED_RE.match(value):
+        raise _Problem(f"{_describe(value)} must be a dotted name like subscriber.name or cart.items")
+    return value
+
+
+def _ident(_options, value) -> str:
+    value = _string(value, 64, allow_newlines=False).strip()
+    if not dynamic.IDENT_RE.match(value):
+        raise _Problem(f"{_describe(value)} must be a simple name like item")
+    if value in dynamic.RESERVED_NAMES:
+        raise _Problem(f"{_describe(value)} is a reserved name; choose another, e.g. item")
+    return value
+
+
+def _condition(_options, value) -> str:
+    value = _string(value, dynamic.MAX_EXPRESSION, allow_newlines=False)
+    try:
+        return dynamic.check_condition(value)
+    except dynamic.JinjaProblem as exc:
+        raise _Problem(str(exc)) from None
+
+
+# The kinds of prop value a block module may declare: kind -> check(options, value) -> normalized value.
+PROP_KINDS = {
+    "colour": _colour,
+    "int": lambda options, value: _int(value, *options),
+    "bool": _bool,
+    "enum": _enum,
+    "text": _text,
+    "html": _text,
+    "literal": lambda max_len, value: _string(value, max_len, allow_newlines=False),
+    "href": lambda _options, value: _url(value),
+    "src": lambda _options, value: _url(value, images=True),
+    "padding": lambda _options, value: _padding(value),
+    "colwidth": lambda _options, value: _colwidth(value),
+    "imgwidth": _imgwidth,
+    "dotted": _dotted,
+    "ident": _ident,
+    "condition": _condition,
+    "social": lambda _options, value: _social(value),
+}
+
+
 def _check_prop(kind: str, options, value):
-    if kind == "colour":
-        if not isinstance(value, str) or not _COLOUR_RE.match(value):
-            raise _Problem(f"{_describe(value)} is not a colour (use #rgb or #rrggbb)")
-        return value.lower()
-    if kind == "int":
-        return _int(value, *options)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise _Problem(f"must be true or false, not {_describe(value)}")
-        return value
-    if kind == "enum":
-        if value not in options:
-            raise _Problem(f"{_describe(value)} must be one of: {', '.join(options)}")
-        return value
-    if kind in ("text", "html"):
-        value = _string(value, options)
-        _jinja_text(value)
-        return value
-    if kind == "literal":
-        return _string(value, options, allow_newlines=False)
-    if kind == "href":
-        return _url(value)
-    if kind == "src":
-        return _url(value, images=True)
-    if kind == "padding":
-        return _padding(value)
-    if kind == "colwidth":
-        return _colwidth(value)
-    if kind == "imgwidth":
-        if isinstance(value, str):
-            m = _PX_RE.match(value.strip())
-            if not m:
-                raise _Problem(f"{_describe(value)} is not a width in pixels (e.g. 300 or '300px')")
-            value = int(m.group(1))
-        return _int(value, 1, 800)
-    if kind == "dotted":
-        value = _string(value, 200, allow_newlines=False).strip()
-        if not dynamic.DOTTED_RE.match(value):
-            raise _Problem(f"{_describe(value)} must be a dotted name like subscriber.name or cart.items")
-        return value
-    if kind == "ident":
-        value = _string(value, 64, allow_newlines=False).strip()
-        if not dynamic.IDENT_RE.match(value):
-            raise _Problem(f"{_describe(value)} must be a simple name like item")
-        if value in dynamic.RESERVED_NAMES:
-            raise _Problem(f"{_describe(value)} is a reserved name; choose another, e.g. item")
-        return value
-    if kind == "condition":
-        value = _string(value, dynamic.MAX_EXPRESSION, allow_newlines=False)
-        try:
-            return dynamic.check_condition(value)
-        except dynamic.JinjaProblem as exc:
-            raise _Problem(str(exc)) from None
-    if kind == "social":
-        return _social(value)
-    raise AssertionError(kind)  # pragma: no cover
+    return PROP_KINDS[kind](options, value)
 
 
 class _Validator:
@@ -410,59 +350,54 @@ class _Validator:
             self.error("blocks", f"a design may have at most {MAX_BLOCKS} blocks")
         if self.count > MAX_BLOCKS:
             return None
-        block_id = raw.get("id")
-        if isinstance(block_id, str) and _ID_RE.match(block_id):
-            name = f"blocks.{block_id}"
-            if block_id in self.ids:
-                self.error(f"{name}.id", f"the id '{block_id}' is used by more than one block")
-            self.ids.add(block_id)
-        else:
-            name = where
-            self.error(
-                f"{where}.id",
-                "every block needs an id: 1 to 64 letters, digits, '-' or '_'"
-                if block_id is None
-                else f"{_describe(block_id)} is not a valid id (1 to 64 letters, digits, '-' or '_')",
-            )
+        name = self.block_id(raw.get("id"), where)
         for key in raw:
             if key not in ("id", "type", "props", "children", "else"):
                 self.error(f"{name}.{key}", "unknown field (a block has id, type, props, children and else)")
         btype = raw.get("type")
-        if not isinstance(btype, str) or btype not in PROPS:
+        spec = BLOCKS.get(btype) if isinstance(btype, str) else None
+        if spec is None:
             self.error(f"{name}.type", f"{_describe(btype)} is not a block type (one of: {', '.join(BLOCK_TYPES)})")
             return None
-        if place not in PLACES[btype]:
-            self.error(f"{name}.type", _misplaced(btype, place))
+        if place not in spec.places:
+            self.error(f"{name}.type", _misplaced(spec, place))
             return None
         if depth > MAX_DEPTH:
             self.error(f"{name}", f"nested too deep: blocks may be nested at most {MAX_DEPTH} levels")
             return None
-        out = {"id": block_id, "type": btype, "props": self.props(btype, raw.get("props"), name)}
-        inner = {"section": "section", "column": "column", "container": "body"}.get(btype, place)
-        if btype in ("section", "column", "container", "conditional", "loop"):
+        out = {"id": raw.get("id"), "type": btype, "props": self.props(spec, raw.get("props"), name)}
+        self.children(spec, raw, out, name, place, depth)
+        for field, message in spec.check_block(out):
+            self.error(f"{name}.{field}", message)
+        return out
+
+    def block_id(self, block_id, where: str) -> str:
+        """The name errors give the block ("blocks.b3"; its position while its id is unusable)."""
+        if isinstance(block_id, str) and _ID_RE.match(block_id):
+            if block_id in self.ids:
+                self.error(f"blocks.{block_id}.id", f"the id '{block_id}' is used by more than one block")
+            self.ids.add(block_id)
+            return f"blocks.{block_id}"
+        self.error(
+            f"{where}.id",
+            "every block needs an id: 1 to 64 letters, digits, '-' or '_'"
+            if block_id is None
+            else f"{_describe(block_id)} is not a valid id (1 to 64 letters, digits, '-' or '_')",
+        )
+        return where
+
+    def children(self, spec: BlockSpec, raw: dict, out: dict, name: str, place: str, depth: int) -> None:
+        inner = place if spec.children == SAME_PLACE else spec.children
+        if spec.children is not None:
             out["children"] = self.blocks(raw.get("children", []), f"{name}.children", inner, depth + 1)
         elif "children" in raw:
-            self.error(f"{name}.children", f"a {btype} block cannot have children")
-        if btype == "conditional":
+            self.error(f"{name}.children", f"a {spec.type} block cannot have children")
+        if spec.has_else:
             out["else"] = self.blocks(raw.get("else", []), f"{name}.else", inner, depth + 1)
         elif "else" in raw:
             self.error(f"{name}.else", "only a conditional block has an else branch")
-        if btype == "section":
-            self.section_columns(out, name)
-        return out
 
-    def section_columns(self, block: dict, name: str) -> None:
-        cols = block["children"]
-        if not 1 <= len(cols) <= MAX_COLUMNS:
-            self.error(f"{name}.children", f"a section holds 1 to {MAX_COLUMNS} columns")
-            return
-        widths = [c["props"].get("width") for c in cols]
-        if all(isinstance(w, str) and w.endswith("%") for w in widths):
-            if sum(float(w[:-1]) for w in widths) > 100.5:
-                self.error(f"{name}.children", "the columns' widths add up to more than 100%")
-
-    def props(self, btype: str, raw, name: str) -> dict:
-        spec = PROPS[btype]
+    def props(self, spec: BlockSpec, raw, name: str) -> dict:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -470,14 +405,14 @@ class _Validator:
             raw = {}
         out = {}
         for key in raw:
-            if key not in spec:
-                allowed = ", ".join(spec) or "none"
-                self.error(f"{name}.props.{key}", f"unknown prop for a {btype} block (allowed: {allowed})")
-        for key, (kind, options, default) in spec.items():
+            if key not in spec.props:
+                allowed = ", ".join(spec.props) or "none"
+                self.error(f"{name}.props.{key}", f"unknown prop for a {spec.type} block (allowed: {allowed})")
+        for key, (kind, options, default) in spec.props.items():
             value = raw.get(key)
             if value is None:
                 if default is REQUIRED:
-                    self.error(f"{name}.props.{key}", f"a {btype} block needs {key}")
+                    self.error(f"{name}.props.{key}", f"a {spec.type} block needs {key}")
                 elif default is not None:
                     out[key] = default
                 continue
@@ -485,24 +420,26 @@ class _Validator:
                 out[key] = _check_prop(kind, options, value)
             except _Problem as exc:
                 self.error(f"{name}.props.{key}", str(exc))
-        if btype == "hero" and out.get("buttonText") and not out.get("buttonHref"):
-            self.error(f"{name}.props.buttonHref", "a hero with buttonText needs buttonHref")
+        for key, message in spec.check(out):
+            self.error(f"{name}.props.{key}", message)
+        # Said once: not when a text or title prop (even one the type does not have) already has a problem.
         if (
-            btype in ("text", "header", "button", "link", "hero")
-            and not any(str(out.get(k, "")).strip() for k in ("text", "title"))
+            spec.nonempty
+            and not str(out.get(spec.nonempty, "")).strip()
             and f"{name}.props.text" not in self.errors
             and f"{name}.props.title" not in self.errors
         ):
-            self.error(f"{name}.props.{'title' if btype == 'hero' else 'text'}", "must not be empty")
+            self.error(f"{name}.props.{spec.nonempty}", "must not be empty")
         return out
 
 
-def _misplaced(btype: str, place: str) -> str:
-    if btype == "column":
-        return "a column can only be inside a section"
-    if btype in ("section", "container"):
-        return f"a {btype} cannot be inside a column" if place == "column" else f"a {btype} cannot be inside a section"
-    return f"a {btype} block cannot be directly inside a section (put it in a column)"
+def _misplaced(spec: BlockSpec, place: str) -> str:
+    if "section" in spec.places:
+        return f"a {spec.type} can only be inside a section"
+    if "column" not in spec.places:
+        where = "a column" if place == "column" else "a section"
+        return f"a {spec.type} cannot be inside {where}"
+    return f"a {spec.type} block cannot be directly inside a section (put it in a column)"
 
 
 def validate_design(design) -> dict:

@@ -34,12 +34,10 @@
   var props = document.getElementById("hb-props");
   var statusEl = document.getElementById("hb-status");
 
-  // What people call each block type ("Columns", "Condition"), read from the palette.
-  var LABELS = { column: "Column" };
-  document.querySelectorAll(".hb-palette-item[data-type]:not([data-saved])").forEach(function (item) {
-    LABELS[item.dataset.type] = item.querySelector("span").textContent.trim();
-  });
-  function label(type) { return LABELS[type] || type; }
+  // Each block type's label ("Columns", "Condition") and the places it may stand in ("body",
+  // "section", "column"), from the server's block registry (app/services/designs/blocks/).
+  var BLOCKS = readJSON("hb-blocks");
+  function label(type) { return BLOCKS[type] ? BLOCKS[type].label : type; }
 
   function readJSON(id) { return JSON.parse(document.getElementById(id).textContent); }
   function clone(x) { return JSON.parse(JSON.stringify(x)); }
@@ -82,12 +80,9 @@
     return hit.block[slot];
   }
 
-  // Where a block may stand: mirrors the server's schema (PLACES).
-  var CONTENT = ["divider", "spacer", "header", "text", "image", "button", "link", "hero", "footer", "social", "variable", "conditional", "loop"];
+  // Whether a list of this kind (its data-accepts) may hold a block of this type.
   function accepts(kind, type) {
-    if (kind === "section") { return type === "column"; }
-    if (kind === "column") { return CONTENT.indexOf(type) >= 0; }
-    return type !== "column";
+    return BLOCKS[type] ? BLOCKS[type].places.indexOf(kind) >= 0 : kind === "body";
   }
 
   // -- Changes, undo, redo --------------------------------------------------------------------
