@@ -24,7 +24,7 @@ def create_app(config: Config | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     from app import models as _models  # noqa: F401  (every table known to Alembic)
-    from app.services import transactions as _tx  # noqa: F401  (after-commit hooks)
+    from app import transactions as _tx  # noqa: F401  (after-commit hooks)
 
     _register_blueprints(app)
     from app.blueprints.filters import register_filters

@@ -19,3 +19,7 @@ EVENT_TYPES = (
     "unknown",
 )
 BOUNCE_TYPES = ("hard", "soft", "block")
+
+# The reason on a recipient whose receiving server refused the sender (5.7.x), not the address:
+# never suppressed, and the marketer may send to them again.
+SENDER_BLOCKED = "blocked by the receiving server's policy"

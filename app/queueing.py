@@ -10,6 +10,7 @@ from flask import current_app
 from rq import Queue, Retry
 
 from app.redis_client import redis_for
+from app.transactions import on_commit
 
 TRANSACTIONAL = "transactional"  # one message at once (POST /messages): first, and with a worker of its own
 SENDS = "sends"
@@ -32,3 +33,28 @@ def get_queue(name: str, url: str | None = None) -> Queue:
     if url is None:
         url = current_app.config["REDIS_URL"]
     return Queue(name, connection=connection(url), default_timeout=1800)
+
+
+def enqueue(
+    job: str,
+    *args,
+    queue: str = DEFAULT,
+    job_id: str | None = None,
+    retry: Retry | None = None,
+    after_commit: bool = True,
+) -> None:
+    """Queue `workers.jobs.<job>(*args)` on `queue`.
+
+    By default the job is put on the queue once the current transaction commits, and dropped
+    if it rolls back: a fast worker must find the rows the job is about, and a job must never
+    run for rows that were not written. A job id makes a second enqueue of the same work a no-op.
+    """
+    url = current_app.config["REDIS_URL"]  # read now: the commit hook may run after the request
+
+    def put() -> None:
+        get_queue(queue, url).enqueue(f"workers.jobs.{job}", *args, job_id=job_id, retry=retry)
+
+    if after_commit:
+        on_commit(put)
+    else:
+        put()

@@ -119,7 +119,7 @@ def clear(campaign_id: int) -> None:
 def run_herald(campaign_id: int) -> tuple[float, int]:
     from app.extensions import db
     from app.models import Campaign
-    from app.services.campaigns.sending import materialize_recipients
+    from app.services.campaigns.recipients import materialize_recipients
 
     campaign = db.session.get(Campaign, campaign_id)
     t0 = time.perf_counter()

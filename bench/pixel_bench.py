@@ -61,20 +61,20 @@ def make_recipients(app, n: int) -> list[str]:
 
     from app.extensions import db
     from app.models import CampaignRecipient
-    from app.services.campaigns import drafts, sending
+    from app.services.campaigns import lifecycle, recipients
     from app.services.tokens import make_token
 
     with app.app_context():
         ids = create_campaign(n, free_port())
-        drafts.send_campaign(ids["workspace_id"], ids["campaign_id"])
+        lifecycle.send_now(ids["workspace_id"], ids["campaign_id"])
         db.session.commit()  # queues a prepare job that no worker runs: the Redis db is flushed at the end
-        sending.prepare_campaign(ids["campaign_id"])
+        recipients.prepare_campaign(ids["campaign_id"])
         db.session.execute(
             update(CampaignRecipient)
             .where(CampaignRecipient.campaign_id == ids["campaign_id"])
             .values(status="sent", sent_at=datetime.now(timezone.utc), message_id="<bench@herald>")
         )
-        sending.finish_if_done(ids["campaign_id"])
+        recipients.finish_if_done(ids["campaign_id"])
         db.session.commit()
         rids = db.session.scalars(
             db.select(CampaignRecipient.id)

@@ -3,7 +3,7 @@
     python -m bench.send_bench --n 20000 --workers 2 [--sqlite] [--json]
     python -m bench.send_bench --n 2000 --profile wall|cpu    # cProfile of send_batch, in-process
 
-Pipeline: campaigns.send_campaign -> RQ `prepare_campaign` -> every `send_batch` job, run by
+Pipeline: lifecycle.send_now -> RQ `prepare_campaign` -> every `send_batch` job, run by
 real `rq worker` processes (the Procfile's command) on a Redis db of its own, timed from the
 send until the campaign's status is `sent`. Workers are started, and registered in Redis,
 before the clock starts (a burst worker that starts while only the prepare job is queued
@@ -121,7 +121,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
 
     from app.extensions import db
     from app.redis_client import redis_for
-    from app.services.campaigns import drafts
+    from app.services.campaigns import drafts, lifecycle
 
     conn = redis_for(iso.redis_url)
     workers: list[subprocess.Popen] = []
@@ -164,7 +164,7 @@ def run_pipeline(args, iso: Isolated, app, sink: Sink, ids: dict) -> dict:
         sink0 = sink.cpu()
         t0 = time.perf_counter()
         with app.app_context():
-            drafts.send_campaign(ids["workspace_id"], ids["campaign_id"])
+            lifecycle.send_now(ids["workspace_id"], ids["campaign_id"])
             db.session.commit()  # the prepare job is enqueued on commit
             db.session.remove()
         timeout = args.timeout or max(120.0, args.n * 0.05)
@@ -252,7 +252,7 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     import pstats
 
     from app.extensions import db
-    from app.services.campaigns import drafts, sending
+    from app.services.campaigns import drafts, lifecycle, recipients, sending
 
     port = app.config["_BENCH_SINK_PORT"]
     sink = spawn(
@@ -264,10 +264,10 @@ def run_profile(args, iso: Isolated, app, ids: dict) -> int:
     )
 
     def one_batch(campaign_id: int, prof=None) -> tuple[dict, float, float]:
-        drafts.send_campaign(ids["workspace_id"], campaign_id)
+        lifecycle.send_now(ids["workspace_id"], campaign_id)
         db.session.commit()
         app.config["SEND_BATCH_SIZE"] = args.n
-        ((first, last),) = sending.prepare_campaign(campaign_id)
+        ((first, last),) = recipients.prepare_campaign(campaign_id)
         db.session.commit()
         t0, c0 = time.perf_counter(), time.thread_time()
         counts = (prof.runcall if prof else (lambda f, *a: f(*a)))(sending.send_batch, campaign_id, first, last)

@@ -91,7 +91,7 @@ def setup(app, n_recipients: int, public_key: str) -> dict:
 
     from app.extensions import db
     from app.models import Campaign, CampaignRecipient
-    from app.services.campaigns import drafts, sending
+    from app.services.campaigns import drafts, recipients
     from app.services.delivery import providers
 
     with app.app_context():
@@ -115,7 +115,7 @@ def setup(app, n_recipients: int, public_key: str) -> dict:
             for label, cid in (("http", ids["campaign_id"]), ("reference", reference.id)):
                 camp = db.session.get(Campaign, cid)
                 camp.status = "sending"
-                camp.total_recipients = sending.materialize_recipients(camp)
+                camp.total_recipients = recipients.materialize_recipients(camp)
                 db.session.execute(
                     text(
                         "UPDATE campaign_recipients SET status = 'sent', sent_at = :now, provider_id = :pid, "
@@ -124,7 +124,7 @@ def setup(app, n_recipients: int, public_key: str) -> dict:
                     ),
                     {"now": datetime.now(UTC), "pid": sg.id, "cid": cid},
                 )
-                sending.finish_if_done(cid)
+                recipients.finish_if_done(cid)
                 rows = db.session.execute(
                     select(CampaignRecipient.id, CampaignRecipient.email, CampaignRecipient.message_id)
                     .where(CampaignRecipient.campaign_id == cid)

@@ -83,10 +83,10 @@ def _clean_state(request):
                     conn.exec_driver_sql(f"DELETE FROM {t}")
     reset_test_redis(_REDIS_URL)
     # Ids restart after the truncate, so per-process caches keyed by id must go too.
-    from app.services.campaigns import sending
+    from app.services.campaigns import messages
     from app.services.events import tracking
 
-    sending._compiled.clear()
+    messages._compiled.clear()
     tracking._links.clear()
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select, text, update
 from app.extensions import db
 from app.models import CampaignRecipient, Subscriber
 from app.services.audience import contacts
-from app.services.campaigns import drafts, sending
+from app.services.campaigns import drafts, lifecycle, recipients
 from app.services.content import templates
 from app.services.delivery import providers as provider_service
 from tests.conftest import TEMPLATE_HTML
@@ -210,7 +210,7 @@ def sent_campaign(workspace_id: int, smtp_port: int, worker, n: int = 6, prefix:
         )
     camp = _campaign(workspace_id, lst.id, relay.id, name)
     db.session.commit()
-    drafts.send_campaign(workspace_id, camp.id)
+    lifecycle.send_now(workspace_id, camp.id)
     db.session.commit()
     worker()
     return camp, recipients_of(camp.id)
@@ -221,7 +221,7 @@ def another_campaign(workspace_id: int, list_id: int, worker, name: str):
     relay = provider_service.default_provider(workspace_id)
     camp = _campaign(workspace_id, list_id, relay.id, name)
     db.session.commit()
-    drafts.send_campaign(workspace_id, camp.id)
+    lifecycle.send_now(workspace_id, camp.id)
     db.session.commit()
     worker()
     return camp, recipients_of(camp.id)
@@ -253,7 +253,7 @@ def bulk_sent_campaign(workspace_id: int, n: int, provider_id: int, prefix: str 
         contacts.import_subscribers(workspace_id, rows[i : i + 5000], [lst.id])
     camp = _campaign(workspace_id, lst.id, provider_id, "Flood")
     camp.status = "sending"
-    camp.total_recipients = sending.materialize_recipients(camp)  # one INSERT ... SELECT
+    camp.total_recipients = recipients.materialize_recipients(camp)  # one INSERT ... SELECT
     db.session.execute(
         text(
             "UPDATE campaign_recipients SET status = 'sent', sent_at = :now, provider_id = :pid, "
@@ -261,7 +261,7 @@ def bulk_sent_campaign(workspace_id: int, n: int, provider_id: int, prefix: str 
         ),
         {"now": datetime.now(UTC), "pid": provider_id, "cid": camp.id},
     )
-    sending.finish_if_done(camp.id)
+    recipients.finish_if_done(camp.id)
     db.session.commit()
     return camp, recipients_of(camp.id)
 

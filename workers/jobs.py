@@ -30,9 +30,9 @@ def _run(fn, *args):
 
 def prepare_campaign(campaign_id: int) -> int:
     """Materialize a campaign's recipients and queue its batches; returns the batch count."""
-    from app.services.campaigns import sending
+    from app.services.campaigns import dispatch
 
-    return _run(sending.prepare_and_queue, campaign_id)
+    return _run(dispatch.prepare_and_queue, campaign_id)
 
 
 def send_batch(campaign_id: int, first_id: int, last_id: int) -> dict:
@@ -86,30 +86,30 @@ def run_recurring_campaigns() -> list[int]:
 
 def decide_ab_tests() -> list[int]:
     """Send the winner of every A/B test whose wait is over, to the rest of its audience (periodic)."""
-    from app.services.campaigns import ab_tests
+    from app.services.campaigns import ab_winner
 
-    return _run(ab_tests.decide_due_tests)
+    return _run(ab_winner.decide_due_tests)
 
 
 def recover_stale_claims() -> int:
     """Recipients claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
-    from app.services.campaigns import sending
+    from app.services.campaigns import recipients
 
-    return _run(sending.recover_stale_claims)
+    return _run(recipients.recover_stale_claims)
 
 
 def requeue_stalled_campaigns() -> list[int]:
     """Queue again the work of sending campaigns whose jobs were lost (periodic)."""
-    from app.services.campaigns import sending
+    from app.services.campaigns import dispatch
 
-    return _run(sending.requeue_stalled_campaigns)
+    return _run(dispatch.requeue_stalled_campaigns)
 
 
 def requeue_due_retries() -> int:
     """Queue again the recipients a server refused for now, once their wait is over (periodic)."""
-    from app.services.campaigns import sending
+    from app.services.campaigns import dispatch
 
-    return _run(sending.requeue_due_retries)
+    return _run(dispatch.requeue_due_retries)
 
 
 def process_tracking_hits() -> int:

@@ -132,12 +132,12 @@ def _forget_process_caches():
     """The live server runs in this process, so its per-process caches outlive the test: ids restart
     after each test's TRUNCATE … RESTART IDENTITY, and a cached link id 1 would redirect a later
     test's click to this test's URL."""
-    from app.services.campaigns import sending
+    from app.services.campaigns import messages
     from app.services.events import tracking
     from workers.jobs import _app
 
     tracking._links.clear()
-    sending._compiled.clear()
+    messages._compiled.clear()
     # In-process workers build their app once, from the environment of that moment (this
     # test's BASE_URL): a later test must get one of its own.
     _app.cache_clear()

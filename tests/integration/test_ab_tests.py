@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant
 from app.services.audience import contacts
-from app.services.campaigns import ab_tests, drafts
+from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle
 from app.services.content import templates
 from app.services.events import tracking
 from tests.conftest import TEMPLATE_HTML
@@ -43,7 +43,7 @@ def _setup(workspace, sink, n=200, **ab):
 def _start(workspace, data) -> Campaign:
     camp = drafts.create_campaign(workspace.id, data)
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     return camp
 
@@ -96,7 +96,7 @@ def test_the_test_portion_is_split_evenly_the_rest_waits_and_then_gets_the_varia
 
     worker()  # nothing else goes out during the wait
     assert len(smtp_sink.messages) == 40
-    assert ab_tests.decide_due_tests() == []  # the wait is not over
+    assert ab_winner.decide_due_tests() == []  # the wait is not over
     db.session.commit()
 
     web = app.test_client()
@@ -115,10 +115,10 @@ def test_the_test_portion_is_split_evenly_the_rest_waits_and_then_gets_the_varia
         0.0384, abs=1e-4
     )
 
-    decided = ab_tests.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1))
+    decided = ab_winner.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1))
     db.session.commit()
     assert decided == [camp.id]
-    assert ab_tests.decide_due_tests(now=c.ab_wait_until + timedelta(minutes=5)) == []  # decided once
+    assert ab_winner.decide_due_tests(now=c.ab_wait_until + timedelta(minutes=5)) == []  # decided once
     db.session.commit()
     worker()
     c = _campaign(camp.id)
@@ -142,7 +142,7 @@ def test_two_schedulers_deciding_at_once_release_the_rest_once(workspace, smtp_s
     def scheduler():
         with service_app.app_context():
             barrier.wait()
-            results.append(ab_tests.decide_due_tests(now=until))
+            results.append(ab_winner.decide_due_tests(now=until))
             db.session.commit()
             db.session.remove()
 
@@ -174,7 +174,7 @@ def test_the_marketer_picks_by_hand_and_a_second_pick_answers_409(api, workspace
     assert len(smtp_sink.messages) == 20
     c = _campaign(camp_id)
     # Without auto-pick the wait's end changes nothing: the page asks the marketer.
-    assert ab_tests.decide_due_tests(now=c.ab_wait_until + timedelta(hours=1)) == []
+    assert ab_winner.decide_due_tests(now=c.ab_wait_until + timedelta(hours=1)) == []
     db.session.commit()
     body = api.get(f"/campaigns/{camp_id}/variants").json
     assert body["phase"] == "waiting" and body["rest"]["held"] == 20
@@ -203,7 +203,7 @@ def test_someone_who_unsubscribes_during_the_wait_does_not_get_the_winner(worksp
     contacts.suppress_address(workspace.id, held[1].email, "complained")
     db.session.commit()
     c = _campaign(camp.id)
-    ab_tests.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1))
+    ab_winner.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1))
     db.session.commit()
     worker()
     rcpts = {m["rcpt_tos"][0] for m in smtp_sink.messages}
@@ -220,7 +220,7 @@ def test_pause_and_cancel_during_the_wait_send_nothing_more(api, workspace, smtp
     assert len(smtp_sink.messages) == 6
     assert api.post(f"/campaigns/{camp.id}/pause").json["status"] == "paused"
     c = _campaign(camp.id)
-    assert ab_tests.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1)) == []  # paused: no decision
+    assert ab_winner.decide_due_tests(now=c.ab_wait_until + timedelta(seconds=1)) == []  # paused: no decision
     db.session.commit()
     assert api.post(f"/campaigns/{camp.id}/cancel").json["status"] == "cancelled"
     worker()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Workspace
-from app.services.campaigns import drafts, lifecycle, sending
+from app.services.campaigns import dispatch, lifecycle, recipients
 from app.services.errors import InvalidState, ValidationError
 from tests.factories import people, smtp_campaign
 
@@ -97,7 +97,7 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
     workspace, smtp_sink, worker, redis_url, client
 ):
     camp = _campaign(workspace, smtp_sink, n=60, per_second=10)  # about six seconds of sending
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     # A real worker process (RQ needs the main thread of its own process), sending at 20/s.
     rq = Path(sys.executable).parent / "rq"
@@ -146,9 +146,9 @@ def test_pause_stops_between_two_messages_and_resume_sends_the_rest_exactly_once
 
 def test_cancel_lists_whoever_was_not_sent(workspace, smtp_sink, api):
     camp = _campaign(workspace, smtp_sink, n=3)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
-    sending.prepare_campaign(camp.id)  # the audience is written, nothing is sent yet
+    recipients.prepare_campaign(camp.id)  # the audience is written, nothing is sent yet
     db.session.commit()
     assert api.post(f"/campaigns/{camp.id}/cancel").status_code == 409  # sending: pause first
     assert api.post(f"/campaigns/{camp.id}/pause").json["status"] == "paused"
@@ -163,9 +163,9 @@ def test_cancel_lists_whoever_was_not_sent(workspace, smtp_sink, api):
 
 def test_a_dead_workers_claims_become_unknown_and_are_resent_only_by_decision(workspace, smtp_sink, worker, api):
     camp = _campaign(workspace, smtp_sink, n=3)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
-    sending.prepare_campaign(camp.id)
+    recipients.prepare_campaign(camp.id)
     db.session.commit()
     # A worker claimed every row, then died before writing anything back.
     old = datetime.now(timezone.utc) - timedelta(hours=1)
@@ -175,7 +175,7 @@ def test_a_dead_workers_claims_become_unknown_and_are_resent_only_by_decision(wo
         .values(status="sending", claimed_at=old)
     )
     db.session.commit()
-    assert sending.recover_stale_claims() == 3
+    assert recipients.recover_stale_claims() == 3
     db.session.commit()
     assert _recipients(camp.id) == {"unknown": 3}
     assert _status(camp.id) == "sent"  # finished, with the unknown ones listed, never silently
@@ -267,7 +267,7 @@ def test_a_campaign_test_is_marked_untracked_and_counts_nowhere(workspace, smtp_
 def test_the_campaign_page_says_why_messages_were_not_sent(workspace, smtp_sink, worker, client):
     smtp_sink.refuse["p1@example.com"] = "550 5.1.1 <p1@example.com>: no such mailbox"
     camp = _campaign(workspace, smtp_sink, n=3)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     page = client.get(f"/campaigns/{camp.id}").get_data(as_text=True)
@@ -295,7 +295,7 @@ def test_a_temporary_refusal_is_retried_and_the_campaign_waits_for_it(
     jobs._app.cache_clear()
     smtp_sink.refuse["p1@example.com"] = "451 4.7.1 Greylisted, try again later"
     camp = _campaign(workspace, smtp_sink, n=3)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     row = db.session.scalar(select(CampaignRecipient).where(CampaignRecipient.email == "p1@example.com"))
@@ -304,9 +304,9 @@ def test_a_temporary_refusal_is_retried_and_the_campaign_waits_for_it(
     assert _status(camp.id) == "sending"  # never "sent" with someone silently left out
 
     del smtp_sink.refuse["p1@example.com"]  # the greylisting server now accepts
-    assert sending.requeue_due_retries() == 0  # not due yet
+    assert dispatch.requeue_due_retries() == 0  # not due yet
     time.sleep(1.4)
-    assert sending.requeue_due_retries() == 1
+    assert dispatch.requeue_due_retries() == 1
     db.session.commit()
     worker()
     assert _status(camp.id) == "sent"
@@ -319,11 +319,11 @@ def test_a_recipient_refused_for_now_every_time_fails_with_the_servers_reply(
 ):
     smtp_sink.refuse["p0@example.com"] = "452 4.2.2 Mailbox full"
     camp = _campaign(workspace, smtp_sink, n=2)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     for _ in range(5):
-        sending.requeue_due_retries()
+        dispatch.requeue_due_retries()
         db.session.commit()
         worker()
     row = db.session.scalar(select(CampaignRecipient).where(CampaignRecipient.email == "p0@example.com"))

@@ -240,7 +240,7 @@ def test_csp_allows_only_our_own_scripts(client):
 def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_catcher, worker, make_workspace):
     from app.models import Workspace
     from app.services.audience import contacts
-    from app.services.campaigns import drafts
+    from app.services.campaigns import drafts, lifecycle
     from app.services.content import templates
 
     ws = db.session.scalar(db.select(Workspace).where(Workspace.slug == "acme"))
@@ -260,7 +260,7 @@ def test_outbox_shows_caught_messages_of_this_workspace_only(client, app, mail_c
         },
     )
     db.session.commit()
-    drafts.send_campaign(ws.id, c.id)
+    lifecycle.send_now(ws.id, c.id)
     db.session.commit()
     worker()
     page = client.get("/outbox/").get_data(as_text=True)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, InboundMessage, Subscriber, Suppression
 from app.services.audience import contacts
-from app.services.campaigns import drafts
+from app.services.campaigns import drafts, lifecycle
 from app.services.content import templates
 from app.services.delivery import providers
 from app.services.delivery.verp import return_path
@@ -52,7 +52,7 @@ def sent(workspace, smtp_sink, worker, app):
         },
     )
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     recipients = {r.email: r for r in db.session.scalars(drafts.recipients_query(camp.id))}
@@ -344,7 +344,7 @@ def test_a_provider_with_a_return_path_domain_sends_with_verp_and_its_bounce_com
         },
     )
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     envelopes = {m["rcpt_tos"][0]: m["mail_from"] for m in smtp_sink.messages}
@@ -390,7 +390,7 @@ def test_every_real_bounce_in_the_corpus_reaches_its_recipient_with_the_right_co
          "from_email": "news@shop.example.com", "provider_id": prov.id},
     )  # fmt: skip
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = {r["email"]: r for r in recipients_of(camp.id)}

@@ -21,7 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SEND = r"""
 from app import create_app
 from app.extensions import db
-from app.services import audience, campaigns, templates, workspaces
+from app.services.audience import contacts as audience
+from app.services.campaigns import drafts as campaigns, lifecycle
+from app.services.content import templates
+from app.services.platform import workspaces
 app = create_app()
 with app.app_context():
     ws = workspaces.create_workspace("Run Shop", "owner@example.com", "long password 123")
@@ -32,7 +35,7 @@ with app.app_context():
     c = campaigns.create_campaign(ws.id, {"name": "C", "template_id": tpl.id, "list_ids": [lst.id],
         "from_name": "Shop", "from_email": "shop@example.com"})
     db.session.commit()
-    campaigns.send_campaign(ws.id, c.id)
+    lifecycle.send_now(ws.id, c.id)
     db.session.commit()
     print("CAMPAIGN", c.id)
 """

@@ -13,7 +13,7 @@ import pytest
 from app.blueprints.public.pixel import PIXEL
 from app.extensions import db
 from app.services.audience import contacts
-from app.services.campaigns import drafts
+from app.services.campaigns import drafts, lifecycle
 from app.services.content import templates
 from app.services.delivery import providers
 from app.services.ids import parse_int
@@ -75,7 +75,7 @@ def _sent_campaign(workspace, sink, worker):
         },
     )
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     html = sink.messages[0]["message"].get_body(("html",)).get_content()

@@ -10,7 +10,7 @@ import pytest
 
 from app.extensions import db
 from app.services.audience import contacts
-from app.services.campaigns import drafts
+from app.services.campaigns import drafts, lifecycle
 from app.services.content import templates
 from app.services.delivery import providers
 from app.services.errors import ValidationError
@@ -116,7 +116,7 @@ def test_the_send_path_greets_the_nameless_and_fails_only_the_recipient_past_a_l
         },
     )
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     started = time.monotonic()
     worker()

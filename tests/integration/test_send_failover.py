@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from app.extensions import db
 from app.models import CampaignRecipient
 from app.services.audience import contacts
-from app.services.campaigns import drafts
+from app.services.campaigns import drafts, lifecycle
 from app.services.content import templates
 from app.services.delivery import providers, routing
 from tests.conftest import TEMPLATE_HTML
@@ -109,7 +109,7 @@ def _rows(camp_id):
 def test_a_provider_answering_500_mid_campaign_fails_over_with_nobody_lost_or_sent_twice(workspace, worker, sendgrids):
     primary, backup = sendgrids(fail_after=12), sendgrids()
     camp, (pid_a, pid_b) = _campaign(workspace, primary, backup, 40)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = _rows(camp.id)
@@ -135,7 +135,7 @@ def test_a_provider_that_stops_answering_fails_over_and_the_unanswered_message_i
     old = config["PROVIDER_HTTP_TIMEOUT"]
     config["PROVIDER_HTTP_TIMEOUT"] = 0.4
     try:
-        drafts.send_campaign(workspace.id, camp.id)
+        lifecycle.send_now(workspace.id, camp.id)
         db.session.commit()
         worker()
     finally:
@@ -158,7 +158,7 @@ def test_without_fallback_a_failing_provider_holds_the_campaign_and_nothing_goes
     camp, (pid_a, _) = _campaign(workspace, primary, backup, 10)
     camp.routing_config = {"strategy": "priority", "providers": [pid_a], "fallback": False}
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = _rows(camp.id)

@@ -17,9 +17,10 @@ import redis
 from flask import current_app
 from sqlalchemy import func, select
 
+from app.event_types import SENDER_BLOCKED
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
-from app.services.campaigns import drafts, lifecycle, sending
+from app.services.campaigns import dispatch, lifecycle, recipients, sending
 from app.services.delivery.ratelimit import SendLimits, sent_today
 from tests.factories import people, smtp_campaign
 from tests.integration.test_sliding_rate_limits import busiest_window
@@ -44,18 +45,18 @@ def _campaign(workspace, sink, n, per_second=None, per_day=None):
 def _start_prepared(workspace, camp, redis_url, batch_size=500):
     """Start the send and queue its batches (what the prepare job does), in batches of
     `batch_size` so that several workers have work at once."""
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     redis.Redis.from_url(redis_url).delete("rq:queue:default")  # the prepare job: done here instead
     app = current_app  # the services' app (see the ctx fixture)
     default_size = app.config["SEND_BATCH_SIZE"]
     app.config["SEND_BATCH_SIZE"] = batch_size
     try:
-        ranges = sending.prepare_campaign(camp.id)
+        ranges = recipients.prepare_campaign(camp.id)
     finally:
         app.config["SEND_BATCH_SIZE"] = default_size
     db.session.commit()
-    sending.enqueue_batches(camp.id, ranges, redis_url)
+    dispatch.enqueue_batches(camp.id, ranges)
     return len(ranges)
 
 
@@ -183,8 +184,8 @@ def test_workers_killed_at_random_points_never_send_anyone_the_campaign_twice(wo
         # What the scheduler does every minute, here with a short claim timeout: the dead
         # worker's claims become 'unknown', its lost jobs are queued again.
         time.sleep(0.2)
-        sending.recover_stale_claims(ttl_seconds=0.1)
-        sending.requeue_stalled_campaigns(stall_seconds=0)
+        recipients.recover_stale_claims(ttl_seconds=0.1)
+        dispatch.requeue_stalled_campaigns(stall_seconds=0)
         db.session.commit()
         if len(smtp_sink.messages) >= n:
             break
@@ -194,7 +195,7 @@ def test_workers_killed_at_random_points_never_send_anyone_the_campaign_twice(wo
         assert _wait_for(lambda: proc.poll() is not None, timeout=180)
     finally:
         _kill(proc)
-    sending.requeue_stalled_campaigns(stall_seconds=0)  # nothing left: finishes the campaign
+    dispatch.requeue_stalled_campaigns(stall_seconds=0)  # nothing left: finishes the campaign
     db.session.commit()
 
     received = Counter(m["rcpt_tos"][0] for m in smtp_sink.messages)
@@ -222,7 +223,7 @@ def test_workers_killed_at_random_points_never_send_anyone_the_campaign_twice(wo
 
 def _requeue():
     try:
-        return sending.requeue_stalled_campaigns()
+        return dispatch.requeue_stalled_campaigns()
     except redis.RedisError:  # still reconnecting
         db.session.rollback()
         return None
@@ -258,6 +259,11 @@ def private_redis():
         server.kill()
 
 
+def _campaign_status(campaign_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(Campaign, campaign_id).status
+
+
 def test_a_campaign_finishes_after_redis_restarts_empty_with_nobody_twice_and_nobody_lost(
     workspace, smtp_sink, private_redis
 ):
@@ -286,6 +292,8 @@ def test_a_campaign_finishes_after_redis_restarts_empty_with_nobody_twice_and_no
                 proc = _worker(url, burst=False, env=env)
             assert _wait_for(lambda: len(smtp_sink.messages) >= n, timeout=90), len(smtp_sink.messages)
             assert _wait_for(lambda: _statuses(camp.id) == {"sent": n}, timeout=20), _statuses(camp.id)
+            # The worker marks the campaign sent just after its last rows: wait for it before the kill.
+            _wait_for(lambda: _campaign_status(camp.id) == "sent", timeout=20)
         finally:
             _kill(proc)
         received = Counter(m["rcpt_tos"][0] for m in smtp_sink.messages)
@@ -298,7 +306,7 @@ def test_a_campaign_finishes_after_redis_restarts_empty_with_nobody_twice_and_no
 
 def test_the_daily_limit_holds_the_rest_until_the_quota_renews(workspace, smtp_sink, worker):
     camp = _campaign(workspace, smtp_sink, 30, per_day=12)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert len(smtp_sink.messages) == 12
@@ -329,7 +337,7 @@ def test_a_sender_block_never_suppresses_the_recipient_alerts_slows_and_can_be_r
     smtp_sink.refuse["r1@example.com"] = "550 5.7.1 Message rejected: sender blocked by policy"
     smtp_sink.refuse["r2@example.com"] = "550 5.1.1 No such user"
     smtp_sink.refuse["r3@example.com"] = "554 5.7.26 Unauthenticated email is not accepted"
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     db.session.expire_all()
@@ -340,7 +348,7 @@ def test_a_sender_block_never_suppresses_the_recipient_alerts_slows_and_can_be_r
         for r in db.session.scalars(select(CampaignRecipient).where(CampaignRecipient.campaign_id == camp.id))
     }
     assert rows["r1@example.com"].status == "failed"
-    assert rows["r1@example.com"].reason.startswith(sending.SENDER_BLOCKED)
+    assert rows["r1@example.com"].reason.startswith(SENDER_BLOCKED)
     assert rows["r2@example.com"].status == "bounced"
     suppressed = set(db.session.scalars(select(Suppression.email)))
     assert suppressed == {"r2@example.com"}  # the sender's block is not the address's fault

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression, Template
-from app.services.campaigns import drafts, lifecycle, sending
+from app.services.campaigns import lifecycle, recipients, sending
 from app.services.errors import ValidationError
 from tests.conftest import TEMPLATE_HTML, SMTPSink
 from tests.factories import create_campaign, create_list, create_smtp_provider, create_subscribers, create_template
@@ -59,9 +59,9 @@ def _rows(camp_id) -> dict:
 
 def _send_in_one_batch(workspace, camp) -> dict:
     """Start the campaign and send its only batch in this process: what send_batch returns."""
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
-    ranges = sending.prepare_campaign(camp.id)
+    ranges = recipients.prepare_campaign(camp.id)
     db.session.commit()
     assert len(ranges) == 1
     return sending.send_batch(camp.id, *ranges[0])
@@ -122,7 +122,7 @@ def test_a_template_that_fails_for_real_recipients_is_refused_before_the_campaig
     r = api.post(f"/campaigns/{camp.id}/schedule", json={"scheduled_at": later})
     assert r.status_code == 422 and r.json["error"]["message"] == message
     with pytest.raises(ValidationError):
-        drafts.send_campaign(workspace.id, camp.id)
+        lifecycle.send_now(workspace.id, camp.id)
     db.session.rollback()
     assert not smtp_sink.messages
 
@@ -153,7 +153,7 @@ def test_a_campaign_whose_first_renders_all_fail_is_paused_with_the_reason_and_r
 ):
     people = [{"email": f"p{i}@example.com", "attributes": {"plan": "gold"}} for i in range(30)]
     camp = _campaign(workspace, smtp_sink, people, html="<p>Plan {{ subscriber.attributes.plan.upper() }}</p>")
-    drafts.send_campaign(workspace.id, camp.id)  # the preflight passes: everyone has a plan now
+    lifecycle.send_now(workspace.id, camp.id)  # the preflight passes: everyone has a plan now
     db.session.commit()
     db.session.execute(update(Subscriber).values(attributes={}))  # ...and then nobody has one
     db.session.commit()

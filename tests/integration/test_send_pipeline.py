@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 from app.extensions import db
 from app.services.audience import contacts
-from app.services.campaigns import drafts
+from app.services.campaigns import drafts, lifecycle, recipients
 from app.services.content import templates
 from app.services.delivery import providers
 from app.services.events import tracking
@@ -49,7 +49,7 @@ def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_he
     workspace, smtp_sink, worker, app
 ):
     lst, camp = _setup(workspace, smtp_sink, n=7)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     db.session.expire_all()
@@ -71,7 +71,7 @@ def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_he
 
 def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink, worker, app):
     lst, camp = _setup(workspace, smtp_sink, n=2)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     html = smtp_sink.messages[0]["message"].get_body(("html",)).get_content()
@@ -100,7 +100,7 @@ def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, 
     contacts.unsubscribe(sub)
     contacts.suppress_address(workspace.id, "person1@example.com", "complained")
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert [m["rcpt_tos"][0] for m in smtp_sink.messages] == ["person2@example.com"]
@@ -113,7 +113,7 @@ def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, 
 def test_hard_bounce_fails_recipient_suppresses_and_campaign_goes_on(workspace, smtp_sink, worker, app):
     smtp_sink.refuse["person1@example.com"] = "550 5.1.1 <person1@example.com>: mailbox unknown"
     lst, camp = _setup(workspace, smtp_sink, n=3)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     rows = {r.email: (r.status, r.reason) for r in db.session.scalars(drafts.recipients_query(camp.id))}
@@ -135,7 +135,7 @@ def _first_message_urls(sink):
 def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smtp_sink, worker, app):
     _setup(workspace, smtp_sink, n=1)
     camp = db.session.scalar(db.select(drafts.Campaign))
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     _, _, view, _ = _first_message_urls(smtp_sink)
@@ -149,7 +149,7 @@ def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smt
 def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(workspace, smtp_sink, worker, app):
     _setup(workspace, smtp_sink, n=1)
     camp = db.session.scalar(db.select(drafts.Campaign))
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     _, unsub, _, _ = _first_message_urls(smtp_sink)
@@ -180,7 +180,7 @@ def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, wo
     sub = db.session.scalar(db.select(contacts.Subscriber))
     contacts.add_to_list(workspace.id, other.id, [sub.id])
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     _, unsub, _, html = _first_message_urls(smtp_sink)
@@ -208,9 +208,9 @@ def test_unreachable_provider_loses_nobody_says_why_and_resumes(workspace, smtp_
     real_port = prov.settings["port"]
     prov.settings = {**prov.settings, "port": free_port()}  # nothing listens there
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
-    ranges = sending.prepare_campaign(camp.id)
+    ranges = recipients.prepare_campaign(camp.id)
     db.session.commit()
     with pytest.raises(TransportUnavailable):
         sending.send_batch(camp.id, *ranges[0])

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Workspace
 from app.services.audience import contacts
-from app.services.campaigns import drafts, send_windows, sending
+from app.services.campaigns import dispatch, drafts, lifecycle, recipients, send_windows, sending
 from tests.factories import people as factory_people
 from tests.factories import smtp_campaign
 
@@ -62,7 +62,7 @@ def test_a_closed_window_sends_nothing_and_the_page_and_api_say_when_it_resumes(
     window = _closed_window("Europe/Berlin")
     camp = _campaign(workspace, smtp_sink, n=4, send_window=window)
     opening = send_windows.next_opening(window, datetime.now(timezone.utc), "Europe/Berlin")
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
 
@@ -91,14 +91,14 @@ def test_a_closed_window_sends_nothing_and_the_page_and_api_say_when_it_resumes(
     assert r.json["send_window"] == window
 
     # The scheduler finds nobody due yet: the mail stays where it is.
-    assert sending.requeue_due_retries() == 0
+    assert dispatch.requeue_due_retries() == 0
 
 
 def test_a_closed_campaign_wide_window_is_set_in_one_update_not_row_by_row(workspace, smtp_sink, count_queries):
     camp = _campaign(workspace, smtp_sink, n=150, send_window=_closed_window())
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
-    ((first, last),) = sending.prepare_campaign(camp.id)
+    ((first, last),) = recipients.prepare_campaign(camp.id)
     db.session.commit()
     with count_queries() as queries:
         counts = sending.send_batch(camp.id, first, last)
@@ -127,7 +127,7 @@ def test_when_the_window_opens_every_recipient_gets_exactly_one_message(workspac
         "timezone": "UTC",
     }
     camp = _campaign(workspace, smtp_sink, n=5, send_window=window)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
     assert datetime.now(timezone.utc) < opening, "the machine was too slow to check the closed window"
@@ -135,7 +135,7 @@ def test_when_the_window_opens_every_recipient_gets_exactly_one_message(workspac
     assert {r.retry_at for r in _rows(camp.id)} == {opening}
 
     time.sleep(max(0.0, (opening - datetime.now(timezone.utc)).total_seconds()) + 0.5)
-    assert sending.requeue_due_retries() == 1  # what the scheduler does every 30 s
+    assert dispatch.requeue_due_retries() == 1  # what the scheduler does every 30 s
     db.session.commit()
     worker()
     assert _status(camp.id) == "sent"
@@ -143,7 +143,7 @@ def test_when_the_window_opens_every_recipient_gets_exactly_one_message(workspac
     assert sorted(addresses) == [f"p{i}@example.com" for i in range(5)]  # each exactly once
     rows = _rows(camp.id)
     assert {(r.status, r.attempts, r.reason) for r in rows} == {("sent", 0, None)}
-    assert sending.requeue_due_retries() == 0
+    assert dispatch.requeue_due_retries() == 0
 
 
 def _zone_at_local_hour(hour: int) -> str:
@@ -165,7 +165,7 @@ def test_per_recipient_windows_send_where_it_is_open_and_wait_where_it_is_not(wo
         people=[("early@example.com", morning), ("late@example.com", evening), ("nozone@example.com", None)],
         send_window=window,
     )
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
 
@@ -183,16 +183,16 @@ def test_per_recipient_windows_send_where_it_is_open_and_wait_where_it_is_not(wo
     assert "Outside the send window — sending resumes at" in page
     assert "1 recipient waits for the window in their own timezone" in page
     # Still closed for them: a requeue before their opening sends nothing more.
-    assert sending.requeue_due_retries() == 0
+    assert dispatch.requeue_due_retries() == 0
     assert len(smtp_sink.messages) == 2
 
 
 def test_waiting_for_the_window_is_never_an_attempt_and_keeps_a_later_retry(workspace, smtp_sink):
     window = _closed_window()
     camp = _campaign(workspace, smtp_sink, n=3, send_window=window)
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
-    ((first, last),) = sending.prepare_campaign(camp.id)
+    ((first, last),) = recipients.prepare_campaign(camp.id)
     db.session.commit()
     now = datetime.now(timezone.utc)
     opening = send_windows.next_opening(window, now, "UTC")

@@ -16,7 +16,11 @@ SCRIPT = r"""
 import os, sys
 from app import create_app
 from app.extensions import db
-from app.services import audience, campaigns, providers, templates, workspaces
+from app.services.audience import contacts as audience
+from app.services.campaigns import drafts as campaigns, lifecycle
+from app.services.content import templates
+from app.services.delivery import providers
+from app.services.platform import workspaces
 from tests.support import run_worker
 
 app = create_app()
@@ -30,7 +34,7 @@ with app.app_context():
     c = campaigns.create_campaign(ws.id, {"name": "C", "template_id": tpl.id, "list_ids": [lst.id],
         "from_name": "Smoke", "from_email": "smoke@example.com"})
     db.session.commit()
-    campaigns.send_campaign(ws.id, c.id)
+    lifecycle.send_now(ws.id, c.id)
     db.session.commit()
     run_worker(os.environ["REDIS_URL"])
     db.session.expire_all()

@@ -625,7 +625,7 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
     )
     _reset_template(workspace)
     db.session.commit()
-    drafts.send_campaign(workspace.id, camp.id)
+    lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     bulk = _rq_worker(redis_url, "transactional", "sends", "webhooks", "default")
     fast = _rq_worker(redis_url, "transactional")

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
+from app.event_types import SENDER_BLOCKED
 from app.extensions import db
 from app.models import CampaignList, CampaignRecipient, Event, Subscriber, Suppression, WebhookPayload
 from app.services import outbound_webhooks
 from app.services.campaigns import drafts
-from app.services.campaigns.sending import SENDER_BLOCKED
 from app.services.delivery import delivery_stats
 from app.services.delivery.providers import create_provider
 from app.services.events import webhook_intake

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.services.campaigns.recurring import clean_recurrence, next_run
+from app.services.campaigns.recurrence import clean_recurrence, next_run
 from app.services.campaigns.send_windows import Window, WindowGate, clean_window, describe, is_open, next_opening
 from app.services.errors import ValidationError
 

@@ -6,7 +6,7 @@ from app.blueprints.api.schemas import RECIPIENT_FILTER
 from app.blueprints.api.serializers import campaign_json, campaign_run_json, page_json, recipient_json, variants_json
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
-from app.services.campaigns import ab_tests, drafts, lifecycle, recurring, send_windows, test_sends
+from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, recurring, send_windows, test_sends
 from app.services.ids import MAX_ID
 from app.services.pagination import paginate
 
@@ -119,7 +119,7 @@ def list_runs(campaign_id: int, query: dict):
 )
 def send_campaign(campaign_id: int):
     """Freezes the content and queues the send; 409 (with `fields.status`) unless the campaign is a draft."""
-    campaign = drafts.send_campaign(workspace_id(), campaign_id)
+    campaign = lifecycle.send_now(workspace_id(), campaign_id)
     commit()  # the job is queued once the commit makes the campaign visible to workers
     return {"id": campaign.id, "status": "sending"}
 
@@ -257,6 +257,6 @@ def show_variants(campaign_id: int):
 def pick_variant(campaign_id: int, variant_id: int):
     """Any time during the wait (also before an automatic pick): the rest of the audience is sent this variant.
     409 with `fields.ab_phase` (testing, decided, or null) when the test is not waiting for a winner."""
-    campaign = ab_tests.pick_winner(workspace_id(), campaign_id, variant_id)
+    campaign = ab_winner.pick_winner(workspace_id(), campaign_id, variant_id)
     commit()
     return variants_json(ab_tests.report(campaign))

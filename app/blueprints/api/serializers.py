@@ -176,7 +176,7 @@ def campaign_json(
 
 
 def campaign_run_json(run: dict) -> dict:
-    """A run of a recurring campaign (recurring.list_runs) with its figures."""
+    """A run of a recurring campaign (recurring.with_figures) with its figures."""
     c = run["campaign"]
     return {
         "id": c.id,

@@ -10,12 +10,14 @@ from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services.audience import contacts
 from app.services.campaigns import (
     ab_tests,
+    ab_winner,
     drafts,
     lifecycle,
+    recipients,
+    recurrence,
     recurring,
     send_progress,
     send_windows,
-    sending,
     test_sends,
 )
 from app.services.content import templates
@@ -301,7 +303,7 @@ def variants(campaign_id):
 @bp.route("/<int:campaign_id>/variants/<int:variant_id>/pick", methods=["POST"])
 @workspace_view
 def pick_variant(campaign_id, variant_id):
-    c, _ = attempt(ab_tests.pick_winner, g.ws_id, campaign_id, variant_id)
+    c, _ = attempt(ab_winner.pick_winner, g.ws_id, campaign_id, variant_id)
     if c:
         label = next((v.label for v in ab_tests.list_variants(c.id) if v.id == variant_id), "")
         flash(f"Variant {label} is the winner: the rest of the audience gets it now.", "success")
@@ -320,7 +322,7 @@ def _progress_context(c) -> dict:
     if c.status != "draft" and (stats["failed"] - stats["suppressed"] > 0 or stats["unknown"] or stats["bounced"]):
         reasons = drafts.failure_reasons(c.id)
     window_wait = send_windows.waiting(c.id) if c.send_window and c.status == "sending" else None
-    limit_wait = sending.limit_wait(c.id) if c.status == "sending" else None
+    limit_wait = recipients.limit_wait(c.id) if c.status == "sending" else None
     resendable = lifecycle.count_undelivered(c.id) if reasons else 0
     return dict(
         delivery=_delivery_context(c),
@@ -367,8 +369,8 @@ def _show_context(c) -> dict:
         runs=recurring.with_figures(paginate(recurring.runs_query(c.id), 1, 50)[0]) if c.recurrence else None,
         run_count=recurring.count_runs(c.id) if c.recurrence else 0,
         window_text=send_windows.describe(c.send_window) if c.send_window else None,
-        recurrence_text=recurring.describe(c.recurrence) if c.recurrence else None,
-        first_run_at=recurring.upcoming(c.recurrence) if c.recurrence and c.status == "draft" else None,
+        recurrence_text=recurrence.describe(c.recurrence) if c.recurrence else None,
+        first_run_at=recurrence.upcoming(c.recurrence) if c.recurrence and c.status == "draft" else None,
         ab=ab_tests.report(c) if c.ab_test else None,
         replies=mailin.campaign_replies(g.ws_id, c.id) if c.status != "draft" else [],
         autoreplies=mailin.count_autoreplies(g.ws_id, c.id) if c.status != "draft" else 0,
@@ -424,7 +426,7 @@ def progress(campaign_id):
 @bp.route("/<int:campaign_id>/send", methods=["POST"])
 @workspace_view
 def send(campaign_id):
-    if attempt(drafts.send_campaign, g.ws_id, campaign_id)[0]:
+    if attempt(lifecycle.send_now, g.ws_id, campaign_id)[0]:
         flash("Sending has started. This page updates as it goes.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 

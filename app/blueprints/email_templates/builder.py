@@ -25,6 +25,7 @@ from app.services.content import saved_blocks, templates
 from app.services.designs import starters
 from app.services.designs.sanitize import canvas_html
 from app.services.errors import DomainError, ValidationError
+from app.services.platform import workspaces
 
 AUTOSAVE_WINDOW = 120  # seconds: one person's edits within this window make one version
 MAX_DESIGN_BYTES = 2_000_000
@@ -166,13 +167,14 @@ def builder(template_id):
         flash("This is a code template: edit its HTML directly.", "info")
         return redirect(url_for("email_templates.edit", template_id=tpl.id))
     defaults = {t: fields.default_block(t, _base_url()) for t in fields.DEFAULT_PROPS}
-    sender_name, sender_email = test_sends.default_sender(g.ws_id)
+    sender_name, sender_email = workspaces.default_sender(g.ws_id)
     return render_template(
         "email_templates/builder/page.html",
         tpl=tpl,
         design=tpl.design,
         defaults=defaults,
         palette=fields.PALETTE,
+        block_table=fields.BUILDER_TABLE,
         saved=saved_blocks.list_saved_blocks(g.ws_id),
         categories=TEMPLATE_CATEGORIES,
         fonts=fields.FONT_CHOICES,
@@ -309,7 +311,7 @@ def builder_preview(template_id):
         out["preview_text"] = tpl.preview_text
     except DomainError as exc:
         error = exc.message
-    sender_name, sender_email = test_sends.default_sender(g.ws_id)
+    sender_name, sender_email = workspaces.default_sender(g.ws_id)
     return render_template(
         "email_templates/builder/_preview.html",
         out=out,

@@ -10,7 +10,7 @@ from app.blueprints.helpers import commit, int_list
 from app.extensions import csrf, db, limiter
 from app.models import Campaign, MailingList, Subscriber, Workspace
 from app.services.audience import contacts
-from app.services.campaigns.sending import recipient_view
+from app.services.campaigns.messages import recipient_view
 from app.services.events import tracking
 
 bp = Blueprint("public", __name__)

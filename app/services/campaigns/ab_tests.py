@@ -5,7 +5,7 @@ winner — picked automatically on a metric, or by the marketer.
 How it runs, in rows (nothing of it lives in a process's memory):
 
 - start: every variant's content is frozen into its snapshot; `ab_phase` = testing.
-- materialization (sending.prepare_campaign): the whole audience is written as usual, then
+- materialization (recipients.prepare_campaign): the whole audience is written as usual, then
   one UPDATE shuffles the pending rows (ORDER BY random()) and deals the first
   `test_percent`% to the variants in turn (row_number % n: an even, random split); the
   rest become `held`, a status no worker claims and that does not finish the campaign.
@@ -23,14 +23,14 @@ the campaign's winner, so each variant's figures stay those of its test group.
 
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app
-from sqlalchemy import case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import case, delete, exists, func, insert, or_, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, CampaignVariant, Link, Subscriber, Suppression
+from app.models import Campaign, CampaignRecipient, CampaignVariant, Link
 from app.services.campaigns import ab_stats
 from app.services.content.rendering import TemplateProblem, check_syntax, extract_links
-from app.services.errors import InvalidState, NotFound, ValidationError
+from app.services.content.templates import get_template
+from app.services.errors import NotFound, ValidationError
 from app.services.ids import as_id, parse_int
 
 LABELS = "ABCD"
@@ -92,8 +92,6 @@ def clean_settings(raw, track_opens: bool, track_clicks: bool, errors: dict) -> 
 
 
 def _clean_variant(workspace_id: int, i: int, raw, errors: dict) -> dict:
-    from app.services.content.templates import get_template
-
     key = f"variants.{i}"
     if not isinstance(raw, dict):
         errors[key] = "Each variant is an object with subject, from_name, preview_text or template_id."
@@ -159,8 +157,6 @@ def clean_or_raise(workspace_id: int, data: dict, base: dict, campaign: Campaign
 
 def _effective(workspace_id: int, v: dict, base: dict) -> tuple | None:
     """What a recipient of the variant would see: its own fields, or the campaign's."""
-    from app.services.content.templates import get_template
-
     template_id = v.get("template_id") or base.get("template_id")
     try:
         tpl = get_template(workspace_id, template_id or 0)
@@ -220,8 +216,6 @@ def form_values(campaign: Campaign | None) -> dict:
 
 def on_start(campaign: Campaign, audience_size: int) -> None:
     """Freeze every variant (lifecycle.start, after the campaign's own snapshot)."""
-    from app.services.content.templates import get_template
-
     if not campaign.ab_test:
         return
     variants = list_variants(campaign.id)
@@ -460,121 +454,3 @@ def report(campaign: Campaign) -> dict:
         "variants": rows,
         "rest": {k: rest[k] for k in ("recipients", "held", "sent", "delivered", "unique_opens", "unique_clicks")},
     }
-
-
-# Deciding ----------------------------------------------------------------------------------------
-
-
-def _release(campaign: Campaign, variant: CampaignVariant, picked_by: str, figures: list[dict]) -> bool:
-    """Record the winner and release the held rows to it; False if the test was decided already."""
-    decided_at = _now()
-    result = db.session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.ab_phase == "waiting")
-        .values(
-            ab_phase="decided",
-            winner_variant_id=variant.id,
-            ab_result={
-                "picked_by": picked_by,
-                "at": decided_at.isoformat(),
-                "label": variant.label,
-                "metric": campaign.ab_test["metric"],
-                "figures": {
-                    r["label"]: {k: r[k] for k in ("delivered", "unique_opens", "unique_clicks")} for r in figures
-                },
-            },
-            send_round=Campaign.send_round + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False  # the other scheduler, or a second click, got there first
-    _skip_people_who_left(campaign)
-    db.session.execute(
-        update(_cr).where(_cr.c.campaign_id == campaign.id, _cr.c.status == "held").values(status="pending")
-    )
-    db.session.refresh(campaign)
-    if campaign.status == "sending":  # a paused campaign's batches are queued when it resumes
-        from app.services.campaigns.lifecycle import enqueue_prepare
-        from app.services.transactions import on_commit
-
-        url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
-        on_commit(lambda: enqueue_prepare(url, cid, rnd))
-    return True
-
-
-def _skip_people_who_left(campaign: Campaign) -> None:
-    """Whoever unsubscribed, bounced or was suppressed during the test is not sent the winner:
-    they become failed rows with the reason, as at materialization."""
-    held = (_cr.c.campaign_id == campaign.id) & (_cr.c.status == "held")
-    sub = Subscriber.__table__
-    sub_status = select(sub.c.status).where(sub.c.id == _cr.c.subscriber_id).scalar_subquery()
-    db.session.execute(
-        update(_cr)
-        .where(held, exists(select(sub.c.id).where(sub.c.id == _cr.c.subscriber_id, sub.c.status != "active")))
-        .values(status="failed", reason=literal("suppressed:").concat(sub_status))
-    )
-    sup = Suppression.__table__
-    match = (sup.c.workspace_id == campaign.workspace_id) & (sup.c.email == _cr.c.email)
-    db.session.execute(
-        update(_cr)
-        .where(held, exists(select(sup.c.id).where(match)))
-        .values(
-            status="failed",
-            reason=literal("suppressed:").concat(select(sup.c.reason).where(match).limit(1).scalar_subquery()),
-        )
-    )
-
-
-def decide_due_tests(now: datetime | None = None) -> list[int]:
-    """Pick and send the winner of every test whose wait is over and that picks automatically
-    (the scheduler calls this). Paused campaigns wait for their resume."""
-    now = now or _now()
-    due = list(
-        db.session.scalars(
-            select(Campaign)
-            .where(Campaign.ab_phase == "waiting", Campaign.status == "sending", Campaign.ab_wait_until <= now)
-            .order_by(Campaign.ab_wait_until)
-            .limit(100)
-        )
-    )
-    decided = []
-    for campaign in due:
-        if not campaign.ab_test.get("auto_pick"):
-            continue  # the page asks the marketer
-        summary = report(campaign)
-        rows = summary["variants"]
-        best = ab_stats.leader(rows, METRICS[campaign.ab_test["metric"]])
-        variant = db.session.get(CampaignVariant, best["id"])
-        if _release(campaign, variant, "auto", rows):
-            decided.append(campaign.id)
-    db.session.flush()
-    return decided
-
-
-def pick_winner(workspace_id: int, campaign_id: int, variant_id: int) -> Campaign:
-    """The marketer's pick, any time during the wait (also when auto-pick is on)."""
-    from app.services.campaigns.lifecycle import lock_campaign
-
-    campaign = lock_campaign(workspace_id, campaign_id)
-    variant = db.session.scalar(
-        select(CampaignVariant).where(CampaignVariant.id == variant_id, CampaignVariant.campaign_id == campaign.id)
-    )
-    if variant is None:
-        raise NotFound("No such variant.")
-    if campaign.ab_phase != "waiting" or campaign.status not in ("sending", "paused"):
-        raise InvalidState(_why_no_pick(campaign), {"ab_phase": campaign.ab_phase, "status": campaign.status})
-    if not _release(campaign, variant, "marketer", report(campaign)["variants"]):
-        raise InvalidState("The winner was picked a moment ago.", {"ab_phase": "decided"})
-    return campaign
-
-
-def _why_no_pick(campaign: Campaign) -> str:
-    if campaign.ab_phase == "testing":
-        return "The test is still going out: pick the winner once it is sent."
-    if campaign.ab_phase == "decided":
-        label = db.session.scalar(select(CampaignVariant.label).where(CampaignVariant.id == campaign.winner_variant_id))
-        return f"Variant {label} was already picked: the rest of the audience gets it."
-    if campaign.ab_phase is None:
-        return "This campaign's test has not started: send it first."
-    return f"This campaign is {campaign.status}: the winner can no longer be picked."

@@ -3,11 +3,23 @@
 from sqlalchemy import case, delete, func, insert, select
 
 from app.extensions import db
-from app.models import Campaign, CampaignList, CampaignRecipient, Event, ListSubscriber, MailingList, Subscriber
+from app.models import (
+    Campaign,
+    CampaignList,
+    CampaignRecipient,
+    Event,
+    ListSubscriber,
+    MailingList,
+    Subscriber,
+    Workspace,
+)
 from app.services.audience.contacts import normalize_email
 from app.services.campaigns import ab_tests
+from app.services.campaigns.recurrence import clean_recurrence
+from app.services.campaigns.send_windows import clean_window
 from app.services.content.templates import get_template
 from app.services.delivery.providers import get_provider
+from app.services.delivery.routing import clean_routing
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id, as_ids
 
@@ -65,8 +77,6 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
     send_window, recurrence = _clean_timing(workspace_id, data, errors)
     routing_config = None
     try:
-        from app.services.delivery.routing import clean_routing
-
         routing_config = clean_routing(workspace_id, data.get("routing_config"))
     except ValidationError as exc:
         errors.update(exc.fields)
@@ -91,9 +101,6 @@ def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
 
 def _clean_timing(workspace_id: int, data: dict, errors: dict) -> tuple[dict | None, dict | None]:
     """The send window and recurrence, read in the workspace's timezone unless they name one."""
-    from app.models import Workspace
-    from app.services.campaigns.recurring import clean_recurrence
-    from app.services.campaigns.send_windows import clean_window
 
     tz = db.session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)) or "UTC"
     cleaned = []
@@ -197,13 +204,6 @@ def audience_size(workspace_id: int, list_ids: list[int]) -> int:
         )
         or 0
     )
-
-
-def send_campaign(workspace_id: int, campaign_id: int) -> Campaign:
-    """Start sending a draft now: freeze its content and queue the audience's materialization."""
-    from app.services.campaigns import lifecycle
-
-    return lifecycle.send_now(workspace_id, campaign_id)
 
 
 # Reporting ----------------------------------------------------------------------------------

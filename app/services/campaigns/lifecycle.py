@@ -8,17 +8,18 @@ what a paused batch had claimed but not handed off goes back to pending.
 
 from datetime import datetime, timedelta, timezone
 
-from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
-from app.queueing import DEFAULT, SEND_RETRY, connection, get_queue
 from app.services.campaigns import ab_tests
+from app.services.campaigns.dispatch import enqueue_prepare
+from app.services.campaigns.drafts import audience_size, campaign_list_ids, get_campaign
+from app.services.campaigns.outcomes import RESENDABLE_REASONS
+from app.services.campaigns.recurrence import reschedule_series
 from app.services.campaigns.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
 from app.services.content.templates import get_template
 from app.services.errors import InvalidState, ValidationError
-from app.services.transactions import on_commit
 
 # action: the states it may start from
 ALLOWED = {
@@ -59,8 +60,6 @@ def require(campaign: Campaign, action: str) -> None:
 
 def lock_campaign(workspace_id: int, campaign_id: int) -> Campaign:
     """The campaign, locked for this transaction (two clicks on Pause and Resume do not race)."""
-    from app.services.campaigns.drafts import get_campaign
-
     campaign = get_campaign(workspace_id, campaign_id)
     db.session.refresh(campaign, with_for_update=True)
     return campaign
@@ -68,8 +67,6 @@ def lock_campaign(workspace_id: int, campaign_id: int) -> Campaign:
 
 def start(campaign: Campaign) -> None:
     """Freeze the content and queue the audience's materialization (after commit)."""
-    from app.services.campaigns.drafts import audience_size, campaign_list_ids
-
     size = audience_size(campaign.workspace_id, campaign_list_ids(campaign.id))
     if size == 0:
         raise ValidationError(
@@ -80,8 +77,7 @@ def start(campaign: Campaign) -> None:
     campaign.started_at = _now()
     campaign.last_error = None
     db.session.flush()
-    url, campaign_id = current_app.config["REDIS_URL"], campaign.id
-    on_commit(lambda: enqueue_prepare(url, campaign_id))
+    enqueue_prepare(campaign.id)
 
 
 def freeze_content(campaign: Campaign, audience: int) -> None:
@@ -125,22 +121,6 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
         .execution_options(synchronize_session=False)
     )
     campaign.last_error = None
-
-
-def enqueue_prepare(redis_url: str, campaign_id: int, send_round: int | str = 0) -> None:
-    """Queue the job that materializes the campaign's audience and queues its batches (one per round)."""
-    from app.services.campaigns.sending import mark_queued
-
-    mark_queued(connection(redis_url), campaign_id)
-
-    # prepare_campaign materializes only once and queues the batches of pending rows, so a
-    # retry or a later round is always safe.
-    get_queue(DEFAULT, redis_url).enqueue(
-        "workers.jobs.prepare_campaign",
-        campaign_id,
-        job_id=f"prepare-campaign-{campaign_id}-r{send_round}",
-        retry=SEND_RETRY,
-    )
 
 
 def _refuse_series(campaign: Campaign) -> None:
@@ -197,8 +177,6 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
     campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "schedule")
     _refuse_series(campaign)
-    from app.services.campaigns.drafts import audience_size, campaign_list_ids
-
     if audience_size(workspace_id, campaign_list_ids(campaign.id)) == 0:
         raise ValidationError(
             "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
@@ -242,8 +220,6 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
     require(campaign, "resume")
     campaign.paused_at = None
     if campaign.recurrence:  # a series goes on from its next run; missed runs are skipped
-        from app.services.campaigns.recurring import reschedule_series
-
         return reschedule_series(campaign)
     if campaign.started_at is None:
         if campaign.scheduled_at and campaign.scheduled_at > _now():
@@ -257,8 +233,7 @@ def resume(workspace_id: int, campaign_id: int) -> Campaign:
     campaign.status = "sending"
     campaign.send_round = (campaign.send_round or 0) + 1
     db.session.flush()
-    url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
-    on_commit(lambda: enqueue_prepare(url, cid, rnd))
+    enqueue_prepare(campaign.id, campaign.send_round)
     return campaign
 
 
@@ -322,8 +297,6 @@ def resend_undelivered(workspace_id: int, campaign_id: int) -> int:
 
 def undelivered_condition(include_failed: bool = True):
     """Rows a resend may pick: see resend_undelivered."""
-    from app.services.campaigns.sending import RESENDABLE_REASONS
-
     cr = CampaignRecipient
     condition = cr.status == "unknown"
     if include_failed:
@@ -361,7 +334,6 @@ def resend(workspace_id: int, campaign_id: int, include_failed: bool) -> int:
         campaign.completed_at = None
     if count and campaign.status == "sending":
         campaign.send_round = (campaign.send_round or 0) + 1
-        url, cid, rnd = current_app.config["REDIS_URL"], campaign.id, campaign.send_round
-        on_commit(lambda: enqueue_prepare(url, cid, rnd))
+        enqueue_prepare(campaign.id, campaign.send_round)
     db.session.flush()
     return count

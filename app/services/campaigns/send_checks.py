@@ -1,6 +1,6 @@
 """A campaign rendered for real people before and while it sends.
 
-The send pipeline (sending.py) builds each message from `subscriber_rows`; here the same
+The send engine (sending.py, messages.py) builds each message from `subscriber_rows`; here the same
 rows feed the check a campaign must pass before it starts (`preflight`: the template rendered
 for a few of its real recipients, a failure refused as a sentence) and the pause of a send
 whose first renders all fail (`pause_if_template_fails`). `render_failure` is the sentence a

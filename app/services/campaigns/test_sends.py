@@ -11,15 +11,17 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Campaign, Subscriber
+from app.models import Subscriber
 from app.providers import TransportUnavailable
 from app.services.audience.contacts import normalize_email
+from app.services.campaigns.drafts import get_campaign
 from app.services.content import templates
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
 from app.services.delivery import providers
 from app.services.errors import NotFound, ValidationError
 from app.services.ids import as_id
+from app.services.platform.workspaces import default_sender
 
 MAX_TEST_ADDRESSES = 10
 
@@ -50,17 +52,6 @@ def parse_addresses(raw) -> list[str]:
         if email not in out:
             out.append(email)
     return out
-
-
-def default_sender(workspace_id: int) -> tuple[str | None, str | None]:
-    """The From of the workspace's latest campaign: the address a test most likely should use."""
-    row = db.session.execute(
-        select(Campaign.from_name, Campaign.from_email)
-        .where(Campaign.workspace_id == workspace_id)
-        .order_by(Campaign.id.desc())
-        .limit(1)
-    ).first()
-    return (row.from_name, row.from_email) if row else (None, None)
 
 
 def preview_subscribers(workspace_id: int, limit: int = 50) -> list:
@@ -156,8 +147,6 @@ def send_test(
 
 def send_campaign_test(workspace_id: int, campaign_id: int, emails, subscriber_id=None) -> list[TestResult]:
     """A test of a campaign as it stands: its template (its frozen copy once sending), sender and provider."""
-    from app.services.campaigns.drafts import get_campaign
-
     campaign = get_campaign(workspace_id, campaign_id)
     template_id = (campaign.snapshot or {}).get("template_id") or campaign.template_id
     return send_test(

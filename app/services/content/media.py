@@ -23,7 +23,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import MediaFile
 from app.services.errors import DomainError, NotFound, ValidationError
-from app.services.transactions import on_commit, on_rollback
+from app.transactions import on_commit, on_rollback
 
 log = logging.getLogger(__name__)
 

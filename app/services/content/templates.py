@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Template, TemplateVersion
+from app.models import Campaign, Template, TemplateVersion
 from app.models.content import TEMPLATE_CATEGORIES, TEMPLATE_TYPES
 from app.services import designs
 from app.services.content.html_text import unsafe_html_problems
@@ -24,7 +24,7 @@ from app.services.content.rendering import (
     limit_problems,
     render_once,
 )
-from app.services.errors import InvalidState, NotFound, ValidationError
+from app.services.errors import Conflict, InvalidState, NotFound, ValidationError
 
 MAX_HTML = 1_000_000
 _FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type", "design")
@@ -126,6 +126,41 @@ def _validate(data: dict) -> dict:
     category = data.get("category") or "marketing"
     template_type = data.get("template_type") or "code"
     design = data.get("design")
+    _check_labels(errors, name, subject, template_type, category)
+    compiled = design_message = None
+    if template_type == "visual":
+        design, compiled, design_message = _compile_visual(errors, design, category)
+        html = compiled.html if compiled else "<p></p>"
+        text = compiled.text if compiled else None
+    _check_sizes(errors, html, text, preview)
+    _check_sources(
+        errors,
+        (
+            ("subject", subject, False),
+            ("body_html", html, True),
+            ("body_text", text, False),
+            ("preview_text", preview, False),
+        ),
+    )
+    if "body_html" not in errors and template_type == "code":
+        _check_code_html(errors, html, category)
+    if errors:
+        raise ValidationError(_summary(errors, design_message), errors)
+    return {
+        "name": name,
+        "subject": subject,
+        "body_html": html,
+        "body_text": text,
+        "preview_text": preview,
+        "category": category,
+        "template_type": template_type,
+        "design": design if template_type == "visual" else data.get("design"),
+        "_warnings": list(compiled.warnings) if compiled else [],
+    }
+
+
+def _check_labels(errors: dict, name: str, subject: str, template_type: str, category: str) -> None:
+    """Add the problems with the name, subject, type and category to `errors`."""
     if not name:
         errors["name"] = "Give the template a name."
     elif len(name) > 200:
@@ -138,21 +173,28 @@ def _validate(data: dict) -> dict:
         errors["template_type"] = "Choose code (you write the HTML) or visual (built from blocks)."
     if category not in TEMPLATE_CATEGORIES:
         errors["category"] = f"Choose one of: {', '.join(TEMPLATE_CATEGORIES)}."
-    compiled = design_message = None
-    if template_type == "visual":
-        if design is None:
-            errors["design"] = "A visual template needs a design."
-        else:
-            try:
-                design = designs.validate_design(design)
-                if "category" not in errors:
-                    designs.require_unsubscribe(design, category)
-                compiled = designs.compile_design(design)
-            except ValidationError as exc:
-                errors.update(exc.fields or {"design": exc.message})
-                design_message = exc.message
-        html = compiled.html if compiled else "<p></p>"
-        text = compiled.text if compiled else None
+
+
+def _compile_visual(errors: dict, design, category: str) -> tuple:
+    """(design, compiled, design's own message): the design validated and compiled, or its problems in `errors`.
+
+    The unsubscribe check needs a valid category, so an invalid one skips it (its own error says why).
+    """
+    if design is None:
+        errors["design"] = "A visual template needs a design."
+        return design, None, None
+    try:
+        design = designs.validate_design(design)
+        if "category" not in errors:
+            designs.require_unsubscribe(design, category)
+        return design, designs.compile_design(design), None
+    except ValidationError as exc:
+        errors.update(exc.fields or {"design": exc.message})
+        return design, None, exc.message
+
+
+def _check_sizes(errors: dict, html: str, text: str | None, preview: str | None) -> None:
+    """Add an empty or oversized body, or an overlong preview text, to `errors`."""
     if not html.strip():
         errors["body_html"] = "The HTML body is empty."
     elif len(html) > MAX_HTML:
@@ -161,44 +203,27 @@ def _validate(data: dict) -> dict:
         errors["preview_text"] = "Keep the preview text under 500 characters."
     if text and len(text) > MAX_HTML:
         errors["body_text"] = "The text body is larger than 1 MB."
-    _check_sources(
-        errors,
-        (
-            ("subject", subject, False),
-            ("body_html", html, True),
-            ("body_text", text, False),
-            ("preview_text", preview, False),
-        ),
-    )
-    if "body_html" not in errors and template_type == "code":
-        problems = unsafe_html_problems(html)
-        if problems:
-            errors["body_html"] = "; ".join(problems)
-        elif category != "transactional" and "unsubscribe_url" not in html:
-            errors["body_html"] = (
-                "Marketing email must let people unsubscribe: add a link to "
-                "{{ unsubscribe_url }} (usually in the footer)."
-            )
-    if errors:
-        only_design = design_message and all(k == "design" or k.startswith(("blocks", "settings")) for k in errors)
-        if only_design:
-            message = design_message
-        elif len(set(errors.values())) == 1:  # one problem (a design's HTML and text part share theirs)
-            message = next(iter(errors.values()))
-        else:
-            message = "Please correct the highlighted fields."
-        raise ValidationError(message, errors)
-    return {
-        "name": name,
-        "subject": subject,
-        "body_html": html,
-        "body_text": text,
-        "preview_text": preview,
-        "category": category,
-        "template_type": template_type,
-        "design": design if template_type == "visual" else data.get("design"),
-        "_warnings": list(compiled.warnings) if compiled else [],
-    }
+
+
+def _check_code_html(errors: dict, html: str, category: str) -> None:
+    """Hand-written HTML must be safe and, unless transactional, link to the unsubscribe page."""
+    problems = unsafe_html_problems(html)
+    if problems:
+        errors["body_html"] = "; ".join(problems)
+    elif category != "transactional" and "unsubscribe_url" not in html:
+        errors["body_html"] = (
+            "Marketing email must let people unsubscribe: add a link to {{ unsubscribe_url }} (usually in the footer)."
+        )
+
+
+def _summary(errors: dict, design_message: str | None) -> str:
+    """The one message a form shows above its fields for these errors."""
+    only_design = design_message and all(k == "design" or k.startswith(("blocks", "settings")) for k in errors)
+    if only_design:
+        return design_message
+    if len(set(errors.values())) == 1:  # one problem (a design's HTML and text part share theirs)
+        return next(iter(errors.values()))
+    return "Please correct the highlighted fields."
 
 
 def _check_sources(errors: dict, sources: tuple) -> None:
@@ -415,8 +440,6 @@ def list_templates(workspace_id: int, template_type: str | None = None) -> list[
 
 
 def delete_template(workspace_id: int, template_id: int) -> None:
-    from app.models import Campaign
-    from app.services.errors import Conflict
 
     tpl = get_template(workspace_id, template_id)
     if db.session.scalar(select(Campaign.id).where(Campaign.template_id == tpl.id).limit(1)):

@@ -2,6 +2,9 @@
 
 from aiosmtpd.controller import Controller
 
+from app.extensions import db
+from app.services.delivery.outbox import store_caught_message
+
 
 class AdvertisesPipelining:
     """An aiosmtpd handler mixin: EHLO offers PIPELINING (RFC 2920), as production relays
@@ -18,8 +21,6 @@ class CatcherHandler(AdvertisesPipelining):
         self.app = app
 
     async def handle_DATA(self, server, session, envelope):
-        from app.extensions import db
-        from app.services.delivery.outbox import store_caught_message
 
         with self.app.app_context():
             try:

@@ -12,7 +12,9 @@ from app.models import Provider
 from app.providers import TransportUnavailable, sendgrid
 from app.providers.netguard import base_url_problem, host_refusal
 from app.providers.smtp import SMTPSettings, SMTPTransport
+from app.redis_client import get_redis
 from app.services.crypto import decrypt_json, encrypt_json
+from app.services.delivery import ratelimit
 from app.services.errors import NotFound, ValidationError
 from app.services.tokens import make_token
 
@@ -372,11 +374,8 @@ def webhook_url(provider: Provider) -> str | None:
 
 def sent_today(provider: Provider) -> int:
     """Messages handed to the provider since midnight UTC (the daily quota's count)."""
-    from app.redis_client import get_redis
-    from app.services.delivery.ratelimit import sent_today as count
-
     try:
-        return count(get_redis(), provider.id)
+        return ratelimit.sent_today(get_redis(), provider.id)
     except Exception:
         return 0
 

@@ -27,6 +27,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Provider
 from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
+from app.services.delivery.providers import list_providers, transport_for
 from app.services.delivery.ratelimit import LimitReached, SendLimits
 from app.services.delivery.verp import envelope_sender
 from app.services.errors import ValidationError
@@ -86,7 +87,6 @@ def clean_routing(workspace_id: int, config) -> dict | None:
 def providers_for(campaign: Campaign) -> list[Provider]:
     """The campaign's providers, preferred first; then (with fallback) the workspace's others by priority."""
     cfg = campaign.routing_config or {}
-    from app.services.delivery.providers import list_providers
 
     everyone = list_providers(campaign.workspace_id)  # the default first, then by priority
     by_id = {p.id: p for p in everyone}
@@ -132,7 +132,6 @@ class Router:
 
     @classmethod
     def for_campaign(cls, campaign: Campaign) -> "Router":
-        from app.services.delivery.providers import transport_for
 
         providers = providers_for(campaign)
         if not providers:

@@ -43,8 +43,9 @@ from app.services.delivery.verp import envelope_sender
 from app.services.errors import NotFound, ValidationError
 from app.services.events.provider_events import message_ref
 from app.services.ids import as_id, parse_int
+from app.services.platform.workspaces import default_sender
 from app.services.tokens import make_token, read_token
-from app.services.transactions import on_commit
+from app.transactions import on_commit
 
 MAX_CONTEXT_BYTES = 64 * 1024  # the context as JSON; a receipt with a hundred lines is ~20 KB
 MAX_IDEMPOTENCY_KEY = 255
@@ -118,7 +119,6 @@ def _sender(workspace_id: int, from_email, from_name) -> tuple[str, str | None]:
     """The From given, else the latest campaign's (the address the workspace sends from)."""
     if from_email:
         return _address("from_email", from_email), from_name
-    from app.services.campaigns.test_sends import default_sender
 
     last_name, last_email = default_sender(workspace_id)
     if not last_email:

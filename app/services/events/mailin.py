@@ -23,9 +23,11 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, InboundMessage, Message
 from app.providers import ProviderEvent
 from app.providers.dsn import fingerprint, message_text, parse_report
+from app.services.content.html_text import html_to_text
 from app.services.delivery.mailcatcher import AdvertisesPipelining
 from app.services.delivery.verp import read_return_path
 from app.services.errors import NotFound
+from app.services.events import provider_events
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # larger: 552 (a bounce returning a huge original gets trimmed upstream)
 KEEP_RAW_BYTES = 1024 * 1024  # what an InboundMessage keeps of the raw message
@@ -118,7 +120,6 @@ def _apply(target: Target, events: list[ProviderEvent]) -> None:
     """The events into the event log (and its cascade); a new reply counts on the campaign."""
     if not events:
         return
-    from app.services.events import provider_events
 
     events = attribute(events, target.email)
     result = provider_events.ingest(target.workspace_id, target.provider_id, events, source="mailin")
@@ -267,7 +268,6 @@ def get_reply(workspace_id: int, campaign_id: int, inbound_id: int) -> InboundMe
 
 def read_inbound(inbound: InboundMessage) -> dict:
     """Headers and readable text of a stored message, for display as text (never as HTML)."""
-    from app.services.content.html_text import html_to_text
 
     msg = message_from_bytes(inbound.raw, policy=compat32)
     headers = [(name, _decoded(value)) for name, value in msg.items()[:100]]

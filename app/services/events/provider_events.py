@@ -27,12 +27,17 @@ from datetime import date, datetime, timezone
 from flask import current_app
 from sqlalchemy import bindparam, case, func, literal_column, or_, select, update
 
+from app.event_types import SENDER_BLOCKED
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Message, Subscriber
 from app.providers import ProviderEvent
-from app.services.audience.contacts import suppress_address
+from app.redis_client import get_redis
+from app.services import outbound_webhooks
+from app.services.audience.contacts import suppress_address, unsubscribe
 from app.services.delivery import delivery_stats
+from app.services.delivery.ratelimit import slow_down
 from app.services.events.event_log import insert_events
+from app.services.events.tracking import mark_recipients
 
 SOFT_BOUNCE_LIMIT = 3  # soft bounces in a row before an address is suppressed (deliverability.md §7.2)
 _CAMPAIGN_REF = re.compile(r"^c-(\d{1,12})-(\d{1,15})$")
@@ -300,7 +305,6 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
 
 def _fan_out(workspace_id: int, event_ids: list[int]) -> None:
     """Hand the new events to the workspace's outbound webhooks (if it has any)."""
-    from app.services import outbound_webhooks
 
     if outbound_webhooks.fan_out(workspace_id, event_ids):
         outbound_webhooks.run_soon_after_commit()
@@ -431,7 +435,6 @@ class _Plan:
         kind = ev.bounce_type or "soft"
         if kind == "block":
             # The receiving server refused the sender: the address is fine, the sender must slow down.
-            from app.services.campaigns.sending import SENDER_BLOCKED
 
             self._status(t, "failed", f"{SENDER_BLOCKED}: {ev.diagnostic or ev.enhanced or ev.raw_type}"[:500])
             if t.provider_id:
@@ -448,7 +451,6 @@ class _Plan:
         target[status].append({"rid": t.id, "why": why})
 
     def apply(self, workspace_id: int) -> None:
-        from app.services.events.tracking import mark_recipients
 
         for rid_at, col in ((self.delivered_r, "delivered_at"),):
             if rid_at:
@@ -530,7 +532,6 @@ class _Plan:
                 )
 
     def _unsubscribes(self) -> None:
-        from app.services.audience.contacts import unsubscribe
 
         if not self.unsubscribes:
             return
@@ -544,8 +545,6 @@ class _Plan:
     def _slow_down(self) -> None:
         if not self.slow:
             return
-        from app.redis_client import get_redis
-        from app.services.delivery.ratelimit import slow_down
 
         r = get_redis()
         for pid, why in self.slow.items():

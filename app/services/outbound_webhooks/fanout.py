@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from flask import current_app
 from sqlalchemy import Integer, bindparam, exists, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -14,6 +15,7 @@ from app.models import Event, WebhookEndpoint
 from app.models.base import UTCDateTime
 from app.queueing import WEBHOOKS, get_queue
 from app.services.outbound_webhooks.shared import deliveries_table, utc_now
+from app.transactions import on_commit
 
 log = logging.getLogger(__package__)  # the package's logger, as before it was split into modules
 
@@ -144,9 +146,6 @@ def enqueue_delivery_run(redis_url: str) -> bool:
 
 def run_soon_after_commit() -> None:
     """Queue a delivery run once the current transaction commits (its deliveries visible to workers)."""
-    from flask import current_app
-
-    from app.services.transactions import on_commit
 
     url = current_app.config["REDIS_URL"]
     on_commit(lambda: enqueue_delivery_run(url))

@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ApiKey, Membership, Provider, User, Workspace
+from app.models import ApiKey, Campaign, Membership, Provider, User, Workspace
 from app.services.audience.contacts import normalize_email
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import is_timezone
@@ -236,3 +236,14 @@ def revoke_api_key(workspace_id: int, key_id: int) -> None:
         raise NotFound("No such API key.")
     key.revoked_at = datetime.now(timezone.utc)
     db.session.flush()
+
+
+def default_sender(workspace_id: int) -> tuple[str | None, str | None]:
+    """The From of the workspace's latest campaign: the address a test most likely should use."""
+    row = db.session.execute(
+        select(Campaign.from_name, Campaign.from_email)
+        .where(Campaign.workspace_id == workspace_id)
+        .order_by(Campaign.id.desc())
+        .limit(1)
+    ).first()
+    return (row.from_name, row.from_email) if row else (None, None)

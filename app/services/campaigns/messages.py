@@ -1,0 +1,135 @@
+"""Building a campaign's messages: compiled once per campaign, rendered and assembled per recipient."""
+
+import secrets
+from collections import OrderedDict
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, Link
+from app.services.campaigns import ab_tests
+from app.services.campaigns.send_checks import subscriber_rows
+from app.services.content.mime import MessageSkeleton
+from app.services.content.rendering import CompiledMessage, build_context
+from app.services.tokens import TokenMaker
+
+# One worker process sends many batches of the same campaign: compile once per campaign.
+_compiled: "OrderedDict[tuple, CompiledMessage]" = OrderedDict()
+
+
+def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
+    """The campaign's message compiled, or one A/B variant's (`variant`: a CampaignVariant)."""
+    # send_round: a campaign resumed after its template failed may carry new content.
+    key = (campaign.id, campaign.started_at, campaign.send_round, variant.id if variant else None)
+    hit = _compiled.get(key)
+    if hit is not None:
+        _compiled.move_to_end(key)
+        return hit
+    snap = variant.snapshot if variant else campaign.snapshot
+    links = dict(db.session.execute(select(Link.url, Link.id).where(Link.campaign_id == campaign.id)).all())
+    compiled = CompiledMessage(
+        snap["subject"],
+        snap["body_html"],
+        snap.get("body_text"),
+        snap.get("preview_text"),
+        link_ids=links,
+        track_opens=campaign.track_opens,
+    )
+    _compiled[key] = compiled
+    while len(_compiled) > 32:
+        _compiled.popitem(last=False)
+    return compiled
+
+
+class MessageFactory:
+    """Everything per message that is not the hand-off: context, render, MIME."""
+
+    def __init__(self, campaign: Campaign, extra_headers: dict):
+        cfg = current_app.config
+        self.campaign = campaign
+        self.base = cfg["BASE_URL"]
+        self.tokens = TokenMaker(cfg["SECRET_KEY"])
+        self.compiled = compiled_for(campaign)
+        self.skeleton = MessageSkeleton(campaign.from_name, campaign.from_email, campaign.reply_to, extra_headers)
+        self.mailto = cfg.get("UNSUBSCRIBE_MAILBOX")
+        # An A/B test: each recipient gets their variant's message and from name, built once per variant.
+        self.variants = None
+        if campaign.ab_test:
+            self.variants = ab_tests.MessageVariants(
+                campaign,
+                lambda v: (
+                    compiled_for(campaign, v),
+                    MessageSkeleton(v.snapshot["from_name"], campaign.from_email, campaign.reply_to, extra_headers),
+                ),
+            )
+
+    def _parts(self, recipient_id: int) -> tuple[CompiledMessage, MessageSkeleton]:
+        default = (self.compiled, self.skeleton)
+        return self.variants.parts(recipient_id, default) if self.variants else default
+
+    def prefetch(self, recipient_ids: list[int]) -> None:
+        """Look up a claimed chunk's A/B variants in one query."""
+        if self.variants:
+            self.variants.prefetch(recipient_ids)
+
+    def urls(self, recipient_id: int) -> dict:
+        t = self.tokens.make
+        return {
+            "unsubscribe": f"{self.base}/u/{t('unsubscribe', recipient_id)}",
+            "preferences": f"{self.base}/preferences/{t('preferences', recipient_id)}",
+            "view": f"{self.base}/v/{t('view', recipient_id)}",
+        }
+
+    def render(self, recipient_id: int, subscriber: dict, for_browser: bool = False, encoded: bool = False):
+        """The message for one recipient; `encoded`: its parts quoted-printable, for MessageSkeleton.build."""
+        u = self.urls(recipient_id)
+        ctx = build_context(
+            subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"], base_url=self.base
+        )
+        t = self.tokens.make
+        pixel = None if for_browser else f"{self.base}/t/o/{t('open', recipient_id)}.gif"
+        signed: dict[int, str] = {}  # each link appears in the HTML and the text part: sign it once
+
+        def link_url(lid: int) -> str:
+            url = signed.get(lid)
+            if url is None:
+                url = signed[lid] = f"{self.base}/t/c/{t('click', recipient_id, lid)}"
+            return url
+
+        compiled = self._parts(recipient_id)[0]
+        render = compiled.render_encoded if encoded else compiled.render
+        return render(ctx, link_url=link_url, pixel_url=pixel), u
+
+    def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
+        rendered, u = self.render(recipient_id, subscriber, encoded=True)
+        message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{self.skeleton.domain}>"
+        unsub = f"<{u['unsubscribe']}>" + (f", <mailto:{self.mailto}?subject=unsubscribe>" if self.mailto else "")
+        raw = self._parts(recipient_id)[1].build(
+            subscriber.get("name"),
+            subscriber["email"],
+            rendered.subject,
+            rendered.html,
+            rendered.text,
+            message_id,
+            {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
+        return raw, message_id
+
+
+def recipient_view(recipient_id: int) -> tuple[str, Campaign] | None:
+    """The message as this recipient received it, for the view-in-browser page (no pixel)."""
+    rec = db.session.get(CampaignRecipient, recipient_id)
+    if rec is None:
+        return None
+    campaign = db.session.get(Campaign, rec.campaign_id)
+    if campaign is None or not campaign.snapshot:
+        return None
+    sub = subscriber_rows([rec.subscriber_id]).get(rec.subscriber_id) or {
+        "id": 0,
+        "email": rec.email,
+        "name": None,
+        "attributes": {},
+    }
+    rendered, _ = MessageFactory(campaign, {}).render(rec.id, sub, for_browser=True)
+    return rendered.html, campaign

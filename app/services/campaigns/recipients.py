@@ -1,0 +1,174 @@
+"""A campaign's recipient rows: written once from the audience, split into batches, finished.
+
+A recipient row moves pending -> sending (claimed, committed before any hand-off) ->
+sent | failed | bounced | unknown. A crash after the claim leaves the row `sending`, never
+`pending`, so nothing is handed off twice; rows whose hand-off was interrupted are
+marked `unknown` for the marketer to review rather than silently resent.
+"""
+
+import time
+from datetime import datetime, timezone
+
+from flask import current_app
+from sqlalchemy import case, exists, func, insert, literal, select, update
+
+from app.extensions import db
+from app.models import Campaign, CampaignList, CampaignRecipient, Link, ListSubscriber, Subscriber, Suppression
+from app.services.campaigns import ab_tests
+from app.services.content.rendering import extract_links
+
+CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
+LIMIT_WAIT = "waiting: "  # held back by the provider's daily quota (not a failure, not a retry)
+_cr = CampaignRecipient.__table__
+_sub = Subscriber.__table__
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def materialize_recipients(campaign: Campaign) -> int:
+    """Write the audience as recipient rows in one INSERT … SELECT; suppressed people become
+    `failed` rows with their reason, so reports show what suppression saved."""
+    list_ids = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
+    sup = Suppression.__table__
+    on_lists = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id.in_(list_ids))
+    status = case((_sub.c.status != "active", "failed"), (sup.c.id.is_not(None), "failed"), else_="pending")
+    reason = case(
+        (_sub.c.status != "active", literal("suppressed:").concat(_sub.c.status)),
+        (sup.c.id.is_not(None), literal("suppressed:").concat(sup.c.reason)),
+        else_=None,
+    )
+    audience = (
+        select(
+            literal(campaign.id),
+            _sub.c.id,
+            _sub.c.email,
+            status,
+            reason,
+            literal(_now(), type_=CampaignRecipient.created_at.type),
+        )
+        .select_from(_sub.outerjoin(sup, (sup.c.workspace_id == _sub.c.workspace_id) & (sup.c.email == _sub.c.email)))
+        .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.id.in_(on_lists))
+        .order_by(_sub.c.id)
+    )
+    db.session.execute(
+        insert(_cr).from_select(["campaign_id", "subscriber_id", "email", "status", "reason", "created_at"], audience)
+    )
+    return db.session.scalar(select(func.count()).where(_cr.c.campaign_id == campaign.id)) or 0
+
+
+def _create_links(campaign: Campaign) -> None:
+    if not campaign.track_clicks:
+        return
+    urls = extract_links(campaign.snapshot["body_html"])
+    if urls:
+        db.session.execute(
+            insert(Link), [{"campaign_id": campaign.id, "position": i, "url": u} for i, u in enumerate(urls, 1)]
+        )
+
+
+def batch_ranges(campaign_id: int, size: int) -> list[tuple[int, int]]:
+    """Id ranges of at most `size` pending recipients, computed in SQL."""
+    numbered = (
+        select(_cr.c.id, func.row_number().over(order_by=_cr.c.id).label("rn"))
+        .where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending")
+        .subquery()
+    )
+    bounds = list(
+        db.session.execute(
+            select(numbered.c.id, numbered.c.rn)
+            .where(((numbered.c.rn - 1) % size == 0) | (numbered.c.rn % size == 0))
+            .order_by(numbered.c.rn)
+        ).all()
+    )
+    last = db.session.scalar(
+        select(func.max(_cr.c.id)).where(_cr.c.campaign_id == campaign_id, _cr.c.status == "pending")
+    )
+    starts = [i for i, rn in bounds if (rn - 1) % size == 0]
+    ends = [i for i, rn in bounds if rn % size == 0]
+    if len(ends) < len(starts):
+        ends.append(last)
+    return list(zip(starts, ends, strict=True))
+
+
+def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
+    """Materialize the audience once and return the batches to queue (the caller commits first)."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != "sending":
+        return []
+    already = db.session.scalar(select(exists().where(_cr.c.campaign_id == campaign_id)))
+    if not already:
+        campaign.total_recipients = materialize_recipients(campaign)
+        _create_links(campaign)
+        if campaign.ab_test:  # send the test portion only; the rest is held for the winner
+            ab_tests.split_audience(campaign)
+    db.session.flush()
+    ranges = batch_ranges(campaign_id, current_app.config["SEND_BATCH_SIZE"])
+    if not ranges:
+        finish_if_done(campaign_id)
+    return ranges
+
+
+def current_round(campaign_id: int) -> int:
+    return db.session.scalar(select(Campaign.send_round).where(Campaign.id == campaign_id)) or 0
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    """Mark the campaign sent once no recipient is pending or mid-hand-off."""
+    open_rows = select(_cr.c.id).where(_cr.c.campaign_id == campaign_id, _cr.c.status.in_(("pending", "sending")))
+    ab_tests.start_waiting_if_test_sent(campaign_id, open_rows)  # an A/B test's portion is out: wait
+    result = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "sending", ab_tests.NOT_HOLDING, ~exists(open_rows))
+        .values(status="sent", completed_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def recover_stale_claims(ttl_seconds: float | None = None) -> int:
+    """Rows a dead worker had claimed: the provider may or may not have them, so they are
+    reported as 'unknown' (never resent blindly; the marketer may resend them by hand)."""
+    if ttl_seconds is None:
+        ttl_seconds = current_app.config.get("SEND_CLAIM_TTL_SECONDS", CLAIM_TTL_SECONDS)
+    cutoff = datetime.fromtimestamp(time.time() - ttl_seconds, timezone.utc)
+    stale = db.session.execute(
+        update(_cr)
+        .where(_cr.c.status == "sending", _cr.c.claimed_at < cutoff)
+        .values(status="unknown", reason="hand-off unknown: the worker stopped while sending")
+        .returning(_cr.c.campaign_id)
+    ).all()
+    for campaign_id in {r.campaign_id for r in stale}:
+        finish_if_done(campaign_id)
+    return len(stale)
+
+
+def limit_wait(campaign_id: int) -> dict:
+    """{"recipients": how many wait for a quota to renew, "resumes_at", "reason"} for the page."""
+    row = db.session.execute(
+        select(func.count(), func.min(_cr.c.retry_at), func.min(_cr.c.reason)).where(
+            _cr.c.campaign_id == campaign_id, _cr.c.status == "pending", _cr.c.reason.startswith(LIMIT_WAIT)
+        )
+    ).one()
+    resumes_at = row[1]
+    if resumes_at is not None and resumes_at.tzinfo is None:  # SQLite drops the offset of an aggregate
+        resumes_at = resumes_at.replace(tzinfo=timezone.utc)
+    reason = row[2][len(LIMIT_WAIT) :] if row[2] else None
+    return {"recipients": row[0] or 0, "resumes_at": resumes_at, "reason": reason}
+
+
+def wait_until_sent(campaign_id: int, timeout: float = 30.0) -> str:
+    """Poll the campaign's status (tests and the CLI use it)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        db.session.expire_all()
+        status = campaign_status(campaign_id)
+        if status != "sending":
+            return status
+        time.sleep(0.1)
+    return campaign_status(campaign_id)
+
+
+def campaign_status(campaign_id: int) -> str:
+    return db.session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
