@@ -19,8 +19,10 @@ from markupsafe import escape
 from sqlalchemy import func, select, update
 
 from app.blueprints.email_templates.builder import AUTOSAVE_WINDOW, MAX_DESIGN_BYTES, rich_preview
+from app.blueprints.email_templates.builder_fields import default_block
 from app.extensions import db
 from app.models import CaughtMessage, SavedBlock, Template, TemplateVersion, User
+from app.services import designs
 from app.services.audience import contacts
 from app.services.content import saved_blocks, templates
 from app.services.delivery import providers
@@ -1036,3 +1038,13 @@ def test_the_builder_and_a_save_do_not_grow_with_saved_blocks_or_versions(client
     second = measure(2)
 
     assert second == first, (first, second)
+
+
+@pytest.mark.parametrize("btype", [t for t in designs.BLOCK_TYPES if t != "column"])
+def test_the_panel_opens_for_a_new_block_of_every_type(hx, tpl, btype):
+    """A block just dropped from the palette, with its default props, opens in the panel."""
+    block = {"id": "fresh", **default_block(btype, "https://herald.example.com")}
+    design = {**DESIGN, "blocks": [*DESIGN["blocks"], block]}
+    r = hx(f"/templates/{tpl.id}/builder/panel", {"design": json.dumps(design), "block": "fresh"})
+    assert r.status_code == 200, btype
+    assert f'data-type="{btype}"' in text(r)

@@ -79,6 +79,7 @@ WIDGETS = {
     "ident": "text",
     "condition": "text",
     "imgwidth": "number",
+    "literal": "text",  # a variable's fallback: plain text, printed as a string literal
 }
 LONG_TEXT = {("hero", "subtitle"), ("footer", "text"), ("footer", "address")}
 
