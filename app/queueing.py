@@ -42,17 +42,19 @@ def enqueue(
     job_id: str | None = None,
     retry: Retry | None = None,
     after_commit: bool = True,
+    **options,
 ) -> None:
     """Queue `workers.jobs.<job>(*args)` on `queue`.
 
     By default the job is put on the queue once the current transaction commits, and dropped
     if it rolls back: a fast worker must find the rows the job is about, and a job must never
     run for rows that were not written. A job id makes a second enqueue of the same work a no-op.
+    `options` go to RQ as they are (`unique`, `result_ttl`, `failure_ttl`).
     """
     url = current_app.config["REDIS_URL"]  # read now: the commit hook may run after the request
 
     def put() -> None:
-        get_queue(queue, url).enqueue(f"workers.jobs.{job}", *args, job_id=job_id, retry=retry)
+        get_queue(queue, url).enqueue(f"workers.jobs.{job}", *args, job_id=job_id, retry=retry, **options)
 
     if after_commit:
         on_commit(put)

@@ -392,8 +392,8 @@ def test_the_job_drains_due_deliveries_and_a_run_can_be_queued_once_per_moment(
 
     while time.time() % 2 > 1.5:  # both calls in one 2 s bucket
         time.sleep(0.1)
-    assert ow.enqueue_delivery_run(redis_url) is True
-    assert ow.enqueue_delivery_run(redis_url) is False  # the same moment: one run is enough
+    assert ow.enqueue_delivery_run() is True
+    assert ow.enqueue_delivery_run() is False  # the same moment: one run is enough
 
 
 # Bad input ------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Settings → Webhooks: the workspace's outbound webhook endpoints, their signing secrets and delivery logs."""
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import attempt, commit, is_htmx, page_number, workspace_view
 from app.event_types import EVENT_TYPES
@@ -211,6 +211,6 @@ def redeliver(endpoint_id, delivery_id):
     except DomainError as exc:
         flash(exc.message, "danger")
     else:
-        outbound_webhooks.enqueue_delivery_run(current_app.config["REDIS_URL"])
+        outbound_webhooks.enqueue_delivery_run()
         flash(f"Queued again as delivery #{copy.id}: it goes out within seconds.", "success")
     return redirect(url_for("webhook_endpoints.show", endpoint_id=endpoint_id))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from app.queueing import DEFAULT, get_queue
+from app.queueing import DEFAULT, enqueue
 from app.redis_client import get_redis
 from app.services.audience import import_columns
 from app.services.audience.contacts import ImportResult, import_subscribers, parse_csv
@@ -80,8 +80,16 @@ def start_import(workspace_id: int, import_id: str, columns: list[str], list_ids
     import_columns.check_columns(header, columns)
     status.update(state="queued", columns=columns, list_ids=list_ids)
     write_status(import_id, status)
-    get_queue(DEFAULT).enqueue(
-        "workers.jobs.run_import", import_id, workspace_id, list_ids, job_id=f"import-{import_id}", job_timeout=3600
+    # The status lives in Redis, not in the transaction: the job may go now.
+    enqueue(
+        "run_import",
+        import_id,
+        workspace_id,
+        list_ids,
+        queue=DEFAULT,
+        job_id=f"import-{import_id}",
+        after_commit=False,
+        job_timeout=3600,
     )
 
 

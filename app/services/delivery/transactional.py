@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Event, Message, Provider, Subscriber, Suppression, Template
 from app.providers import TransportUnavailable
-from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, get_queue
+from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, enqueue
 from app.redis_client import get_redis
 from app.services.audience.contacts import normalize_email, suppress_address
 from app.services.content.mime import MessageSkeleton
@@ -181,23 +181,13 @@ def create_message(
     ctx = _clean_context(context)
     sender, sender_name = _sender(workspace_id, from_email, from_name)
     reply = _address("reply_to", reply_to, required=False)
-    provider = (
-        providers.get_provider(workspace_id, provider_id) if provider_id else providers.default_provider(workspace_id)
-    )
-    if provider is None:
-        raise ValidationError("Add a sending provider first.", {"provider_id": "No provider is configured."})
-    to_name = " ".join(str(to_name or "").split())[:200] or None
-    sub = db.session.scalar(
-        select(Subscriber).where(Subscriber.workspace_id == workspace_id, Subscriber.email == email)
-    )
+    provider = _provider(workspace_id, provider_id)
     msg = Message(
         workspace_id=workspace_id,
         template_id=tpl.id,
         template_name=tpl.name,
         template_version=tpl.version,
         to_email=email,
-        to_name=to_name or (sub.name if sub else None),
-        subscriber_id=sub.id if sub else None,
         from_email=sender,
         from_name=(" ".join(str(sender_name or "").split())[:200] or None),
         reply_to=reply,
@@ -209,6 +199,26 @@ def create_message(
         idempotency_key=idempotency_key,
         status="queued",
     )
+    return _record(msg, tpl, to_name)
+
+
+def _provider(workspace_id: int, provider_id: int | None):
+    provider = (
+        providers.get_provider(workspace_id, provider_id) if provider_id else providers.default_provider(workspace_id)
+    )
+    if provider is None:
+        raise ValidationError("Add a sending provider first.", {"provider_id": "No provider is configured."})
+    return provider
+
+
+def _record(msg: Message, tpl, to_name: str | None) -> Accepted:
+    """Render the subject, mark a suppressed address, store the row and queue it after the commit."""
+    workspace_id, email = msg.workspace_id, msg.to_email
+    sub = db.session.scalar(
+        select(Subscriber).where(Subscriber.workspace_id == workspace_id, Subscriber.email == email)
+    )
+    msg.to_name = " ".join(str(to_name or "").split())[:200] or (sub.name if sub else None)
+    msg.subscriber_id = sub.id if sub else None
     # A template that fails for this context is the caller's error to see now, not a failed message later.
     msg.subject = _render(msg, tpl, _recipient(msg, sub)).subject[:998]
     blocked = blocking_suppression(workspace_id, email)
@@ -219,25 +229,30 @@ def create_message(
             db.session.add(msg)
             db.session.flush()
     except IntegrityError:
-        earlier = _by_idempotency_key(workspace_id, idempotency_key) if idempotency_key else None
+        earlier = _by_idempotency_key(workspace_id, msg.idempotency_key) if msg.idempotency_key else None
         if earlier is None:
             raise
         return Accepted(earlier, False)
     if msg.status == "queued":
-        url, message_id = current_app.config["REDIS_URL"], msg.id
-        on_commit(lambda: enqueue_message(url, message_id))
+        message_id = msg.id
+        on_commit(lambda: enqueue_message(message_id))
     return Accepted(msg, True)
 
 
-def enqueue_message(redis_url: str, message_id: int) -> None:
+def enqueue_message(message_id: int) -> None:
     """Queue the send on `transactional`, which its own worker listens to (never behind a bulk batch).
 
     The message is already committed: should Redis not answer, requeue_lost_messages queues it
     later, so the caller still gets its 202 and nothing is lost.
     """
     try:
-        get_queue(TRANSACTIONAL, redis_url).enqueue(
-            "workers.jobs.send_message", message_id, job_id=f"message-{message_id}", retry=TRANSACTIONAL_RETRY
+        enqueue(
+            "send_message",
+            message_id,
+            queue=TRANSACTIONAL,
+            job_id=f"message-{message_id}",
+            retry=TRANSACTIONAL_RETRY,
+            after_commit=False,
         )
     except redis.RedisError as exc:
         current_app.logger.warning("message %s not queued (%s); the scheduler will queue it", message_id, exc)
@@ -261,9 +276,8 @@ def requeue_lost_messages(min_age_seconds: float = LOST_AFTER_SECONDS, limit: in
         .limit(limit)
     ).all()
     lost = [i for i in ids if not Job.exists(f"message-{i}", connection=r)]
-    url = current_app.config["REDIS_URL"]
     for message_id in lost:
-        enqueue_message(url, message_id)
+        enqueue_message(message_id)
     return lost
 
 

@@ -22,7 +22,7 @@ from werkzeug.datastructures import Headers
 from app.extensions import db
 from app.models import Provider, WebhookPayload
 from app.providers import BadPayload, WebhookRejected  # noqa: F401  (verify() raises it; the view catches it here)
-from app.queueing import WEBHOOKS, get_queue
+from app.queueing import WEBHOOKS, enqueue
 from app.redis_client import get_redis
 from app.services.crypto import decrypt_json
 from app.services.errors import NotFound
@@ -162,15 +162,11 @@ def after_commit(provider: Provider, headers, body: bytes, payload_id: int) -> N
     """Once the payload is durable: remember a replay token and queue the processing."""
     try:
         _remember_token(provider, headers, body)
-        enqueue(current_app.config["REDIS_URL"], payload_id)
+        # The payload is committed already (the view calls this after its commit): queue it now.
+        job_id = f"webhook-payload-{payload_id}"
+        enqueue("process_webhook_payload", payload_id, queue=WEBHOOKS, job_id=job_id, after_commit=False)
     except Exception as exc:  # stored is what matters; requeue_stuck queues it within a minute
         current_app.logger.warning("webhook payload %s stored but not queued: %s", payload_id, exc)
-
-
-def enqueue(redis_url: str, payload_id: int) -> None:
-    get_queue(WEBHOOKS, redis_url).enqueue(
-        "workers.jobs.process_webhook_payload", payload_id, job_id=f"webhook-payload-{payload_id}", retry=None
-    )
 
 
 def process(payload_id: int) -> WebhookPayload | None:
@@ -277,10 +273,9 @@ def requeue_stuck(older_than: float = STUCK_AFTER_SECONDS, limit: int = 1000) ->
             .limit(limit)
         )
     )
-    url = current_app.config["REDIS_URL"]
-    q = get_queue(WEBHOOKS, url)
     for pid in ids:
-        q.enqueue("workers.jobs.process_webhook_payload", pid, job_id=f"webhook-payload-{pid}-r{int(time.time())}")
+        job_id = f"webhook-payload-{pid}-r{int(time.time())}"
+        enqueue("process_webhook_payload", pid, queue=WEBHOOKS, job_id=job_id, after_commit=False)
     return len(ids)
 
 

@@ -6,14 +6,14 @@ import logging
 import time
 from datetime import datetime, timezone
 
-from flask import current_app
+from rq.exceptions import DuplicateJobError
 from sqlalchemy import Integer, bindparam, exists, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.extensions import db
 from app.models import Event, WebhookEndpoint
 from app.models.base import UTCDateTime
-from app.queueing import WEBHOOKS, get_queue
+from app.queueing import WEBHOOKS, enqueue
 from app.services.outbound_webhooks.shared import deliveries_table, utc_now
 from app.transactions import on_commit
 
@@ -121,17 +121,17 @@ def fan_out_portable(workspace_id: int, ids: list[int], chunk: int = 5000) -> in
     return created
 
 
-def enqueue_delivery_run(redis_url: str) -> bool:
+def enqueue_delivery_run() -> bool:
     """Ask a worker to deliver now (after the commit that made deliveries visible). One job per 2 s
     bucket: a flood of calls queues one run. A lost enqueue is harmless: the scheduler runs every 10 s."""
-    from rq.exceptions import DuplicateJobError
-
     job_id = f"deliver-webhooks-{int(time.time() // 2)}"
     try:
-        get_queue(WEBHOOKS, redis_url).enqueue(
+        enqueue(
             # result_ttl=0: a finished run leaves no job behind to refuse the next one of its bucket.
-            "workers.jobs.deliver_webhooks",
+            "deliver_webhooks",
+            queue=WEBHOOKS,
             job_id=job_id,
+            after_commit=False,
             unique=True,
             result_ttl=0,
             failure_ttl=3600,
@@ -146,6 +146,4 @@ def enqueue_delivery_run(redis_url: str) -> bool:
 
 def run_soon_after_commit() -> None:
     """Queue a delivery run once the current transaction commits (its deliveries visible to workers)."""
-
-    url = current_app.config["REDIS_URL"]
-    on_commit(lambda: enqueue_delivery_run(url))
+    on_commit(enqueue_delivery_run)
