@@ -200,25 +200,12 @@ def builder_save(template_id):
     """Validate and store the posted design; answer with the canvas, or with the problem."""
     tpl = _visual(template_id)
     try:
-        if tpl.template_type != "visual":  # converted in another tab: the builder must not turn it back
-            raise ValidationError(
-                "This is a code template now: the builder no longer saves it. Reload the page.",
-                {"template_type": "code"},
-            )
-        data = {"design": _posted_design(), "template_type": "visual"}
-        for name in ("name", "subject", "preview_text", "category"):
-            if name in request.form:
-                data[name] = request.form[name]
         tpl = templates.update_template(
-            g.ws_id, template_id, data, user_id=current_user.id, coalesce_seconds=AUTOSAVE_WINDOW
+            g.ws_id, template_id, _save_data(tpl), user_id=current_user.id, coalesce_seconds=AUTOSAVE_WINDOW
         )
     except ValidationError as exc:
         db.session.rollback()
-        response = make_response("", 200)
-        response.headers["HX-Reswap"] = "none"
-        problems = {_short(k): _short(v) for k, v in (exc.fields or {}).items()}
-        _trigger(response, "hb-invalid", {"message": _short(exc.message), "fields": problems})
-        return response
+        return _save_refused(exc)
     commit()
     response = make_response(
         render_template(
@@ -234,23 +221,35 @@ def builder_save(template_id):
     return response
 
 
+def _save_data(tpl) -> dict:
+    """What an autosave changes: the design, and the email settings the form posted."""
+    if tpl.template_type != "visual":  # converted in another tab: the builder must not turn it back
+        raise ValidationError(
+            "This is a code template now: the builder no longer saves it. Reload the page.",
+            {"template_type": "code"},
+        )
+    data = {"design": _posted_design(), "template_type": "visual"}
+    for name in ("name", "subject", "preview_text", "category"):
+        if name in request.form:
+            data[name] = request.form[name]
+    return data
+
+
+def _save_refused(exc: ValidationError):
+    """The canvas stays as it is (no swap); the builder shows the problem from the trigger."""
+    response = make_response("", 200)
+    response.headers["HX-Reswap"] = "none"
+    problems = {_short(k): _short(v) for k, v in (exc.fields or {}).items()}
+    _trigger(response, "hb-invalid", {"message": _short(exc.message), "fields": problems})
+    return response
+
+
 @bp.route("/<int:template_id>/builder/panel", methods=["POST"])
 @workspace_view
 def builder_panel(template_id):
     """The properties panel for one block of the posted design (or the email's settings)."""
     tpl = _visual(template_id)
-    block_id = request.form.get("block") or ""
-    posted = None
-    try:
-        posted = _posted_design()
-        design = designs.validate_design(posted)
-    except ValidationError:
-        design = tpl.design
-    block = _find(design["blocks"], block_id) if block_id else None
-    if block is None and block_id and isinstance(posted, dict):
-        # The posted design does not validate yet (a field being fixed): the person may still
-        # select a block that exists only there, so the panel is made from it as posted.
-        block = _find_posted(posted.get("blocks"), block_id)
+    design, block = _panel_block(tpl, request.form.get("block") or "")
     if block is None:
         return render_template(
             "email_templates/builder/_settings.html",
@@ -267,6 +266,22 @@ def builder_panel(template_id):
         fields=fields.panel_fields(block["type"], block["props"]),
         networks=fields.NETWORKS,
     )
+
+
+def _panel_block(tpl, block_id: str) -> tuple[dict, dict | None]:
+    """The design the panel reads (the posted one if it validates, else the stored one) and the block."""
+    posted = None
+    try:
+        posted = _posted_design()
+        design = designs.validate_design(posted)
+    except ValidationError:
+        design = tpl.design
+    block = _find(design["blocks"], block_id) if block_id else None
+    if block is None and block_id and isinstance(posted, dict):
+        # The posted design does not validate yet (a field being fixed): the person may still
+        # select a block that exists only there, so the panel is made from it as posted.
+        block = _find_posted(posted.get("blocks"), block_id)
+    return design, block
 
 
 def _find(blocks: list, block_id: str):
