@@ -215,7 +215,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def make_workspace(ctx):
-    from app.services.platform.workspaces import create_workspace
+    from tests.factories import create_workspace  # (tests.factories imports this module)
 
     counter = iter(range(1, 10_000))
 

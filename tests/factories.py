@@ -7,7 +7,13 @@ from app.services.audience import contacts
 from app.services.campaigns import drafts
 from app.services.content import templates
 from app.services.delivery import providers
-from tests.conftest import TEMPLATE_HTML
+from app.services.platform import workspaces
+from tests.conftest import PASSWORD, TEMPLATE_HTML
+
+
+def create_workspace(name: str = "Acme", owner_email: str = "owner@example.com", password: str = PASSWORD, **kw):
+    """A workspace, its owner (who signs in with `password`) and its development outbox."""
+    return workspaces.create_workspace(name, owner_email, password, **kw)
 
 
 def create_list(workspace_id: int, name: str = "Customers"):
@@ -31,11 +37,41 @@ def people(n: int, email: str = "p{i}@example.com", name: str | None = "P{i}", *
     ]
 
 
+# The name and credentials a provider of each type gets when the test does not care which.
+PROVIDER_DEFAULTS = {
+    "smtp": ("Local relay", {}),
+    "ses": ("Amazon SES", {"access_key_id": "AKIDTEST", "secret_access_key": "secret"}),
+    "sendgrid": ("SendGrid", {"api_key": "SG.test-key"}),
+    "mailgun": ("Mailgun", {"api_key": "key-test"}),
+    "postmark": ("Postmark", {"server_token": "pm-test-token"}),
+}
+
+
+def create_provider(
+    workspace_id: int,
+    provider_type: str,
+    settings: dict | None = None,
+    credentials: dict | None = None,
+    name: str | None = None,
+    **options,
+):
+    """A provider of any type, as its settings form would save it. Without `name` or `credentials`
+    it gets the type's in PROVIDER_DEFAULTS; `options`: is_default, limits, priority, sandbox_mode…"""
+    default_name, default_credentials = PROVIDER_DEFAULTS[provider_type]
+    return providers.create_provider(
+        workspace_id,
+        name or default_name,
+        provider_type,
+        settings or {},
+        default_credentials if credentials is None else credentials,
+        **options,
+    )
+
+
 def create_smtp_provider(workspace_id: int, port: int, name: str = "Local relay", **options):
     """The workspace's default provider: an SMTP server on this machine (`options`: limits, priority…)."""
-    return providers.create_provider(
-        workspace_id, name, "smtp", {"host": "127.0.0.1", "port": port}, {}, is_default=True, **options
-    )
+    options.setdefault("is_default", True)
+    return create_provider(workspace_id, "smtp", {"host": "127.0.0.1", "port": port}, {}, name, **options)
 
 
 def create_template(

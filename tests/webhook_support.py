@@ -21,11 +21,16 @@ from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import CampaignRecipient, Subscriber
-from app.services.audience import contacts
-from app.services.campaigns import drafts, lifecycle, recipients
-from app.services.content import templates
+from app.services.campaigns import lifecycle, recipients
 from app.services.delivery import providers as provider_service
-from tests.conftest import TEMPLATE_HTML
+from tests.factories import (
+    create_campaign,
+    create_list,
+    create_smtp_provider,
+    create_subscribers,
+    create_template,
+    people,
+)
 from tests.unit.test_sns_verify import _cert, _pem, _sign
 
 # SendGrid -------------------------------------------------------------------------------------
@@ -200,15 +205,13 @@ def ses_mail(recipient: dict) -> dict:
 
 def sent_campaign(workspace_id: int, smtp_port: int, worker, n: int = 6, prefix: str = "person", name="Spring"):
     """n subscribers on a list, a campaign sent to them through a local SMTP relay; its recipients."""
-    lst = contacts.create_list(workspace_id, f"{name} list")
-    rows = [{"email": f"{prefix}{i}@example.com", "name": f"Person {i}"} for i in range(n)]
-    contacts.import_subscribers(workspace_id, rows, [lst.id])
+    lst = create_list(workspace_id, f"{name} list")
+    create_subscribers(workspace_id, people(n, prefix + "{i}@example.com", "Person {i}"), lst.id)
     relay = provider_service.default_provider(workspace_id)
     if relay is None or relay.provider_type != "smtp":
-        relay = provider_service.create_provider(
-            workspace_id, "Local relay", "smtp", {"host": "127.0.0.1", "port": smtp_port}, {}, is_default=True
-        )
-    camp = _campaign(workspace_id, lst.id, relay.id, name)
+        relay = create_smtp_provider(workspace_id, smtp_port)
+    tpl = create_template(workspace_id, name=f"{name} template")
+    camp = create_campaign(workspace_id, tpl.id, [lst.id], relay.id, name=name, from_name="Acme Shop")
     db.session.commit()
     lifecycle.send_now(workspace_id, camp.id)
     db.session.commit()
@@ -219,7 +222,8 @@ def sent_campaign(workspace_id: int, smtp_port: int, worker, n: int = 6, prefix:
 def another_campaign(workspace_id: int, list_id: int, worker, name: str):
     """The same list, sent again (a new campaign through the default relay)."""
     relay = provider_service.default_provider(workspace_id)
-    camp = _campaign(workspace_id, list_id, relay.id, name)
+    tpl = create_template(workspace_id, name=f"{name} template")
+    camp = create_campaign(workspace_id, tpl.id, [list_id], relay.id, name=name, from_name="Acme Shop")
     db.session.commit()
     lifecycle.send_now(workspace_id, camp.id)
     db.session.commit()
@@ -227,31 +231,15 @@ def another_campaign(workspace_id: int, list_id: int, worker, name: str):
     return camp, recipients_of(camp.id)
 
 
-def _campaign(workspace_id: int, list_id: int, provider_id: int, name: str):
-    tpl = templates.create_template(
-        workspace_id, {"name": f"{name} template", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
-    )
-    return drafts.create_campaign(
-        workspace_id,
-        {
-            "name": name,
-            "template_id": tpl.id,
-            "list_ids": [list_id],
-            "from_name": "Acme Shop",
-            "from_email": "news@shop.example.com",
-            "provider_id": provider_id,
-        },
-    )
-
-
 def bulk_sent_campaign(workspace_id: int, n: int, provider_id: int, prefix: str = "flood"):
     """A campaign to n subscribers whose recipients are written set-based and marked sent through
     `provider_id` (as if handed off there), without sending any message; its recipients."""
-    lst = contacts.create_list(workspace_id, "Everyone")
-    rows = [{"email": f"{prefix}{i:05d}@example.com"} for i in range(n)]
+    lst = create_list(workspace_id, "Everyone")
+    rows = people(n, prefix + "{i:05d}@example.com", name=None)
     for i in range(0, n, 5000):
-        contacts.import_subscribers(workspace_id, rows[i : i + 5000], [lst.id])
-    camp = _campaign(workspace_id, lst.id, provider_id, "Flood")
+        create_subscribers(workspace_id, rows[i : i + 5000], lst.id)
+    tpl = create_template(workspace_id, name="Flood template")
+    camp = create_campaign(workspace_id, tpl.id, [lst.id], provider_id, name="Flood", from_name="Acme Shop")
     camp.status = "sending"
     camp.total_recipients = recipients.materialize_recipients(camp)  # one INSERT ... SELECT
     db.session.execute(

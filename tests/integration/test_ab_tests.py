@@ -13,10 +13,15 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant
 from app.services.audience import contacts
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle
-from app.services.content import templates
 from app.services.events import tracking
-from tests.conftest import TEMPLATE_HTML
-from tests.factories import create_list, create_smtp_provider, create_subscribers, create_template, people
+from tests.factories import (
+    create_campaign,
+    create_list,
+    create_smtp_provider,
+    create_subscribers,
+    create_template,
+    people,
+)
 
 SUBJECT_A = "Spring sale: 20% off everything"
 SUBJECT_B = "Last chance, {{ subscriber.name }}: spring sale ends tonight"
@@ -41,7 +46,7 @@ def _setup(workspace, sink, n=200, **ab):
 
 
 def _start(workspace, data) -> Campaign:
-    camp = drafts.create_campaign(workspace.id, data)
+    camp = create_campaign(workspace.id, **data)
     db.session.commit()
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
@@ -233,16 +238,11 @@ def test_pause_and_cancel_during_the_wait_send_nothing_more(api, workspace, smtp
 
 def test_content_and_from_name_variants_render_their_own_message_with_tracked_links(workspace, smtp_sink, worker, app):
     data = _setup(workspace, smtp_sink, n=10, test_percent=50)
-    other = templates.create_template(
-        workspace.id,
-        {
-            "name": "Sale, short",
-            "subject": "Short and sweet",
-            "preview_text": "Two lines only",
-            "body_html": '<p>Short version. <a href="https://example.com/short">Shop</a> '
-            '<a href="{{ unsubscribe_url }}">Unsubscribe</a> <a href="{{ view_in_browser_url }}">View</a></p>',
-        },
+    short_html = (
+        '<p>Short version. <a href="https://example.com/short">Shop</a> '
+        '<a href="{{ unsubscribe_url }}">Unsubscribe</a> <a href="{{ view_in_browser_url }}">View</a></p>'
     )
+    other = create_template(workspace.id, "Short and sweet", short_html, "Sale, short", preview_text="Two lines only")
     db.session.commit()
     data["variants"] = [{"from_name": "Ana at Acme"}, {"template_id": other.id}]
     camp = _start(workspace, data)
@@ -267,7 +267,7 @@ def test_content_and_from_name_variants_render_their_own_message_with_tracked_li
 def test_bad_tests_are_refused_with_the_field_named(api, workspace, smtp_sink, make_workspace):
     data = _setup(workspace, smtp_sink, n=5)
     elsewhere = make_workspace("Other", "them@example.com")
-    foreign = templates.create_template(elsewhere.id, {"name": "Theirs", "subject": "S", "body_html": TEMPLATE_HTML})
+    foreign = create_template(elsewhere.id, "S", name="Theirs")
     db.session.commit()
     cases = [
         ({"variants": [{"subject": "Only one"}]}, "variants"),

@@ -11,10 +11,9 @@ from app.extensions import db
 from app.models import ApiKey
 from app.services.audience import contacts
 from app.services.campaigns import drafts
-from app.services.content import templates
-from app.services.delivery import providers
 from app.services.platform.workspaces import create_api_key, revoke_api_key
 from tests.conftest import TEMPLATE_HTML
+from tests.factories import create_campaign, create_list, create_smtp_provider, create_template
 
 ERROR_KEYS = {"code", "message", "fields"}
 
@@ -88,14 +87,11 @@ def make_campaign(api, list_ids, template_id, **overrides) -> dict:
 def other(make_workspace):
     """Another workspace with one of everything: its ids must be invisible through our key."""
     ws = make_workspace("Other", "other@example.com")
-    lst = contacts.create_list(ws.id, "Theirs")
+    lst = create_list(ws.id, "Theirs")
     sub = contacts.add_subscriber(ws.id, "them@example.com", list_ids=[lst.id])
-    tpl = templates.create_template(ws.id, {"name": "T", "subject": "S", "body_html": TEMPLATE_HTML})
-    camp = drafts.create_campaign(
-        ws.id,
-        {"name": "C", "template_id": tpl.id, "list_ids": [lst.id], "from_name": "O", "from_email": "o@example.com"},
-    )
-    prov = providers.create_provider(ws.id, "Theirs", "smtp", {"host": "127.0.0.1", "port": 2525}, {})
+    tpl = create_template(ws.id, "S", name="T")
+    camp = create_campaign(ws.id, tpl.id, [lst.id], name="C", from_name="O", from_email="o@example.com")
+    prov = create_smtp_provider(ws.id, 2525, "Theirs", is_default=False)
     db.session.commit()
     return {
         "workspace": ws.id,

@@ -25,9 +25,9 @@ from app.models import CaughtMessage, SavedBlock, Template, TemplateVersion, Use
 from app.services import designs
 from app.services.audience import contacts
 from app.services.content import saved_blocks, templates
-from app.services.delivery import providers
 from app.services.designs import MAX_DEPTH, starters
 from tests.conftest import TEMPLATE_HTML
+from tests.factories import create_smtp_provider
 
 BASE_URL = "http://herald.test"
 
@@ -237,9 +237,7 @@ def tpl(workspace, owner_id):
 @pytest.fixture
 def sink_provider(workspace, smtp_sink):
     """The workspace sends through the SMTP sink by default."""
-    p = providers.create_provider(
-        workspace.id, "Sink", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port, "use_tls": False}, {}, True
-    )
+    p = create_smtp_provider(workspace.id, smtp_sink.port, "Sink")
     db.session.commit()
     return p
 

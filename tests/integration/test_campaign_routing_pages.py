@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign
-from app.services.audience import contacts
-from app.services.content import templates
 from app.services.delivery import providers
-from tests.conftest import TEMPLATE_HTML, SMTPSink
+from tests.conftest import SMTPSink
+from tests.factories import create_list, create_smtp_provider, create_subscribers, create_template, people
 from tests.support import free_port
 
 PEOPLE = 6
@@ -33,19 +32,15 @@ def second_sink():
 
 
 def _shop(workspace):
-    lst = contacts.create_list(workspace.id, "Customers")
-    contacts.import_subscribers(
-        workspace.id, [{"email": f"p{i}@example.com", "name": f"P{i}"} for i in range(PEOPLE)], [lst.id]
-    )
-    tpl = templates.create_template(
-        workspace.id, {"name": "Welcome", "subject": "Hi {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
-    )
+    lst = create_list(workspace.id)
+    create_subscribers(workspace.id, people(PEOPLE), lst.id)
+    tpl = create_template(workspace.id)
     db.session.commit()
     return lst, tpl
 
 
 def _relay(workspace, name, port, **kw):
-    p = providers.create_provider(workspace.id, name, "smtp", {"host": "127.0.0.1", "port": port}, {}, **kw)
+    p = create_smtp_provider(workspace.id, port, name, **{"is_default": False, **kw})
     db.session.commit()
     return p
 

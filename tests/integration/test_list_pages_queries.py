@@ -3,27 +3,16 @@
 import pytest
 
 from app.extensions import db
-from app.services.audience import contacts
 from app.services.campaigns import drafts
-from app.services.content import templates
-from tests.conftest import TEMPLATE_HTML
+from tests.factories import create_campaign, create_list, create_subscribers, create_template, people
 
 
 def _fill(workspace, n):
-    lst = contacts.create_list(workspace.id, f"List {n}")
-    contacts.import_subscribers(workspace.id, [{"email": f"p{n}-{i}@example.com"} for i in range(n)], [lst.id])
-    tpl = templates.create_template(workspace.id, {"name": f"T{n}", "subject": "s", "body_html": TEMPLATE_HTML})
+    lst = create_list(workspace.id, f"List {n}")
+    create_subscribers(workspace.id, people(n, f"p{n}-{{i}}@example.com", name=None), lst.id)
+    tpl = create_template(workspace.id, "s", name=f"T{n}")
     for i in range(n):
-        drafts.create_campaign(
-            workspace.id,
-            {
-                "name": f"C{n}-{i}",
-                "template_id": tpl.id,
-                "list_ids": [lst.id],
-                "from_name": "A",
-                "from_email": "a@example.com",
-            },
-        )
+        create_campaign(workspace.id, tpl.id, [lst.id], name=f"C{n}-{i}", from_name="A", from_email="a@example.com")
     db.session.commit()
 
 

@@ -15,6 +15,7 @@ from app.services.delivery import providers
 from app.services.delivery.verp import return_path
 from app.services.events.mailin import start_mailin
 from tests.conftest import TEMPLATE_HTML
+from tests.factories import people, smtp_campaign
 from tests.support import free_port
 
 BOUNCE_DOMAIN = "bounces.example.com"
@@ -32,26 +33,9 @@ def mailin(app):
 @pytest.fixture
 def sent(workspace, smtp_sink, worker, app):
     """A campaign sent to three people through an SMTP provider; (campaign, {email: recipient})."""
-    lst = contacts.create_list(workspace.id, "Customers")
-    contacts.import_subscribers(workspace.id, [{"email": f"person{i}@example.com"} for i in range(3)], [lst.id])
-    prov = providers.create_provider(
-        workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": smtp_sink.port}, {}, is_default=True
-    )
-    tpl = templates.create_template(
-        workspace.id, {"name": "Spring", "subject": "Spring sale", "body_html": TEMPLATE_HTML}
-    )
-    camp = drafts.create_campaign(
-        workspace.id,
-        {
-            "name": "Spring",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme Shop",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
-    db.session.commit()
+    rows = people(3, "person{i}@example.com", name=None)
+    template = {"name": "Spring", "subject": "Spring sale"}
+    camp = smtp_campaign(workspace, smtp_sink, rows, template, {"name": "Relay"}, from_name="Acme Shop")
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()

@@ -14,12 +14,11 @@ from app.blueprints.public.pixel import PIXEL
 from app.extensions import db
 from app.services.audience import contacts
 from app.services.campaigns import drafts, lifecycle
-from app.services.content import templates
 from app.services.delivery import providers
 from app.services.ids import parse_int
 from app.services.pagination import MAX_PAGE, page_from
 from app.services.tokens import make_token, read_token
-from tests.conftest import TEMPLATE_HTML
+from tests.factories import smtp_campaign
 
 ODD_TOKENS = [
     "é",
@@ -57,24 +56,9 @@ PAGES = [
 
 def _sent_campaign(workspace, sink, worker):
     """A campaign sent to one person: the links of the message they received."""
-    lst = contacts.create_list(workspace.id, "Customers")
-    contacts.import_subscribers(workspace.id, [{"email": "ann@example.com", "name": "Ann"}], [lst.id])
-    prov = providers.create_provider(
-        workspace.id, "Relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
-    )
-    tpl = templates.create_template(workspace.id, {"name": "News", "subject": "News", "body_html": TEMPLATE_HTML})
-    camp = drafts.create_campaign(
-        workspace.id,
-        {
-            "name": "Spring",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
-    db.session.commit()
+    rows = [{"email": "ann@example.com", "name": "Ann"}]
+    camp = smtp_campaign(workspace, sink, rows, {"name": "News", "subject": "News"}, {"name": "Relay"})
+    [lst] = drafts.campaign_lists(camp.id)
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import CampaignRecipient, Event, Message, Suppression
-from app.services.delivery.providers import create_provider
+from tests.factories import create_provider
 from tests.webhook_support import (
     MAILGUN_KEY,
     POSTMARK_PASSWORD,
@@ -29,19 +29,15 @@ from tests.webhook_support import (
 
 
 def _providers(workspace_id: int, key=SENDGRID_KEY) -> SimpleNamespace:
-    sg = create_provider(
-        workspace_id, "SendGrid", "sendgrid", {"webhook_public_key": public_key_b64(key)}, {"api_key": "SG.x.y"}
-    )
+    sg = create_provider(workspace_id, "sendgrid", {"webhook_public_key": public_key_b64(key)}, {"api_key": "SG.x.y"})
     mg = create_provider(
         workspace_id,
-        "Mailgun",
         "mailgun",
         {"domain": "mg.shop.example.com"},
         {"api_key": "key-api", "webhook_signing_key": MAILGUN_KEY},
     )
     pm = create_provider(
         workspace_id,
-        "Postmark",
         "postmark",
         {"message_stream": "broadcast"},
         {"server_token": "pm-token", "webhook_username": POSTMARK_USER, "webhook_password": POSTMARK_PASSWORD},

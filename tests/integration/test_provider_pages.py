@@ -15,6 +15,7 @@ from app.models import Provider, WebhookPayload
 from app.services.crypto import decrypt_json
 from app.services.delivery import delivery_stats, providers
 from app.services.events import webhook_intake
+from tests.factories import create_provider
 
 PUBLIC_KEY = base64.b64encode(
     ec.generate_private_key(ec.SECP256R1())
@@ -72,7 +73,7 @@ def field_error(html: str, field: str) -> str:
 
 
 def sendgrid(workspace, **settings) -> Provider:
-    p = providers.create_provider(workspace.id, "SendGrid", "sendgrid", settings, {"api_key": "SG.stored-key-x"})
+    p = create_provider(workspace.id, "sendgrid", settings, {"api_key": "SG.stored-key-x"})
     db.session.commit()
     return p
 

@@ -11,43 +11,40 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Campaign, CampaignList, Subscriber
 from app.services.audience import contacts
-from app.services.campaigns import drafts, lifecycle, recurring
-from app.services.content import templates
-from app.services.delivery import providers
-from tests.conftest import TEMPLATE_HTML
+from app.services.campaigns import lifecycle, recurring
+from tests.factories import (
+    create_campaign,
+    create_list,
+    create_smtp_provider,
+    create_subscribers,
+    create_template,
+    people,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEKLY = {"frequency": "weekly", "days": [0], "time": "09:00", "timezone": "Europe/Berlin"}
 
 
 def _audience(workspace, sink, n=3):
-    lst = contacts.create_list(workspace.id, "Readers")
-    contacts.import_subscribers(
-        workspace.id, [{"email": f"r{i}@example.com", "name": f"R{i}"} for i in range(n)], [lst.id]
-    )
-    prov = providers.create_provider(
-        workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
-    )
-    tpl = templates.create_template(
-        workspace.id, {"name": "Digest", "subject": "This week, {{ subscriber.name }}", "body_html": TEMPLATE_HTML}
-    )
+    """Readers r0… on a list, the default relay and the Digest template; committed."""
+    lst = create_list(workspace.id, "Readers")
+    create_subscribers(workspace.id, people(n, "r{i}@example.com", "R{i}"), lst.id)
+    prov = create_smtp_provider(workspace.id, sink.port)
+    tpl = create_template(workspace.id, "This week, {{ subscriber.name }}", name="Digest")
     db.session.commit()
     return lst, prov, tpl
 
 
 def _series(workspace, lst, prov, tpl, name="Weekly digest", recurrence=WEEKLY, **extra) -> Campaign:
-    camp = drafts.create_campaign(
+    camp = create_campaign(
         workspace.id,
-        {
-            "name": name,
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme",
-            "from_email": "digest@shop.example.com",
-            "provider_id": prov.id,
-            "recurrence": recurrence,
-            **extra,
-        },
+        tpl.id,
+        [lst.id],
+        prov.id,
+        name=name,
+        from_email="digest@shop.example.com",
+        recurrence=recurrence,
+        **extra,
     )
     db.session.commit()
     return camp

@@ -11,11 +11,9 @@ from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.models import CampaignRecipient
-from app.services.audience import contacts
 from app.services.campaigns import drafts, lifecycle
-from app.services.content import templates
-from app.services.delivery import providers, routing
-from tests.conftest import TEMPLATE_HTML
+from app.services.delivery import routing
+from tests.factories import create_campaign, create_list, create_provider, create_subscribers, create_template, people
 from tests.support import free_port
 
 
@@ -72,31 +70,16 @@ def sendgrids():
 
 
 def _campaign(workspace, primary, backup, n):
-    lst = contacts.create_list(workspace.id, "Customers")
-    contacts.import_subscribers(workspace.id, [{"email": f"p{i}@example.com"} for i in range(n)], [lst.id])
-    ids = []
-    for name, fake in (("Primary", primary), ("Backup", backup)):
-        p = providers.create_provider(
-            workspace.id,
-            name,
-            "sendgrid",
-            {"api_base_url": fake.url},
-            {"api_key": f"SG.{name}"},
-            max_sends_per_second=None,
-        )
-        ids.append(p.id)
-    tpl = templates.create_template(workspace.id, {"name": "T", "subject": "Hi", "body_html": TEMPLATE_HTML})
-    camp = drafts.create_campaign(
-        workspace.id,
-        {
-            "name": "Failover",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme",
-            "from_email": "news@shop.example.com",
-            "routing_config": {"strategy": "priority", "providers": ids, "fallback": True},
-        },
-    )
+    """A draft to p0…p{n-1}, routed by priority through SendGrid "Primary" then "Backup" (two fakes)."""
+    lst = create_list(workspace.id)
+    create_subscribers(workspace.id, people(n, name=None), lst.id)
+    ids = [
+        create_provider(workspace.id, "sendgrid", {"api_base_url": fake.url}, {"api_key": f"SG.{name}"}, name).id
+        for name, fake in (("Primary", primary), ("Backup", backup))
+    ]
+    tpl = create_template(workspace.id, "Hi", name="T")
+    routing_config = {"strategy": "priority", "providers": ids, "fallback": True}
+    camp = create_campaign(workspace.id, tpl.id, [lst.id], name="Failover", routing_config=routing_config)
     db.session.commit()
     return camp, ids
 

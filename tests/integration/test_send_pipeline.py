@@ -6,49 +6,24 @@ from urllib.parse import urlparse
 from app.extensions import db
 from app.services.audience import contacts
 from app.services.campaigns import drafts, lifecycle, recipients
-from app.services.content import templates
 from app.services.delivery import providers
 from app.services.events import tracking
-from tests.conftest import TEMPLATE_HTML
+from tests.factories import create_list, people, smtp_campaign
 
 
-def _setup(workspace, sink, n=5, extra_rows=()):
-    lst = contacts.create_list(workspace.id, "Customers")
-    rows = [
-        {"email": f"Person{i}@Example.com", "name": f"Person {i}", "attributes": {"plan": "gold"}} for i in range(n)
-    ]
-    contacts.import_subscribers(workspace.id, rows + list(extra_rows), [lst.id])
-    prov = providers.create_provider(
-        workspace.id, "Local relay", "smtp", {"host": "127.0.0.1", "port": sink.port}, {}, is_default=True
-    )
-    tpl = templates.create_template(
-        workspace.id,
-        {
-            "name": "Welcome",
-            "subject": "Hi {{ subscriber.name }}",
-            "body_html": TEMPLATE_HTML,
-            "preview_text": "A warm hello",
-        },
-    )
-    camp = drafts.create_campaign(
-        workspace.id,
-        {
-            "name": "Spring",
-            "template_id": tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Acme Shop",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
-    db.session.commit()
-    return lst, camp
+def customers(n: int) -> list[dict]:
+    """`n` people on the gold plan, their addresses in mixed case (Herald stores them lower-cased)."""
+    return people(n, "Person{i}@Example.com", "Person {i}", plan="gold")
+
+
+# The Spring campaign from Acme Shop, with a preview text.
+SPRING = {"template": {"preview_text": "A warm hello"}, "from_name": "Acme Shop"}
 
 
 def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_headers(
     workspace, smtp_sink, worker, app
 ):
-    lst, camp = _setup(workspace, smtp_sink, n=7)
+    camp = smtp_campaign(workspace, smtp_sink, customers(7), **SPRING)
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
@@ -70,7 +45,7 @@ def test_campaign_reaches_every_subscriber_once_with_tracking_and_unsubscribe_he
 
 
 def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink, worker, app):
-    lst, camp = _setup(workspace, smtp_sink, n=2)
+    camp = smtp_campaign(workspace, smtp_sink, customers(2), **SPRING)
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
@@ -95,7 +70,7 @@ def test_opens_clicks_and_one_click_unsubscribe_are_counted(workspace, smtp_sink
 
 
 def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, smtp_sink, worker, app):
-    lst, camp = _setup(workspace, smtp_sink, n=3)
+    camp = smtp_campaign(workspace, smtp_sink, customers(3), **SPRING)
     sub = db.session.scalar(db.select(contacts.Subscriber).where(contacts.Subscriber.email == "person0@example.com"))
     contacts.unsubscribe(sub)
     contacts.suppress_address(workspace.id, "person1@example.com", "complained")
@@ -112,7 +87,7 @@ def test_next_campaign_skips_unsubscribed_and_suppressed_with_reason(workspace, 
 
 def test_hard_bounce_fails_recipient_suppresses_and_campaign_goes_on(workspace, smtp_sink, worker, app):
     smtp_sink.refuse["person1@example.com"] = "550 5.1.1 <person1@example.com>: mailbox unknown"
-    lst, camp = _setup(workspace, smtp_sink, n=3)
+    camp = smtp_campaign(workspace, smtp_sink, customers(3), **SPRING)
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
     worker()
@@ -133,7 +108,7 @@ def _first_message_urls(sink):
 
 
 def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smtp_sink, worker, app):
-    _setup(workspace, smtp_sink, n=1)
+    smtp_campaign(workspace, smtp_sink, customers(1), **SPRING)
     camp = db.session.scalar(db.select(drafts.Campaign))
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
@@ -147,7 +122,7 @@ def test_view_in_browser_shows_the_personalized_message_sandboxed(workspace, smt
 
 
 def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(workspace, smtp_sink, worker, app):
-    _setup(workspace, smtp_sink, n=1)
+    smtp_campaign(workspace, smtp_sink, customers(1), **SPRING)
     camp = db.session.scalar(db.select(drafts.Campaign))
     lifecycle.send_now(workspace.id, camp.id)
     db.session.commit()
@@ -175,8 +150,9 @@ def test_unsubscribe_page_confirms_then_offers_resubscribe_and_preferences(works
 
 
 def test_preference_center_lets_a_person_leave_one_list(workspace, smtp_sink, worker, app):
-    lst, camp = _setup(workspace, smtp_sink, n=1)
-    other = contacts.create_list(workspace.id, "Product news")
+    camp = smtp_campaign(workspace, smtp_sink, customers(1), **SPRING)
+    [lst] = drafts.campaign_lists(camp.id)
+    other = create_list(workspace.id, "Product news")
     sub = db.session.scalar(db.select(contacts.Subscriber))
     contacts.add_to_list(workspace.id, other.id, [sub.id])
     db.session.commit()
@@ -203,7 +179,7 @@ def test_unreachable_provider_loses_nobody_says_why_and_resumes(workspace, smtp_
     from app.services.campaigns import sending
     from tests.support import free_port
 
-    lst, camp = _setup(workspace, smtp_sink, n=3)
+    camp = smtp_campaign(workspace, smtp_sink, customers(3), **SPRING)
     prov = providers.get_provider(workspace.id, camp.provider_id)
     real_port = prov.settings["port"]
     prov.settings = {**prov.settings, "port": free_port()}  # nothing listens there

@@ -15,11 +15,18 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign, Message, Suppression
 from app.services.audience import contacts
-from app.services.campaigns import drafts, lifecycle
+from app.services.campaigns import lifecycle
 from app.services.content import templates
-from app.services.delivery import providers
 from app.services.designs import compile_design, starters
 from tests.conftest import TEMPLATE_HTML
+from tests.factories import (
+    create_campaign,
+    create_list,
+    create_smtp_provider,
+    create_subscribers,
+    create_template,
+    people,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,29 +57,14 @@ def conforms(document):
 
 
 def _provider(workspace, sink, per_second=None):
-    prov = providers.create_provider(
-        workspace.id,
-        "Local relay",
-        "smtp",
-        {"host": "127.0.0.1", "port": sink.port},
-        {},
-        is_default=True,
-        max_sends_per_second=per_second,
-    )
+    prov = create_smtp_provider(workspace.id, sink.port, max_sends_per_second=per_second)
     db.session.commit()
     return prov
 
 
 def _reset_template(workspace, name="Password reset"):
-    tpl = templates.create_template(
-        workspace.id,
-        {
-            "name": name,
-            "subject": "Reset your password, {{ subscriber.name or 'there' }}",
-            "body_html": RESET_HTML,
-            "category": "transactional",
-        },
-    )
+    subject = "Reset your password, {{ subscriber.name or 'there' }}"
+    tpl = create_template(workspace.id, subject, RESET_HTML, name, category="transactional")
     db.session.commit()
     return tpl
 
@@ -172,15 +164,7 @@ def test_another_workspaces_template_is_not_found_and_nothing_is_recorded(api, w
 def test_bad_input_answers_422_naming_the_field(api, workspace, smtp_sink):
     _provider(workspace, smtp_sink)
     _reset_template(workspace)
-    tpl = templates.create_template(
-        workspace.id,
-        {
-            "name": "Average",
-            "subject": "Average",
-            "body_html": "<p>{{ total / count }}</p>",
-            "category": "transactional",
-        },
-    )
+    tpl = create_template(workspace.id, "Average", "<p>{{ total / count }}</p>", "Average", category="transactional")
     db.session.commit()
     cases = [
         ({"to": "ann@example.com"}, "template"),
@@ -609,20 +593,10 @@ def test_a_message_is_delivered_promptly_while_a_big_campaign_crawls_through_the
     """The Procfile's two workers: `worker` busy with a 300-recipient campaign at 5 messages a second
     (a minute of sending), `transactional` free for the password reset, which shares the provider's rate."""
     prov = _provider(workspace, smtp_sink, per_second=5)
-    lst = contacts.create_list(workspace.id, "Everyone")
-    contacts.import_subscribers(workspace.id, [{"email": f"bulk{i}@example.com"} for i in range(300)], [lst.id])
-    bulk_tpl = templates.create_template(workspace.id, {"name": "Sale", "subject": "Sale", "body_html": TEMPLATE_HTML})
-    camp = drafts.create_campaign(
-        workspace.id,
-        {
-            "name": "Big sale",
-            "template_id": bulk_tpl.id,
-            "list_ids": [lst.id],
-            "from_name": "Shop",
-            "from_email": "news@shop.example.com",
-            "provider_id": prov.id,
-        },
-    )
+    lst = create_list(workspace.id, "Everyone")
+    create_subscribers(workspace.id, people(300, "bulk{i}@example.com", name=None), lst.id)
+    bulk_tpl = create_template(workspace.id, "Sale", name="Sale")
+    camp = create_campaign(workspace.id, bulk_tpl.id, [lst.id], prov.id, name="Big sale", from_name="Shop")
     _reset_template(workspace)
     db.session.commit()
     lifecycle.send_now(workspace.id, camp.id)

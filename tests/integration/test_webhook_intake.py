@@ -22,8 +22,8 @@ from app.models import CampaignList, CampaignRecipient, Event, Subscriber, Suppr
 from app.services import outbound_webhooks
 from app.services.campaigns import drafts
 from app.services.delivery import delivery_stats
-from app.services.delivery.providers import create_provider
 from app.services.events import webhook_intake
+from tests.factories import create_provider
 from tests.support import free_port
 from tests.webhook_support import (
     MAILGUN_KEY,
@@ -55,26 +55,21 @@ from tests.webhook_support import (
 
 def _add_providers(workspace_id: int, key=SENDGRID_KEY) -> SimpleNamespace:
     """One provider of each webhook type, configured as their settings pages would configure them."""
-    sg = create_provider(
-        workspace_id, "SendGrid", "sendgrid", {"webhook_public_key": public_key_b64(key)}, {"api_key": "SG.x.y"}
-    )
+    sg = create_provider(workspace_id, "sendgrid", {"webhook_public_key": public_key_b64(key)}, {"api_key": "SG.x.y"})
     mg = create_provider(
         workspace_id,
-        "Mailgun",
         "mailgun",
         {"domain": "mg.shop.example.com"},
         {"api_key": "key-api", "webhook_signing_key": MAILGUN_KEY},
     )
     pm = create_provider(
         workspace_id,
-        "Postmark",
         "postmark",
         {"message_stream": "broadcast"},
         {"server_token": "pm-token", "webhook_username": POSTMARK_USER, "webhook_password": POSTMARK_PASSWORD},
     )
     ses = create_provider(
         workspace_id,
-        "Amazon SES",
         "ses",
         {"region": "us-east-1", "topic_arns": [TOPIC]},
         {"access_key_id": "AKIATEST", "secret_access_key": "secret"},
