@@ -5,9 +5,6 @@ from zoneinfo import ZoneInfo
 
 from flask import g
 from markupsafe import Markup, escape
-from sqlalchemy import select
-
-from app.extensions import db
 
 
 def num(value) -> str:
@@ -47,17 +44,11 @@ def register_filters(app) -> None:
 
     @app.context_processor
     def nav_state():
-        from app.models import Provider
+        from app.services.delivery.providers import has_development_outbox
 
         ws_id = getattr(g, "ws_id", None)
         if ws_id is None:
             return {}
         if "nav_has_outbox" not in g:
-            g.nav_has_outbox = bool(
-                db.session.scalar(
-                    select(Provider.id)
-                    .where(Provider.workspace_id == ws_id, Provider.provider_type == "outbox")
-                    .limit(1)
-                )
-            )
+            g.nav_has_outbox = has_development_outbox(ws_id)
         return {"nav_has_outbox": g.nav_has_outbox}

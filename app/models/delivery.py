@@ -8,15 +8,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.base import JSONType, UTCDateTime, utcnow
 
-# "outbox" is the development mail catcher every new workspace starts with.
-PROVIDER_TYPES = ("smtp", "ses", "sendgrid", "mailgun", "postmark", "outbox")
-
 
 class Provider(db.Model):
     __tablename__ = "providers"
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
+    # A type a provider module declares (app/providers/registry.py); the services check it.
     provider_type: Mapped[str] = mapped_column(String(20))
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
     # Fernet token of the JSON credentials; never returned by the API or shown again.

@@ -7,7 +7,9 @@ of the app but these dataclasses):
 - a transport class with `send(mail_from, rcpt, raw, ref=None) -> SendResult`, `check()`
   (raises TransportUnavailable with the reason) and `close()`;
 - `verify_webhook(headers, body, settings, credentials, now) -> None`, raising WebhookRejected;
-- `parse_webhook(headers, body) -> list[ProviderEvent]`, raising BadPayload.
+- `parse_webhook(headers, body) -> list[ProviderEvent]`, raising BadPayload;
+- a `SPEC` (spec.py) that says all of it in one declaration, with its form fields, settings
+  checks and transport factory; registry.py collects the specs, and nothing else names a type.
 """
 
 from dataclasses import dataclass, field

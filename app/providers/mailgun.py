@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote
 
 import urllib3
 
-from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces, checks
 from app.providers.common import (
     ApiBase,
     angle,
@@ -30,6 +30,7 @@ from app.providers.common import (
     pool,
     signed_timestamp,
 )
+from app.providers.spec import InvalidSettings, ProviderSpec, api_transport, secret, setting, string
 
 NAME = "Mailgun"
 DEFAULT_BASE_URL = "https://api.mailgun.net"  # the EU region is https://api.eu.mailgun.net
@@ -391,3 +392,51 @@ def _legacy_headers(value: str | None) -> dict[str, str]:
 
 def _small(values: dict) -> dict:
     return {k: v for k, v in values.items() if v not in (None, "", [], {})}
+
+
+# The provider spec ------------------------------------------------------------------------------
+
+
+def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
+    """The settings and credentials to store for Mailgun; raises InvalidSettings naming each wrong field."""
+    errors = {}
+    domain = checks.text(settings.get("domain"), 253).lower()
+    if not checks.HOST_NAME.match(domain or "-"):
+        errors["settings.domain"] = "Your Mailgun sending domain, e.g. mg.example.com."
+    clean = {"domain": domain}
+    if url := checks.base_url(errors, "settings.api_base_url", settings.get("api_base_url")):
+        clean["api_base_url"] = url
+    creds = {
+        "api_key": checks.required(errors, "credentials.api_key", credentials.get("api_key"), "Required."),
+        "webhook_signing_key": checks.text(credentials.get("webhook_signing_key"), 500) or None,
+    }
+    if errors:
+        raise InvalidSettings("Please correct the Mailgun settings.", errors)
+    return clean, creds
+
+
+SPEC = ProviderSpec(
+    type="mailgun",
+    label=NAME,
+    blurb="Your sending domain and a private API key; events arrive through Mailgun webhooks.",
+    icon="mail-bolt",
+    fields=(
+        setting("domain", "Sending domain", required=True, placeholder="mg.example.com"),
+        secret("api_key", "API key", required=True, width=6, schema=string(1000, nullable=True)),
+        secret("webhook_signing_key", "HTTP webhook signing key", width=6, schema=string(500, nullable=True)),
+        setting(
+            "api_base_url",
+            "API base URL",
+            placeholder=DEFAULT_BASE_URL,
+            help="Optional. For a domain in the EU region use https://api.eu.mailgun.net.",
+        ),
+    ),
+    clean=clean_settings,
+    make_transport=api_transport(MailgunTransport),
+    verify_webhook=verify_webhook,
+    parse_webhook=parse_webhook,
+    replay_token=replay_token,
+    sandbox_switch=True,
+    settings_doc="{domain, api_base_url?}",
+    credentials_doc="{api_key, webhook_signing_key}",
+)

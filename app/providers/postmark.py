@@ -11,16 +11,18 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.errors import MessageError
 
 import urllib3
 
-from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces, checks
 from app.providers.addresses import api_recipient
 from app.providers.common import ApiBase, as_str, describe, header, hidden_answer, loads_or_none, lost, pool
 from app.providers.mimeparts import MessageParts, split
+from app.providers.spec import InvalidSettings, ProviderSpec, api_transport, credential, secret, setting, string
 
 NAME = "Postmark"
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
@@ -29,6 +31,7 @@ DEFAULT_STREAM = "outbound"  # Postmark's default transactional stream; marketin
 USER_AGENT = "Herald (+postmark)"
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # Postmark's limit for a whole message
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="Herald webhooks"'}
+_STREAM = re.compile(r"^[a-z0-9-]{1,100}$")  # a message stream's ID
 
 # Postmark ErrorCodes that fault the recipient or the message: that one send fails for good.
 RECIPIENT_ERRORS = {300: "invalid email request", 406: "inactive recipient (suppressed by Postmark)"}
@@ -403,3 +406,64 @@ def _when(value) -> datetime | None:
     except ValueError:
         return None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+# The provider spec ------------------------------------------------------------------------------
+
+
+def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
+    """The settings and credentials to store for Postmark; raises InvalidSettings naming each wrong field."""
+    errors, clean = {}, {}
+    if url := checks.base_url(errors, "settings.api_base_url", settings.get("api_base_url")):
+        clean["api_base_url"] = url
+    stream = checks.text(settings.get("message_stream"), 100) or DEFAULT_STREAM
+    if not _STREAM.match(stream):
+        errors["settings.message_stream"] = "The message stream's ID, e.g. outbound or broadcast."
+    clean["message_stream"] = stream
+    creds = {
+        "server_token": checks.required(
+            errors, "credentials.server_token", credentials.get("server_token"), "Required."
+        ),
+        "webhook_username": checks.text(credentials.get("webhook_username"), 200) or None,
+        "webhook_password": checks.text(credentials.get("webhook_password"), 500) or None,
+    }
+    if bool(creds["webhook_username"]) != bool(creds["webhook_password"]):
+        errors["credentials.webhook_password"] = "Give both the webhook username and password, or neither."
+    if errors:
+        raise InvalidSettings("Please correct the Postmark settings.", errors)
+    return clean, creds
+
+
+SPEC = ProviderSpec(
+    type="postmark",
+    label=NAME,
+    blurb="A server API token; events arrive through Postmark webhooks with basic auth.",
+    icon="mailbox",
+    fields=(
+        secret("server_token", "Server API token", required=True, schema=string(500, nullable=True)),
+        setting(
+            "message_stream",
+            "Message stream",
+            placeholder=DEFAULT_STREAM,
+            default=DEFAULT_STREAM,
+            help="The stream’s ID: outbound for transactional mail, or your broadcast stream for campaigns.",
+        ),
+        credential(
+            "webhook_username", "Webhook username", autocomplete="off", width=6, schema=string(200, nullable=True)
+        ),
+        secret("webhook_password", "Webhook password", width=6, schema=string(500, nullable=True)),
+        setting(
+            "api_base_url",
+            "API base URL",
+            placeholder=DEFAULT_BASE_URL,
+            help="Optional. Empty: Postmark's public API.",
+        ),
+    ),
+    clean=clean_settings,
+    make_transport=api_transport(PostmarkTransport),
+    verify_webhook=verify_webhook,
+    parse_webhook=parse_webhook,
+    sandbox_switch=True,
+    settings_doc="{api_base_url?, message_stream?}",
+    credentials_doc="{server_token, webhook_username, webhook_password}",
+)

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces
+from app.providers import BadPayload, ProviderEvent, SendResult, TransportUnavailable, WebhookRejected, bounces, checks
 from app.providers.addresses import api_recipient
 from app.providers.common import (
     ApiBase,
@@ -34,6 +34,7 @@ from app.providers.common import (
     signed_timestamp,
 )
 from app.providers.mimeparts import MessageParts, split
+from app.providers.spec import InvalidSettings, ProviderSpec, api_transport, secret, setting, string
 
 NAME = "SendGrid"
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
@@ -324,3 +325,57 @@ def _add_failure(out: ProviderEvent, ev: dict, name: str, kind: str | None) -> N
     if name == "bounce":
         # A block refuses the sender (IP, content, policy), not the address: never suppress for it.
         out.bounce_type = "block" if kind == "blocked" else bounces.classify(out.smtp_code, out.enhanced, text)
+
+
+# The provider spec ------------------------------------------------------------------------------
+
+
+def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
+    """The settings and credentials to store for SendGrid; raises InvalidSettings naming each wrong field."""
+    errors, clean = {}, {}
+    if url := checks.base_url(errors, "settings.api_base_url", settings.get("api_base_url")):
+        clean["api_base_url"] = url
+    if key := checks.text(settings.get("webhook_public_key"), 4000):
+        if public_key(key) is None:
+            errors["settings.webhook_public_key"] = (
+                "Paste the verification key SendGrid shows under Mail Settings → Signed Event Webhook."
+            )
+        clean["webhook_public_key"] = key
+    creds = {"api_key": checks.required(errors, "credentials.api_key", credentials.get("api_key"), "Required.")}
+    if errors:
+        raise InvalidSettings("Please correct the SendGrid settings.", errors)
+    return clean, creds
+
+
+SPEC = ProviderSpec(
+    type="sendgrid",
+    label=NAME,
+    blurb="An API key with Mail Send access; events arrive through the signed Event Webhook.",
+    icon="send",
+    fields=(
+        secret(
+            "api_key", "API key", required=True, help="Give it Mail Send access.", schema=string(1000, nullable=True)
+        ),
+        setting(
+            "webhook_public_key",
+            "Event webhook verification key",
+            kind="textarea",
+            attrs='rows="3"',
+            placeholder="MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…",
+            help="The public key SendGrid shows when you enable the Signed Event Webhook.",
+        ),
+        setting(
+            "api_base_url",
+            "API base URL",
+            placeholder=DEFAULT_BASE_URL,
+            help="Optional. Empty: SendGrid's public API (https://api.sendgrid.com).",
+        ),
+    ),
+    clean=clean_settings,
+    make_transport=api_transport(SendGridTransport),
+    verify_webhook=verify_webhook,
+    parse_webhook=parse_webhook,
+    sandbox_switch=True,
+    settings_doc="{api_base_url?, webhook_public_key?}",
+    credentials_doc="{api_key}",
+)

@@ -18,11 +18,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from app.providers import SendResult, TransportUnavailable
+from app.providers import SendResult, TransportUnavailable, checks
 from app.providers.addresses import api_recipient, ascii_address
 from app.providers.netguard import BlockedDestination, PeerCheck, base_url_problem, check_resolved
-from app.providers.ses_events import parse_webhook  # noqa: F401  (the provider surface, see the docstring)
-from app.providers.sns import verify_webhook  # noqa: F401  (the provider surface: SES webhooks are SNS's)
+from app.providers.ses_events import parse_webhook
+from app.providers.sns import handle_control, make_verifier, verify_webhook
+from app.providers.spec import InvalidSettings, ProviderSpec, api_transport, credential, secret, setting, string
 
 # Refusals about the account or the request rather than the message: try later or elsewhere.
 _UNAVAILABLE_CODES = {
@@ -50,6 +51,9 @@ _UNAVAILABLE_CODES = {
     "ServiceUnavailable",
     "InternalFailure",
 }
+_REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$")
+_TOPIC_ARN = re.compile(r"^arn:aws(?:-[a-z]+)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_CONFIGURATION_SET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # SES tag values: letters, digits, _ and - only, at most 256 characters.
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # Amazon's own endpoints: only their error answers are shown (others may be any service's page).
@@ -273,3 +277,93 @@ def _error_parts(exc: ClientError) -> tuple[str, str, int]:
     error = exc.response.get("Error") or {}
     status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
     return str(error.get("Code") or "Unknown"), str(error.get("Message") or exc), int(status)
+
+
+# The provider spec ------------------------------------------------------------------------------
+
+
+def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
+    """The settings and credentials to store for Amazon SES; raises InvalidSettings naming each wrong field."""
+    errors = {}
+    region = checks.text(settings.get("region"), 40).lower()
+    if not _REGION.match(region):
+        errors["settings.region"] = "An AWS region, e.g. us-east-1 or eu-west-1."
+    clean = {"region": region}
+    if cs := checks.text(settings.get("configuration_set"), 64):
+        if not _CONFIGURATION_SET.match(cs):
+            errors["settings.configuration_set"] = "Letters, digits, _ and - (the SES configuration set's name)."
+        clean["configuration_set"] = cs
+    if url := checks.base_url(errors, "settings.endpoint_url", settings.get("endpoint_url")):
+        clean["endpoint_url"] = url
+    topics = settings.get("topic_arns") or []
+    if isinstance(topics, str):
+        topics = [t.strip() for t in re.split(r"[\s,]+", topics) if t.strip()]
+    if not isinstance(topics, list) or not all(isinstance(t, str) and _TOPIC_ARN.match(t) for t in topics):
+        errors["settings.topic_arns"] = "SNS topic ARNs, e.g. arn:aws:sns:us-east-1:123456789012:ses-events."
+    elif topics:
+        clean["topic_arns"] = topics[:20]
+    creds = {
+        "access_key_id": checks.required(
+            errors, "credentials.access_key_id", credentials.get("access_key_id"), "Required."
+        ),
+        "secret_access_key": checks.required(
+            errors, "credentials.secret_access_key", credentials.get("secret_access_key"), "Required."
+        ),
+    }
+    if errors:
+        raise InvalidSettings("Please correct the Amazon SES settings.", errors)
+    return clean, creds
+
+
+SPEC = ProviderSpec(
+    type="ses",
+    label="Amazon SES",
+    blurb="An AWS region and an IAM access key allowed to send; events arrive through an SNS topic.",
+    icon="brand-aws",
+    fields=(
+        setting("region", "Region", required=True, placeholder="us-east-1", width=6),
+        setting(
+            "configuration_set",
+            "Configuration set",
+            placeholder="herald-events",
+            help="The set whose event destination publishes to your SNS topic.",
+            width=6,
+        ),
+        credential(
+            "access_key_id",
+            "Access key ID",
+            required=True,
+            placeholder="AKIA…",
+            width=6,
+            schema=string(200, nullable=True),
+        ),
+        secret("secret_access_key", "Secret access key", required=True, width=6, schema=string(200, nullable=True)),
+        setting(
+            "topic_arns",
+            "Allowed topics",
+            kind="textarea",
+            placeholder="arn:aws:sns:us-east-1:123456789012:ses-events",
+            help="SNS topic ARNs, one per line: Herald accepts notifications from these topics only.",
+            attrs='rows="3"',
+        ),
+        setting(
+            "endpoint_url",
+            "Endpoint URL",
+            placeholder="https://email.us-east-1.amazonaws.com",
+            help="Optional. Empty: AWS's public endpoint for the region. https:// (http:// only to this machine).",
+        ),
+    ),
+    clean=clean_settings,
+    make_transport=api_transport(SESTransport),
+    # SES events come as SNS notifications: SNS signs them, and subscribing asks for a confirmation.
+    verify_webhook=verify_webhook,
+    parse_webhook=parse_webhook,
+    webhook_verifier=make_verifier,
+    webhook_verifier_config=("SNS_CERT_HOST_PATTERN", "SNS_CA_FILE"),
+    handle_control=handle_control,
+    sandbox_switch=True,
+    tracking_note="Open and click tracking: Herald tracks them itself. SES tracking is an option of the configuration "
+    "set; leave it off there, or they count twice.",
+    settings_doc="{region, configuration_set?, endpoint_url?, topic_arns?: [SNS topic ARNs allowed to post events]}",
+    credentials_doc="{access_key_id, secret_access_key}",
+)

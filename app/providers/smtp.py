@@ -6,9 +6,10 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from app.providers import SendResult, TransportUnavailable
+from app.providers import SendResult, TransportUnavailable, checks
 from app.providers.addresses import ascii_address, refusal
-from app.providers.netguard import BlockedDestination, check_peer, check_resolved
+from app.providers.netguard import BlockedDestination, check_peer, check_resolved, host_refusal
+from app.providers.spec import InvalidSettings, ProviderSpec, TransportOptions, credential, secret, setting, string
 
 UNWRITABLE = (
     "This address cannot be written in a command to the mail server (it holds a line break or an "
@@ -18,6 +19,8 @@ SENDER_NOT_ASCII = (
     "The sender address has non-ASCII letters before the @ and the mail server does not accept "
     "such addresses (no SMTPUTF8): choose a sender address in plain ASCII letters."
 )
+# What `use_tls` may say, and what it means: False (plain), "starttls" or "ssl".
+TLS_MODES = {False: False, "false": False, "none": False, "": False, "starttls": "starttls", "ssl": "ssl"}
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 # An address smtplib.quoteaddr would return as "<address>" unchanged (dot-atoms, ASCII):
 # for these, MAIL FROM and RCPT TO skip its RFC 822 parser (~8 µs an address).
@@ -232,3 +235,113 @@ class SMTPTransport:
             except (OSError, smtplib.SMTPException, socket.error):
                 pass
             self.conn = None
+
+
+# The provider spec ------------------------------------------------------------------------------
+
+
+def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
+    """The settings and credentials to store for an SMTP relay; raises InvalidSettings naming each wrong field."""
+    errors = {}
+    host = str(settings.get("host") or "").strip()
+    if not host or len(host) > 255 or any(c.isspace() for c in host):
+        errors["settings.host"] = "Give the SMTP server's host name."
+    elif refused := host_refusal(host):
+        errors["settings.host"] = refused
+    try:
+        port = int(settings.get("port") or 0)
+        if not 0 < port < 65536:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):  # 1e999 in JSON is infinity
+        errors["settings.port"] = "The port is a number between 1 and 65535 (587 for STARTTLS, 465 for TLS)."
+        port = None
+    tls = settings.get("use_tls", False)
+    if isinstance(tls, str):
+        tls = tls.lower()
+    if not isinstance(tls, (str, bool)) or tls not in TLS_MODES:
+        errors["settings.use_tls"] = "TLS mode is one of: none (false), starttls, ssl."
+        tls = False
+    return_path = checks.text(settings.get("return_path_domain"), 253).lower() or None
+    if return_path and not checks.HOST_NAME.match(return_path):
+        errors["settings.return_path_domain"] = (
+            "A domain name whose MX points at Herald's mailin, e.g. bounces.example.com."
+        )
+    username = (credentials or {}).get("username") or None
+    password = (credentials or {}).get("password") or None
+    if password and not username:
+        errors["credentials.username"] = "A password needs a username."
+    if errors:
+        raise InvalidSettings("Please correct the SMTP settings.", errors)
+    clean = {"host": host, "port": port, "use_tls": TLS_MODES[tls]}
+    if return_path:
+        clean["return_path_domain"] = return_path
+    return clean, {"username": username, "password": password}
+
+
+def make_transport(settings: dict, credentials: dict, options: TransportOptions) -> SMTPTransport:
+    return SMTPTransport(
+        SMTPSettings(
+            settings["host"],
+            int(settings["port"]),
+            settings.get("use_tls") or False,
+            credentials.get("username"),
+            credentials.get("password"),
+        )
+    )
+
+
+SPEC = ProviderSpec(
+    type="smtp",
+    label="SMTP",
+    blurb="Any SMTP relay: host, port and login. Bounces come back by VERP to Herald's mailin.",
+    icon="mail-forward",
+    fields=(
+        setting(
+            "host",
+            "SMTP host",
+            required=True,
+            placeholder="smtp.example.com",
+            width=8,
+            schema=string(255, "The SMTP server's host name."),
+        ),
+        setting(
+            "port",
+            "Port",
+            kind="number",
+            required=True,
+            width=4,
+            default=587,
+            schema={"type": "integer", "minimum": 1, "maximum": 65535, "description": "587 for STARTTLS, 465 for TLS."},
+        ),
+        setting(
+            "use_tls",
+            "Encryption",
+            kind="select",
+            choices=(
+                ("starttls", "STARTTLS (usually port 587)"),
+                ("ssl", "TLS from the start (usually port 465)"),
+                ("", "None (only for a relay on this machine)"),
+            ),
+            default="starttls",
+            empty=False,
+            schema={"enum": [False, "starttls", "ssl"], "description": 'false, "starttls" or "ssl".'},
+        ),
+        credential("username", "Username", autocomplete="off", width=6, schema=string(320, nullable=True)),
+        secret("password", "Password", width=6, strip=False, schema=string(1000, nullable=True)),
+        setting(
+            "return_path_domain",
+            "Bounce domain (VERP)",
+            placeholder="bounces.example.com",
+            help="Optional. Messages go out with a return path at this domain, so bounces come back to Herald; "
+            "its MX must point at the host running mailin.",
+            schema=string(
+                253, "Optional: send with a VERP return path on this domain (its MX points at `mailin`).", nullable=True
+            ),
+        ),
+    ),
+    clean=clean_settings,
+    make_transport=make_transport,
+    verp=True,
+    settings_doc="{host, port, use_tls, return_path_domain?}",
+    credentials_doc="{username?, password?}",
+)

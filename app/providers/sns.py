@@ -262,6 +262,32 @@ def verify_webhook(
         raise WebhookRejected(f"unexpected topic {topic!r}", 403)
 
 
+def make_verifier(host_pattern: str | None = None, ca_file: str | None = None) -> SNSVerifier:
+    """A verifier for these settings (SNS_CERT_HOST_PATTERN, SNS_CA_FILE); keep it: it caches certificates."""
+    return SNSVerifier(host_pattern=host_pattern or DEFAULT_HOST_PATTERN, ca_file=ca_file)
+
+
+def handle_control(body: bytes, verifier: SNSVerifier) -> tuple[dict, str | None] | None:
+    """A verified (Un)SubscriptionConfirmation: confirm it, and say so as (summary, log line); None otherwise.
+
+    The topic was checked when the request came in (verify_webhook), so confirming is safe.
+    Raises SubscriptionConfirmationFailed when SNS does not confirm.
+    """
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("Type") not in (
+        "SubscriptionConfirmation",
+        "UnsubscribeConfirmation",
+    ):
+        return None
+    if message["Type"] == "UnsubscribeConfirmation":
+        return {"unsubscribe_confirmation": 1}, None
+    arn = confirm_subscription(message, verifier)
+    return {"subscription_confirmed": 1}, f"SNS subscription confirmed: {arn}"
+
+
 def confirm_subscription(message: dict, verifier: SNSVerifier) -> str:
     """Visit a *verified* SubscriptionConfirmation's SubscribeURL; return the SubscriptionArn.
 

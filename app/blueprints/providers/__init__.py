@@ -11,23 +11,6 @@ from app.services.events import webhook_intake
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
-# The form's fields per type, exactly the keys the service's _clean_* functions read.
-SETTINGS_FIELDS = {
-    "smtp": ("host", "port", "use_tls", "return_path_domain"),
-    "ses": ("region", "configuration_set", "endpoint_url", "topic_arns"),
-    "sendgrid": ("api_base_url", "webhook_public_key"),
-    "mailgun": ("domain", "api_base_url"),
-    "postmark": ("message_stream", "api_base_url"),
-}
-# Shown again on edit; every other credential is a secret: a password input, never prefilled.
-SHOWN_CREDENTIALS = frozenset(providers.SHOWN_CREDENTIALS)
-TYPE_BLURBS = {
-    "smtp": "Any SMTP relay: host, port and login. Bounces come back by VERP to Herald's mailin.",
-    "ses": "An AWS region and an IAM access key allowed to send; events arrive through an SNS topic.",
-    "sendgrid": "An API key with Mail Send access; events arrive through the signed Event Webhook.",
-    "mailgun": "Your sending domain and a private API key; events arrive through Mailgun webhooks.",
-    "postmark": "A server API token; events arrive through Postmark webhooks with basic auth.",
-}
 NAME_MAX = 200
 BODY_SHOWN = 200 * 1024  # a payload's body is shown up to this many characters
 
@@ -57,18 +40,18 @@ def _common(form, default_priority: int | None = None) -> dict:
     }
 
 
-def _settings(provider_type: str, form) -> dict:
-    settings = {f: form.get(f) for f in SETTINGS_FIELDS[provider_type]}
-    if provider_type == "smtp":
-        settings["use_tls"] = form.get("use_tls") or False
-    return settings
+def _settings(spec, form) -> dict:
+    """The type's settings as posted; an input whose emptiness means something (no TLS) says what."""
+    return {
+        f.name: form.get(f.name) if f.empty is None else (form.get(f.name) or f.empty) for f in spec.settings_fields
+    }
 
 
-def _credentials(provider_type: str, form) -> dict:
+def _credentials(spec, form) -> dict:
     # Keys pasted from a provider's console often carry a stray space; an SMTP password may mean one.
     return {
-        f: (form.get(f) if f == "password" else (form.get(f) or "").strip()) or None
-        for f in providers.CREDENTIAL_FIELDS[provider_type]
+        f.name: ((form.get(f.name) or "").strip() if f.strip else form.get(f.name)) or None
+        for f in spec.credential_fields
     }
 
 
@@ -79,19 +62,16 @@ def _field_errors(errors: dict) -> dict:
 
 def _typed(form) -> dict:
     """What the person typed, to show again after an error: everything but the secrets."""
-    secrets = {f for fields in providers.CREDENTIAL_FIELDS.values() for f in fields} - SHOWN_CREDENTIALS
-    return {k: v for k, v in form.items() if k not in secrets and k != "csrf_token"}
+    return {k: v for k, v in form.items() if k not in providers.SECRET_CREDENTIALS and k != "csrf_token"}
 
 
 def _form_of(p) -> dict:
-    settings = dict(p.settings or {})
-    if isinstance(settings.get("topic_arns"), list):
-        settings["topic_arns"] = "\n".join(settings["topic_arns"])
+    # A list (SES's topic ARNs) is edited one item a line.
+    settings = {k: "\n".join(v) if isinstance(v, list) else v for k, v in (p.settings or {}).items()}
     creds = providers.credentials_summary(p)
     return {
         **settings,
-        **{f: creds[f] for f in SHOWN_CREDENTIALS if creds.get(f)},
-        "use_tls": settings.get("use_tls") or "",
+        **{f: creds[f] for f in providers.spec_of(p).shown_credentials if creds.get(f)},
         "name": p.name,
         "priority": p.priority,
         "max_sends_per_second": p.max_sends_per_second,
@@ -120,7 +100,7 @@ def _render_show(p, form: dict, errors: dict):
 
 
 def _labels() -> dict:
-    return {"type_labels": providers.TYPE_LABELS, "type_blurbs": TYPE_BLURBS}
+    return {"type_labels": providers.TYPE_LABELS, "specs": providers.SPECS, "form_fields": providers.FIELD_NAMES}
 
 
 @bp.route("/")
@@ -134,13 +114,14 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @workspace_view
 def new():
-    # The SMTP-only form posted no type: such a POST still means SMTP.
-    provider_type = request.values.get("type") or ("smtp" if request.method == "POST" else None)
+    # The first form (SMTP's) posted no type: such a POST still means that type.
+    provider_type = request.values.get("type") or (providers.DEFAULT_TYPE if request.method == "POST" else None)
     if provider_type is None:
         return render_template("providers/choose.html", types=providers.CREATABLE_TYPES, **_labels())
     if provider_type not in providers.CREATABLE_TYPES:
         abort(404)
-    form, errors = {"port": 587, "use_tls": "starttls", "priority": 100, "message_stream": "outbound"}, {}
+    spec = providers.SPECS[provider_type]
+    form, errors = {"priority": 100, **spec.form_defaults}, {}
     if request.method == "POST":
         form = _typed(request.form)
 
@@ -150,8 +131,8 @@ def new():
                 g.ws_id,
                 common.pop("name"),
                 provider_type,
-                _settings(provider_type, request.form),
-                _credentials(provider_type, request.form),
+                _settings(spec, request.form),
+                _credentials(spec, request.form),
                 is_default=request.form.get("is_default") == "on",
                 **common,
             )
@@ -176,19 +157,20 @@ def new():
 @workspace_view
 def show(provider_id):
     p = providers.get_provider(g.ws_id, provider_id)
-    if p.provider_type == "outbox":
+    if providers.is_development(p):
         return render_template("providers/outbox.html", provider=p)
     if request.method == "GET":
         return _render_show(p, _form_of(p), {})
 
     def save():
+        spec = providers.spec_of(p)
         common = _common(request.form)
         saved = providers.update_provider(
             g.ws_id,
             p.id,
             common.pop("name"),
-            _settings(p.provider_type, request.form),
-            _credentials(p.provider_type, request.form),
+            _settings(spec, request.form),
+            _credentials(spec, request.form),
             **common,
         )
         if request.form.get("is_default") == "on" and not saved.is_default:

@@ -9,9 +9,14 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import CaughtMessage
 from app.services.errors import NotFound
-from app.services.tokens import read_token
+from app.services.tokens import make_token, read_token
 
 MAX_KEEP_BYTES = 5 * 1024 * 1024
+
+
+def catcher_headers(workspace_id: int) -> dict:
+    """The signed header by which the catcher files a message under its workspace (see below)."""
+    return {"X-Herald-Outbox": make_token("outbox", workspace_id)}
 
 
 def store_caught_message(mail_from: str, rcpt_tos: list[str], raw: bytes) -> CaughtMessage:

@@ -27,7 +27,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Provider
 from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
-from app.services.delivery.providers import list_providers, transport_for
+from app.services.delivery.providers import is_development, list_providers, transport_for
 from app.services.delivery.ratelimit import LimitReached, SendLimits
 from app.services.delivery.verp import envelope_sender
 from app.services.errors import ValidationError
@@ -97,8 +97,8 @@ def providers_for(campaign: Campaign) -> list[Provider]:
         chosen = [p for p in chosen if p is not None]
     if cfg.get("fallback"):
         # The development outbox is never a fallback for real providers: it delivers nothing.
-        real = any(p.provider_type != "outbox" for p in chosen)
-        chosen += [p for p in everyone if p not in chosen and not (real and p.provider_type == "outbox")]
+        real = any(not is_development(p) for p in chosen)
+        chosen += [p for p in everyone if p not in chosen and not (real and is_development(p))]
     return chosen
 
 

@@ -11,6 +11,8 @@ import hmac
 import re
 from functools import lru_cache
 
+from app.providers.registry import PROVIDERS
+
 _PREFIX = "b+"
 # Refs are lower case on purpose: some MTAs fold the local part to lower case, and a ref that
 # survives that folding can be verified whatever the relays did to it.
@@ -70,7 +72,8 @@ def read_return_path(address: str, secret: str) -> str | None:
 
 def envelope_sender(provider, from_email: str, ref: str, secret: str) -> str:
     """The SMTP envelope sender for a message through `provider`: a return path on its
-    `return_path_domain` when an SMTP provider has one, else the From address."""
+    `return_path_domain` when its type takes bounces by VERP (SMTP) and it has one, else the From address."""
     settings = provider.settings or {}
-    domain = settings.get("return_path_domain") if provider.provider_type == "smtp" else None
+    spec = PROVIDERS.get(provider.provider_type)
+    domain = settings.get("return_path_domain") if spec is not None and spec.verp else None
     return return_path(ref, domain, secret) if domain else from_email

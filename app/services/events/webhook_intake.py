@@ -8,7 +8,6 @@ commit) and never double counted (processing is idempotent on each event's provi
 Should the queue be unreachable, the stored payload is picked up by `requeue_stuck`.
 """
 
-import importlib
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -22,6 +21,8 @@ from werkzeug.datastructures import Headers
 from app.extensions import db
 from app.models import Provider, WebhookPayload
 from app.providers import BadPayload, WebhookRejected  # noqa: F401  (verify() raises it; the view catches it here)
+from app.providers.registry import PROVIDERS
+from app.providers.spec import ProviderSpec
 from app.queueing import WEBHOOKS, enqueue
 from app.redis_client import get_redis
 from app.services.crypto import decrypt_json
@@ -29,7 +30,6 @@ from app.services.errors import NotFound
 from app.services.events import provider_events
 from app.services.ids import as_id
 
-WEBHOOK_TYPES = ("ses", "sendgrid", "mailgun", "postmark")
 MAX_BODY = 5 * 1024 * 1024  # SendGrid batches up to ~1,000 events (a few hundred KB); 5 MB is generous
 STUCK_AFTER_SECONDS = 60
 TRANSIENT_TRIES = 3  # processing a payload, when PostgreSQL undoes it for a deadlock or serialization failure
@@ -44,33 +44,36 @@ _KEPT_HEADERS = (
     "x-twilio-email-event-webhook-timestamp",
 )
 _REJECTS = "herald:webhook-rejects:{}"
-_MAILGUN_TOKENS = "herald:mailgun-token:{}:{}"
+_REPLAY_TOKENS = "herald:{}-token:{}:{}"  # type, provider id, token
 
 
-def module_for(provider_type: str):
-    """The provider module that verifies and parses this type's webhooks."""
-    if provider_type not in WEBHOOK_TYPES:
+def webhook_spec(provider_type: str) -> ProviderSpec:
+    """The spec of a type that takes webhooks (it verifies and parses them); NotFound for any other."""
+    spec = PROVIDERS.get(provider_type)
+    if spec is None or not spec.supports_webhooks:
         raise NotFound("No such webhook.")
-    return importlib.import_module(f"app.providers.{provider_type}")
+    return spec
 
 
 def provider_for(provider_type: str, provider_id: int) -> Provider:
     """The provider a webhook URL names; the type must match too (404 otherwise)."""
     provider_id = as_id(provider_id)  # a 20-digit id in the URL is a 404, not a database error
     provider = db.session.get(Provider, provider_id) if provider_id else None
-    if provider is None or provider.provider_type != provider_type or provider_type not in WEBHOOK_TYPES:
+    if provider is None or provider.provider_type != provider_type:
         raise NotFound("No such webhook.")
+    webhook_spec(provider_type)
     return provider
 
 
-def _sns_verifier():
-    from app.providers.sns import DEFAULT_HOST_PATTERN, SNSVerifier
-
-    cfg = current_app.config
-    key = (cfg.get("SNS_CERT_HOST_PATTERN") or DEFAULT_HOST_PATTERN, cfg.get("SNS_CA_FILE"))
+def _verifier(spec: ProviderSpec):
+    """The type's stateful webhook checker for this configuration, or None when it needs none."""
+    if spec.webhook_verifier is None:
+        return None
+    values = tuple(current_app.config.get(name) for name in spec.webhook_verifier_config)
+    key = (spec.type, values)
     verifier = _verifiers.get(key)
     if verifier is None:
-        verifier = _verifiers[key] = SNSVerifier(host_pattern=key[0], ca_file=key[1])
+        verifier = _verifiers[key] = spec.webhook_verifier(*values)
     return verifier
 
 
@@ -79,13 +82,11 @@ _verifiers: dict = {}  # one per configuration: each keeps its certificate cache
 
 def verify(provider: Provider, headers, body: bytes) -> None:
     """Raise WebhookRejected unless the request is proven to come from the provider."""
-    module = module_for(provider.provider_type)
+    spec = webhook_spec(provider.provider_type)
     settings, creds = provider.settings or {}, decrypt_json(provider.credentials_encrypted)
-    if provider.provider_type == "ses":
-        module = importlib.import_module("app.providers.sns")
-        module.verify_webhook(headers, body, settings, creds, time.time(), verifier=_sns_verifier())
-    else:
-        module.verify_webhook(headers, body, settings, creds, time.time())
+    verifier = _verifier(spec)
+    extra = {} if verifier is None else {"verifier": verifier}
+    spec.verify_webhook(headers, body, settings, creds, time.time(), **extra)
 
 
 def record_rejection(provider_id: int, reason: str, remote_addr: str | None) -> None:
@@ -115,30 +116,29 @@ def recent_rejections(provider_id: int) -> list[dict]:
     return out
 
 
-def seen_before(provider: Provider, headers, body: bytes) -> bool:
-    """Mailgun's replay protection: a token already stored is a replay (answered 200, ignored)."""
-    if provider.provider_type != "mailgun":
-        return False
-    from app.providers.mailgun import replay_token
+def _replay_token(provider: Provider, headers, body: bytes) -> str | None:
+    spec = PROVIDERS.get(provider.provider_type)
+    return spec.replay_token(headers, body) if spec is not None and spec.replay_token else None
 
-    token = replay_token(headers, body)
+
+def seen_before(provider: Provider, headers, body: bytes) -> bool:
+    """Replay protection (Mailgun's): a token already stored is a replay (answered 200, ignored)."""
+    token = _replay_token(provider, headers, body)
     if not token:
         return False
     try:
-        return bool(get_redis().exists(_MAILGUN_TOKENS.format(provider.id, token)))
+        return bool(get_redis().exists(_REPLAY_TOKENS.format(provider.provider_type, provider.id, token)))
     except RedisError as exc:  # store it: its events count once anyway (they dedupe on their ids)
-        current_app.logger.warning("mailgun replay check skipped for provider %s: %s", provider.id, exc)
+        current_app.logger.warning(
+            "%s replay check skipped for provider %s: %s", provider.provider_type, provider.id, exc
+        )
         return False
 
 
 def _remember_token(provider: Provider, headers, body: bytes) -> None:
-    if provider.provider_type != "mailgun":
-        return
-    from app.providers.mailgun import replay_token
-
-    token = replay_token(headers, body)
+    token = _replay_token(provider, headers, body)
     if token:  # the replay window is 10 minutes: a token older than that fails the signature check anyway
-        get_redis().set(_MAILGUN_TOKENS.format(provider.id, token), "1", ex=1200)
+        get_redis().set(_REPLAY_TOKENS.format(provider.provider_type, provider.id, token), "1", ex=1200)
 
 
 def store(provider: Provider, headers, body: bytes) -> WebhookPayload:
@@ -201,11 +201,11 @@ def _process(payload_id: int, last_try: bool) -> WebhookPayload | None:
     if payload.status == "processed":
         return payload
     try:
-        module = module_for(payload.provider_type)
+        spec = webhook_spec(payload.provider_type)
         headers = payload.headers or {}
-        if payload.provider_type == "ses" and _confirm_subscription(payload):
+        if spec.handle_control and _handled_as_control(spec, payload):
             return payload
-        events = module.parse_webhook(Headers(headers), bytes(payload.body))
+        events = spec.parse_webhook(Headers(headers), bytes(payload.body))
         result = provider_events.ingest(
             payload.workspace_id, payload.provider_id, events, source=f"{payload.provider_type}"
         )
@@ -237,26 +237,15 @@ def _failed(payload: WebhookPayload, why: str) -> WebhookPayload:
     return payload
 
 
-def _confirm_subscription(payload: WebhookPayload) -> bool:
-    """SNS SubscriptionConfirmation: confirm it (the topic was checked when the request came in)."""
-    try:
-        message = json.loads(bytes(payload.body))
-    except ValueError:
+def _handled_as_control(spec: ProviderSpec, payload: WebhookPayload) -> bool:
+    """A payload about the subscription, not events (SNS confirmations): handled by the spec, recorded here."""
+    control = spec.handle_control(bytes(payload.body), _verifier(spec))
+    if control is None:
         return False
-    if not isinstance(message, dict) or message.get("Type") not in (
-        "SubscriptionConfirmation",
-        "UnsubscribeConfirmation",
-    ):
-        return False
-    if message["Type"] == "UnsubscribeConfirmation":
-        payload.status, payload.summary = "processed", {"unsubscribe_confirmation": 1}
-    else:
-        from app.providers.sns import confirm_subscription
-
-        arn = confirm_subscription(message, _sns_verifier())
-        payload.status, payload.summary = "processed", {"subscription_confirmed": 1}
-        payload.error = None
-        current_app.logger.info("SNS subscription confirmed for provider %s: %s", payload.provider_id, arn)
+    summary, note = control
+    payload.status, payload.summary, payload.error = "processed", summary, None
+    if note:
+        current_app.logger.info("provider %s webhook: %s", payload.provider_id, note)
     payload.processed_at = datetime.now(timezone.utc)
     db.session.flush()
     return True

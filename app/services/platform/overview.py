@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CaughtMessage, MailingList, Provider, Subscriber, Template
+from app.services.delivery.providers import DEVELOPMENT_TYPES
 
 
 def workspace_overview(workspace_id: int) -> dict:
@@ -13,7 +14,7 @@ def workspace_overview(workspace_id: int) -> dict:
             or 0
         )
 
-    real_providers = count(Provider, Provider.provider_type != "outbox")
+    real_providers = count(Provider, Provider.provider_type.not_in(DEVELOPMENT_TYPES))
     subscribers = count(Subscriber)
     active = count(Subscriber, Subscriber.status == "active")
     templates = count(Template)

@@ -12,8 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ApiKey, Campaign, Membership, Provider, User, Workspace
+from app.models import ApiKey, Campaign, Membership, User, Workspace
 from app.services.audience.contacts import normalize_email
+from app.services.delivery.providers import create_development_outbox
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import is_timezone
 
@@ -101,16 +102,7 @@ def create_workspace(name: str, owner_email: str, password: str, owner_name: str
     db.session.add_all([workspace, user])
     db.session.flush()
     db.session.add(Membership(workspace_id=workspace.id, user_id=user.id, role="owner"))
-    db.session.add(
-        Provider(
-            workspace_id=workspace.id,
-            name="Development outbox",
-            provider_type="outbox",
-            settings={},
-            is_default=True,
-            priority=1000,
-        )
-    )
+    create_development_outbox(workspace.id)
     db.session.flush()
     return workspace
 
@@ -179,6 +171,11 @@ def workspace_by_slug(slug: str) -> Workspace:
     if ws is None:
         raise NotFound(f"No workspace '{slug}'.")
     return ws
+
+
+def workspace_timezone(workspace_id: int) -> str:
+    """The IANA name times are read and shown in for the workspace (UTC when it has none)."""
+    return db.session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)) or "UTC"
 
 
 def update_workspace(workspace: Workspace, name: str, timezone_name: str) -> Workspace:

@@ -2,48 +2,43 @@
 settings and write-only credentials."""
 
 from app.blueprints.api.schemas.common import ID, MAYBE_TIMESTAMP, TIMESTAMP, integer, obj, ref, response, text
-from app.models.delivery import PROVIDER_TYPES as ALL_PROVIDER_TYPES
+from app.services.delivery import providers
 from app.services.ids import MAX_ID
 
 # The types the API creates: the development mail catcher (outbox) is made by Herald itself.
-PROVIDER_TYPES = tuple(t for t in ALL_PROVIDER_TYPES if t != "outbox")
+PROVIDER_TYPES = providers.CREATABLE_TYPES
+_CREATABLE = [providers.SPECS[t] for t in PROVIDER_TYPES]
 
+
+def _field_schemas(fields) -> dict:
+    """The JSON Schemas the specs give their fields, first one per name (types share names such as api_key)."""
+    out = {}
+    for f in fields:
+        if f.schema is not None:
+            out.setdefault(f.name, f.schema)
+    return out
+
+
+# One settings object for every type: only SMTP's fields carry a schema (hence its name), the text
+# describes each type's.
 SMTP_SETTINGS = obj(
-    {
-        "host": text(255, "The SMTP server's host name."),
-        "port": integer("587 for STARTTLS, 465 for TLS.", minimum=1, maximum=65535),
-        "use_tls": {"enum": [False, "starttls", "ssl"], "description": 'false, "starttls" or "ssl".'},
-        "return_path_domain": text(
-            253, "Optional: send with a VERP return path on this domain (its MX points at `mailin`).", nullable=True
-        ),
-    },
+    _field_schemas(f for spec in _CREATABLE for f in spec.settings_fields),
     additional=True,
     description=(
-        "Settings by provider_type. smtp: {host, port, use_tls, return_path_domain?}. "
-        "ses: {region, configuration_set?, endpoint_url?, topic_arns?: [SNS topic ARNs allowed to post events]}. "
-        "sendgrid: {api_base_url?, webhook_public_key?}. mailgun: {domain, api_base_url?}. "
-        "postmark: {api_base_url?, message_stream?}. api_base_url and endpoint_url are https:// (http:// only "
+        "Settings by provider_type. "
+        + " ".join(f"{spec.type}: {spec.settings_doc}." for spec in _CREATABLE)
+        + " api_base_url and endpoint_url are https:// (http:// only "
         "to this machine) with no credentials, query or fragment; no host (SMTP host included) may be a "
         "link-local, cloud metadata, unspecified or multicast address, in any spelling."
     ),
 )
 
 PROVIDER_CREDENTIALS = obj(
-    {
-        "username": text(320, nullable=True),
-        "password": text(1000, nullable=True),
-        "access_key_id": text(200, nullable=True),
-        "secret_access_key": text(200, nullable=True),
-        "api_key": text(1000, nullable=True),
-        "webhook_signing_key": text(500, nullable=True),
-        "server_token": text(500, nullable=True),
-        "webhook_username": text(200, nullable=True),
-        "webhook_password": text(500, nullable=True),
-    },
+    _field_schemas(f for spec in _CREATABLE for f in spec.credential_fields),
     description=(
-        "Stored encrypted; never returned. smtp: {username?, password?}; ses: {access_key_id, secret_access_key}; "
-        "sendgrid: {api_key}; mailgun: {api_key, webhook_signing_key}; "
-        "postmark: {server_token, webhook_username, webhook_password}. On update, a field left out keeps its value."
+        "Stored encrypted; never returned. "
+        + "; ".join(f"{spec.type}: {spec.credentials_doc}" for spec in _CREATABLE)
+        + ". On update, a field left out keeps its value."
     ),
 )
 
@@ -84,7 +79,8 @@ PROVIDER = response(
         "name": {"type": "string"},
         "provider_type": {
             "type": "string",
-            "description": "smtp, ses, sendgrid, mailgun, postmark, or outbox for the development mail catcher.",
+            "description": f"{', '.join(PROVIDER_TYPES)}, or {' or '.join(providers.DEVELOPMENT_TYPES)} "
+            "for the development mail catcher.",
         },
         "settings": {"type": "object"},
         "credentials": {
