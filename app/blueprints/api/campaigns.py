@@ -3,23 +3,26 @@
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.schemas import RECIPIENT_FILTER
-from app.blueprints.api.serializers import campaign_json, campaign_run_json, page_json, recipient_json, variants_json
+from app.blueprints.api.serializers import (
+    campaign_detail_json,
+    campaign_json,
+    campaign_run_json,
+    page_json,
+    recipient_json,
+    variants_json,
+)
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
-from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, recurring, send_windows, test_sends
+from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.ids import MAX_ID
 from app.services.pagination import paginate
+from app.services.platform.workspaces import workspace_timezone
 
 TAG = "Campaigns"
 
 
-def _full(campaign) -> dict:
-    return campaign_json(
-        campaign,
-        drafts.campaign_list_ids(campaign.id),
-        drafts.campaign_stats(campaign.id),
-        send_windows.waiting(campaign.id),
-    )
+def _full(campaign_id: int) -> dict:
+    return campaign_detail_json(pages.campaign_page(workspace_id(), campaign_id))
 
 
 @operation("POST", "/campaigns", "Create a campaign", tag=TAG, body="CampaignCreate", response="Campaign", status=201)
@@ -27,7 +30,7 @@ def create_campaign(body: dict):
     """A draft of a template to one or more lists; nothing is sent until POST …/send."""
     campaign = drafts.create_campaign(workspace_id(), body)
     commit()
-    return _full(campaign)
+    return _full(campaign.id)
 
 
 @operation(
@@ -57,7 +60,7 @@ def list_campaigns(query: dict):
 def show_campaign(campaign_id: int):
     """The campaign with its delivery and engagement statistics, and when sending resumes while recipients
     wait for its send window."""
-    return _full(drafts.get_campaign(workspace_id(), campaign_id))
+    return _full(campaign_id)
 
 
 @operation(
@@ -74,7 +77,7 @@ def update_campaign(campaign_id: int, body: dict):
     campaign = drafts.get_campaign(workspace_id(), campaign_id)
     campaign = drafts.update_campaign(workspace_id(), campaign.id, {**drafts.campaign_values(campaign), **body})
     commit()
-    return _full(campaign)
+    return _full(campaign.id)
 
 
 @operation(
@@ -90,7 +93,7 @@ def start_recurring(campaign_id: int):
     campaign. Pause stops the series (missed runs are skipped on resume), cancel ends it."""
     campaign = recurring.start_recurring(workspace_id(), campaign_id)
     commit()
-    return _full(campaign)
+    return _full(campaign.id)
 
 
 @operation(
@@ -124,14 +127,6 @@ def send_campaign(campaign_id: int):
     return {"id": campaign.id, "status": "sending"}
 
 
-def _workspace_timezone() -> str:
-    from app.extensions import db
-    from app.models import Workspace
-
-    ws = db.session.get(Workspace, workspace_id())
-    return ws.timezone if ws else "UTC"
-
-
 @operation(
     "POST",
     "/campaigns/{campaign_id}/schedule",
@@ -143,15 +138,15 @@ def _workspace_timezone() -> str:
 )
 def schedule_campaign(campaign_id: int, body: dict):
     """A draft (or a scheduled campaign, to move it) is sent at `scheduled_at`; the content is frozen then."""
-    campaign = lifecycle.schedule(workspace_id(), campaign_id, body["scheduled_at"], _workspace_timezone())
+    campaign = lifecycle.schedule(workspace_id(), campaign_id, body["scheduled_at"], workspace_timezone(workspace_id()))
     commit()
-    return _full(campaign)
+    return _full(campaign.id)
 
 
 def _transition(action, campaign_id: int) -> dict:
     campaign = action(workspace_id(), campaign_id)
     commit()
-    return _full(campaign)
+    return _full(campaign.id)
 
 
 @operation("POST", "/campaigns/{campaign_id}/pause", "Pause a campaign", tag=TAG, response="Campaign", errors=(409,))

@@ -14,6 +14,8 @@ from app.models import (
     Template,
     TemplateVersion,
 )
+from app.services.campaigns.pages import CampaignPage
+from app.services.campaigns.settings import SETTINGS, Setting
 from app.services.delivery.providers import credentials_summary, sent_today, webhook_url
 
 
@@ -133,12 +135,10 @@ def image_json(m: MediaFile) -> dict:
     }
 
 
-def campaign_json(
-    c: Campaign, list_ids: list[int] | None = None, stats: dict | None = None, window_wait: dict | None = None
-) -> dict:
-    data = {
+def campaign_json(c: Campaign) -> dict:
+    """A campaign as lists show it (CampaignSummary)."""
+    return {
         "id": c.id,
-        "name": c.name,
         "status": c.status,
         "category": c.category,
         "total_recipients": c.total_recipients,
@@ -147,32 +147,34 @@ def campaign_json(
         "completed_at": iso(c.completed_at),
         "scheduled_at": iso(c.scheduled_at),
         "paused_at": iso(c.paused_at),
-        "send_window": c.send_window or None,
-        "recurrence": c.recurrence or None,
         "parent_id": c.parent_id,
         "next_run_at": iso(c.next_run_at),
+        **{s.name: _setting_json(s, c) for s in SETTINGS if s.in_summary},
     }
-    if stats is not None:
-        data.update(
-            template_id=c.template_id,
-            list_ids=sorted(list_ids or []),
-            provider_id=c.provider_id,
-            from_name=c.from_name,
-            from_email=c.from_email,
-            reply_to=c.reply_to,
-            track_opens=c.track_opens,
-            track_clicks=c.track_clicks,
-            last_error=c.last_error,
-            updated_at=iso(c.updated_at),
-            stats=stats,
-            waiting_for_window=(window_wait or {}).get("recipients", 0),
-            window_resumes_at=iso((window_wait or {}).get("resumes_at")),
-            ab_test=c.ab_test or None,
-            ab_phase=c.ab_phase,
-            routing_config=c.routing_config or None,
-            replies=c.replies,
-        )
-    return data
+
+
+def campaign_detail_json(page: CampaignPage) -> dict:
+    """A campaign with all its settings, its figures and its wait for the send window (Campaign)."""
+    c, wait = page.campaign, page.progress.window_wait
+    return {
+        **campaign_json(c),
+        **{s.name: _setting_json(s, c, page.list_ids) for s in SETTINGS if not s.in_summary},
+        "last_error": c.last_error,
+        "updated_at": iso(c.updated_at),
+        "stats": page.progress.stats,
+        "waiting_for_window": wait.get("recipients", 0),
+        "window_resumes_at": iso(wait.get("resumes_at")),
+        "ab_test": c.ab_test or None,
+        "ab_phase": c.ab_phase,
+        "replies": c.replies,
+    }
+
+
+def _setting_json(setting: Setting, c: Campaign, list_ids: list[int] | None = None):
+    if not setting.column:
+        return sorted(list_ids or [])
+    value = getattr(c, setting.name)
+    return (value or None) if setting.is_object else value
 
 
 def campaign_run_json(run: dict) -> dict:

@@ -1,201 +1,43 @@
 """Campaigns: index, new, edit, show with live progress, send."""
 
-from datetime import datetime, timezone
-
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import attempt, commit, int_list, page_number, workspace_view
+from app.blueprints.campaigns import forms
+from app.blueprints.helpers import attempt, commit, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services.audience import contacts
-from app.services.campaigns import (
-    ab_tests,
-    ab_winner,
-    drafts,
-    lifecycle,
-    recipients,
-    recurrence,
-    recurring,
-    send_progress,
-    send_windows,
-    test_sends,
-)
+from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.content import templates
-from app.services.delivery import providers, routing
 from app.services.events import mailin
-from app.services.ids import as_id, parse_int
+from app.services.ids import as_id
 from app.services.pagination import paginate
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
 
-def _form_data() -> dict:
-    f = request.form
-    return {
-        "name": f.get("name"),
-        "template_id": f.get("template_id"),
-        "list_ids": int_list(f.getlist("list_ids")),
-        "from_name": f.get("from_name"),
-        "from_email": f.get("from_email"),
-        "reply_to": f.get("reply_to"),
-        "provider_id": f.get("provider_id") or None,
-        "track_opens": f.get("track_opens") == "on",
-        "track_clicks": f.get("track_clicks") == "on",
-        "send_window": _window_form(f),
-        "recurrence": _recurrence_form(f),
-        **_ab_form(f),
-        **_routing_form(f),
-    }
-
-
-def _ab_variant_rows(f) -> list[dict]:
-    """The variant rows of the form (variants-<i>-<field>), in the order shown."""
-    rows: dict[int, dict] = {}
-    for key, value in f.items():
-        parts = key.split("-")
-        index = parse_int(parts[1], max_digits=2) if len(parts) == 3 and parts[0] == "variants" else None
-        if index is not None and index >= 0 and parts[2] in ab_tests.VARIANT_FIELDS:
-            rows.setdefault(index, {})[parts[2]] = value
-    return [rows[i] for i in sorted(rows)][: ab_tests.MAX_VARIANTS + 1]
-
-
-def _ab_form(f) -> dict:
-    """The A/B test fields (templates/campaigns/_ab_fields.html); ab_test None when switched off."""
-    variants = _ab_variant_rows(f)
-    if f.get("ab_enabled") != "on":
-        return {"ab_test": None, "variants": variants}
-    settings = {
-        "test_percent": f.get("ab_test_percent"),
-        "metric": f.get("ab_metric"),
-        "wait_minutes": f.get("ab_wait_minutes"),
-        "auto_pick": f.get("ab_auto_pick") == "on",
-    }
-    return {"ab_test": settings, "variants": variants}
-
-
-def _weekdays(values) -> list[int]:
-    return [day for day in (parse_int(v, max_digits=1) for v in values) if day is not None and day >= 0]
-
-
-def _window_form(f) -> dict | None:
-    """The send window fields (templates/campaigns/_window_fields.html); None when switched off."""
-    if f.get("window_enabled") != "on":
-        return None
-    return {
-        "days": _weekdays(f.getlist("window_days")),
-        "start": f.get("window_start"),
-        "end": f.get("window_end"),
-        "timezone": f.get("window_timezone"),
-    }
-
-
-def _recurrence_form(f) -> dict | None:
-    """The repeat fields (templates/campaigns/_recurrence_fields.html); None when sent once."""
-    if f.get("repeat") != "on":
-        return None
-    return {
-        "frequency": f.get("recurrence_frequency"),
-        "days": _weekdays(f.getlist("recurrence_days")),
-        "day_of_month": f.get("recurrence_day_of_month") or None,
-        "time": f.get("recurrence_time"),
-        "timezone": f.get("recurrence_timezone"),
-        "until": f.get("recurrence_until") or None,
-    }
-
-
-def _number(raw):
-    """A typed number as int or float, None when empty; other text as it is (the service says why)."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _routing_rank(ui: dict, ids: list[str]) -> list[str]:
-    """The ticked providers sorted by the order typed beside them (ties and blanks keep their place)."""
-
-    def rank(item):
-        pos, key = item
-        n = _number(ui["order"].get(key))
-        return (0, n, pos) if isinstance(n, (int, float)) else (1, 0, pos)
-
-    return [key for _, key in sorted(enumerate(ids), key=rank)]
-
-
-def _routing_form(f) -> dict:
-    """The Delivery fields (templates/campaigns/_routing_fields.html): routing_config None for the default
-    provider, and what was typed (routing_ui) to show again as it was."""
-    ui = {
-        "mode": "several" if f.get("routing_mode") == "several" else "default",
-        "strategy": f.get("routing_strategy") or "priority",
-        "fallback": f.get("routing_fallback") == "on",
-        "providers": f.getlist("routing_providers"),
-        "order": {k[len("routing_order-") :]: v for k, v in f.items() if k.startswith("routing_order-")},
-        "weights": {k[len("routing_weight-") :]: v for k, v in f.items() if k.startswith("routing_weight-")},
-    }
-    if ui["mode"] == "default":
-        return {"routing_config": None, "routing_ui": ui}
-    ordered = _routing_rank(ui, ui["providers"])
-    weights = {str(as_id(k) or k): _number(ui["weights"].get(k)) for k in ordered}
-    config = {
-        "strategy": ui["strategy"],
-        "providers": [as_id(k) or k for k in ordered],
-        "weights": {k: w for k, w in weights.items() if w is not None},
-        "fallback": ui["fallback"],
-    }
-    return {"routing_config": config, "routing_ui": ui}
-
-
-def _routing_values(config) -> dict:
-    """A saved routing_config as the Delivery fields show it."""
-    if not config:
-        return {"routing_config": None, "routing_ui": None}
-    ids = [str(i) for i in config.get("providers") or []]
-    ui = {
-        "mode": "several",
-        "strategy": config.get("strategy") or "priority",
-        "fallback": bool(config.get("fallback")),
-        "providers": ids,
-        "order": {k: str(n) for n, k in enumerate(ids, 1)},
-        "weights": {str(k): str(w) for k, w in (config.get("weights") or {}).items()},
-    }
-    return {"routing_config": config, "routing_ui": ui}
-
-
-def _routing_rows(provider_list, ui) -> list[dict]:
-    """The provider rows of the Delivery fields: the ticked ones first, in their order, then the others."""
-    ui = ui or {"providers": [], "order": {}, "weights": {}}
-    by_key = {str(p.id): p for p in provider_list}
-    ticked = [k for k in _routing_rank(ui, ui["providers"]) if k in by_key]
-    keys = ticked + [k for k in by_key if k not in ticked]
-    return [
-        {
-            "provider": by_key[k],
-            "checked": k in ticked,
-            "order": ui["order"].get(k, str(n)),
-            "weight": ui["weights"].get(k, "1"),
-        }
-        for n, k in enumerate(keys, 1)
-    ]
-
-
-def _form_context(form: dict, errors: dict, campaign=None) -> dict:
-    provider_list = providers.list_providers(g.ws_id)
-    return dict(
+def _render_form(form: dict, errors: dict, campaign=None):
+    """The campaign form with what was typed (or saved) and what is wrong with it: 422 when anything is."""
+    choices = pages.campaign_form(g.ws_id)
+    body = render_template(
+        "campaigns/form.html",
         form=form,
         errors=errors,
         campaign=campaign,
-        templates=templates.list_templates(g.ws_id),
-        lists=contacts.lists_with_counts(g.ws_id),
-        providers=provider_list,
-        routing_rows=_routing_rows(provider_list, form.get("routing_ui")),
-        timezones=send_windows.timezone_names(),
+        templates=choices.templates,
+        lists=choices.lists,
+        providers=choices.providers,
+        routing_rows=forms.routing_rows(choices.providers, form.get("routing_ui")),
+        timezones=choices.timezones,
     )
+    return body, (422 if errors else 200)
+
+
+def _context(*models) -> dict:
+    """Read models' fields under the names the campaign templates use (`c`: the campaign)."""
+    context = {}
+    for model in models:
+        context.update(vars(model), c=model.campaign)
+    return context
 
 
 @bp.route("/")
@@ -221,21 +63,14 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @workspace_view
 def new():
-    form = {
-        "track_opens": True,
-        "track_clicks": True,
-        "list_ids": int_list([request.args.get("list_id")]),
-        "template_id": as_id(request.args.get("template_id")),
-        **_ab_values(),
-    }
-    errors = {}
-    if request.method == "POST":
-        form = _form_data()
-        c, errors = attempt(drafts.create_campaign, g.ws_id, form)
-        if c:
-            flash(f"Draft “{c.name}” created. Review it, then send.", "success")
-            return redirect(url_for("campaigns.show", campaign_id=c.id))
-    return render_template("campaigns/form.html", **_form_context(form, errors)), (422 if errors else 200)
+    if request.method != "POST":
+        return _render_form(forms.new_values(request.args), {})
+    form = forms.campaign_data(request.form)
+    c, errors = attempt(drafts.create_campaign, g.ws_id, form)
+    if not c:
+        return _render_form(form, errors)
+    flash(f"Draft “{c.name}” created. Review it, then send.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=c.id))
 
 
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
@@ -245,47 +80,21 @@ def edit(campaign_id):
     if c.status != "draft":
         flash(f"A {c.status} campaign can no longer be edited.", "info")
         return redirect(url_for("campaigns.show", campaign_id=c.id))
-    form = {
-        "name": c.name,
-        "template_id": c.template_id,
-        "list_ids": drafts.campaign_list_ids(c.id),
-        "from_name": c.from_name,
-        "from_email": c.from_email,
-        "reply_to": c.reply_to,
-        "provider_id": c.provider_id,
-        "track_opens": c.track_opens,
-        "track_clicks": c.track_clicks,
-        "send_window": c.send_window or None,
-        "recurrence": c.recurrence or None,
-        **_ab_values(c),
-        **_routing_values(c.routing_config),
-    }
-    errors = {}
-    if request.method == "POST":
-        form = _form_data()
-        saved, errors = attempt(drafts.update_campaign, g.ws_id, c.id, form)
-        if saved:
-            flash("Campaign saved.", "success")
-            return redirect(url_for("campaigns.show", campaign_id=c.id))
-    return render_template("campaigns/form.html", **_form_context(form, errors, c)), (422 if errors else 200)
-
-
-def _ab_values(c=None) -> dict:
-    values = ab_tests.form_values(c)
-    return {"ab_test": values["ab_test"] if values["ab_enabled"] else None, "variants": values["variants"]}
+    if request.method != "POST":
+        return _render_form(forms.edit_values(drafts.campaign_values(c), ab_tests.form_values(c)), {}, c)
+    form = forms.campaign_data(request.form)
+    saved, errors = attempt(drafts.update_campaign, g.ws_id, c.id, form)
+    if not saved:
+        return _render_form(form, errors, c)
+    flash("Campaign saved.", "success")
+    return redirect(url_for("campaigns.show", campaign_id=c.id))
 
 
 @bp.route("/ab-variants", methods=["POST"])
 @workspace_view
 def ab_variants():
     """HTMX: the variant rows again, with one added or one removed (labels follow the order)."""
-    variants = _ab_variant_rows(request.form)
-    action = request.form.get("ab_action", "")
-    if action == "add" and len(variants) < ab_tests.MAX_VARIANTS:
-        variants.append({})
-    elif action.startswith("remove-") and len(variants) > ab_tests.MIN_VARIANTS:
-        index = parse_int(action[7:], max_digits=2)
-        variants = [v for i, v in enumerate(variants) if i != index]
+    variants = forms.change_variant_rows(request.form)
     return render_template(
         "campaigns/_ab_variant_rows.html", variants=variants, errors={}, templates=templates.list_templates(g.ws_id)
     )
@@ -310,91 +119,12 @@ def pick_variant(campaign_id, variant_id):
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
 
-def _progress_context(c) -> dict:
-    """What the live fragment shows; it is polled every second, so nothing more."""
-    audience_size = None
-    if c.status == "draft":
-        audience_size = drafts.audience_size(g.ws_id, drafts.campaign_list_ids(c.id))
-    stats = drafts.campaign_stats(c.id)
-    live = reasons = None
-    if c.status == "sending":
-        live = send_progress.snapshot(c.id, stats["pending"], c.started_at.timestamp() if c.started_at else None)
-    if c.status != "draft" and (stats["failed"] - stats["suppressed"] > 0 or stats["unknown"] or stats["bounced"]):
-        reasons = drafts.failure_reasons(c.id)
-    window_wait = send_windows.waiting(c.id) if c.send_window and c.status == "sending" else None
-    limit_wait = recipients.limit_wait(c.id) if c.status == "sending" else None
-    resendable = lifecycle.count_undelivered(c.id) if reasons else 0
-    return dict(
-        delivery=_delivery_context(c),
-        c=c,
-        stats=stats,
-        audience=audience_size,
-        live=live,
-        reasons=reasons,
-        window_wait=window_wait,
-        limit_wait=limit_wait,
-        resendable=resendable,
-    )
-
-
-def _delivery_context(c) -> dict | None:
-    """The Delivery card: who carried the messages, the routing, the last failover; None: no card."""
-    cfg = c.routing_config
-    if c.status == "draft" and not cfg:
-        return None
-    note = routing.failover_note(c.id)
-    if note:
-        at = note.get("at")
-        note = {**note, "at": datetime.fromtimestamp(at, timezone.utc) if isinstance(at, (int, float)) else None}
-    chosen = []
-    if cfg:
-        names = {p.id: p.name for p in providers.list_providers(g.ws_id)}
-        weights = cfg.get("weights") or {}
-        chosen = [(names.get(i, f"provider #{i} (removed)"), weights.get(str(i))) for i in cfg.get("providers") or []]
-    return dict(
-        sent_through=routing.sent_by_provider(c.id) if c.status != "draft" else [],
-        failover=note,
-        routing=cfg,
-        chosen=chosen,
-    )
-
-
-def _show_context(c) -> dict:
-    provider = providers.get_provider(g.ws_id, c.provider_id) if c.provider_id else providers.default_provider(g.ws_id)
-    return dict(
-        lists=drafts.campaign_lists(c.id),
-        provider=provider,
-        template=templates.get_template(g.ws_id, c.template_id),
-        parent=drafts.get_campaign(g.ws_id, c.parent_id) if c.parent_id else None,
-        runs=recurring.with_figures(paginate(recurring.runs_query(c.id), 1, 50)[0]) if c.recurrence else None,
-        run_count=recurring.count_runs(c.id) if c.recurrence else 0,
-        window_text=send_windows.describe(c.send_window) if c.send_window else None,
-        recurrence_text=recurrence.describe(c.recurrence) if c.recurrence else None,
-        first_run_at=recurrence.upcoming(c.recurrence) if c.recurrence and c.status == "draft" else None,
-        ab=ab_tests.report(c) if c.ab_test else None,
-        replies=mailin.campaign_replies(g.ws_id, c.id) if c.status != "draft" else [],
-        autoreplies=mailin.count_autoreplies(g.ws_id, c.id) if c.status != "draft" else 0,
-        **_progress_context(c),
-    )
-
-
 @bp.route("/<int:campaign_id>")
 @workspace_view
 def show(campaign_id):
-    c = drafts.get_campaign(g.ws_id, campaign_id)
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
-    page = page_number()
-    recipients, total = paginate(drafts.recipients_query(c.id, status), page, 50)
-    return render_template(
-        "campaigns/show.html",
-        recipients=recipients,
-        rtotal=total,
-        page=page,
-        per_page=50,
-        rstatus=status,
-        rstatuses=RECIPIENT_STATUSES,
-        **_show_context(c),
-    )
+    page = pages.campaign_page(g.ws_id, campaign_id, recipient_status=status, recipients_page=page_number())
+    return render_template("campaigns/show.html", rstatuses=RECIPIENT_STATUSES, **_context(page.progress, page))
 
 
 @bp.route("/<int:campaign_id>/replies/<int:inbound_id>")
@@ -406,15 +136,16 @@ def reply(campaign_id, inbound_id):
     return render_template("campaigns/reply.html", c=c, m=m, parsed=mailin.read_inbound(m))
 
 
+_LIVE_PARTS = ("_window_status", "_progress", "_delivery")
+
+
 @bp.route("/<int:campaign_id>/progress")
 @workspace_view
 def progress(campaign_id):
     """The live figures fragment; answers 286 (htmx: stop polling) once the send is over."""
-    c = drafts.get_campaign(g.ws_id, campaign_id)
-    context = _progress_context(c)
-    body = render_template("campaigns/_window_status.html", **context)
-    body += render_template("campaigns/_progress.html", **context)
-    body += render_template("campaigns/_delivery.html", **context)
+    live = pages.campaign_progress(g.ws_id, campaign_id)
+    c, context = live.campaign, _context(live)
+    body = "".join(render_template(f"campaigns/{part}.html", **context) for part in _LIVE_PARTS)
     if c.ab_test and request.args.get("phase", c.ab_phase or "") != (c.ab_phase or ""):
         return body, 286, {"HX-Refresh": "true"}  # the A/B test moved on (e.g. to its wait): show the new state
     if c.status == "sending":

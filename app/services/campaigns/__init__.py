@@ -3,7 +3,11 @@
 Where a campaign starts, pauses and ends is one module: `lifecycle`. Everything that begins work
 (a send, a scheduled send, a resend, an A/B release, a recurring run) goes through it.
 
+    settings      SETTINGS: each setting of a campaign declared once (how it is cleaned, its default,
+                  whether a run copies it), read by drafts, recurring, the form and the API
     drafts        create, edit, list and read campaigns; their audience and settings
+    pages         read models of the campaign pages (campaign_page, campaign_progress, campaign_form),
+                  shared by the dashboard and the API
     lifecycle     the state machine (draft → scheduled → sending → sent, paused, cancelled);
                   prepare_and_queue, the one service the prepare job and the tests call
     sending       the send engine: materialize recipients, batch, claim, build, hand off, record
@@ -15,6 +19,7 @@ Where a campaign starts, pauses and ends is one module: `lifecycle`. Everything 
     recurring     recurring series: a parent's schedule, one child campaign per run
     test_sends    "[Test]" sends of a template or campaign to a few addresses
 
-Imports point down: lifecycle reads drafts and sending; ab_tests and recurring read lifecycle;
-nothing here is imported by content/, audience/ or delivery/.
+Imports point down: drafts reads settings; lifecycle reads drafts and sending; ab_tests and recurring
+read lifecycle; pages reads them all and nothing here reads pages; nothing here is imported by
+content/, audience/ or delivery/.
 """

@@ -11,124 +11,25 @@ from app.models import (
     ListSubscriber,
     MailingList,
     Subscriber,
-    Workspace,
 )
-from app.services.audience.contacts import normalize_email
 from app.services.campaigns import ab_tests
-from app.services.campaigns.recurrence import clean_recurrence
-from app.services.campaigns.send_windows import clean_window
+from app.services.campaigns.settings import SETTINGS, clean_settings
 from app.services.content.templates import get_template
-from app.services.delivery.providers import get_provider
-from app.services.delivery.routing import clean_routing
-from app.services.errors import InvalidState, NotFound, ValidationError
-from app.services.ids import as_id, as_ids
+from app.services.errors import InvalidState, NotFound
 
 EDITABLE = ("draft",)
 
 
 def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
-    errors = {}
-    name = " ".join((data.get("name") or "").split())
-    if not name:
-        errors["name"] = "Give the campaign a name."
-    elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
-    template_id = as_id(data.get("template_id"))
-    try:
-        get_template(workspace_id, template_id or 0)
-    except NotFound:
-        errors["template_id"] = "Choose one of this workspace's templates."
-    list_ids = as_ids(data.get("list_ids") or [])
-    if list_ids is None:
-        list_ids = []
-        errors["list_ids"] = "Lists are given by their ids."
-    if not list_ids and "list_ids" not in errors:
-        errors["list_ids"] = "Choose at least one list to send to."
-    elif list_ids:
-        found = set(
-            db.session.scalars(
-                select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(list_ids))
-            )
-        )
-        if found != set(list_ids):
-            errors["list_ids"] = "Choose lists of this workspace."
-    from_name = " ".join((data.get("from_name") or "").split())
-    if not from_name:
-        errors["from_name"] = "Say who the email is from."
-    elif len(from_name) > 200:
-        errors["from_name"] = "Keep the sender name under 200 characters."
-    from_email = None
-    try:
-        from_email = normalize_email(data.get("from_email"))
-    except ValidationError as exc:
-        errors["from_email"] = exc.message
-    reply_to = None
-    if data.get("reply_to"):
-        try:
-            reply_to = normalize_email(data.get("reply_to"))
-        except ValidationError as exc:
-            errors["reply_to"] = exc.message
-    provider_id = data.get("provider_id") or None
-    if provider_id is not None:
-        try:
-            provider_id = get_provider(workspace_id, as_id(provider_id) or 0).id
-        except NotFound:
-            errors["provider_id"] = "Choose one of this workspace's providers."
-    send_window, recurrence = _clean_timing(workspace_id, data, errors)
-    routing_config = None
-    try:
-        routing_config = clean_routing(workspace_id, data.get("routing_config"))
-    except ValidationError as exc:
-        errors.update(exc.fields)
-    if errors:
-        first = next(iter(errors.values()))
-        raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
-    clean = {
-        "name": name,
-        "template_id": template_id,
-        "from_name": from_name,
-        "from_email": from_email,
-        "reply_to": reply_to,
-        "provider_id": provider_id,
-        "track_opens": bool(data.get("track_opens", True)),
-        "track_clicks": bool(data.get("track_clicks", True)),
-        "send_window": send_window,
-        "recurrence": recurrence,
-        "routing_config": routing_config,
-    }
-    return clean, list_ids
-
-
-def _clean_timing(workspace_id: int, data: dict, errors: dict) -> tuple[dict | None, dict | None]:
-    """The send window and recurrence, read in the workspace's timezone unless they name one."""
-
-    tz = db.session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)) or "UTC"
-    cleaned = []
-    for clean_fn, key in ((clean_window, "send_window"), (clean_recurrence, "recurrence")):
-        try:
-            cleaned.append(clean_fn(data.get(key), tz))
-        except ValidationError as exc:
-            errors.update(exc.fields)
-            cleaned.append(None)
-    return cleaned[0], cleaned[1]
+    """The campaign's settings cleaned (settings.SETTINGS), and apart from them the ids of its lists."""
+    clean = clean_settings(workspace_id, data)
+    return clean, clean.pop("list_ids")
 
 
 def campaign_values(campaign: Campaign) -> dict:
-    """A campaign's editable fields, as create_campaign takes them (to change only some)."""
-    return {
-        "name": campaign.name,
-        "template_id": campaign.template_id,
-        "list_ids": campaign_list_ids(campaign.id),
-        "from_name": campaign.from_name,
-        "from_email": campaign.from_email,
-        "reply_to": campaign.reply_to,
-        "provider_id": campaign.provider_id,
-        "track_opens": campaign.track_opens,
-        "track_clicks": campaign.track_clicks,
-        "send_window": campaign.send_window,
-        "recurrence": campaign.recurrence,
-        "routing_config": campaign.routing_config,
-    }
+    """A campaign's settings, as create_campaign takes them (to change only some)."""
+    list_ids = campaign_list_ids(campaign.id)
+    return {s.name: getattr(campaign, s.name) if s.column else list_ids for s in SETTINGS}
 
 
 def create_campaign(workspace_id: int, data: dict) -> Campaign:
@@ -145,6 +46,7 @@ def create_campaign(workspace_id: int, data: dict) -> Campaign:
 
 
 def update_campaign(workspace_id: int, campaign_id: int, data: dict) -> Campaign:
+    """A draft with new settings (and a new A/B test when `data` names one); InvalidState unless a draft."""
     campaign = get_campaign(workspace_id, campaign_id)
     if campaign.status not in EDITABLE:
         raise InvalidState(f"A {campaign.status} campaign can no longer be edited.")

@@ -6,8 +6,9 @@ The parent's status says where the series stands: `draft` until "Start recurring
 `scheduled` while runs remain (next_run_at is the next one), `paused` (no runs until resumed;
 missed runs are skipped), `cancelled` (the series ended by hand) or `sent` (the last run
 before `until` has started). The parent itself never sends: each run is a copy of it
-(content, audience, sender, provider, send window, tracking) started through the ordinary
-lifecycle, with its own recipients and figures, and can be paused or cancelled on its own.
+(the settings marked `copied_to_runs` in settings.py: content, audience, sender, provider, send
+window, tracking) started through the ordinary lifecycle, with its own recipients and figures,
+and can be paused or cancelled on its own.
 """
 
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from app.services.campaigns import lifecycle
 from app.services.campaigns.drafts import audience_size, campaign_list_ids
 from app.services.campaigns.recurrence import FIELD, next_run
 from app.services.campaigns.send_windows import zone
+from app.services.campaigns.settings import run_values
 from app.services.errors import InvalidState, ValidationError
 
 MAX_DUE_PER_PASS = 100
@@ -108,17 +110,10 @@ def _start_run(parent: Campaign, due_at: datetime) -> Campaign:
     child = Campaign(
         workspace_id=parent.workspace_id,
         name=parent.name[: 200 - len(suffix)] + suffix,
-        template_id=parent.template_id,
-        provider_id=parent.provider_id,
-        from_name=parent.from_name,
-        from_email=parent.from_email,
-        reply_to=parent.reply_to,
         category=parent.category,
-        track_opens=parent.track_opens,
-        track_clicks=parent.track_clicks,
-        send_window=parent.send_window,
         parent_id=parent.id,
         status="draft",
+        **run_values(parent),
     )
     db.session.add(child)
     db.session.flush()

@@ -90,8 +90,22 @@ def send_test(
     subscriber_id: int | None = None,
     provider_id: int | None = None,
 ) -> list[TestResult]:
+    """The template rendered for one subscriber (or the sample one), sent as a test to each address."""
     tpl = templates.get_template(workspace_id, template_id)
     addresses = parse_addresses(emails)
+    from_name, sender = _test_sender(workspace_id, from_email, from_name)
+    provider = _test_provider(workspace_id, provider_id)
+    out = _render_test(workspace_id, tpl, subscriber_id)
+    transport, headers = providers.transport_for(provider)
+    skeleton = MessageSkeleton(from_name, sender, None, {**headers, "X-Herald-Test": "1"})
+    try:
+        return [_send_one(transport, skeleton, sender, rcpt, out, tpl.id) for rcpt in addresses]
+    finally:
+        transport.close()
+
+
+def _test_sender(workspace_id: int, from_email: str | None, from_name: str | None) -> tuple[str | None, str]:
+    """(name, address) the test comes from: those given, else the workspace's last sender."""
     last_name, last_email = default_sender(workspace_id)
     try:
         sender = normalize_email(from_email or last_email or "")
@@ -99,13 +113,20 @@ def send_test(
         raise ValidationError(
             "Say which address the test comes from.", {"from_email": "a valid sender address is required"}
         ) from None
-    from_name = " ".join(str(from_name or last_name or "").split())[:200] or None
+    return " ".join(str(from_name or last_name or "").split())[:200] or None, sender
+
+
+def _test_provider(workspace_id: int, provider_id: int | None):
     provider = (
         providers.get_provider(workspace_id, provider_id) if provider_id else providers.default_provider(workspace_id)
     )
     if provider is None:
         raise ValidationError("Add a provider before sending a test.", {"provider_id": "no provider"})
+    return provider
 
+
+def _render_test(workspace_id: int, tpl, subscriber_id):
+    """The template rendered once, with test links (nothing in a test is tracked or unsubscribes anyone)."""
     base = current_app.config["BASE_URL"]
     ctx = build_context(
         subscriber_context(workspace_id, subscriber_id),
@@ -117,32 +138,19 @@ def send_test(
         base_url=base,
     )
     try:
-        out = render_once(tpl.subject, tpl.body_html, tpl.body_text, tpl.preview_text, ctx)
+        return render_once(tpl.subject, tpl.body_html, tpl.body_text, tpl.preview_text, ctx)
     except TemplateProblem as exc:
         raise ValidationError(f"The template cannot be rendered: {exc.message}", {exc.field: exc.message}) from None
 
-    transport, headers = providers.transport_for(provider)
-    skeleton = MessageSkeleton(from_name, sender, None, {**headers, "X-Herald-Test": "1"})
-    results: list[TestResult] = []
+
+def _send_one(transport, skeleton: MessageSkeleton, sender: str, rcpt: str, out, template_id: int) -> TestResult:
+    message_id = f"<test.{template_id}.{secrets.token_hex(6)}@{skeleton.domain}>"
+    raw = skeleton.build(None, rcpt, f"[Test] {out.subject}", out.html, out.text, message_id)
     try:
-        for rcpt in addresses:
-            raw = skeleton.build(
-                None,
-                rcpt,
-                f"[Test] {out.subject}",
-                out.html,
-                out.text,
-                f"<test.{tpl.id}.{secrets.token_hex(6)}@{skeleton.domain}>",
-            )
-            try:
-                res = transport.send(sender, rcpt, raw)
-            except TransportUnavailable as exc:
-                results.append(TestResult(rcpt, False, f"The provider could not be reached: {exc}"))
-                continue
-            results.append(TestResult(rcpt, res.ok, res.detail if not res.ok else None))
-    finally:
-        transport.close()
-    return results
+        res = transport.send(sender, rcpt, raw)
+    except TransportUnavailable as exc:
+        return TestResult(rcpt, False, f"The provider could not be reached: {exc}")
+    return TestResult(rcpt, res.ok, res.detail if not res.ok else None)
 
 
 def send_campaign_test(workspace_id: int, campaign_id: int, emails, subscriber_id=None) -> list[TestResult]:

@@ -14,6 +14,7 @@ from app.blueprints.api.schemas.common import (
     text,
 )
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
+from app.services.campaigns.settings import SETTINGS, Setting
 from app.services.ids import MAX_ID
 
 # The send engine (campaigns/sending.py) also writes "unknown" (a hand-off whose outcome is unclear after a crash).
@@ -160,40 +161,43 @@ CAMPAIGN_VARIANTS = response(
 
 # The campaign --------------------------------------------------------------------------------------
 
-CAMPAIGN_CREATE = obj(
-    {
-        "name": text(200, min_length=1),
-        "template_id": ID,
-        "list_ids": {**ID_LIST, "minItems": 1},
-        "from_name": text(200, min_length=1),
-        "from_email": text(320, min_length=1),
-        "reply_to": text(320, nullable=True),
-        "routing_config": {
-            "type": ["object", "null"],
-            "properties": {
-                "strategy": {"enum": ["priority", "round_robin", "weighted"]},
-                "providers": {"type": "array", "items": ID, "maxItems": 10},
-                "weights": {"type": "object", "additionalProperties": {"type": "number"}},
-                "fallback": {"type": "boolean"},
-            },
-            "additionalProperties": False,
-            "description": "Which providers carry the send: the strategy's pick per message; with fallback, a "
-            "provider that errors (refused connection, 5xx, throttling) fails over to the next. null: the "
-            "campaign's provider or the workspace default.",
-        },
-        "provider_id": {
-            "type": ["integer", "null"],
-            "minimum": 1,
-            "maximum": MAX_ID,
-            "description": "The workspace's default provider when absent.",
-        },
-        "track_opens": {"type": "boolean", "default": True},
-        "track_clicks": {"type": "boolean", "default": True},
-        "send_window": ref("SendWindow"),
-        "recurrence": ref("Recurrence"),
-        **_AB_INPUT,
+ROUTING_INPUT = {
+    "type": ["object", "null"],
+    "properties": {
+        "strategy": {"enum": ["priority", "round_robin", "weighted"]},
+        "providers": {"type": "array", "items": ID, "maxItems": 10},
+        "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+        "fallback": {"type": "boolean"},
     },
-    required=("name", "template_id", "list_ids", "from_name", "from_email"),
+    "additionalProperties": False,
+}
+
+
+def _text_input(setting: Setting) -> dict:
+    return text(setting.max_length, nullable=not setting.required, min_length=1 if setting.required else 0)
+
+
+# A campaign setting as CampaignCreate takes it, by its kind (services/campaigns/settings.py).
+_INPUT_OF_KIND = {
+    "text": _text_input,
+    "email": _text_input,
+    "id": lambda s: ID if s.required else {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+    "ids": lambda s: {**ID_LIST, "minItems": 1},
+    "flag": lambda s: {"type": "boolean", "default": s.default},
+    "routing": lambda s: ROUTING_INPUT,
+    "send_window": lambda s: ref("SendWindow"),
+    "recurrence": lambda s: ref("Recurrence"),
+}
+
+
+def _setting_input(setting: Setting) -> dict:
+    schema = _INPUT_OF_KIND[setting.kind](setting)
+    return schema | {"description": setting.description} if setting.description else schema
+
+
+CAMPAIGN_CREATE = obj(
+    {**{s.name: _setting_input(s) for s in SETTINGS}, **_AB_INPUT},
+    required=[s.name for s in SETTINGS if s.required],
 )
 CAMPAIGN_PATCH = obj(
     CAMPAIGN_CREATE["properties"], minProperties=1, description="Only the fields given change (drafts only)."

@@ -1,0 +1,200 @@
+"""Read models of the campaign pages: one place gathers what a page shows, for the dashboard and the API.
+
+    campaign_page      everything the campaign page shows; the API's campaign detail serializes its fields
+    campaign_progress  the live part of that page, polled every second while sending: nothing more
+    campaign_form      what the campaign form offers to choose from
+
+They only read: nothing here changes state.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from app.models import Campaign, CampaignRecipient, MailingList, Provider, Template
+from app.services.audience import contacts
+from app.services.campaigns import (
+    ab_tests,
+    drafts,
+    lifecycle,
+    recurrence,
+    recurring,
+    send_progress,
+    send_windows,
+)
+from app.services.campaigns.recipients import limit_wait
+from app.services.content import templates
+from app.services.delivery import providers, routing
+from app.services.events import mailin
+from app.services.pagination import paginate
+
+RECIPIENTS_PER_PAGE = 50
+RUNS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class DeliveryCard:
+    """Who carried the messages, the routing chosen and the last failover."""
+
+    sent_through: list[tuple[str, int]]  # (provider name, recipients carried)
+    failover: dict | None  # {from, to, reason, at (a datetime)}
+    routing: dict | None  # the campaign's routing_config
+    chosen: list[tuple[str, float | None]]  # the routing's providers by name, with their weights
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """The live part of the campaign page: where the send stands and why some were not sent."""
+
+    campaign: Campaign
+    stats: dict  # drafts.campaign_stats
+    audience_size: int | None  # a draft: people on its lists, before suppression
+    live: dict | None  # while sending: rate, time left, rate-limited until (send_progress.snapshot)
+    failure_reasons: list[tuple[str, int]] | None  # once started, when some were not sent
+    window_wait: dict  # recipients waiting for the send window, whatever the status (send_windows.waiting)
+    limit_wait: dict | None  # while sending: recipients waiting for a quota to renew
+    resendable: int  # undelivered recipients a resend would reach
+    delivery: DeliveryCard | None  # None: a draft without routing has nothing to show
+
+
+@dataclass(frozen=True)
+class RecipientsPage:
+    items: list[CampaignRecipient]
+    total: int
+    page: int
+    per_page: int
+    status: str | None  # the status they are filtered on
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    """Everything the campaign page shows of one campaign."""
+
+    campaign: Campaign
+    progress: CampaignProgress
+    list_ids: list[int]
+    lists: list[MailingList]  # by name
+    template: Template
+    provider: Provider | None  # the campaign's own, else the workspace default it would use
+    parent: Campaign | None  # a run: its series
+    runs: list[dict] | None  # a series: its latest runs with their figures (recurring.with_figures)
+    run_count: int
+    window_text: str | None
+    recurrence_text: str | None
+    first_run_at: datetime | None  # a series not started yet: when its first run would be
+    ab: dict | None  # ab_tests.report
+    replies: list  # the latest replies people sent back
+    autoreplies: int
+    recipients: RecipientsPage | None  # only when asked for
+
+
+@dataclass(frozen=True)
+class CampaignForm:
+    """The choices of the campaign form."""
+
+    templates: list[Template]
+    lists: list[tuple[MailingList, int]]  # with their subscriber counts
+    providers: list[Provider]
+    timezones: list[str]
+
+
+def campaign_page(
+    workspace_id: int, campaign_id: int, recipient_status: str | None = None, recipients_page: int | None = None
+) -> CampaignPage:
+    """The campaign page's read model; with recipients_page, that page of its recipients too."""
+    c = drafts.get_campaign(workspace_id, campaign_id)
+    list_ids = drafts.campaign_list_ids(c.id)
+    series, started = bool(c.recurrence), c.status != "draft"
+    return CampaignPage(
+        campaign=c,
+        progress=_progress(workspace_id, c, list_ids),
+        list_ids=list_ids,
+        lists=drafts.campaign_lists(c.id),
+        template=templates.get_template(workspace_id, c.template_id),
+        provider=_provider(workspace_id, c),
+        parent=drafts.get_campaign(workspace_id, c.parent_id) if c.parent_id else None,
+        runs=recurring.with_figures(paginate(recurring.runs_query(c.id), 1, RUNS_SHOWN)[0]) if series else None,
+        run_count=recurring.count_runs(c.id) if series else 0,
+        window_text=send_windows.describe(c.send_window) if c.send_window else None,
+        recurrence_text=recurrence.describe(c.recurrence) if series else None,
+        first_run_at=recurrence.upcoming(c.recurrence) if series and not started else None,
+        ab=ab_tests.report(c) if c.ab_test else None,
+        replies=mailin.campaign_replies(workspace_id, c.id) if started else [],
+        autoreplies=mailin.count_autoreplies(workspace_id, c.id) if started else 0,
+        recipients=_recipients(c, recipient_status, recipients_page) if recipients_page else None,
+    )
+
+
+def campaign_progress(workspace_id: int, campaign_id: int) -> CampaignProgress:
+    """The live part of the campaign page, on its own: it is polled every second while sending."""
+    return _progress(workspace_id, drafts.get_campaign(workspace_id, campaign_id))
+
+
+def campaign_form(workspace_id: int) -> CampaignForm:
+    """What the campaign form offers: the workspace's templates, lists, providers, and the timezones."""
+    return CampaignForm(
+        templates=templates.list_templates(workspace_id),
+        lists=contacts.lists_with_counts(workspace_id),
+        providers=providers.list_providers(workspace_id),
+        timezones=send_windows.timezone_names(),
+    )
+
+
+def _progress(workspace_id: int, c: Campaign, list_ids: list[int] | None = None) -> CampaignProgress:
+    stats = drafts.campaign_stats(c.id)
+    sending = c.status == "sending"
+    reasons = None
+    if c.status != "draft" and (stats["failed"] - stats["suppressed"] > 0 or stats["unknown"] or stats["bounced"]):
+        reasons = drafts.failure_reasons(c.id)
+    return CampaignProgress(
+        campaign=c,
+        stats=stats,
+        audience_size=_audience_size(workspace_id, c, list_ids),
+        live=_live(c, stats) if sending else None,
+        failure_reasons=reasons,
+        window_wait=send_windows.waiting(c.id),
+        limit_wait=limit_wait(c.id) if sending else None,
+        resendable=lifecycle.count_undelivered(c.id) if reasons else 0,
+        delivery=_delivery(workspace_id, c),
+    )
+
+
+def _audience_size(workspace_id: int, c: Campaign, list_ids: list[int] | None) -> int | None:
+    if c.status != "draft":
+        return None
+    return drafts.audience_size(workspace_id, drafts.campaign_list_ids(c.id) if list_ids is None else list_ids)
+
+
+def _live(c: Campaign, stats: dict) -> dict:
+    return send_progress.snapshot(c.id, stats["pending"], c.started_at.timestamp() if c.started_at else None)
+
+
+def _delivery(workspace_id: int, c: Campaign) -> DeliveryCard | None:
+    cfg = c.routing_config
+    if c.status == "draft" and not cfg:
+        return None
+    note = routing.failover_note(c.id)
+    if note:
+        at = note.get("at")
+        note = {**note, "at": datetime.fromtimestamp(at, timezone.utc) if isinstance(at, (int, float)) else None}
+    chosen = []
+    if cfg:
+        names = {p.id: p.name for p in providers.list_providers(workspace_id)}
+        weights = cfg.get("weights") or {}
+        chosen = [(names.get(i, f"provider #{i} (removed)"), weights.get(str(i))) for i in cfg.get("providers") or []]
+    return DeliveryCard(
+        sent_through=routing.sent_by_provider(c.id) if c.status != "draft" else [],
+        failover=note,
+        routing=cfg,
+        chosen=chosen,
+    )
+
+
+def _provider(workspace_id: int, c: Campaign) -> Provider | None:
+    if c.provider_id:
+        return providers.get_provider(workspace_id, c.provider_id)
+    return providers.default_provider(workspace_id)
+
+
+def _recipients(c: Campaign, status: str | None, page: int) -> RecipientsPage:
+    items, total = paginate(drafts.recipients_query(c.id, status), page, RECIPIENTS_PER_PAGE)
+    return RecipientsPage(items=items, total=total, page=page, per_page=RECIPIENTS_PER_PAGE, status=status)

@@ -1,0 +1,207 @@
+"""A campaign's settings, declared once: SETTINGS.
+
+A setting is what a marketer chooses for a campaign (its name, content, audience, sender, delivery,
+tracking and timing). Every place that goes through them one by one reads this table instead of
+listing them again:
+
+    drafts           cleans each with its `clean` (`default` when the input leaves it out) and reads
+                     a campaign's values back (campaign_values)
+    recurring        a run copies from its parent the settings marked `copied_to_runs`
+    the campaign form (blueprints/campaigns/forms.py) reads each by its `kind`
+    the API          CampaignCreate has one property per setting (`required`, `default`, `max_length`,
+                     `description`); the serializer shows each, those `in_summary` in lists too
+
+A/B variants are not settings: ab_tests cleans and stores them. A cleaner takes the raw value and
+the Scope it is cleaned in; it returns the value to store or raises ValidationError: with `fields`
+naming the wrong parts (e.g. send_window.start), or with a message alone, which is then the setting's.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Campaign, MailingList
+from app.services.audience.contacts import normalize_email
+from app.services.campaigns.recurrence import clean_recurrence
+from app.services.campaigns.send_windows import clean_window
+from app.services.content.templates import get_template
+from app.services.delivery.providers import get_provider
+from app.services.delivery.routing import clean_routing
+from app.services.errors import NotFound, ValidationError
+from app.services.ids import as_id, as_ids
+from app.services.platform.workspaces import workspace_timezone
+
+NAME_LENGTH = 200  # the campaign's name and its sender name
+EMAIL_LENGTH = 320
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What cleaning a setting may need to know: the workspace, and its timezone (read once, when needed)."""
+
+    workspace_id: int
+
+    @cached_property
+    def timezone(self) -> str:
+        return workspace_timezone(self.workspace_id)
+
+
+Cleaner = Callable[[object, Scope], object]
+
+
+# What a setting holds; the form reads, and the API schema describes, each kind in one way.
+KINDS = ("text", "email", "id", "ids", "flag", "send_window", "recurrence", "routing")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str  # one of KINDS
+    clean: Cleaner
+    required: bool = False
+    default: object = None  # what an input without the setting means
+    max_length: int | None = None
+    description: str = ""  # for the API reference
+    copied_to_runs: bool = False  # each run of a recurring series takes its parent's value
+    in_summary: bool = False  # shown in the API's campaign lists too, not only with a single campaign
+    column: bool = True  # stored on Campaign (list_ids are rows of campaign_lists)
+
+    @property
+    def is_object(self) -> bool:
+        """Stored as a JSON object, or None for none (an empty object means none too)."""
+        return self.kind in ("send_window", "recurrence", "routing")
+
+
+def _one_line(missing: str, too_long: str) -> Cleaner:
+    def clean(value, scope: Scope) -> str:
+        text = " ".join((value or "").split())
+        if not text:
+            raise ValidationError(missing)
+        if len(text) > NAME_LENGTH:
+            raise ValidationError(too_long)
+        return text
+
+    return clean
+
+
+def _template(value, scope: Scope) -> int | None:
+    template_id = as_id(value)
+    try:
+        get_template(scope.workspace_id, template_id or 0)
+    except NotFound:
+        raise ValidationError("Choose one of this workspace's templates.") from None
+    return template_id
+
+
+def _lists(value, scope: Scope) -> list[int]:
+    list_ids = as_ids(value or [])
+    if list_ids is None:
+        raise ValidationError("Lists are given by their ids.")
+    if not list_ids:
+        raise ValidationError("Choose at least one list to send to.")
+    found = db.session.scalars(
+        select(MailingList.id).where(MailingList.workspace_id == scope.workspace_id, MailingList.id.in_(list_ids))
+    )
+    if set(found) != set(list_ids):
+        raise ValidationError("Choose lists of this workspace.")
+    return list_ids
+
+
+def _email(value, scope: Scope) -> str:
+    return normalize_email(value)
+
+
+def _optional_email(value, scope: Scope) -> str | None:
+    return normalize_email(value) if value else None
+
+
+def _provider(value, scope: Scope) -> int | None:
+    if not value:
+        return None
+    try:
+        return get_provider(scope.workspace_id, as_id(value) or 0).id
+    except NotFound:
+        raise ValidationError("Choose one of this workspace's providers.") from None
+
+
+def _flag(value, scope: Scope) -> bool:
+    return bool(value)
+
+
+def _window(value, scope: Scope) -> dict | None:
+    return clean_window(value, scope.timezone)
+
+
+def _recurrence(value, scope: Scope) -> dict | None:
+    return clean_recurrence(value, scope.timezone)
+
+
+def _routing(value, scope: Scope) -> dict | None:
+    return clean_routing(scope.workspace_id, value)
+
+
+# In the order the API reference lists them. A run is sent once (no recurrence) and, like a campaign
+# without routing, goes through its parent's provider or the default (no routing_config).
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "name",
+        "text",
+        _one_line("Give the campaign a name.", f"Keep the name under {NAME_LENGTH} characters."),
+        required=True,
+        max_length=NAME_LENGTH,
+        in_summary=True,
+    ),
+    Setting("template_id", "id", _template, required=True, copied_to_runs=True),
+    Setting("list_ids", "ids", _lists, required=True, copied_to_runs=True, column=False),
+    Setting(
+        "from_name",
+        "text",
+        _one_line("Say who the email is from.", f"Keep the sender name under {NAME_LENGTH} characters."),
+        required=True,
+        max_length=NAME_LENGTH,
+        copied_to_runs=True,
+    ),
+    Setting("from_email", "email", _email, required=True, max_length=EMAIL_LENGTH, copied_to_runs=True),
+    Setting("reply_to", "email", _optional_email, max_length=EMAIL_LENGTH, copied_to_runs=True),
+    Setting(
+        "routing_config",
+        "routing",
+        _routing,
+        description="Which providers carry the send: the strategy's pick per message; with fallback, a "
+        "provider that errors (refused connection, 5xx, throttling) fails over to the next. null: the "
+        "campaign's provider or the workspace default.",
+    ),
+    Setting(
+        "provider_id",
+        "id",
+        _provider,
+        description="The workspace's default provider when absent.",
+        copied_to_runs=True,
+    ),
+    Setting("track_opens", "flag", _flag, default=True, copied_to_runs=True),
+    Setting("track_clicks", "flag", _flag, default=True, copied_to_runs=True),
+    Setting("send_window", "send_window", _window, copied_to_runs=True, in_summary=True),
+    Setting("recurrence", "recurrence", _recurrence, in_summary=True),
+)
+
+
+def clean_settings(workspace_id: int, data: dict) -> dict:
+    """Every setting of `data` cleaned, by name; one ValidationError naming each wrong field otherwise."""
+    scope, values, errors = Scope(workspace_id), {}, {}
+    for setting in SETTINGS:
+        try:
+            values[setting.name] = setting.clean(data.get(setting.name, setting.default), scope)
+        except ValidationError as exc:
+            errors.update(exc.fields or {setting.name: exc.message})
+    if errors:
+        first = next(iter(errors.values()))
+        raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
+    return values
+
+
+def run_values(parent: Campaign) -> dict:
+    """The settings a run of a recurring series takes from its parent (its lists are copied as rows)."""
+    return {s.name: getattr(parent, s.name) for s in SETTINGS if s.copied_to_runs and s.column}
