@@ -386,3 +386,15 @@ def test_the_live_progress_reloads_the_page_when_the_test_moves_on(client, works
     assert r.status_code == 200
     moved = client.get(f"/campaigns/{camp.id}/progress?phase={'' if phase == 'testing' else 'testing'}")
     assert moved.status_code == 286 and moved.headers["HX-Refresh"] == "true"
+
+
+def test_the_variants_fragment_of_a_campaign_without_a_test_stops_polling_instead_of_failing(
+    client, workspace, smtp_sink
+):
+    """The page polls the variants table; once the test is removed (or there never was one) it ends."""
+    data = _setup(workspace, smtp_sink, n=2)
+    data.pop("ab_test"), data.pop("variants")
+    camp = create_campaign(workspace.id, **data)
+    db.session.commit()
+    r = client.get(f"/campaigns/{camp.id}/variants")
+    assert r.status_code == 286 and r.get_data(as_text=True) == ""

@@ -105,7 +105,10 @@ def ab_variants():
 def variants(campaign_id):
     """The live variants table; answers 286 (htmx: stop polling) once the send is over."""
     c = drafts.get_campaign(g.ws_id, campaign_id)
-    body = render_template("campaigns/_ab_results.html", c=c, ab=ab_tests.report(c))
+    ab = ab_tests.report(c)
+    if ab["ab_test"] is None:  # the test was removed (or never was): nothing to show, stop polling
+        return "", 286
+    body = render_template("campaigns/_ab_results.html", c=c, ab=ab)
     return (body, 200) if c.status == "sending" else (body, 286)
 
 
