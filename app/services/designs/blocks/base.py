@@ -87,6 +87,12 @@ def text_url(value: str) -> str:
     return dynamic.guarded_url(whole.group(1).strip()) if whole else value
 
 
+def link_text(_r: Renderer, block: dict) -> list[str]:
+    """The text part of a block that is a labelled link (a button, a link): `label: url`."""
+    p = block["props"]
+    return [f"{p['text']}: {text_url(p['href'])}"]
+
+
 def background(props: dict) -> str:
     """` background-color="…"` when the block has one, else nothing."""
     return f' background-color="{props["backgroundColor"]}"' if props.get("backgroundColor") else ""

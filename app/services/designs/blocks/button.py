@@ -1,6 +1,6 @@
 """button: a call to action (a bulletproof MJML button)."""
 
-from app.services.designs.blocks.base import ALIGN, REQUIRED, BlockSpec, Palette, Renderer, text_url
+from app.services.designs.blocks.base import ALIGN, REQUIRED, BlockSpec, Palette, Renderer, link_text
 
 
 def mjml(r: Renderer, block: dict, _place: str) -> str:
@@ -12,11 +12,6 @@ def mjml(r: Renderer, block: dict, _place: str) -> str:
         f'border-radius="{p["borderRadius"]}px" inner-padding="12px 24px"{width}>'
         f"{r.plain(p['text'])}</mj-button>"
     )
-
-
-def text(_r: Renderer, block: dict) -> list[str]:
-    p = block["props"]
-    return [f"{p['text']}: {text_url(p['href'])}"]
 
 
 SPEC = BlockSpec(
@@ -36,7 +31,7 @@ SPEC = BlockSpec(
     },
     nonempty="text",
     mjml=mjml,
-    text=text,
+    text=link_text,
     new_props={
         "text": "Shop now",
         "href": "https://example.com",

@@ -1,6 +1,6 @@
 """link: a text link on a line of its own."""
 
-from app.services.designs.blocks.base import ALIGN, REQUIRED, BlockSpec, Palette, Renderer, text_url
+from app.services.designs.blocks.base import ALIGN, REQUIRED, BlockSpec, Palette, Renderer, link_text
 
 
 def mjml(r: Renderer, block: dict, _place: str) -> str:
@@ -9,11 +9,6 @@ def mjml(r: Renderer, block: dict, _place: str) -> str:
         f'<mj-text align="{p["align"]}"><a href="{r.href(p["href"])}" style="color:{p["color"]}">'
         f"{r.plain(p['text'])}</a></mj-text>"
     )
-
-
-def text(_r: Renderer, block: dict) -> list[str]:
-    p = block["props"]
-    return [f"{p['text']}: {text_url(p['href'])}"]
 
 
 SPEC = BlockSpec(
@@ -29,6 +24,6 @@ SPEC = BlockSpec(
     },
     nonempty="text",
     mjml=mjml,
-    text=text,
+    text=link_text,
     new_props={"text": "Read more", "href": "https://example.com"},
 )
