@@ -124,20 +124,7 @@ def new():
     form, errors = {"priority": 100, **spec.form_defaults}, {}
     if request.method == "POST":
         form = _typed(request.form)
-
-        def create():
-            common = _common(request.form, default_priority=100)
-            return providers.create_provider(
-                g.ws_id,
-                common.pop("name"),
-                provider_type,
-                _settings(spec, request.form),
-                _credentials(spec, request.form),
-                is_default=request.form.get("is_default") == "on",
-                **common,
-            )
-
-        p, errors = attempt(create)
+        p, errors = attempt(_create_from_form, spec)
         errors = _field_errors(errors)
         if p:
             flash(f"Provider “{p.name}” added. Test it to check the connection.", "success")
@@ -151,6 +138,19 @@ def new():
         creds={},
         **_labels(),
     ), (422 if errors else 200)
+
+
+def _create_from_form(spec):
+    common = _common(request.form, default_priority=100)
+    return providers.create_provider(
+        g.ws_id,
+        common.pop("name"),
+        spec.type,
+        _settings(spec, request.form),
+        _credentials(spec, request.form),
+        is_default=request.form.get("is_default") == "on",
+        **common,
+    )
 
 
 @bp.route("/<int:provider_id>", methods=["GET", "POST"])
