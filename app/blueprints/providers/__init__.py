@@ -5,80 +5,14 @@ import json
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import attempt, commit, is_htmx, workspace_view
+from app.blueprints.providers import forms
 from app.services.delivery import delivery_stats, providers
-from app.services.errors import DomainError, NotFound
+from app.services.errors import NotFound
 from app.services.events import webhook_intake
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
-NAME_MAX = 200
 BODY_SHOWN = 200 * 1024  # a payload's body is shown up to this many characters
-
-
-def _int(form, name: str) -> int | None:
-    raw = (form.get(name) or "").strip()
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        raise DomainError(f"{name.replace('_', ' ')} must be a whole number.", {name: "A whole number."}) from None
-
-
-def _common(form, default_priority: int | None = None) -> dict:
-    """Name, priority, limits and switches: the same for every type (an empty priority: the default)."""
-    name = form.get("name") or ""
-    # The service would cut a long name silently; a person should hear about it instead.
-    if len(name.strip()) > NAME_MAX:
-        raise DomainError(f"The name is at most {NAME_MAX} characters.", {"name": f"At most {NAME_MAX} characters."})
-    priority = _int(form, "priority")
-    return {
-        "name": name,
-        "priority": default_priority if priority is None else priority,
-        "max_sends_per_second": _int(form, "max_sends_per_second"),
-        "max_sends_per_day": _int(form, "max_sends_per_day"),
-        "sandbox_mode": form.get("sandbox_mode") == "on",
-        "provider_tracking": form.get("provider_tracking") == "on",
-    }
-
-
-def _settings(spec, form) -> dict:
-    """The type's settings as posted; an input whose emptiness means something (no TLS) says what."""
-    return {
-        f.name: form.get(f.name) if f.empty is None else (form.get(f.name) or f.empty) for f in spec.settings_fields
-    }
-
-
-def _credentials(spec, form) -> dict:
-    # Keys pasted from a provider's console often carry a stray space; an SMTP password may mean one.
-    return {
-        f.name: ((form.get(f.name) or "").strip() if f.strip else form.get(f.name)) or None
-        for f in spec.credential_fields
-    }
-
-
-def _field_errors(errors: dict) -> dict:
-    """`settings.region` → `region`: the form's inputs carry the bare names."""
-    return {k.split(".")[-1]: v for k, v in errors.items()}
-
-
-def _typed(form) -> dict:
-    """What the person typed, to show again after an error: everything but the secrets."""
-    return {k: v for k, v in form.items() if k not in providers.SECRET_CREDENTIALS and k != "csrf_token"}
-
-
-def _form_of(p) -> dict:
-    # A list (SES's topic ARNs) is edited one item a line.
-    settings = {k: "\n".join(v) if isinstance(v, list) else v for k, v in (p.settings or {}).items()}
-    creds = providers.credentials_summary(p)
-    return {
-        **settings,
-        **{f: creds[f] for f in providers.spec_of(p).shown_credentials if creds.get(f)},
-        "name": p.name,
-        "priority": p.priority,
-        "max_sends_per_second": p.max_sends_per_second,
-        "max_sends_per_day": p.max_sends_per_day,
-        "sandbox_mode": "on" if p.sandbox_mode else "",
-        "provider_tracking": "on" if p.provider_tracking else "",
-    }
 
 
 def _render_show(p, form: dict, errors: dict):
@@ -123,9 +57,9 @@ def new():
     spec = providers.SPECS[provider_type]
     form, errors = {"priority": 100, **spec.form_defaults}, {}
     if request.method == "POST":
-        form = _typed(request.form)
+        form = forms.typed_values(request.form)
         p, errors = attempt(_create_from_form, spec)
-        errors = _field_errors(errors)
+        errors = forms.field_errors(errors)
         if p:
             flash(f"Provider “{p.name}” added. Test it to check the connection.", "success")
             return redirect(url_for("providers.show", provider_id=p.id))
@@ -141,13 +75,13 @@ def new():
 
 
 def _create_from_form(spec):
-    common = _common(request.form, default_priority=100)
+    common = forms.common_values(request.form, default_priority=100)
     return providers.create_provider(
         g.ws_id,
         common.pop("name"),
         spec.type,
-        _settings(spec, request.form),
-        _credentials(spec, request.form),
+        forms.settings_values(spec, request.form),
+        forms.credential_values(spec, request.form),
         is_default=request.form.get("is_default") == "on",
         **common,
     )
@@ -160,17 +94,17 @@ def show(provider_id):
     if providers.is_development(p):
         return render_template("providers/outbox.html", provider=p)
     if request.method == "GET":
-        return _render_show(p, _form_of(p), {})
+        return _render_show(p, forms.form_values(p), {})
 
     def save():
         spec = providers.spec_of(p)
-        common = _common(request.form)
+        common = forms.common_values(request.form)
         saved = providers.update_provider(
             g.ws_id,
             p.id,
             common.pop("name"),
-            _settings(spec, request.form),
-            _credentials(spec, request.form),
+            forms.settings_values(spec, request.form),
+            forms.credential_values(spec, request.form),
             **common,
         )
         if request.form.get("is_default") == "on" and not saved.is_default:
@@ -181,7 +115,7 @@ def show(provider_id):
     if saved:
         flash("Provider saved.", "success")
         return redirect(url_for("providers.show", provider_id=p.id))
-    return _render_show(p, _typed(request.form), _field_errors(errors))
+    return _render_show(p, forms.typed_values(request.form), forms.field_errors(errors))
 
 
 @bp.route("/<int:provider_id>/test", methods=["POST"])
