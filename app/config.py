@@ -47,6 +47,9 @@ class Config:
         # The inbound SMTP listener for bounces, complaints and replies (`flask mailin`).
         self.MAILIN_HOST = env.get("MAILIN_HOST", "127.0.0.1")
         self.MAILIN_PORT = int(env.get("MAILIN_PORT", "2525"))
+        # Every DNS lookup Herald makes goes to these (comma-separated host[:port]); empty: the system's.
+        self.DNS_NAMESERVERS = env.get("DNS_NAMESERVERS", "")
+        self.DNS_TIMEOUT = float(env.get("DNS_TIMEOUT", "5"))
 
     def _read_providers(self, env) -> None:
         """How Herald talks to sending providers and trusts what they send back."""
