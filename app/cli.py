@@ -4,14 +4,18 @@ import time
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
+from rq.job import Job
 
 from app.extensions import db
+from app.queueing import PERIODIC, PERIODIC_BY_NAME, last_runs
 
 
 def register_cli(app: Flask) -> None:
     _register_account_commands(app)
     _register_listener_commands(app)
     _register_tracking_commands(app)
+    _register_job_commands(app)
 
 
 def _register_account_commands(app: Flask) -> None:
@@ -102,3 +106,46 @@ def _run_until_interrupted(controller) -> None:
             time.sleep(3600)
     except KeyboardInterrupt:
         controller.stop()
+
+
+def _register_job_commands(app: Flask) -> None:
+    """The periodic jobs, for an operator: what runs when, and running one now (after an outage)."""
+    jobs = AppGroup("jobs", help="The periodic jobs: list them, or run one now.")
+    app.cli.add_command(jobs)
+
+    @jobs.command("list")
+    def jobs_list_cmd():
+        """Each periodic job, how often it runs, and its latest run."""
+        from app.redis_client import get_redis
+
+        runs = last_runs(get_redis())
+        now = time.time()
+        click.echo(f"{'job':<28}{'queue':<10}{'every':>8}  latest run")
+        for p in PERIODIC:
+            click.echo(f"{p.job:<28}{p.queue:<10}{_every(p.interval):>8}  {_latest(runs.get(p.job), now)}")
+
+    @jobs.command("run")
+    @click.argument("name")
+    def jobs_run_cmd(name):
+        """Run one periodic job now, in this process, as a worker would; prints what it returned."""
+        from app.redis_client import get_redis
+
+        if name not in PERIODIC_BY_NAME:
+            known = ", ".join(p.job for p in PERIODIC)
+            raise click.ClickException(f"No periodic job is called {name!r}. The jobs: {known}.")
+        # Resolved by RQ from its name, as a worker resolves it: app/ never imports workers/.
+        job = Job.create(f"workers.jobs.{name}", connection=get_redis())
+        click.echo(f"{name}: {job.perform()!r}")
+
+
+def _every(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds} s"
+
+
+def _latest(run: dict | None, now: float) -> str:
+    if run is None:
+        return "never (since Redis last lost its data)"
+    ago = max(0, int(now - run["at"]))
+    when = f"{ago} s ago" if ago < 120 else f"{ago // 60} min ago" if ago < 7200 else f"{ago // 3600} h ago"
+    outcome = f"failed: {run['error']}" if run["error"] else f"ok in {run['seconds']} s"
+    return f"{when}, {outcome}"

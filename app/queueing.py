@@ -5,6 +5,9 @@ in `app/` imports `workers/`. Jobs are named by their path (`"workers.jobs.send_
 enqueueing one never imports the worker code.
 """
 
+import json
+from dataclasses import dataclass
+
 import redis
 from flask import current_app
 from rq import Queue, Retry
@@ -60,3 +63,48 @@ def enqueue(
         on_commit(put)
     else:
         put()
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job the scheduler runs every `interval` seconds (`rq cron workers/schedule.py`)."""
+
+    job: str
+    queue: str
+    interval: int
+    purpose: str
+
+
+# Every periodic job is safe to run twice and at any time: `flask jobs run NAME` runs one now.
+PERIODIC = (
+    Periodic("process_tracking_hits", DEFAULT, 5, "opens and clicks from Redis into the event log"),
+    Periodic("start_due_campaigns", DEFAULT, 15, "start scheduled campaigns whose time has come"),
+    Periodic("run_recurring_campaigns", DEFAULT, 15, "start the due run of each recurring series"),
+    Periodic("recover_stale_claims", DEFAULT, 60, "rows a dead worker had claimed become 'unknown'"),
+    Periodic("requeue_due_retries", DEFAULT, 30, "recipients refused for now, once their wait is over"),
+    Periodic("requeue_stalled_campaigns", DEFAULT, 60, "queue again the work of campaigns whose jobs were lost"),
+    Periodic("decide_ab_tests", DEFAULT, 30, "send the winner of A/B tests whose wait is over"),
+    Periodic("recover_stale_messages", DEFAULT, 60, "transactional messages a dead worker had claimed"),
+    Periodic("requeue_lost_messages", DEFAULT, 30, "transactional messages whose job Redis lost"),
+    Periodic("requeue_stuck_webhooks", WEBHOOKS, 60, "stored provider webhooks nobody processed"),
+    # A provider that stopped answering or whose key was revoked shows on its page within 15 minutes.
+    Periodic("probe_providers", DEFAULT, 900, "check every provider's connection and credentials"),
+    # fan_out's caller also queues a run at once; this catches retries and lost enqueues.
+    Periodic("deliver_webhooks", WEBHOOKS, 10, "POST due outbound webhook deliveries"),
+)
+PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
+_LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run
+
+
+def record_run(conn: redis.Redis, job: str, started: float, seconds: float, error: str | None) -> None:
+    """Note a periodic job's latest run, for `flask jobs list`; best effort (Redis may be away)."""
+    run = {"at": started, "seconds": round(seconds, 3), "error": error}
+    try:
+        conn.hset(_LAST_RUN, job, json.dumps(run))
+    except redis.RedisError:
+        pass
+
+
+def last_runs(conn: redis.Redis) -> dict[str, dict]:
+    """Each periodic job's latest run: {"at": unix time, "seconds", "error": None or the error}."""
+    return {k.decode(): json.loads(v) for k, v in conn.hgetall(_LAST_RUN).items()}

@@ -1,5 +1,10 @@
-"""RQ entry points: open an app context, call one service function, commit."""
+"""RQ entry points: open an app context, call one service function, commit.
 
+Periodic jobs (app.queueing.PERIODIC) note their latest run in Redis for `flask jobs list`.
+"""
+
+import functools
+import time
 from functools import lru_cache
 
 from rq import get_current_job
@@ -26,6 +31,27 @@ def _run(fn, *args):
             raise
         finally:
             db.session.remove()
+
+
+def _periodic(job):
+    """Note each run of a periodic job (when, how long, the error if it failed)."""
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        from app.queueing import record_run
+        from app.redis_client import redis_for
+
+        started, error = time.time(), None
+        try:
+            return job(*args, **kwargs)
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            raise
+        finally:
+            url = _app().config["REDIS_URL"]
+            record_run(redis_for(url), job.__name__, started, time.time() - started, error)
+
+    return run
 
 
 def prepare_campaign(campaign_id: int) -> int:
@@ -56,6 +82,7 @@ def send_message(message_id: int) -> str:
     return _run(transactional.deliver_message, message_id, final_attempt)
 
 
+@_periodic
 def requeue_lost_messages() -> list[int]:
     """Queue again the transactional messages whose job Redis lost (periodic)."""
     from app.services.delivery import transactional
@@ -63,6 +90,7 @@ def requeue_lost_messages() -> list[int]:
     return _run(transactional.requeue_lost_messages)
 
 
+@_periodic
 def recover_stale_messages() -> int:
     """Transactional messages claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
     from app.services.delivery import transactional
@@ -70,6 +98,7 @@ def recover_stale_messages() -> int:
     return _run(transactional.recover_stale_messages)
 
 
+@_periodic
 def start_due_campaigns() -> list[int]:
     """Start the scheduled campaigns whose time has come (periodic)."""
     from app.services.campaigns import lifecycle
@@ -77,6 +106,7 @@ def start_due_campaigns() -> list[int]:
     return _run(lifecycle.start_due_campaigns)
 
 
+@_periodic
 def run_recurring_campaigns() -> list[int]:
     """Start one run of every recurring campaign whose next run is due (periodic); safe to run twice."""
     from app.services.campaigns import recurring
@@ -84,6 +114,7 @@ def run_recurring_campaigns() -> list[int]:
     return _run(recurring.run_due)
 
 
+@_periodic
 def decide_ab_tests() -> list[int]:
     """Send the winner of every A/B test whose wait is over, to the rest of its audience (periodic)."""
     from app.services.campaigns import ab_winner
@@ -91,6 +122,7 @@ def decide_ab_tests() -> list[int]:
     return _run(ab_winner.decide_due_tests)
 
 
+@_periodic
 def recover_stale_claims() -> int:
     """Recipients claimed by a worker that died mid-hand-off become 'unknown' (periodic)."""
     from app.services.campaigns import recipients
@@ -98,6 +130,7 @@ def recover_stale_claims() -> int:
     return _run(recipients.recover_stale_claims)
 
 
+@_periodic
 def requeue_stalled_campaigns() -> list[int]:
     """Queue again the work of sending campaigns whose jobs were lost (periodic)."""
     from app.services.campaigns import dispatch
@@ -105,6 +138,7 @@ def requeue_stalled_campaigns() -> list[int]:
     return _run(dispatch.requeue_stalled_campaigns)
 
 
+@_periodic
 def requeue_due_retries() -> int:
     """Queue again the recipients a server refused for now, once their wait is over (periodic)."""
     from app.services.campaigns import dispatch
@@ -112,6 +146,7 @@ def requeue_due_retries() -> int:
     return _run(dispatch.requeue_due_retries)
 
 
+@_periodic
 def process_tracking_hits() -> int:
     """Move queued opens and clicks into the event log (periodic)."""
     from app.services.events import tracking
@@ -136,6 +171,7 @@ def process_webhook_payload(payload_id: int) -> dict | None:
     return _run(run)
 
 
+@_periodic
 def requeue_stuck_webhooks() -> int:
     """Queue again stored provider webhooks nobody processed (periodic)."""
     from app.services.events import webhook_intake
@@ -143,6 +179,7 @@ def requeue_stuck_webhooks() -> int:
     return _run(webhook_intake.requeue_stuck)
 
 
+@_periodic
 def probe_providers() -> dict:
     """Check every provider's connection and credentials, as "Test" does (periodic)."""
     from app.services.delivery import providers
@@ -158,14 +195,13 @@ def run_import(import_id: str, workspace_id: int, list_ids: list[int]) -> dict:
     return _run(imports.run_import, import_id, workspace_id, list_ids, db.session.commit)
 
 
+@_periodic
 def deliver_webhooks() -> dict:
     """POST due outbound webhook deliveries (queue `webhooks`; periodic, and queued after a fan-out).
 
     Runs while it keeps finding a full batch, for up to about 25 s, so a backlog drains without
     waiting for the next tick; deliver_due commits each claim itself, so runs in parallel share work.
     """
-    import time
-
     from app.services import outbound_webhooks
 
     limit, started = 200, time.monotonic()
