@@ -12,6 +12,7 @@ import tempfile
 import time
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests.support import create_test_database, create_test_redis, free_port, reset_test_redis, run_worker
 
@@ -74,13 +75,7 @@ def _clean_state(request):
     app = request.getfixturevalue("app")
     with app.app_context():
         db.session.remove()
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-            else:
-                for t in tables:
-                    conn.exec_driver_sql(f"DELETE FROM {t}")
+        _empty_tables()
     reset_test_redis(_REDIS_URL)
     # Ids restart after the truncate, so per-process caches keyed by id must go too.
     from app.services.campaigns import messages
@@ -88,6 +83,25 @@ def _clean_state(request):
 
     messages._compiled.clear()
     tracking._links.clear()
+
+
+def _empty_tables(attempts: int = 5) -> None:
+    """TRUNCATE every table. A browser test's page may still be writing as it closes (the builder's
+    closing save): PostgreSQL then picks one side of the deadlock, and the truncate tries again."""
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    for attempt in range(attempts):
+        try:
+            with db.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                else:
+                    for t in tables:
+                        conn.exec_driver_sql(f"DELETE FROM {t}")
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 _real_connect = socket.socket.connect
