@@ -6,8 +6,9 @@ import time
 import pytest
 from flask import current_app
 
-from app.services.deliverability import lookups, mailbox_providers
-from app.services.deliverability.lookups import DnsUnavailable, parse_nameservers
+from app import dns
+from app.dns import DnsUnavailable, parse_nameservers
+from app.services.delivery import mailbox_providers
 from tests.dns_support import ZoneServer
 from tests.support import free_port
 
@@ -110,9 +111,9 @@ def test_a_dns_server_that_does_not_answer_is_unavailable_not_no_record(ctx):
 
 
 def test_the_resolver_is_shared_per_setting(dns_server):
-    assert lookups.resolver() is lookups.resolver()
-    assert lookups.resolver().nameservers == ["127.0.0.1"]
-    assert lookups.resolver().nameserver_ports == {"127.0.0.1": dns_server.port}
+    assert dns.resolver() is dns.resolver()
+    assert dns.resolver().nameservers == ["127.0.0.1"]
+    assert dns.resolver().nameserver_ports == {"127.0.0.1": dns_server.port}
 
 
 def test_nameservers_are_read_as_host_and_port():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from app.services.deliverability.lookups import lookup
+from app.dns import lookup
 
 DATA = Path(__file__).with_name("mailbox_providers.yaml")
 
