@@ -104,6 +104,9 @@ class CampaignRecipient(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The A/B test variant this person receives (None: no test, or not yet decided).
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_variants.id", ondelete="SET NULL"))
+    # The recipient domain's mailbox provider group (gmail, microsoft, yahoo, apple, other…),
+    # written at materialization from the MX cache; None: its MX could not be looked up then.
+    mailbox_provider: Mapped[str | None] = mapped_column(String(40))
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)

@@ -68,7 +68,7 @@ def test_the_mailbox_provider_comes_from_the_lowest_preference_mx(dns_server, mx
 def test_gateways_are_labelled_as_such_and_the_big_four_group_together():
     by_key = {p.key: p for p in mailbox_providers.providers()}
     assert {k for k, p in by_key.items() if p.gateway} == {"proofpoint", "mimecast", "barracuda", "cisco", "symantec"}
-    assert {by_key[k].group for k in ("gmail", "google_workspace")} == {"google"}
+    assert {by_key[k].group for k in ("gmail", "google_workspace")} == {"gmail"}
     assert {by_key[k].group for k in ("outlook", "microsoft365")} == {"microsoft"}
     assert {by_key[k].group for k in ("yahoo", "aol")} == {"yahoo"}
     assert by_key["icloud"].group == "apple"
