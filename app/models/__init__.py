@@ -3,7 +3,20 @@
 from app.models.audience import ListSubscriber, MailingList, Subscriber, Suppression  # noqa: F401
 from app.models.campaign import Campaign, CampaignList, CampaignRecipient, CampaignVariant, Link  # noqa: F401
 from app.models.content import MediaFile, SavedBlock, Template, TemplateVersion  # noqa: F401
-from app.models.deliverability import Alert, DkimKey, MailboxDomain, SendingDomain, SendingIdentity  # noqa: F401
+from app.models.deliverability import (  # noqa: F401
+    Alert,
+    DedicatedIP,
+    DkimKey,
+    HealthScore,
+    MailboxDomain,
+    PoolMember,
+    SendingDomain,
+    SendingIdentity,
+    SendingPool,
+    WarmingDay,
+    WarmingPlan,
+    WarmingSchedule,
+)
 from app.models.delivery import DeliveryStat, Provider  # noqa: F401
 from app.models.events import (  # noqa: F401
     CaughtMessage,

@@ -35,6 +35,10 @@ class Campaign(db.Model):
     from_name: Mapped[str] = mapped_column(String(200))
     from_email: Mapped[str] = mapped_column(String(320))
     reply_to: Mapped[str | None] = mapped_column(String(320))
+    # The sending identity the From fields were filled from (None: typed by hand).
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("sending_identities.id", ondelete="SET NULL"))
+    # The sending pool (lane) its mail goes through (None: the workspace's default for its kind).
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("sending_pools.id", ondelete="SET NULL"))
     category: Mapped[str] = mapped_column(String(20), default="marketing")
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     track_opens: Mapped[bool] = mapped_column(default=True)

@@ -25,6 +25,10 @@ class Template(db.Model):
     body_text: Mapped[str | None] = mapped_column(Text)
     preview_text: Mapped[str | None] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(20), default="marketing")
+    # Transactional sends of this template come from this identity unless the call names a From.
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("sending_identities.id", ondelete="SET NULL"))
+    # The sending pool (lane) its mail goes through (None: the workspace's default for its kind).
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("sending_pools.id", ondelete="SET NULL"))
     template_type: Mapped[str] = mapped_column(String(10), default="code")
     # A visual template's design (API.md "Visual design JSON"); body_html/body_text are compiled
     # from it on every save. A converted (code) template keeps the design it came from, frozen.
