@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 INSTANCE_DIR = Path(os.environ.get("HERALD_INSTANCE", Path(__file__).resolve().parent.parent / "instance"))
 
@@ -47,9 +48,16 @@ class Config:
         # The inbound SMTP listener for bounces, complaints and replies (`flask mailin`).
         self.MAILIN_HOST = env.get("MAILIN_HOST", "127.0.0.1")
         self.MAILIN_PORT = int(env.get("MAILIN_PORT", "2525"))
+        # The public name of that listener: sending domains' bounce subdomains publish it as their
+        # MX, and DMARC aggregate reports go to DMARC_RUA (an address it receives).
+        self.MAILIN_HOSTNAME = (env.get("MAILIN_HOSTNAME") or urlsplit(self.BASE_URL).hostname or "localhost").lower()
+        self.DMARC_RUA = env.get("DMARC_RUA") or f"dmarc@{self.MAILIN_HOSTNAME}"
         # Every DNS lookup Herald makes goes to these (comma-separated host[:port]); empty: the system's.
         self.DNS_NAMESERVERS = env.get("DNS_NAMESERVERS", "")
         self.DNS_TIMEOUT = float(env.get("DNS_TIMEOUT", "5"))
+        # Seconds a campaign's materialization may spend looking up recipient domains' MX (those not
+        # cached); a domain not answered by then has no mailbox provider for that campaign. 0: no lookups.
+        self.MX_LOOKUP_BUDGET = float(env.get("MX_LOOKUP_BUDGET", "3"))
 
     def _read_providers(self, env) -> None:
         """How Herald talks to sending providers and trusts what they send back."""
@@ -78,6 +86,16 @@ class Config:
         self.CAMPAIGN_SEND_RATE_PER_MINUTE = int(env.get("CAMPAIGN_SEND_RATE_PER_MINUTE", "0")) or None
         # A claim older than this belongs to a worker that died mid-hand-off (see recover_stale_claims).
         self.SEND_CLAIM_TTL_SECONDS = float(env.get("SEND_CLAIM_TTL_SECONDS", "600"))
+        # Throttling per (From domain × mailbox provider), AIMD (app/services/delivery/throttle.py): a
+        # deferral halves the pair's rate (×THROTTLE_BACKOFF, not below THROTTLE_MIN_RATE, once per
+        # cooldown); each THROTTLE_STEP_SECONDS without one adds THROTTLE_STEP messages/s, up to
+        # THROTTLE_MAX_RATE, where the pair is free again (0: never throttle).
+        self.THROTTLE_MAX_RATE = float(env.get("THROTTLE_MAX_RATE", "100"))
+        self.THROTTLE_MIN_RATE = float(env.get("THROTTLE_MIN_RATE", "0.2"))
+        self.THROTTLE_BACKOFF = float(env.get("THROTTLE_BACKOFF", "0.5"))
+        self.THROTTLE_COOLDOWN_SECONDS = float(env.get("THROTTLE_COOLDOWN_SECONDS", "2"))
+        self.THROTTLE_STEP = float(env.get("THROTTLE_STEP", "1"))
+        self.THROTTLE_STEP_SECONDS = float(env.get("THROTTLE_STEP_SECONDS", "5"))
 
     def _read_uploads(self, env) -> None:
         """Size limits for imports and designs, and where email images are stored."""

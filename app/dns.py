@@ -84,6 +84,13 @@ def resolver() -> dns.resolver.Resolver:
     return found
 
 
+def fresh_resolver() -> dns.resolver.Resolver:
+    """A resolver with the app's settings and a cache of its own, for one verification: a record an
+    operator has just published is seen now, not once an earlier answer's TTL has run out."""
+    cfg = current_app.config
+    return make_resolver(cfg.get("DNS_NAMESERVERS", ""), float(cfg.get("DNS_TIMEOUT", 5.0)))
+
+
 def lookup(name: str, rdtype: str, using: dns.resolver.Resolver | None = None) -> Answer:
     """The `rdtype` records of `name`; empty when the name or the type does not exist."""
     name = name.strip().rstrip(".").lower()

@@ -91,6 +91,15 @@ PERIODIC = (
     Periodic("probe_providers", DEFAULT, 900, "check every provider's connection and credentials"),
     # fan_out's caller also queues a run at once; this catches retries and lost enqueues.
     Periodic("deliver_webhooks", WEBHOOKS, 10, "POST due outbound webhook deliveries"),
+    # A record that disappeared or a DKIM key that no longer matches raises an alert within a day.
+    Periodic("reverify_domains", DEFAULT, 86_400, "look every verified sending domain's DNS records up again"),
+    # A blocklist listing of a dedicated IP raises an alert within a day (the page's "Check now" at once).
+    Periodic("check_ips", DEFAULT, 86_400, "look every dedicated IP's PTR, FCrDNS and blocklist listings up"),
+    # A new day's capacity opens at the workspace's midnight: within a minute its recipients go.
+    Periodic("release_warming", DEFAULT, 60, "let out what each warming domain's daily cap allows"),
+    Periodic("check_warming_thresholds", DEFAULT, 3_600, "pause warming domains over a bounce or complaint threshold"),
+    # Yesterday (UTC) is complete: each domain's 7-day score becomes that day's point of its history.
+    Periodic("score_health", DEFAULT, 86_400, "score every sending domain's health for the last complete day"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

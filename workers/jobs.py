@@ -82,6 +82,15 @@ def send_message(message_id: int) -> str:
     return _run(transactional.deliver_message, message_id, final_attempt)
 
 
+def send_alert_email(alert_id: int) -> dict:
+    """Mail a new alert to its workspace's owners (queue `transactional`); each owner once, however often it runs."""
+    from app.services.platform import alerts
+
+    job = get_current_job()
+    final_attempt = job is None or not job.retries_left
+    return _run(alerts.mail_owners, alert_id, final_attempt)
+
+
 @_periodic
 def requeue_lost_messages() -> list[int]:
     """Queue again the transactional messages whose job Redis lost (periodic)."""
@@ -177,6 +186,46 @@ def requeue_stuck_webhooks() -> int:
     from app.services.events import webhook_intake
 
     return _run(webhook_intake.requeue_stuck)
+
+
+@_periodic
+def reverify_domains() -> int:
+    """Every verified sending domain's records looked up again; what broke raises an alert."""
+    from app.services.delivery import domains
+
+    return _run(domains.reverify_all)
+
+
+@_periodic
+def check_ips() -> dict:
+    """Every dedicated IP's PTR, FCrDNS and blocklists looked up again; a listing raises an alert."""
+    from app.services.delivery import ips
+
+    return _run(ips.check_all)
+
+
+@_periodic
+def release_warming() -> dict:
+    """Each warming domain lets out what today's cap allows; their campaigns' batches are queued."""
+    from app.services.campaigns import dispatch
+
+    return _run(dispatch.release_warming)
+
+
+@_periodic
+def check_warming_thresholds() -> list[int]:
+    """Pause (with an alert) every warming domain whose bounce, complaint or delivery rate crosses a threshold."""
+    from app.services.delivery import warming
+
+    return _run(warming.check_thresholds)
+
+
+@_periodic
+def score_health() -> dict:
+    """Every sending domain's 7-day health for the last complete UTC day, kept as history; a drop to POOR alerts."""
+    from app.services.delivery import health
+
+    return _run(health.record_daily)
 
 
 @_periodic

@@ -417,6 +417,7 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
 
 SPEC = ProviderSpec(
     type="mailgun",
+    spf=lambda settings: "include:mailgun.org",
     label=NAME,
     blurb="Your sending domain and a private API key; events arrive through Mailgun webhooks.",
     icon="mail-bolt",

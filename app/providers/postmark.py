@@ -436,6 +436,7 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
 
 SPEC = ProviderSpec(
     type="postmark",
+    spf=lambda settings: "include:spf.mtasv.net",
     label=NAME,
     blurb="A server API token; events arrive through Postmark webhooks with basic auth.",
     icon="mailbox",

@@ -349,6 +349,7 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
 
 SPEC = ProviderSpec(
     type="sendgrid",
+    spf=lambda settings: "include:sendgrid.net",
     label=NAME,
     blurb="An API key with Mail Send access; events arrive through the signed Event Webhook.",
     icon="send",

@@ -317,6 +317,7 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
 
 SPEC = ProviderSpec(
     type="ses",
+    spf=lambda settings: "include:amazonses.com",
     label="Amazon SES",
     blurb="An AWS region and an IAM access key allowed to send; events arrive through an SNS topic.",
     icon="brand-aws",

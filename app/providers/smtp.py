@@ -1,5 +1,8 @@
-"""SMTP: one reused connection per batch, STARTTLS or implicit TLS, optional AUTH."""
+"""SMTP: one reused connection per batch, STARTTLS or implicit TLS, optional AUTH, and (when a dedicated
+IP is bound to the provider) connections that leave from that address."""
 
+import errno
+import ipaddress
 import re
 import smtplib
 import socket
@@ -38,6 +41,7 @@ class SMTPSettings:
     password: str | None = None
     timeout: float = 30.0
     local_hostname: str | None = None
+    source_address: str | None = None  # the dedicated IP the connection leaves from (None: the system's choice)
 
 
 def _reply(code: int, msg) -> tuple[str, str | None]:
@@ -69,6 +73,7 @@ class SMTPTransport:
 
     def open(self) -> None:
         s = self.settings
+        source = (s.source_address, 0) if s.source_address else None
         try:
             if s.use_tls == "ssl":
                 conn = CheckedSMTPSSL(
@@ -76,10 +81,13 @@ class SMTPTransport:
                     s.port,
                     timeout=s.timeout,
                     local_hostname=s.local_hostname,
+                    source_address=source,
                     context=ssl.create_default_context(),
                 )
             else:
-                conn = CheckedSMTP(s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname)
+                conn = CheckedSMTP(
+                    s.host, s.port, timeout=s.timeout, local_hostname=s.local_hostname, source_address=source
+                )
                 if s.use_tls == "starttls":
                     conn.starttls(context=ssl.create_default_context())
             if s.username:
@@ -89,7 +97,7 @@ class SMTPTransport:
         except smtplib.SMTPAuthenticationError as exc:
             raise TransportUnavailable(f"authentication failed: {_reply(exc.smtp_code, exc.smtp_error)[0]}") from exc
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
-            raise TransportUnavailable(f"cannot connect to {s.host}:{s.port}: {exc}") from exc
+            raise TransportUnavailable(_connect_failure(s, exc)) from exc
         self.conn = conn
 
     def check(self) -> None:
@@ -278,6 +286,17 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
     return clean, {"username": username, "password": password}
 
 
+def _connect_failure(s: SMTPSettings, exc: OSError) -> str:
+    # The bind to the source address fails before any packet leaves: EADDRNOTAVAIL when no interface of
+    # this machine holds the address, an address-family error when it is IPv6 and the relay IPv4 (or back).
+    if s.source_address and (exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror)):
+        return (
+            f"cannot connect to {s.host}:{s.port} from {s.source_address} (the dedicated IP bound to this "
+            f"provider): this machine does not hold that address, or the relay is not reachable from it ({exc})"
+        )
+    return f"cannot connect to {s.host}:{s.port}: {exc}"
+
+
 def make_transport(settings: dict, credentials: dict, options: TransportOptions) -> SMTPTransport:
     return SMTPTransport(
         SMTPSettings(
@@ -286,12 +305,27 @@ def make_transport(settings: dict, credentials: dict, options: TransportOptions)
             settings.get("use_tls") or False,
             credentials.get("username"),
             credentials.get("password"),
+            source_address=options.source_address,
         )
     )
 
 
+def spf_term(settings: dict) -> str | None:
+    """The relay's own SPF, when its host publishes one, else its address: what a sending domain's
+    SPF must let through. A relay on this machine (development) needs nothing."""
+    host = (settings.get("host") or "").strip().lower().rstrip(".")
+    if not host or host == "localhost" or host.startswith("127.") or host == "::1":
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"a:{host}"
+    return f"ip{ip.version}:{ip}"
+
+
 SPEC = ProviderSpec(
     type="smtp",
+    spf=spf_term,
     label="SMTP",
     blurb="Any SMTP relay: host, port and login. Bounces come back by VERP to Herald's mailin.",
     icon="mail-forward",
@@ -342,6 +376,7 @@ SPEC = ProviderSpec(
     clean=clean_settings,
     make_transport=make_transport,
     verp=True,
+    binds_source_address=True,
     settings_doc="{host, port, use_tls, return_path_domain?}",
     credentials_doc="{username?, password?}",
 )

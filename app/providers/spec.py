@@ -72,6 +72,9 @@ class TransportOptions:
     answer_hosts: tuple[str, ...] = ()  # hosts besides the provider's own whose error answers may be shown
     catcher_host: str = "127.0.0.1"  # the development mail catcher
     catcher_port: int = 1025
+    # The workspace's dedicated IP bound to this provider: where a spec that `binds_source_address`
+    # makes its connections leave from (None: wherever the operating system chooses).
+    source_address: str | None = None
 
 
 def api_transport(transport_class) -> Callable:
@@ -117,8 +120,14 @@ class ProviderSpec:
     replay_token: Callable[[Mapping, bytes], str | None] | None = None
     sandbox_switch: bool = False  # the form offers sandbox mode and the provider's own tracking
     tracking_note: str = ""  # said instead of the provider-tracking switch, when tracking is not per message
+    # settings -> the SPF term a sending domain publishes so receivers accept this provider's mail
+    # ("include:sendgrid.net"); None: nothing to add (the development outbox).
+    spf: Callable[[dict], str | None] | None = None
     verp: bool = False  # bounces come back by mail: the envelope sender is a VERP return path on its domain
     development: bool = False  # the development mail catcher: made by Herald, delivers nothing, never a fallback
+    # Its connections can leave from a chosen address (TransportOptions.source_address), so a dedicated IP
+    # binds to it, one per provider; a provider without it (an API) knows a dedicated IP by its pool's name.
+    binds_source_address: bool = False
     settings_doc: str = ""  # the API document's words for its settings, e.g. "{domain, api_base_url?}"
     credentials_doc: str = ""
 

@@ -1,4 +1,4 @@
-"""Secrets at rest (provider credentials), encrypted with a key derived from SECRET_KEY."""
+"""Secrets at rest (provider credentials, DKIM private keys), encrypted with a key derived from SECRET_KEY."""
 
 import base64
 import json
@@ -29,3 +29,16 @@ def decrypt_json(token: str | None) -> dict:
         return json.loads(_fernet(current_app.config["SECRET_KEY"]).decrypt(token.encode()))
     except InvalidToken as exc:
         raise RuntimeError("stored credentials cannot be decrypted: was SECRET_KEY changed?") from exc
+
+
+def encrypt_text(value: str) -> str:
+    """Encrypt a string (a DKIM private key's PEM); the result is safe to store."""
+    return _fernet(current_app.config["SECRET_KEY"]).encrypt(value.encode()).decode()
+
+
+def decrypt_text(token: str) -> str:
+    """Decrypt what encrypt_text produced."""
+    try:
+        return _fernet(current_app.config["SECRET_KEY"]).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise RuntimeError("a stored secret cannot be decrypted: was SECRET_KEY changed?") from exc

@@ -15,9 +15,10 @@ from sqlalchemy import exists, func, or_, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
-from app.queueing import DEFAULT, SEND_RETRY, SENDS, enqueue, get_queue
+from app.queueing import ALL, DEFAULT, SEND_RETRY, SENDS, enqueue, get_queue
 from app.redis_client import get_redis
 from app.services.campaigns.recipients import batch_ranges, current_round, finish_if_done, prepare_campaign
+from app.services.delivery import warming
 from app.transactions import on_commit
 
 QUEUED_MARK_SECONDS = 7 * 86400  # outlives any send; refreshed whenever batches are queued
@@ -116,13 +117,32 @@ def requeue_stalled_campaigns(stall_seconds: float = STALL_SECONDS) -> list[int]
             enqueue_prepare(campaign.id, f"x{int(now)}", after_commit=False)
             requeued.append(campaign.id)
             continue
-        ranges = batch_ranges(campaign.id, current_app.config["SEND_BATCH_SIZE"])
-        if not ranges:
-            finish_if_done(campaign.id)
+        if not db.session.scalar(select(due.exists())):
+            finish_if_done(campaign.id)  # what is left waits (warming capacity, a quota): nothing to queue
             continue
+        ranges = batch_ranges(campaign.id, current_app.config["SEND_BATCH_SIZE"])
         enqueue_batches(campaign.id, ranges, suffix=f"-x{int(now)}")
         requeued.append(campaign.id)
     return requeued
+
+
+def release_warming(plan=None) -> dict[int, int]:
+    """Let out what warming caps allow today and queue those campaigns' batches: every plan's
+    (periodic; each plan is committed as it goes), or one plan's just started or resumed (its
+    batches are queued once the caller commits). Returns {campaign id: recipients released}."""
+    size = current_app.config["SEND_BATCH_SIZE"]
+    suffix = f"-w{int(time.time())}"
+
+    if plan is not None:
+        released = warming.release(plan)
+        for campaign_id in released:
+            ranges = batch_ranges(campaign_id, size)  # now: no SQL runs while the commit completes
+            on_commit(lambda cid=campaign_id, r=ranges: enqueue_batches(cid, r, suffix=suffix))
+        return released
+    released = warming.release_due()
+    for campaign_id in released:
+        enqueue_batches(campaign_id, batch_ranges(campaign_id, size), suffix=suffix)
+    return released
 
 
 def requeue_due_retries() -> int:
@@ -147,3 +167,22 @@ def requeue_due_retries() -> int:
             after_commit=False,
         )
     return len(rows)
+
+
+def other_work_waiting() -> bool:
+    """Whether a job waits on any queue (a batch waiting for its throttled recipients then makes way)."""
+    return any(get_queue(name).count for name in ALL)
+
+
+def enqueue_batch_at(campaign_id: int, first_id: int, last_id: int, at: datetime) -> None:
+    """Queue the range's batch for `at`, when its recipients held back by a throttled mailbox provider are
+    due (the worker's scheduler queues it then; else requeue_due_retries does within its period)."""
+    get_queue(SENDS).enqueue_at(
+        at,
+        "workers.jobs.send_batch",
+        campaign_id,
+        first_id,
+        last_id,
+        job_id=f"held-{campaign_id}-{first_id}-{last_id}-{int(at.timestamp())}",
+        retry=SEND_RETRY,
+    )

@@ -12,6 +12,7 @@ from app.services.campaigns import ab_tests
 from app.services.campaigns.send_checks import subscriber_rows
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import CompiledMessage, build_context
+from app.services.delivery import dkim
 from app.services.tokens import TokenMaker
 
 # One worker process sends many batches of the same campaign: compile once per campaign.
@@ -43,7 +44,7 @@ def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
 
 
 class MessageFactory:
-    """Everything per message that is not the hand-off: context, render, MIME."""
+    """Everything per message that is not the hand-off: context, render, MIME, DKIM signature."""
 
     def __init__(self, campaign: Campaign, extra_headers: dict):
         cfg = current_app.config
@@ -53,6 +54,7 @@ class MessageFactory:
         self.compiled = compiled_for(campaign)
         self.skeleton = MessageSkeleton(campaign.from_name, campaign.from_email, campaign.reply_to, extra_headers)
         self.mailto = cfg.get("UNSUBSCRIBE_MAILBOX")
+        self.signer = dkim.signer_for(campaign.workspace_id, campaign.from_email)  # None: sent unsigned
         # An A/B test: each recipient gets their variant's message and from name, built once per variant.
         self.variants = None
         if campaign.ab_test:
@@ -102,6 +104,7 @@ class MessageFactory:
         return render(ctx, link_url=link_url, pixel_url=pixel), u
 
     def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
+        """The message for one recipient, DKIM-signed when its From domain signs: (raw, Message-ID)."""
         rendered, u = self.render(recipient_id, subscriber, encoded=True)
         message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{self.skeleton.domain}>"
         unsub = f"<{u['unsubscribe']}>" + (f", <mailto:{self.mailto}?subject=unsubscribe>" if self.mailto else "")
@@ -114,6 +117,8 @@ class MessageFactory:
             message_id,
             {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
+        if self.signer is not None:
+            raw = self.signer.sign(raw)
         return raw, message_id
 
 

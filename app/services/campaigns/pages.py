@@ -10,7 +10,10 @@ They only read: nothing here changes state.
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from app.models import Campaign, CampaignRecipient, MailingList, Provider, Template
+from sqlalchemy import case, func, select
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, MailingList, Provider, SendingDomain, SendingIdentity, Template
 from app.services.audience import contacts
 from app.services.campaigns import (
     ab_tests,
@@ -23,7 +26,7 @@ from app.services.campaigns import (
 )
 from app.services.campaigns.recipients import limit_wait
 from app.services.content import templates
-from app.services.delivery import providers, routing
+from app.services.delivery import domains, identities, mailbox_providers, providers, routing, warming
 from app.services.events import mailin
 from app.services.pagination import paginate
 
@@ -52,8 +55,34 @@ class CampaignProgress:
     failure_reasons: list[tuple[str, int]] | None  # once started, when some were not sent
     window_wait: dict  # recipients waiting for the send window, whatever the status (send_windows.waiting)
     limit_wait: dict | None  # while sending: recipients waiting for a quota to renew
+    warming_wait: dict | None  # while sending: recipients waiting for the From domain's warming capacity
+    throttle_wait: dict | None  # while sending: mailbox providers deferring its From domain (send_progress)
     resendable: int  # undelivered recipients a resend would reach
     delivery: DeliveryCard | None  # None: a draft without routing has nothing to show
+
+
+@dataclass(frozen=True)
+class MailboxProviderRow:
+    """One mailbox provider group's figures (`group` None: the domain's MX could not be looked up)."""
+
+    group: str | None
+    label: str
+    recipients: int
+    sent: int
+    bounced: int
+    opened: int
+
+
+@dataclass(frozen=True)
+class SenderCheck:
+    """The campaign's From against the workspace's sending identities and domains."""
+
+    identity: SendingIdentity | None  # the identity its From was copied from
+    domain: SendingDomain | None  # the workspace's sending domain the From address is on, if any
+    signed: bool  # its mail is DKIM-signed: the domain is verified (identities.signs)
+    warn: bool  # not signed, and mail is still to go out: the page says so
+    stale: bool  # a draft whose identity changed since its From was copied
+    authentication: dict  # DKIM d=, envelope domain and DMARC alignment, as it would go out now
 
 
 @dataclass(frozen=True)
@@ -85,6 +114,8 @@ class CampaignPage:
     replies: list  # the latest replies people sent back
     autoreplies: int
     recipients: RecipientsPage | None  # only when asked for
+    sender: SenderCheck
+    by_mailbox_provider: list[MailboxProviderRow] | None  # with the recipients, once there are recipient rows
 
 
 @dataclass(frozen=True)
@@ -95,12 +126,14 @@ class CampaignForm:
     lists: list[tuple[MailingList, int]]  # with their subscriber counts
     providers: list[Provider]
     timezones: list[str]
+    identities: list[tuple[SendingDomain, list[SendingIdentity]]]  # grouped by domain (identities.identity_choices)
 
 
 def campaign_page(
     workspace_id: int, campaign_id: int, recipient_status: str | None = None, recipients_page: int | None = None
 ) -> CampaignPage:
-    """The campaign page's read model; with recipients_page, that page of its recipients too."""
+    """The campaign page's read model; with recipients_page, that page of its recipients and their figures
+    by mailbox provider too."""
     c = drafts.get_campaign(workspace_id, campaign_id)
     list_ids = drafts.campaign_list_ids(c.id)
     series, started = bool(c.recurrence), c.status != "draft"
@@ -121,6 +154,8 @@ def campaign_page(
         replies=mailin.campaign_replies(workspace_id, c.id) if started else [],
         autoreplies=mailin.count_autoreplies(workspace_id, c.id) if started else 0,
         recipients=_recipients(c, recipient_status, recipients_page) if recipients_page else None,
+        sender=_sender(workspace_id, c),
+        by_mailbox_provider=_by_mailbox_provider(c.id) if recipients_page and started and not series else None,
     )
 
 
@@ -136,6 +171,7 @@ def campaign_form(workspace_id: int) -> CampaignForm:
         lists=contacts.lists_with_counts(workspace_id),
         providers=providers.list_providers(workspace_id),
         timezones=send_windows.timezone_names(),
+        identities=identities.identity_choices(workspace_id),
     )
 
 
@@ -153,6 +189,8 @@ def _progress(workspace_id: int, c: Campaign, list_ids: list[int] | None = None)
         failure_reasons=reasons,
         window_wait=send_windows.waiting(c.id),
         limit_wait=limit_wait(c.id) if sending else None,
+        warming_wait=warming.campaign_wait(c) if sending else None,
+        throttle_wait=send_progress.throttle_wait(c) if sending else None,
         resendable=lifecycle.count_undelivered(c.id) if reasons else 0,
         delivery=_delivery(workspace_id, c),
     )
@@ -189,6 +227,21 @@ def _delivery(workspace_id: int, c: Campaign) -> DeliveryCard | None:
     )
 
 
+def _sender(workspace_id: int, c: Campaign) -> SenderCheck:
+    identity = identities.get_identity(workspace_id, c.identity_id) if c.identity_id else None
+    domain = identities.sender_domain(workspace_id, c.from_email)
+    signed = identities.signs(domain)
+    copied = (c.from_name, c.from_email, c.reply_to)
+    return SenderCheck(
+        identity=identity,
+        domain=domain,
+        signed=signed,
+        warn=not signed and c.status in ("draft", "scheduled", "sending", "paused"),
+        stale=c.status == "draft" and identity is not None and identities.from_fields(identity) != copied,
+        authentication=domains.authentication(workspace_id, c.from_email, _provider(workspace_id, c)),
+    )
+
+
 def _provider(workspace_id: int, c: Campaign) -> Provider | None:
     if c.provider_id:
         return providers.get_provider(workspace_id, c.provider_id)
@@ -198,3 +251,21 @@ def _provider(workspace_id: int, c: Campaign) -> Provider | None:
 def _recipients(c: Campaign, status: str | None, page: int) -> RecipientsPage:
     items, total = paginate(drafts.recipients_query(c.id, status), page, RECIPIENTS_PER_PAGE)
     return RecipientsPage(items=items, total=total, page=page, per_page=RECIPIENTS_PER_PAGE, status=status)
+
+
+def _by_mailbox_provider(campaign_id: int) -> list[MailboxProviderRow]:
+    """Recipients, sent, bounced and opened per mailbox provider group, the largest first, unknown last."""
+    cr = CampaignRecipient
+    rows = db.session.execute(
+        select(
+            cr.mailbox_provider,
+            func.count(),
+            func.count(cr.sent_at),
+            func.coalesce(func.sum(case((cr.status == "bounced", 1), else_=0)), 0),
+            func.count(cr.opened_at),
+        )
+        .where(cr.campaign_id == campaign_id)
+        .group_by(cr.mailbox_provider)
+    ).all()
+    found = [MailboxProviderRow(g, mailbox_providers.group_label(g), n, s, b, o) for g, n, s, b, o in rows]
+    return sorted(found, key=lambda r: (r.group is None, -r.recipients, r.label))

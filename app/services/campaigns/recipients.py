@@ -13,9 +13,20 @@ from flask import current_app
 from sqlalchemy import case, exists, func, insert, literal, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignList, CampaignRecipient, Link, ListSubscriber, Subscriber, Suppression
+from app.models import (
+    Campaign,
+    CampaignList,
+    CampaignRecipient,
+    Link,
+    ListSubscriber,
+    MailboxDomain,
+    Subscriber,
+    Suppression,
+)
 from app.services.campaigns import ab_tests
 from app.services.content.rendering import extract_links
+from app.services.delivery import warming
+from app.services.delivery.mailbox_cache import email_domain, refresh_domains
 
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
 LIMIT_WAIT = "waiting: "  # held back by the provider's daily quota (not a failure, not a retry)
@@ -29,10 +40,14 @@ def _now() -> datetime:
 
 def materialize_recipients(campaign: Campaign) -> int:
     """Write the audience as recipient rows in one INSERT … SELECT; suppressed people become
-    `failed` rows with their reason, so reports show what suppression saved."""
+    `failed` rows with their reason, so reports show what suppression saved. Each row gets its
+    domain's mailbox provider group from the MX cache (NULL: its MX could not be looked up)."""
     list_ids = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
     sup = Suppression.__table__
+    md = MailboxDomain.__table__
     on_lists = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id.in_(list_ids))
+    domain = email_domain(_sub.c.email)
+    refresh_domains(_uncached_domains(campaign.workspace_id, on_lists))
     status = case((_sub.c.status != "active", "failed"), (sup.c.id.is_not(None), "failed"), else_="pending")
     reason = case(
         (_sub.c.status != "active", literal("suppressed:").concat(_sub.c.status)),
@@ -47,15 +62,39 @@ def materialize_recipients(campaign: Campaign) -> int:
             status,
             reason,
             literal(_now(), type_=CampaignRecipient.created_at.type),
+            md.c.group,
         )
-        .select_from(_sub.outerjoin(sup, (sup.c.workspace_id == _sub.c.workspace_id) & (sup.c.email == _sub.c.email)))
+        .select_from(
+            _sub.outerjoin(sup, (sup.c.workspace_id == _sub.c.workspace_id) & (sup.c.email == _sub.c.email)).outerjoin(
+                md, md.c.domain == domain
+            )
+        )
         .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.id.in_(on_lists))
         .order_by(_sub.c.id)
     )
-    db.session.execute(
-        insert(_cr).from_select(["campaign_id", "subscriber_id", "email", "status", "reason", "created_at"], audience)
-    )
+    columns = ["campaign_id", "subscriber_id", "email", "status", "reason", "created_at", "mailbox_provider"]
+    db.session.execute(insert(_cr).from_select(columns, audience))
     return db.session.scalar(select(func.count()).where(_cr.c.campaign_id == campaign.id)) or 0
+
+
+def _uncached_domains(workspace_id: int, on_lists) -> list[str]:
+    """The audience's email domains with no unexpired MX answer cached, the commonest first (a lookup
+    budget that runs out leaves the fewest recipients unknown)."""
+    md = MailboxDomain.__table__
+    domain = email_domain(_sub.c.email)
+    return list(
+        db.session.scalars(
+            select(domain)
+            .select_from(_sub.outerjoin(md, md.c.domain == domain))
+            .where(
+                _sub.c.workspace_id == workspace_id,
+                _sub.c.id.in_(on_lists),
+                md.c.domain.is_(None) | (md.c.expires_at <= _now()),
+            )
+            .group_by(domain)
+            .order_by(func.count().desc(), domain)
+        )
+    )
 
 
 def _create_links(campaign: Campaign) -> None:
@@ -103,6 +142,8 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
         _create_links(campaign)
         if campaign.ab_test:  # send the test portion only; the rest is held for the winner
             ab_tests.split_audience(campaign)
+        # From a warming domain: today's capacity goes to the most engaged, the rest waits.
+        warming.hold_for_warming(campaign)
     db.session.flush()
     ranges = batch_ranges(campaign_id, current_app.config["SEND_BATCH_SIZE"])
     if not ranges:

@@ -11,6 +11,9 @@ listing them again:
     the API          CampaignCreate has one property per setting (`required`, `default`, `max_length`,
                      `description`); the serializer shows each, those `in_summary` in lists too
 
+A chosen sending identity (identity_id) fills from_name, from_email and reply_to before they are cleaned
+(with_identity): copied when the campaign is saved, so mail goes out as the draft showed it.
+
 A/B variants are not settings: ab_tests cleans and stores them. A cleaner takes the raw value and
 the Scope it is cleaned in; it returns the value to store or raises ValidationError: with `fields`
 naming the wrong parts (e.g. send_window.start), or with a message alone, which is then the setting's.
@@ -28,6 +31,7 @@ from app.services.audience.contacts import normalize_email
 from app.services.campaigns.recurrence import clean_recurrence
 from app.services.campaigns.send_windows import clean_window
 from app.services.content.templates import get_template
+from app.services.delivery import identities
 from app.services.delivery.providers import get_provider
 from app.services.delivery.routing import clean_routing
 from app.services.errors import NotFound, ValidationError
@@ -36,6 +40,7 @@ from app.services.platform.workspaces import workspace_timezone
 
 NAME_LENGTH = 200  # the campaign's name and its sender name
 EMAIL_LENGTH = 320
+FROM_FIELDS = ("from_name", "from_email", "reply_to")  # what a sending identity fills in
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,10 @@ def _optional_email(value, scope: Scope) -> str | None:
     return normalize_email(value) if value else None
 
 
+def _identity(value, scope: Scope) -> int | None:
+    return identities.clean_identity_id(scope.workspace_id, value)
+
+
 def _provider(value, scope: Scope) -> int | None:
     if not value:
         return None
@@ -157,14 +166,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("template_id", "id", _template, required=True, copied_to_runs=True),
     Setting("list_ids", "ids", _lists, required=True, copied_to_runs=True, column=False),
     Setting(
+        "identity_id",
+        "id",
+        _identity,
+        description="A sending identity (GET /identities): its display name, address and reply-to are copied "
+        "into from_name, from_email and reply_to when the campaign is saved, whatever those say. null: the "
+        "From typed in them. A change to the identity reaches a draft when it is saved again.",
+        copied_to_runs=True,
+    ),
+    Setting(
         "from_name",
         "text",
         _one_line("Say who the email is from.", f"Keep the sender name under {NAME_LENGTH} characters."),
-        required=True,
         max_length=NAME_LENGTH,
+        description="Required unless identity_id is given.",
         copied_to_runs=True,
     ),
-    Setting("from_email", "email", _email, required=True, max_length=EMAIL_LENGTH, copied_to_runs=True),
+    Setting(
+        "from_email",
+        "email",
+        _email,
+        max_length=EMAIL_LENGTH,
+        description="Required unless identity_id is given. An address on a domain that is not a verified "
+        "sending domain of the workspace is allowed, but its mail is not DKIM-signed (the campaign page warns).",
+        copied_to_runs=True,
+    ),
     Setting("reply_to", "email", _optional_email, max_length=EMAIL_LENGTH, copied_to_runs=True),
     Setting(
         "routing_config",
@@ -191,6 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
 def clean_settings(workspace_id: int, data: dict) -> dict:
     """Every setting of `data` cleaned, by name; one ValidationError naming each wrong field otherwise."""
     scope, values, errors = Scope(workspace_id), {}, {}
+    data = with_identity(workspace_id, data)
     for setting in SETTINGS:
         try:
             values[setting.name] = setting.clean(data.get(setting.name, setting.default), scope)
@@ -200,6 +227,27 @@ def clean_settings(workspace_id: int, data: dict) -> dict:
         first = next(iter(errors.values()))
         raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
     return values
+
+
+def with_identity(workspace_id: int, data: dict) -> dict:
+    """`data` with the From fields copied from the identity it names; as it is when it names none (or
+    one that is not the workspace's: identity_id's cleaner says so)."""
+    identity_id = as_id(data.get("identity_id"))
+    try:
+        identity = identities.get_identity(workspace_id, identity_id) if identity_id else None
+    except NotFound:
+        return data
+    if identity is None:
+        return data
+    return {**data, **dict(zip(FROM_FIELDS, identities.from_fields(identity), strict=True))}
+
+
+def changed_values(values: dict, changes: dict) -> dict:
+    """A campaign's settings with `changes` made: a From typed without identity_id replaces the identity."""
+    merged = {**values, **changes}
+    if "identity_id" not in changes and any(name in changes for name in FROM_FIELDS):
+        merged["identity_id"] = None
+    return merged
 
 
 def run_values(parent: Campaign) -> dict:

@@ -18,7 +18,7 @@ from app.services.campaigns.drafts import get_campaign
 from app.services.content import templates
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
-from app.services.delivery import providers
+from app.services.delivery import dkim, providers
 from app.services.errors import NotFound, ValidationError
 from app.services.ids import as_id
 from app.services.platform.workspaces import default_sender
@@ -98,8 +98,9 @@ def send_test(
     out = _render_test(workspace_id, tpl, subscriber_id)
     transport, headers = providers.transport_for(provider)
     skeleton = MessageSkeleton(from_name, sender, None, {**headers, "X-Herald-Test": "1"})
+    signer = dkim.signer_for(workspace_id, sender)  # a test arrives as the real message would, signed
     try:
-        return [_send_one(transport, skeleton, sender, rcpt, out, tpl.id) for rcpt in addresses]
+        return [_send_one(transport, skeleton, signer, sender, rcpt, out, tpl.id) for rcpt in addresses]
     finally:
         transport.close()
 
@@ -143,9 +144,13 @@ def _render_test(workspace_id: int, tpl, subscriber_id):
         raise ValidationError(f"The template cannot be rendered: {exc.message}", {exc.field: exc.message}) from None
 
 
-def _send_one(transport, skeleton: MessageSkeleton, sender: str, rcpt: str, out, template_id: int) -> TestResult:
+def _send_one(
+    transport, skeleton: MessageSkeleton, signer: dkim.DkimSigner | None, sender: str, rcpt: str, out, template_id: int
+) -> TestResult:
     message_id = f"<test.{template_id}.{secrets.token_hex(6)}@{skeleton.domain}>"
     raw = skeleton.build(None, rcpt, f"[Test] {out.subject}", out.html, out.text, message_id)
+    if signer is not None:
+        raw = signer.sign(raw)
     try:
         res = transport.send(sender, rcpt, raw)
     except TransportUnavailable as exc:

@@ -24,6 +24,7 @@ from app.services.content.rendering import (
     limit_problems,
     render_once,
 )
+from app.services.delivery.identities import clean_identity_id
 from app.services.errors import Conflict, InvalidState, NotFound, ValidationError
 
 MAX_HTML = 1_000_000
@@ -300,13 +301,21 @@ def sample_event_data(base_url: str) -> dict:
     return fill(SAMPLE_EVENT_DATA)
 
 
+def _identity(workspace_id: int, value) -> int | None:
+    """The sending identity transactional sends of the template come from (not content: no new version)."""
+    try:
+        return clean_identity_id(workspace_id, value)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, {"identity_id": exc.message}) from None
+
+
 def create_template(workspace_id: int, data: dict, user_id: int | None = None, note: str | None = None) -> Template:
     """Validate and store a template (code, or visual with its design compiled); version 1 is recorded."""
     fields = {k: data.get(k) for k in _FIELDS}
     if fields["template_type"] != "visual":
         fields["design"] = None  # only a visual template (or one converted from it) has a design
     clean = _validate(fields)
-    tpl = Template(workspace_id=workspace_id, version=0)
+    tpl = Template(workspace_id=workspace_id, version=0, identity_id=_identity(workspace_id, data.get("identity_id")))
     tpl.slug = _choose_slug(workspace_id, data.get("slug"), clean["name"], None, None)
     _apply(tpl, clean)
     db.session.add(tpl)
@@ -334,6 +343,8 @@ def update_template(
     merged = {k: data.get(k, getattr(tpl, k)) for k in _FIELDS}
     clean = _validate(merged)
     tpl.slug = _choose_slug(workspace_id, data.get("slug"), clean["name"], tpl.slug, tpl.id)
+    if "identity_id" in data:
+        tpl.identity_id = _identity(workspace_id, data["identity_id"])
     changed = any(clean[k] != getattr(tpl, k) for k in _VERSIONED)
     _apply(tpl, clean)
     db.session.flush()

@@ -7,6 +7,20 @@
     delivery_stats  per-day counters by provider and sending domain
     mailbox_providers  a recipient domain's mailbox provider from its MX (data in
                     mailbox_providers.yaml), what figures and per-provider throttling split by
+    mailbox_cache   the MX cache shared by every workspace (mailbox_domains): refresh_domains looks
+                    up what is missing within a budget; email_domain is the SQL to join it on
+    dns_checks      the lookups behind a sending domain's "Verify": SPF (include tree, 10-lookup
+                    limit), DKIM key, DMARC (with the parent's policy), return-path MX; alignment
+    dkim            DKIM keys (generate_key, record_value) and the signature on every message
+                    from a sending domain that signs (signer_for, cached per process; forget)
+    ips             dedicated IPs: the provider each is bound to (SMTP binds its connections to
+                    it; providers.transport_for reads it), PTR, FCrDNS and DNS blocklists (check_all
+                    daily), the `ip_blocklisted` alert
+    health          0–100 scores per domain and IP over 7 days (bounces, complaints, deliveries,
+                    opens), kept daily (record_daily) with the `health_dropped` alert; per
+                    destination mailbox provider over 24 hours (pair_scores); the Health card
+    identities      sending identities: From addresses (with display name and reply-to) on a sending
+                    domain that campaigns and transactional templates pick; whether a From is DKIM-signed
     transactional   one message to one person, accepted by the API and sent at once
     outbox          the development catcher's stored messages
     mailcatcher     the development SMTP server that fills the outbox

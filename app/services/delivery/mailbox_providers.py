@@ -32,11 +32,13 @@ NO_MAIL = MailboxProvider("none", "Accepts no mail (null MX)", "none")
 
 @dataclass(frozen=True)
 class Detected:
-    """A domain's mailbox provider and the exchange it was read from (None: no MX)."""
+    """A domain's mailbox provider, the exchange it was read from (None: no MX) and how long the
+    answer may be kept (the MX records' TTL in seconds; 0 when DNS gave none, e.g. no MX)."""
 
     domain: str
     provider: MailboxProvider
     exchange: str | None
+    ttl: int = 0
 
     @property
     def accepts_mail(self) -> bool:
@@ -44,20 +46,28 @@ class Detected:
 
 
 @lru_cache(maxsize=1)
-def _table() -> tuple[tuple[MailboxProvider, ...], tuple[tuple[str, MailboxProvider], ...]]:
-    """The providers in the data file's order, and (suffix, provider) longest suffix first."""
-    rows = yaml.safe_load(DATA.read_text(encoding="utf-8"))["providers"]
+def _table() -> tuple[tuple[MailboxProvider, ...], tuple[tuple[str, MailboxProvider], ...], dict[str, str]]:
+    """The providers in the data file's order, (suffix, provider) longest suffix first, and group labels."""
+    data = yaml.safe_load(DATA.read_text(encoding="utf-8"))
     known, pairs = [], []
-    for key, row in rows.items():
+    for key, row in data["providers"].items():
         provider = MailboxProvider(key, row["label"], row["group"], bool(row.get("gateway")))
         known.append(provider)
         pairs += [(suffix.lower().strip("."), provider) for suffix in row["mx"]]
-    return tuple(known), tuple(sorted(pairs, key=lambda p: -len(p[0])))
+    labels = {p.group: p.label for p in reversed(known)} | dict(data.get("groups") or {})
+    return tuple(known), tuple(sorted(pairs, key=lambda p: -len(p[0]))), labels
 
 
 def providers() -> tuple[MailboxProvider, ...]:
     """Every known mailbox provider, in the data file's order."""
     return _table()[0]
+
+
+def group_label(group: str | None) -> str:
+    """How figures name a group: `gmail` -> Gmail, `united_internet` -> GMX & WEB.DE; None (MX unknown) -> Unknown."""
+    if group is None:
+        return "Unknown"
+    return _table()[2].get(group, group.replace("_", " ").capitalize())
 
 
 def provider_for_exchange(exchange: str) -> MailboxProvider:
@@ -72,13 +82,14 @@ def provider_for_exchange(exchange: str) -> MailboxProvider:
 def detect(domain: str, using=None) -> Detected:
     """Look the domain's MX up (through the shared, TTL-caching resolver) and name its provider."""
     domain = domain.strip().rstrip(".").lower()
+    answer = lookup(domain, "MX", using)
     records = []
-    for text in lookup(domain, "MX", using).records:
+    for text in answer.records:
         preference, _, exchange = text.partition(" ")
         records.append((int(preference), exchange.rstrip(".").lower()))
     if not records:
-        return Detected(domain, OTHER, None)
+        return Detected(domain, OTHER, None, answer.ttl)
     preference, exchange = min(records)
     if exchange == "" and len(records) == 1:  # "0 ." : RFC 7505's null MX
-        return Detected(domain, NO_MAIL, None)
-    return Detected(domain, provider_for_exchange(exchange), exchange)
+        return Detected(domain, NO_MAIL, None, answer.ttl)
+    return Detected(domain, provider_for_exchange(exchange), exchange, answer.ttl)

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Provider
+from app.models import DedicatedIP, Provider
 from app.providers import TransportUnavailable, registry
 from app.providers.spec import InvalidSettings, ProviderSpec, TransportOptions
 from app.redis_client import get_redis
@@ -254,6 +254,13 @@ def sent_today(provider: Provider) -> int:
         return 0
 
 
+def bound_address(provider: Provider) -> str | None:
+    """The dedicated IP bound to the provider (app.services.delivery.ips keeps it to one), if any."""
+    return db.session.scalar(
+        select(DedicatedIP.ip_address).where(DedicatedIP.provider_id == provider.id).order_by(DedicatedIP.id).limit(1)
+    )
+
+
 def transport_for(provider: Provider):
     """A transport for the provider and the headers it adds to each message.
 
@@ -267,6 +274,7 @@ def transport_for(provider: Provider):
         answer_hosts=tuple(cfg.get("PROVIDER_ANSWER_HOSTS") or ()),
         catcher_host=cfg["MAILCATCHER_HOST"],
         catcher_port=cfg["MAILCATCHER_PORT"],
+        source_address=bound_address(provider) if spec.binds_source_address else None,
     )
     if spec.development:
         # The catcher files each message under its workspace by this signed header.

@@ -27,6 +27,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Provider
 from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
+from app.services.delivery import domains, pools
 from app.services.delivery.providers import is_development, list_providers, transport_for
 from app.services.delivery.ratelimit import LimitReached, SendLimits
 from app.services.delivery.verp import envelope_sender
@@ -84,10 +85,22 @@ def clean_routing(workspace_id: int, config) -> dict | None:
     return {"strategy": strategy, "providers": ids, "weights": weights, "fallback": fallback}
 
 
-def providers_for(campaign: Campaign) -> list[Provider]:
-    """The campaign's providers, preferred first; then (with fallback) the workspace's others by priority."""
-    cfg = campaign.routing_config or {}
+def routing_for(campaign: Campaign) -> dict:
+    """What routes the campaign: the pool it names; else its own routing config or provider; else
+    the workspace's default marketing pool; else (an empty config) the workspace's default provider."""
+    named = pools.pool_for(campaign.workspace_id, campaign.pool_id, "marketing") if campaign.pool_id else None
+    if named is not None:
+        return pools.routing_of(named) or {}
+    if campaign.routing_config or campaign.provider_id:
+        return campaign.routing_config or {}
+    lane = pools.pool_for(campaign.workspace_id, None, "marketing")
+    return (pools.routing_of(lane) if lane else None) or {}
 
+
+def providers_for(campaign: Campaign, cfg: dict | None = None) -> list[Provider]:
+    """The campaign's providers, preferred first; then (with fallback) the workspace's others by
+    priority — or, for a pool, only the pool's others (lanes never share a provider by accident)."""
+    cfg = routing_for(campaign) if cfg is None else cfg
     everyone = list_providers(campaign.workspace_id)  # the default first, then by priority
     by_id = {p.id: p for p in everyone}
     chosen = [by_id[i] for i in cfg.get("providers") or [] if i in by_id]
@@ -98,7 +111,12 @@ def providers_for(campaign: Campaign) -> list[Provider]:
     if cfg.get("fallback"):
         # The development outbox is never a fallback for real providers: it delivers nothing.
         real = any(not is_development(p) for p in chosen)
-        chosen += [p for p in everyone if p not in chosen and not (real and is_development(p))]
+        within = cfg.get("within")
+        chosen += [
+            p
+            for p in everyone
+            if p not in chosen and not (real and is_development(p)) and (within is None or p.id in within)
+        ]
     return chosen
 
 
@@ -116,9 +134,9 @@ class Route:
 class Router:
     """Picks a route per message and fails over; one per batch (its transports stay open)."""
 
-    def __init__(self, campaign: Campaign, routes: list[Route]):
+    def __init__(self, campaign: Campaign, routes: list[Route], cfg: dict | None = None):
         self.campaign = campaign
-        cfg = campaign.routing_config or {}
+        cfg = routing_for(campaign) if cfg is None else cfg
         self.strategy = cfg.get("strategy") or "priority"
         self.fallback = bool(cfg.get("fallback"))
         self.weights = [float((cfg.get("weights") or {}).get(str(r.provider.id), 1)) for r in routes]
@@ -129,11 +147,13 @@ class Router:
         self._checked_at = 0.0
         self._r = get_redis()
         self._secret = current_app.config["SECRET_KEY"]
+        # The From domain's own bounce subdomain, once verified: SPF then aligns with the From.
+        self._bounce = domains.bounce_domain(campaign.workspace_id, campaign.from_email)
 
     @classmethod
     def for_campaign(cls, campaign: Campaign) -> "Router":
-
-        providers = providers_for(campaign)
+        routing = routing_for(campaign)
+        providers = providers_for(campaign, routing)
         if not providers:
             raise TransportUnavailable("No sending provider is configured.")
         r, cfg = get_redis(), current_app.config
@@ -149,7 +169,7 @@ class Router:
                 cfg.get("CAMPAIGN_SEND_RATE_PER_MINUTE"),
             )
             routes.append(Route(p, transport, headers, limits))
-        return cls(campaign, routes)
+        return cls(campaign, routes, routing)
 
     @property
     def headers(self) -> dict:
@@ -201,7 +221,7 @@ class Router:
             except LimitReached as exc:
                 held = held or exc
                 continue
-            envelope = envelope_sender(route.provider, self.campaign.from_email, ref, self._secret)
+            envelope = envelope_sender(route.provider, self.campaign.from_email, ref, self._secret, self._bounce)
             self.in_flight = True
             try:
                 result = route.transport.send(envelope, rcpt, raw, ref)

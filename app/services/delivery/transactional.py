@@ -37,14 +37,14 @@ from app.services.content.rendering import (
     render_problem,
     time_limit,
 )
-from app.services.delivery import providers
+from app.services.delivery import dkim, domains, identities, pools, providers
 from app.services.delivery.ratelimit import reserve_priority_send
 from app.services.delivery.verp import envelope_sender
 from app.services.errors import NotFound, ValidationError
 from app.services.events.provider_events import message_ref
 from app.services.ids import as_id, parse_int
 from app.services.platform.workspaces import default_sender
-from app.services.tokens import make_token, read_token
+from app.services.tokens import make_token
 from app.transactions import on_commit
 
 MAX_CONTEXT_BYTES = 64 * 1024  # the context as JSON; a receipt with a hundred lines is ~20 KB
@@ -115,16 +115,19 @@ def _address(field: str, value, required: bool = True) -> str | None:
         raise ValidationError(f"{field}: {exc.message}", {field: exc.message}) from None
 
 
-def _sender(workspace_id: int, from_email, from_name) -> tuple[str, str | None]:
-    """The From given, else the latest campaign's (the address the workspace sends from)."""
+def _sender(workspace_id: int, tpl: Template, from_email, from_name, reply_to) -> tuple[str, str | None, str | None]:
+    """(from, name, reply-to): the From given, else the template's identity, else the latest campaign's."""
     if from_email:
-        return _address("from_email", from_email), from_name
-
+        return _address("from_email", from_email), from_name, reply_to
+    identity = identities.template_identity(tpl)
+    if identity is not None:
+        name, email, identity_reply_to = identities.from_fields(identity)
+        return email, from_name if from_name is not None else name, reply_to or identity_reply_to
     last_name, last_email = default_sender(workspace_id)
     if not last_email:
         message = "Say which address the message comes from (no campaign has set one yet)."
         raise ValidationError(message, {"from_email": message})
-    return last_email, from_name if from_name is not None else last_name
+    return last_email, from_name if from_name is not None else last_name, reply_to
 
 
 def blocking_suppression(workspace_id: int, email: str) -> str | None:
@@ -179,9 +182,9 @@ def create_message(
     tpl = resolve_template(workspace_id, template)
     email = _address("to", to)
     ctx = _clean_context(context)
-    sender, sender_name = _sender(workspace_id, from_email, from_name)
+    sender, sender_name, reply_to = _sender(workspace_id, tpl, from_email, from_name, reply_to)
     reply = _address("reply_to", reply_to, required=False)
-    provider = _provider(workspace_id, provider_id)
+    provider = _provider(workspace_id, provider_id, tpl)
     msg = Message(
         workspace_id=workspace_id,
         template_id=tpl.id,
@@ -202,10 +205,14 @@ def create_message(
     return _record(msg, tpl, to_name)
 
 
-def _provider(workspace_id: int, provider_id: int | None):
-    provider = (
-        providers.get_provider(workspace_id, provider_id) if provider_id else providers.default_provider(workspace_id)
-    )
+def _provider(workspace_id: int, provider_id: int | None, tpl: Template):
+    """The provider named; else one of the template's pool (or the workspace's transactional lane);
+    else the workspace's default."""
+    if provider_id:
+        return providers.get_provider(workspace_id, provider_id)
+    lane = pools.pool_for(workspace_id, tpl.pool_id, "transactional")
+    picked = pools.pick_provider(lane) if lane else None
+    provider = db.session.get(Provider, picked) if picked else providers.default_provider(workspace_id)
     if provider is None:
         raise ValidationError("Add a sending provider first.", {"provider_id": "No provider is configured."})
     return provider
@@ -484,11 +491,18 @@ def deliver_message(message_id: int, final_attempt: bool = True) -> str:
     skeleton = MessageSkeleton(msg.from_name, msg.from_email, msg.reply_to, headers)
     mid = f"<m{msg.id}.{secrets.token_hex(6)}@{skeleton.domain}>"
     raw = skeleton.build(msg.to_name, msg.to_email, rendered.subject, rendered.html, rendered.text, mid)
+    signer = dkim.signer_for(msg.workspace_id, msg.from_email)
+    if signer is not None:
+        raw = signer.sign(raw)
     _, links = compiled_for(tpl, msg.track_opens, msg.track_clicks)
     take_send_token(get_redis(), provider)
     try:
         ref = message_ref(msg.id)  # comes back in the provider's events (custom args, tags) or the VERP address
-        envelope = envelope_sender(provider, msg.from_email, ref, current_app.config["SECRET_KEY"])
+        bounce = domains.bounce_domain(msg.workspace_id, msg.from_email)  # SPF aligns with a verified domain
+        envelope = envelope_sender(provider, msg.from_email, ref, current_app.config["SECRET_KEY"], bounce)
+        # An API provider uses its own bounce domain (None here); SMTP's envelope is what was just made.
+        envelope_at = envelope.rpartition("@")[2].lower() if providers.spec_of(provider).verp else None
+        msg.authentication = domains.alignment(msg.from_email, signer.domain if signer else None, envelope_at)
         result = transport.send(envelope, msg.to_email, raw, ref)
     except TransportUnavailable as exc:
         return _not_handed_off(msg, f"Cannot reach “{provider.name}”: {exc}", final_attempt)
@@ -538,48 +552,3 @@ def wait_until_done(message_id: int, timeout: float = 30.0) -> str:
             break
         time.sleep(0.05)
     return status
-
-
-# -- Tracking -----------------------------------------------------------------------------------
-
-
-def record_message_open(token: str, user_agent: str | None, ip: str | None) -> bool:
-    """The first open is kept on the message and every open goes to the event log; False for a bad token."""
-    ids = read_token(OPEN_PURPOSE, token, 1)
-    msg = db.session.get(Message, ids[0]) if ids else None
-    if msg is None:
-        return False
-    _track(msg, "open", None, user_agent, ip)
-    return True
-
-
-def record_message_click(token: str, user_agent: str | None, ip: str | None) -> str | None:
-    """The URL recorded for that link of that message (None for a bad token); the click is logged."""
-    ids = read_token(CLICK_PURPOSE, token, 2)
-    msg = db.session.get(Message, ids[0]) if ids else None
-    links = (msg.links or []) if msg is not None else []
-    if msg is None or not 1 <= ids[1] <= len(links):
-        return None
-    _track(msg, "click", links[ids[1] - 1], user_agent, ip)
-    return links[ids[1] - 1]
-
-
-def _track(msg: Message, kind: str, url: str | None, user_agent: str | None, ip: str | None) -> None:
-    now = _now()
-    msg.opened_at = msg.opened_at or now  # a click proves an open, even with images blocked
-    if kind == "click":
-        msg.clicked_at = msg.clicked_at or now
-    db.session.execute(
-        insert(Event).values(
-            workspace_id=msg.workspace_id,
-            event_key=f"message-{kind}:{secrets.token_hex(9)}",
-            event_type=kind,
-            subscriber_id=msg.subscriber_id,
-            user_agent=(user_agent or "")[:500] or None,
-            ip=(ip or "")[:64] or None,
-            data={"message_id": msg.id, **({"url": url} if url else {})},
-            occurred_at=now,
-            created_at=now,
-        )
-    )
-    db.session.flush()

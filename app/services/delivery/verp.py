@@ -70,10 +70,19 @@ def read_return_path(address: str, secret: str) -> str | None:
     return ref
 
 
-def envelope_sender(provider, from_email: str, ref: str, secret: str) -> str:
-    """The SMTP envelope sender for a message through `provider`: a return path on its
-    `return_path_domain` when its type takes bounces by VERP (SMTP) and it has one, else the From address."""
-    settings = provider.settings or {}
+def envelope_domain(provider, bounce_domain: str | None = None) -> str | None:
+    """The domain of the VERP return path mail through `provider` gets: the From domain's own
+    bounce subdomain (`bounce_domain`, when published and verified) or the provider's
+    `return_path_domain`; None when its type does not take bounces by VERP or it has neither."""
     spec = PROVIDERS.get(provider.provider_type)
-    domain = settings.get("return_path_domain") if spec is not None and spec.verp else None
+    if spec is None or not spec.verp:
+        return None
+    return bounce_domain or (provider.settings or {}).get("return_path_domain") or None
+
+
+def envelope_sender(provider, from_email: str, ref: str, secret: str, bounce_domain: str | None = None) -> str:
+    """The SMTP envelope sender for a message through `provider`: a VERP return path on
+    `envelope_domain` when there is one (SPF then aligns with a From on the same organizational
+    domain), else the From address."""
+    domain = envelope_domain(provider, bounce_domain)
     return return_path(ref, domain, secret) if domain else from_email

@@ -4,6 +4,7 @@
     provider_events  delivered, bounces, complaints, ...: into the log, and what each changes
     mailin           bounces, complaints and replies that reach a VERP return path by SMTP
     tracking         opens, clicks and unsubscribes from recipients (pixel and links)
+    message_tracking opens and clicks of transactional messages (written straight away: few)
     event_log        writing many event rows once each, in few statements
 
 The vocabulary (event and bounce types) is app/event_types.py; events fan out to a workspace's

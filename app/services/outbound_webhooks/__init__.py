@@ -22,6 +22,8 @@ Payload (the JSON body of every POST):
 `type` is one of app.event_types.EVENT_TYPES (or `test` for "Send test event", whose id is
 `evt_test_<hex>`); `message_id` is Herald's transactional message id (null for campaign mail);
 `data` is the event's details as stored (bounce diagnostic, clicked URL, ...). Times are UTC.
+`alert.raised` (id `evt_alert_<alert id>`) has no row in the event log: `fan_out_notice` writes its
+deliveries from the payload services/platform/alerts builds, with the alert in `data`.
 
 Headers: `Content-Type: application/json`, `User-Agent: Herald-Webhooks/1`, `X-Herald-Event:
 <type>`, `X-Herald-Delivery: <delivery id>`, `X-Herald-Timestamp: <unix seconds>` and
@@ -44,8 +46,8 @@ Transactions: functions here flush and the caller commits, except `deliver_due`,
 commit its claim before the HTTP calls and so commits its own work.
 
 Modules: endpoints (CRUD, URL and event type checks, secrets), delivery_log (the log, redeliver),
-fanout (events to deliveries, queueing a run), signing (body and signature), http (the checked
-pool, `post`), delivery (`deliver_due`, `send_test_event`), shared (table, clock, thread count).
+fanout (events and notices to deliveries, queueing a run), signing (body and signature), http (the
+checked pool, `post`), delivery (`deliver_due`, `send_test_event`), shared (table, clock, thread count).
 Everything is re-exported here; patch a constant on the module that reads it (e.g. `http`).
 """
 
@@ -87,6 +89,7 @@ from app.services.outbound_webhooks.fanout import (
     enqueue_delivery_run,
     event_payload,
     fan_out,
+    fan_out_notice,
     run_soon_after_commit,
 )
 
@@ -145,6 +148,7 @@ __all__ = [
     "enqueue_delivery_run",
     "event_payload",
     "fan_out",
+    "fan_out_notice",
     "get_delivery",
     "get_endpoint",
     "has_pending",

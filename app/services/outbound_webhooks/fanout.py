@@ -121,6 +121,36 @@ def fan_out_portable(workspace_id: int, ids: list[int], chunk: int = 5000) -> in
     return created
 
 
+def fan_out_notice(workspace_id: int, payload: dict) -> int:
+    """Queue one event that has no row in the event log (Herald's own notices: `alert.raised`) for the
+    workspace's active endpoints subscribed to its type; answers how many deliveries. `payload` has
+    event_payload's keys, and its `id` stays the same for every endpoint (receivers deduplicate on it)."""
+    endpoints = db.session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.is_active.is_(True)
+        )
+    ).all()
+    now, event_type = utc_now(), payload["type"]
+    rows = [
+        {
+            "workspace_id": workspace_id,
+            "endpoint_id": ep.id,
+            "event_id": None,
+            "event_type": event_type,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for ep in endpoints
+        if ep.event_types is None or event_type in ep.event_types
+    ]
+    if rows:
+        db.session.execute(deliveries_table.insert(), rows)
+    return len(rows)
+
+
 def enqueue_delivery_run() -> bool:
     """Ask a worker to deliver now (after the commit that made deliveries visible). One job per 2 s
     bucket: a flood of calls queues one run. A lost enqueue is harmless: the scheduler runs every 10 s."""
