@@ -46,16 +46,20 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.blueprints.alerts import bp as alerts_bp
     from app.blueprints.api import bp as api_bp
     from app.blueprints.api_keys import bp as api_keys_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.campaigns import bp as campaigns_bp
+    from app.blueprints.domains import bp as domains_bp
     from app.blueprints.email_templates import bp as templates_bp
+    from app.blueprints.ips import bp as ips_bp
     from app.blueprints.lists import bp as lists_bp
     from app.blueprints.media import bp as media_bp
     from app.blueprints.messages import bp as messages_bp
     from app.blueprints.outbox import bp as outbox_bp
     from app.blueprints.overview import bp as overview_bp
+    from app.blueprints.pools import bp as pools_bp
     from app.blueprints.providers import bp as providers_bp
     from app.blueprints.public import bp as public_bp
     from app.blueprints.settings import bp as settings_bp
@@ -76,6 +80,10 @@ def _register_blueprints(app: Flask) -> None:
         campaigns_bp,
         messages_bp,
         providers_bp,
+        domains_bp,
+        pools_bp,
+        ips_bp,
+        alerts_bp,
         api_keys_bp,
         webhook_endpoints_bp,
         validation_bp,

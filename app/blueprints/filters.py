@@ -51,4 +51,14 @@ def register_filters(app) -> None:
             return {}
         if "nav_has_outbox" not in g:
             g.nav_has_outbox = has_development_outbox(ws_id)
-        return {"nav_has_outbox": g.nav_has_outbox}
+        return {"nav_has_outbox": g.nav_has_outbox, "nav_alert_count": nav_alert_count}
+
+
+def nav_alert_count() -> int:
+    """The bell's badge: open alerts, counted once per request and only by a page that shows the
+    bell (a fragment that polls every second never pays for it)."""
+    from app.services.platform.alerts import open_count
+
+    if "nav_alert_count" not in g:
+        g.nav_alert_count = open_count(g.ws_id)
+    return g.nav_alert_count

@@ -10,16 +10,22 @@ csrf.exempt(bp)  # authenticated by a bearer key, never by a cookie
 limiter.exempt(bp)
 
 from app.blueprints.api import (  # noqa: E402, F401  (each module declares its operations)
+    alerts,
     blocks,
     campaigns,
     designs,
+    domains,
     email_templates,
+    identities,
     images,
+    ips,
     lists,
     messages,
     openapi,
+    pools,
     providers,
     subscribers,
+    warming,
     webhook_endpoints,
 )
 from app.blueprints.api.auth import authenticate  # noqa: E402

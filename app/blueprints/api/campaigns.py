@@ -14,6 +14,7 @@ from app.blueprints.api.serializers import (
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
+from app.services.campaigns.settings import changed_values
 from app.services.ids import MAX_ID
 from app.services.pagination import paginate
 from app.services.platform.workspaces import workspace_timezone
@@ -73,9 +74,12 @@ def show_campaign(campaign_id: int):
     errors=(409,),
 )
 def update_campaign(campaign_id: int, body: dict):
-    """Only the fields given change (e.g. `send_window` or `recurrence`; null removes them); 409 unless a draft."""
+    """Only the fields given change (e.g. `send_window` or `recurrence`; null removes them); 409 unless a draft.
+    A From field given without `identity_id` replaces the campaign's identity (identity_id becomes null)."""
     campaign = drafts.get_campaign(workspace_id(), campaign_id)
-    campaign = drafts.update_campaign(workspace_id(), campaign.id, {**drafts.campaign_values(campaign), **body})
+    campaign = drafts.update_campaign(
+        workspace_id(), campaign.id, changed_values(drafts.campaign_values(campaign), body)
+    )
     commit()
     return _full(campaign.id)
 

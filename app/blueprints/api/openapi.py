@@ -34,6 +34,24 @@ ERROR_RESPONSES = {
 TAGS = {
     "Providers": "Where email is handed off: SMTP servers, Amazon SES, SendGrid, Mailgun and Postmark. Each "
     "API provider posts its events to `/webhooks/<provider_type>/<provider_id>` (shown as `webhook_url`).",
+    "Domains": "Sending domains: the SPF, DKIM, DMARC and return-path records to publish, their verification "
+    "(daily, too), and DKIM keys with rotation. Mail from a verified domain is DKIM-signed.",
+    "Identities": "Sending identities: From addresses on a sending domain (marketing@, support@, noreply@), each "
+    "with a display name and a reply-to. Campaigns and transactional templates pick one by `identity_id` "
+    "instead of typing a From.",
+    "IPs": "Dedicated IPs: the public addresses a workspace sends from, with the host name their PTR should "
+    "give. An SMTP provider bound to one makes its connections leave from it; an API provider knows it by its "
+    "pool's name. Checked on demand and daily: PTR, forward-confirmed reverse DNS, and Spamhaus ZEN, SpamCop "
+    "and Barracuda; a listing raises an `ip_blocklisted` alert.",
+    "Alerts": "What needs a person: a DNS record that broke, a DKIM key that no longer matches, a paused "
+    "warming plan, a blocklist listing. One open alert per kind and subject; a new one is also mailed to the "
+    "workspace's owners and sent as the `alert.raised` webhook event.",
+    "Warming": "A sending domain's daily cap growing on a schedule: the most engaged recipients go first, "
+    "the rest wait as `pending` (reason `waiting for warming capacity`) for the next day; bounce, complaint "
+    "and delivery thresholds pause it until a person resumes.",
+    "Pools": "Sending pools: lanes of domains, identities, IPs and providers. Campaigns and transactional "
+    "templates name one (`pool_id`) or take the workspace's default for their kind, so marketing and "
+    "transactional mail never share a lane; a pool's providers fail over only to one another.",
     "Lists": "Mailing lists people subscribe to.",
     "Subscribers": "People, one at a time or imported in bulk.",
     "Templates": "Email content: subject, HTML and text in sandboxed Jinja.",

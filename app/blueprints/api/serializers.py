@@ -17,6 +17,7 @@ from app.models import (
 from app.services.campaigns.pages import CampaignPage
 from app.services.campaigns.settings import SETTINGS, Setting
 from app.services.delivery.providers import credentials_summary, sent_today, webhook_url
+from app.services.platform.alerts import action_link
 
 
 def iso(value: datetime | None) -> str | None:
@@ -81,6 +82,7 @@ def template_json(t: Template, full: bool = True) -> dict:
         "preview_text": t.preview_text,
         "category": t.category,
         "template_type": t.template_type,
+        "identity_id": t.identity_id,
         "version": t.version or 0,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
@@ -202,6 +204,7 @@ def recipient_json(r: CampaignRecipient) -> dict:
         "sent_at": iso(r.sent_at),
         "opened_at": iso(r.opened_at),
         "clicked_at": iso(r.clicked_at),
+        "mailbox_provider": r.mailbox_provider,
     }
 
 
@@ -293,4 +296,20 @@ def webhook_delivery_json(d) -> dict:
         "delivered_at": iso(d.delivered_at),
         "payload": d.payload or {},
         "history": d.history or [],
+    }
+
+
+def alert_json(a) -> dict:
+    return {
+        "id": a.id,
+        "kind": a.kind,
+        "severity": a.severity,
+        "subject": {"type": a.subject_type, "id": a.subject_id},
+        "message": a.message,
+        "evidence": a.evidence or {},
+        "action": {"label": a.action_label, "url": action_link(a)} if a.action_url else None,
+        "status": a.status,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+        "resolved_at": iso(a.resolved_at),
     }

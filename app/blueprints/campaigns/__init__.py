@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.content import templates
+from app.services.delivery import identities
 from app.services.events import mailin
 from app.services.ids import as_id
 from app.services.pagination import paginate
@@ -26,6 +27,8 @@ def _render_form(form: dict, errors: dict, campaign=None):
         templates=choices.templates,
         lists=choices.lists,
         providers=choices.providers,
+        identities=choices.identities,
+        signed_statuses=identities.SIGNED_STATUSES,
         routing_rows=forms.routing_rows(choices.providers, form.get("routing_ui")),
         timezones=choices.timezones,
     )

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from app.blueprints.helpers import attempt, workspace_view
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services.content import templates
+from app.services.delivery import identities
 from app.services.errors import ValidationError
 
 bp = Blueprint("email_templates", __name__, url_prefix="/templates")
@@ -36,11 +37,24 @@ STARTER_HTML = """<!doctype html>
 """
 
 
+_FORM_FIELDS = ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category", "identity_id")
+
+
 def _form_data() -> dict:
     f = request.form
-    return {k: f.get(k) for k in ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category")} | {
-        "template_type": "code"
-    }
+    return {k: f.get(k) for k in _FORM_FIELDS} | {"template_type": "code"}
+
+
+def _render_form(tpl, form: dict, errors: dict):
+    return render_template(
+        "email_templates/edit.html",
+        tpl=tpl,
+        form=form,
+        errors=errors,
+        categories=TEMPLATE_CATEGORIES,
+        identities=identities.identity_choices(g.ws_id),
+        signed_statuses=identities.SIGNED_STATUSES,
+    ), (422 if errors else 200)
 
 
 @bp.route("/")
@@ -60,9 +74,7 @@ def new():
         if tpl:
             flash(f"Template “{tpl.name}” saved.", "success")
             return redirect(url_for("email_templates.edit", template_id=tpl.id))
-    return render_template(
-        "email_templates/edit.html", tpl=None, form=form, errors=errors, categories=TEMPLATE_CATEGORIES
-    ), (422 if errors else 200)
+    return _render_form(None, form, errors)
 
 
 @bp.route("/<int:template_id>/edit", methods=["GET", "POST"])
@@ -72,18 +84,14 @@ def edit(template_id):
     if tpl.template_type == "visual":
         return redirect(url_for("email_templates.builder", template_id=tpl.id))
     errors = {}
-    form = {
-        k: getattr(tpl, k) for k in ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category")
-    }
+    form = {k: getattr(tpl, k) for k in _FORM_FIELDS}
     if request.method == "POST":
         form = _form_data()
         saved, errors = attempt(templates.update_template, g.ws_id, tpl.id, form)
         if saved:
             flash("Template saved.", "success")
             return redirect(url_for("email_templates.edit", template_id=tpl.id))
-    return render_template(
-        "email_templates/edit.html", tpl=tpl, form=form, errors=errors, categories=TEMPLATE_CATEGORIES
-    ), (422 if errors else 200)
+    return _render_form(tpl, form, errors)
 
 
 @bp.route("/preview", methods=["POST"])

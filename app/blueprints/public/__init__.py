@@ -37,10 +37,10 @@ def click(token):
 def message_open(token):
     """A transactional message's pixel (few, so written straight to the database): always the GIF."""
     from app.blueprints.public.pixel import PIXEL
-    from app.services.delivery import transactional
+    from app.services.events import message_tracking
 
     try:
-        if transactional.record_message_open(token, request.user_agent.string, _client_ip()):
+        if message_tracking.record_message_open(token, request.user_agent.string, _client_ip()):
             commit()
     except Exception:  # the open is lost, but an inbox never shows a broken image for it
         db.session.rollback()
@@ -51,9 +51,9 @@ def message_open(token):
 @bp.route("/t/m/c/<token>")
 def message_click(token):
     """A transactional message's tracked link: only to the URL recorded for that link of that message."""
-    from app.services.delivery import transactional
+    from app.services.events import message_tracking
 
-    url = transactional.record_message_click(token, request.user_agent.string, _client_ip())
+    url = message_tracking.record_message_click(token, request.user_agent.string, _client_ip())
     if url is None:
         abort(404)
     commit()

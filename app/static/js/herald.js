@@ -45,6 +45,20 @@
   document.addEventListener("DOMContentLoaded", function () { applyShowIf(); });
   document.addEventListener("htmx:afterSwap", function (e) { applyShowIf(e.target); });
 
+  // A select whose options carry values for other fields (a sending identity's From): choosing one
+  // fills them, so switching back to typing starts from what was chosen. <select data-fill-from>,
+  // <option data-from_name="…">.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.hasAttribute || !select.hasAttribute("data-fill-from") || !select.form) { return; }
+    var option = select.options[select.selectedIndex];
+    if (!option || !option.value) { return; }
+    Array.prototype.forEach.call(option.attributes, function (attr) {
+      var field = attr.name.indexOf("data-") === 0 ? select.form.elements[attr.name.slice(5)] : null;
+      if (field && field.value !== undefined) { field.value = attr.value; }
+    });
+  });
+
   // Copy-to-clipboard buttons (API keys, webhook URLs).
   document.addEventListener("click", function (event) {
     var btn = event.target.closest("[data-copy]");

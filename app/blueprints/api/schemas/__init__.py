@@ -6,6 +6,12 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - common: the constructors (obj, response, text, integer, ref), shared fields (ID, TIMESTAMP,
   COUNT, ...), the Error shape, `page_of` and the PAGE / PER_PAGE query parameters
 - providers: SMTP settings, credentials, providers and their checks
+- domains: sending domains, their DNS records, verification checks and DKIM keys
+- ips: dedicated IPs, their provider binding, PTR, FCrDNS and blocklist answers
+- identities: sending identities (From addresses on a domain, with display name and reply-to)
+- warming: warming plans, their days, and schedules
+- pools: sending pools (lanes of domains, identities, IPs and providers)
+- alerts: what needs a person (a broken DNS record, a paused warming plan), open or resolved
 - lists, subscribers: the audience; subscribers also holds the bulk import (rows and CSV upload)
 - email_templates: templates, versions, previews and test sends (TEMPLATE_INPUT is shared with designs)
 - designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
@@ -18,16 +24,22 @@ modules. The names re-exported here are the ones the API modules import.
 """
 
 from app.blueprints.api.schemas import (
+    alerts,
     blocks,
     campaigns,
     common,
     designs,
+    domains,
     email_templates,
+    identities,
     images,
+    ips,
     lists,
     messages,
+    pools,
     providers,
     subscribers,
+    warming,
     webhook_endpoints,
 )
 from app.blueprints.api.schemas.campaigns import RECIPIENT_FILTER
@@ -37,6 +49,12 @@ from app.blueprints.api.schemas.email_templates import TEMPLATE_CREATE
 _MODULES = (
     common,
     providers,
+    domains,
+    identities,
+    ips,
+    pools,
+    warming,
+    alerts,
     lists,
     subscribers,
     email_templates,

@@ -248,6 +248,10 @@ CAMPAIGN = response(
         "template_id": ID,
         "list_ids": {"type": "array", "items": ID},
         "provider_id": {"type": ["integer", "null"]},
+        "identity_id": {
+            "type": ["integer", "null"],
+            "description": "The sending identity the From was copied from; null: typed.",
+        },
         "from_name": {"type": "string"},
         "from_email": {"type": "string"},
         "reply_to": {"type": ["string", "null"]},
@@ -300,6 +304,14 @@ RECIPIENT = response(
         "sent_at": MAYBE_TIMESTAMP,
         "opened_at": MAYBE_TIMESTAMP,
         "clicked_at": MAYBE_TIMESTAMP,
+        "mailbox_provider": text(
+            40,
+            "The mailbox provider group of the address's domain, from its MX when the campaign was prepared: "
+            "gmail (Gmail and Google Workspace), microsoft, yahoo (Yahoo and AOL), apple, proton, zoho, …, "
+            "gateway (a security filter in front of the real provider), other, or none (a null MX: the domain "
+            "takes no mail); null when its MX could not be looked up.",
+            nullable=True,
+        ),
     }
 )
 

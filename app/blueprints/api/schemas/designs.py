@@ -61,6 +61,7 @@ _DESIGN_FIELDS = {
     "preview_text": {"type": ["string", "null"]},
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
     "template_type": {"const": "visual"},
+    "identity_id": {"type": ["integer", "null"], "description": "The sending identity of its transactional sends."},
     "version": integer("The number of the current version."),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,

@@ -3,6 +3,7 @@ shared: a design (designs.py) takes the same name, subject, preview text and cat
 
 from app.blueprints.api.schemas.common import ID, TIMESTAMP, integer, obj, response, text
 from app.models.content import TEMPLATE_CATEGORIES
+from app.services.ids import MAX_ID
 
 TEMPLATE_INPUT = {
     "name": text(200, min_length=1),
@@ -17,6 +18,13 @@ TEMPLATE_INPUT = {
     "body_text": text(1_000_000, "Plain-text part; made from the HTML when empty.", nullable=True),
     "preview_text": text(500, nullable=True),
     "category": {"enum": list(TEMPLATE_CATEGORIES), "default": "marketing"},
+    "identity_id": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_ID,
+        "description": "A sending identity (GET /identities): a transactional send of this template (POST "
+        "/messages) that gives no from_email comes from it, with its display name and reply-to.",
+    },
     "template_type": {
         "enum": ["code", "visual"],
         "default": "code",
@@ -43,6 +51,7 @@ _TEMPLATE_FIELDS = {
     "preview_text": {"type": ["string", "null"]},
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
     "template_type": {"enum": ["code", "visual"]},
+    "identity_id": {"type": ["integer", "null"], "description": "The sending identity of its transactional sends."},
     "version": integer("The number of the current version; every save that changes the content adds one."),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,

@@ -25,7 +25,12 @@ MESSAGE_CREATE = obj(
             "unsubscribe_url, preferences_url, view_in_browser_url, assets_url) are refused.",
         },
         "category": {"enum": ["transactional"], "default": "transactional"},
-        "from_email": text(320, "The sender; defaults to the latest campaign's.", nullable=True),
+        "from_email": text(
+            320,
+            "The sender; defaults to the template's identity (with its display name and reply-to), else to the "
+            "latest campaign's.",
+            nullable=True,
+        ),
         "from_name": text(200, nullable=True),
         "reply_to": text(320, nullable=True),
         "provider_id": {**ID, "type": ["integer", "null"], "description": "Defaults to the workspace's default."},

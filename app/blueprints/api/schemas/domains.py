@@ -1,0 +1,113 @@
+"""Sending domains: the records to publish, verification checks, DKIM keys and their rotation."""
+
+from app.blueprints.api.schemas.common import ID, MAYBE_TIMESTAMP, TIMESTAMP, integer, obj, ref, response, text
+from app.services.delivery.domains import PURPOSES
+from app.services.delivery.health import TIERS
+
+DOMAIN_CREATE = obj(
+    {
+        "domain": text(
+            253, "The domain mail is sent from, e.g. news.example.com (an address's domain is taken).", min_length=1
+        ),
+        "return_path_subdomain": text(63, "The bounce subdomain's label (default: bounces).", nullable=True),
+    },
+    required=("domain",),
+)
+
+DNS_RECORD = response(
+    {
+        "purpose": {"enum": list(PURPOSES)},
+        "type": {"enum": ["TXT", "MX"]},
+        "name": {"type": "string"},
+        "value": {"type": "string", "description": "For MX: `<preference> <host>`."},
+    }
+)
+
+DOMAIN_CHECK = obj(
+    {
+        "purpose": {"enum": list(PURPOSES)},
+        "ok": {"type": "boolean"},
+        "found": {"type": ["string", "null"], "description": "The record(s) found, as published."},
+        "expected": {"type": "string"},
+        "detail": {"type": "string", "description": "What was found, in plain words."},
+        "required": {"type": "boolean", "description": "Needed for the domain to be verified."},
+        "name": {"type": "string"},
+        "type": {"type": "string"},
+        "selector": {"type": "string", "description": "DKIM checks: the key's selector."},
+    },
+    required=("purpose", "ok", "found", "expected", "detail", "required"),
+    additional=True,
+)
+
+DKIM_KEY = response(
+    {
+        "id": ID,
+        "selector": {"type": "string"},
+        "status": {
+            "enum": ["new", "verified", "signing", "retiring", "retired"],
+            "description": "new (to publish) → verified → signing → retiring (published until retire_after) → retired.",
+        },
+        "public_key": {"type": "string", "description": "Base64 SubjectPublicKeyInfo: the record's p=."},
+        "verified_at": MAYBE_TIMESTAMP,
+        "signing_since": MAYBE_TIMESTAMP,
+        "retire_after": MAYBE_TIMESTAMP,
+        "created_at": TIMESTAMP,
+    }
+)
+
+DOMAIN = response(
+    {
+        "id": ID,
+        "domain": {"type": "string"},
+        "status": {
+            "enum": ["pending", "verifying", "verified", "failed", "warming", "active", "paused"],
+        },
+        "status_reason": {"type": ["string", "null"]},
+        "return_path_domain": {"type": "string", "description": "The envelope (bounce) domain."},
+        "dns_records": {"type": "array", "items": ref("DnsRecord")},
+        "checks": {"type": "array", "items": ref("DomainCheck"), "description": "The latest verification."},
+        "dkim_selectors": {"type": "array", "items": ref("DkimKey")},
+        "dmarc_policy": {"type": ["string", "null"], "description": "p= of the DMARC record found."},
+        "health": {
+            "oneOf": [ref("DomainHealth"), {"type": "null"}],
+            "description": "The latest daily health score; null until the domain has sent 100 messages in 7 days.",
+        },
+        "verified_at": MAYBE_TIMESTAMP,
+        "checked_at": MAYBE_TIMESTAMP,
+        "created_at": TIMESTAMP,
+    }
+)
+
+DOMAIN_HEALTH = response(
+    {
+        "score": integer("0–100: bounces and complaints 35% each, deliveries and opens 15% each.", maximum=100),
+        "tier": {
+            "enum": [tier for tier, _ in TIERS],
+            "description": "EXCELLENT ≥ 90, GOOD 70–89, FAIR 50–69, POOR 30–49, CRITICAL < 30.",
+        },
+        "day": {"type": "string", "format": "date", "description": "The UTC day its 7-day window ends with."},
+    },
+    "A domain's health over the 7 UTC days ending with `day`, scored daily.",
+)
+
+DOMAIN_VERIFICATION = response(
+    {
+        "status": {"type": "string"},
+        "checks": {"type": "array", "items": ref("DomainCheck")},
+        "domain": ref("Domain"),
+    },
+    "Every record looked up now; `status` is the domain's afterwards.",
+)
+
+SWITCH_KEY = obj({"key_id": ID}, required=("key_id",))
+
+SCHEMAS: dict[str, dict] = {
+    "DomainCreate": DOMAIN_CREATE,
+    "DnsRecord": DNS_RECORD,
+    "DomainCheck": DOMAIN_CHECK,
+    "DkimKey": DKIM_KEY,
+    "Domain": DOMAIN,
+    "DomainHealth": DOMAIN_HEALTH,
+    "DomainVerification": DOMAIN_VERIFICATION,
+    "DkimSwitch": SWITCH_KEY,
+}

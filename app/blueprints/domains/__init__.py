@@ -1,0 +1,233 @@
+"""Deliverability → Domains: add a sending domain, publish its records, verify, rotate DKIM keys, and
+the identities (From addresses) that send from it."""
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from app.blueprints.helpers import attempt, workspace_view
+from app.services.campaigns import dispatch
+from app.services.delivery import domains, health, identities, warming
+
+bp = Blueprint("domains", __name__, url_prefix="/domains")
+
+
+@bp.route("/", methods=["GET", "POST"])
+@workspace_view
+def index():
+    form, errors = {}, {}
+    if request.method == "POST":
+        form = {
+            "domain": request.form.get("domain", ""),
+            "return_path_subdomain": request.form.get("return_path_subdomain", ""),
+        }
+        domain, errors = attempt(domains.create_domain, g.ws_id, form["domain"], form["return_path_subdomain"] or None)
+        if domain:
+            flash(f"{domain.domain} added. Publish the records below, then press Verify.", "success")
+            return redirect(url_for("domains.show", domain_id=domain.id))
+    listing = {"items": domains.list_domains(g.ws_id), "scores": health.latest_scores(g.ws_id)}
+    return render_template("domains/index.html", form=form, errors=errors, **listing), (422 if errors else 200)
+
+
+def _domain_or_404(domain_id: int):
+    return domains.get_domain(g.ws_id, domain_id)
+
+
+@bp.route("/<int:domain_id>")
+@workspace_view
+def show(domain_id: int):
+    return _render_show(_domain_or_404(domain_id))
+
+
+def _render_show(domain, identity_form: dict | None = None, identity_errors: dict | None = None):
+    checks = {(c["purpose"], c.get("selector")): c for c in domain.checks or []}
+    report = health.domain_health(domain)
+    return render_template(
+        "domains/show.html",
+        domain=domain,
+        records=domains.dns_records(domain),
+        checks=checks,
+        return_path=domains.return_path_domain(domain),
+        health=report,
+        health_figure=_health_figure(report.history),
+        identities=identities.list_identities(g.ws_id, domain.id),
+        signed=identities.signs(domain),
+        identity_form=identity_form or {},
+        identity_errors=identity_errors or {},
+    ), (422 if identity_errors else 200)
+
+
+@bp.route("/<int:domain_id>/identities", methods=["POST"])
+@workspace_view
+def add_identity(domain_id: int):
+    domain = _domain_or_404(domain_id)
+    form = {k: request.form.get(k, "") for k in ("email", "display_name", "reply_to")}
+    identity, errors = attempt(
+        identities.create_identity, g.ws_id, domain.id, form["email"], form["display_name"], form["reply_to"]
+    )
+    if not identity:
+        return _render_show(domain, form, errors)
+    flash(f"{identity.display_name} <{identity.email}> added: campaigns and templates can send as it.", "success")
+    return redirect(url_for("domains.show", domain_id=domain.id, _anchor="identities"))
+
+
+@bp.route("/<int:domain_id>/identities/<int:identity_id>/delete", methods=["POST"])
+@workspace_view
+def delete_identity(domain_id: int, identity_id: int):
+    domain = _domain_or_404(domain_id)
+    email = identities.get_identity(g.ws_id, identity_id).email
+    _, errors = attempt(identities.delete_identity, g.ws_id, identity_id)
+    if not errors:
+        flash(f"{email} removed: campaigns that used it keep their From.", "success")
+    return redirect(url_for("domains.show", domain_id=domain.id, _anchor="identities"))
+
+
+@bp.route("/<int:domain_id>/verify", methods=["POST"])
+@workspace_view
+def verify(domain_id: int):
+    domain, _ = attempt(domains.verify_domain, g.ws_id, domain_id)
+    if domain:
+        if domain.status == "failed":
+            flash(f"Some records are not right yet: {domain.status_reason}", "warning")
+        else:
+            flash(f"{domain.domain} is {domain.status}.", "success")
+    return redirect(url_for("domains.show", domain_id=domain_id))
+
+
+@bp.route("/<int:domain_id>/rotate", methods=["POST"])
+@workspace_view
+def rotate(domain_id: int):
+    key, _ = attempt(domains.rotate_key, g.ws_id, domain_id)
+    if key:
+        flash(f"New key {key.selector}: publish its record, press Verify, then switch signing to it.", "success")
+    return redirect(url_for("domains.show", domain_id=domain_id))
+
+
+@bp.route("/<int:domain_id>/keys/<int:key_id>/sign", methods=["POST"])
+@workspace_view
+def switch(domain_id: int, key_id: int):
+    key, _ = attempt(domains.switch_signing, g.ws_id, domain_id, key_id)
+    if key:
+        flash(f"Mail is signed with {key.selector} from now on; the old key retires in 7 days.", "success")
+    return redirect(url_for("domains.show", domain_id=domain_id))
+
+
+@bp.route("/<int:domain_id>/delete", methods=["POST"])
+@workspace_view
+def delete(domain_id: int):
+    domain = _domain_or_404(domain_id)
+    name = domain.domain
+    _, errors = attempt(domains.delete_domain, g.ws_id, domain_id)
+    if not errors:
+        flash(f"{name} removed: mail from it is no longer signed.", "success")
+    return redirect(url_for("domains.index"))
+
+
+# Tier bands behind the health chart, worst to best (the same colours as the tier badges).
+_TIER_COLORS = {"CRITICAL": "#d63939", "POOR": "#f76707", "FAIR": "#f59f00", "GOOD": "#74b816", "EXCELLENT": "#2fb344"}
+
+
+def _health_figure(history: list) -> dict:
+    """The daily 7-day score as a line over the five tier bands."""
+    tops = [100] + [lowest for _, lowest in health.TIERS[:-1]]
+    bands = [
+        {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": lowest, "y1": top, "layer": "below",
+         "fillcolor": _TIER_COLORS[tier], "opacity": 0.12, "line": {"width": 0}}
+        for (tier, lowest), top in zip(health.TIERS, tops, strict=True)
+    ]  # fmt: skip
+    labels = [
+        {"xref": "paper", "x": 1, "xanchor": "right", "yref": "y", "y": (lowest + top) / 2, "showarrow": False,
+         "text": tier.capitalize(), "font": {"size": 10, "color": _TIER_COLORS[tier]}}
+        for (tier, lowest), top in zip(health.TIERS, tops, strict=True)
+    ]  # fmt: skip
+    line = {"type": "scatter", "mode": "lines+markers", "name": "Health", "x": [h.day.isoformat() for h in history],
+            "y": [h.score for h in history], "text": [h.tier.capitalize() for h in history],
+            "hovertemplate": "%{x|%d %b}: %{y} (%{text})<extra></extra>", "line": {"color": "#206bc4"}}  # fmt: skip
+    return {
+        "data": [line],
+        "layout": {"yaxis": {"range": [0, 100], "fixedrange": True}, "xaxis": {"type": "date", "tickformat": "%d %b"},
+                   "shapes": bands, "annotations": labels, "showlegend": False, "height": 260},
+    }  # fmt: skip
+
+
+# ---- warming -------------------------------------------------------------------------------
+
+
+def _figure(days: list[dict], ahead: list[dict]) -> dict:
+    """The plan against what went out, per day: bars for sent, bounced and complained so far, a
+    line for the daily cap through the end of the schedule."""
+    x = [d["date"] for d in days]
+    plan = days + ahead
+    return {
+        "data": [
+            {"type": "bar", "name": "Sent", "x": x, "y": [d["sent"] for d in days], "marker": {"color": "#206bc4"}},
+            {"type": "bar", "name": "Bounced", "x": x, "y": [d["bounced"] for d in days], "marker": {"color": "#d63939"}},
+            {"type": "bar", "name": "Complained", "x": x, "y": [d["complained"] for d in days],
+             "marker": {"color": "#f76707"}},
+            {"type": "scatter", "mode": "lines+markers", "name": "Plan (daily cap)", "x": [d["date"] for d in plan],
+             "y": [d["limit"] for d in plan], "line": {"color": "#2fb344", "shape": "hv"}},
+        ],
+        "layout": {"yaxis": {"type": "log", "title": {"text": "messages (log scale)"}}, "xaxis": {"type": "date", "tickformat": "%d %b"}},
+    }  # fmt: skip
+
+
+def _warming_context(domain) -> dict:
+    plan = warming.plan_of(domain)
+    context = {"domain": domain, "plan": plan, "schedules": warming.list_schedules(g.ws_id)}
+    if plan is not None:
+        days = warming.days(plan)
+        context.update(summary=warming.summary(plan), days=days, figure=_figure(days, warming.ahead(plan)))
+    return context
+
+
+@bp.route("/<int:domain_id>/warming", methods=["GET", "POST"])
+@workspace_view
+def warming_page(domain_id: int):
+    domain = _domain_or_404(domain_id)
+    if request.method == "POST":
+        start_day = request.form.get("start_day", "1").strip() or "1"
+        day = int(start_day) if start_day.isdigit() and len(start_day) < 4 else -1
+        plan, _ = attempt(_start, domain, request.form.get("schedule", ""), day)
+        if plan:
+            flash(
+                f"Warming {domain.domain}: today's cap is {warming.summary(plan)['daily_limit'] or 'none'}.", "success"
+            )
+            return redirect(url_for("domains.warming_page", domain_id=domain.id))
+    return render_template("domains/warming.html", **_warming_context(domain))
+
+
+def _start(domain, schedule: str, day: int):
+    plan = warming.start(g.ws_id, domain, schedule, day)
+    dispatch.release_warming(plan)
+    return plan
+
+
+@bp.route("/<int:domain_id>/warming/progress")
+@workspace_view
+def warming_progress(domain_id: int):
+    """Today's progress, polled by the warming page."""
+    return render_template("domains/_warming_progress.html", **_warming_context(_domain_or_404(domain_id)))
+
+
+@bp.route("/<int:domain_id>/warming/pause", methods=["POST"])
+@workspace_view
+def warming_pause(domain_id: int):
+    plan = warming.plan_of(_domain_or_404(domain_id))
+    if plan is not None:
+        attempt(warming.pause, plan, "Paused by a person.")
+        flash("Warming paused: nothing more is sent from this domain until you resume.", "success")
+    return redirect(url_for("domains.warming_page", domain_id=domain_id))
+
+
+@bp.route("/<int:domain_id>/warming/resume", methods=["POST"])
+@workspace_view
+def warming_resume(domain_id: int):
+    plan = warming.plan_of(_domain_or_404(domain_id))
+    if plan is not None:
+        _, errors = attempt(_resume, plan)
+        if not errors:
+            flash("Warming resumed at the day it paused on.", "success")
+    return redirect(url_for("domains.warming_page", domain_id=domain_id))
+
+
+def _resume(plan):
+    warming.resume(plan)
+    dispatch.release_warming(plan)
