@@ -196,6 +196,9 @@ class Isolated:
                 "BASE_URL": "http://herald.bench",
                 "HERALD_INSTANCE": str(self.tmp / "instance"),
                 "MAILCATCHER_PORT": str(free_port()),
+                # No MX lookups (they would ask the outside world's DNS): benchmarks that want recipients'
+                # mailbox providers fill the MX cache (mailbox_domains) themselves.
+                "MX_LOOKUP_BUDGET": "0",
             }
         )
         return self

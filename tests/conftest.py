@@ -32,6 +32,9 @@ os.environ.update(
         # Local servers play the providers' APIs: their error answers are shown as the real hosts'
         # would be, in the app and in every worker process the tests start.
         "PROVIDER_ANSWER_HOSTS": "localhost,127.0.0.1",
+        # No MX lookups while campaigns materialize (they would ask the system's resolver, over UDP,
+        # which the connection guard below cannot see); tests of them set a budget and a ZoneServer.
+        "MX_LOOKUP_BUDGET": "0",
     }
 )
 # At exit, whether or not a test used the app: a run must leave no database or folder behind.
@@ -79,10 +82,12 @@ def _clean_state(request):
     reset_test_redis(_REDIS_URL)
     # Ids restart after the truncate, so per-process caches keyed by id must go too.
     from app.services.campaigns import messages
+    from app.services.delivery import dkim
     from app.services.events import tracking
 
     messages._compiled.clear()
     tracking._links.clear()
+    dkim.forget()
 
 
 def _empty_tables(attempts: int = 5) -> None:

@@ -5,7 +5,9 @@
         app.config["DNS_NAMESERVERS"] = dns_server.address   # "127.0.0.1:<port>"
 
 Names not in the zone answer NXDOMAIN; a name with records of other types answers NOERROR with
-no records. `queries` counts what reached the server, so a test can see the cache at work.
+no records; a CNAME is followed to its target within the zone (what a recursive resolver hands a
+stub); a name given to `refuse` answers REFUSED (a lookup that fails). `queries` counts what
+reached the server, so a test can see the cache at work.
 """
 
 import threading
@@ -20,17 +22,32 @@ from tests.support import free_port
 class _Zone(BaseResolver):
     def __init__(self):
         self.records: list[RR] = []
+        self.refused: set[str] = set()
         self.queries: Counter = Counter()
         self.lock = threading.Lock()
 
     def resolve(self, request, handler):
         reply = request.reply()
         qname, qtype = request.q.qname, QTYPE[request.q.qtype]
+        name = str(qname).rstrip(".").lower()
         with self.lock:
-            self.queries[(str(qname).rstrip(".").lower(), qtype)] += 1
+            self.queries[(name, qtype)] += 1
             same_name = [rr for rr in self.records if rr.rname == qname]
+            refused = name in self.refused
+        if refused:
+            reply.header.rcode = RCODE.REFUSED
+            return reply
         if not same_name:
             reply.header.rcode = RCODE.NXDOMAIN
+        for _ in range(8):  # a CNAME chain is followed inside the zone, as a recursive resolver would
+            cname = next((rr for rr in same_name if QTYPE[rr.rtype] == "CNAME"), None)
+            if cname is None or qtype == "CNAME" or any(QTYPE[rr.rtype] == qtype for rr in same_name):
+                break
+            reply.add_answer(cname)
+            with self.lock:
+                same_name = [rr for rr in self.records if rr.rname == cname.rdata.label]
+            if not same_name:
+                reply.header.rcode = RCODE.NXDOMAIN
         for rr in same_name:
             if QTYPE[rr.rtype] == qtype:
                 reply.add_answer(rr)
@@ -60,6 +77,11 @@ class ZoneServer:
         records = [rr for line in zone_lines for rr in RR.fromZone(line)]
         with self.zone.lock:
             self.zone.records = records
+
+    def refuse(self, *names: str) -> None:
+        """Answer REFUSED for these names (in DNS form: `xn--…` for an IDN), whatever the zone holds."""
+        with self.zone.lock:
+            self.zone.refused = {n.rstrip(".").lower() for n in names}
 
     def __enter__(self):
         self.server.start_thread()

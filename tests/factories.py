@@ -3,10 +3,12 @@
 commits, as a request or a job would (`smtp_campaign` commits, since a worker must see it)."""
 
 from app.extensions import db
+from app.models.deliverability import DkimKey, SendingDomain
 from app.services.audience import contacts
 from app.services.campaigns import drafts
 from app.services.content import templates
-from app.services.delivery import providers
+from app.services.crypto import encrypt_text
+from app.services.delivery import dkim, identities, ips, providers
 from app.services.platform import workspaces
 from tests.conftest import PASSWORD, TEMPLATE_HTML
 
@@ -106,3 +108,35 @@ def smtp_campaign(
     camp = create_campaign(workspace.id, tpl.id, [lst.id], prov.id, **fields)
     db.session.commit()
     return camp
+
+
+def txt_zone_line(name: str, value: str, ttl: int = 300) -> str:
+    """A zone-file TXT line for `value`, split into quoted strings of at most 255 bytes (RFC 1035 §3.3)."""
+    chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
+    return f"{name.rstrip('.')}. {ttl} IN TXT " + " ".join(f'"{c}"' for c in chunks)
+
+
+def create_signing_domain(workspace, domain: str = "news.example.com", selector: str = "h1", status: str = "verified"):
+    """A sending domain in `status` with a DKIM key that signs (rows written directly: the domains
+    service does the verifying). Returns (the domain row, the zone line publishing the key)."""
+    pem, public = dkim.generate_key()
+    row = SendingDomain(workspace_id=workspace.id, domain=domain, status=status)
+    row.keys.append(
+        DkimKey(selector=selector, private_key_encrypted=encrypt_text(pem), public_key=public, status="signing")
+    )
+    db.session.add(row)
+    db.session.flush()
+    dkim.forget(workspace.id)
+    return row, txt_zone_line(f"{selector}._domainkey.{domain}", dkim.record_value(public))
+
+
+def create_identity(
+    workspace_id: int, domain_id: int, email: str = "marketing", display_name: str = "Acme News", reply_to=None
+):
+    """A sending identity on one of the workspace's domains (`email`: a local part or a full address)."""
+    return identities.create_identity(workspace_id, domain_id, email, display_name, reply_to)
+
+
+def create_dedicated_ip(workspace_id: int, ip_address: str = "5.45.67.89", hostname: str | None = None, **binding):
+    """A dedicated IP of the workspace, not yet checked (`binding`: provider_id, pool_name)."""
+    return ips.add_ip(workspace_id, ip_address, hostname, binding.get("provider_id"), binding.get("pool_name"))

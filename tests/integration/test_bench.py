@@ -102,6 +102,23 @@ def test_design_bench_compiles_and_personalizes():
     assert f["compile_median_ms"] > 0 and f["render_median_ms"] > 0, f
 
 
+def test_dkim_bench_signs_messages_that_dkimpy_verifies():
+    code, f, out, _ = _run(["bench.dkim_bench", "--messages", "50", "--dkimpy-messages", "2", "--json"], timeout=60)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "dkim" and f["ok"] is True and f["verified"] == 50 and f["failed"] == 0, f
+    assert f["message_bytes"] > 20_000  # the realistic campaign message, not a stub
+    assert f["sign_median_ms"] > 0 and f["rsa_median_ms"] > 0 and f["ratio_to_rsa"] >= 1, f
+    assert "DkimSigner.sign" in out
+
+
+def test_send_bench_with_dkim_signs_every_message():
+    code, f, out, pid = _run(["bench.send_bench", "--n", "200", "--workers", "1", "--dkim", "--json"], timeout=90)
+    assert code == 0, out[-4000:]
+    assert f["ok"] is True and f["dkim"] is True and f["dkim_verified"] is True, out[-4000:]
+    assert f["received"] == 200 and f["recorded_sent"] == 200 and f["missing"] == 0 and f["duplicated"] == 0
+    assert not _database_exists(f"herald_bench_{pid}")
+
+
 def test_audience_bench_writes_the_same_rows_as_the_hand_written_sql():
     code, f, out, pid = _run(["bench.audience_bench", "--n", "5000", "--suppressed", "250", "--json"], timeout=90)
     assert code == 0, out[-4000:]

@@ -1,0 +1,144 @@
+"""Sending pools: lanes of providers (and domains, identities, IPs) that campaigns go through —
+the named pool's providers carry the mail, a default lane takes campaigns that name nothing, and
+failover never leaves the lane."""
+
+import re
+
+import pytest
+
+from app.extensions import db
+from app.models import Campaign
+from app.services.campaigns import lifecycle
+from app.services.delivery import pools
+from tests.factories import create_signing_domain, create_smtp_provider, people, smtp_campaign
+from tests.support import free_port
+
+
+def _received(sink) -> int:
+    return sum(len(m["rcpt_tos"]) for m in sink.messages)
+
+
+@pytest.fixture
+def second_sink():
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import SMTPSink
+
+    sink = SMTPSink()
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+def test_a_pool_through_the_api(api, workspace, make_workspace):
+    a = create_smtp_provider(workspace.id, 2525, name="Relay A")
+    b = create_smtp_provider(workspace.id, 2526, name="Relay B", is_default=False)
+    domain, _ = create_signing_domain(workspace, "news.example.com")
+    theirs = create_smtp_provider(make_workspace("Other").id, 2527, name="Theirs")
+    db.session.commit()
+
+    made = api.post("/pools", json={"name": "Marketing", "provider_ids": [b.id, a.id], "domain_ids": [domain.id],
+                                    "strategy": "weighted", "weights": {str(b.id): 3}, "default_for": "marketing"})  # fmt: skip
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert body["provider_ids"] == [b.id, a.id] and body["domain_ids"] == [domain.id]
+    assert body["weights"] == {str(b.id): 3, str(a.id): 1} and body["default_for"] == "marketing"
+
+    # A second default for marketing takes over; the first stops being one.
+    other = api.post("/pools", json={"name": "Bulk", "provider_ids": [a.id], "default_for": "marketing"}).get_json()
+    assert api.get(f"/pools/{body['id']}").get_json()["default_for"] is None
+    assert other["default_for"] == "marketing"
+
+    for bad in (
+        {"name": ""},
+        {"name": "Marketing"},  # taken
+        {"name": "X", "strategy": "random"},
+        {"name": "X", "provider_ids": [theirs.id]},  # another workspace's provider
+        {"name": "X", "provider_ids": "1"},
+        {"name": "X", "default_for": "everything"},
+        {"name": "X", "strategy": "weighted", "provider_ids": [a.id], "weights": {str(a.id): 0}},
+    ):
+        assert api.post("/pools", json=bad).status_code == 422, bad
+    assert api.get("/pools/999999").status_code == 404
+    assert api.put(f"/pools/{body['id']}", json={"name": "Renamed", "provider_ids": [a.id]}).status_code == 200
+    assert api.delete(f"/pools/{body['id']}").status_code == 204
+    assert [p["name"] for p in api.get("/pools").get_json()["items"]] == ["Bulk"]
+
+
+def test_a_campaign_naming_a_pool_goes_through_its_providers(workspace, smtp_sink, second_sink, worker):
+    camp = smtp_campaign(workspace, smtp_sink, people(6, email="p{i}@example.com"))
+    lane = create_smtp_provider(workspace.id, second_sink.port, name="Lane relay", is_default=False)
+    pool = pools.create_pool(workspace.id, {"name": "Lane", "provider_ids": [lane.id]})
+    db.session.get(Campaign, camp.id).pool_id = pool.id
+    db.session.commit()
+    lifecycle.send_now(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    assert (_received(smtp_sink), _received(second_sink)) == (0, 6)
+
+
+def test_a_default_marketing_lane_takes_campaigns_that_name_no_provider(workspace, smtp_sink, second_sink, worker):
+    camp = smtp_campaign(workspace, smtp_sink, people(4, email="d{i}@example.com"))
+    lane = create_smtp_provider(workspace.id, second_sink.port, name="Lane relay", is_default=False)
+    pools.create_pool(workspace.id, {"name": "Marketing", "provider_ids": [lane.id], "default_for": "marketing"})
+    db.session.get(Campaign, camp.id).provider_id = None
+    db.session.commit()
+    lifecycle.send_now(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    assert (_received(smtp_sink), _received(second_sink)) == (0, 4)
+
+
+def test_failover_stays_inside_the_lane(workspace, smtp_sink, second_sink, worker):
+    """The lane's first relay is down: its second carries the mail, never the workspace's default."""
+    camp = smtp_campaign(workspace, smtp_sink, people(5, email="f{i}@example.com"))  # smtp_sink: the default
+    down = create_smtp_provider(workspace.id, free_port(), name="Down relay", is_default=False)
+    backup = create_smtp_provider(workspace.id, second_sink.port, name="Backup relay", is_default=False)
+    pool = pools.create_pool(workspace.id, {"name": "Lane", "provider_ids": [down.id, backup.id]})
+    db.session.get(Campaign, camp.id).pool_id = pool.id
+    db.session.commit()
+    lifecycle.send_now(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    assert (_received(smtp_sink), _received(second_sink)) == (0, 5)
+
+
+def test_the_pools_page(client, workspace):
+    relay = create_smtp_provider(workspace.id, 2525, name="Relay <b>A</b>")
+    db.session.commit()
+    page = client.get("/pools/").get_data(as_text=True)
+    assert "No pools yet" in page and "Relay &lt;b&gt;A&lt;/b&gt;" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    bad = client.post("/pools/", data={"name": "", "csrf_token": token})
+    assert bad.status_code == 422
+    made = client.post(
+        "/pools/",
+        data={"name": "Transactional", "strategy": "priority", "default_for": "transactional",
+              "provider_ids": [str(relay.id)], "csrf_token": token},
+    )  # fmt: skip
+    assert made.status_code == 302
+    listing = client.get("/pools/").get_data(as_text=True)
+    assert "Transactional" in listing and 'data-default="transactional"' in listing
+    assert 'href="/pools/"' in client.get("/").get_data(as_text=True)  # Deliverability → Pools
+
+
+def test_transactional_mail_takes_its_own_lane(workspace, smtp_sink, second_sink, worker):
+    """Marketing goes through the default relay; the transactional lane's relay carries the codes."""
+    from app.services.delivery import transactional
+    from tests.factories import create_template
+
+    create_smtp_provider(workspace.id, smtp_sink.port, name="Bulk relay")
+    lane = create_smtp_provider(workspace.id, second_sink.port, name="Transactional relay", is_default=False)
+    pools.create_pool(
+        workspace.id, {"name": "Transactional", "provider_ids": [lane.id], "default_for": "transactional"}
+    )
+    tpl = create_template(workspace.id, "Your code", "<p>{{ code }}</p>", "Code", category="transactional")
+    db.session.commit()
+    transactional.create_message(
+        workspace.id, tpl.id, "ann@example.org", {"code": "1"}, from_email="shop@shop.example.com"
+    )
+    db.session.commit()
+    worker()
+    assert (_received(smtp_sink), _received(second_sink)) == (0, 1)
