@@ -17,6 +17,9 @@ EVENT_TYPES = (
     "delivery_delay",
     "reply",
     "unknown",
+    # About no message: Herald's own notice that something needs a person (services/platform/alerts).
+    # Outbound webhooks only; it has no row in the event log and no provider maps onto it.
+    "alert.raised",
 )
 BOUNCE_TYPES = ("hard", "soft", "block")
 
