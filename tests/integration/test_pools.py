@@ -142,3 +142,26 @@ def test_transactional_mail_takes_its_own_lane(workspace, smtp_sink, second_sink
     db.session.commit()
     worker()
     assert (_received(smtp_sink), _received(second_sink)) == (0, 1)
+
+
+def test_campaigns_and_templates_name_a_pool_through_the_api(api, workspace, make_workspace):
+    from tests.factories import create_list, create_template
+
+    relay = create_smtp_provider(workspace.id, 2525)
+    mine = pools.create_pool(workspace.id, {"name": "Lane", "provider_ids": [relay.id]})
+    theirs = pools.create_pool(make_workspace("Other").id, {"name": "Theirs"})
+    lst, tpl = create_list(workspace.id), create_template(workspace.id)
+    db.session.commit()
+    body = {"name": "Spring", "template_id": tpl.id, "list_ids": [lst.id], "from_name": "Acme",
+            "from_email": "news@shop.example.com"}  # fmt: skip
+    made = api.post("/campaigns", json={**body, "pool_id": mine.id})
+    assert made.status_code == 201 and made.get_json()["pool_id"] == mine.id
+    refused = api.post("/campaigns", json={**body, "pool_id": theirs.id})
+    assert refused.status_code == 422 and "pool_id" in refused.get_json()["error"]["fields"]
+
+    code = api.post("/templates", json={"name": "Code", "subject": "Code", "body_html": "<p>1</p>",
+                                        "category": "transactional", "pool_id": mine.id})  # fmt: skip
+    assert code.status_code == 201 and code.get_json()["pool_id"] == mine.id
+    bad = api.post("/templates", json={"name": "Code 2", "subject": "Code", "body_html": "<p>1</p>",
+                                       "category": "transactional", "pool_id": theirs.id})  # fmt: skip
+    assert bad.status_code == 422 and "pool_id" in bad.get_json()["error"]["fields"]

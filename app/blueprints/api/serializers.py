@@ -83,6 +83,7 @@ def template_json(t: Template, full: bool = True) -> dict:
         "category": t.category,
         "template_type": t.template_type,
         "identity_id": t.identity_id,
+        "pool_id": t.pool_id,
         "version": t.version or 0,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),

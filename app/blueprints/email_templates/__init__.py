@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from app.blueprints.helpers import attempt, workspace_view
 from app.models.content import TEMPLATE_CATEGORIES
 from app.services.content import templates
-from app.services.delivery import identities
+from app.services.delivery import identities, pools
 from app.services.errors import ValidationError
 
 bp = Blueprint("email_templates", __name__, url_prefix="/templates")
@@ -37,7 +37,7 @@ STARTER_HTML = """<!doctype html>
 """
 
 
-_FORM_FIELDS = ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category", "identity_id")
+_FORM_FIELDS = ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category", "identity_id", "pool_id")
 
 
 def _form_data() -> dict:
@@ -54,6 +54,7 @@ def _render_form(tpl, form: dict, errors: dict):
         categories=TEMPLATE_CATEGORIES,
         identities=identities.identity_choices(g.ws_id),
         signed_statuses=identities.SIGNED_STATUSES,
+        pools=pools.list_pools(g.ws_id),
     ), (422 if errors else 200)
 
 

@@ -13,7 +13,16 @@ from datetime import datetime, timezone
 from sqlalchemy import case, func, select
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, MailingList, Provider, SendingDomain, SendingIdentity, Template
+from app.models import (
+    Campaign,
+    CampaignRecipient,
+    MailingList,
+    Provider,
+    SendingDomain,
+    SendingIdentity,
+    SendingPool,
+    Template,
+)
 from app.services.audience import contacts
 from app.services.campaigns import (
     ab_tests,
@@ -26,7 +35,7 @@ from app.services.campaigns import (
 )
 from app.services.campaigns.recipients import limit_wait
 from app.services.content import templates
-from app.services.delivery import domains, identities, mailbox_providers, providers, routing, warming
+from app.services.delivery import domains, identities, mailbox_providers, pools, providers, routing, warming
 from app.services.events import mailin
 from app.services.pagination import paginate
 
@@ -127,6 +136,7 @@ class CampaignForm:
     providers: list[Provider]
     timezones: list[str]
     identities: list[tuple[SendingDomain, list[SendingIdentity]]]  # grouped by domain (identities.identity_choices)
+    pools: list[SendingPool]  # the sending pools a campaign may name
 
 
 def campaign_page(
@@ -172,6 +182,7 @@ def campaign_form(workspace_id: int) -> CampaignForm:
         providers=providers.list_providers(workspace_id),
         timezones=send_windows.timezone_names(),
         identities=identities.identity_choices(workspace_id),
+        pools=pools.list_pools(workspace_id),
     )
 
 

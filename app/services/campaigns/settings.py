@@ -31,7 +31,7 @@ from app.services.audience.contacts import normalize_email
 from app.services.campaigns.recurrence import clean_recurrence
 from app.services.campaigns.send_windows import clean_window
 from app.services.content.templates import get_template
-from app.services.delivery import identities
+from app.services.delivery import identities, pools
 from app.services.delivery.providers import get_provider
 from app.services.delivery.routing import clean_routing
 from app.services.errors import NotFound, ValidationError
@@ -127,6 +127,15 @@ def _identity(value, scope: Scope) -> int | None:
     return identities.clean_identity_id(scope.workspace_id, value)
 
 
+def _pool(value, scope: Scope) -> int | None:
+    if not value:
+        return None
+    try:
+        return pools.get_pool(scope.workspace_id, as_id(value) or 0).id
+    except NotFound:
+        raise ValidationError("Choose one of this workspace's sending pools.") from None
+
+
 def _provider(value, scope: Scope) -> int | None:
     if not value:
         return None
@@ -199,6 +208,14 @@ SETTINGS: tuple[Setting, ...] = (
         description="Which providers carry the send: the strategy's pick per message; with fallback, a "
         "provider that errors (refused connection, 5xx, throttling) fails over to the next. null: the "
         "campaign's provider or the workspace default.",
+    ),
+    Setting(
+        "pool_id",
+        "id",
+        _pool,
+        description="A sending pool (GET /pools): its providers carry the send and fail over only to one "
+        "another. null: routing_config or provider_id, else the workspace's default marketing pool.",
+        copied_to_runs=True,
     ),
     Setting(
         "provider_id",

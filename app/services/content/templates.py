@@ -24,8 +24,10 @@ from app.services.content.rendering import (
     limit_problems,
     render_once,
 )
+from app.services.delivery import pools
 from app.services.delivery.identities import clean_identity_id
 from app.services.errors import Conflict, InvalidState, NotFound, ValidationError
+from app.services.ids import as_id
 
 MAX_HTML = 1_000_000
 _FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type", "design")
@@ -309,6 +311,17 @@ def _identity(workspace_id: int, value) -> int | None:
         raise ValidationError(exc.message, {"identity_id": exc.message}) from None
 
 
+def _pool(workspace_id: int, value) -> int | None:
+    """The sending pool transactional sends of the template go through (None: the transactional lane)."""
+    if value in (None, ""):
+        return None
+    try:
+        return pools.get_pool(workspace_id, as_id(value) or 0).id
+    except NotFound:
+        message = "Choose one of this workspace's sending pools."
+        raise ValidationError(message, {"pool_id": message}) from None
+
+
 def create_template(workspace_id: int, data: dict, user_id: int | None = None, note: str | None = None) -> Template:
     """Validate and store a template (code, or visual with its design compiled); version 1 is recorded."""
     fields = {k: data.get(k) for k in _FIELDS}
@@ -316,6 +329,7 @@ def create_template(workspace_id: int, data: dict, user_id: int | None = None, n
         fields["design"] = None  # only a visual template (or one converted from it) has a design
     clean = _validate(fields)
     tpl = Template(workspace_id=workspace_id, version=0, identity_id=_identity(workspace_id, data.get("identity_id")))
+    tpl.pool_id = _pool(workspace_id, data.get("pool_id"))
     tpl.slug = _choose_slug(workspace_id, data.get("slug"), clean["name"], None, None)
     _apply(tpl, clean)
     db.session.add(tpl)
@@ -345,6 +359,8 @@ def update_template(
     tpl.slug = _choose_slug(workspace_id, data.get("slug"), clean["name"], tpl.slug, tpl.id)
     if "identity_id" in data:
         tpl.identity_id = _identity(workspace_id, data["identity_id"])
+    if "pool_id" in data:
+        tpl.pool_id = _pool(workspace_id, data["pool_id"])
     changed = any(clean[k] != getattr(tpl, k) for k in _VERSIONED)
     _apply(tpl, clean)
     db.session.flush()

@@ -248,6 +248,7 @@ CAMPAIGN = response(
         "template_id": ID,
         "list_ids": {"type": "array", "items": ID},
         "provider_id": {"type": ["integer", "null"]},
+        "pool_id": {"type": ["integer", "null"], "description": "The sending pool it names; null: none."},
         "identity_id": {
             "type": ["integer", "null"],
             "description": "The sending identity the From was copied from; null: typed.",

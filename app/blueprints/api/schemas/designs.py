@@ -62,6 +62,7 @@ _DESIGN_FIELDS = {
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
     "template_type": {"const": "visual"},
     "identity_id": {"type": ["integer", "null"], "description": "The sending identity of its transactional sends."},
+    "pool_id": {"type": ["integer", "null"], "description": "The sending pool of its transactional sends."},
     "version": integer("The number of the current version."),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,

@@ -25,6 +25,13 @@ TEMPLATE_INPUT = {
         "description": "A sending identity (GET /identities): a transactional send of this template (POST "
         "/messages) that gives no from_email comes from it, with its display name and reply-to.",
     },
+    "pool_id": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_ID,
+        "description": "A sending pool (GET /pools) its transactional sends go through; null: the workspace's "
+        "transactional lane, else its default provider.",
+    },
     "template_type": {
         "enum": ["code", "visual"],
         "default": "code",
@@ -52,6 +59,7 @@ _TEMPLATE_FIELDS = {
     "category": {"enum": list(TEMPLATE_CATEGORIES)},
     "template_type": {"enum": ["code", "visual"]},
     "identity_id": {"type": ["integer", "null"], "description": "The sending identity of its transactional sends."},
+    "pool_id": {"type": ["integer", "null"], "description": "The sending pool of its transactional sends."},
     "version": integer("The number of the current version; every save that changes the content adds one."),
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,
