@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Alert, Campaign, CampaignList, CampaignRecipient, SendingDomain, WarmingDay, WarmingPlan
 from app.services.campaigns import dispatch, lifecycle, recipients
-from app.services.delivery import warming
+from app.services.delivery import warming, warming_holds
 from app.services.delivery.warming_schedules import BUILT_IN, limit_for_day
 from tests.factories import (
     create_campaign,
@@ -42,7 +42,7 @@ def _waiting(campaign_id: int) -> int:
         select(func.count()).where(
             CampaignRecipient.campaign_id == campaign_id,
             CampaignRecipient.status == "pending",
-            CampaignRecipient.reason == warming.WARMING_WAIT,
+            CampaignRecipient.reason == warming_holds.WARMING_WAIT,
         )
     )
 
@@ -256,7 +256,7 @@ def test_a_threshold_crossed_by_real_events_pauses_the_domain_and_it_sends_nothi
     waiting = statuses["pending"]  # everyone but those the bounces suppressed
     assert waiting == 60 - statuses.get("failed", 0) and set(statuses) <= {"pending", "failed"}
     reasons = db.session.scalars(select(CampaignRecipient.reason).filter_by(campaign_id=later.id, status="pending"))
-    assert set(reasons) == {warming.PAUSED_WAIT}
+    assert set(reasons) == {warming_holds.PAUSED_WAIT}
     owners_mail = [m for m in smtp_sink.messages if m["rcpt_tos"] == ["owner@example.com"]]
     assert len(owners_mail) == 1 and "paused" in owners_mail[0]["message"]["Subject"]
 
@@ -353,3 +353,49 @@ def test_the_warming_page_shows_the_plan_the_chart_and_todays_progress(client, w
     assert 'id="warming-day"' in page and ">100<" in page  # day 3 of STANDARD: 100 a day
     progress = client.get(f"/domains/{domain.id}/warming/progress").get_data(as_text=True)
     assert 'hx-trigger="every 10s"' in progress
+
+
+# ---- an IP's plan --------------------------------------------------------------------------
+
+
+def _bound_ip(workspace, provider_id):
+    """An IP bound to the campaign's relay. 127.0.0.2, written directly: the service accepts public
+    addresses only, and this machine holds no public address to bind a test connection to."""
+    from app.models import DedicatedIP
+
+    ip = DedicatedIP(workspace_id=workspace.id, ip_address="127.0.0.2", provider_id=provider_id, status="active",
+                     blocklists=[])  # fmt: skip
+    db.session.add(ip)
+    db.session.commit()
+    return ip
+
+
+def test_an_ips_plan_caps_the_campaigns_of_its_provider_and_the_smaller_room_wins(
+    workspace, smtp_sink, worker, api, client
+):
+    camp = smtp_campaign(workspace, smtp_sink, people(30, email="i{i}@example.com"), name="Through the IP")
+    ip = _bound_ip(workspace, camp.provider_id)
+    started = api.post(f"/ips/{ip.id}/warming", json={"schedule": "standard"})
+    assert started.status_code == 201, started.get_json()
+    assert (started.get_json()["day"], started.get_json()["daily_limit"]) == (1, 50)
+    lifecycle.send_now(workspace.id, camp.id)
+    db.session.commit()
+    worker()
+    assert len(smtp_sink.messages) == 30  # under the IP's 50
+    assert all(m["mail_from"] for m in smtp_sink.messages)
+
+    # A second campaign through the same relay, from a domain warming at 7 a day: 7 go (the smaller room).
+    _warm(workspace, [{"day": 1, "volume": 7}])
+    second = create_campaign(workspace.id, camp.template_id, _list_ids(camp), camp.provider_id, name="Second")
+    db.session.commit()
+    lifecycle.send_now(workspace.id, second.id)
+    db.session.commit()
+    worker()
+    assert len(smtp_sink.messages) == 37 and _waiting(second.id) == 23
+    shown = api.get(f"/ips/{ip.id}/warming").get_json()
+    assert (shown["sent_today"], shown["waiting"]) == (37, 23)
+
+    page = client.get(f"/ips/{ip.id}/warming").get_data(as_text=True)
+    assert "Warming 127.0.0.2" in page and 'id="warming-figure"' in page
+    assert api.post(f"/ips/{ip.id}/warming/pause").get_json()["status"] == "paused"
+    assert client.get(f"/ips/{ip.id}").status_code == 200

@@ -1,11 +1,11 @@
-"""Warming: a sending domain's daily cap that grows on a schedule, paused by thresholds."""
+"""Warming: a sending domain's (or a dedicated IP's) daily cap that grows on a schedule, paused by thresholds."""
 
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import iso, page_slice
 from app.blueprints.helpers import commit
 from app.services.campaigns import dispatch
-from app.services.delivery import domains, warming
+from app.services.delivery import domains, ips, warming, warming_plans
 from app.services.errors import NotFound
 
 TAG = "Warming"
@@ -18,10 +18,38 @@ def warming_json(plan) -> dict:
 
 def _plan(domain_id: int):
     domain = domains.get_domain(workspace_id(), domain_id)
-    plan = warming.plan_of(domain)
+    plan = warming_plans.plan_of(domain)
     if plan is None:
         raise NotFound(f"{domain.domain} is not warming: start a plan with POST /domains/{domain.id}/warming.")
     return plan
+
+
+def _ip_plan(ip_id: int):
+    ip = ips.get_ip(workspace_id(), ip_id)
+    plan = warming_plans.plan_of(ip)
+    if plan is None:
+        raise NotFound(f"{ip.ip_address} is not warming: start a plan with POST /ips/{ip.id}/warming.")
+    return plan
+
+
+def _start(subject, body: dict) -> dict:
+    plan = warming.start(workspace_id(), subject, body["schedule"], body.get("start_day", 1))
+    dispatch.release_warming(plan)
+    commit()
+    return warming_json(plan)
+
+
+def _pause(plan) -> dict:
+    warming.pause(plan, "Paused by a person.")
+    commit()
+    return warming_json(plan)
+
+
+def _resume(plan) -> dict:
+    warming.resume(plan)
+    dispatch.release_warming(plan)
+    commit()
+    return warming_json(plan)
 
 
 @operation("POST", "/domains/{domain_id}/warming", "Start warming a domain", tag=TAG, body="WarmingStart",
@@ -30,11 +58,7 @@ def start_warming(domain_id: int, body: dict):
     """The domain's daily cap follows the schedule from `start_day` (a half-warmed domain moved
     from another platform starts later). Campaigns from it send the most engaged recipients first;
     the rest wait for the next day's capacity."""
-    domain = domains.get_domain(workspace_id(), domain_id)
-    plan = warming.start(workspace_id(), domain, body["schedule"], body.get("start_day", 1))
-    dispatch.release_warming(plan)
-    commit()
-    return warming_json(plan)
+    return _start(domains.get_domain(workspace_id(), domain_id), body)
 
 
 @operation("GET", "/domains/{domain_id}/warming", "Show a domain's warming", tag=TAG, response="Warming")
@@ -46,20 +70,39 @@ def show_warming(domain_id: int):
 @operation("POST", "/domains/{domain_id}/warming/pause", "Pause warming", tag=TAG, response="Warming")
 def pause_warming(domain_id: int):
     """Nothing more is sent from the domain until it is resumed."""
-    plan = _plan(domain_id)
-    warming.pause(plan, "Paused by a person.")
-    commit()
-    return warming_json(plan)
+    return _pause(_plan(domain_id))
 
 
 @operation("POST", "/domains/{domain_id}/warming/resume", "Resume warming", tag=TAG, response="Warming")
 def resume_warming(domain_id: int):
     """The plan continues at the day (and volume) it paused on."""
-    plan = _plan(domain_id)
-    warming.resume(plan)
-    dispatch.release_warming(plan)
-    commit()
-    return warming_json(plan)
+    return _resume(_plan(domain_id))
+
+
+@operation("POST", "/ips/{ip_id}/warming", "Start warming an IP", tag=TAG, body="WarmingStart", response="Warming",
+           status=201)  # fmt: skip
+def start_ip_warming(ip_id: int, body: dict):
+    """The IP's daily cap follows the schedule. It gates the campaigns whose first provider is the
+    one bound to the IP; a campaign also gated by its From domain's plan waits for the smaller room."""
+    return _start(ips.get_ip(workspace_id(), ip_id), body)
+
+
+@operation("GET", "/ips/{ip_id}/warming", "Show an IP's warming", tag=TAG, response="Warming")
+def show_ip_warming(ip_id: int):
+    """As for a domain; sent, bounced and complained are the bound provider's."""
+    return warming_json(_ip_plan(ip_id))
+
+
+@operation("POST", "/ips/{ip_id}/warming/pause", "Pause an IP's warming", tag=TAG, response="Warming")
+def pause_ip_warming(ip_id: int):
+    """Nothing more goes out through the IP until it is resumed."""
+    return _pause(_ip_plan(ip_id))
+
+
+@operation("POST", "/ips/{ip_id}/warming/resume", "Resume an IP's warming", tag=TAG, response="Warming")
+def resume_ip_warming(ip_id: int):
+    """The plan continues at the day (and volume) it paused on."""
+    return _resume(_ip_plan(ip_id))
 
 
 @operation("GET", "/warming-schedules", "List warming schedules", tag=TAG, response="WarmingSchedule",

@@ -3,9 +3,9 @@ the identities (From addresses) that send from it."""
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from app.blueprints import warming_views
 from app.blueprints.helpers import attempt, workspace_view
-from app.services.campaigns import dispatch
-from app.services.delivery import domains, health, identities, warming
+from app.services.delivery import domains, health, identities
 
 bp = Blueprint("domains", __name__, url_prefix="/domains")
 
@@ -148,86 +148,28 @@ def _health_figure(history: list) -> dict:
     }  # fmt: skip
 
 
-# ---- warming -------------------------------------------------------------------------------
-
-
-def _figure(days: list[dict], ahead: list[dict]) -> dict:
-    """The plan against what went out, per day: bars for sent, bounced and complained so far, a
-    line for the daily cap through the end of the schedule."""
-    x = [d["date"] for d in days]
-    plan = days + ahead
-    return {
-        "data": [
-            {"type": "bar", "name": "Sent", "x": x, "y": [d["sent"] for d in days], "marker": {"color": "#206bc4"}},
-            {"type": "bar", "name": "Bounced", "x": x, "y": [d["bounced"] for d in days], "marker": {"color": "#d63939"}},
-            {"type": "bar", "name": "Complained", "x": x, "y": [d["complained"] for d in days],
-             "marker": {"color": "#f76707"}},
-            {"type": "scatter", "mode": "lines+markers", "name": "Plan (daily cap)", "x": [d["date"] for d in plan],
-             "y": [d["limit"] for d in plan], "line": {"color": "#2fb344", "shape": "hv"}},
-        ],
-        "layout": {"yaxis": {"type": "log", "title": {"text": "messages (log scale)"}}, "xaxis": {"type": "date", "tickformat": "%d %b"}},
-    }  # fmt: skip
-
-
-def _warming_context(domain) -> dict:
-    plan = warming.plan_of(domain)
-    context = {"domain": domain, "plan": plan, "schedules": warming.list_schedules(g.ws_id)}
-    if plan is not None:
-        days = warming.days(plan)
-        context.update(summary=warming.summary(plan), days=days, figure=_figure(days, warming.ahead(plan)))
-    return context
+# ---- warming (the page is shared with dedicated IPs: app/blueprints/warming_views.py) ----------
 
 
 @bp.route("/<int:domain_id>/warming", methods=["GET", "POST"])
 @workspace_view
 def warming_page(domain_id: int):
-    domain = _domain_or_404(domain_id)
-    if request.method == "POST":
-        start_day = request.form.get("start_day", "1").strip() or "1"
-        day = int(start_day) if start_day.isdigit() and len(start_day) < 4 else -1
-        plan, _ = attempt(_start, domain, request.form.get("schedule", ""), day)
-        if plan:
-            flash(
-                f"Warming {domain.domain}: today's cap is {warming.summary(plan)['daily_limit'] or 'none'}.", "success"
-            )
-            return redirect(url_for("domains.warming_page", domain_id=domain.id))
-    return render_template("domains/warming.html", **_warming_context(domain))
-
-
-def _start(domain, schedule: str, day: int):
-    plan = warming.start(g.ws_id, domain, schedule, day)
-    dispatch.release_warming(plan)
-    return plan
+    return warming_views.page(_domain_or_404(domain_id))
 
 
 @bp.route("/<int:domain_id>/warming/progress")
 @workspace_view
 def warming_progress(domain_id: int):
-    """Today's progress, polled by the warming page."""
-    return render_template("domains/_warming_progress.html", **_warming_context(_domain_or_404(domain_id)))
+    return warming_views.progress(_domain_or_404(domain_id))
 
 
 @bp.route("/<int:domain_id>/warming/pause", methods=["POST"])
 @workspace_view
 def warming_pause(domain_id: int):
-    plan = warming.plan_of(_domain_or_404(domain_id))
-    if plan is not None:
-        attempt(warming.pause, plan, "Paused by a person.")
-        flash("Warming paused: nothing more is sent from this domain until you resume.", "success")
-    return redirect(url_for("domains.warming_page", domain_id=domain_id))
+    return warming_views.pause(_domain_or_404(domain_id))
 
 
 @bp.route("/<int:domain_id>/warming/resume", methods=["POST"])
 @workspace_view
 def warming_resume(domain_id: int):
-    plan = warming.plan_of(_domain_or_404(domain_id))
-    if plan is not None:
-        _, errors = attempt(_resume, plan)
-        if not errors:
-            flash("Warming resumed at the day it paused on.", "success")
-    return redirect(url_for("domains.warming_page", domain_id=domain_id))
-
-
-def _resume(plan):
-    warming.resume(plan)
-    dispatch.release_warming(plan)
+    return warming_views.resume(_domain_or_404(domain_id))

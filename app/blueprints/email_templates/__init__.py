@@ -37,7 +37,17 @@ STARTER_HTML = """<!doctype html>
 """
 
 
-_FORM_FIELDS = ("name", "slug", "subject", "body_html", "body_text", "preview_text", "category", "identity_id", "pool_id")
+_FORM_FIELDS = (
+    "name",
+    "slug",
+    "subject",
+    "body_html",
+    "body_text",
+    "preview_text",
+    "category",
+    "identity_id",
+    "pool_id",
+)
 
 
 def _form_data() -> dict:

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from app.blueprints import warming_views
 from app.blueprints.helpers import attempt, workspace_view
 from app.services.delivery import ips
 
@@ -80,3 +81,30 @@ def delete(ip_id: int):
     if not errors:
         flash(f"{address} removed: no provider sends from it through Herald any more.", "success")
     return redirect(url_for("ips.index"))
+
+
+# ---- warming (the page is shared with sending domains: app/blueprints/warming_views.py) ----------
+
+
+@bp.route("/<int:ip_id>/warming", methods=["GET", "POST"])
+@workspace_view
+def warming_page(ip_id: int):
+    return warming_views.page(ips.get_ip(g.ws_id, ip_id))
+
+
+@bp.route("/<int:ip_id>/warming/progress")
+@workspace_view
+def warming_progress(ip_id: int):
+    return warming_views.progress(ips.get_ip(g.ws_id, ip_id))
+
+
+@bp.route("/<int:ip_id>/warming/pause", methods=["POST"])
+@workspace_view
+def warming_pause(ip_id: int):
+    return warming_views.pause(ips.get_ip(g.ws_id, ip_id))
+
+
+@bp.route("/<int:ip_id>/warming/resume", methods=["POST"])
+@workspace_view
+def warming_resume(ip_id: int):
+    return warming_views.resume(ips.get_ip(g.ws_id, ip_id))

@@ -15,7 +15,7 @@ from app.services.campaigns import ab_stats
 from app.services.campaigns.ab_tests import METRICS, report
 from app.services.campaigns.dispatch import enqueue_prepare
 from app.services.campaigns.lifecycle import lock_campaign
-from app.services.delivery import warming
+from app.services.delivery import warming_holds
 from app.services.errors import InvalidState, NotFound
 
 _cr = CampaignRecipient.__table__
@@ -56,7 +56,7 @@ def _release(campaign: Campaign, variant: CampaignVariant, picked_by: str, figur
     db.session.execute(
         update(_cr).where(_cr.c.campaign_id == campaign.id, _cr.c.status == "held").values(status="pending")
     )
-    warming.hold_for_warming(campaign)  # from a warming domain, the winner's rows wait for capacity too
+    warming_holds.hold_for_warming(campaign)  # from a warming domain, the winner's rows wait for capacity too
     db.session.refresh(campaign)
     if campaign.status == "sending":  # a paused campaign's batches are queued when it resumes
         enqueue_prepare(campaign.id, campaign.send_round)

@@ -18,7 +18,7 @@ from app.models import Campaign, CampaignRecipient
 from app.queueing import ALL, DEFAULT, SEND_RETRY, SENDS, enqueue, get_queue
 from app.redis_client import get_redis
 from app.services.campaigns.recipients import batch_ranges, current_round, finish_if_done, prepare_campaign
-from app.services.delivery import warming
+from app.services.delivery import warming_holds
 from app.transactions import on_commit
 
 QUEUED_MARK_SECONDS = 7 * 86400  # outlives any send; refreshed whenever batches are queued
@@ -134,12 +134,12 @@ def release_warming(plan=None) -> dict[int, int]:
     suffix = f"-w{int(time.time())}"
 
     if plan is not None:
-        released = warming.release(plan)
+        released = warming_holds.release_for(plan)
         for campaign_id in released:
             ranges = batch_ranges(campaign_id, size)  # now: no SQL runs while the commit completes
             on_commit(lambda cid=campaign_id, r=ranges: enqueue_batches(cid, r, suffix=suffix))
         return released
-    released = warming.release_due()
+    released = warming_holds.release_due()
     for campaign_id in released:
         enqueue_batches(campaign_id, batch_ranges(campaign_id, size), suffix=suffix)
     return released

@@ -35,7 +35,7 @@ from app.services.campaigns import (
 )
 from app.services.campaigns.recipients import limit_wait
 from app.services.content import templates
-from app.services.delivery import domains, identities, mailbox_providers, pools, providers, routing, warming
+from app.services.delivery import domains, identities, mailbox_providers, pools, providers, routing, warming_holds
 from app.services.events import mailin
 from app.services.pagination import paginate
 
@@ -200,7 +200,7 @@ def _progress(workspace_id: int, c: Campaign, list_ids: list[int] | None = None)
         failure_reasons=reasons,
         window_wait=send_windows.waiting(c.id),
         limit_wait=limit_wait(c.id) if sending else None,
-        warming_wait=warming.campaign_wait(c) if sending else None,
+        warming_wait=warming_holds.campaign_wait(c) if sending else None,
         throttle_wait=send_progress.throttle_wait(c) if sending else None,
         resendable=lifecycle.count_undelivered(c.id) if reasons else 0,
         delivery=_delivery(workspace_id, c),

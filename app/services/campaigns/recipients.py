@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.services.campaigns import ab_tests
 from app.services.content.rendering import extract_links
-from app.services.delivery import warming
+from app.services.delivery import warming_holds
 from app.services.delivery.mailbox_cache import email_domain, refresh_domains
 
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
@@ -143,7 +143,7 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
         if campaign.ab_test:  # send the test portion only; the rest is held for the winner
             ab_tests.split_audience(campaign)
         # From a warming domain: today's capacity goes to the most engaged, the rest waits.
-        warming.hold_for_warming(campaign)
+        warming_holds.hold_for_warming(campaign)
     db.session.flush()
     ranges = batch_ranges(campaign_id, current_app.config["SEND_BATCH_SIZE"])
     if not ranges:
