@@ -399,3 +399,21 @@ def test_an_ips_plan_caps_the_campaigns_of_its_provider_and_the_smaller_room_win
     assert "Warming 127.0.0.2" in page and 'id="warming-figure"' in page
     assert api.post(f"/ips/{ip.id}/warming/pause").get_json()["status"] == "paused"
     assert client.get(f"/ips/{ip.id}").status_code == 200
+
+
+def test_hostile_values_on_the_warming_form_get_a_clear_answer(client, workspace):
+    import re
+
+    from tests.integration.test_hostile_input import HOSTILE
+
+    domain, _ = create_signing_domain(workspace, DOMAIN)
+    db.session.commit()
+    page = client.get(f"/domains/{domain.id}/warming").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    for value in HOSTILE:
+        r = client.post(f"/domains/{domain.id}/warming",
+                        data={"schedule": value, "start_day": value, "csrf_token": token})  # fmt: skip
+        assert r.status_code < 500, (value[:40], r.get_data(as_text=True)[:300])
+        assert "<script>alert(1)</script>" not in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(SendingDomain, domain.id).status == "verified"  # nothing started
