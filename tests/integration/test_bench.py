@@ -141,3 +141,12 @@ def test_webhook_bench_counts_every_event_once_and_reports_rates():
     assert f["intake_events_per_s"] > 0 and f["processing_events_per_s"] > 0 and f["ingest_events_per_s"] > 0
     assert f["ratio"] > 0 and "events/s" in out
     assert not _database_exists(f"herald_webhooks_{pid}")
+
+
+def test_throttle_bench_holds_back_only_the_throttled_pair_and_reports_the_decisions_cost():
+    code, f, out, _ = _run(["bench.throttle_bench", "--messages", "5000", "--json"], timeout=90)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "throttle" and f["ok"] is True and f["others_all_allowed"] is True, out[-4000:]
+    assert 0 < f["gmail_allowed"] <= f["gmail_allowed_most"] < f["gmail_wanted"], f
+    assert f["decision_ms_per_msg"] > 0 and f["naive_ms_per_msg"] > 0 and f["ratio_to_target"] > 0, f
+    assert "µs/msg" in out and "Router.order" in out

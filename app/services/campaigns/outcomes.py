@@ -5,7 +5,10 @@ The answer of a provider is filed by a table (`ChunkOutcome.take`):
     sent                         the row is sent, with the provider's message id
     not taken (unsupported)      failed with the sentence; no bounce, nothing suppressed
     unknown                      the provider may or may not have it: `unknown`, never resent blindly
-    temporary (4xx)              tried again later, up to MAX_ATTEMPTS, then failed (GAVE_UP)
+    temporary (4xx)              tried again later, up to MAX_ATTEMPTS, then failed (GAVE_UP); a reply
+                                 that asks the sender to slow down (421, 451, 4.7.x, "try again later")
+                                 also halves the rate of its (From domain, mailbox provider) pair at
+                                 once (delivery/throttle.py), whose next recipients are `held`
     permanent, 5.1.x             bounced: a bounce event suppresses the address
     permanent, 5.7.x             failed (SENDER_BLOCKED): the server refuses the sender, not the
                                  address; the provider slows down and the marketer is told
@@ -117,6 +120,8 @@ def record(out: "ChunkOutcome", retries: list | None = None, waiting: list | Non
         db.session.execute(_defer, retries)
     if waiting:
         db.session.execute(_wait, waiting)
+    if out.held:
+        db.session.execute(_wait, out.held)
     if out.sent:
         _record_sent(out.sent)
     if out.failed:
@@ -211,6 +216,7 @@ class ChunkOutcome:
     deferred: list = field(default_factory=list)  # 4xx: tried again later
     blocks: list = field(default_factory=list)  # 5.7.x: the server refused the sender, not the address
     window_waits: list = field(default_factory=list)  # the window closed before their hand-off
+    held: list = field(default_factory=list)  # not handed off: their mailbox provider's pair is throttled
 
     def take(self, rid: int, sid: int, email: str, mid: str, provider, result) -> None:
         """File one hand-off's answer by the table in this module's docstring."""
@@ -226,6 +232,7 @@ class ChunkOutcome:
     def untried(self, claimed: list) -> list[dict]:
         """Claimed rows no hand-off was attempted for: safe to put back to pending."""
         done = {r["rid"] for r in self.sent} | {r["rid"] for r in self.failed} | {r for r, _ in self.deferred}
+        done |= {r["rid"] for r in self.held}
         return [{"rid": rid} for rid, _ in claimed if rid not in done]
 
     def _sent(self, rid, sid, email, mid, provider, result) -> None:

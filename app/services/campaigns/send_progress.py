@@ -1,13 +1,19 @@
 """Live send figures for the campaign page: the current rate, the time left, and whether a
 rate limit is holding the send back. Kept in Redis per second (cheap: one pipeline per chunk
 of messages) and never needed for correctness — if Redis forgets them, only the page's
-estimate does."""
+estimate does. `throttle_wait` says which mailbox providers are deferring the campaign's From
+domain, and how many of its recipients they hold back."""
 
 import time
 
 import redis
+from flask import current_app
+from sqlalchemy import func, select
 
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient
 from app.redis_client import get_redis
+from app.services.delivery import throttle
 
 WINDOW = 30  # seconds the current rate is measured over
 
@@ -48,3 +54,19 @@ def snapshot(campaign_id: int, pending: int, started_at: float | None) -> dict:
     eta = int(pending / rate) if rate and pending else None
     until = int(throttled) if throttled and int(throttled) > time.time() else None
     return {"rate": rate, "eta_seconds": eta, "throttled_until": until}
+
+
+def throttle_wait(campaign: Campaign) -> dict | None:
+    """{"recipients": how many are held back now, "pairs": [throttle.PairState], "domain"} while mailbox
+    providers defer the campaign's From domain; None while none does."""
+    policy = throttle.ThrottlePolicy.from_config(current_app.config)
+    pairs = throttle.held_pairs(get_redis(), campaign.workspace_id, campaign.from_email, policy)
+    cr = CampaignRecipient
+    held = db.session.scalar(
+        select(func.count()).where(
+            cr.campaign_id == campaign.id, cr.status == "pending", cr.reason.startswith(throttle.THROTTLED)
+        )
+    )
+    if not pairs and not held:
+        return None
+    return {"recipients": held or 0, "pairs": pairs, "domain": throttle.from_domain(campaign.from_email)}

@@ -17,23 +17,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from flask import current_app
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber
 from app.models.base import UTCDateTime
 from app.providers import TransportUnavailable
-from app.services.campaigns import outcomes, send_progress, send_windows
+from app.redis_client import get_redis
+from app.services.campaigns import dispatch, outcomes, send_progress, send_windows
 from app.services.campaigns.messages import MessageFactory
 from app.services.campaigns.outcomes import GONE, INTERRUPTED, ChunkOutcome
 from app.services.campaigns.recipients import LIMIT_WAIT, campaign_status, finish_if_done
 from app.services.campaigns.send_checks import pause_if_template_fails, render_failure, subscriber_rows
 from app.services.delivery import routing
 from app.services.delivery.ratelimit import Halted, LimitReached
+from app.services.delivery.throttle import THROTTLED, PairThrottle, ThrottlePolicy, pair_of
 from app.services.events.provider_events import campaign_ref
 
 CLAIM_CHUNK = 100
 STATUS_CHECK_SECONDS = 0.25  # how often a worker looks for a pause or cancel, between two messages
+HELD_WAIT_SECONDS = 10.0  # a batch with nothing else to do waits this long for its throttled recipients
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
 
@@ -51,14 +54,14 @@ def claim_chunk(per_second: int | None) -> int:
 
 
 def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
-    """Claim up to `limit` due pending rows of the range: [(recipient id, subscriber id)]."""
+    """Claim up to `limit` due pending rows of the range: [(recipient id, subscriber id, mailbox provider)]."""
     rows = db.session.execute(
         update(_cr)
         .where(_cr.c.id.in_(_due(campaign_id, first_id, last_id, limit).scalar_subquery()), _cr.c.status == "pending")
         .values(status="sending", claimed_at=_now())
-        .returning(_cr.c.id, _cr.c.subscriber_id)
+        .returning(_cr.c.id, _cr.c.subscriber_id, _cr.c.mailbox_provider)
     ).all()
-    return sorted(rows)
+    return sorted(rows, key=lambda r: r[0])
 
 
 def _due(campaign_id: int, first_id: int, last_id: int, limit: int):
@@ -84,20 +87,27 @@ _CLAIM_WITH_SUBSCRIBERS = text(
     " WHERE id IN (SELECT id FROM campaign_recipients"
     "  WHERE campaign_id = :cid AND status = 'pending' AND id BETWEEN :first AND :last"
     "  AND (retry_at IS NULL OR retry_at <= :now) ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
-    " AND status = 'pending' RETURNING id, subscriber_id)"
-    " SELECT c.id, c.subscriber_id, s.email, s.name, s.attributes, s.timezone"
+    " AND status = 'pending' RETURNING id, subscriber_id, mailbox_provider)"
+    " SELECT c.id, c.subscriber_id, c.mailbox_provider, s.email, s.name, s.attributes, s.timezone"
     " FROM claimed c LEFT JOIN subscribers s ON s.id = c.subscriber_id ORDER BY c.id"
 )
 _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", type_=UTCDateTime)).columns(
-    _cr.c.id, _cr.c.subscriber_id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone
+    _cr.c.id,
+    _cr.c.subscriber_id,
+    _cr.c.mailbox_provider,
+    _sub.c.email,
+    _sub.c.name,
+    _sub.c.attributes,
+    _sub.c.timezone,
 )
 
 
-def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict]:
-    """`_claim` and `_subscribers` of what it claimed."""
+def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict, dict]:
+    """`_claim`, the claimed people's details and each row's mailbox provider group: (claimed, subs, groups)."""
     if db.session.get_bind().dialect.name != "postgresql":
-        claimed = _claim(campaign_id, first_id, last_id, limit)
-        return claimed, (subscriber_rows([s for _, s in claimed]) if claimed else {})
+        rows = _claim(campaign_id, first_id, last_id, limit)
+        subs = subscriber_rows([r[1] for r in rows]) if rows else {}
+        return [(r[0], r[1]) for r in rows], subs, {r[0]: r[2] for r in rows}
     rows = db.session.execute(
         _CLAIM_WITH_SUBSCRIBERS, {"now": _now(), "cid": campaign_id, "first": first_id, "last": last_id, "n": limit}
     ).all()
@@ -112,7 +122,23 @@ def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit
         for r in rows
         if r.email is not None  # None: the subscriber was deleted since materialization
     }
-    return [(r.id, r.subscriber_id) for r in rows], subs
+    return [(r.id, r.subscriber_id) for r in rows], subs, {r.id: r.mailbox_provider for r in rows}
+
+
+def _held_due(campaign_id: int, first_id: int, last_id: int) -> datetime | None:
+    """When the first of the range's recipients held back by a throttled pair is due again."""
+    due = db.session.scalar(
+        select(func.min(_cr.c.retry_at)).where(
+            _cr.c.campaign_id == campaign_id,
+            _cr.c.status == "pending",
+            _cr.c.id >= first_id,
+            _cr.c.id <= last_id,
+            _cr.c.reason.startswith(THROTTLED),
+        )
+    )
+    if due is not None and due.tzinfo is None:  # SQLite drops the offset of an aggregate
+        due = due.replace(tzinfo=timezone.utc)
+    return due
 
 
 @dataclass
@@ -121,6 +147,7 @@ class _Chunk:
 
     claimed: list
     subs: dict
+    groups: dict = field(default_factory=dict)  # recipient id -> mailbox provider group (None: unknown)
     out: ChunkOutcome = field(default_factory=ChunkOutcome)
     halted: bool = False  # paused or cancelled, or the router was told to stop
     held: LimitReached | None = None  # a daily quota is spent: this row and the rest wait
@@ -137,6 +164,8 @@ class BatchRun:
         self.router = _open_router(campaign)
         self.factory = MessageFactory(campaign, self.router.headers)
         self.windows = send_windows.gate_for(campaign)  # None: the campaign may send at any time
+        policy = ThrottlePolicy.from_config(current_app.config)
+        self.throttle = PairThrottle(get_redis(), campaign.workspace_id, campaign.from_email, policy)
         self.chunk_size = claim_chunk(self.router.primary.limits.second.limit)
         self.next_check = time.monotonic() + STATUS_CHECK_SECONDS
         self.counts = {"sent": 0, "failed": 0, "unknown": 0}
@@ -150,10 +179,31 @@ class BatchRun:
         while self.sending():
             if self.windows is not None and self.windows.hold_back(first, last):
                 break  # the send window is closed for the whole range: it waits, set in one UPDATE
-            claimed, subs = _claim_with_subscribers(cid, first, last, self.chunk_size)
+            claimed, subs, groups = _claim_with_subscribers(cid, first, last, self.chunk_size)
             db.session.commit()
-            if not claimed or self.send_chunk(_Chunk(claimed, subs)):
+            if not claimed:
+                if self.wait_for_held():
+                    continue
                 break
+            if self.send_chunk(_Chunk(claimed, subs, groups)):
+                break
+
+    def wait_for_held(self) -> bool:
+        """Nothing of the range is due: True once recipients a throttled mailbox provider held back are due,
+        when that is soon and no other job waits for a worker; else a batch is queued for when they are due."""
+        due = _held_due(self.campaign.id, self.first_id, self.last_id)
+        db.session.commit()
+        if due is None:
+            return False
+        deadline = time.monotonic() + due.timestamp() - time.time()
+        while time.monotonic() < deadline:
+            if deadline - time.monotonic() > HELD_WAIT_SECONDS or dispatch.other_work_waiting():
+                dispatch.enqueue_batch_at(self.campaign.id, self.first_id, self.last_id, due)
+                return False
+            time.sleep(max(0.0, min(STATUS_CHECK_SECONDS, deadline - time.monotonic())))
+            if not self.sending():
+                return False
+        return True
 
     def send_chunk(self, chunk: _Chunk) -> bool:
         """Deliver every row of the chunk and record them; True when the batch must stop here."""
@@ -188,6 +238,10 @@ class BatchRun:
         if self.windows is not None and (wait := self.windows.closed_for(sub)):
             out.window_waits.append({"rid": rid, **wait})
             return True
+        pair = pair_of(chunk.groups.get(rid), sub["email"])
+        if (hold := self.throttle.hold(pair)) is not None:  # its mailbox provider defers: the others go on
+            out.held.append({"rid": rid, "at": hold.at, "why": hold.why})
+            return True
         try:
             raw, mid = self.factory.build(rid, sub)
         except Exception as exc:  # a marketer's template failing for this person's data
@@ -207,6 +261,7 @@ class BatchRun:
         chunk.waited += waited
         chunk.attempting = None
         out.take(rid, sid, sub["email"], mid, route.provider, result)
+        self.throttle.observe(pair, result)
         return True
 
     def abandon(self, chunk: _Chunk, exc: Exception) -> None:

@@ -3,6 +3,9 @@
     providers       sending providers: settings, credentials at rest, health, transports
     routing         which provider carries each message of a campaign, and failover
     ratelimit       per-second and per-day limits shared by every worker, in Redis
+    throttle        per (From domain × mailbox provider) AIMD rates shared by every worker, in Redis:
+                    a deferral halves the pair's rate at once, it recovers step by step, and its
+                    recipients are held back while every other pair goes on (PairThrottle)
     verp            VERP return paths that name the message a bounce is about
     delivery_stats  per-day counters by provider and sending domain
     mailbox_providers  a recipient domain's mailbox provider from its MX (data in

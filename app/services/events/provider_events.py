@@ -36,6 +36,7 @@ from app.services import outbound_webhooks
 from app.services.audience.contacts import suppress_address, unsubscribe
 from app.services.delivery import delivery_stats
 from app.services.delivery.ratelimit import slow_down
+from app.services.delivery.throttle import ThrottlePolicy, deferrals_reported
 from app.services.events.event_log import insert_events
 from app.services.events.tracking import mark_recipients
 
@@ -397,6 +398,7 @@ class _Plan:
         self.soft: dict[int, tuple[str, str]] = {}  # subscriber -> (email, detail)
         self.unsubscribes: list[tuple[int, str]] = []
         self.slow: dict[int, str] = {}  # provider -> a block's reply: send slower for a while
+        self.deferrals: list[tuple] = []  # (from, to, code, enhanced, text): a receiver deferring for rate?
 
     def add(self, ev: ProviderEvent, t: _Target) -> None:
         at = ev.occurred_at or datetime.now(timezone.utc)
@@ -424,6 +426,8 @@ class _Plan:
             self.suppress.append((t.email, "complained", _reason(ev, "spam complaint"), sid, "complained"))
         elif e == "reject":
             self._status(t, "failed", _reason(ev, "rejected by the provider"))
+        elif e == "delivery_delay":
+            self.deferrals.append((t.from_email, t.email, ev.smtp_code, ev.enhanced, ev.diagnostic or ev.raw_type))
         elif e == "rendering_failure":
             self._status(t, "failed", _reason(ev, "the provider could not render the message"))
         elif e == "unsubscribe" and sid:
@@ -481,6 +485,9 @@ class _Plan:
         self._soft_bounces(workspace_id)
         self._unsubscribes()
         self._slow_down()
+        if self.deferrals:  # the provider's MTA was deferred: its (From domain, mailbox provider) pair slows down
+            policy = ThrottlePolicy.from_config(current_app.config)
+            deferrals_reported(get_redis(), workspace_id, self.deferrals, policy)
 
     def _messages(self) -> None:
         """Transactional messages: the same outcomes, on the messages table."""
