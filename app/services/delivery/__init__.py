@@ -24,11 +24,18 @@
                     destination mailbox provider over 24 hours (pair_scores); the Health card
     identities      sending identities: From addresses (with display name and reply-to) on a sending
                     domain that campaigns and transactional templates pick; whether a From is DKIM-signed
+    domains         sending domains: the records to publish, verification (and the daily re-check with
+                    its alerts), DKIM keys and rotation, the bounce subdomain, DMARC alignment
+    pools           sending pools: lanes of providers, domains, identities and IPs; the default lanes
+                    for marketing and transactional mail; a pool as a routing config
+    warming_schedules  the built-in warming schedules and custom ones: a day's cap
+    warming_plans   a plan's subject (domain or IP), its day and cap, the campaigns it gates
+    warming_holds   holding a gated campaign's recipients and releasing today's room exactly
+    warming         starting, pausing and resuming plans, thresholds, the figures the pages show
     transactional   one message to one person, accepted by the API and sent at once
     outbox          the development catcher's stored messages
     mailcatcher     the development SMTP server that fills the outbox
 
-The adapters themselves (SMTP, SES, SendGrid, Mailgun, Postmark) are app/providers/.
-Sending domains, DKIM, identities, IPs, pools, warming and alerts will live here too; every
-DNS lookup goes through the one resolver, app/dns.py.
+The adapters themselves (SMTP, SES, SendGrid, Mailgun, Postmark) are app/providers/; alerts are
+app/services/platform/alerts.py. Every DNS lookup goes through the one resolver, app/dns.py.
 """
