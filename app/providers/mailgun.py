@@ -73,8 +73,10 @@ class MailgunTransport:
         tracking: bool = False,
         timeout: float = 15.0,
         answer_hosts=(),
+        ip_pool: str | None = None,
     ):
         settings, credentials = settings or {}, credentials or {}
+        self.ip_pool = ip_pool  # the dedicated IP pool its messages leave from (Mailgun's o:ip-pool)
         # answer_hosts: hosts besides the provider's own whose error answers may be shown.
         self.api = ApiBase(settings.get("api_base_url"), DEFAULT_BASE_URL, API_HOSTS, answer_hosts)
         self.base = self.api.url
@@ -103,6 +105,8 @@ class MailgunTransport:
         ]
         if self.sandbox:
             fields.append(("o:testmode", "yes"))  # accepted and logged, never delivered
+        if self.ip_pool:
+            fields.append(("o:ip-pool", self.ip_pool))
         if ref:
             fields.append(("v:herald_ref", ref))
         try:
@@ -417,6 +421,7 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
 
 SPEC = ProviderSpec(
     type="mailgun",
+    ip_pools=True,
     spf=lambda settings: "include:mailgun.org",
     label=NAME,
     blurb="Your sending domain and a private API key; events arrive through Mailgun webhooks.",

@@ -76,8 +76,10 @@ class SendGridTransport:
         tracking: bool = False,
         timeout: float = 15.0,
         answer_hosts=(),
+        ip_pool: str | None = None,
     ):
         settings, credentials = settings or {}, credentials or {}
+        self.ip_pool = ip_pool  # the dedicated IP pool its messages leave from (SendGrid's ip_pool_name)
         # answer_hosts: hosts besides the provider's own whose error answers may be shown.
         self.api = ApiBase(settings.get("api_base_url"), DEFAULT_BASE_URL, API_HOSTS, answer_hosts)
         self.base = self.api.url
@@ -105,6 +107,8 @@ class SendGridTransport:
         except (MessageError, ValueError) as exc:
             return SendResult(False, failure="permanent", detail=f"cannot read the built message: {exc}")
         payload = mail_send_payload(parts, rcpt, ref, sandbox=self.sandbox, tracking=self.tracking)
+        if self.ip_pool:
+            payload["ip_pool_name"] = self.ip_pool
         try:
             resp = self.http.request(
                 "POST", self.base + "/v3/mail/send", json=payload, headers=self.headers, redirect=False
@@ -349,6 +353,7 @@ def clean_settings(settings: dict, credentials: dict) -> tuple[dict, dict]:
 
 SPEC = ProviderSpec(
     type="sendgrid",
+    ip_pools=True,
     spf=lambda settings: "include:sendgrid.net",
     label=NAME,
     blurb="An API key with Mail Send access; events arrive through the signed Event Webhook.",

@@ -75,6 +75,8 @@ class TransportOptions:
     # The workspace's dedicated IP bound to this provider: where a spec that `binds_source_address`
     # makes its connections leave from (None: wherever the operating system chooses).
     source_address: str | None = None
+    # The name the provider knows the workspace's dedicated IP pool by, for a spec with `ip_pools`.
+    ip_pool: str | None = None
 
 
 def api_transport(transport_class) -> Callable:
@@ -88,6 +90,7 @@ def api_transport(transport_class) -> Callable:
             tracking=options.tracking,
             timeout=options.timeout,
             answer_hosts=options.answer_hosts,
+            **({"ip_pool": options.ip_pool} if options.ip_pool else {}),
         )
 
     return make
@@ -128,6 +131,9 @@ class ProviderSpec:
     # Its connections can leave from a chosen address (TransportOptions.source_address), so a dedicated IP
     # binds to it, one per provider; a provider without it (an API) knows a dedicated IP by its pool's name.
     binds_source_address: bool = False
+    # Its API picks a dedicated IP pool by name per message (TransportOptions.ip_pool: the pool_name of
+    # the dedicated IP bound to the provider).
+    ip_pools: bool = False
     settings_doc: str = ""  # the API document's words for its settings, e.g. "{domain, api_base_url?}"
     credentials_doc: str = ""
 

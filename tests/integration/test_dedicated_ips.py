@@ -535,3 +535,15 @@ def test_the_list_page_does_not_query_per_ip(client, workspace, count_queries):
         create_dedicated_ip(workspace.id, f"5.45.67.{i}")
     db.session.commit()
     assert page_queries() == one
+
+
+def test_an_api_provider_names_its_bound_ips_pool_in_each_message(ctx, workspace):
+    """SendGrid and Mailgun take the pool by name (ip_pool_name, o:ip-pool); SES and Postmark do not."""
+    sendgrid = create_provider(workspace.id, "sendgrid")
+    postmark = create_provider(workspace.id, "postmark")
+    create_dedicated_ip(workspace.id, "5.45.67.90", provider_id=sendgrid.id, pool_name="marketing-warm")
+    create_dedicated_ip(workspace.id, "5.45.67.91", provider_id=postmark.id, pool_name="ignored")
+    db.session.commit()
+    transport, _ = providers.transport_for(sendgrid)
+    assert transport.ip_pool == "marketing-warm"
+    assert not hasattr(providers.transport_for(postmark)[0], "ip_pool")

@@ -448,3 +448,12 @@ def test_the_legacy_multipart_webhook_parses():
 def test_a_body_that_is_not_a_mailgun_webhook_is_a_bad_payload(body, message):
     with pytest.raises(BadPayload, match=message):
         mg.parse_webhook(JSON_HEADERS, body)
+
+
+def test_a_dedicated_ip_pool_is_named_in_each_message(httpserver):
+    capture = Capture(QUEUED)
+    httpserver.expect_oneshot_request(f"/v3/{DOMAIN}/messages.mime").respond_with_handler(capture)
+    t = transport(httpserver, ip_pool="pool-123")
+    assert t.send("b@mg.example.com", "jerome@example.org", RAW).ok
+    t.close()
+    assert capture.form["o:ip-pool"] == ["pool-123"]

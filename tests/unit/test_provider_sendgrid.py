@@ -431,3 +431,11 @@ def test_event_names_in_any_case_and_the_x_message_id_of_sg_message_id():
     assert (bounce.event_type, bounce.bounce_type) == ("bounce", "block")
     older = sg.parse_event(sg_event("delivered", "cC", sg_message_id="14c5d75ce93.dfd.64b469.filter0001.16648.0"))
     assert older.provider_message_id == "14c5d75ce93.dfd.64b469"
+
+
+def test_a_dedicated_ip_pool_is_named_in_each_message(httpserver):
+    httpserver.expect_oneshot_request("/v3/mail/send", method="POST").respond_with_data("", status=202)
+    t = transport(httpserver, ip_pool="marketing-warm")
+    assert t.send("b@example.com", "jerome@example.org", RAW).ok
+    t.close()
+    assert sent_json(httpserver)["ip_pool_name"] == "marketing-warm"

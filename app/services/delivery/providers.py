@@ -261,6 +261,16 @@ def bound_address(provider: Provider) -> str | None:
     )
 
 
+def bound_pool(provider: Provider) -> str | None:
+    """The IP pool name of the dedicated IP bound to an API provider, if any."""
+    return db.session.scalar(
+        select(DedicatedIP.pool_name)
+        .where(DedicatedIP.provider_id == provider.id, DedicatedIP.pool_name.is_not(None))
+        .order_by(DedicatedIP.id)
+        .limit(1)
+    )
+
+
 def transport_for(provider: Provider):
     """A transport for the provider and the headers it adds to each message.
 
@@ -275,6 +285,7 @@ def transport_for(provider: Provider):
         catcher_host=cfg["MAILCATCHER_HOST"],
         catcher_port=cfg["MAILCATCHER_PORT"],
         source_address=bound_address(provider) if spec.binds_source_address else None,
+        ip_pool=bound_pool(provider) if spec.ip_pools else None,
     )
     if spec.development:
         # The catcher files each message under its workspace by this signed header.
