@@ -82,12 +82,13 @@ def _clean_state(request):
     reset_test_redis(_REDIS_URL)
     # Ids restart after the truncate, so per-process caches keyed by id must go too.
     from app.services.campaigns import messages
-    from app.services.delivery import dkim
+    from app.services.delivery import dkim, health
     from app.services.events import tracking
 
     messages._compiled.clear()
     tracking._links.clear()
     dkim.forget()
+    health._affinity.clear()
 
 
 def _empty_tables(attempts: int = 5) -> None:

@@ -165,3 +165,83 @@ def test_campaigns_and_templates_name_a_pool_through_the_api(api, workspace, mak
     bad = api.post("/templates", json={"name": "Code 2", "subject": "Code", "body_html": "<p>1</p>",
                                        "category": "transactional", "pool_id": theirs.id})  # fmt: skip
     assert bad.status_code == 422 and "pool_id" in bad.get_json()["error"]["fields"]
+
+
+def _history(workspace, provider_id: int, group: str, sent: int, bounced: int) -> None:
+    """An earlier campaign's last hours through `provider_id` to `group`: `bounced` of `sent` bounced."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from app.models import CampaignRecipient
+    from app.services.campaigns import recipients
+    from tests.factories import create_campaign, create_list, create_subscribers, create_template
+
+    lst = create_list(workspace.id, f"History {provider_id} {group}")
+    create_subscribers(workspace.id, people(sent, email=f"h{provider_id}{group}{{i}}@example.net"), lst.id)
+    camp = create_campaign(workspace.id, create_template(workspace.id, name=f"T {provider_id}{group}").id, [lst.id],
+                           provider_id, name=f"Earlier {provider_id} {group}")  # fmt: skip
+    camp.status = "sending"
+    recipients.materialize_recipients(camp)
+    ago = datetime.now(timezone.utc) - timedelta(hours=2)
+    rows = CampaignRecipient.__table__
+    db.session.execute(update(rows).where(rows.c.campaign_id == camp.id)
+                       .values(status="sent", sent_at=ago, provider_id=provider_id, mailbox_provider=group))  # fmt: skip
+    ids = [r.id for r in db.session.query(CampaignRecipient.id).filter_by(campaign_id=camp.id).limit(bounced)]
+    db.session.execute(update(rows).where(rows.c.id.in_(ids)).values(status="bounced"))
+    camp.status = "sent"
+    db.session.commit()
+
+
+def test_routing_prefers_the_route_that_serves_a_mailbox_provider_well(workspace, smtp_sink, second_sink, worker):
+    """Round-robin between two relays, but the first bounced 30% of Gmail's mail in the last hours:
+    Gmail's recipients go through the second (the first stays their fallback); Microsoft's, with no
+    history, are shared."""
+    from sqlalchemy import update
+
+    from app.models import CampaignRecipient
+
+    a = create_smtp_provider(workspace.id, smtp_sink.port, name="Relay A")
+    b = create_smtp_provider(workspace.id, second_sink.port, name="Relay B", is_default=False)
+    _history(workspace, a.id, "gmail", 40, 12)
+    _history(workspace, b.id, "gmail", 40, 0)
+    lane = pools.create_pool(workspace.id, {"name": "Lane", "provider_ids": [a.id, b.id], "strategy": "round_robin"})
+    camp = smtp_campaign(workspace, smtp_sink, people(20, email="r{i}@example.org"), name="Now")
+    db.session.get(Campaign, camp.id).pool_id = lane.id
+    db.session.commit()
+    lifecycle.send_now(workspace.id, camp.id)
+    db.session.commit()
+    # Half of the audience is at Gmail, half at Microsoft (as the MX cache would have said).
+    from app.services.campaigns import recipients
+
+    recipients.prepare_campaign(camp.id)
+    rows = CampaignRecipient.__table__
+    db.session.execute(update(rows).where(rows.c.campaign_id == camp.id).values(mailbox_provider="microsoft"))
+    db.session.execute(update(rows).where(rows.c.campaign_id == camp.id, rows.c.email.like("r_@%"))
+                       .values(mailbox_provider="gmail"))  # r0..r9  # fmt: skip
+    db.session.commit()
+    worker()
+    to_a = {r for m in smtp_sink.messages for r in m["rcpt_tos"]}
+    to_b = {r for m in second_sink.messages for r in m["rcpt_tos"]}
+    gmail = {f"r{i}@example.org" for i in range(10)}
+    assert gmail <= to_b and not gmail & to_a  # the healthy route for Gmail carried all of Gmail's
+    microsoft = {f"r{i}@example.org" for i in range(10, 20)}
+    assert microsoft & to_a and microsoft & to_b  # no history for Microsoft: round-robin as before
+    assert len(to_a | to_b) == 20
+
+
+def test_affinity_orders_routes_and_keeps_the_worse_one_as_fallback(workspace):
+    """Router.order for one recipient: the strategy picks among the routes that serve its mailbox
+    provider well; a route far below the best comes last, never dropped (failover still reaches it)."""
+    from app.services.delivery import routing
+
+    a = create_smtp_provider(workspace.id, 2525, name="A")
+    b = create_smtp_provider(workspace.id, 2526, name="B", is_default=False)
+    camp = Campaign(workspace_id=workspace.id, from_email="news@shop.example.com", provider_id=None,
+                    routing_config={"strategy": "round_robin", "providers": [a.id, b.id], "fallback": True})  # fmt: skip
+    routes = [routing.Route(p, None, {}, None) for p in (a, b)]
+    router = routing.Router(camp, routes, camp.routing_config, {(a.id, "gmail"): 0.55, (b.id, "gmail"): 0.98})
+    for _ in range(4):
+        assert [r.provider.name for r in router.order("gmail")] == ["B", "A"]
+    firsts = {router.order("microsoft")[0].provider.name for _ in range(4)}
+    assert firsts == {"A", "B"}  # no scores for Microsoft: the strategy alone

@@ -29,7 +29,7 @@ from app.services.campaigns.messages import MessageFactory
 from app.services.campaigns.outcomes import GONE, INTERRUPTED, ChunkOutcome
 from app.services.campaigns.recipients import LIMIT_WAIT, campaign_status, finish_if_done
 from app.services.campaigns.send_checks import pause_if_template_fails, render_failure, subscriber_rows
-from app.services.delivery import routing
+from app.services.delivery import health, routing
 from app.services.delivery.ratelimit import Halted, LimitReached
 from app.services.delivery.throttle import THROTTLED, PairThrottle, ThrottlePolicy, pair_of
 from app.services.events.provider_events import campaign_ref
@@ -250,7 +250,11 @@ class BatchRun:
         chunk.attempting = rid
         try:
             route, result, waited = self.router.send(
-                sub["email"], raw, campaign_ref(self.campaign.id, rid), lambda: not self.sending()
+                sub["email"],
+                raw,
+                campaign_ref(self.campaign.id, rid),
+                lambda: not self.sending(),
+                chunk.groups.get(rid),
             )
         except Halted:
             chunk.halted = True
@@ -318,7 +322,7 @@ class BatchRun:
 def _open_router(campaign: Campaign) -> routing.Router:
     """The campaign's providers, connected; unreachable: say so on the campaign, and RQ retries."""
     try:
-        return routing.Router.for_campaign(campaign)
+        return routing.Router.for_campaign(campaign, health.route_affinity(campaign.workspace_id))
     except TransportUnavailable as exc:
         campaign.last_error = str(exc)
         db.session.commit()

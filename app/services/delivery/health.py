@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from time import monotonic
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -441,11 +442,10 @@ def pair_scores(
     return pairs_for(Scope(workspace_id, domain=domain), hours, now)
 
 
-def pairs_for(scope: Scope, hours: int = PAIR_HOURS, now: datetime | None = None) -> list[PairScore]:
-    """Per mailbox provider group, the scope's campaign messages of the last `hours`: sent (handed off,
-    or refused at hand-off), delivered (reported where the provider reports deliveries, else not
-    bounced or failed), bounced, complained, and the seed-002 score. Most sent first. (An IP's scope
-    misses rows refused at hand-off: those keep no provider.)"""
+def _pair_counts(scope: Scope, hours: int, now: datetime | None) -> dict[tuple, list[int]]:
+    """{(mailbox provider group, provider id): [sent, delivered, bounced, complained]} of the scope's
+    campaign messages of the last `hours`: sent (handed off, or refused at hand-off), delivered
+    (reported where the provider reports deliveries, else not bounced or failed)."""
     until = now or datetime.now(timezone.utc)
     since = until - timedelta(hours=hours)
     cr = CampaignRecipient
@@ -470,19 +470,57 @@ def pairs_for(scope: Scope, hours: int = PAIR_HOURS, now: datetime | None = None
     ).all()  # fmt: skip
     # A provider that reported any delivery in the window reports them all: its unconfirmed rows were not delivered.
     reporting = {pid for _, pid, _, reported, *_ in rows if reported}
-    groups: dict[str | None, list[int]] = {}
+    out = {}
     for group, pid, sent, _, delivered, bounced, complained, failed in rows:
         if pid not in reporting:
             delivered = sent - bounced - failed
+        out[(group, pid)] = [int(sent), int(delivered), int(bounced), int(complained)]
+    return out
+
+
+def pairs_for(scope: Scope, hours: int = PAIR_HOURS, now: datetime | None = None) -> list[PairScore]:
+    """Per mailbox provider group, the scope's campaign messages of the last `hours` with the
+    seed-002 score, most sent first. (An IP's scope misses rows refused at hand-off: those keep no
+    provider.)"""
+    groups: dict[str | None, list[int]] = {}
+    for (group, _), counts in _pair_counts(scope, hours, now).items():
         totals = groups.setdefault(group, [0, 0, 0, 0])
-        for i, n in enumerate((sent, delivered, bounced, complained)):
-            totals[i] += int(n)
+        for i, n in enumerate(counts):
+            totals[i] += n
     out = [
         PairScore(group, group_label(group), sent, delivered, bounced, complained,
                   pair_score(sent, delivered, bounced, complained))
         for group, (sent, delivered, bounced, complained) in groups.items()
     ]  # fmt: skip
     return sorted(out, key=lambda p: (-p.sent, p.label))
+
+
+_affinity: dict[int, tuple[float, dict]] = {}  # workspace id -> (expires at, scores): one query per 5 minutes
+AFFINITY_SECONDS = 300
+
+
+def route_affinity(workspace_id: int) -> dict:
+    """provider_pair_scores, kept a few minutes per process: each send batch asks, one query serves many."""
+    now = monotonic()
+    hit = _affinity.get(workspace_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    scores = provider_pair_scores(workspace_id)
+    if len(_affinity) > 1000:
+        _affinity.clear()
+    _affinity[workspace_id] = (now + AFFINITY_SECONDS, scores)
+    return scores
+
+
+def provider_pair_scores(workspace_id: int, hours: int = PAIR_HOURS, now: datetime | None = None) -> dict:
+    """{(provider id, mailbox provider group): seed-002 score} of the workspace's last `hours`, for
+    pairs with enough mail (PAIR_MIN_SAMPLE): what routing's affinity prefers a route by."""
+    out = {}
+    for (group, pid), counts in _pair_counts(Scope(workspace_id), hours, now).items():
+        score = pair_score(*counts)
+        if pid is not None and group is not None and score is not None:
+            out[(pid, group)] = score
+    return out
 
 
 # ---- what the pages show ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ from app.services.errors import ValidationError
 
 STRATEGIES = ("priority", "round_robin", "weighted")
 FAILOVER_DOWN_SECONDS = 30
+AFFINITY_MARGIN = 0.05  # a route this far below the best score for a mailbox provider is tried last
 _DOWN = "herald:provider:{}:down"
 _FAILOVER = "herald:campaign:{}:failover"
 
@@ -134,8 +135,11 @@ class Route:
 class Router:
     """Picks a route per message and fails over; one per batch (its transports stay open)."""
 
-    def __init__(self, campaign: Campaign, routes: list[Route], cfg: dict | None = None):
+    def __init__(self, campaign: Campaign, routes: list[Route], cfg: dict | None = None, affinity=None):
         self.campaign = campaign
+        # {(provider id, mailbox provider group): seed-002 score over 24 h}: a route clearly worse than
+        # another for the recipient's mailbox provider is tried last for that recipient.
+        self.affinity = affinity or {}
         cfg = routing_for(campaign) if cfg is None else cfg
         self.strategy = cfg.get("strategy") or "priority"
         self.fallback = bool(cfg.get("fallback"))
@@ -151,7 +155,7 @@ class Router:
         self._bounce = domains.bounce_domain(campaign.workspace_id, campaign.from_email)
 
     @classmethod
-    def for_campaign(cls, campaign: Campaign) -> "Router":
+    def for_campaign(cls, campaign: Campaign, affinity: dict | None = None) -> "Router":
         routing = routing_for(campaign)
         providers = providers_for(campaign, routing)
         if not providers:
@@ -169,7 +173,7 @@ class Router:
                 cfg.get("CAMPAIGN_SEND_RATE_PER_MINUTE"),
             )
             routes.append(Route(p, transport, headers, limits))
-        return cls(campaign, routes, routing)
+        return cls(campaign, routes, routing, affinity)
 
     @property
     def headers(self) -> dict:
@@ -189,33 +193,49 @@ class Router:
             if ttl and ttl > 0:
                 route.down_until = max(route.down_until, now + ttl / 1000)
 
-    def order(self) -> list[Route]:
-        """The routes to try for the next message: the strategy's pick, then the others (with fallback)."""
+    def order(self, group: str | None = None) -> list[Route]:
+        """The routes to try for the next message: the strategy's pick among those that serve the
+        recipient's mailbox provider well, then the others (with fallback)."""
         if len(self.routes) == 1:
             return self.routes
         self._refresh_down()
         now = time.monotonic()
         up = [r for r in self.routes if r.down_until <= now] or list(self.routes)  # all down: try anyway
+        good, worse = self._by_affinity(up, group) if group is not None and self.affinity else (up, [])
         if self.strategy == "round_robin":
             self._turn += 1
-            first = up[self._turn % len(up)]
+            first = good[self._turn % len(good)]
         elif self.strategy == "weighted":
-            weights = [self.weights[self.routes.index(r)] for r in up]
-            first = random.choices(up, weights=weights)[0] if any(weights) else up[0]
+            weights = [self.weights[self.routes.index(r)] for r in good]
+            first = random.choices(good, weights=weights)[0] if any(weights) else good[0]
         else:
-            first = up[0]
+            first = good[0]
         if not self.fallback:
             return [first]
-        return [first] + [r for r in up if r is not first]
+        return [first] + [r for r in good if r is not first] + worse
 
-    def send(self, rcpt: str, raw: bytes, ref: str, should_stop=None) -> tuple[Route, SendResult, float]:
+    def _by_affinity(self, up: list[Route], group: str) -> tuple[list[Route], list[Route]]:
+        """(routes that serve `group` well, those whose score trails the best by more than
+        AFFINITY_MARGIN): the healthy route for Gmail carries Gmail's mail, the other one is its
+        fallback. A route without a score yet is not judged."""
+        scores = [self.affinity.get((r.provider.id, group)) for r in up]
+        known = [s for s in scores if s is not None]
+        if not known:
+            return up, []
+        floor = max(known) - AFFINITY_MARGIN
+        good = [r for r, s in zip(up, scores, strict=True) if s is None or s >= floor]
+        return good, [r for r in up if r not in good]
+
+    def send(
+        self, rcpt: str, raw: bytes, ref: str, should_stop=None, group: str | None = None
+    ) -> tuple[Route, SendResult, float]:
         """Hand the message to the first route that takes it: (route, result, seconds waited for rate tokens).
 
         Raises LimitReached when every route's quota is spent (the message waits), or the last
         TransportUnavailable when no route could be reached (nothing was handed off).
         """
         waited, held, last = 0.0, None, None
-        for route in self.order():
+        for route in self.order(group):
             try:
                 waited += route.limits.acquire(should_stop)
             except LimitReached as exc:
