@@ -328,3 +328,64 @@ def count_queries(app):
             event.remove(engine, "before_cursor_execute", on_execute)
 
     return counting
+
+
+# The API's own document, and answers checked against it -----------------------------------------
+
+
+@pytest.fixture
+def document(app):
+    return app.test_client().get("/api/v1/openapi.json").get_json()
+
+
+@pytest.fixture
+def conforms(document):
+    """Check an answer against the schema the OpenAPI document publishes for it."""
+    from jsonschema import Draft202012Validator
+
+    def check(resp, schema_name: str, status: int = 200):
+        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
+        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
+        assert not errors, errors
+        return resp.json
+
+    return check
+
+
+# DNS: a real server on loopback (tests/dns_support.py) --------------------------------------------
+
+
+def _point_dns_at(app, nameservers: str, timeout: float):
+    """Every lookup of the services (this context's app) and of the requests (`app`) goes there."""
+    from flask import current_app
+
+    configs = [app.config, current_app.config]
+    saved = [(c, c.get("DNS_NAMESERVERS"), c.get("DNS_TIMEOUT")) for c in configs]
+    for c in configs:
+        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = nameservers, timeout
+    return saved
+
+
+def _restore_dns(saved) -> None:
+    for c, nameservers, timeout in saved:
+        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = nameservers, timeout
+
+
+@pytest.fixture
+def dns_server(app, ctx):
+    """A zone server every lookup goes to, for the services (ctx) and the requests (app) alike."""
+    from tests.dns_support import ZoneServer
+
+    with ZoneServer() as server:
+        saved = _point_dns_at(app, server.address, 2.0)
+        yield server
+    _restore_dns(saved)
+
+
+@pytest.fixture
+def dead_dns(app, ctx):
+    """Every lookup goes to a port where no DNS server answers."""
+    saved = _point_dns_at(app, f"127.0.0.1:{free_port()}", 0.5)
+    yield
+    _restore_dns(saved)

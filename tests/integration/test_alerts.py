@@ -9,7 +9,6 @@ import re
 from email import policy
 
 import pytest
-from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from app.extensions import db
@@ -78,20 +77,6 @@ def bell_count(page: str) -> int:
     assert bell, "the top bar has no bell"
     badge = re.search(r'badge-notification[^>]*data-count="(\d+)"', bell.group(0))
     return int(badge.group(1)) if badge else 0
-
-
-@pytest.fixture
-def conforms(app):
-    document = app.test_client().get("/api/v1/openapi.json").get_json()
-
-    def check(resp, schema_name: str, status: int = 200) -> dict:
-        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
-        assert not errors, errors
-        return resp.json
-
-    return check
 
 
 # Raising and notifying ----------------------------------------------------------------------------

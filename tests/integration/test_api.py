@@ -21,25 +21,6 @@ ERROR_KEYS = {"code", "message", "fields"}
 # Helpers ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def document(app):
-    return app.test_client().get("/api/v1/openapi.json").get_json()
-
-
-@pytest.fixture
-def conforms(document):
-    """Check an answer against the schema the OpenAPI document publishes for it."""
-
-    def check(resp, schema_name: str, status: int = 200):
-        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
-        assert not errors, errors
-        return resp.json
-
-    return check
-
-
 def assert_error(resp, status: int, code: str | None = None) -> dict:
     assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True)[:500])
     assert resp.mimetype == "application/json"

@@ -9,15 +9,12 @@ operator never sends from those); nothing here reaches them: the DNS is the test
 import re
 
 import pytest
-from flask import current_app
-from jsonschema import Draft202012Validator
 
 from app.extensions import db
 from app.models import Alert, DedicatedIP
 from app.providers import TransportUnavailable
 from app.queueing import PERIODIC_BY_NAME
 from app.services.delivery import ips, providers
-from tests.dns_support import ZoneServer
 from tests.factories import create_dedicated_ip, create_provider, create_smtp_provider
 from tests.support import free_port
 
@@ -28,43 +25,6 @@ ZEN = "89.67.45.5.zen.spamhaus.org"
 SPAMCOP = "89.67.45.5.bl.spamcop.net"
 BARRACUDA = "89.67.45.5.b.barracudacentral.org"
 RIGHT_PTR = (f"{REVERSE}. 300 IN PTR {HOST}.", f"{HOST}. 300 IN A {IP}")
-
-
-@pytest.fixture
-def dns_server(app, ctx):
-    """A zone server every lookup goes to, for the services (ctx) and the requests (app) alike."""
-    saved = [(c, c.get("DNS_NAMESERVERS"), c.get("DNS_TIMEOUT")) for c in (app.config, current_app.config)]
-    with ZoneServer() as server:
-        for c, _, _ in saved:
-            c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = server.address, 2.0
-        yield server
-    for c, ns, timeout in saved:
-        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = ns, timeout
-
-
-@pytest.fixture
-def dead_dns(app, ctx):
-    """Every lookup goes to a port where no DNS server answers."""
-    saved = [(c, c.get("DNS_NAMESERVERS"), c.get("DNS_TIMEOUT")) for c in (app.config, current_app.config)]
-    for c, _, _ in saved:
-        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = f"127.0.0.1:{free_port()}", 0.5
-    yield
-    for c, ns, timeout in saved:
-        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = ns, timeout
-
-
-@pytest.fixture
-def conforms(app):
-    document = app.test_client().get("/api/v1/openapi.json").get_json()
-
-    def check(resp, schema_name: str, status: int = 200) -> dict:
-        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
-        assert not errors, errors
-        return resp.json
-
-    return check
 
 
 def _add(api, conforms, **body) -> dict:

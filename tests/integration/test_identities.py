@@ -5,15 +5,10 @@ campaign page until a real DNS server on loopback lets the domain verify."""
 
 import re
 
-import pytest
-from flask import current_app
-from jsonschema import Draft202012Validator
-
 from app.extensions import db
 from app.models import Campaign, Message, SendingIdentity, Template
 from app.services.campaigns import lifecycle
 from app.services.delivery import domains
-from tests.dns_support import ZoneServer
 from tests.factories import (
     create_identity,
     create_list,
@@ -26,37 +21,6 @@ from tests.factories import (
 
 DOMAIN = "news.acme.example.org"
 RESET_HTML = "<p>Hi {{ subscriber.name or 'there' }}, your code is {{ code }}.</p>"
-
-
-@pytest.fixture
-def document(app):
-    return app.test_client().get("/api/v1/openapi.json").get_json()
-
-
-@pytest.fixture
-def conforms(document):
-    """Check an answer against the schema the OpenAPI document publishes for it."""
-
-    def check(resp, schema_name: str, status: int = 200):
-        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
-        assert not errors, errors
-        return resp.json
-
-    return check
-
-
-@pytest.fixture
-def dns_server(app, ctx):
-    """A zone server every lookup goes to, for the services (ctx) and the requests (app) alike."""
-    saved = [(c, c.get("DNS_NAMESERVERS"), c.get("DNS_TIMEOUT")) for c in (app.config, current_app.config)]
-    with ZoneServer() as server:
-        for c, _, _ in saved:
-            c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = server.address, 2.0
-        yield server
-    for c, ns, timeout in saved:
-        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = ns, timeout
 
 
 def _publish(dns_server, domain) -> None:

@@ -345,11 +345,6 @@ def test_the_picker_fragment_offers_each_image_as_a_button(client, media_dir):
 # The API ----------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def document(app):
-    return app.test_client().get("/api/v1/openapi.json").get_json()
-
-
 def conforms(document, value, schema_name):
     schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(value)]

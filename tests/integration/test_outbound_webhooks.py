@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from jsonschema import Draft202012Validator
 from sqlalchemy import insert, select
 from werkzeug import Response
 
@@ -73,20 +72,6 @@ def received(httpserver) -> list:
 
 def later(seconds: float) -> datetime:
     return datetime.now(timezone.utc) + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def conforms(app):
-    document = app.test_client().get("/api/v1/openapi.json").get_json()
-
-    def check(resp, schema_name: str, status: int = 200) -> dict:
-        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
-        assert not errors, errors
-        return resp.json
-
-    return check
 
 
 def csrf(client, path: str) -> str:

@@ -13,22 +13,9 @@ from flask import current_app
 from app.extensions import db
 from app.models import Alert, DkimKey, SendingDomain
 from app.services.delivery import domains
-from tests.dns_support import ZoneServer
 from tests.factories import create_provider
 
 DOMAIN = "news.acme.test"
-
-
-@pytest.fixture
-def dns_server(app, ctx):
-    """A zone server every lookup goes to, for the services (ctx) and the requests (app) alike."""
-    saved = [(c, c.get("DNS_NAMESERVERS"), c.get("DNS_TIMEOUT")) for c in (app.config, current_app.config)]
-    with ZoneServer() as server:
-        for c, _, _ in saved:
-            c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = server.address, 2.0
-        yield server
-    for c, ns, timeout in saved:
-        c["DNS_NAMESERVERS"], c["DNS_TIMEOUT"] = ns, timeout
 
 
 def _txt(name: str, value: str) -> str:

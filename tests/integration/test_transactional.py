@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -35,25 +33,6 @@ RESET_HTML = """<!doctype html><html><body>
 <p>Your code is <b>{{ code }}</b>. Or <a href="{{ reset_url }}">choose a new password</a>.</p>
 <p>Need help? <a href="https://shop.example.com/help">Contact us</a></p>
 </body></html>"""
-
-
-@pytest.fixture
-def document(app):
-    return app.test_client().get("/api/v1/openapi.json").get_json()
-
-
-@pytest.fixture
-def conforms(document):
-    """Check an answer against the schema the OpenAPI document publishes for it."""
-
-    def check(resp, schema_name: str, status: int = 200):
-        assert resp.status_code == status, resp.get_data(as_text=True)[:1000]
-        schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in Draft202012Validator(schema).iter_errors(resp.json)]
-        assert not errors, errors
-        return resp.json
-
-    return check
 
 
 def _provider(workspace, sink, per_second=None):
