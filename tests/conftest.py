@@ -205,15 +205,27 @@ class PlainSMTPSink(SMTPSink):
     handle_EHLO = None
 
 
-@pytest.fixture
-def smtp_sink():
+def _running_sink():
     from aiosmtpd.controller import Controller
 
     sink = SMTPSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
-    sink.port = port
+    return sink, controller
+
+
+@pytest.fixture
+def smtp_sink():
+    sink, controller = _running_sink()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
+def second_sink():
+    """Another SMTP server, for a second provider (routing, failover, pools)."""
+    sink, controller = _running_sink()
     yield sink
     controller.stop()
 

@@ -12,23 +12,10 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign
 from app.services.delivery import providers
-from tests.conftest import SMTPSink
 from tests.factories import create_list, create_smtp_provider, create_subscribers, create_template, people
 from tests.support import free_port
 
 PEOPLE = 6
-
-
-@pytest.fixture
-def second_sink():
-    from aiosmtpd.controller import Controller
-
-    sink = SMTPSink()
-    sink.port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    yield sink
-    controller.stop()
 
 
 def _shop(workspace):

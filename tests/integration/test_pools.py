@@ -4,8 +4,6 @@ failover never leaves the lane."""
 
 import re
 
-import pytest
-
 from app.extensions import db
 from app.models import Campaign
 from app.services.campaigns import lifecycle
@@ -16,20 +14,6 @@ from tests.support import free_port
 
 def _received(sink) -> int:
     return sum(len(m["rcpt_tos"]) for m in sink.messages)
-
-
-@pytest.fixture
-def second_sink():
-    from aiosmtpd.controller import Controller
-
-    from tests.conftest import SMTPSink
-
-    sink = SMTPSink()
-    sink.port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    yield sink
-    controller.stop()
 
 
 def test_a_pool_through_the_api(api, workspace, make_workspace):
