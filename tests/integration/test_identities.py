@@ -194,8 +194,8 @@ def test_the_api_copies_an_identity_into_a_campaign_and_a_typed_from_replaces_it
     identity = create_identity(workspace.id, domain.id, "marketing", "Acme News", "help@acme.example.org")
     support = create_identity(workspace.id, domain.id, "support", "Acme Support")
     tpl = create_template(workspace.id)
+    db.session.commit()  # before the request: SQLite has one writer at a time
     lst = api.post("/lists", json={"name": "Customers"}).json
-    db.session.commit()
     base = {"name": "Spring", "template_id": tpl.id, "list_ids": [lst["id"]]}
 
     # No From at all: an identity or a typed From is needed.

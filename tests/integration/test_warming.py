@@ -51,7 +51,13 @@ def _next_day(plan_id: int) -> None:
     """Time moves on a day: the plan started a day earlier, and what was let out was let out yesterday."""
     plan = db.session.get(WarmingPlan, plan_id)
     plan.start_date -= timedelta(days=1)
-    db.session.execute(update(WarmingDay).where(WarmingDay.plan_id == plan_id).values(day=WarmingDay.day - 1))
+    days = db.session.scalars(select(WarmingDay.day).where(WarmingDay.plan_id == plan_id).order_by(WarmingDay.day))
+    for day in list(days):  # oldest first, so no day runs into the one before it (a date in Python: SQLite too)
+        db.session.execute(
+            update(WarmingDay)
+            .where(WarmingDay.plan_id == plan_id, WarmingDay.day == day)
+            .values(day=day - timedelta(days=1))
+        )
     db.session.commit()
 
 
