@@ -10,12 +10,9 @@ from app.extensions import db
 from app.services.audience import contacts
 from app.services.content import saved_blocks, templates
 from tests.conftest import TEMPLATE_HTML
-from tests.integration import test_api as api_tests
 from tests.integration.test_api import assert_error, patch
 
-# The OpenAPI document and the answer-checker of the API tests.
-document = api_tests.document
-conforms = api_tests.conforms
+# `document` and `conforms` (the OpenAPI document and the answer-checker) come from tests/conftest.py.
 
 DESIGN = {
     "version": 1,

@@ -326,3 +326,28 @@ def test_a_providers_deferred_event_slows_the_pair_as_a_421_does(workspace, smtp
     db.session.commit()
     pairs = held_pairs(get_redis(), workspace.id, FROM, ThrottlePolicy.from_config(current_app.config))
     assert [(p.label, p.reason) for p in pairs] == [("Gmail", DEFERRAL)]  # a full mailbox slows nobody
+
+
+def test_a_relay_bound_to_a_dedicated_ip_throttles_by_the_ip(workspace, smtp_sink, monkeypatch, client):
+    """A receiver judges the IP: with the relay's connections leaving from a dedicated IP, the pairs
+    are (IP × mailbox provider) — a deferral of the IP's Gmail pair holds Gmail's recipients, one of
+    the From domain's does not, and the campaign page names the IP."""
+    from app.models import DedicatedIP
+
+    monkeypatch.setitem(current_app.config, "THROTTLE_MIN_RATE", 4)
+    camp, batch = _in_process_campaign(workspace, smtp_sink, 10)
+    # 127.0.0.2, written directly: the IP service takes public addresses only, and none can be bound here.
+    db.session.add(DedicatedIP(workspace_id=workspace.id, ip_address="127.0.0.2", provider_id=camp.provider_id,
+                               status="active", blocklists=[]))  # fmt: skip
+    db.session.commit()
+    policy = ThrottlePolicy.from_config(current_app.config)
+    PairThrottle(get_redis(), workspace.id, FROM, policy).signal("gmail", DEFERRAL)  # the domain's: not this batch's
+    PairThrottle(get_redis(), workspace.id, FROM, policy, ip="127.0.0.2").signal("gmail", DEFERRAL)
+    monkeypatch.setattr(sending, "HELD_WAIT_SECONDS", 0)
+    monkeypatch.setattr(dispatch, "enqueue_batch_at", lambda *args: None)
+    sending.send_batch(camp.id, *batch)
+    held = db.session.scalars(select(CampaignRecipient).where(CampaignRecipient.status == "pending")).all()
+    assert len(held) >= 8 and all(r.email.endswith(GMAIL) for r in held)
+    assert {r.reason for r in held} == {f"throttled: Gmail is deferring mail from 127.0.0.2 ({DEFERRAL})"}
+    page = client.get(f"/campaigns/{camp.id}/progress").get_data(as_text=True)
+    assert f"Held back: Gmail is deferring mail from 127.0.0.2 ({DEFERRAL})" in page

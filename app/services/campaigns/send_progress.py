@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
 from app.redis_client import get_redis
-from app.services.delivery import throttle
+from app.services.delivery import routing, throttle
 
 WINDOW = 30  # seconds the current rate is measured over
 
@@ -60,7 +60,9 @@ def throttle_wait(campaign: Campaign) -> dict | None:
     """{"recipients": how many are held back now, "pairs": [throttle.PairState], "domain"} while mailbox
     providers defer the campaign's From domain; None while none does."""
     policy = throttle.ThrottlePolicy.from_config(current_app.config)
-    pairs = throttle.held_pairs(get_redis(), campaign.workspace_id, campaign.from_email, policy)
+    first = routing.providers_for(campaign)[:1]
+    ip = routing.source_ip(first[0]) if first else None
+    pairs = throttle.held_pairs(get_redis(), campaign.workspace_id, campaign.from_email, policy, ip)
     cr = CampaignRecipient
     held = db.session.scalar(
         select(func.count()).where(
@@ -69,4 +71,4 @@ def throttle_wait(campaign: Campaign) -> dict | None:
     )
     if not pairs and not held:
         return None
-    return {"recipients": held or 0, "pairs": pairs, "domain": throttle.from_domain(campaign.from_email)}
+    return {"recipients": held or 0, "pairs": pairs, "domain": ip or throttle.from_domain(campaign.from_email)}

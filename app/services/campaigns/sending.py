@@ -165,7 +165,9 @@ class BatchRun:
         self.factory = MessageFactory(campaign, self.router.headers)
         self.windows = send_windows.gate_for(campaign)  # None: the campaign may send at any time
         policy = ThrottlePolicy.from_config(current_app.config)
-        self.throttle = PairThrottle(get_redis(), campaign.workspace_id, campaign.from_email, policy)
+        # Pairs are (the dedicated IP its connections leave from, else the From domain) × mailbox provider.
+        ip = routing.source_ip(self.router.primary.provider)
+        self.throttle = PairThrottle(get_redis(), campaign.workspace_id, campaign.from_email, policy, ip)
         self.chunk_size = claim_chunk(self.router.primary.limits.second.limit)
         self.next_check = time.monotonic() + STATUS_CHECK_SECONDS
         self.counts = {"sent": 0, "failed": 0, "unknown": 0}

@@ -28,7 +28,7 @@ from app.models import Campaign, CampaignRecipient, Provider
 from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
 from app.services.delivery import domains, pools
-from app.services.delivery.providers import is_development, list_providers, transport_for
+from app.services.delivery.providers import bound_address, is_development, list_providers, spec_of, transport_for
 from app.services.delivery.ratelimit import LimitReached, SendLimits
 from app.services.delivery.verp import envelope_sender
 from app.services.errors import ValidationError
@@ -96,6 +96,13 @@ def routing_for(campaign: Campaign) -> dict:
         return campaign.routing_config or {}
     lane = pools.pool_for(campaign.workspace_id, None, "marketing")
     return (pools.routing_of(lane) if lane else None) or {}
+
+
+def source_ip(provider: Provider | None) -> str | None:
+    """The dedicated IP a provider's connections leave from (SMTP bound to one), else None."""
+    if provider is None or not spec_of(provider).binds_source_address:
+        return None
+    return bound_address(provider)
 
 
 def providers_for(campaign: Campaign, cfg: dict | None = None) -> list[Provider]:

@@ -206,11 +206,15 @@ class Hold:
 
 
 class PairThrottle:
-    """One batch's view of its From domain's pairs: hold back, count and signal, per message."""
+    """One batch's view of its sender's pairs: hold back, count and signal, per message. The sender
+    is the dedicated IP the batch's connections leave from when it has one (a receiver judges the
+    IP), else the From domain."""
 
-    def __init__(self, r: redis.Redis, workspace_id: int, from_email: str | None, policy: ThrottlePolicy):
+    def __init__(
+        self, r: redis.Redis, workspace_id: int, from_email: str | None, policy: ThrottlePolicy, ip: str | None = None
+    ):
         self.r, self.policy, self.workspace_id = r, policy, workspace_id
-        self.domain = from_domain(from_email)
+        self.domain = ip or from_domain(from_email)
         self.key = state_key(workspace_id, self.domain)
         self.off = not policy.max_rate or not self.domain
         self.throttled: dict[str, str] = {}  # pair -> the reply that slowed it (from the last read)
@@ -290,10 +294,13 @@ class PairThrottle:
         }
 
 
-def held_pairs(r: redis.Redis, workspace_id: int, from_email: str | None, policy: ThrottlePolicy) -> list[PairState]:
-    """The From domain's pairs being held back now, the slowest first (for the campaign page)."""
+def held_pairs(
+    r: redis.Redis, workspace_id: int, from_email: str | None, policy: ThrottlePolicy, ip: str | None = None
+) -> list[PairState]:
+    """The sender's pairs (its dedicated IP's, else its From domain's) being held back now, the slowest
+    first (for the campaign page)."""
     try:
-        raw = r.hgetall(state_key(workspace_id, from_domain(from_email)))
+        raw = r.hgetall(state_key(workspace_id, ip or from_domain(from_email)))
         seconds, micros = r.time()
     except redis.RedisError:
         return []
