@@ -26,3 +26,5 @@ BOUNCE_TYPES = ("hard", "soft", "block")
 # The reason on a recipient whose receiving server refused the sender (5.7.x), not the address:
 # never suppressed, and the marketer may send to them again.
 SENDER_BLOCKED = "blocked by the receiving server's policy"
+# The reason of a recipient whose temporary (4xx) refusals outlasted every retry (campaigns' outcomes).
+GAVE_UP = "smtp deferred"

@@ -114,6 +114,11 @@ class CampaignRecipient(db.Model):
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)
+
+# Where a row counts as a unique human open (A/B winners, health's engagement). The tracking drain
+# does not tell machine opens (mail privacy proxies, link scanners) apart yet: when it does, this is
+# the one place to change.
+HUMAN_OPENED = CampaignRecipient.opened_at.is_not(None)
 Index("ix_campaign_recipients_provider_msg", CampaignRecipient.provider_id, CampaignRecipient.provider_message_id)
 
 

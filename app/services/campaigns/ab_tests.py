@@ -27,6 +27,7 @@ from sqlalchemy import case, delete, exists, func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant, Link
+from app.models.campaign import HUMAN_OPENED
 from app.services.campaigns import ab_stats
 from app.services.content.rendering import TemplateProblem, check_syntax, extract_links
 from app.services.content.templates import get_template
@@ -43,9 +44,6 @@ DEFAULTS = {"test_percent": 20, "metric": "opens", "wait_minutes": 240, "auto_pi
 VARIANT_FIELDS = ("subject", "from_name", "preview_text", "template_id")
 UNCHANGED = object()  # update_campaign without A/B fields keeps the campaign's test as it is
 
-# Where a row counts as a unique human open. The tracking drain does not tell machine opens
-# (mail privacy proxies, link scanners) apart yet: when it does, this is the one place to change.
-HUMAN_OPENED = CampaignRecipient.opened_at.is_not(None)
 _cr = CampaignRecipient.__table__
 
 

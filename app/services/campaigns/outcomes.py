@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from flask import current_app
 from sqlalchemy import bindparam, select, text, update
 
-from app.event_types import SENDER_BLOCKED
+from app.event_types import GAVE_UP, SENDER_BLOCKED
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient
 from app.providers import ProviderEvent
@@ -37,7 +37,6 @@ from app.services.events import provider_events
 from app.services.events.provider_events import campaign_ref
 
 MAX_ATTEMPTS = 4  # a recipient refused for now (4xx) is tried this many times in all
-GAVE_UP = "smtp deferred"  # 4xx until MAX_ATTEMPTS were spent
 GONE = "The subscriber was deleted before this message was sent."
 INTERRUPTED = (
     "hand-off unknown: sending stopped on an unexpected error while this message was with the provider, "

@@ -55,11 +55,10 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.event_types import SENDER_BLOCKED
+from app.event_types import GAVE_UP, SENDER_BLOCKED
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, DedicatedIP, DeliveryStat, HealthScore, SendingDomain
-from app.services.campaigns.ab_tests import HUMAN_OPENED
-from app.services.campaigns.outcomes import GAVE_UP
+from app.models.campaign import HUMAN_OPENED
 from app.services.delivery.mailbox_providers import group_label
 from app.services.delivery.warming import MAX_BOUNCE_RATE, MAX_COMPLAINT_RATE, MIN_DELIVERY_RATE
 from app.services.platform import alerts
