@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, DedicatedIP, SendingDomain, WarmingPlan
-from app.services.delivery import routing
+from app.services.delivery import dkim, routing
 from app.services.delivery.warming_schedules import limit_for_day
 from app.services.platform.workspaces import workspace_timezone
 
@@ -63,10 +63,6 @@ def limit_on(plan: WarmingPlan, today: date) -> int | None:
     return limit_for_day(steps(plan), plan.interpolate, day_of(plan, today))
 
 
-def _from_domain(email: str) -> str:
-    return (email or "").rpartition("@")[2].strip().lower()
-
-
 def gated_campaign_ids(plan: WarmingPlan) -> list[int]:
     """The workspace's sending campaigns this plan gates."""
     sending = select(Campaign).where(Campaign.workspace_id == plan.workspace_id, Campaign.status == "sending")
@@ -92,7 +88,7 @@ def gating_plans(campaign: Campaign) -> list[WarmingPlan]:
         .join(SendingDomain, (WarmingPlan.subject_type == "domain") & (WarmingPlan.subject_id == SendingDomain.id))
         .where(
             SendingDomain.workspace_id == campaign.workspace_id,
-            SendingDomain.domain == _from_domain(campaign.from_email),
+            SendingDomain.domain == dkim.from_domain(campaign.from_email),  # IDNA, as domains are stored
             WarmingPlan.status.in_(ACTIVE),
         )
     )
