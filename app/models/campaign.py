@@ -111,6 +111,9 @@ class CampaignRecipient(db.Model):
     # The recipient domain's mailbox provider group (gmail, microsoft, yahoo, apple, other…),
     # written at materialization from the MX cache; None: its MX could not be looked up then.
     mailbox_provider: Mapped[str | None] = mapped_column(String(40))
+    # The identity a pool chose to send this person from (delivery/identity_routing.py); None: the
+    # campaign's own From. No foreign key: the row keeps what it was sent as after the identity goes.
+    identity_id: Mapped[int | None] = mapped_column()
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)

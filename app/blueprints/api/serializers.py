@@ -206,6 +206,7 @@ def recipient_json(r: CampaignRecipient) -> dict:
         "opened_at": iso(r.opened_at),
         "clicked_at": iso(r.clicked_at),
         "mailbox_provider": r.mailbox_provider,
+        "identity_id": r.identity_id,
     }
 
 

@@ -12,7 +12,7 @@ from app.services.campaigns import ab_tests
 from app.services.campaigns.send_checks import subscriber_rows
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import CompiledMessage, build_context
-from app.services.delivery import dkim
+from app.services.delivery import dkim, senders
 from app.services.tokens import TokenMaker
 
 # One worker process sends many batches of the same campaign: compile once per campaign.
@@ -52,9 +52,13 @@ class MessageFactory:
         self.base = cfg["BASE_URL"]
         self.tokens = TokenMaker(cfg["SECRET_KEY"])
         self.compiled = compiled_for(campaign)
+        self.extra_headers = extra_headers
         self.skeleton = MessageSkeleton(campaign.from_name, campaign.from_email, campaign.reply_to, extra_headers)
         self.mailto = cfg.get("UNSUBSCRIBE_MAILBOX")
         self.signer = dkim.signer_for(campaign.workspace_id, campaign.from_email)  # None: sent unsigned
+        # A pool's identities: each keeps the campaign's display name with its own address, reply-to and key.
+        self._senders: dict[int, senders.From | None] = {}
+        self._as_identity: dict[tuple, tuple[MessageSkeleton, object]] = {}
         # An A/B test: each recipient gets their variant's message and from name, built once per variant.
         self.variants = None
         if campaign.ab_test:
@@ -69,6 +73,26 @@ class MessageFactory:
     def _parts(self, recipient_id: int) -> tuple[CompiledMessage, MessageSkeleton]:
         default = (self.compiled, self.skeleton)
         return self.variants.parts(recipient_id, default) if self.variants else default
+
+    def sender(self, identity_id: int | None) -> "senders.From | None":
+        """The From a pool chose for a row (looked up once per identity; None: the campaign's own)."""
+        if identity_id is None:
+            return None
+        if identity_id not in self._senders:
+            self._senders[identity_id] = senders.from_of([identity_id]).get(identity_id)
+        return self._senders[identity_id]
+
+    def _dressed(self, skeleton: MessageSkeleton, chosen: "senders.From") -> tuple[MessageSkeleton, object]:
+        """The skeleton (with the display name it already has) as the chosen identity, and its signer."""
+        key = (skeleton.from_name, chosen.identity_id)
+        hit = self._as_identity.get(key)
+        if hit is None:
+            reply_to = chosen.reply_to or self.campaign.reply_to
+            hit = self._as_identity[key] = (
+                MessageSkeleton(skeleton.from_name, chosen.email, reply_to, self.extra_headers),
+                dkim.signer_for(self.campaign.workspace_id, chosen.email),
+            )
+        return hit
 
     def prefetch(self, recipient_ids: list[int]) -> None:
         """Look up a claimed chunk's A/B variants in one query."""
@@ -103,12 +127,16 @@ class MessageFactory:
         render = compiled.render_encoded if encoded else compiled.render
         return render(ctx, link_url=link_url, pixel_url=pixel), u
 
-    def build(self, recipient_id: int, subscriber: dict) -> tuple[bytes, str]:
-        """The message for one recipient, DKIM-signed when its From domain signs: (raw, Message-ID)."""
+    def build(self, recipient_id: int, subscriber: dict, chosen: "senders.From | None" = None) -> tuple[bytes, str]:
+        """The message for one recipient (as `chosen`, the identity a pool gave them, if any), DKIM-signed
+        when its From domain signs: (raw, Message-ID)."""
         rendered, u = self.render(recipient_id, subscriber, encoded=True)
-        message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{self.skeleton.domain}>"
+        skeleton, signer = self._parts(recipient_id)[1], self.signer
+        if chosen is not None:
+            skeleton, signer = self._dressed(skeleton, chosen)
+        message_id = f"<{self.campaign.id}.{recipient_id}.{secrets.token_hex(6)}@{skeleton.domain}>"
         unsub = f"<{u['unsubscribe']}>" + (f", <mailto:{self.mailto}?subject=unsubscribe>" if self.mailto else "")
-        raw = self._parts(recipient_id)[1].build(
+        raw = skeleton.build(
             subscriber.get("name"),
             subscriber["email"],
             rendered.subject,
@@ -117,8 +145,8 @@ class MessageFactory:
             message_id,
             {"List-Unsubscribe": unsub, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
-        if self.signer is not None:
-            raw = self.signer.sign(raw)
+        if signer is not None:
+            raw = signer.sign(raw)
         return raw, message_id
 
 

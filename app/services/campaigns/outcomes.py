@@ -179,9 +179,13 @@ def sync_refusals(campaign: Campaign, refusals: list) -> None:
         provider_events.ingest(campaign.workspace_id, pid, events, source="sync")
 
 
-def count_sent(campaign: Campaign, sent: list) -> None:
+def count_sent(campaign: Campaign, sent: list, from_emails: dict | None = None) -> None:
+    """Count the hand-offs per provider and From domain (`from_emails`: {recipient id: the From a
+    pool chose}; absent: the campaign's own)."""
     if sent:
-        delivery_stats.add_sent(campaign.workspace_id, Counter(r["pid"] for r in sent), campaign.from_email)
+        chosen = from_emails or {}
+        counts = Counter((r["pid"], chosen.get(r["rid"], campaign.from_email)) for r in sent)
+        delivery_stats.add_sent(campaign.workspace_id, counts)
 
 
 def sender_blocked(campaign: Campaign, blocks: list) -> None:

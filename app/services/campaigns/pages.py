@@ -35,7 +35,16 @@ from app.services.campaigns import (
 )
 from app.services.campaigns.recipients import limit_wait
 from app.services.content import templates
-from app.services.delivery import domains, identities, mailbox_providers, pools, providers, routing, warming_holds
+from app.services.delivery import (
+    domains,
+    identities,
+    identity_routing,
+    mailbox_providers,
+    pools,
+    providers,
+    routing,
+    warming_holds,
+)
 from app.services.events import mailin
 from app.services.pagination import paginate
 
@@ -92,6 +101,7 @@ class SenderCheck:
     warn: bool  # not signed, and mail is still to go out: the page says so
     stale: bool  # a draft whose identity changed since its From was copied
     authentication: dict  # DKIM d=, envelope domain and DMARC alignment, as it would go out now
+    spread: list[dict]  # a pool's identities it sends from, per recipient (identity_routing.spread_of)
 
 
 @dataclass(frozen=True)
@@ -250,6 +260,7 @@ def _sender(workspace_id: int, c: Campaign) -> SenderCheck:
         warn=not signed and c.status in ("draft", "scheduled", "sending", "paused"),
         stale=c.status == "draft" and identity is not None and identities.from_fields(identity) != copied,
         authentication=domains.authentication(workspace_id, c.from_email, _provider(workspace_id, c)),
+        spread=identity_routing.spread_of(c) if not c.recurrence else [],
     )
 
 

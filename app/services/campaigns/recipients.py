@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.services.campaigns import ab_tests
 from app.services.content.rendering import extract_links
-from app.services.delivery import warming_holds
+from app.services.delivery import identity_routing, warming_holds
 from app.services.delivery.mailbox_cache import email_domain, refresh_domains
 
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
@@ -140,6 +140,8 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
     if not already:
         campaign.total_recipients = materialize_recipients(campaign)
         _create_links(campaign)
+        # Through a pool of several identities: each person's From is the one that serves them best.
+        identity_routing.assign(campaign)
         if campaign.ab_test:  # send the test portion only; the rest is held for the winner
             ab_tests.split_audience(campaign)
         # From a warming domain: today's capacity goes to the most engaged, the rest waits.

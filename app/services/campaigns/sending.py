@@ -54,12 +54,13 @@ def claim_chunk(per_second: int | None) -> int:
 
 
 def _claim(campaign_id: int, first_id: int, last_id: int, limit: int) -> list:
-    """Claim up to `limit` due pending rows of the range: [(recipient id, subscriber id, mailbox provider)]."""
+    """Claim up to `limit` due pending rows of the range: [(recipient id, subscriber id, mailbox provider,
+    identity id)]."""
     rows = db.session.execute(
         update(_cr)
         .where(_cr.c.id.in_(_due(campaign_id, first_id, last_id, limit).scalar_subquery()), _cr.c.status == "pending")
         .values(status="sending", claimed_at=_now())
-        .returning(_cr.c.id, _cr.c.subscriber_id, _cr.c.mailbox_provider)
+        .returning(_cr.c.id, _cr.c.subscriber_id, _cr.c.mailbox_provider, _cr.c.identity_id)
     ).all()
     return sorted(rows, key=lambda r: r[0])
 
@@ -87,14 +88,15 @@ _CLAIM_WITH_SUBSCRIBERS = text(
     " WHERE id IN (SELECT id FROM campaign_recipients"
     "  WHERE campaign_id = :cid AND status = 'pending' AND id BETWEEN :first AND :last"
     "  AND (retry_at IS NULL OR retry_at <= :now) ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
-    " AND status = 'pending' RETURNING id, subscriber_id, mailbox_provider)"
-    " SELECT c.id, c.subscriber_id, c.mailbox_provider, s.email, s.name, s.attributes, s.timezone"
+    " AND status = 'pending' RETURNING id, subscriber_id, mailbox_provider, identity_id)"
+    " SELECT c.id, c.subscriber_id, c.mailbox_provider, c.identity_id, s.email, s.name, s.attributes, s.timezone"
     " FROM claimed c LEFT JOIN subscribers s ON s.id = c.subscriber_id ORDER BY c.id"
 )
 _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", type_=UTCDateTime)).columns(
     _cr.c.id,
     _cr.c.subscriber_id,
     _cr.c.mailbox_provider,
+    _cr.c.identity_id,
     _sub.c.email,
     _sub.c.name,
     _sub.c.attributes,
@@ -102,12 +104,12 @@ _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", ty
 )
 
 
-def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> tuple[list, dict, dict]:
-    """`_claim`, the claimed people's details and each row's mailbox provider group: (claimed, subs, groups)."""
+def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit: int) -> "_Chunk":
+    """`_claim`, with the claimed people's details and each row's mailbox provider group and identity."""
     if db.session.get_bind().dialect.name != "postgresql":
         rows = _claim(campaign_id, first_id, last_id, limit)
         subs = subscriber_rows([r[1] for r in rows]) if rows else {}
-        return [(r[0], r[1]) for r in rows], subs, {r[0]: r[2] for r in rows}
+        return _Chunk([(r[0], r[1]) for r in rows], subs, {r[0]: r[2] for r in rows}, _chosen(rows))
     rows = db.session.execute(
         _CLAIM_WITH_SUBSCRIBERS, {"now": _now(), "cid": campaign_id, "first": first_id, "last": last_id, "n": limit}
     ).all()
@@ -122,7 +124,13 @@ def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit
         for r in rows
         if r.email is not None  # None: the subscriber was deleted since materialization
     }
-    return [(r.id, r.subscriber_id) for r in rows], subs, {r.id: r.mailbox_provider for r in rows}
+    claimed = [(r.id, r.subscriber_id) for r in rows]
+    return _Chunk(claimed, subs, {r.id: r.mailbox_provider for r in rows}, _chosen(rows))
+
+
+def _chosen(rows) -> dict:
+    """{recipient id: identity id} of the rows a pool gave an identity."""
+    return {r[0]: r.identity_id for r in rows if r.identity_id is not None}
 
 
 def _held_due(campaign_id: int, first_id: int, last_id: int) -> datetime | None:
@@ -148,6 +156,7 @@ class _Chunk:
     claimed: list
     subs: dict
     groups: dict = field(default_factory=dict)  # recipient id -> mailbox provider group (None: unknown)
+    identities: dict = field(default_factory=dict)  # recipient id -> the identity a pool chose (absent: none)
     out: ChunkOutcome = field(default_factory=ChunkOutcome)
     halted: bool = False  # paused or cancelled, or the router was told to stop
     held: LimitReached | None = None  # a daily quota is spent: this row and the rest wait
@@ -166,8 +175,10 @@ class BatchRun:
         self.windows = send_windows.gate_for(campaign)  # None: the campaign may send at any time
         policy = ThrottlePolicy.from_config(current_app.config)
         # Pairs are (the dedicated IP its connections leave from, else the From domain) × mailbox provider.
-        ip = routing.source_ip(self.router.primary.provider)
-        self.throttle = PairThrottle(get_redis(), campaign.workspace_id, campaign.from_email, policy, ip)
+        self.policy, self.ip = policy, routing.source_ip(self.router.primary.provider)
+        self.throttle = PairThrottle(get_redis(), campaign.workspace_id, campaign.from_email, policy, self.ip)
+        self.throttles = {None: self.throttle}  # per From a pool chose (by identity id)
+        self.chosen_from: dict[int, str] = {}  # recipient id -> the From a pool chose, for the day's counters
         self.chunk_size = claim_chunk(self.router.primary.limits.second.limit)
         self.next_check = time.monotonic() + STATUS_CHECK_SECONDS
         self.counts = {"sent": 0, "failed": 0, "unknown": 0}
@@ -181,13 +192,13 @@ class BatchRun:
         while self.sending():
             if self.windows is not None and self.windows.hold_back(first, last):
                 break  # the send window is closed for the whole range: it waits, set in one UPDATE
-            claimed, subs, groups = _claim_with_subscribers(cid, first, last, self.chunk_size)
+            chunk = _claim_with_subscribers(cid, first, last, self.chunk_size)
             db.session.commit()
-            if not claimed:
+            if not chunk.claimed:
                 if self.wait_for_held():
                     continue
                 break
-            if self.send_chunk(_Chunk(claimed, subs, groups)):
+            if self.send_chunk(chunk):
                 break
 
     def wait_for_held(self) -> bool:
@@ -240,12 +251,14 @@ class BatchRun:
         if self.windows is not None and (wait := self.windows.closed_for(sub)):
             out.window_waits.append({"rid": rid, **wait})
             return True
+        chosen = self.factory.sender(chunk.identities.get(rid))  # None: the campaign's own From
+        throttle = self._throttle(chosen)
         pair = pair_of(chunk.groups.get(rid), sub["email"])
-        if (hold := self.throttle.hold(pair)) is not None:  # its mailbox provider defers: the others go on
+        if (hold := throttle.hold(pair)) is not None:  # its mailbox provider defers: the others go on
             out.held.append({"rid": rid, "at": hold.at, "why": hold.why})
             return True
         try:
-            raw, mid = self.factory.build(rid, sub)
+            raw, mid = self.factory.build(rid, sub, chosen)
         except Exception as exc:  # a marketer's template failing for this person's data
             out.fail(rid, render_failure(exc))
             return True
@@ -257,6 +270,7 @@ class BatchRun:
                 campaign_ref(self.campaign.id, rid),
                 lambda: not self.sending(),
                 chunk.groups.get(rid),
+                chosen.email if chosen else None,
             )
         except Halted:
             chunk.halted = True
@@ -267,8 +281,20 @@ class BatchRun:
         chunk.waited += waited
         chunk.attempting = None
         out.take(rid, sid, sub["email"], mid, route.provider, result)
-        self.throttle.observe(pair, result)
+        throttle.observe(pair, result)
+        if chosen is not None:
+            self.chosen_from[rid] = chosen.email
         return True
+
+    def _throttle(self, chosen) -> PairThrottle:
+        """The pairs of the row's sender: the bound IP's (shared by every From), else its From domain's."""
+        if chosen is None or self.ip:
+            return self.throttle
+        if chosen.identity_id not in self.throttles:
+            self.throttles[chosen.identity_id] = PairThrottle(
+                get_redis(), self.campaign.workspace_id, chosen.email, self.policy
+            )
+        return self.throttles[chosen.identity_id]
 
     def abandon(self, chunk: _Chunk, exc: Exception) -> None:
         """Whatever stopped the loop (the provider unreachable, Redis or the database gone), rows
@@ -308,7 +334,8 @@ class BatchRun:
             outcomes.sync_refusals(campaign, out.bounces)
         if out.blocks:
             outcomes.sender_blocked(campaign, out.blocks)
-        outcomes.count_sent(campaign, out.sent)
+        outcomes.count_sent(campaign, out.sent, self.chosen_from)
+        self.chosen_from.clear()
         db.session.commit()
         if not out.sent:
             pause_if_template_fails(campaign.id, out.failed)

@@ -190,6 +190,7 @@ class MessageSkeleton:
     """Headers shared by every message of one campaign."""
 
     def __init__(self, from_name: str, from_email: str, reply_to: str | None = None, extra_headers: dict | None = None):
+        self.from_name = from_name
         lines = [f"From: {address(from_name, from_email)}"]
         if reply_to:
             lines.append(f"Reply-To: {reply_to}")

@@ -28,6 +28,8 @@
                     its alerts), DKIM keys and rotation, the bounce subdomain, DMARC alignment
     pools           sending pools: lanes of providers, domains, identities and IPs; the default lanes
                     for marketing and transactional mail; a pool as a routing config
+    identity_routing  which of a pool's identities each recipient is sent from (health, affinity, warming room)
+    senders         the From each recipient row goes out as, for warming, health and the event cascade
     warming_schedules  the built-in warming schedules and custom ones: a day's cap
     warming_plans   a plan's subject (domain or IP), its day and cap, the campaigns it gates
     warming_holds   holding a gated campaign's recipients and releasing today's room exactly

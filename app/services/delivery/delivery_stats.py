@@ -42,11 +42,13 @@ def add(workspace_id: int, counters: dict[tuple[date, int, str], Counter]) -> No
         )
 
 
-def add_sent(workspace_id: int, provider_counts: dict[int, int], from_email: str) -> None:
-    """What the send pipeline handed off just now, per provider."""
+def add_sent(workspace_id: int, counts: dict[tuple[int, str], int]) -> None:
+    """What the send pipeline handed off just now: {(provider id, From address): messages}."""
     day = datetime.now(timezone.utc).date()
-    domain = from_email.rpartition("@")[2].lower()
-    add(workspace_id, {(day, pid, domain): Counter(sent=n) for pid, n in provider_counts.items() if n})
+    per_domain: Counter = Counter()
+    for (pid, from_email), n in counts.items():
+        per_domain[(day, pid, from_email.rpartition("@")[2].lower())] += n
+    add(workspace_id, {key: Counter(sent=n) for key, n in per_domain.items() if n})
 
 
 def totals(workspace_id: int, days: int = 30, provider_id: int | None = None, domain: str | None = None) -> dict:

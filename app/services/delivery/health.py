@@ -59,6 +59,7 @@ from app.event_types import GAVE_UP, SENDER_BLOCKED
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, DedicatedIP, DeliveryStat, HealthScore, SendingDomain
 from app.models.campaign import HUMAN_OPENED
+from app.services.delivery import senders
 from app.services.delivery.mailbox_providers import group_label
 from app.services.delivery.warming import MAX_BOUNCE_RATE, MAX_COMPLAINT_RATE, MIN_DELIVERY_RATE
 from app.services.platform import alerts
@@ -193,23 +194,24 @@ def window_of(day: date) -> tuple[date, date]:
 
 
 def _campaigns(scope: Scope, since: datetime, tracked: bool = False):
-    """Ids of the scope's campaigns that may have sent since `since`."""
+    """Ids of the workspace's campaigns that may have sent since `since`."""
     stmt = select(Campaign.id).where(
         Campaign.workspace_id == scope.workspace_id,
         Campaign.status != "draft",
         # A campaign completed before the window sent nothing in it: its recipients are not read.
         or_(Campaign.completed_at.is_(None), Campaign.completed_at >= since),
     )
-    if scope.domain is not None:
-        stmt = stmt.where(func.lower(Campaign.from_email).endswith("@" + scope.domain, autoescape=True))
     if tracked:
         stmt = stmt.where(or_(Campaign.track_opens.is_(True), Campaign.track_clicks.is_(True)))
     return stmt
 
 
 def _recipients_of(scope: Scope, since: datetime, tracked: bool = False) -> list:
+    """The scope's recipient rows: a domain's are those sent from it (a pool's choice or the campaign's From)."""
     cr = CampaignRecipient
     where = [cr.campaign_id.in_(_campaigns(scope, since, tracked))]
+    if scope.domain is not None:
+        where.append(senders.rows_from(scope.workspace_id, scope.domain))
     if scope.provider_id is not None:
         where.append(cr.provider_id == scope.provider_id)
     return where

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Provider
+from app.models import Campaign, CampaignRecipient, Provider, SendingPool
 from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
 from app.services.delivery import domains, pools
@@ -86,16 +86,25 @@ def clean_routing(workspace_id: int, config) -> dict | None:
     return {"strategy": strategy, "providers": ids, "weights": weights, "fallback": fallback}
 
 
-def routing_for(campaign: Campaign) -> dict:
-    """What routes the campaign: the pool it names; else its own routing config or provider; else
-    the workspace's default marketing pool; else (an empty config) the workspace's default provider."""
-    named = pools.pool_for(campaign.workspace_id, campaign.pool_id, "marketing") if campaign.pool_id else None
-    if named is not None:
-        return pools.routing_of(named) or {}
+def campaign_pool(campaign: Campaign) -> SendingPool | None:
+    """The pool the campaign sends through: the one it names; else, when it names no routing config
+    and no provider of its own, the workspace's default marketing pool."""
+    if campaign.pool_id:
+        named = pools.pool_for(campaign.workspace_id, campaign.pool_id, "marketing")
+        if named is not None:
+            return named
     if campaign.routing_config or campaign.provider_id:
-        return campaign.routing_config or {}
-    lane = pools.pool_for(campaign.workspace_id, None, "marketing")
-    return (pools.routing_of(lane) if lane else None) or {}
+        return None
+    return pools.pool_for(campaign.workspace_id, None, "marketing")
+
+
+def routing_for(campaign: Campaign) -> dict:
+    """What routes the campaign: its pool (campaign_pool); else its own routing config or provider;
+    else (an empty config) the workspace's default provider."""
+    pool = campaign_pool(campaign)
+    if pool is not None:
+        return pools.routing_of(pool) or {}
+    return campaign.routing_config or {}
 
 
 def source_ip(provider: Provider | None) -> str | None:
@@ -159,7 +168,7 @@ class Router:
         self._r = get_redis()
         self._secret = current_app.config["SECRET_KEY"]
         # The From domain's own bounce subdomain, once verified: SPF then aligns with the From.
-        self._bounce = domains.bounce_domain(campaign.workspace_id, campaign.from_email)
+        self._bounces = {campaign.from_email: domains.bounce_domain(campaign.workspace_id, campaign.from_email)}
 
     @classmethod
     def for_campaign(cls, campaign: Campaign, affinity: dict | None = None) -> "Router":
@@ -233,14 +242,22 @@ class Router:
         good = [r for r, s in zip(up, scores, strict=True) if s is None or s >= floor]
         return good, [r for r in up if r not in good]
 
+    def _bounce(self, from_email: str) -> str | None:
+        if from_email not in self._bounces:
+            self._bounces[from_email] = domains.bounce_domain(self.campaign.workspace_id, from_email)
+        return self._bounces[from_email]
+
     def send(
-        self, rcpt: str, raw: bytes, ref: str, should_stop=None, group: str | None = None
+        self, rcpt: str, raw: bytes, ref: str, should_stop=None, group: str | None = None, from_email: str | None = None
     ) -> tuple[Route, SendResult, float]:
         """Hand the message to the first route that takes it: (route, result, seconds waited for rate tokens).
+        `from_email`: the From a pool chose for this recipient (None: the campaign's own).
 
         Raises LimitReached when every route's quota is spent (the message waits), or the last
         TransportUnavailable when no route could be reached (nothing was handed off).
         """
+        from_email = from_email or self.campaign.from_email
+        bounce = self._bounce(from_email)
         waited, held, last = 0.0, None, None
         for route in self.order(group):
             try:
@@ -248,7 +265,7 @@ class Router:
             except LimitReached as exc:
                 held = held or exc
                 continue
-            envelope = envelope_sender(route.provider, self.campaign.from_email, ref, self._secret, self._bounce)
+            envelope = envelope_sender(route.provider, from_email, ref, self._secret, bounce)
             self.in_flight = True
             try:
                 result = route.transport.send(envelope, rcpt, raw, ref)

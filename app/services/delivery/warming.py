@@ -17,7 +17,6 @@ from app.models import WarmingSchedule as CustomSchedule
 from app.services.delivery import warming_holds
 from app.services.delivery.warming_plans import (
     day_of,
-    gated_campaign_ids,
     limit_on,
     local_today,
     next_local_midnight,
@@ -117,7 +116,7 @@ def pause(plan: WarmingPlan, reason: str) -> None:
     plan.paused_on = local_today(plan.workspace_id)
     subject = subject_of(plan)
     subject.status, subject.status_reason = "paused", reason[:1000]
-    warming_holds.hold(gated_campaign_ids(plan), warming_holds.PAUSED_WAIT, everything=True)
+    warming_holds.hold_paused(plan)
     db.session.flush()
 
 
@@ -131,7 +130,7 @@ def resume(plan: WarmingPlan) -> None:
     plan.status, plan.paused_reason, plan.paused_on = "warming", None, None
     subject = subject_of(plan)
     subject.status, subject.status_reason = "warming", None
-    warming_holds.reopen(gated_campaign_ids(plan))
+    warming_holds.reopen(plan)
     alerts.resolve_alert(plan.workspace_id, "warming_paused", plan.subject_type, plan.subject_id)
     db.session.flush()
 

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, case, func, literal_column, or_, select, updat
 
 from app.event_types import SENDER_BLOCKED
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Message, Subscriber
+from app.models import Campaign, CampaignRecipient, Message, SendingIdentity, Subscriber
 from app.providers import ProviderEvent
 from app.redis_client import get_redis
 from app.services import outbound_webhooks
@@ -106,6 +106,10 @@ def message_ref(message_id: int) -> str:
     return f"m-{message_id}"
 
 
+# A campaign message's From: the identity a pool chose for the row, else the campaign's own.
+_FROM = func.coalesce(SendingIdentity.email, Campaign.from_email)
+
+
 def _targets(workspace_id: int, refs: set[tuple[str, int]]) -> dict[tuple[str, int], _Target]:
     """The messages the events name, looked up in two queries and only inside the workspace."""
     found: dict[tuple[str, int], _Target] = {}
@@ -119,10 +123,11 @@ def _targets(workspace_id: int, refs: set[tuple[str, int]]) -> dict[tuple[str, i
                 CampaignRecipient.email,
                 CampaignRecipient.status,
                 CampaignRecipient.provider_id,
-                Campaign.from_email,
+                _FROM,
                 Campaign.provider_id,
             )
             .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+            .outerjoin(SendingIdentity, SendingIdentity.id == CampaignRecipient.identity_id)
             .where(CampaignRecipient.id.in_(rids), Campaign.workspace_id == workspace_id)
         ).all()
         for r in rows:
@@ -173,9 +178,10 @@ def _targets_by_provider_id(
             CampaignRecipient.subscriber_id,
             CampaignRecipient.email,
             CampaignRecipient.status,
-            Campaign.from_email,
+            _FROM,
         )
         .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+        .outerjoin(SendingIdentity, SendingIdentity.id == CampaignRecipient.identity_id)
         .where(
             CampaignRecipient.provider_id == provider_id,
             CampaignRecipient.provider_message_id.in_(wanted_list),

@@ -313,6 +313,11 @@ RECIPIENT = response(
             "takes no mail); null when its MX could not be looked up.",
             nullable=True,
         ),
+        "identity_id": {
+            "type": ["integer", "null"],
+            "description": "The sending identity a pool chose to send this recipient from (a campaign whose "
+            "identity is one of its pool's several identities); null: the campaign's own From.",
+        },
     }
 )
 
