@@ -3,13 +3,23 @@ the day's cap holds exactly with four workers racing, the most engaged people go
 rest goes out on the next day (time moved) without anyone pressing anything, each threshold
 pauses the domain from real webhook events, and a paused domain sends nothing."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import Alert, Campaign, CampaignList, CampaignRecipient, SendingDomain, WarmingDay, WarmingPlan
+from app.models import (
+    Alert,
+    Campaign,
+    CampaignList,
+    CampaignRecipient,
+    Event,
+    SendingDomain,
+    WarmingDay,
+    WarmingPlan,
+)
 from app.services.campaigns import dispatch, lifecycle, recipients
 from app.services.delivery import warming, warming_holds
 from app.services.delivery.warming_schedules import BUILT_IN, limit_for_day
@@ -423,3 +433,58 @@ def test_hostile_values_on_the_warming_form_get_a_clear_answer(client, workspace
         assert "<script>alert(1)</script>" not in r.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(SendingDomain, domain.id).status == "verified"  # nothing started
+
+
+# ---- the chart's days are the workspace's days ---------------------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _sent_and_came_back(workspace, from_email: str, provider_id, when: list[datetime], back: list[tuple]) -> None:
+    """A campaign whose recipient i went out at when[i]; `back`: (recipient index, event type,
+    bounce type, time) for what came back."""
+    tpl = create_template(workspace.id, name=f"Template {from_email}")
+    lst = create_list(workspace.id, f"List {from_email}")
+    create_subscribers(workspace.id, people(len(when), email="d{i}@" + from_email.split("@")[1]), lst.id)
+    camp = create_campaign(workspace.id, tpl.id, [lst.id], provider_id, name=from_email, from_email=from_email)
+    camp.status = "sending"
+    recipients.materialize_recipients(camp)
+    rows = db.session.scalars(select(CampaignRecipient).filter_by(campaign_id=camp.id).order_by("id")).all()
+    for row, at in zip(rows, when, strict=True):
+        row.status, row.sent_at, row.provider_id = "sent", at, provider_id
+    for i, kind, bounce_type, at in back:
+        db.session.add(Event(workspace_id=workspace.id, event_key=f"{camp.id}-{i}-{kind}", event_type=kind,
+                             campaign_id=camp.id, recipient_id=rows[i].id, provider_id=provider_id,
+                             data={"bounce_type": bounce_type} if bounce_type else {}, occurred_at=at))  # fmt: skip
+    db.session.commit()
+
+
+@pytest.mark.parametrize("kind", ["domain", "ip"])
+def test_a_message_sent_at_half_past_eleven_at_night_counts_on_that_local_day(workspace, api, kind):
+    workspace.timezone = "America/New_York"
+    relay, other = (create_provider(workspace.id, "sendgrid", name=n) for n in ("Warming relay", "Other relay"))
+    if kind == "domain":
+        plan = _warm(workspace, [{"day": 1, "volume": 50}, {"day": 3, "volume": 100}])
+    else:
+        ip = _bound_ip(workspace, relay.id)
+        plan = warming.start(workspace.id, ip, "standard")
+    plan.start_date -= timedelta(days=2)  # day D is two days ago in New York
+    db.session.commit()
+    d = plan.start_date
+    late = datetime.combine(d, time(23, 30), NEW_YORK)  # 04:30 UTC on D+1: the UTC day would be D+1
+    after_midnight = datetime.combine(d + timedelta(days=1), time(0, 30), NEW_YORK)
+    _sent_and_came_back(
+        workspace, "news@shop.example.com", relay.id, [late, late, after_midnight],
+        [(0, "bounce", "hard", late + timedelta(minutes=10)), (1, "bounce", "block", late + timedelta(minutes=10)),
+         (2, "complaint", None, after_midnight + timedelta(minutes=5))],
+    )  # fmt: skip
+    # Mail from another domain through another relay is neither plan's.
+    _sent_and_came_back(workspace, "news@elsewhere.example.com", other.id, [late], [(0, "bounce", "soft", late)])
+
+    days = warming.days(plan)
+    figures = {x["date"]: (x["day"], x["sent"], x["bounced"], x["complained"]) for x in days}
+    assert figures[d.isoformat()] == (1, 2, 1, 0)  # the 23:30 messages and the hard bounce (a block is apart)
+    assert figures[(d + timedelta(days=1)).isoformat()] == (2, 1, 0, 1)
+    assert figures[(d + timedelta(days=2)).isoformat()] == (3, 0, 0, 0)
+    path = f"/domains/{plan.subject_id}/warming" if kind == "domain" else f"/ips/{plan.subject_id}/warming"
+    assert api.get(path).get_json()["days"] == days

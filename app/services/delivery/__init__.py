@@ -34,6 +34,7 @@
     warming_plans   a plan's subject (domain or IP), its day and cap, the campaigns it gates
     warming_holds   holding a gated campaign's recipients and releasing today's room exactly
     warming         starting, pausing and resuming plans, thresholds, the figures the pages show
+    warming_counts  what a plan's subject sent, bounced and complained per local day (the chart's bars)
     transactional   one message to one person, accepted by the API and sent at once
     outbox          the development catcher's stored messages
     mailcatcher     the development SMTP server that fills the outbox

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import DedicatedIP, DeliveryStat, WarmingDay, WarmingPlan
 from app.models import WarmingSchedule as CustomSchedule
-from app.services.delivery import warming_holds
+from app.services.delivery import warming_counts, warming_holds
 from app.services.delivery.warming_plans import (
     day_of,
     limit_on,
@@ -230,33 +230,18 @@ def summary(plan: WarmingPlan) -> dict:
 
 
 def days(plan: WarmingPlan) -> list[dict]:
-    """Per day since the plan started: the cap, what was let out, and (by UTC day) what the
-    domain sent, bounced and complained — for the chart and the API."""
+    """Per day since the plan started, each a day in the workspace's timezone: the cap, what was let
+    out, and what the subject sent, bounced and complained that day — for the chart and the API.
+    Every figure uses the same local day (warming_counts), so a day's bars stand under its own cap."""
     today = local_today(plan.workspace_id)
     caps = {r.day: r for r in db.session.scalars(select(WarmingDay).where(WarmingDay.plan_id == plan.id))}
-    stats = {
-        r.day: r
-        for r in db.session.execute(
-            select(
-                DeliveryStat.day,
-                func.sum(DeliveryStat.sent).label("sent"),
-                func.sum(DeliveryStat.bounced_hard + DeliveryStat.bounced_soft).label("bounced"),
-                func.sum(DeliveryStat.complained).label("complained"),
-            )
-            .where(
-                DeliveryStat.workspace_id == plan.workspace_id,
-                _stats_of(plan),
-                DeliveryStat.day >= plan.start_date,
-            )
-            .group_by(DeliveryStat.day)
-        )
-    }
-    out = []
     first = min([plan.start_date, *caps])
+    counts = warming_counts.per_local_day(plan, first)
+    out = []
     plan_steps = steps(plan)
     for n in range((today - first).days + 1):
         d = first + timedelta(days=n)
-        row, stat = caps.get(d), stats.get(d)
+        row, count = caps.get(d), counts.get(d, {})
         plan_day = (d - plan.start_date).days + plan.start_day
         out.append(
             {
@@ -264,9 +249,9 @@ def days(plan: WarmingPlan) -> list[dict]:
                 "day": plan_day,
                 "limit": row.limit if row else limit_for_day(plan_steps, plan.interpolate, plan_day),
                 "released": row.released if row else 0,
-                "sent": int(stat.sent) if stat else 0,
-                "bounced": int(stat.bounced) if stat else 0,
-                "complained": int(stat.complained) if stat else 0,
+                "sent": count.get("sent", 0),
+                "bounced": count.get("bounced", 0),
+                "complained": count.get("complained", 0),
             }
         )
     return out

@@ -24,9 +24,9 @@ WARMING_DAY = response(
         "day": {"type": "integer", "description": "The plan's day number."},
         "limit": {"type": ["integer", "null"], "description": "The cap (null: none, the schedule is over)."},
         "released": {**COUNT, "description": "Recipients let out under the cap that day."},
-        "sent": {**COUNT, "description": "Messages the domain handed off (by UTC day)."},
-        "bounced": COUNT,
-        "complained": COUNT,
+        "sent": {**COUNT, "description": "Campaign messages the domain or IP handed off that (local) day."},
+        "bounced": {**COUNT, "description": "Hard and soft bounces that came back that (local) day."},
+        "complained": {**COUNT, "description": "Complaints that came back that (local) day."},
     }
 )
 
