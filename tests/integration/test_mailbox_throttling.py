@@ -351,3 +351,32 @@ def test_a_relay_bound_to_a_dedicated_ip_throttles_by_the_ip(workspace, smtp_sin
     assert {r.reason for r in held} == {f"throttled: Gmail is deferring mail from 127.0.0.2 ({DEFERRAL})"}
     page = client.get(f"/campaigns/{camp.id}/progress").get_data(as_text=True)
     assert f"Held back: Gmail is deferring mail from 127.0.0.2 ({DEFERRAL})" in page
+
+
+def test_the_progress_poll_resolves_the_senders_once_every_few_seconds(workspace, smtp_sink, monkeypatch, client):
+    """The page polls every second while sending: the route behind the held-back notice's sender (pool,
+    providers, bound IP) is resolved once, then reused for a few seconds, and the notice is the same."""
+    from app.models import DedicatedIP
+    from app.services.campaigns import send_progress
+    from app.services.delivery import routing
+
+    camp, _ = _in_process_campaign(workspace, smtp_sink, 2)
+    db.session.add(DedicatedIP(workspace_id=workspace.id, ip_address="127.0.0.2", provider_id=camp.provider_id,
+                               status="active", blocklists=[]))  # fmt: skip
+    db.session.commit()
+    PairThrottle(
+        get_redis(), workspace.id, FROM, ThrottlePolicy.from_config(current_app.config), ip="127.0.0.2"
+    ).signal("gmail", DEFERRAL)
+    resolved = []
+    providers_for = routing.providers_for
+    monkeypatch.setattr(routing, "providers_for", lambda c: resolved.append(c.id) or providers_for(c))
+
+    pages = [client.get(f"/campaigns/{camp.id}/progress").get_data(as_text=True) for _ in range(3)]
+    assert resolved == [camp.id]  # once for three polls
+    assert all(f"Held back: Gmail is deferring mail from 127.0.0.2 ({DEFERRAL})" in page for page in pages)
+    kept = f"herald:progress:{camp.id}:senders"
+    assert 0 < get_redis().ttl(kept) <= send_progress.SENDER_SECONDS
+
+    get_redis().delete(kept)  # the few seconds are over
+    page = client.get(f"/campaigns/{camp.id}/progress").get_data(as_text=True)
+    assert resolved == [camp.id, camp.id] and "deferring mail from 127.0.0.2" in page

@@ -299,8 +299,13 @@ def held_pairs(
 ) -> list[PairState]:
     """The sender's pairs (its dedicated IP's, else its From domain's) being held back now, the slowest
     first (for the campaign page)."""
+    return sender_held_pairs(r, workspace_id, ip or from_domain(from_email), policy)
+
+
+def sender_held_pairs(r: redis.Redis, workspace_id: int, sender: str, policy: ThrottlePolicy) -> list[PairState]:
+    """held_pairs of one sender, named as its pairs are kept: a dedicated IP or a From domain."""
     try:
-        raw = r.hgetall(state_key(workspace_id, ip or from_domain(from_email)))
+        raw = r.hgetall(state_key(workspace_id, sender))
         seconds, micros = r.time()
     except redis.RedisError:
         return []
