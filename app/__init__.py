@@ -1,6 +1,8 @@
 """create_app(): the one place that wires config, extensions, blueprints and CLI."""
 
 import logging
+import os
+import weakref
 
 from flask import Flask, render_template, request
 from sqlalchemy import event
@@ -9,6 +11,25 @@ from sqlalchemy.engine import Engine
 from app.config import INSTANCE_DIR, Config
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.http import BoundedInt, HeraldRequest
+
+_apps: "weakref.WeakSet[Flask]" = weakref.WeakSet()
+
+
+def _forget_connections_in_forked_children(app: Flask) -> None:
+    """A forked RQ work-horse must never talk on its parent's pooled database connections: the
+    worker keeps some open after running send jobs in-process, and two processes on one socket
+    corrupt each other's state (psycopg's prepared statements: "_pg3_0 already exists"). SQLAlchemy's
+    recipe: the child drops the inherited pool without closing the parent's sockets."""
+    if not _apps:
+        os.register_at_fork(after_in_child=_dispose_inherited_pools)
+    _apps.add(app)
+
+
+def _dispose_inherited_pools() -> None:
+    for app in list(_apps):
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -19,6 +40,7 @@ def create_app(config: Config | None = None) -> Flask:
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
 
     db.init_app(app)
+    _forget_connections_in_forked_children(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
