@@ -58,6 +58,15 @@ def test_warming_room_caps_a_domains_share_and_the_rest_goes_to_one_without_a_ca
     assert _split(plan["gmail"]) == {"capped": [(1, 5), (2, 3)], "rest": [1]}
 
 
+def test_two_identities_on_one_warming_domain_share_its_room():
+    same = [
+        Candidate(i, f"{name}@d.example.com", "d.example.com", True, None, 5, {})
+        for i, name in ((1, "news"), (2, "hello"))
+    ]
+    plan = choose([*same, _c(3)], {"gmail": 40}, "round_robin")
+    assert _split(plan["gmail"]) == {"capped": [(1, 5)], "rest": [3]}
+
+
 def test_nobody_eligible_means_no_choice():
     assert choose([_c(1, eligible=False), _c(2, eligible=False)], {"gmail": 5}, "priority") == {}
     plan = choose([_c(1, eligible=False, health=99), _c(2, health=20)], {"gmail": 5}, "priority")
@@ -256,3 +265,19 @@ def test_a_campaign_whose_identity_is_not_in_the_pool_keeps_its_own_from(workspa
     _send(workspace, camp, worker)
     assert {f for f, _ in _froms(smtp_sink).values()} == {"marketing@own.example.com"}
     assert identity_routing.spread_of(camp) == []
+
+
+def test_an_identity_deleted_mid_send_leaves_its_recipients_the_campaigns_own_from(workspace, smtp_sink, worker):
+    from app.services.delivery import identities
+
+    camp, [(a, ia), (b, ib)] = _pooled_campaign(workspace, smtp_sink, people(6, email="z{i}@example.org"))
+    lifecycle.send_now(workspace.id, camp.id)
+    db.session.commit()
+    recipients.prepare_campaign(camp.id)  # as the worker's first job would
+    db.session.commit()
+    assert identity_routing.spread_of(camp)[0]["recipients"] == 3
+    identities.delete_identity(workspace.id, ib.id)
+    db.session.commit()
+    worker()
+    froms = _froms(smtp_sink)
+    assert len(froms) == 6 and {f for f, _ in froms.values()} == {"marketing@a.example.com"}

@@ -146,7 +146,7 @@ def choose(cands: list[Candidate], sizes: dict, strategy: str) -> dict:
     if not eligible:
         return {}
     healthy = _healthiest(eligible)
-    rooms = {c.identity_id: c.room for c in eligible}
+    rooms = {c.domain: c.room for c in eligible}  # a domain's room is shared by its identities
     out = {}
     for group, n in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0] or "")):
         good, fallbacks = _by_affinity(healthy, group)
@@ -158,10 +158,10 @@ def choose(cands: list[Candidate], sizes: dict, strategy: str) -> dict:
 
 
 def _take(share: Share, c: Candidate, want: int, rooms: dict) -> int:
-    k = min(want, rooms[c.identity_id])
+    k = min(want, rooms[c.domain])
     if k > 0:
         share.capped.append((c.identity_id, k))
-        rooms[c.identity_id] -= k
+        rooms[c.domain] -= k
     return k
 
 
@@ -171,7 +171,7 @@ def _fill_in_order(n: int, order: list[Candidate], rooms: dict) -> Share:
     for c in order:
         if left <= 0:
             return share
-        if rooms[c.identity_id] is None:
+        if rooms[c.domain] is None:
             share.rest = [c.identity_id]
             return share
         left -= _take(share, c, left, rooms)
@@ -186,12 +186,12 @@ def _spread(n: int, good: list[Candidate], fallbacks: list[Candidate], rooms: di
     share, left = Share(), n
     even = math.ceil(n / len(good))
     for c in good:
-        if rooms[c.identity_id] is not None and left > 0:
+        if rooms[c.domain] is not None and left > 0:
             left -= _take(share, c, min(even, left), rooms)
     if left <= 0:
         return share
-    uncapped = [c.identity_id for c in good if rooms[c.identity_id] is None]
-    spare = [c.identity_id for c in fallbacks if rooms[c.identity_id] is None][:1]
+    uncapped = [c.identity_id for c in good if rooms[c.domain] is None]
+    spare = [c.identity_id for c in fallbacks if rooms[c.domain] is None][:1]
     share.rest = uncapped or spare or [c.identity_id for c in good]
     return share
 

@@ -134,14 +134,19 @@ def lanes_of(campaign: Campaign) -> list[Lane]:
     """The campaign's lanes that some warming or paused plan gates (empty: nothing gates it)."""
     ip_plans = _ip_plans(campaign)
     own = dkim.from_domain(campaign.from_email)  # IDNA, as domains are stored
-    by_domain = senders.domains_of(senders.assigned(campaign.id))
+    chosen = senders.assigned(campaign.id)
+    by_domain = senders.domains_of(chosen)
+    if gone := set(chosen) - {i for ids in by_domain.values() for i in ids}:
+        # Identities deleted since: their rows go out as the campaign's own From (messages.py), so they
+        # are the own domain's to gate.
+        by_domain.setdefault(own, []).extend(sorted(gone))
     lanes = []
     for domain in dict.fromkeys([*by_domain, own]):
         domain_plan = _domain_plan(campaign.workspace_id, domain) if domain else None
         plans = ([domain_plan] if domain_plan else []) + ip_plans
         if plans:
-            chosen = tuple(by_domain.get(domain, ())) if by_domain else None
-            lanes.append(Lane(tuple(plans), chosen, own=domain == own))
+            identity_ids = tuple(by_domain.get(domain, ())) if by_domain else None
+            lanes.append(Lane(tuple(plans), identity_ids, own=domain == own))
     return lanes
 
 
