@@ -58,6 +58,11 @@ def create_app(config: Config | None = None) -> Flask:
     from app.blueprints.public.pixel import OpenPixel
 
     app.wsgi_app = OpenPixel(app.wsgi_app, app.config["SECRET_KEY"], app.config["REDIS_URL"])
+    if hops := app.config["TRUSTED_PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so the pixel too sees the visitor's address rather than the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     from app.cli import register_cli
 
     register_cli(app)

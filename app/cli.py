@@ -98,6 +98,26 @@ def _register_tracking_commands(app: Flask) -> None:
             total += n
         click.echo(f"Processed {total} tracking hits.")
 
+    @app.cli.command("reclassify-engagement")
+    @click.option("--days", type=int, default=None, help="Only opens and clicks of the last N days (default: all).")
+    def reclassify_cmd(days):
+        """Judge stored opens and clicks again by today's rules (events/verdicts.py) and set each
+        recipient's human figures again: after an upgrade, a rule change or a new address list."""
+        from datetime import datetime, timedelta, timezone
+
+        from app.extensions import db
+        from app.models import Event
+        from app.services.events import engagement
+
+        since = datetime.now(timezone.utc) - timedelta(days=days) if days else None
+        query = db.select(db.func.count()).where(
+            Event.event_type.in_(("open", "click")), Event.recipient_id.is_not(None)
+        )
+        total = db.session.scalar(query.where(Event.occurred_at >= since) if since else query) or 0
+        with click.progressbar(length=total, label="Judging opens and clicks") as bar:
+            counts = engagement.reclassify(since, progress=bar.update)
+        click.echo(", ".join(f"{verdict}: {n}" for verdict, n in sorted(counts.items())) or "Nothing to judge.")
+
 
 def _run_until_interrupted(controller) -> None:
     """Keep the process alive while the listener's own thread serves; Ctrl-C stops it."""

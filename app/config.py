@@ -117,6 +117,14 @@ class Config:
         """Sign-up, login limits, cookies and the Flask extensions' fixed settings."""
         self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # Behind a reverse proxy (nginx, a load balancer): how many hops set X-Forwarded-For and
+        # X-Forwarded-Proto, so tracking, rate limits and login throttling see the visitor (ProxyFix).
+        self.TRUSTED_PROXY_COUNT = max(0, int(env.get("TRUSTED_PROXY_COUNT", "0") or 0))
+        # Machine opens and clicks (events/verdicts.py): where refreshed address lists are kept, and
+        # where to fetch them from (unset: the repository's lists only).
+        self.MACHINE_RANGES_DIR = env.get("MACHINE_RANGES_DIR", str(INSTANCE_DIR))
+        self.APPLE_RELAY_RANGES_URL = env.get("APPLE_RELAY_RANGES_URL") or None
+        self.SCANNER_RANGES_URL = env.get("SCANNER_RANGES_URL") or None
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.WTF_CSRF_TIME_LIMIT = None
         self.SESSION_COOKIE_HTTPONLY = True

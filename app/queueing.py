@@ -100,6 +100,8 @@ PERIODIC = (
     Periodic("check_warming_thresholds", DEFAULT, 3_600, "pause warming domains over a bounce or complaint threshold"),
     # Yesterday (UTC) is complete: each domain's 7-day score becomes that day's point of its history.
     Periodic("score_health", DEFAULT, 86_400, "score every sending domain's health for the last complete day"),
+    # Apple rotates its relay ranges: a day-old copy tells MPP prefetches from people (when a URL is set).
+    Periodic("refresh_machine_ranges", DEFAULT, 86_400, "download the Apple relay and scanner address lists"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

@@ -229,6 +229,14 @@ def score_health() -> dict:
 
 
 @_periodic
+def refresh_machine_ranges() -> dict:
+    """Download the configured Apple relay and scanner address lists that tell machine opens apart."""
+    from app.services.events import engagement
+
+    return _run(engagement.refresh_ranges)
+
+
+@_periodic
 def probe_providers() -> dict:
     """Check every provider's connection and credentials, as "Test" does (periodic)."""
     from app.services.delivery import providers

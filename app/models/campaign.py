@@ -103,8 +103,11 @@ class CampaignRecipient(db.Model):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # raw: any pixel load or click
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The first open and click a person made (events/verdicts.py): machines' do not count here.
+    human_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    human_clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The A/B test variant this person receives (None: no test, or not yet decided).
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_variants.id", ondelete="SET NULL"))
@@ -118,10 +121,9 @@ class CampaignRecipient(db.Model):
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)
 
-# Where a row counts as a unique human open (A/B winners, health's engagement). The tracking drain
-# does not tell machine opens (mail privacy proxies, link scanners) apart yet: when it does, this is
-# the one place to change.
-HUMAN_OPENED = CampaignRecipient.opened_at.is_not(None)
+# Where a row counts as a unique human open (A/B winners, health's engagement, warming's order): a
+# person opened it, or clicked (events/verdicts.py tells them from Apple's prefetches and scanners).
+HUMAN_OPENED = CampaignRecipient.human_opened_at.is_not(None)
 Index("ix_campaign_recipients_provider_msg", CampaignRecipient.provider_id, CampaignRecipient.provider_message_id)
 
 

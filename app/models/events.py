@@ -28,6 +28,9 @@ class Event(db.Model):
     email: Mapped[str | None] = mapped_column(String(320))
     user_agent: Mapped[str | None] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(String(64))
+    # An open's or a click's: human, proxy, apple_mpp, scanner, unknown (events/verdicts.py); None: not
+    # an open or a click, or recorded before verdicts existed (counted as a person's).
+    verdict: Mapped[str | None] = mapped_column(String(12))
     data: Mapped[dict | None] = mapped_column(JSONType)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

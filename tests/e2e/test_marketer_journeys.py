@@ -314,8 +314,23 @@ def test_recipient_clicks_a_tracked_link_and_lands_on_the_original_url(
     tracked = page.frame_locator("iframe.email-frame").get_by_role("link", name="See the offer").get_attribute("href")
     assert tracked.startswith(f"{origin}/t/c/"), tracked  # the link passes through Herald
 
-    # Cy reads the message in her mail program (its own browser, not signed in) and clicks.
-    reader = new_context(viewport={"width": 800, "height": 900}).new_page()
+    # Cy reads the message in her mail program a minute after it arrived (its own browser, not
+    # signed in) and clicks: a click seconds after the hand-off would be a scanner's.
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.models import CampaignRecipient
+
+    with app.app_context():
+        a_minute_ago = datetime.now(timezone.utc) - timedelta(minutes=1)
+        db.session.execute(update(CampaignRecipient).values(sent_at=a_minute_ago))
+        db.session.commit()
+    # Her browser is an ordinary one: the test's headless Chromium names itself HeadlessChrome,
+    # which is what scanners run, and Herald would rightly not count it as a person.
+    person = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+    reader = new_context(viewport={"width": 800, "height": 900}, user_agent=person).new_page()
     reader.set_content(html)
     reader.get_by_role("link", name="See the offer").click()
     expect(reader).to_have_url(original)

@@ -125,6 +125,11 @@ def _campaign(workspace, name: str, domain: str = DOMAIN, **fields):
     return camp
 
 
+def _opened(at: datetime) -> dict:
+    """A person opened it (a machine's prefetch would set only opened_at)."""
+    return {"opened_at": at, "human_opened_at": at}
+
+
 def _recipients(camp, subscriber_ids: list[int], *groups: tuple[int, dict]) -> None:
     """Rows for `camp`: each group is (how many, column values), on the next subscribers of the list."""
     rows, ids = [], iter(subscriber_ids)
@@ -152,13 +157,14 @@ def test_a_domains_score_reads_its_7_days_of_counters_and_its_campaigns_opens(wo
     spring = _campaign(workspace, "Spring")
     _recipients(spring, audience,
                 (170, {"sent_at": _at(DAY - timedelta(days=2))}),
-                (20, {"sent_at": _at(DAY - timedelta(days=2)), "status": "opened", "opened_at": _at(DAY)}),
-                (10, {"sent_at": _at(DAY), "status": "clicked", "opened_at": _at(DAY), "clicked_at": _at(DAY)}),
-                (50, {"sent_at": _at(DAY - timedelta(days=7), 23), "status": "opened", "opened_at": _at(DAY)}))  # fmt: skip
+                (20, {"sent_at": _at(DAY - timedelta(days=2)), "status": "opened", **_opened(_at(DAY))}),
+                (10, {"sent_at": _at(DAY), "status": "clicked", **_opened(_at(DAY)), "clicked_at": _at(DAY),
+                      "human_clicked_at": _at(DAY)}),
+                (50, {"sent_at": _at(DAY - timedelta(days=7), 23), "status": "opened", **_opened(_at(DAY))}))  # fmt: skip
     untracked = _campaign(workspace, "Untracked", track_opens=False, track_clicks=False)
     _recipients(untracked, audience, (100, {"sent_at": _at(DAY)}))
     elsewhere = _campaign(workspace, "Elsewhere", domain="other.example.com")
-    _recipients(elsewhere, audience, (100, {"sent_at": _at(DAY), "status": "opened", "opened_at": _at(DAY)}))
+    _recipients(elsewhere, audience, (100, {"sent_at": _at(DAY), "status": "opened", **_opened(_at(DAY))}))
     db.session.commit()
 
     result = health.score_domain(domain, DAY)
@@ -264,7 +270,7 @@ def test_the_24_hour_score_per_mailbox_provider_counts_what_each_status_says(wor
     _recipients(spring, audience,
         # Gmail through the provider that reports deliveries: 47 arrived, 2 bounced, 1 not confirmed yet.
         (44, {**sent, "status": "delivered", "delivered_at": now, "provider_id": webhooks.id, "mailbox_provider": "gmail"}),
-        (3, {**sent, "status": "opened", "delivered_at": now, "opened_at": now, "provider_id": webhooks.id,
+        (3, {**sent, "status": "opened", "delivered_at": now, **_opened(now), "provider_id": webhooks.id,
              "mailbox_provider": "gmail"}),
         (2, {**sent, "status": "bounced", "provider_id": webhooks.id, "mailbox_provider": "gmail"}),
         (1, {**sent, "provider_id": webhooks.id, "mailbox_provider": "gmail"}),

@@ -144,8 +144,10 @@ def _earlier_engagement(workspace, camp, engaged: list[int], lapsed: list[int]) 
     subs = sorted(rows)
     for i in engaged:
         rows[subs[i]].status, rows[subs[i]].opened_at = "opened", now - timedelta(days=10)
+        rows[subs[i]].human_opened_at = rows[subs[i]].opened_at
     for rank, i in enumerate(lapsed):
         rows[subs[i]].status, rows[subs[i]].clicked_at = "clicked", now - timedelta(days=120 + rank)
+        rows[subs[i]].human_clicked_at = rows[subs[i]].clicked_at
     earlier.status = "sent"
     db.session.commit()
 

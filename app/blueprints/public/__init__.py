@@ -27,10 +27,16 @@ def _client_ip() -> str | None:
 
 @bp.route("/t/c/<token>")
 def click(token):
-    url = tracking.record_click(token, request.user_agent.string, _client_ip())
+    url = tracking.record_click(token, request.user_agent.string, _client_ip(), request.method)
     if url is None:
         abort(404)
     return redirect(url, code=302, Response=Response)
+
+
+@bp.route("/t/trap")
+def honeypot():
+    """Where the hidden honeypot link of each message leads: nobody sees the link, only machines follow it."""
+    return Response("", 204, headers=_NO_STORE)
 
 
 @bp.route("/t/m/o/<token>.gif")
@@ -40,7 +46,7 @@ def message_open(token):
     from app.services.events import message_tracking
 
     try:
-        if message_tracking.record_message_open(token, request.user_agent.string, _client_ip()):
+        if message_tracking.record_message_open(token, request.user_agent.string, _client_ip(), request.method):
             commit()
     except Exception:  # the open is lost, but an inbox never shows a broken image for it
         db.session.rollback()
@@ -53,7 +59,7 @@ def message_click(token):
     """A transactional message's tracked link: only to the URL recorded for that link of that message."""
     from app.services.events import message_tracking
 
-    url = message_tracking.record_message_click(token, request.user_agent.string, _client_ip())
+    url = message_tracking.record_message_click(token, request.user_agent.string, _client_ip(), request.method)
     if url is None:
         abort(404)
     commit()

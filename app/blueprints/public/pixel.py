@@ -43,6 +43,7 @@ class OpenPixel:
                 environ.get("REMOTE_ADDR"),
                 secret=self.secret,
                 r=redis_for(self.redis_url),
+                method=environ["REQUEST_METHOD"],
             )
         except Exception:
             log.exception("open not recorded")

@@ -30,6 +30,34 @@ def workspace():
     )
 
 
+@bp.route("/engagement")
+@workspace_view
+def engagement_rules():
+    """How opens and clicks are told apart from machines', and what share each verdict had lately."""
+    from app.services.events import engagement, verdicts
+
+    cfg = current_app.config
+    return render_template(
+        "settings/engagement.html",
+        rules=verdicts.RULES,
+        shares=engagement.verdict_shares(g.ws_id),
+        verdict_names=VERDICT_NAMES,
+        sizes=engagement.ranges().sizes(),
+        urls={name: cfg.get(setting) for name, setting in verdicts.RANGE_URLS.items()},
+        proxies=cfg["TRUSTED_PROXY_COUNT"],
+    )
+
+
+VERDICT_NAMES = {
+    "human": "People",
+    "proxy": "People, through Gmail's or Yahoo's image proxy",
+    "apple_mpp": "Apple Mail Privacy Protection",
+    "scanner": "Scanners and link checkers",
+    "unknown": "Unknown machines",
+    "unjudged": "Recorded before verdicts (counted as people)",
+}
+
+
 def _password_attempts_key() -> str:
     # Checked before the view's sign-in check runs: an anonymous request still needs a key.
     return f"password-change:{getattr(current_user, 'id', None) or request.remote_addr}"

@@ -363,7 +363,8 @@ class MessageVariants:
 
 def variant_figures(campaign_id: int) -> dict[int | None, dict]:
     """Per variant id (None: the rest, who got the winner) recipients, sent, delivered and
-    unique opens and clicks, in one grouped query. Suppressed people are in no group."""
+    unique opens and clicks by people (HUMAN_OPENED, human_clicked_at), in one grouped query.
+    Suppressed people are in no group."""
     cr = CampaignRecipient
     rows = db.session.execute(
         select(
@@ -372,7 +373,7 @@ def variant_figures(campaign_id: int) -> dict[int | None, dict]:
             func.count(cr.sent_at),
             func.coalesce(func.sum(case((cr.status == "bounced", 1), else_=0)), 0),
             func.coalesce(func.sum(case((HUMAN_OPENED, 1), else_=0)), 0),
-            func.count(cr.clicked_at),
+            func.count(cr.human_clicked_at),  # people's clicks: a scanner clicking every link picks no winner
             func.coalesce(func.sum(case((cr.status == "held", 1), else_=0)), 0),
         )
         .where(cr.campaign_id == campaign_id, ~func.coalesce(cr.reason, "").startswith("suppressed:"))

@@ -16,6 +16,7 @@ from app.services.campaigns import ab_tests
 from app.services.campaigns.settings import SETTINGS, clean_settings
 from app.services.content.templates import get_template
 from app.services.errors import InvalidState, NotFound
+from app.services.events.verdicts import HUMAN_CLICK, HUMAN_OPEN
 
 EDITABLE = ("draft",)
 
@@ -134,15 +135,22 @@ def campaign_stats(campaign_id: int) -> dict:
             func.count(cr.opened_at),
             func.count(cr.clicked_at),
             func.count(cr.delivered_at),
+            func.count(cr.human_opened_at),
+            func.count(cr.human_clicked_at),
         ).where(cr.campaign_id == campaign_id)
     ).one()
     (total, sent, pending, sending, failed, unknown, bounced, complained, unsubscribed, delivered, held, suppressed,
-     unique_opens, unique_clicks, delivered_at) = row  # fmt: skip
-    counts = dict(
-        db.session.execute(
-            select(Event.event_type, func.count()).where(Event.campaign_id == campaign_id).group_by(Event.event_type)
-        ).all()
-    )
+     unique_opens, unique_clicks, delivered_at, human_unique_opens, human_unique_clicks) = row  # fmt: skip
+    counts, human = {}, {}
+    for event_type, verdict, n in db.session.execute(
+        select(Event.event_type, Event.verdict, func.count())
+        .where(Event.campaign_id == campaign_id)
+        .group_by(Event.event_type, Event.verdict)
+    ):
+        counts[event_type] = counts.get(event_type, 0) + n
+        # Recorded before verdicts existed (None): a person's, as the figures said then.
+        if verdict is None or verdict in (HUMAN_CLICK if event_type == "click" else HUMAN_OPEN):
+            human[event_type] = human.get(event_type, 0) + n
     return {
         "total_recipients": total,
         "sent": sent,
@@ -159,6 +167,13 @@ def campaign_stats(campaign_id: int) -> dict:
         "unique_opens": unique_opens,
         "clicks": counts.get("click", 0),
         "unique_clicks": unique_clicks,
+        # People only (events/verdicts.py): Apple's prefetches, scanners and unknown machines left out.
+        "human_opens": human.get("open", 0),
+        "human_unique_opens": human_unique_opens,
+        "human_clicks": human.get("click", 0),
+        "human_unique_clicks": human_unique_clicks,
+        "machine_opens": counts.get("open", 0) - human.get("open", 0),
+        "machine_clicks": counts.get("click", 0) - human.get("click", 0),
     }
 
 

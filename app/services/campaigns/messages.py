@@ -1,5 +1,6 @@
 """Building a campaign's messages: compiled once per campaign, rendered and assembled per recipient."""
 
+import re
 import secrets
 from collections import OrderedDict
 
@@ -13,6 +14,7 @@ from app.services.campaigns.send_checks import subscriber_rows
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import CompiledMessage, build_context
 from app.services.delivery import dkim, senders
+from app.services.events.verdicts import HONEYPOT_POSITION
 from app.services.tokens import TokenMaker
 
 # One worker process sends many batches of the same campaign: compile once per campaign.
@@ -28,10 +30,12 @@ def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
         _compiled.move_to_end(key)
         return hit
     snap = variant.snapshot if variant else campaign.snapshot
-    links = dict(db.session.execute(select(Link.url, Link.id).where(Link.campaign_id == campaign.id)).all())
+    rows = db.session.execute(select(Link.url, Link.id, Link.position).where(Link.campaign_id == campaign.id)).all()
+    links = {url: link_id for url, link_id, _ in rows}
+    trap = next((url for url, _, position in rows if position == HONEYPOT_POSITION), None)
     compiled = CompiledMessage(
         snap["subject"],
-        snap["body_html"],
+        with_honeypot(snap["body_html"], trap) if trap else snap["body_html"],
         snap.get("body_text"),
         snap.get("preview_text"),
         link_ids=links,
@@ -41,6 +45,22 @@ def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
     while len(_compiled) > 32:
         _compiled.popitem(last=False)
     return compiled
+
+
+_BODY_CLOSE = re.compile(r"</body\s*>", re.I)
+_HONEYPOT = (
+    '<a href="{}" style="display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;mso-hide:all" '
+    'aria-hidden="true" tabindex="-1"></a>'
+)
+
+
+def with_honeypot(html: str, url: str) -> str:
+    """The HTML with a link no person sees or can reach by keyboard, last in the body: whatever
+    follows it is a machine walking the message (events/verdicts.py)."""
+    anchor = _HONEYPOT.format(url)
+    closes = list(_BODY_CLOSE.finditer(html))
+    at = closes[-1].start() if closes else len(html)
+    return html[:at] + anchor + html[at:]
 
 
 class MessageFactory:

@@ -27,6 +27,7 @@ from app.services.campaigns import ab_tests
 from app.services.content.rendering import extract_links
 from app.services.delivery import identity_routing, warming_holds
 from app.services.delivery.mailbox_cache import email_domain, refresh_domains
+from app.services.events.verdicts import HONEYPOT_POSITION
 
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
 LIMIT_WAIT = "waiting: "  # held back by the provider's daily quota (not a failure, not a retry)
@@ -98,13 +99,19 @@ def _uncached_domains(workspace_id: int, on_lists) -> list[str]:
 
 
 def _create_links(campaign: Campaign) -> None:
+    """The campaign's tracked links, from 1 in the order they appear, and at 0 the hidden honeypot
+    that only machines follow (events/verdicts.py; messages.compiled_for puts it in each message)."""
     if not campaign.track_clicks:
         return
     urls = extract_links(campaign.snapshot["body_html"])
-    if urls:
-        db.session.execute(
-            insert(Link), [{"campaign_id": campaign.id, "position": i, "url": u} for i, u in enumerate(urls, 1)]
-        )
+    trap = {"campaign_id": campaign.id, "position": HONEYPOT_POSITION, "url": honeypot_url()}
+    db.session.execute(
+        insert(Link), [trap] + [{"campaign_id": campaign.id, "position": i, "url": u} for i, u in enumerate(urls, 1)]
+    )
+
+
+def honeypot_url() -> str:
+    return f"{current_app.config['BASE_URL']}/t/trap"
 
 
 def batch_ranges(campaign_id: int, size: int) -> list[tuple[int, int]]:

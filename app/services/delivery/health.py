@@ -247,7 +247,7 @@ def _delivery_counts(scope: Scope, first: date, last: date) -> dict:
 def _engagement_counts(scope: Scope, start: datetime, end: datetime) -> tuple[int, int]:
     """(tracked campaign messages sent in [start, end), how many of them were opened or clicked)."""
     cr = CampaignRecipient
-    engaged = or_(HUMAN_OPENED, cr.clicked_at.is_not(None))
+    engaged = or_(HUMAN_OPENED, cr.human_clicked_at.is_not(None))
     tracked, opened = db.session.execute(
         select(func.count(), func.coalesce(func.sum(case((engaged, 1), else_=0)), 0)).where(
             *_recipients_of(scope, start, tracked=True), cr.sent_at >= start, cr.sent_at < end

@@ -107,7 +107,7 @@ def engagement_order(rows):
     (`rows`: the recipients table, aliased, being ordered)."""
     past = _cr.alias("past")
     last = (
-        select(func.max(func.coalesce(past.c.clicked_at, past.c.opened_at)))
+        select(func.max(func.coalesce(past.c.human_clicked_at, past.c.human_opened_at)))  # people's, not machines
         .where(past.c.subscriber_id == rows.c.subscriber_id, past.c.campaign_id != rows.c.campaign_id)
         .scalar_subquery()
     )

@@ -5,6 +5,8 @@
     mailin           bounces, complaints and replies that reach a VERP return path by SMTP
     tracking         opens, clicks and unsubscribes from recipients (pixel and links)
     message_tracking opens and clicks of transactional messages (written straight away: few)
+    verdicts         a person's open or click, or a machine's (Apple's prefetch, a proxy, a scanner): the rules
+    engagement       judging the drain's hits with those rules, human figures, re-judging history
     event_log        writing many event rows once each, in few statements
 
 The vocabulary (event and bounce types) is app/event_types.py; events fan out to a workspace's

@@ -49,6 +49,7 @@ _EVENT_COLUMNS = {
     "link_id": "integer",
     "user_agent": "varchar",
     "ip": "varchar",
+    "verdict": "varchar",
     "data": "jsonb",
     "occurred_at": "timestamptz",
     "created_at": "timestamptz",
@@ -61,7 +62,7 @@ _INSERT_EVENTS_PG = text(
 
 
 def _insert_pg(rows: list[dict]) -> dict[str, int]:
-    """PostgreSQL: one statement with one array per column (15 parameters, not 15 per row: a
+    """PostgreSQL: one statement with one array per column (16 parameters, not 16 per row: a
     multi-row VALUES of 1,000 events spent most of its time having its placeholders parsed)."""
     params = {c: [r[c] for r in rows] for c in _EVENT_COLUMNS}
     params["data"] = [None if d is None else json.dumps(d) for d in params["data"]]

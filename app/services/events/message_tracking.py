@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from app.extensions import db
 from app.models import Event, Message
 from app.services.delivery.transactional import CLICK_PURPOSE, OPEN_PURPOSE
+from app.services.events import engagement, verdicts
 from app.services.tokens import read_token
 
 
@@ -17,32 +18,37 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def record_message_open(token: str, user_agent: str | None, ip: str | None) -> bool:
+def record_message_open(token: str, user_agent: str | None, ip: str | None, method: str = "GET") -> bool:
     """The first open is kept on the message and every open goes to the event log; False for a bad token."""
     ids = read_token(OPEN_PURPOSE, token, 1)
     msg = db.session.get(Message, ids[0]) if ids else None
     if msg is None:
         return False
-    _track(msg, "open", None, user_agent, ip)
+    _track(msg, "open", None, user_agent, ip, method)
     return True
 
 
-def record_message_click(token: str, user_agent: str | None, ip: str | None) -> str | None:
+def record_message_click(token: str, user_agent: str | None, ip: str | None, method: str = "GET") -> str | None:
     """The URL recorded for that link of that message (None for a bad token); the click is logged."""
     ids = read_token(CLICK_PURPOSE, token, 2)
     msg = db.session.get(Message, ids[0]) if ids else None
     links = (msg.links or []) if msg is not None else []
     if msg is None or not 1 <= ids[1] <= len(links):
         return None
-    _track(msg, "click", links[ids[1] - 1], user_agent, ip)
+    _track(msg, "click", links[ids[1] - 1], user_agent, ip, method)
     return links[ids[1] - 1]
 
 
-def _track(msg: Message, kind: str, url: str | None, user_agent: str | None, ip: str | None) -> None:
+def _track(msg: Message, kind: str, url: str | None, user_agent: str | None, ip: str | None, method: str) -> None:
+    """The raw first open and click on the message; every hit to the event log with its verdict (one
+    message has no campaign's bursts or honeypot: the rules of a single hit judge it)."""
     now = _now()
     msg.opened_at = msg.opened_at or now  # a click proves an open, even with images blocked
     if kind == "click":
         msg.clicked_at = msg.clicked_at or now
+    seconds = (now - msg.sent_at).total_seconds() if msg.sent_at else None
+    hit = verdicts.Hit(kind, "HEAD" if method == "HEAD" else "GET", user_agent, ip, seconds)
+    verdict, signals = verdicts.classify(hit, engagement.ranges())
     db.session.execute(
         insert(Event).values(
             workspace_id=msg.workspace_id,
@@ -51,7 +57,8 @@ def _track(msg: Message, kind: str, url: str | None, user_agent: str | None, ip:
             subscriber_id=msg.subscriber_id,
             user_agent=(user_agent or "")[:500] or None,
             ip=(ip or "")[:64] or None,
-            data={"message_id": msg.id, **({"url": url} if url else {})},
+            verdict=verdict,
+            data={"message_id": msg.id, "signals": signals, **({"url": url} if url else {})},
             occurred_at=now,
             created_at=now,
         )

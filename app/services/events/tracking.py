@@ -19,6 +19,7 @@ from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
 from app.models.base import UTCDateTime
 from app.redis_client import get_redis
 from app.services.audience.contacts import unsubscribe
+from app.services.events import engagement
 from app.services.events.event_log import insert_events
 from app.services.tokens import make_token, read_token
 
@@ -27,15 +28,15 @@ LOCK_KEY = "herald:hits:lock"
 _links: "OrderedDict[int, str]" = OrderedDict()
 
 
-def _push(kind: str, recipient_id: int, link_id: int | None, user_agent: str | None, ip: str | None, r=None) -> None:
-    hit = json.dumps(
-        [kind, os.urandom(9).hex(), recipient_id, link_id, time.time(), (user_agent or "")[:500], (ip or "")[:64]],
-        separators=(",", ":"),
-    )
-    (r or get_redis()).rpush(HITS_KEY, hit)
+def _push(kind: str, recipient_id: int, link_id: int | None, user_agent, ip, method: str, r=None) -> None:
+    hit = [kind, os.urandom(9).hex(), recipient_id, link_id, time.time(), (user_agent or "")[:500], (ip or "")[:64]]
+    hit.append("HEAD" if method == "HEAD" else "GET")
+    (r or get_redis()).rpush(HITS_KEY, json.dumps(hit, separators=(",", ":")))
 
 
-def record_open(token: str, user_agent: str | None, ip: str | None, secret: str | None = None, r=None) -> bool:
+def record_open(
+    token: str, user_agent: str | None, ip: str | None, secret: str | None = None, r=None, method: str = "GET"
+) -> bool:
     """Queue an open for the recipient in the token; False (and nothing stored) for a bad token.
 
     With `secret` and a Redis client given it needs no Flask context (the pixel middleware).
@@ -43,7 +44,7 @@ def record_open(token: str, user_agent: str | None, ip: str | None, secret: str 
     ids = read_token("open", token, 1, secret=secret)
     if ids is None:
         return False
-    _push("open", ids[0], None, user_agent, ip, r)
+    _push("open", ids[0], None, user_agent, ip, method, r)
     return True
 
 
@@ -60,7 +61,7 @@ def link_url(link_id: int) -> str | None:
     return url
 
 
-def record_click(token: str, user_agent: str | None, ip: str | None) -> str | None:
+def record_click(token: str, user_agent: str | None, ip: str | None, method: str = "GET") -> str | None:
     """Queue a click and return the URL to redirect to; None for a bad token."""
     ids = read_token("click", token, 2)
     if ids is None:
@@ -68,7 +69,7 @@ def record_click(token: str, user_agent: str | None, ip: str | None) -> str | No
     url = link_url(ids[1])
     if url is None:
         return None
-    _push("click", ids[0], ids[1], user_agent, ip)
+    _push("click", ids[0], ids[1], user_agent, ip, method)
     return url
 
 
@@ -95,27 +96,15 @@ def process_hits(max_hits: int = 5000) -> int:
 
 
 def _store_hits(hits: list) -> None:
-    rids = {h[2] for h in hits}
-    owners = {
-        rid: (cid, sid, ws)
-        for rid, cid, sid, ws in db.session.execute(
-            select(
-                CampaignRecipient.id,
-                CampaignRecipient.campaign_id,
-                CampaignRecipient.subscriber_id,
-                Campaign.workspace_id,
-            )
-            .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
-            .where(CampaignRecipient.id.in_(rids))
-        )
-    }
-    rows, first_open, first_click = [], {}, {}
-    for kind, key, rid, link_id, ts, ua, ip in hits:
+    """The hits into the event log, each with its verdict, and the recipients' first opens and clicks,
+    raw and human (engagement.py judges them)."""
+    owners = _owners({h[2] for h in hits})
+    rows = []
+    for kind, key, rid, link_id, ts, ua, ip, *rest in hits:
         owner = owners.get(rid)
         if owner is None:  # recipient deleted since the message went out
             continue
-        at = datetime.fromtimestamp(ts, timezone.utc)
-        cid, sid, ws = owner
+        cid, sid, ws, _ = owner
         rows.append(
             {
                 "workspace_id": ws,
@@ -127,43 +116,91 @@ def _store_hits(hits: list) -> None:
                 "link_id": link_id,
                 "user_agent": ua or None,
                 "ip": ip or None,
-                "occurred_at": at,
+                "occurred_at": datetime.fromtimestamp(ts, timezone.utc),
                 "created_at": datetime.now(timezone.utc),
-                "data": None,
+                "method": rest[0] if rest else "GET",  # hits queued before methods were kept: GET
             }
         )
-        first_open[rid] = min(at, first_open.get(rid, at))
-        if kind == "click":
-            first_click[rid] = min(at, first_click.get(rid, at))
     if not rows:
         return
-    insert_events(rows)  # a batch processed twice after a crash counts once (unique event keys)
-    # A click proves the message was opened, even with images blocked.
-    mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened")
-    mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked")
+    retold = engagement.judge(rows, {rid: o[3] for rid, o in owners.items()})
+    for row in rows:
+        row.pop("method")
+    inserted = insert_events(rows)  # a batch processed twice after a crash counts once (unique event keys)
+    fresh = [row for row in rows if row["event_key"] in inserted]
+    _mark_firsts(fresh)
+    engagement.recount_humans(retold)
 
 
-def mark_recipients(column: str, first_seen: dict, promote_from: tuple, status: str) -> None:
-    """Record first opens or clicks for many recipients in one statement (not one per recipient)."""
+def _owners(rids: set) -> dict:
+    """{recipient id: (campaign id, subscriber id, workspace id, sent at)}."""
+    return {
+        rid: (cid, sid, ws, sent_at)
+        for rid, cid, sid, ws, sent_at in db.session.execute(
+            select(
+                CampaignRecipient.id,
+                CampaignRecipient.campaign_id,
+                CampaignRecipient.subscriber_id,
+                Campaign.workspace_id,
+                CampaignRecipient.sent_at,
+            )
+            .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+            .where(CampaignRecipient.id.in_(rids))
+        )
+    }
+
+
+def _mark_firsts(rows: list[dict]) -> None:
+    """Each recipient's first open and click, raw (any hit) and human (engagement.HUMAN_*)."""
+    first_open, first_click, human_open, human_click = {}, {}, {}, {}
+    for row in rows:
+        rid, at, human = row["recipient_id"], row["occurred_at"], engagement.is_human(row)
+        first_open[rid] = min(at, first_open.get(rid, at))  # a click proves an open, even with images off
+        if human:  # a click implies an open only when the click itself is a person's
+            human_open[rid] = min(at, human_open.get(rid, at))
+        if row["event_type"] == "click":
+            first_click[rid] = min(at, first_click.get(rid, at))
+            if human:
+                human_click[rid] = min(at, human_click.get(rid, at))
+    mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened", human_open)
+    mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked", human_click)
+
+
+def mark_recipients(
+    column: str, first_seen: dict, promote_from: tuple = (), status: str | None = None, human: dict | None = None
+) -> None:
+    """Record first opens or clicks for many recipients in one statement (not one per recipient);
+    with `status`, rows in `promote_from` move to it; `human` ({id: at}, a subset) sets the
+    human_<column> beside it. An earlier time already recorded stays."""
     if not first_seen:
         return
     promote = ", ".join(f"'{s}'" for s in promote_from)  # constants, never user input
     if db.session.get_bind().dialect.name == "postgresql":
+        sets = [f"{column} = LEAST(COALESCE(cr.{column}, v.at), v.at)"]
+        if human is not None:  # LEAST ignores NULLs: a machine's hit leaves the human time as it was
+            sets.append(f"human_{column} = LEAST(cr.human_{column}, v.human)")
+        if status:
+            sets.append(f"status = CASE WHEN cr.status IN ({promote}) THEN '{status}' ELSE cr.status END")
         db.session.execute(
             text(
-                f"UPDATE campaign_recipients AS cr SET {column} = COALESCE(cr.{column}, v.at), "
-                f"status = CASE WHEN cr.status IN ({promote}) THEN '{status}' ELSE cr.status END "
-                "FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamptz[])) AS v(id, at) WHERE cr.id = v.id"
+                f"UPDATE campaign_recipients AS cr SET {', '.join(sets)} FROM unnest(CAST(:ids AS integer[]), "
+                "CAST(:ats AS timestamptz[]), CAST(:humans AS timestamptz[])) AS v(id, at, human) WHERE cr.id = v.id"
             ),
-            {"ids": list(first_seen), "ats": list(first_seen.values())},
-        )
+            {"ids": list(first_seen), "ats": list(first_seen.values()),
+             "humans": [(human or {}).get(i) for i in first_seen]},
+        )  # fmt: skip
         return
+    sets = [f"{column} = MIN(COALESCE({column}, :at), :at)"]
+    if human is not None:
+        sets.append(f"human_{column} = COALESCE(MIN(human_{column}, :human), human_{column}, :human)")
+    if status:
+        sets.append(f"status = CASE WHEN status IN ({promote}) THEN '{status}' ELSE status END")
+    params = [bindparam("at", type_=UTCDateTime)] + (
+        [bindparam("human", type_=UTCDateTime)] if human is not None else []
+    )
     db.session.execute(
-        text(
-            f"UPDATE campaign_recipients SET {column} = COALESCE({column}, :at), "
-            f"status = CASE WHEN status IN ({promote}) THEN '{status}' ELSE status END WHERE id = :id"
-        ).bindparams(bindparam("at", type_=UTCDateTime)),
-        [{"id": i, "at": at} for i, at in first_seen.items()],
+        text(f"UPDATE campaign_recipients SET {', '.join(sets)} WHERE id = :id").bindparams(*params),
+        [{"id": i, "at": at, **({"human": human.get(i)} if human is not None else {})} for i, at in first_seen.items()],
     )
 
 

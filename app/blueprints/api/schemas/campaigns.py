@@ -224,6 +224,21 @@ CAMPAIGN_STATS = response(
             "held",
         )
     }
+    | {
+        "human_opens": COUNT
+        | {
+            "description": "Opens people made: a person's client, or Gmail's or Yahoo's "
+            "image proxy fetching as they open. Apple's prefetches and scanners are left out."
+        },
+        "human_unique_opens": COUNT | {"description": "Recipients a person opened (or clicked) the message for."},
+        "human_clicks": COUNT
+        | {
+            "description": "Clicks people made (scanners, HEAD requests, bursts and the hidden honeypot link left out)."
+        },
+        "human_unique_clicks": COUNT,
+        "machine_opens": COUNT | {"description": "opens − human_opens."},
+        "machine_clicks": COUNT | {"description": "clicks − human_clicks."},
+    }
 )
 _CAMPAIGN_FIELDS = {
     "id": ID,
