@@ -174,3 +174,20 @@ def test_the_rules_page_lists_the_rules_and_the_last_30_days(client, workspace, 
     assert re.search(r'data-verdict="apple_mpp">.*?data-count="1">1 <span[^>]*>50.0%', body, re.S)
     assert 'href="/settings/engagement"' in client.get("/campaigns/").get_data(as_text=True)  # in the navigation
     assert engagement.verdict_shares(workspace.id)["opens"] == {"apple_mpp": 1, "human": 1}
+
+
+def test_opens_and_clicks_reach_outbound_webhooks_with_their_verdict(workspace, smtp_sink, worker, app):
+    from app.models import WebhookDelivery
+    from app.services import outbound_webhooks
+
+    outbound_webhooks.create_endpoint(workspace.id, "https://hooks.example.com/herald", event_types=["open", "click"])
+    db.session.commit()
+    camp, html = _sent(workspace, smtp_sink, worker, 2)
+    _delivered(camp.id, timedelta(minutes=10))
+    web = app.test_client()
+    _hit(web, _urls(html["e0@example.org"])[0], ua="Mozilla/5.0", ip="17.1.1.1")
+    _hit(web, _urls(html["e1@example.org"])[1][0])
+    tracking.process_hits()
+    payloads = sorted((d.payload["type"], d.payload["verdict"], d.payload["email"])
+                      for d in db.session.scalars(select(WebhookDelivery)))  # fmt: skip
+    assert payloads == [("click", "human", "e1@example.org"), ("open", "apple_mpp", "e0@example.org")]

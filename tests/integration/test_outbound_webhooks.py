@@ -30,6 +30,7 @@ PAYLOAD_KEYS = {
     "email",
     "subscriber_id",
     "provider_id",
+    "verdict",
     "data",
 }
 

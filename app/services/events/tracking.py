@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
 from app.models.base import UTCDateTime
 from app.redis_client import get_redis
+from app.services import outbound_webhooks
 from app.services.audience.contacts import unsubscribe
 from app.services.events import engagement
 from app.services.events.event_log import insert_events
@@ -104,7 +105,7 @@ def _store_hits(hits: list) -> None:
         owner = owners.get(rid)
         if owner is None:  # recipient deleted since the message went out
             continue
-        cid, sid, ws, _ = owner
+        cid, sid, ws, _, email = owner
         rows.append(
             {
                 "workspace_id": ws,
@@ -113,6 +114,7 @@ def _store_hits(hits: list) -> None:
                 "campaign_id": cid,
                 "recipient_id": rid,
                 "subscriber_id": sid,
+                "email": email,
                 "link_id": link_id,
                 "user_agent": ua or None,
                 "ip": ip or None,
@@ -130,19 +132,30 @@ def _store_hits(hits: list) -> None:
     fresh = [row for row in rows if row["event_key"] in inserted]
     _mark_firsts(fresh)
     engagement.recount_humans(retold)
+    _fan_out(fresh, inserted)
+
+
+def _fan_out(fresh: list[dict], inserted: dict) -> None:
+    """The new opens and clicks to each workspace's outbound webhooks (with their verdicts)."""
+    by_workspace: dict[int, list[int]] = {}
+    for row in fresh:
+        by_workspace.setdefault(row["workspace_id"], []).append(inserted[row["event_key"]])
+    if any([outbound_webhooks.fan_out(ws, ids) for ws, ids in by_workspace.items()]):
+        outbound_webhooks.run_soon_after_commit()
 
 
 def _owners(rids: set) -> dict:
-    """{recipient id: (campaign id, subscriber id, workspace id, sent at)}."""
+    """{recipient id: (campaign id, subscriber id, workspace id, sent at, email)}."""
     return {
-        rid: (cid, sid, ws, sent_at)
-        for rid, cid, sid, ws, sent_at in db.session.execute(
+        rid: (cid, sid, ws, sent_at, email)
+        for rid, cid, sid, ws, sent_at, email in db.session.execute(
             select(
                 CampaignRecipient.id,
                 CampaignRecipient.campaign_id,
                 CampaignRecipient.subscriber_id,
                 Campaign.workspace_id,
                 CampaignRecipient.sent_at,
+                CampaignRecipient.email,
             )
             .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
             .where(CampaignRecipient.id.in_(rids))

@@ -17,11 +17,13 @@ Payload (the JSON body of every POST):
     {"id": "evt_123", "type": "bounce",
      "occurred_at": "2025-05-01T10:00:00.000000+00:00", "created_at": "2025-05-01T10:00:01.250000+00:00",
      "campaign_id": 7, "recipient_id": 42, "message_id": null, "email": "ann@example.com",
-     "subscriber_id": 9, "provider_id": 1, "data": {...}}
+     "subscriber_id": 9, "provider_id": 1, "verdict": null, "data": {...}}
 
 `type` is one of app.event_types.EVENT_TYPES (or `test` for "Send test event", whose id is
 `evt_test_<hex>`); `message_id` is Herald's transactional message id (null for campaign mail);
-`data` is the event's details as stored (bounce diagnostic, clicked URL, ...). Times are UTC.
+`verdict` is an open's or a click's (human, proxy, apple_mpp, scanner, unknown:
+app/services/events/verdicts.py; null for other events); `data` is the event's details as stored
+(bounce diagnostic, clicked URL, an open's or click's signals, ...). Times are UTC.
 `alert.raised` (id `evt_alert_<alert id>`) has no row in the event log: `fan_out_notice` writes its
 deliveries from the payload services/platform/alerts builds, with the alert in `data`.
 

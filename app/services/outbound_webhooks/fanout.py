@@ -38,6 +38,7 @@ def event_payload(event) -> dict:
         "email": event.email,
         "subscriber_id": event.subscriber_id,
         "provider_id": event.provider_id,
+        "verdict": event.verdict,  # an open's or a click's: human, proxy, apple_mpp, scanner, unknown
         "data": event.data,
     }
 
@@ -53,7 +54,8 @@ _FAN_OUT_SQL = text(
     "  'id', 'evt_' || e.id, 'type', e.event_type,"
     f"  'occurred_at', {_ISO_SQL.format('e.occurred_at')}, 'created_at', {_ISO_SQL.format('e.created_at')},"
     "  'campaign_id', e.campaign_id, 'recipient_id', e.recipient_id, 'message_id', e.message_id,"
-    "  'email', e.email, 'subscriber_id', e.subscriber_id, 'provider_id', e.provider_id, 'data', e.data),"
+    "  'email', e.email, 'subscriber_id', e.subscriber_id, 'provider_id', e.provider_id, 'verdict', e.verdict,"
+    "  'data', e.data),"
     "  'pending', 0, :now, :now"
     " FROM events e JOIN webhook_endpoints w ON w.workspace_id = e.workspace_id AND w.is_active"
     "  AND (w.event_types IS NULL OR jsonb_typeof(w.event_types) = 'null' OR w.event_types ? e.event_type)"
@@ -92,7 +94,7 @@ def fan_out_portable(workspace_id: int, ids: list[int], chunk: int = 5000) -> in
     now, created = utc_now(), 0
     columns = [getattr(Event, name) for name in ("id", "event_type", "occurred_at", "created_at", "data")]
     columns += [Event.campaign_id, Event.recipient_id, Event.message_id, Event.email]
-    columns += [Event.subscriber_id, Event.provider_id]
+    columns += [Event.subscriber_id, Event.provider_id, Event.verdict]
     for start in range(0, len(ids), chunk):
         events = db.session.execute(
             select(*columns)

@@ -19,6 +19,7 @@ PAYLOAD_KEYS = (
     "email",
     "subscriber_id",
     "provider_id",
+    "verdict",
     "data",
 )
 
