@@ -78,6 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.api_keys import bp as api_keys_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.campaigns import bp as campaigns_bp
+    from app.blueprints.deliveries import bp as deliveries_bp
     from app.blueprints.domains import bp as domains_bp
     from app.blueprints.email_templates import bp as templates_bp
     from app.blueprints.ips import bp as ips_bp
@@ -106,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
         media_bp,
         campaigns_bp,
         messages_bp,
+        deliveries_bp,
         providers_bp,
         domains_bp,
         pools_bp,

@@ -97,6 +97,8 @@ class CampaignRecipient(db.Model):
     # Who carried the message (failover may pick another than the campaign's) and its id there.
     provider_id: Mapped[int | None] = mapped_column()
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    # What the hand-off answered: the SMTP server's "250 2.0.0 Ok: queued as …", an API's status.
+    handoff_reply: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A temporary refusal (4xx) is retried with backoff: how many tries so far, and not before when.

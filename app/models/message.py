@@ -47,6 +47,7 @@ class Message(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(255))
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    handoff_reply: Mapped[str | None] = mapped_column(String(500))  # what the hand-off answered
     # How it authenticated when handed off: {from_domain, dkim_domain, envelope_domain, dkim_aligned, spf_aligned}.
     authentication: Mapped[dict | None] = mapped_column(JSONType)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -28,6 +28,10 @@ class SendResult:
     detail: str | None = None
     enhanced: str | None = None  # RFC 3463 enhanced status code, e.g. "5.1.1"
 
+    def reply(self) -> str | None:
+        """What the hand-off answered, as the message trail shows it: "250 2.0.0 Ok: queued as …"."""
+        return " ".join(str(part) for part in (self.code, self.detail) if part)[:500] or None
+
 
 class TransportUnavailable(Exception):
     """Nothing was handed off: the provider could not be reached, refused the credentials,

@@ -29,8 +29,8 @@ def _sent(workspace, smtp_sink, worker, n: int):
 
 def _urls(html: str) -> tuple[str, list[str]]:
     """(the pixel, the tracked links in order: the honeypot last)."""
-    pixel = re.search(r'src="http://herald\.test(/t/o/[^"]+)"', html).group(1)
-    return pixel, re.findall(r'href="http://herald\.test(/t/c/[^"]+)"', html)
+    pixel = re.search(r'src="https?://[^/"]+(/t/o/[^"]+)"', html).group(1)
+    return pixel, re.findall(r'href="https?://[^/"]+(/t/c/[^"]+)"', html)
 
 
 def _delivered(camp_id: int, ago: timedelta) -> None:

@@ -13,6 +13,7 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     alerts,
     blocks,
     campaigns,
+    deliveries,
     designs,
     domains,
     email_templates,

@@ -63,6 +63,9 @@ TAGS = {
     "recurring or A/B-tested, paused, resumed and cancelled.",
     "Messages": "Transactional email, one message at a time (order confirmations, password resets, codes): "
     "sent at once on a queue of its own, never behind a campaign.",
+    "Insights": "What happened to a message: its whole trail, from queued to the hand-off's exact reply, "
+    "deliveries, deferrals, bounces with the diagnostic, and each open and click with its verdict (a person, "
+    "or Apple's prefetch, a proxy, a scanner).",
     "Webhooks": "Outbound webhooks: URLs that receive the workspace's normalized events (delivery, bounce, "
     "complaint, open, click, unsubscribe, reply, ...) as JSON signed with HMAC-SHA256 "
     "(`X-Herald-Signature: t=<unix time>,v1=<hex>` over `<t>.<body>`), retried with backoff.",

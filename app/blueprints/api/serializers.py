@@ -315,3 +315,26 @@ def alert_json(a) -> dict:
         "updated_at": iso(a.updated_at),
         "resolved_at": iso(a.resolved_at),
     }
+
+
+def delivery_json(d) -> dict:
+    """A message and its trail (services/events/trail.Delivery)."""
+    sent = next((s.t for s in d.steps if s.type == "handed off"), None)
+    return {
+        "kind": d.kind,
+        "id": d.id,
+        "to": d.to,
+        "subject": d.subject,
+        "campaign_id": d.campaign_id,
+        "campaign_name": d.campaign_name,
+        "message_id": d.message_id,
+        "provider": d.provider,
+        "provider_message_id": d.provider_message_id,
+        "status": d.status,
+        "sent_at": iso(sent),
+        "trail": [
+            {"t": iso(s.t), "type": s.type, "detail": s.detail, "smtp_code": s.smtp_code, "smtp_reply": s.smtp_reply,
+             "verdict": s.verdict, "signals": s.signals}
+            for s in d.steps
+        ],
+    }  # fmt: skip

@@ -61,6 +61,7 @@ _mark_sent = (
         reason=None,
         provider_id=bindparam("pid"),
         provider_message_id=bindparam("pmid"),
+        handoff_reply=bindparam("reply"),
     )
 )
 
@@ -131,9 +132,9 @@ def record(out: "ChunkOutcome", retries: list | None = None, waiting: list | Non
 
 _MARK_SENT_MANY = text(
     "UPDATE campaign_recipients AS cr SET status = 'sent', sent_at = v.ts, message_id = v.mid, reason = NULL,"
-    " provider_id = v.pid, provider_message_id = v.pmid"
+    " provider_id = v.pid, provider_message_id = v.pmid, handoff_reply = v.reply"
     " FROM unnest(CAST(:ids AS integer[]), CAST(:ts AS timestamptz[]), CAST(:mids AS text[]),"
-    " CAST(:pids AS integer[]), CAST(:pmids AS text[])) AS v(id, ts, mid, pid, pmid)"
+    " CAST(:pids AS integer[]), CAST(:pmids AS text[]), CAST(:replies AS text[])) AS v(id, ts, mid, pid, pmid, reply)"
     " WHERE cr.id = v.id"
 )
 
@@ -151,6 +152,7 @@ def _record_sent(sent: list) -> None:
             "mids": [r["mid"] for r in sent],
             "pids": [r["pid"] for r in sent],
             "pmids": [r["pmid"] for r in sent],
+            "replies": [r["reply"] for r in sent],
         },
     )
 
@@ -239,7 +241,8 @@ class ChunkOutcome:
         return [{"rid": rid} for rid, _ in claimed if rid not in done]
 
     def _sent(self, rid, sid, email, mid, provider, result) -> None:
-        self.sent.append({"rid": rid, "ts": _now(), "mid": mid, "pid": provider.id, "pmid": result.provider_message_id})
+        self.sent.append({"rid": rid, "ts": _now(), "mid": mid, "pid": provider.id, "pmid": result.provider_message_id,
+                          "reply": result.reply()})  # fmt: skip
 
     def _not_taken(self, rid, sid, email, mid, provider, result) -> None:
         self.fail(rid, result.detail or "")  # the provider cannot take the address: no bounce

@@ -511,8 +511,9 @@ def deliver_message(message_id: int, final_attempt: bool = True) -> str:
     common = {"subject": rendered.subject[:998], "provider_id": provider.id, "links": links or None}
     if result.ok:
         return _finish(
-            msg, "sent", None, message_id=mid, sent_at=_now(), provider_message_id=result.provider_message_id, **common
-        )
+            msg, "sent", None, message_id=mid, sent_at=_now(), provider_message_id=result.provider_message_id,
+            handoff_reply=result.reply(), **common
+        )  # fmt: skip
     if result.failure == "unknown":
         return _finish(msg, "unknown", f"hand-off unknown: {result.detail}", message_id=mid, **common)
     if result.failure == "temporary":

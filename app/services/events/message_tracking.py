@@ -54,6 +54,8 @@ def _track(msg: Message, kind: str, url: str | None, user_agent: str | None, ip:
             workspace_id=msg.workspace_id,
             event_key=f"message-{kind}:{secrets.token_hex(9)}",
             event_type=kind,
+            message_id=msg.id,
+            email=msg.to_email,
             subscriber_id=msg.subscriber_id,
             user_agent=(user_agent or "")[:500] or None,
             ip=(ip or "")[:64] or None,

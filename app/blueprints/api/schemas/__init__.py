@@ -17,6 +17,7 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
 - campaigns: send windows, recurrence, A/B tests, campaigns, runs and recipients
 - messages: transactional messages
+- deliveries: the message trail (a message's steps, searched by address or Message-ID)
 - webhook_endpoints: outbound webhook endpoints and their deliveries
 
 `SCHEMAS` below joins them in the order the reference page lists them; names are unique across
@@ -28,6 +29,7 @@ from app.blueprints.api.schemas import (
     blocks,
     campaigns,
     common,
+    deliveries,
     designs,
     domains,
     email_templates,
@@ -63,6 +65,7 @@ _MODULES = (
     images,
     campaigns,
     messages,
+    deliveries,
     webhook_endpoints,
 )
 SCHEMAS: dict[str, dict] = {name: schema for module in _MODULES for name, schema in module.SCHEMAS.items()}
