@@ -122,6 +122,7 @@ class CampaignRecipient(db.Model):
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)
+Index("ix_campaign_recipients_email", CampaignRecipient.email)  # message search by address
 
 # Where a row counts as a unique human open (A/B winners, health's engagement, warming's order): a
 # person opened it, or clicked (events/verdicts.py tells them from Apple's prefetches and scanners).

@@ -38,6 +38,7 @@ class Event(db.Model):
 
 Index("ix_events_campaign_type", Event.campaign_id, Event.event_type)
 Index("ix_events_workspace_time", Event.workspace_id, Event.occurred_at)
+Index("ix_events_recipient_id", Event.recipient_id)  # a recipient's trail; re-judging their clicks
 
 
 class CaughtMessage(db.Model):

@@ -4,17 +4,20 @@ deferred, bounced with the diagnostic, each open and click with its verdict, uns
 complained, replied.
 
 Campaign messages are recipient rows, transactional ones Message rows; what came back is the
-event log. A search reads the workspace's rows by an indexed column and their events by
-recipient or message: it never scans the event log.
+event log. A search reads rows by an index only — the address (campaign_recipients.email, messages'
+(workspace, to_email)), the row id inside Herald's own Message-IDs, a provider's id with its
+provider — and their events by recipient or message: it never scans a table.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, Message, Provider
+from app.services.audience.contacts import normalize_email
 from app.services.errors import ValidationError
 from app.services.events.provider_events import provider_id_forms
 
@@ -93,14 +96,34 @@ def _ids(message_id: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((f"<{bare}>", bare, *provider_id_forms(message_id))))
 
 
+# Herald's own Message-IDs name their row: <campaign.recipient.random@domain>, <m<message>.random@domain>.
+_CAMPAIGN_MID = re.compile(r"^<?(\d{1,12})\.(\d{1,12})\.[0-9a-f]+@", re.I)
+_MESSAGE_MID = re.compile(r"^<?m(\d{1,12})\.[0-9a-f]+@", re.I)
+
+
+def _address(email: str) -> str:
+    """The address as Herald stores it (normalized, lower-case), so the search uses the index."""
+    try:
+        return normalize_email(email)
+    except ValidationError:
+        return email.lower()
+
+
+def _workspace_providers(workspace_id: int):
+    return select(Provider.id).where(Provider.workspace_id == workspace_id)
+
+
 def _campaign_deliveries(workspace_id: int, email: str | None, message_id: str | None) -> list[Delivery]:
     cr = CampaignRecipient
     match = []
     if email:
-        match.append(func.lower(cr.email) == email.lower())
+        match.append(cr.email == _address(email))
     if message_id:
         forms = _ids(message_id)
-        match += [cr.message_id.in_(forms), cr.provider_message_id.in_(forms)]
+        if ours := _CAMPAIGN_MID.match(message_id.strip()):
+            match.append((cr.id == int(ours.group(2))) & cr.message_id.in_(forms))
+        # A provider's id, through the (provider, provider message id) index.
+        match.append(cr.provider_id.in_(_workspace_providers(workspace_id)) & cr.provider_message_id.in_(forms))
     rows = db.session.execute(
         select(cr, Campaign.name, Campaign.snapshot, Provider.name)
         .join(Campaign, Campaign.id == cr.campaign_id)
@@ -148,10 +171,14 @@ def _code(reply: str | None) -> int | None:
 def _transactional(workspace_id: int, email: str | None, message_id: str | None) -> list[Delivery]:
     match = []
     if email:
-        match.append(func.lower(Message.to_email) == email.lower())
+        match.append(Message.to_email == _address(email))
     if message_id:
         forms = _ids(message_id)
-        match += [Message.message_id.in_(forms), Message.provider_message_id.in_(forms)]
+        if ours := _MESSAGE_MID.match(message_id.strip()):
+            match.append((Message.id == int(ours.group(1))) & Message.message_id.in_(forms))
+        match.append(
+            Message.provider_id.in_(_workspace_providers(workspace_id)) & Message.provider_message_id.in_(forms)
+        )
     rows = db.session.execute(
         select(Message, Provider.name)
         .outerjoin(Provider, Provider.id == Message.provider_id)
