@@ -2,8 +2,9 @@
 caught messages of the development outbox."""
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.event_types import EVENT_TYPES  # noqa: F401  (one list, shared with the providers)
@@ -146,3 +147,25 @@ class WebhookDelivery(db.Model):
 
 Index("ix_webhook_deliveries_endpoint", WebhookDelivery.endpoint_id, WebhookDelivery.created_at)
 Index("ix_webhook_deliveries_due", WebhookDelivery.status, WebhookDelivery.next_attempt_at)
+
+
+class Order(db.Model):
+    """A purchase reported by the shop (POST /orders), attributed to the campaign whose message the
+    buyer last clicked as a person within the workspace's window (events/attribution.py)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))  # the shop's id: sending it again changes nothing
+    email: Mapped[str] = mapped_column(String(320))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    items: Mapped[list | None] = mapped_column(JSONType)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The campaign (and recipient row) credited, and by what: "click" or "open"; None: no email's.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    recipient_id: Mapped[int | None] = mapped_column()
+    attributed_by: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

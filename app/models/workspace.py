@@ -18,6 +18,10 @@ class Workspace(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Attribution (events/attribution.py): an order is credited to the last human click within this
+    # many days; with open_hours above 0, else to the last human open within that many hours.
+    attribution_click_days: Mapped[int] = mapped_column(default=5, server_default="5")
+    attribution_open_hours: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -23,6 +23,7 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     lists,
     messages,
     openapi,
+    orders,
     pools,
     providers,
     subscribers,

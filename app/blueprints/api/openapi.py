@@ -63,6 +63,9 @@ TAGS = {
     "recurring or A/B-tested, paused, resumed and cancelled.",
     "Messages": "Transactional email, one message at a time (order confirmations, password resets, codes): "
     "sent at once on a queue of its own, never behind a campaign.",
+    "Orders": "What the shop sold, each order credited to the campaign whose message the buyer last clicked "
+    "as a person (scanners and prefetches earn nothing) within the workspace's window: campaigns then show "
+    "conversions and revenue.",
     "Insights": "What happened to a message: its whole trail, from queued to the hand-off's exact reply, "
     "deliveries, deferrals, bounces with the diagnostic, and each open and click with its verdict (a person, "
     "or Apple's prefetch, a proxy, a scanner).",
@@ -118,9 +121,11 @@ def _operation(op: Operation) -> dict:
         schema = f"{op.response}Page" if op.paginated else op.response
     else:
         schema = {"type": "object"} if op.media_type == "application/json" else {"type": "string"}
-    responses = {str(op.status): {"description": STATUS_TEXT.get(op.status, "OK")}}
-    if op.status != 204:
-        responses[str(op.status)]["content"] = {op.media_type: {"schema": schema}}
+    responses = {}
+    for status in (op.status, *op.also):
+        responses[str(status)] = {"description": STATUS_TEXT.get(status, "OK")}
+        if status != 204:
+            responses[str(status)]["content"] = {op.media_type: {"schema": schema}}
     for status in op.error_statuses:
         responses[str(status)] = ERROR_RESPONSES[status][0]
     doc = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag], "responses": responses}

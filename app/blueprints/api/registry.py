@@ -52,6 +52,7 @@ class Operation:
     multipart: str | None = None  # component schema of a multipart/form-data body (the alternative to `body`)
     response: str | None = None  # component schema of the success answer
     status: int = 200
+    also: tuple[int, ...] = ()  # other success statuses with the same answer (an idempotent create's 200)
     paginated: bool = False
     query: tuple[Param, ...] = ()
     errors: tuple[int, ...] = ()

@@ -338,3 +338,19 @@ def delivery_json(d) -> dict:
             for s in d.steps
         ],
     }  # fmt: skip
+
+
+def order_json(o) -> dict:
+    return {
+        "id": o.id,
+        "external_id": o.external_id,
+        "email": o.email,
+        "subscriber_id": o.subscriber_id,
+        "amount": float(o.amount),
+        "currency": o.currency,
+        "items": o.items,
+        "placed_at": iso(o.placed_at),
+        "campaign_id": o.campaign_id,
+        "attributed_by": o.attributed_by,
+        "created_at": iso(o.created_at),
+    }

@@ -18,10 +18,16 @@ TIMEZONES = sorted(available_timezones())
 @workspace_view
 def workspace():
     errors = {}
-    form = {"name": g.workspace.name, "timezone": g.workspace.timezone}
+    ws = g.workspace
+    form = {"name": ws.name, "timezone": ws.timezone, "attribution_click_days": ws.attribution_click_days,
+            "attribution_open_hours": ws.attribution_open_hours}  # fmt: skip
     if request.method == "POST":
         form = request.form
-        saved, errors = attempt(update_workspace, g.workspace, form.get("name"), form.get("timezone"))
+        saved, errors = attempt(
+            update_workspace, ws, form.get("name"), form.get("timezone"),
+            form.get("attribution_click_days", ws.attribution_click_days),
+            form.get("attribution_open_hours", ws.attribution_open_hours),
+        )  # fmt: skip
         if saved:
             flash("Workspace settings saved.", "success")
             return redirect(url_for("settings.workspace"))

@@ -16,6 +16,7 @@ from app.services.campaigns import ab_tests
 from app.services.campaigns.settings import SETTINGS, clean_settings
 from app.services.content.templates import get_template
 from app.services.errors import InvalidState, NotFound
+from app.services.events.attribution import campaign_revenue
 from app.services.events.verdicts import HUMAN_CLICK, HUMAN_OPEN
 
 EDITABLE = ("draft",)
@@ -174,6 +175,7 @@ def campaign_stats(campaign_id: int) -> dict:
         "human_unique_clicks": human_unique_clicks,
         "machine_opens": counts.get("open", 0) - human.get("open", 0),
         "machine_clicks": counts.get("click", 0) - human.get("click", 0),
+        **campaign_revenue(campaign_id),  # orders credited to it (events/attribution.py)
     }
 
 

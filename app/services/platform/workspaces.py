@@ -178,8 +178,19 @@ def workspace_timezone(workspace_id: int) -> str:
     return db.session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id)) or "UTC"
 
 
-def update_workspace(workspace: Workspace, name: str, timezone_name: str) -> Workspace:
-    """Rename a workspace and set the timezone its pages show times in."""
+def update_workspace(
+    workspace: Workspace, name: str, timezone_name: str, click_days=None, open_hours=None
+) -> Workspace:
+    """Rename a workspace, set the timezone its pages show times in and (when given) its attribution
+    window: orders credited to a human click within `click_days`, or an open within `open_hours` (0: no)."""
+    if click_days is not None or open_hours is not None:
+        from app.services.events.attribution import clean_window
+
+        days, hours = clean_window(
+            workspace.attribution_click_days if click_days is None else click_days,
+            workspace.attribution_open_hours if open_hours is None else open_hours,
+        )
+        workspace.attribution_click_days, workspace.attribution_open_hours = days, hours
     errors = {}
     if not (name or "").strip():
         errors["name"] = "Give the workspace a name."

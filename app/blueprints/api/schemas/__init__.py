@@ -17,6 +17,7 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
 - campaigns: send windows, recurrence, A/B tests, campaigns, runs and recipients
 - messages: transactional messages
+- orders: orders the shop reports, credited to the campaign a person last clicked
 - deliveries: the message trail (a message's steps, searched by address or Message-ID)
 - webhook_endpoints: outbound webhook endpoints and their deliveries
 
@@ -38,6 +39,7 @@ from app.blueprints.api.schemas import (
     ips,
     lists,
     messages,
+    orders,
     pools,
     providers,
     subscribers,
@@ -66,6 +68,7 @@ _MODULES = (
     campaigns,
     messages,
     deliveries,
+    orders,
     webhook_endpoints,
 )
 SCHEMAS: dict[str, dict] = {name: schema for module in _MODULES for name, schema in module.SCHEMAS.items()}

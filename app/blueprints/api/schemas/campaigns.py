@@ -238,6 +238,13 @@ CAMPAIGN_STATS = response(
         "human_unique_clicks": COUNT,
         "machine_opens": COUNT | {"description": "opens − human_opens."},
         "machine_clicks": COUNT | {"description": "clicks − human_clicks."},
+        "conversions": COUNT | {"description": "Orders credited to the campaign (POST /orders)."},
+        "revenue": {"type": "number", "description": "The credited orders' total in revenue_currency."},
+        "revenue_currency": {
+            "type": ["string", "null"],
+            "description": "The commonest currency of the "
+            "credited orders (sums of different currencies mean nothing); null: none.",
+        },
     }
 )
 _CAMPAIGN_FIELDS = {
