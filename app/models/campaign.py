@@ -22,6 +22,7 @@ RECIPIENT_STATUSES = (
     "failed",
     "unknown",  # the hand-off was interrupted: the provider may or may not have the message
     "held",  # an A/B test's remainder, waiting for the winning variant
+    "held_out",  # the holdout group: never sent, to compare what the campaign earned against
 )
 
 
@@ -39,6 +40,8 @@ class Campaign(db.Model):
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("sending_identities.id", ondelete="SET NULL"))
     # The sending pool (lane) its mail goes through (None: the workspace's default for its kind).
     pool_id: Mapped[int | None] = mapped_column(ForeignKey("sending_pools.id", ondelete="SET NULL"))
+    # A share (0–50%) of the audience never sent, chosen deterministically (events/holdouts.py).
+    holdout_percent: Mapped[int] = mapped_column(default=0, server_default="0")
     category: Mapped[str] = mapped_column(String(20), default="marketing")
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     track_opens: Mapped[bool] = mapped_column(default=True)

@@ -170,6 +170,7 @@ def campaign_detail_json(page: CampaignPage) -> dict:
         "ab_test": c.ab_test or None,
         "ab_phase": c.ab_phase,
         "replies": c.replies,
+        "holdout": page.holdout,
     }
 
 

@@ -18,6 +18,7 @@ _READERS = {
     "id": lambda f, name: f.get(name) or None,
     "ids": lambda f, name: int_list(f.getlist(name)),
     "flag": lambda f, name: f.get(name) == "on",
+    "percent": lambda f, name: (f.get(name) or "").strip() or 0,
     "send_window": lambda f, name: window_data(f),
     "recurrence": lambda f, name: recurrence_data(f),
 }

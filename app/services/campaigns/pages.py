@@ -45,7 +45,7 @@ from app.services.delivery import (
     routing,
     warming_holds,
 )
-from app.services.events import mailin
+from app.services.events import holdouts, mailin
 from app.services.pagination import paginate
 
 RECIPIENTS_PER_PAGE = 50
@@ -135,6 +135,7 @@ class CampaignPage:
     recipients: RecipientsPage | None  # only when asked for
     sender: SenderCheck
     by_mailbox_provider: list[MailboxProviderRow] | None  # with the recipients, once there are recipient rows
+    holdout: dict | None = None  # sent against held out (events/holdouts.py), once a campaign with one started
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def campaign_page(
         recipients=_recipients(c, recipient_status, recipients_page) if recipients_page else None,
         sender=_sender(workspace_id, c),
         by_mailbox_provider=_by_mailbox_provider(c.id) if recipients_page and started and not series else None,
+        holdout=holdouts.report(c) if started and not series else None,
     )
 
 

@@ -58,7 +58,7 @@ Cleaner = Callable[[object, Scope], object]
 
 
 # What a setting holds; the form reads, and the API schema describes, each kind in one way.
-KINDS = ("text", "email", "id", "ids", "flag", "send_window", "recurrence", "routing")
+KINDS = ("text", "email", "id", "ids", "flag", "percent", "send_window", "recurrence", "routing")
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,20 @@ def _flag(value, scope: Scope) -> bool:
     return bool(value)
 
 
+MAX_HOLDOUT = 50
+
+
+def _holdout(value, scope: Scope) -> int:
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise ValidationError(f"The holdout is a whole percentage from 0 to {MAX_HOLDOUT}.")
+    percent = int(str(value).strip())
+    if percent > MAX_HOLDOUT:
+        raise ValidationError(f"Hold out at most {MAX_HOLDOUT}% of the audience.")
+    return percent
+
+
 def _window(value, scope: Scope) -> dict | None:
     return clean_window(value, scope.timezone)
 
@@ -226,6 +240,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("track_opens", "flag", _flag, default=True, copied_to_runs=True),
     Setting("track_clicks", "flag", _flag, default=True, copied_to_runs=True),
+    Setting(
+        "holdout_percent",
+        "percent",
+        _holdout,
+        default=0,
+        description=f"A share of the audience (0–{MAX_HOLDOUT}%) never sent, chosen deterministically and "
+        "recorded as held_out: the campaign then compares the conversion rate and revenue per recipient of "
+        "those sent against those held out, with 95% confidence intervals.",
+        copied_to_runs=True,
+    ),
     Setting("send_window", "send_window", _window, copied_to_runs=True, in_summary=True),
     Setting("recurrence", "recurrence", _recurrence, in_summary=True),
 )

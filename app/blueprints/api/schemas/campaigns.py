@@ -184,6 +184,7 @@ _INPUT_OF_KIND = {
     "id": lambda s: ID if s.required else {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
     "ids": lambda s: {**ID_LIST, "minItems": 1},
     "flag": lambda s: {"type": "boolean", "default": s.default},
+    "percent": lambda s: {"type": ["integer", "string", "null"], "default": s.default},
     "routing": lambda s: ROUTING_INPUT,
     "send_window": lambda s: ref("SendWindow"),
     "recurrence": lambda s: ref("Recurrence"),
@@ -280,6 +281,11 @@ CAMPAIGN = response(
         "reply_to": {"type": ["string", "null"]},
         "track_opens": {"type": "boolean"},
         "track_clicks": {"type": "boolean"},
+        "holdout_percent": {"type": "integer", "minimum": 0, "maximum": 50},
+        "holdout": {
+            "oneOf": [ref("HoldoutReport"), {"type": "null"}],
+            "description": "With a holdout, once sent: sent against held out (null: no holdout).",
+        },
         "last_error": {"type": ["string", "null"]},
         "updated_at": TIMESTAMP,
         "stats": ref("CampaignStats"),
@@ -343,6 +349,41 @@ RECIPIENT = response(
     }
 )
 
+_GROUP = obj(
+    {
+        "recipients": COUNT,
+        "conversions": COUNT | {"description": "People who placed an order in the window."},
+        "conversion_rate": {"type": ["number", "null"]},
+        "revenue": {"type": "number", "description": "Their orders' total in `currency`."},
+        "revenue_per_recipient": {"type": ["number", "null"]},
+    },
+    required=("recipients", "conversions", "conversion_rate", "revenue", "revenue_per_recipient"),
+)
+_DIFFERENCE = {
+    "oneOf": [
+        obj({"value": {"type": "number"}, "low": {"type": "number"}, "high": {"type": "number"}},
+            required=("value", "low", "high")),
+        {"type": "null"},
+    ],
+    "description": "Sent − held out, with its 95% confidence interval; null with fewer than 2 in a group.",
+}  # fmt: skip
+HOLDOUT_REPORT = response(
+    {
+        "window_days": COUNT | {"description": "Orders from the campaign's start for this many days count."},
+        "currency": {"type": ["string", "null"]},
+        "sent": _GROUP,
+        "held_out": _GROUP,
+        "conversion_rate_difference": _DIFFERENCE | {"description": "Newcombe's hybrid score interval."},
+        "revenue_per_recipient_difference": _DIFFERENCE | {"description": "Welch's interval."},
+        "verdict": {
+            "type": "string",
+            "description": "In words; “too few recipients to tell” when a group has "
+            "under 100 people or the interval is too wide to mean anything.",
+        },
+    },
+    description="A campaign with a holdout group: what those sent did against those held out.",
+)
+
 SCHEMAS: dict[str, dict] = {
     "SendWindow": SEND_WINDOW,
     "Recurrence": RECURRENCE,
@@ -354,6 +395,7 @@ SCHEMAS: dict[str, dict] = {
     "CampaignPatch": CAMPAIGN_PATCH,
     "CampaignRun": CAMPAIGN_RUN,
     "Campaign": CAMPAIGN,
+    "HoldoutReport": HOLDOUT_REPORT,
     "CampaignSummary": CAMPAIGN_SUMMARY,
     "CampaignStats": CAMPAIGN_STATS,
     "CampaignSending": CAMPAIGN_SENDING,
