@@ -1,9 +1,11 @@
-"""The message trail: every message to an address, or with a Message-ID, and what happened to it."""
+"""Insights: the message trail (every message to an address, or with a Message-ID, and what happened
+to it) and a campaign's figures over time."""
 
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.serializers import delivery_json
-from app.services.events import trail
+from app.services.campaigns import drafts
+from app.services.events import insights, trail
 
 TAG = "Insights"
 
@@ -29,3 +31,29 @@ def find_deliveries(query: dict):
     open and click with its verdict and signals, unsubscribed, complained. Give `email` or `message_id`."""
     found = trail.search(workspace_id(), query.get("email"), query.get("message_id"))
     return {"items": [delivery_json(d) for d in found]}
+
+
+@operation(
+    "GET",
+    "/campaigns/{campaign_id}/insights",
+    "A campaign's figures over time",
+    tag=TAG,
+    response="CampaignInsights",
+    query=(
+        Param("interval", {"enum": list(insights.INTERVALS), "default": "hour"}),
+        Param("group_by", {"enum": list(insights.GROUPS)}, "Split by mailbox provider, sending identity or domain."),
+        Param("from", {"type": "string", "maxLength": 40}, "ISO 8601: buckets from this time."),
+        Param("to", {"type": "string", "maxLength": 40}, "ISO 8601: buckets before this time."),
+    ),
+)
+def campaign_insights(campaign_id: int, query: dict):
+    """Sent, delivered, bounced, deferred, opens and clicks (raw and by people; unique and in all),
+    unsubscribes, complaints and replies per hour (UTC) or day (the workspace's), optionally per mailbox
+    provider, identity or domain; totals with each rate and its denominator."""
+    campaign = drafts.get_campaign(workspace_id(), campaign_id)
+    result = insights.campaign_series(campaign, query.get("interval") or "hour", query.get("group_by"),
+                                      query.get("from"), query.get("to"))  # fmt: skip
+    for s in result["series"]:
+        for p in s["points"]:
+            p["t"] = p["t"].isoformat()
+    return result

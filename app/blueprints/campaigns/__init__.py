@@ -1,6 +1,10 @@
 """Campaigns: index, new, edit, show with live progress, send."""
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+import csv
+import io
+from datetime import timedelta
+
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.campaigns import forms
 from app.blueprints.helpers import attempt, commit, page_number, workspace_view
@@ -9,6 +13,7 @@ from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.content import templates
 from app.services.delivery import identities
+from app.services.events import insights as event_insights
 from app.services.events import mailin
 from app.services.ids import as_id
 from app.services.pagination import paginate
@@ -131,6 +136,66 @@ def show(campaign_id):
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
     page = pages.campaign_page(g.ws_id, campaign_id, recipient_status=status, recipients_page=page_number())
     return render_template("campaigns/show.html", rstatuses=RECIPIENT_STATUSES, **_context(page.progress, page))
+
+
+@bp.route("/<int:campaign_id>/insights")
+@workspace_view
+def insights(campaign_id):
+    """The campaign's figures over time: a chart and the table under it, raw and human side by side."""
+    c = drafts.get_campaign(g.ws_id, campaign_id)
+    interval = request.args.get("interval") if request.args.get("interval") in event_insights.INTERVALS else "hour"
+    group_by = request.args.get("group_by") if request.args.get("group_by") in event_insights.GROUPS else None
+    result = event_insights.campaign_series(c, interval, group_by)
+    return render_template("campaigns/insights.html", c=c, result=result, figure=insights_figure(result),
+                           interval=interval, group_by=group_by, groups=event_insights.GROUPS)  # fmt: skip
+
+
+@bp.route("/<int:campaign_id>/insights.csv")
+@workspace_view
+def insights_csv(campaign_id):
+    c = drafts.get_campaign(g.ws_id, campaign_id)
+    interval = request.args.get("interval") if request.args.get("interval") in event_insights.INTERVALS else "hour"
+    group_by = request.args.get("group_by") if request.args.get("group_by") in event_insights.GROUPS else None
+    out = io.StringIO()
+    csv.writer(out).writerows(event_insights.csv_rows(event_insights.campaign_series(c, interval, group_by)))
+    name = f"campaign-{c.id}-{interval}{'-by-' + group_by if group_by else ''}.csv"
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"}
+    )
+
+
+def insights_figure(result: dict) -> dict:
+    """Per bucket, bars for what was sent, bounced and deferred, and lines for the people who opened and
+    clicked beside the raw opens, summed over the groups: readable without reading numbers."""
+    buckets: dict = {}
+    for s in result["series"]:
+        for p in s["points"]:
+            into = buckets.setdefault(p["t"], dict.fromkeys(p, 0))
+            for k, v in p.items():
+                if k != "t":
+                    into[k] += v
+    times = sorted(buckets)
+    x = [t.isoformat() for t in times]
+    col = lambda m: [buckets[t][m] for t in times]  # noqa: E731
+    step = timedelta(hours=1) if result["interval"] == "hour" else timedelta(days=1)
+    xaxis = {"type": "date", "tickformat": "%d %b %H:%M" if result["interval"] == "hour" else "%d %b"}
+    if times:  # room either side, so one bucket reads as a bar and not as a point in time
+        xaxis["range"] = [(times[0] - step).isoformat(), (times[-1] + step).isoformat()]
+    lines = {"type": "scatter", "mode": "lines+markers"}
+    # On a date axis a bar's width is in milliseconds: a quarter of the bucket each, three side by side.
+    bars = {"type": "bar", "width": step.total_seconds() * 1000 / 4}
+    return {
+        "data": [
+            {**bars, "name": "Sent", "x": x, "y": col("sent"), "marker": {"color": "#adb5bd"}},
+            {**bars, "name": "Bounced", "x": x, "y": col("bounced"), "marker": {"color": "#d63939"}},
+            {**bars, "name": "Deferred", "x": x, "y": col("deferred"), "marker": {"color": "#f59f00"}},
+            {**lines, "name": "Opened by people", "x": x, "y": col("human_unique_opens"), "line": {"color": "#206bc4"}},
+            {**lines, "name": "Opened, raw", "x": x, "y": col("unique_opens"),
+             "line": {"color": "#206bc4", "dash": "dot"}},
+            {**lines, "name": "Clicked by people", "x": x, "y": col("human_unique_clicks"), "line": {"color": "#ae3ec9"}},
+        ],
+        "layout": {"barmode": "group", "xaxis": xaxis, "yaxis": {"title": {"text": "recipients"}, "rangemode": "tozero"}},
+    }  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/replies/<int:inbound_id>")

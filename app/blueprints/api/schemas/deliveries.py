@@ -1,6 +1,8 @@
-"""The message trail: a message's whole history, searched by address or Message-ID."""
+"""Insights: a message's whole history (the trail, searched by address or Message-ID), and a
+campaign's figures over time."""
 
 from app.blueprints.api.schemas.common import ID, MAYBE_TIMESTAMP, TIMESTAMP, obj, response
+from app.services.events.insights import METRICS as _METRICS
 
 VERDICT = {
     "enum": ["human", "proxy", "apple_mpp", "scanner", "unknown", None],
@@ -51,3 +53,43 @@ SCHEMAS: dict[str, dict] = {
     ),
     "DeliveryList": response({"items": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}),
 }
+
+_POINT = {
+    "type": "object",
+    "required": ["t"],
+    "properties": {"t": TIMESTAMP, **{m: {"type": "integer", "minimum": 0} for m in _METRICS}},
+    "additionalProperties": False,
+}
+_RATE = obj(
+    {
+        "value": {"type": ["number", "null"], "description": "null: nothing to divide by, or (delivery_rate) "
+                  "no provider reported deliveries."},
+        "numerator": {"type": "integer"},
+        "denominator": {"type": "integer"},
+        "of": {"type": "string", "description": "What the denominator counts (delivered, or sent when no "
+               "provider reported deliveries)."},
+    },
+    required=("value", "numerator", "denominator", "of"),
+)  # fmt: skip
+SCHEMAS["CampaignInsights"] = response(
+    {
+        "interval": {"enum": ["hour", "day"]},
+        "group_by": {"enum": [None, "mailbox_provider", "identity", "domain"]},
+        "series": {
+            "type": "array",
+            "items": obj(
+                {"key": {"type": ["string", "integer", "null"]}, "label": {"type": "string"},
+                 "points": {"type": "array", "items": _POINT}},
+                required=("key", "label", "points"),
+            ),
+        },
+        "totals": {
+            "type": "object",
+            "properties": {**{m: {"type": "integer"} for m in _METRICS},
+                           "rates": {"type": "object", "additionalProperties": _RATE}},
+            "additionalProperties": False,
+        },
+    },
+    description="A campaign's figures per hour (UTC) or day (the workspace's), raw and human side by side; "
+    "the series add up to the totals.",
+)  # fmt: skip

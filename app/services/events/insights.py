@@ -1,0 +1,230 @@
+"""A campaign's figures over time: hourly or daily buckets, split by mailbox provider, sending identity
+or sending domain, raw and human side by side, and totals whose rates carry their denominators.
+
+Everything is read for one campaign through its indexes (recipient rows by campaign, events by
+campaign and type): a handful of grouped queries whatever the campaign's size. What a recipient row
+holds is bucketed by its own time (sent_at, delivered_at, the first opens and clicks); what comes back
+as events by when it happened. Hours are UTC hours; days are the workspace's days (its timezone).
+The series add up to the totals, and the totals to the campaign's stats.
+"""
+
+from collections import defaultdict
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Integer, and_, case, cast, func, null, select
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, Event, SendingDomain, SendingIdentity
+from app.services.delivery.mailbox_providers import group_label
+from app.services.errors import ValidationError
+from app.services.events.verdicts import HUMAN_CLICK, HUMAN_OPEN
+from app.services.platform.workspaces import workspace_timezone
+
+INTERVALS = ("hour", "day")
+GROUPS = ("mailbox_provider", "identity", "domain")
+# From the recipient rows: each metric is the rows whose column falls in the bucket.
+ROW_METRICS = {
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "unique_opens": "opened_at",
+    "human_unique_opens": "human_opened_at",
+    "unique_clicks": "clicked_at",
+    "human_unique_clicks": "human_clicked_at",
+}
+# From the event log: (event type, only a person's?) per metric.
+EVENT_METRICS = {
+    "opens": ("open", False),
+    "human_opens": ("open", True),
+    "clicks": ("click", False),
+    "human_clicks": ("click", True),
+    "bounced": ("bounce", False),
+    "deferred": ("delivery_delay", False),
+    "complaints": ("complaint", False),
+    "unsubscribes": ("unsubscribe", False),
+    "replies": ("reply", False),
+}
+METRICS = (*ROW_METRICS, *EVENT_METRICS)
+# Each rate: (numerator, denominator); a rate is given with its denominator's count.
+RATES = {
+    "delivery_rate": ("delivered", "sent"),
+    "open_rate": ("human_unique_opens", "delivered_or_sent"),
+    "raw_open_rate": ("unique_opens", "delivered_or_sent"),
+    "click_rate": ("human_unique_clicks", "delivered_or_sent"),
+    "click_to_open_rate": ("human_unique_clicks", "human_unique_opens"),
+    "bounce_rate": ("bounced", "sent"),
+    "complaint_rate": ("complaints", "delivered_or_sent"),
+    "unsubscribe_rate": ("unsubscribes", "delivered_or_sent"),
+}
+MAX_BUCKETS = 24 * 93  # three months of hours
+
+
+def _parse_time(value, name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            f"{name} is an ISO 8601 date or time, such as 2026-12-01.", {name: "Not a time."}
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def campaign_series(campaign: Campaign, interval: str = "hour", group_by: str | None = None,
+                    start=None, end=None) -> dict:  # fmt: skip
+    """{"interval", "group_by", "series": [{"key", "label", "points": [{"t", metric: n}]}], "totals"}."""
+    if interval not in INTERVALS:
+        raise ValidationError("interval is hour or day.", {"interval": "hour or day."})
+    if group_by not in (None, "", *GROUPS):
+        raise ValidationError(f"group_by is one of: {', '.join(GROUPS)}.", {"group_by": "Unknown grouping."})
+    start, end = _parse_time(start, "from"), _parse_time(end, "to")
+    if start and end and end <= start:
+        raise ValidationError("to comes after from.", {"to": "Before from."})
+    tz = workspace_timezone(campaign.workspace_id)
+    counts: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(METRICS, 0)))  # group -> t -> metrics
+    for metric, column in ROW_METRICS.items():
+        for group, t, n in _row_counts(campaign, column, interval, tz, group_by or None, start, end):
+            counts[group][t][metric] += n
+    for group, t, metric, n in _event_counts(campaign, interval, tz, group_by or None, start, end):
+        counts[group][t][metric] += n
+    series = [
+        {"key": group, "label": _label(group_by, group, campaign),
+         "points": [{"t": t, **m} for t, m in sorted(points.items())][-MAX_BUCKETS:]}
+        for group, points in counts.items()
+    ]  # fmt: skip
+    series.sort(key=lambda s: -sum(p["sent"] for p in s["points"]))
+    return {"interval": interval, "group_by": group_by or None, "series": series, "totals": totals_of(series)}
+
+
+def totals_of(series: list[dict]) -> dict:
+    """Every metric summed over the series, and each rate {value, numerator, denominator, of}."""
+    out = dict.fromkeys(METRICS, 0)
+    for s in series:
+        for p in s["points"]:
+            for m in METRICS:
+                out[m] += p[m]
+    out["delivered_or_sent"] = out["delivered"] or out["sent"]
+    rates = {}
+    for name, (num, den) in RATES.items():
+        of = out[den]
+        rates[name] = {"value": out[num] / of if of else None, "numerator": out[num], "denominator": of,
+                       "of": ("delivered" if out["delivered"] else "sent") if den == "delivered_or_sent" else den}  # fmt: skip
+    out.pop("delivered_or_sent")
+    if not out["delivered"]:  # nobody reported a delivery (an SMTP relay does not): unknown, not 0%
+        rates["delivery_rate"]["value"] = None
+    return {**out, "rates": rates}
+
+
+def _bucket(column, interval: str, tz: str):
+    """(SQL expression, key -> start of the bucket as an aware datetime). PostgreSQL names the hour
+    or the local day itself; SQLite knows no timezones, so it groups by quarter hour there and Python
+    names the bucket (every offset in use is a whole number of quarter hours)."""
+    zone = ZoneInfo(tz)
+    if db.session.get_bind().dialect.name == "postgresql":
+        if interval == "hour":
+            return func.date_trunc("hour", func.timezone("UTC", column)), lambda k: k.replace(tzinfo=timezone.utc)
+        return func.date(func.timezone(tz, column)), lambda k: datetime.combine(k, time(0), zone)
+    quarter = cast(func.strftime("%s", column), Integer) // 900
+
+    def read(k):
+        at = datetime.fromtimestamp(k * 900, timezone.utc)
+        if interval == "hour":
+            return at.replace(minute=0)
+        return datetime.combine(at.astimezone(zone).date(), time(0), zone)
+
+    return quarter, read
+
+
+def _group_column(group_by: str | None, campaign: Campaign):
+    cr = CampaignRecipient
+    if group_by == "mailbox_provider":
+        return cr.mailbox_provider
+    if group_by == "identity":
+        return cr.identity_id
+    if group_by == "domain":
+        own = campaign.from_email.rpartition("@")[2].lower()
+        return func.coalesce(SendingDomain.domain, own)
+    return None
+
+
+def _with_group(stmt, group_by: str | None):
+    if group_by == "domain":
+        cr = CampaignRecipient
+        stmt = stmt.outerjoin(SendingIdentity, SendingIdentity.id == cr.identity_id).outerjoin(
+            SendingDomain, SendingDomain.id == SendingIdentity.sending_domain_id
+        )
+    return stmt
+
+
+def _row_counts(campaign, column_name: str, interval, tz, group_by, start, end):
+    cr = CampaignRecipient
+    column = getattr(cr, column_name)
+    bucket, read = _bucket(column, interval, tz)
+    group = _group_column(group_by, campaign)
+    cols = [group if group is not None else null(), bucket, func.count()]
+    stmt = _with_group(select(*cols).select_from(cr), group_by).where(
+        cr.campaign_id == campaign.id, column.is_not(None)
+    )
+    stmt = _in_range(stmt, column, start, end).group_by(*([group] if group is not None else []), bucket)
+    merged: dict = defaultdict(int)
+    for g, key, n in db.session.execute(stmt):
+        merged[(g, read(key))] += n
+    return [(g, t, n) for (g, t), n in merged.items()]
+
+
+def _event_counts(campaign, interval, tz, group_by, start, end):
+    cr = CampaignRecipient
+    bucket, read = _bucket(Event.occurred_at, interval, tz)
+    group = _group_column(group_by, campaign)
+    types = sorted({t for t, _ in EVENT_METRICS.values()})
+    human = case(
+        (and_(Event.event_type == "open", Event.verdict.in_(HUMAN_OPEN) | Event.verdict.is_(None)), 1),
+        (and_(Event.event_type == "click", Event.verdict.in_(HUMAN_CLICK) | Event.verdict.is_(None)), 1),
+        else_=0,
+    )
+    cols = [group if group is not None else null(), bucket, Event.event_type,
+            func.count(), func.coalesce(func.sum(human), 0)]  # fmt: skip
+    stmt = select(*cols).select_from(Event)
+    if group is not None:
+        stmt = _with_group(stmt.outerjoin(cr, cr.id == Event.recipient_id), group_by)
+    stmt = stmt.where(Event.campaign_id == campaign.id, Event.event_type.in_(types))
+    stmt = _in_range(stmt, Event.occurred_at, start, end).group_by(
+        *([group] if group is not None else []), bucket, Event.event_type
+    )
+    merged: dict = defaultdict(int)
+    for g, key, event_type, n, people in db.session.execute(stmt):
+        t = read(key)
+        for metric, (wanted, only_people) in EVENT_METRICS.items():
+            if wanted == event_type:
+                merged[(g, t, metric)] += people if only_people else n
+    return [(g, t, m, n) for (g, t, m), n in merged.items()]
+
+
+def _in_range(stmt, column, start, end):
+    if start is not None:
+        stmt = stmt.where(column >= start)
+    if end is not None:
+        stmt = stmt.where(column < end)
+    return stmt
+
+
+def _label(group_by: str | None, key, campaign: Campaign) -> str:
+    if group_by == "mailbox_provider":
+        return group_label(key)
+    if group_by == "identity":
+        if key is None:
+            return f"{campaign.from_email} (the campaign's own From)"
+        identity = db.session.get(SendingIdentity, key)
+        return identity.email if identity else f"identity {key} (deleted)"
+    if group_by == "domain":
+        return key or "—"
+    return "All recipients"
+
+
+def csv_rows(result: dict):
+    """The series as CSV rows: a header, then one row per group and bucket."""
+    yield ["group", "t", *METRICS]
+    for s in result["series"]:
+        for p in s["points"]:
+            yield [s["label"], p["t"].isoformat(), *(p[m] for m in METRICS)]
