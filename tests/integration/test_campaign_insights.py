@@ -80,3 +80,20 @@ def test_the_insights_page_draws_a_chart_and_exports_csv(client, workspace, smtp
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
     assert rows[0][:3] == ["group", "t", "sent"] and sum(int(r[2]) for r in rows[1:]) == 5
     assert client.get(f"/campaigns/{camp.id}/insights?interval=<script>").status_code == 200  # bad input: the default
+
+
+def test_clicks_per_link_raw_and_by_people(api, conforms, client, workspace, smtp_sink, worker, app):
+    camp = _campaign(workspace, smtp_sink, worker, app)
+    html = smtp_sink.messages[1]["message"].get_body(("html",)).get_content()
+    web = app.test_client()
+    _hit(web, _urls(html)[1][1], ua="curl/8.5.0")  # a scanner on the second link
+    _hit(web, _urls(html)[1][3])  # the hidden trap
+    tracking.process_hits()
+    body = conforms(api.get(f"/campaigns/{camp.id}/links"), "CampaignLinks")
+    links = {item["url"]: item for item in body["links"]}
+    assert [item["position"] for item in body["links"]] == [1, 2, 3] and body["trap"] == 1
+    shoes, hats = links["https://shop.example.com/shoes"], links["https://shop.example.com/hats"]
+    assert (shoes["clicks"], shoes["human_clicks"], shoes["human_clickers"]) == (1, 1, 1)  # o0's click
+    assert (hats["clicks"], hats["human_clicks"], hats["clickers"]) == (1, 0, 1)
+    page = client.get(f"/campaigns/{camp.id}/insights").get_data(as_text=True)
+    assert 'id="insights-links"' in page and 'id="insights-trap"' in page

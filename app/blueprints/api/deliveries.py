@@ -57,3 +57,10 @@ def campaign_insights(campaign_id: int, query: dict):
         for p in s["points"]:
             p["t"] = p["t"].isoformat()
     return result
+
+
+@operation("GET", "/campaigns/{campaign_id}/links", "A campaign's clicks per link", tag=TAG, response="CampaignLinks")
+def campaign_links(campaign_id: int):
+    """Each tracked link in the order the message shows it, with clicks and clickers raw and by people;
+    `trap`: clicks on the hidden honeypot link, which only machines follow."""
+    return insights.campaign_links(drafts.get_campaign(workspace_id(), campaign_id))

@@ -147,7 +147,8 @@ def insights(campaign_id):
     group_by = request.args.get("group_by") if request.args.get("group_by") in event_insights.GROUPS else None
     result = event_insights.campaign_series(c, interval, group_by)
     return render_template("campaigns/insights.html", c=c, result=result, figure=insights_figure(result),
-                           interval=interval, group_by=group_by, groups=event_insights.GROUPS)  # fmt: skip
+                           interval=interval, group_by=group_by, groups=event_insights.GROUPS,
+                           links=event_insights.campaign_links(c))  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/insights.csv")

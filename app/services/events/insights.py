@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, cast, func, null, select
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Event, SendingDomain, SendingIdentity
+from app.models import Campaign, CampaignRecipient, Event, Link, SendingDomain, SendingIdentity
 from app.services.delivery.mailbox_providers import group_label
 from app.services.errors import ValidationError
-from app.services.events.verdicts import HUMAN_CLICK, HUMAN_OPEN
+from app.services.events.verdicts import HONEYPOT_POSITION, HUMAN_CLICK, HUMAN_OPEN
 from app.services.platform.workspaces import workspace_timezone
 
 INTERVALS = ("hour", "day")
@@ -228,3 +228,36 @@ def csv_rows(result: dict):
     for s in result["series"]:
         for p in s["points"]:
             yield [s["label"], p["t"].isoformat(), *(p[m] for m in METRICS)]
+
+
+def campaign_links(campaign: Campaign) -> dict:
+    """Clicks per link in the order the message shows them, raw and by people (one grouped query):
+    {"links": [{link_id, position, url, clicks, human_clicks, clickers, human_clickers}], "trap": n}.
+    The hidden honeypot (position 0) is not a link anyone sees: its clicks are given apart."""
+    human = (Event.verdict.in_(HUMAN_CLICK) | Event.verdict.is_(None)).label("human")
+    per_click = (
+        select(Event.link_id, Event.recipient_id, human)
+        .where(Event.campaign_id == campaign.id, Event.event_type == "click", Event.link_id.is_not(None))
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(
+            Link.id, Link.position, Link.url, func.count(per_click.c.link_id),
+            func.coalesce(func.sum(case((per_click.c.human, 1), else_=0)), 0),
+            func.count(func.distinct(per_click.c.recipient_id)),
+            func.count(func.distinct(case((per_click.c.human, per_click.c.recipient_id)))),
+        )
+        .select_from(Link)
+        .outerjoin(per_click, per_click.c.link_id == Link.id)
+        .where(Link.campaign_id == campaign.id)
+        .group_by(Link.id, Link.position, Link.url)
+        .order_by(Link.position)
+    ).all()  # fmt: skip
+    links, trap = [], 0
+    for link_id, position, url, clicks, people, clickers, human_clickers in rows:
+        if position == HONEYPOT_POSITION:
+            trap = clicks
+            continue
+        links.append({"link_id": link_id, "position": position, "url": url, "clicks": clicks,
+                      "human_clicks": int(people), "clickers": clickers, "human_clickers": human_clickers})  # fmt: skip
+    return {"links": links, "trap": trap}

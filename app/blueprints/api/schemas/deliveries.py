@@ -93,3 +93,19 @@ SCHEMAS["CampaignInsights"] = response(
     description="A campaign's figures per hour (UTC) or day (the workspace's), raw and human side by side; "
     "the series add up to the totals.",
 )  # fmt: skip
+
+SCHEMAS["CampaignLinks"] = response(
+    {
+        "links": {
+            "type": "array",
+            "items": obj(
+                {"link_id": ID, "position": {"type": "integer", "minimum": 1}, "url": {"type": "string"},
+                 "clicks": {"type": "integer"}, "human_clicks": {"type": "integer"},
+                 "clickers": {"type": "integer", "description": "Recipients who clicked it."},
+                 "human_clickers": {"type": "integer"}},
+                required=("link_id", "position", "url", "clicks", "human_clicks", "clickers", "human_clickers"),
+            ),
+        },
+        "trap": {"type": "integer", "description": "Clicks on the hidden honeypot link: machines walking the message."},
+    }
+)  # fmt: skip
