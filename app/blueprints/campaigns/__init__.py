@@ -138,13 +138,19 @@ def show(campaign_id):
     return render_template("campaigns/show.html", rstatuses=RECIPIENT_STATUSES, **_context(page.progress, page))
 
 
+def _insights_args() -> tuple[str, str | None]:
+    """The interval and split asked for; anything else is the default (per hour, no split)."""
+    interval = request.args.get("interval") if request.args.get("interval") in event_insights.INTERVALS else "hour"
+    group_by = request.args.get("group_by") if request.args.get("group_by") in event_insights.GROUPS else None
+    return interval, group_by
+
+
 @bp.route("/<int:campaign_id>/insights")
 @workspace_view
 def insights(campaign_id):
     """The campaign's figures over time: a chart and the table under it, raw and human side by side."""
     c = drafts.get_campaign(g.ws_id, campaign_id)
-    interval = request.args.get("interval") if request.args.get("interval") in event_insights.INTERVALS else "hour"
-    group_by = request.args.get("group_by") if request.args.get("group_by") in event_insights.GROUPS else None
+    interval, group_by = _insights_args()
     result = event_insights.campaign_series(c, interval, group_by)
     return render_template("campaigns/insights.html", c=c, result=result, figure=insights_figure(result),
                            interval=interval, group_by=group_by, groups=event_insights.GROUPS,
@@ -155,8 +161,7 @@ def insights(campaign_id):
 @workspace_view
 def insights_csv(campaign_id):
     c = drafts.get_campaign(g.ws_id, campaign_id)
-    interval = request.args.get("interval") if request.args.get("interval") in event_insights.INTERVALS else "hour"
-    group_by = request.args.get("group_by") if request.args.get("group_by") in event_insights.GROUPS else None
+    interval, group_by = _insights_args()
     out = io.StringIO()
     csv.writer(out).writerows(event_insights.csv_rows(event_insights.campaign_series(c, interval, group_by)))
     name = f"campaign-{c.id}-{interval}{'-by-' + group_by if group_by else ''}.csv"
