@@ -280,14 +280,17 @@ def test_a_chunk_holds_back_the_throttled_pairs_recipients_and_sends_the_others_
     monkeypatch.setattr(sending, "HELD_WAIT_SECONDS", 0)  # leave the held ones for later
     scheduled = []
     monkeypatch.setattr(dispatch, "enqueue_batch_at", lambda *args: scheduled.append(args))
+    started = time.monotonic()
     sending.send_batch(camp.id, *batch)
+    # Gmail's slots refill at 4/s while the batch runs: a slow machine lets a few more through.
+    slots = 2 + int((time.monotonic() - started) * 4)
     sent = [m["rcpt_tos"][0] for m in smtp_sink.messages]
-    assert {a.split("@")[1] for a in sent[:10]} == {MICROSOFT}  # every Microsoft recipient, none waiting
-    assert sum(1 for a in sent if a.endswith(GMAIL)) <= 2  # the first Gmail slot(s), no more
+    assert sum(1 for a in sent if a.endswith(MICROSOFT)) == 10  # every Microsoft recipient, none waiting
+    assert sum(1 for a in sent if a.endswith(GMAIL)) <= slots  # Gmail's slots, no more
     held = db.session.scalars(
         select(CampaignRecipient).where(CampaignRecipient.status == "pending").order_by(CampaignRecipient.id)
     ).all()
-    assert len(held) >= 8 and all(r.email.endswith(GMAIL) and r.attempts == 0 for r in held)
+    assert len(held) >= 10 - slots and all(r.email.endswith(GMAIL) and r.attempts == 0 for r in held)
     assert {r.reason for r in held} == {f"throttled: Gmail is deferring mail from shop.example.com ({DEFERRAL})"}
     waits = [(r.retry_at - datetime.now(timezone.utc)).total_seconds() for r in held]
     assert all(0 < w <= 3 for w in waits) and waits == sorted(waits)  # spaced at the pair's rate, in order

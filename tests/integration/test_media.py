@@ -86,7 +86,7 @@ def test_builder_upload_keeps_each_format_and_the_public_url_serves_its_bytes(ap
     assert (body["width"], body["height"]) == (64, 48) and body["filename"] == f"Spring sale.{EXTENSIONS[fmt]}"
     key = body["url"].rsplit("/", 1)[1]
     assert body["url"] == f"http://herald.test/media/{key}"
-    assert re.fullmatch(r"[A-Za-z0-9_-]{24}\." + EXTENSIONS[fmt], key)
+    assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{23}\." + EXTENSIONS[fmt], key)
     assert (media_dir / key).read_bytes() == data
     assert stored_files(media_dir) == [key]  # the temporary file was renamed into place, not left behind
 

@@ -134,7 +134,9 @@ def store_image(workspace_id: int, filename: str | None, data: bytes, *, config)
     if existing is not None:
         return existing
     content_type, ext = FORMATS[fmt]
-    key = secrets.token_urlsafe(18) + ext  # 144 random bits
+    token = secrets.token_urlsafe(18)  # 144 random bits
+    # Never starting with "-", which a shell reads as an option (rm -x.png) and some checks refuse.
+    key = ("m" + token[1:] if token.startswith("-") else token) + ext
     target = _Target.of(config)
     if target.bucket:
         storage, url = "s3", _put_s3(target, key, data, content_type)

@@ -276,6 +276,7 @@ def alert_payload(alert: Alert) -> dict:
         "email": None,
         "subscriber_id": None,
         "provider_id": None,
+        "verdict": None,
         "data": {
             "alert_id": alert.id,
             "kind": alert.kind,
