@@ -97,3 +97,25 @@ def test_clicks_per_link_raw_and_by_people(api, conforms, client, workspace, smt
     assert (hats["clicks"], hats["human_clicks"], hats["clickers"]) == (1, 0, 1)
     page = client.get(f"/campaigns/{camp.id}/insights").get_data(as_text=True)
     assert 'id="insights-links"' in page and 'id="insights-trap"' in page
+
+
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+OUTLOOK = "Mozilla/5.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; ms-office; MSOffice rmj)"
+GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+
+
+def test_where_people_read_it_from_their_opens_only(api, conforms, client, workspace, smtp_sink, worker, app):
+    camp = _campaign(workspace, smtp_sink, worker, app)  # g0 opened twice in a desktop Chrome; Apple prefetched g1's
+    html = {m["rcpt_tos"][0]: m["message"].get_body(("html",)).get_content() for m in smtp_sink.messages}
+    web = app.test_client()
+    _hit(web, _urls(html["g2@gm.example.org"])[0], ua=IPHONE)
+    _hit(web, _urls(html["o1@example.net"])[0], ua=OUTLOOK)
+    _hit(web, _urls(html["g1@gm.example.org"])[0], ua=GMAIL_PROXY)
+    tracking.process_hits()
+    body = conforms(api.get(f"/campaigns/{camp.id}/devices"), "CampaignDevices")
+    assert body["opens"] == 5  # 2 in Chrome, the iPhone, Outlook, Gmail's proxy; not Apple's prefetch
+    assert dict(body["clients"]) == {"Chrome": 2, "Apple Mail": 1, "Outlook": 1, "Gmail": 1}
+    assert dict(body["kinds"]) == {"desktop": 3, "mobile": 1, "unknown": 1}
+    assert dict(body["systems"])["iOS"] == 1
+    page = client.get(f"/campaigns/{camp.id}/insights").get_data(as_text=True)
+    assert 'data-devices="clients"' in page and "Apple Mail" in page

@@ -5,7 +5,7 @@ from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.serializers import delivery_json
 from app.services.campaigns import drafts
-from app.services.events import insights, trail
+from app.services.events import devices, insights, trail
 
 TAG = "Insights"
 
@@ -64,3 +64,10 @@ def campaign_links(campaign_id: int):
     """Each tracked link in the order the message shows it, with clicks and clickers raw and by people;
     `trap`: clicks on the hidden honeypot link, which only machines follow."""
     return insights.campaign_links(drafts.get_campaign(workspace_id(), campaign_id))
+
+
+@operation("GET", "/campaigns/{campaign_id}/devices", "Where people read a campaign", tag=TAG, response="CampaignDevices")
+def campaign_devices(campaign_id: int):
+    """Mail programs, systems and kinds of device, from the user agents of opens by people (Apple's
+    prefetches and scanners say nothing about the reader), parsed with ua-parser."""
+    return devices.campaign_devices(drafts.get_campaign(workspace_id(), campaign_id))

@@ -15,6 +15,7 @@ from app.services.content import templates
 from app.services.delivery import identities
 from app.services.events import insights as event_insights
 from app.services.events import mailin
+from app.services.events.devices import campaign_devices
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -154,7 +155,7 @@ def insights(campaign_id):
     result = event_insights.campaign_series(c, interval, group_by)
     return render_template("campaigns/insights.html", c=c, result=result, figure=insights_figure(result),
                            interval=interval, group_by=group_by, groups=event_insights.GROUPS,
-                           links=event_insights.campaign_links(c))  # fmt: skip
+                           links=event_insights.campaign_links(c), devices=campaign_devices(c))  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/insights.csv")

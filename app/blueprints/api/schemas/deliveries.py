@@ -109,3 +109,17 @@ SCHEMAS["CampaignLinks"] = response(
         "trap": {"type": "integer", "description": "Clicks on the hidden honeypot link: machines walking the message."},
     }
 )  # fmt: skip
+
+_SHARES = {
+    "type": "array",
+    "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "minItems": 2, "maxItems": 2},
+    "description": "[name, opens], the most first.",
+}
+SCHEMAS["CampaignDevices"] = response(
+    {
+        "opens": {"type": "integer", "description": "Opens by people."},
+        "clients": _SHARES | {"description": "Mail programs (Gmail, Apple Mail, Outlook, …): [name, opens]."},
+        "systems": _SHARES | {"description": "Operating systems: [name, opens]."},
+        "kinds": _SHARES | {"description": "desktop, mobile, tablet or unknown: [kind, opens]."},
+    }
+)
