@@ -66,7 +66,9 @@ def campaign_links(campaign_id: int):
     return insights.campaign_links(drafts.get_campaign(workspace_id(), campaign_id))
 
 
-@operation("GET", "/campaigns/{campaign_id}/devices", "Where people read a campaign", tag=TAG, response="CampaignDevices")
+@operation(
+    "GET", "/campaigns/{campaign_id}/devices", "Where people read a campaign", tag=TAG, response="CampaignDevices"
+)
 def campaign_devices(campaign_id: int):
     """Mail programs, systems and kinds of device, from the user agents of opens by people (Apple's
     prefetches and scanners say nothing about the reader), parsed with ua-parser."""
