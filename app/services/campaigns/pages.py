@@ -88,7 +88,8 @@ class MailboxProviderRow:
     recipients: int
     sent: int
     bounced: int
-    opened: int
+    opened: int  # raw: any pixel load
+    human_opened: int  # by people (events/verdicts.py)
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ def _recipients(c: Campaign, status: str | None, page: int) -> RecipientsPage:
 
 
 def _by_mailbox_provider(campaign_id: int) -> list[MailboxProviderRow]:
-    """Recipients, sent, bounced and opened per mailbox provider group, the largest first, unknown last."""
+    """Recipients, sent, bounced and opened (by people, and raw) per mailbox provider group, the largest
+    first, unknown last."""
     cr = CampaignRecipient
     rows = db.session.execute(
         select(
@@ -287,9 +289,10 @@ def _by_mailbox_provider(campaign_id: int) -> list[MailboxProviderRow]:
             func.count(cr.sent_at),
             func.coalesce(func.sum(case((cr.status == "bounced", 1), else_=0)), 0),
             func.count(cr.opened_at),
+            func.count(cr.human_opened_at),
         )
         .where(cr.campaign_id == campaign_id)
         .group_by(cr.mailbox_provider)
     ).all()
-    found = [MailboxProviderRow(g, mailbox_providers.group_label(g), n, s, b, o) for g, n, s, b, o in rows]
+    found = [MailboxProviderRow(g, mailbox_providers.group_label(g), *figures) for g, *figures in rows]
     return sorted(found, key=lambda r: (r.group is None, -r.recipients, r.label))

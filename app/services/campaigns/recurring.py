@@ -171,8 +171,8 @@ def with_figures(runs: list[Campaign]) -> list[dict]:
             select(
                 cr.campaign_id,
                 func.count(cr.sent_at).label("sent"),
-                func.count(cr.opened_at).label("opens"),
-                func.count(cr.clicked_at).label("clicks"),
+                func.count(cr.human_opened_at).label("opens"),  # people's (events/verdicts.py)
+                func.count(cr.human_clicked_at).label("clicks"),
                 func.coalesce(func.sum(case((cr.status == "pending", 1), else_=0)), 0).label("pending"),
             )
             .where(cr.campaign_id.in_([c.id for c in runs]))
