@@ -14,15 +14,15 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, cast, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Message, WarmingPlan
 from app.services.delivery import senders
 from app.services.delivery.warming_plans import subject_of
 from app.services.platform.workspaces import workspace_timezone
+from app.services.time_buckets import local_day
 
-_QUARTER = 900  # seconds: every UTC offset in use is a whole number of quarter hours
 # A cancelled campaign's last hand-offs may finish a moment after its completed_at.
 _LATE_HAND_OFF = timedelta(hours=1)
 _BACK = ("bounced", "complained")
@@ -41,20 +41,9 @@ def per_local_day(plan: WarmingPlan, first: date) -> dict[date, Counter]:
     return out
 
 
-def _day_key(column, tz: str):
-    """What to group a UTC timestamp column by to count per local day in `tz`, and how to read a
-    group's key as that day. PostgreSQL names the day itself; SQLite knows no timezones, so it
-    groups by quarter hour and Python names the day (96 groups a day at most)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone(tz, column)), lambda key: key
-    zone = ZoneInfo(tz)
-    quarter = cast(func.strftime("%s", column), Integer) // _QUARTER
-    return quarter, lambda key: datetime.fromtimestamp(key * _QUARTER, zone).date()
-
-
 def _sent(plan: WarmingPlan, since: datetime, tz: str):
     cr = CampaignRecipient.__table__
-    day, read_day = _day_key(cr.c.sent_at, tz)
+    day, read_day = local_day(cr.c.sent_at, tz)
     # Only campaigns that may have sent since `since`: their recipients are read through the
     # campaign index, never the whole table.
     recent = select(Campaign.id).where(
@@ -73,7 +62,7 @@ def _sent(plan: WarmingPlan, since: datetime, tz: str):
 
 
 def _came_back(plan: WarmingPlan, since: datetime, tz: str):
-    day, read_day = _day_key(Event.occurred_at, tz)
+    day, read_day = local_day(Event.occurred_at, tz)
     # delivery_stats' bounced is hard + soft: a block (5.7.x, the sender refused) is counted apart.
     bounced = and_(Event.event_type == "bounce", func.coalesce(Event.data["bounce_type"].as_string(), "") != "block")
     stmt = (

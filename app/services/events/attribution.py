@@ -20,6 +20,7 @@ from app.models import Event, Order, Subscriber, Workspace
 from app.services.audience.contacts import normalize_email
 from app.services.errors import NotFound, ValidationError
 from app.services.events.verdicts import HUMAN_CLICK, HUMAN_OPEN
+from app.services.time_buckets import parse_iso
 
 MAX_AMOUNT = Decimal("1000000000000")
 MAX_ITEMS = 500
@@ -58,16 +59,10 @@ def _amount(value, field: str = "amount") -> Decimal:
 
 
 def _placed_at(value) -> datetime:
-    if value is None:
-        return datetime.now(timezone.utc)
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise _invalid("placed_at", "placed_at is an ISO 8601 time, such as 2026-12-07T10:30:00Z.") from None
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = parse_iso(value, "placed_at") or datetime.now(timezone.utc)
     if when > datetime.now(timezone.utc) + MAX_FUTURE:
         raise _invalid("placed_at", "placed_at is in the future.")
-    return when.astimezone(timezone.utc)
+    return when
 
 
 def _items(value) -> list | None:

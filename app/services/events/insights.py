@@ -9,10 +9,10 @@ The series add up to the totals, and the totals to the campaign's stats.
 """
 
 from collections import defaultdict
-from datetime import datetime, time, timezone
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, func, null, select
+from sqlalchemy import and_, case, func, null, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, SendingDomain, SendingIdentity
@@ -20,6 +20,7 @@ from app.services.delivery.mailbox_providers import group_label
 from app.services.errors import ValidationError
 from app.services.events.verdicts import HONEYPOT_POSITION, HUMAN_CLICK, HUMAN_OPEN
 from app.services.platform.workspaces import workspace_timezone
+from app.services.time_buckets import local_day, parse_iso, utc_hour
 
 INTERVALS = ("hour", "day")
 GROUPS = ("mailbox_provider", "identity", "domain")
@@ -59,18 +60,6 @@ RATES = {
 MAX_BUCKETS = 24 * 93  # three months of hours
 
 
-def _parse_time(value, name: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(
-            f"{name} is an ISO 8601 date or time, such as 2026-12-01.", {name: "Not a time."}
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
 def campaign_series(campaign: Campaign, interval: str = "hour", group_by: str | None = None,
                     start=None, end=None) -> dict:  # fmt: skip
     """{"interval", "group_by", "series": [{"key", "label", "points": [{"t", metric: n}]}], "totals"}."""
@@ -78,7 +67,7 @@ def campaign_series(campaign: Campaign, interval: str = "hour", group_by: str | 
         raise ValidationError("interval is hour or day.", {"interval": "hour or day."})
     if group_by not in (None, "", *GROUPS):
         raise ValidationError(f"group_by is one of: {', '.join(GROUPS)}.", {"group_by": "Unknown grouping."})
-    start, end = _parse_time(start, "from"), _parse_time(end, "to")
+    start, end = parse_iso(start, "from"), parse_iso(end, "to")
     if start and end and end <= start:
         raise ValidationError("to comes after from.", {"to": "Before from."})
     tz = workspace_timezone(campaign.workspace_id)
@@ -117,23 +106,13 @@ def totals_of(series: list[dict]) -> dict:
 
 
 def _bucket(column, interval: str, tz: str):
-    """(SQL expression, key -> start of the bucket as an aware datetime). PostgreSQL names the hour
-    or the local day itself; SQLite knows no timezones, so it groups by quarter hour there and Python
-    names the bucket (every offset in use is a whole number of quarter hours)."""
+    """(SQL expression, key -> start of the bucket as an aware datetime): the UTC hour, or the day in
+    the workspace's timezone (time_buckets)."""
+    if interval == "hour":
+        return utc_hour(column)
+    day, read_day = local_day(column, tz)
     zone = ZoneInfo(tz)
-    if db.session.get_bind().dialect.name == "postgresql":
-        if interval == "hour":
-            return func.date_trunc("hour", func.timezone("UTC", column)), lambda k: k.replace(tzinfo=timezone.utc)
-        return func.date(func.timezone(tz, column)), lambda k: datetime.combine(k, time(0), zone)
-    quarter = cast(func.strftime("%s", column), Integer) // 900
-
-    def read(k):
-        at = datetime.fromtimestamp(k * 900, timezone.utc)
-        if interval == "hour":
-            return at.replace(minute=0)
-        return datetime.combine(at.astimezone(zone).date(), time(0), zone)
-
-    return quarter, read
+    return day, lambda key: datetime.combine(read_day(key), time(0), zone)
 
 
 def _group_column(group_by: str | None, campaign: Campaign):
