@@ -81,6 +81,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.deliveries import bp as deliveries_bp
     from app.blueprints.domains import bp as domains_bp
     from app.blueprints.email_templates import bp as templates_bp
+    from app.blueprints.insights import bp as insights_bp
     from app.blueprints.ips import bp as ips_bp
     from app.blueprints.lists import bp as lists_bp
     from app.blueprints.media import bp as media_bp
@@ -108,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
         campaigns_bp,
         messages_bp,
         deliveries_bp,
+        insights_bp,
         providers_bp,
         domains_bp,
         pools_bp,

@@ -22,6 +22,7 @@ from app.models.events import (  # noqa: F401
     CaughtMessage,
     Event,
     InboundMessage,
+    InsightHour,
     Order,
     WebhookDelivery,
     WebhookEndpoint,

@@ -42,6 +42,41 @@ Index("ix_events_workspace_time", Event.workspace_id, Event.occurred_at)
 Index("ix_events_recipient_id", Event.recipient_id)  # a recipient's trail; re-judging their clicks
 
 
+class InsightHour(db.Model):
+    """A campaign's figures per UTC hour, mailbox provider and sending identity: what every insights
+    page and the overview read instead of the event log. Kept as recipients and events change, in the
+    same transaction (events/rollups.py), so they agree with the event log at every commit."""
+
+    __tablename__ = "insight_hours"
+    __table_args__ = (UniqueConstraint("campaign_id", "hour", "mailbox_provider", "identity_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+    mailbox_provider: Mapped[str] = mapped_column(String(40), default="")  # "": not looked up
+    identity_id: Mapped[int] = mapped_column(default=0)  # 0: the campaign's own From
+    sent: Mapped[int] = mapped_column(default=0)
+    delivered: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    bounced: Mapped[int] = mapped_column(default=0)
+    hard_bounced: Mapped[int] = mapped_column(default=0)
+    deferred: Mapped[int] = mapped_column(default=0)
+    opens: Mapped[int] = mapped_column(default=0)
+    human_opens: Mapped[int] = mapped_column(default=0)
+    unique_opens: Mapped[int] = mapped_column(default=0)
+    human_unique_opens: Mapped[int] = mapped_column(default=0)
+    clicks: Mapped[int] = mapped_column(default=0)
+    human_clicks: Mapped[int] = mapped_column(default=0)
+    unique_clicks: Mapped[int] = mapped_column(default=0)
+    human_unique_clicks: Mapped[int] = mapped_column(default=0)
+    replies: Mapped[int] = mapped_column(default=0)
+    unsubscribes: Mapped[int] = mapped_column(default=0)
+    complaints: Mapped[int] = mapped_column(default=0)
+
+
+Index("ix_insight_hours_workspace_hour", InsightHour.workspace_id, InsightHour.hour)
+
+
 class CaughtMessage(db.Model):
     __tablename__ = "caught_messages"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -150,3 +150,16 @@ def test_throttle_bench_holds_back_only_the_throttled_pair_and_reports_the_decis
     assert 0 < f["gmail_allowed"] <= f["gmail_allowed_most"] < f["gmail_wanted"], f
     assert f["decision_ms_per_msg"] > 0 and f["naive_ms_per_msg"] > 0 and f["ratio_to_target"] > 0, f
     assert "µs/msg" in out and "Router.order" in out
+
+
+def test_insights_bench_times_every_insights_call_and_the_rollups_match_the_event_log():
+    if not port_answers("127.0.0.1", 5432):
+        pytest.skip("the insights benchmark builds its events with PostgreSQL's generate_series")
+    args = ["bench.insights_bench", "--events", "40000", "--campaigns", "10", "--repeat", "2", "--json"]
+    code, f, out, pid = _run(args, timeout=120)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "insights" and f["ok"] is True and f["slow"] == {}, out[-4000:]
+    assert f["events"] == 40000 and f["recipients"] == 5000 and f["rollup_rows"] > 10
+    assert len(f["p95_ms"]) >= 19 and all(ms > 0 for ms in f["p95_ms"].values())
+    assert "api overview" in out and "p95 ms" in out
+    assert not _database_exists(f"herald_insights_{pid}")

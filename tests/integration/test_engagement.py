@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import CampaignRecipient, Event
 from app.services.campaigns import drafts, lifecycle
-from app.services.events import engagement, tracking
+from app.services.events import engagement, rollups, tracking
 from tests.factories import people, smtp_campaign
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -38,6 +38,7 @@ def _delivered(camp_id: int, ago: timedelta) -> None:
     db.session.execute(
         update(rows).where(rows.c.campaign_id == camp_id).values(sent_at=datetime.now(timezone.utc) - ago)
     )
+    rollups.rebuild([camp_id])  # as if it had been sent then: its hourly rollups too
     db.session.commit()
 
 

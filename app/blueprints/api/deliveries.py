@@ -5,7 +5,7 @@ from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.serializers import delivery_json
 from app.services.campaigns import drafts
-from app.services.events import devices, insights, trail
+from app.services.events import devices, insights, performance, trail
 
 TAG = "Insights"
 
@@ -73,3 +73,41 @@ def campaign_devices(campaign_id: int):
     """Mail programs, systems and kinds of device, from the user agents of opens by people (Apple's
     prefetches and scanners say nothing about the reader), parsed with ua-parser."""
     return devices.campaign_devices(drafts.get_campaign(workspace_id(), campaign_id))
+
+
+@operation(
+    "GET",
+    "/insights",
+    "The workspace's figures over time",
+    tag=TAG,
+    response="WorkspaceInsights",
+    query=(
+        Param("interval", {"enum": list(insights.INTERVALS), "default": "day"}),
+        Param("group_by", {"enum": list(insights.WORKSPACE_GROUPS)},
+              "Split by campaign, list, mailbox provider, sending identity or domain."),
+        Param("from", {"type": "string", "maxLength": 40}, "ISO 8601: buckets from this time (default: 30 days ago)."),
+        Param("to", {"type": "string", "maxLength": 40}, "ISO 8601: buckets before this time."),
+    ),
+)  # fmt: skip
+def workspace_insights(query: dict):
+    """Every campaign's figures together, per hour (UTC) or day (the workspace's): the same metrics and rates
+    as a campaign's insights, from the hourly rollups."""
+    result = insights.workspace_series(workspace_id(), query.get("interval") or "day", query.get("group_by"),
+                                       query.get("from"), query.get("to"))  # fmt: skip
+    return _iso(result, "from", "to")
+
+
+@operation("GET", "/overview", "The last 30 days against the 30 before", tag=TAG, response="Overview")
+def overview():
+    """Sends, people's opens and clicks, bounces, complaints, unsubscribes, conversions and revenue over the
+    last 30 days beside the 30 before, with the change; the best and worst campaigns of the period."""
+    return _iso(performance.overview(workspace_id()), "from", "to", "previous_from")
+
+
+def _iso(result: dict, *fields: str) -> dict:
+    for s in result.get("series", ()):
+        for p in s["points"]:
+            p["t"] = p["t"].isoformat()
+    for f in fields:
+        result[f] = result[f].isoformat() if result[f] is not None else None
+    return result

@@ -20,6 +20,7 @@ from app.services.campaigns.recurrence import reschedule_series
 from app.services.campaigns.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
 from app.services.content.templates import get_template
 from app.services.errors import InvalidState, ValidationError
+from app.services.events import rollups
 
 # action: the states it may start from
 ALLOWED = {
@@ -120,6 +121,7 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
         .values(status="pending", reason=None, claimed_at=None)
         .execution_options(synchronize_session=False)
     )
+    rollups.rebuild([campaign.id])  # their failures are undone (rare: the campaign is recounted)
     campaign.last_error = None
 
 
@@ -329,6 +331,8 @@ def resend(workspace_id: int, campaign_id: int, include_failed: bool) -> int:
         .values(status="pending", reason=None, claimed_at=None, attempts=0, retry_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if count:
+        rollups.rebuild([campaign.id])  # their failures are undone (a marketer's click: the campaign is recounted)
     if count and campaign.status == "sent":
         campaign.status = "sending"
         campaign.completed_at = None

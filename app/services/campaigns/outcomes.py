@@ -33,7 +33,7 @@ from app.providers.bounces import classify
 from app.redis_client import get_redis
 from app.services.delivery import delivery_stats
 from app.services.delivery.ratelimit import slow_down, slowed_rate
-from app.services.events import provider_events
+from app.services.events import provider_events, rollups
 from app.services.events.provider_events import campaign_ref
 
 MAX_ATTEMPTS = 4  # a recipient refused for now (4xx) is tried this many times in all
@@ -116,6 +116,7 @@ def retry_or_fail(deferred: list[tuple[int, str]], failed: list) -> list:
 
 def record(out: "ChunkOutcome", retries: list | None = None, waiting: list | None = None) -> None:
     """Write a chunk's answers: a statement per kind of change, each for all its rows."""
+    watch = rollups.Watch(r["rid"] for r in (*out.sent, *out.failed))
     if retries:
         db.session.execute(_defer, retries)
     if waiting:
@@ -128,6 +129,7 @@ def record(out: "ChunkOutcome", retries: list | None = None, waiting: list | Non
         db.session.execute(_mark_failed, out.failed)
     if out.released:
         db.session.execute(_release, out.released)
+    watch.finish()
 
 
 _MARK_SENT_MANY = text(

@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from app.extensions import db
 from app.models import CampaignRecipient, Event, Link
 from app.models.base import utcnow
-from app.services.events import verdicts
+from app.services.events import rollups, verdicts
 
 _cr = CampaignRecipient.__table__
 
@@ -30,9 +30,10 @@ def is_human(row: dict) -> bool:
     return row["verdict"] in human
 
 
-def judge(rows: list[dict], sent_at: dict) -> set[int]:
+def judge(rows: list[dict], sent_at: dict, watch: rollups.Watch | None = None) -> set[int]:
     """Set each new row's `verdict` and `data` (its signals); re-judge stored clicks of the same
-    recipients near them. Returns the recipients whose stored events changed."""
+    recipients near them (told to `watch` before they change). Returns the recipients whose stored
+    events changed."""
     machine = ranges()
     for row in rows:
         sent = sent_at.get(row["recipient_id"])
@@ -41,10 +42,10 @@ def judge(rows: list[dict], sent_at: dict) -> set[int]:
         row["verdict"], signals = verdicts.classify(hit, machine)
         row["data"] = {"signals": signals}
     clicks = [r for r in rows if r["event_type"] == "click"]
-    return _judge_clicks_together(clicks) if clicks else set()
+    return _judge_clicks_together(clicks, watch or rollups.Watch()) if clicks else set()
 
 
-def _judge_clicks_together(clicks: list[dict]) -> set[int]:
+def _judge_clicks_together(clicks: list[dict], watch: rollups.Watch) -> set[int]:
     stored = _stored_clicks_near(clicks)
     traps = _honeypots({c["link_id"] for c in clicks} | {s.link_id for s in stored})
     together = [
@@ -60,6 +61,7 @@ def _judge_clicks_together(clicks: list[dict]) -> set[int]:
     retold = set()
     by_key = {c.key: c for c in together}
     stored_by_id = {s.id: s for s in stored}
+    watch.events(ref for kind, ref in changed if kind == "old")
     for kind, ref in changed:
         click = by_key[(kind, ref)]
         if kind == "new":
@@ -176,8 +178,10 @@ def reclassify(since=None, batch: int = 5000, progress=None) -> dict[str, int]:
         last_id = rows[-1].id
         judged = [_rejudge(r, machine) for r in rows]
         _judge_batch_clicks(judged)
+        watch = rollups.Watch({j["recipient_id"] for j in judged}, {j["id"] for j in judged})
         db.session.execute(write, [{"eid": j["id"], "v": j["verdict"], "d": j["data"]} for j in judged])
         recount_humans({j["recipient_id"] for j in judged})
+        watch.finish()
         db.session.commit()
         for j in judged:
             counts[j["verdict"]] = counts.get(j["verdict"], 0) + 1

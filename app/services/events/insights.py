@@ -1,51 +1,33 @@
-"""A campaign's figures over time: hourly or daily buckets, split by mailbox provider, sending identity
-or sending domain, raw and human side by side, and totals whose rates carry their denominators.
+"""Figures over time, for a campaign or the whole workspace: hourly or daily buckets, split by mailbox
+provider, sending identity, sending domain (and across the workspace by campaign or list), raw and
+human side by side, and totals whose rates carry their denominators.
 
-Everything is read for one campaign through its indexes (recipient rows by campaign, events by
-campaign and type): a handful of grouped queries whatever the campaign's size. What a recipient row
-holds is bucketed by its own time (sent_at, delivered_at, the first opens and clicks); what comes back
-as events by when it happened. Hours are UTC hours; days are the workspace's days (its timezone).
-The series add up to the totals, and the totals to the campaign's stats.
+Everything is read from the hourly rollups (events/rollups.py), never from the event log: one grouped
+query on `insight_hours`, whatever the audience's size. Hours are UTC hours; days are the workspace's
+days (its timezone; an hour is given to the day its start falls in, which only matters in the few
+timezones whose offset is not a whole number of hours). The series add up to the totals.
 """
 
 from collections import defaultdict
-from datetime import datetime, time
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, null, select
+from sqlalchemy import case, func, select
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Event, Link, SendingDomain, SendingIdentity
+from app.models import Campaign, CampaignList, Event, InsightHour, Link, MailingList, SendingDomain, SendingIdentity
 from app.services.delivery.mailbox_providers import group_label
 from app.services.errors import ValidationError
-from app.services.events.verdicts import HONEYPOT_POSITION, HUMAN_CLICK, HUMAN_OPEN
+from app.services.events import rollups
+from app.services.events.verdicts import HONEYPOT_POSITION, HUMAN_CLICK
 from app.services.platform.workspaces import workspace_timezone
-from app.services.time_buckets import local_day, parse_iso, utc_hour
+from app.services.time_buckets import parse_iso
 
 INTERVALS = ("hour", "day")
 GROUPS = ("mailbox_provider", "identity", "domain")
-# From the recipient rows: each metric is the rows whose column falls in the bucket.
-ROW_METRICS = {
-    "sent": "sent_at",
-    "delivered": "delivered_at",
-    "unique_opens": "opened_at",
-    "human_unique_opens": "human_opened_at",
-    "unique_clicks": "clicked_at",
-    "human_unique_clicks": "human_clicked_at",
-}
-# From the event log: (event type, only a person's?) per metric.
-EVENT_METRICS = {
-    "opens": ("open", False),
-    "human_opens": ("open", True),
-    "clicks": ("click", False),
-    "human_clicks": ("click", True),
-    "bounced": ("bounce", False),
-    "deferred": ("delivery_delay", False),
-    "complaints": ("complaint", False),
-    "unsubscribes": ("unsubscribe", False),
-    "replies": ("reply", False),
-}
-METRICS = (*ROW_METRICS, *EVENT_METRICS)
+WORKSPACE_GROUPS = ("campaign", "list", *GROUPS)
+STORED = rollups.METRICS
+METRICS = (*STORED[:5], "soft_bounced", *STORED[5:])
 # Each rate: (numerator, denominator); a rate is given with its denominator's count.
 RATES = {
     "delivery_rate": ("delivered", "sent"),
@@ -58,32 +40,132 @@ RATES = {
     "unsubscribe_rate": ("unsubscribes", "delivered_or_sent"),
 }
 MAX_BUCKETS = 24 * 93  # three months of hours
+DEFAULT_DAYS = 30  # the workspace's range when none is given
 
 
 def campaign_series(campaign: Campaign, interval: str = "hour", group_by: str | None = None,
                     start=None, end=None) -> dict:  # fmt: skip
     """{"interval", "group_by", "series": [{"key", "label", "points": [{"t", metric: n}]}], "totals"}."""
+    group_by = _check(interval, group_by, GROUPS)
+    start, end = _range(start, end)
+    result = _series(campaign.workspace_id, [InsightHour.campaign_id == campaign.id], interval, group_by, start, end)
+    for s in result["series"]:
+        if group_by == "identity" and s["key"] is None:
+            s["label"] = f"{campaign.from_email} (the campaign's own From)"
+    return result
+
+
+def workspace_series(workspace_id: int, interval: str = "day", group_by: str | None = None,
+                     start=None, end=None) -> dict:  # fmt: skip
+    """The same across every campaign of the workspace; without `from`, the last 30 days. By list, a
+    campaign counts under each list it was sent to."""
+    group_by = _check(interval, group_by, WORKSPACE_GROUPS)
+    start, end = _range(start, end)
+    if start is None:
+        start = rollups.hour_of((end or datetime.now(timezone.utc)) - timedelta(days=DEFAULT_DAYS))
+    result = _series(workspace_id, [InsightHour.workspace_id == workspace_id], interval, group_by, start, end)
+    return {**result, "from": start, "to": end}
+
+
+def _check(interval: str, group_by: str | None, allowed: tuple) -> str | None:
     if interval not in INTERVALS:
         raise ValidationError("interval is hour or day.", {"interval": "hour or day."})
-    if group_by not in (None, "", *GROUPS):
-        raise ValidationError(f"group_by is one of: {', '.join(GROUPS)}.", {"group_by": "Unknown grouping."})
+    if group_by not in (None, "", *allowed):
+        raise ValidationError(f"group_by is one of: {', '.join(allowed)}.", {"group_by": "Unknown grouping."})
+    return group_by or None
+
+
+def _range(start, end) -> tuple:
     start, end = parse_iso(start, "from"), parse_iso(end, "to")
     if start and end and end <= start:
         raise ValidationError("to comes after from.", {"to": "Before from."})
-    tz = workspace_timezone(campaign.workspace_id)
+    return start, end
+
+
+def _series(workspace_id: int, where: list, interval: str, group_by: str | None, start, end) -> dict:
+    ih = InsightHour
+    group = _group_columns(group_by)
+    stmt = select(*group, ih.hour, *(func.sum(getattr(ih, m)) for m in STORED)).where(*where)
+    if group_by == "list":
+        stmt = stmt.join(CampaignList, CampaignList.campaign_id == ih.campaign_id)
+    if start is not None:
+        stmt = stmt.where(ih.hour >= rollups.hour_of(start))
+    if end is not None:
+        stmt = stmt.where(ih.hour < end)
+    bucket = _bucket(interval, workspace_timezone(workspace_id))
     counts: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(METRICS, 0)))  # group -> t -> metrics
-    for metric, column in ROW_METRICS.items():
-        for group, t, n in _row_counts(campaign, column, interval, tz, group_by or None, start, end):
-            counts[group][t][metric] += n
-    for group, t, metric, n in _event_counts(campaign, interval, tz, group_by or None, start, end):
-        counts[group][t][metric] += n
-    series = [
-        {"key": group, "label": _label(group_by, group, campaign),
-         "points": [{"t": t, **m} for t, m in sorted(points.items())][-MAX_BUCKETS:]}
-        for group, points in counts.items()
-    ]  # fmt: skip
+    for row in db.session.execute(stmt.group_by(*group, ih.hour)):
+        g = tuple(row[: len(group)]) if len(group) > 1 else (row[0] or None) if group else None  # "", 0: none
+        hour, sums = row[len(group)], row[len(group) + 1 :]
+        point = counts[g][bucket(hour)]
+        for m, n in zip(STORED, sums, strict=True):
+            point[m] += int(n or 0)
+    if group_by == "domain":
+        counts = _by_domain(counts, workspace_id)
+    labels = _labels(group_by, list(counts), workspace_id)
+    series = []
+    for g, points in counts.items():
+        for p in points.values():
+            p["soft_bounced"] = p["bounced"] - p["hard_bounced"]
+        series.append({"key": g, "label": labels.get(g, str(g)),
+                       "points": [{"t": t, **m} for t, m in sorted(points.items())][-MAX_BUCKETS:]})  # fmt: skip
     series.sort(key=lambda s: -sum(p["sent"] for p in s["points"]))
-    return {"interval": interval, "group_by": group_by or None, "series": series, "totals": totals_of(series)}
+    return {"interval": interval, "group_by": group_by, "series": series, "totals": totals_of(series)}
+
+
+def _group_columns(group_by: str | None) -> list:
+    ih = InsightHour
+    if group_by == "domain":  # the campaign's own From or an identity's: named after the query
+        return [ih.campaign_id, ih.identity_id]
+    column = {"mailbox_provider": ih.mailbox_provider, "identity": ih.identity_id, "campaign": ih.campaign_id,
+              "list": CampaignList.list_id}.get(group_by)  # fmt: skip
+    return [column] if column is not None else []
+
+
+def _bucket(interval: str, tz: str):
+    """The start of an hour's bucket: the hour itself, or the start of its day in the workspace's zone."""
+    if interval == "hour":
+        return rollups.hour_of
+    zone = ZoneInfo(tz)
+    return lambda hour: datetime.combine(rollups.hour_of(hour).astimezone(zone).date(), time(0), zone)
+
+
+def _by_domain(counts: dict, workspace_id: int) -> dict:
+    """Per (campaign, identity) into per sending domain: the identity's, or the campaign's own From's."""
+    pairs = list(counts)
+    froms = dict(db.session.execute(select(Campaign.id, Campaign.from_email).where(
+        Campaign.id.in_({c for c, _ in pairs}), Campaign.workspace_id == workspace_id)).all())  # fmt: skip
+    domains = dict(db.session.execute(
+        select(SendingIdentity.id, SendingDomain.domain)
+        .join(SendingDomain, SendingDomain.id == SendingIdentity.sending_domain_id)
+        .where(SendingIdentity.id.in_({i for _, i in pairs if i}))
+    ).all())  # fmt: skip
+    out: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(METRICS, 0)))
+    for key, points in counts.items():
+        campaign_id, identity_id = key
+        own = (froms.get(campaign_id) or "").rpartition("@")[2].lower() or None
+        domain = domains.get(identity_id) if identity_id else own
+        for t, metrics in points.items():
+            for m, n in metrics.items():
+                out[domain][t][m] += n
+    return out
+
+
+def _labels(group_by: str | None, keys: list, workspace_id: int) -> dict:
+    if group_by is None:
+        return {None: "All recipients"}
+    if group_by == "mailbox_provider":
+        return {k: group_label(k or None) for k in keys}
+    if group_by == "domain":
+        return {k: k or "—" for k in keys}
+    if group_by == "identity":
+        named = dict(db.session.execute(select(SendingIdentity.id, SendingIdentity.email).where(
+            SendingIdentity.id.in_([k for k in keys if k]))).all())  # fmt: skip
+        return {k: named.get(k, f"identity {k} (deleted)") if k else "Each campaign's own From" for k in keys}
+    model = Campaign if group_by == "campaign" else MailingList
+    named = dict(db.session.execute(select(model.id, model.name).where(
+        model.id.in_(keys), model.workspace_id == workspace_id)).all())  # fmt: skip
+    return {k: named.get(k, f"{group_by} {k} (deleted)") for k in keys}
 
 
 def totals_of(series: list[dict]) -> dict:
@@ -93,120 +175,30 @@ def totals_of(series: list[dict]) -> dict:
         for p in s["points"]:
             for m in METRICS:
                 out[m] += p[m]
-    out["delivered_or_sent"] = out["delivered"] or out["sent"]
+    return {**out, "rates": rates_of(out)}
+
+
+def rates_of(out: dict) -> dict:
+    """Each rate of summed metrics: {value, numerator, denominator, of}."""
+    base = out["delivered"] or out["sent"]
     rates = {}
     for name, (num, den) in RATES.items():
-        of = out[den]
+        of = base if den == "delivered_or_sent" else out[den]
         rates[name] = {"value": out[num] / of if of else None, "numerator": out[num], "denominator": of,
                        "of": ("delivered" if out["delivered"] else "sent") if den == "delivered_or_sent" else den}  # fmt: skip
-    out.pop("delivered_or_sent")
     if not out["delivered"]:  # nobody reported a delivery (an SMTP relay does not): unknown, not 0%
         rates["delivery_rate"]["value"] = None
-    return {**out, "rates": rates}
-
-
-def _bucket(column, interval: str, tz: str):
-    """(SQL expression, key -> start of the bucket as an aware datetime): the UTC hour, or the day in
-    the workspace's timezone (time_buckets)."""
-    if interval == "hour":
-        return utc_hour(column)
-    day, read_day = local_day(column, tz)
-    zone = ZoneInfo(tz)
-    return day, lambda key: datetime.combine(read_day(key), time(0), zone)
-
-
-def _group_column(group_by: str | None, campaign: Campaign):
-    cr = CampaignRecipient
-    if group_by == "mailbox_provider":
-        return cr.mailbox_provider
-    if group_by == "identity":
-        return cr.identity_id
-    if group_by == "domain":
-        own = campaign.from_email.rpartition("@")[2].lower()
-        return func.coalesce(SendingDomain.domain, own)
-    return None
-
-
-def _with_group(stmt, group_by: str | None):
-    if group_by == "domain":
-        cr = CampaignRecipient
-        stmt = stmt.outerjoin(SendingIdentity, SendingIdentity.id == cr.identity_id).outerjoin(
-            SendingDomain, SendingDomain.id == SendingIdentity.sending_domain_id
-        )
-    return stmt
-
-
-def _row_counts(campaign, column_name: str, interval, tz, group_by, start, end):
-    cr = CampaignRecipient
-    column = getattr(cr, column_name)
-    bucket, read = _bucket(column, interval, tz)
-    group = _group_column(group_by, campaign)
-    cols = [group if group is not None else null(), bucket, func.count()]
-    stmt = _with_group(select(*cols).select_from(cr), group_by).where(
-        cr.campaign_id == campaign.id, column.is_not(None)
-    )
-    stmt = _in_range(stmt, column, start, end).group_by(*([group] if group is not None else []), bucket)
-    merged: dict = defaultdict(int)
-    for g, key, n in db.session.execute(stmt):
-        merged[(g, read(key))] += n
-    return [(g, t, n) for (g, t), n in merged.items()]
-
-
-def _event_counts(campaign, interval, tz, group_by, start, end):
-    cr = CampaignRecipient
-    bucket, read = _bucket(Event.occurred_at, interval, tz)
-    group = _group_column(group_by, campaign)
-    types = sorted({t for t, _ in EVENT_METRICS.values()})
-    human = case(
-        (and_(Event.event_type == "open", Event.verdict.in_(HUMAN_OPEN) | Event.verdict.is_(None)), 1),
-        (and_(Event.event_type == "click", Event.verdict.in_(HUMAN_CLICK) | Event.verdict.is_(None)), 1),
-        else_=0,
-    )
-    cols = [group if group is not None else null(), bucket, Event.event_type,
-            func.count(), func.coalesce(func.sum(human), 0)]  # fmt: skip
-    stmt = select(*cols).select_from(Event)
-    if group is not None:
-        stmt = _with_group(stmt.outerjoin(cr, cr.id == Event.recipient_id), group_by)
-    stmt = stmt.where(Event.campaign_id == campaign.id, Event.event_type.in_(types))
-    stmt = _in_range(stmt, Event.occurred_at, start, end).group_by(
-        *([group] if group is not None else []), bucket, Event.event_type
-    )
-    merged: dict = defaultdict(int)
-    for g, key, event_type, n, people in db.session.execute(stmt):
-        t = read(key)
-        for metric, (wanted, only_people) in EVENT_METRICS.items():
-            if wanted == event_type:
-                merged[(g, t, metric)] += people if only_people else n
-    return [(g, t, m, n) for (g, t, m), n in merged.items()]
-
-
-def _in_range(stmt, column, start, end):
-    if start is not None:
-        stmt = stmt.where(column >= start)
-    if end is not None:
-        stmt = stmt.where(column < end)
-    return stmt
-
-
-def _label(group_by: str | None, key, campaign: Campaign) -> str:
-    if group_by == "mailbox_provider":
-        return group_label(key)
-    if group_by == "identity":
-        if key is None:
-            return f"{campaign.from_email} (the campaign's own From)"
-        identity = db.session.get(SendingIdentity, key)
-        return identity.email if identity else f"identity {key} (deleted)"
-    if group_by == "domain":
-        return key or "—"
-    return "All recipients"
+    return rates
 
 
 def csv_rows(result: dict):
-    """The series as CSV rows: a header, then one row per group and bucket."""
+    """The series as CSV rows: a header, then one row per group and bucket. A label a spreadsheet would
+    run as a formula (a campaign named "=HYPERLINK(…)") is quoted."""
     yield ["group", "t", *METRICS]
     for s in result["series"]:
+        label = "'" + s["label"] if s["label"][:1] in ("=", "+", "-", "@", "\t", "\r") else s["label"]
         for p in s["points"]:
-            yield [s["label"], p["t"].isoformat(), *(p[m] for m in METRICS)]
+            yield [label, p["t"].isoformat(), *(p[m] for m in METRICS)]
 
 
 def campaign_links(campaign: Campaign) -> dict:

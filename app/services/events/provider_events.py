@@ -37,6 +37,7 @@ from app.services.audience.contacts import suppress_address, unsubscribe
 from app.services.delivery import delivery_stats
 from app.services.delivery.ratelimit import slow_down
 from app.services.delivery.throttle import ThrottlePolicy, deferrals_reported
+from app.services.events import rollups
 from app.services.events.event_log import insert_events
 from app.services.events.tracking import mark_recipients
 
@@ -304,7 +305,9 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
     result.event_ids = list(inserted.values())
     fresh = [pending[k] for k in inserted]
     result.by_type = dict(Counter(ev.event_type for ev, _ in fresh))
-    _cascade(workspace_id, provider_id, fresh)
+    watch = rollups.Watch()
+    _cascade(workspace_id, provider_id, fresh, watch)
+    watch.finish(result.event_ids)
     if result.event_ids:
         _fan_out(workspace_id, result.event_ids)
     return result
@@ -320,10 +323,12 @@ def _fan_out(workspace_id: int, event_ids: list[int]) -> None:
 # Cascade ------------------------------------------------------------------------------------
 
 
-def _cascade(workspace_id: int, provider_id: int | None, fresh: list[tuple[ProviderEvent, _Target | None]]) -> None:
+def _cascade(workspace_id: int, provider_id: int | None, fresh: list[tuple[ProviderEvent, _Target | None]],
+             watch: rollups.Watch) -> None:  # fmt: skip
     counters: dict[tuple, Counter] = defaultdict(Counter)
     plan = _Plan()
     _lock_targets([t for _, t in fresh if t is not None])
+    watch.recipients(t.id for _, t in fresh if t is not None and t.kind == "c")  # locked already: read as is
     for ev, target in fresh:
         if target is None:
             continue

@@ -20,7 +20,7 @@ from app.models.base import UTCDateTime
 from app.redis_client import get_redis
 from app.services import outbound_webhooks
 from app.services.audience.contacts import unsubscribe
-from app.services.events import engagement
+from app.services.events import engagement, rollups
 from app.services.events.event_log import insert_events
 from app.services.tokens import make_token, read_token
 
@@ -125,13 +125,16 @@ def _store_hits(hits: list) -> None:
         )
     if not rows:
         return
-    retold = engagement.judge(rows, {rid: o[3] for rid, o in owners.items()})
+    watch = rollups.Watch()
+    retold = engagement.judge(rows, {rid: o[3] for rid, o in owners.items()}, watch)
     for row in rows:
         row.pop("method")
+    watch.recipients({row["recipient_id"] for row in rows} | retold)
     inserted = insert_events(rows)  # a batch processed twice after a crash counts once (unique event keys)
     fresh = [row for row in rows if row["event_key"] in inserted]
     _mark_firsts(fresh)
     engagement.recount_humans(retold)
+    watch.finish(inserted.values())
     _fan_out(fresh, inserted)
 
 
@@ -233,8 +236,9 @@ def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscrib
         recipient.status = "unsubscribed"
     exists_already = db.session.scalar(select(Event.id).where(Event.event_key == f"unsubscribe:{recipient.id}"))
     if not exists_already:
-        db.session.execute(
-            insert(Event).values(
+        added = db.session.execute(
+            insert(Event)
+            .values(
                 workspace_id=sub.workspace_id,
                 event_key=f"unsubscribe:{recipient.id}",
                 event_type="unsubscribe",
@@ -245,7 +249,9 @@ def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscrib
                 occurred_at=datetime.now(timezone.utc),
                 created_at=datetime.now(timezone.utc),
             )
+            .returning(Event.id)
         )
+        rollups.add_events([added.scalar_one()])
     db.session.flush()
     return sub
 

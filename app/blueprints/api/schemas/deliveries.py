@@ -71,11 +71,10 @@ _RATE = obj(
     },
     required=("value", "numerator", "denominator", "of"),
 )  # fmt: skip
-SCHEMAS["CampaignInsights"] = response(
-    {
-        "interval": {"enum": ["hour", "day"]},
-        "group_by": {"enum": [None, "mailbox_provider", "identity", "domain"]},
-        "series": {
+_SERIES = {
+    "interval": {"enum": ["hour", "day"]},
+    "group_by": {"enum": [None, "mailbox_provider", "identity", "domain"]},
+    "series": {
             "type": "array",
             "items": obj(
                 {"key": {"type": ["string", "integer", "null"]}, "label": {"type": "string"},
@@ -89,9 +88,56 @@ SCHEMAS["CampaignInsights"] = response(
                            "rates": {"type": "object", "additionalProperties": _RATE}},
             "additionalProperties": False,
         },
-    },
+}  # fmt: skip
+SCHEMAS["CampaignInsights"] = response(
+    _SERIES,
     description="A campaign's figures per hour (UTC) or day (the workspace's), raw and human side by side; "
     "the series add up to the totals.",
+)
+SCHEMAS["WorkspaceInsights"] = response(
+    {**_SERIES, "group_by": {"enum": [None, "campaign", "list", "mailbox_provider", "identity", "domain"]},
+     "from": TIMESTAMP, "to": MAYBE_TIMESTAMP},
+    description="Every campaign's figures together per hour (UTC) or day (the workspace's), or split by campaign, "
+    "list (a campaign counts under each list it went to), mailbox provider, identity or domain.",
+)  # fmt: skip
+_REVENUE = {
+    "type": "array",
+    "items": obj({"currency": {"type": "string"}, "orders": {"type": "integer"}, "amount": {"type": "number"}},
+                 required=("currency", "orders", "amount")),
+    "description": "Attributed orders placed in the period, per currency (the commonest first).",
+}  # fmt: skip
+_PERIOD = {
+    "type": "object",
+    "properties": {**{m: {"type": "integer"} for m in _METRICS}, "conversions": {"type": "integer"},
+                   "revenue": _REVENUE, "rates": {"type": "object", "additionalProperties": _RATE}},
+    "additionalProperties": False,
+}  # fmt: skip
+_RANKED = {
+    "type": "array",
+    "items": obj(
+        {"id": ID, "name": {"type": "string"}, "sent": {"type": "integer"},
+         "reach": {"type": "integer", "description": "Delivered, or sent where no deliveries were reported."},
+         "open_rate": {"type": ["number", "null"]}, "click_rate": {"type": ["number", "null"]},
+         "human_unique_opens": {"type": "integer"}, "human_unique_clicks": {"type": "integer"},
+         "conversions": {"type": "integer"}, "revenue": {"type": "number"},
+         "revenue_currency": {"type": ["string", "null"]}},
+        required=("id", "name", "sent", "reach", "open_rate", "click_rate", "human_unique_opens",
+                  "human_unique_clicks", "conversions", "revenue", "revenue_currency"),
+    ),
+}  # fmt: skip
+_CHANGE = obj({"current": {"type": ["number", "null"]}, "previous": {"type": ["number", "null"]},
+               "change": {"type": ["number", "null"], "description": "Relative: 0.25 is 25% more; null: none before."}},
+              required=("current", "previous", "change"))  # fmt: skip
+_RATE_CHANGE = obj({"current": {"type": ["number", "null"]}, "previous": {"type": ["number", "null"]},
+                    "points": {"type": ["number", "null"], "description": "current − previous (0.01 is one point)."}},
+                   required=("current", "previous", "points"))  # fmt: skip
+SCHEMAS["Overview"] = response(
+    {"from": TIMESTAMP, "to": TIMESTAMP, "previous_from": TIMESTAMP, "current": _PERIOD, "previous": _PERIOD,
+     "changes": {"type": "object", "additionalProperties": _CHANGE},
+     "rate_changes": {"type": "object", "additionalProperties": _RATE_CHANGE},
+     "best": _RANKED | {"description": "The campaigns sent in the period with the best open rates by people."},
+     "worst": _RANKED | {"description": "The worst (only campaigns that reached 50 people are ranked)."}},
+    description="The last 30 days against the 30 before, from the hourly rollups and the orders.",
 )  # fmt: skip
 
 SCHEMAS["CampaignLinks"] = response(
