@@ -49,6 +49,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app import transactions as _tx  # noqa: F401  (after-commit hooks)
 
     _register_blueprints(app)
+    from app.services.events import reads
+
+    app.teardown_appcontext(reads.close)  # the insights replica's session, when one is configured
     from app.blueprints.filters import register_filters
 
     register_filters(app)

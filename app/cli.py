@@ -118,6 +118,38 @@ def _register_tracking_commands(app: Flask) -> None:
             counts = engagement.reclassify(since, progress=bar.update)
         click.echo(", ".join(f"{verdict}: {n}" for verdict, n in sorted(counts.items())) or "Nothing to judge.")
 
+    @app.cli.command("events-partitions")
+    def partitions_cmd():
+        """The event log's monthly partitions (PostgreSQL), with their rows (estimated) and size; the
+        coming months are made first if missing."""
+        from app.extensions import db
+        from app.services.events import partitions
+
+        partitions.ensure()
+        db.session.commit()
+        months = partitions.months()
+        if not months:
+            click.echo("The event log is one table here (SQLite): nothing is partitioned.")
+        for m in months:
+            click.echo(f"{m['name']:<16} {m['rows']:>12,} rows {m['bytes'] / 2**20:>10,.1f} MiB  {m['bounds']}")
+
+    @app.cli.command("events-detach")
+    @click.argument("month")
+    def detach_cmd(month):
+        """Detach a past MONTH (YYYY-MM) from the event log, to archive it: the insights keep its figures
+        (hourly rollups); its events leave message search. The table stays until you drop it."""
+        from app.extensions import db
+        from app.services.errors import ValidationError
+        from app.services.events import partitions
+
+        try:
+            name = partitions.detach(month)
+        except ValidationError as exc:
+            raise click.ClickException(exc.message) from None
+        db.session.commit()
+        click.echo(f"Detached {name}. Archive it, then drop it:\n  pg_dump --table={name} --format=custom "
+                   f"--file={name}.dump \"$DATABASE_URL\"\n  psql \"$DATABASE_URL\" -c 'DROP TABLE {name}'")  # fmt: skip
+
 
 def _run_until_interrupted(controller) -> None:
     """Keep the process alive while the listener's own thread serves; Ctrl-C stops it."""

@@ -38,6 +38,9 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _normalize_db_url(
             env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'herald.db'}"
         )
+        # A read replica for insights pages, the overview and the insights API (events/reads.py); unset: the
+        # primary. Only reads that may lag the primary by a moment go there.
+        self.INSIGHTS_DATABASE_URL = _normalize_db_url(env.get("INSIGHTS_DATABASE_URL") or "") or None
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.PORT = int(env.get("PORT", "5000"))
         # Set BASE_URL explicitly wherever several processes run (make run does): the fallback
@@ -136,6 +139,8 @@ class Config:
 
     def _derive(self, overrides: dict) -> None:
         """Settings that follow others, computed after the overrides so they follow those too."""
+        if self.INSIGHTS_DATABASE_URL:
+            self.SQLALCHEMY_BINDS = {"insights": self.INSIGHTS_DATABASE_URL}
         if "RATELIMIT_STORAGE_URI" not in overrides:
             self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         # Always from BASE_URL (an override of these two is not kept): https means secure cookies.

@@ -102,6 +102,8 @@ PERIODIC = (
     Periodic("score_health", DEFAULT, 86_400, "score every sending domain's health for the last complete day"),
     # Apple rotates its relay ranges: a day-old copy tells MPP prefetches from people (when a URL is set).
     Periodic("refresh_machine_ranges", DEFAULT, 86_400, "download the Apple relay and scanner address lists"),
+    # The event log's next months exist before their first event (PostgreSQL; nothing to do on SQLite).
+    Periodic("ensure_event_partitions", DEFAULT, 86_400, "make the event log's partitions of the coming months"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

@@ -86,6 +86,9 @@ def run_migrations_online():
                 logger.info('No changes in schema detected.')
 
     conf_args = current_app.extensions['migrate'].configure_args
+    from app.services.events.partitions import not_a_partition
+
+    conf_args.setdefault("include_name", not_a_partition)  # the event log's months are not in the models
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 

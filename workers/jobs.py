@@ -237,6 +237,14 @@ def refresh_machine_ranges() -> dict:
 
 
 @_periodic
+def ensure_event_partitions() -> list:
+    """Make the event log's monthly partitions of this month and the next two (PostgreSQL)."""
+    from app.services.events import partitions
+
+    return _run(partitions.ensure)
+
+
+@_periodic
 def probe_providers() -> dict:
     """Check every provider's connection and credentials, as "Test" does (periodic)."""
     from app.services.delivery import providers

@@ -1,9 +1,9 @@
 """Plotly figures the dashboard draws (app/static/js/charts.js renders them from JSON in the page)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 
-def insights_figure(result: dict) -> dict:
+def insights_figure(result: dict, start=None, end=None) -> dict:
     """Per bucket, bars for what was sent, bounced and deferred, and lines for the people who opened and
     clicked beside the raw opens, summed over the groups: readable without reading numbers."""
     buckets: dict = {}
@@ -18,7 +18,9 @@ def insights_figure(result: dict) -> dict:
     col = lambda m: [buckets[t][m] for t in times]  # noqa: E731
     step = timedelta(hours=1) if result["interval"] == "hour" else timedelta(days=1)
     xaxis = {"type": "date", "tickformat": "%d %b %H:%M" if result["interval"] == "hour" else "%d %b"}
-    if times:  # room either side, so one bucket reads as a bar and not as a point in time
+    if start is not None:  # the whole range asked for, so a quiet stretch reads as quiet
+        xaxis["range"] = [(start - step / 2).isoformat(), ((end or datetime.now(timezone.utc)) + step / 2).isoformat()]
+    elif times:  # room either side, so one bucket reads as a bar and not as a point in time
         xaxis["range"] = [(times[0] - step).isoformat(), (times[-1] + step).isoformat()]
     lines = {"type": "scatter", "mode": "lines+markers"}
     # On a date axis a bar's width is in milliseconds: a quarter of the bucket each, three side by side.

@@ -21,6 +21,7 @@ from app.models.delivery import DeliveryStat, Provider  # noqa: F401
 from app.models.events import (  # noqa: F401
     CaughtMessage,
     Event,
+    EventKey,
     InboundMessage,
     InsightHour,
     Order,

@@ -16,8 +16,8 @@ class Event(db.Model):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
-    # Idempotency key: a tracking hit's random id or a provider's event id.
-    event_key: Mapped[str] = mapped_column(String(128), unique=True)
+    # Idempotency key: a tracking hit's random id or a provider's event id; held once in event_keys.
+    event_key: Mapped[str] = mapped_column(String(128))
     event_type: Mapped[str] = mapped_column(String(20))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_recipients.id", ondelete="CASCADE"))
@@ -35,6 +35,16 @@ class Event(db.Model):
     data: Mapped[dict | None] = mapped_column(JSONType)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventKey(db.Model):
+    """Every event's idempotency key, once: a payload a provider posts again, a tracking batch drained
+    twice add nothing (events/event_log.py). Apart from the log because on PostgreSQL the log is
+    partitioned by month (events/partitions.py), where a unique index would have to include the month."""
+
+    __tablename__ = "event_keys"
+    event_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 Index("ix_events_campaign_type", Event.campaign_id, Event.event_type)
@@ -164,7 +174,8 @@ class WebhookDelivery(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
-    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    # No foreign key: the event log's months are detached and archived, the deliveries' history stays.
+    event_id: Mapped[int | None] = mapped_column()
     event_type: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -100,3 +100,32 @@ def test_the_insights_page_in_the_navigation(client, workspace, smtp_sink, worke
     rows = list(csv.reader(io.StringIO(out.get_data(as_text=True))))
     assert out.status_code == 200 and rows[0][:3] == ["group", "t", "sent"]
     assert rows[1][0] == "'=HYPERLINK(1)" and sum(int(r[2]) for r in rows[1:]) == 3
+
+
+def test_with_a_read_replica_insights_read_from_it(api_key, workspace, smtp_sink, worker, app):
+    """INSIGHTS_DATABASE_URL: the insights API and the overview read through the replica's engine (here
+    the primary under another name, so the figures can be checked)."""
+    from flask import current_app
+    from sqlalchemy import event
+
+    from app import create_app
+    from app.config import Config
+
+    _send(workspace, smtp_sink, worker, app, "Replica", 3, openers=2)
+    replica = create_app(Config(INSIGHTS_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"]))
+    replica.config.update(TESTING=True)
+    seen = []
+    with replica.app_context():
+        engine = db.engines["insights"]
+        event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        assert current_app.config["INSIGHTS_DATABASE_URL"]
+    web, headers = replica.test_client(), {"Authorization": f"Bearer {api_key}"}
+    body = web.get("/api/v1/insights", headers=headers).get_json()
+    assert body["totals"]["sent"] == 3 and body["totals"]["human_unique_opens"] == 2
+    assert any("insight_hours" in sql for sql in seen)
+    seen.clear()
+    assert web.get("/api/v1/overview", headers=headers).get_json()["current"]["sent"] == 3
+    assert any("insight_hours" in sql for sql in seen)
+    with replica.app_context():
+        db.engines["insights"].dispose()
+        db.engine.dispose()

@@ -28,7 +28,8 @@ def index():
     summary = [(s, insights.totals_of([s])) for s in result["series"]]
     export_args = {k: v for k, v in request.args.items() if k in ("interval", "group_by", "from", "to") and v}
     return render_template(
-        "insights/index.html", o=performance.overview(g.ws_id), result=result, figure=insights_figure(result),
+        "insights/index.html", o=performance.overview(g.ws_id), result=result,
+        figure=insights_figure(result, result.get("from"), result.get("to")),
         summary=summary, export_args=export_args, groups=insights.WORKSPACE_GROUPS, error=error, **args,
     ), (422 if error else 200)  # fmt: skip
 

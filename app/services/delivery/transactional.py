@@ -19,11 +19,11 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Event, Message, Provider, Subscriber, Suppression, Template
+from app.models import Message, Provider, Subscriber, Suppression, Template
 from app.providers import TransportUnavailable
 from app.queueing import TRANSACTIONAL, TRANSACTIONAL_RETRY, enqueue
 from app.redis_client import get_redis
@@ -41,6 +41,7 @@ from app.services.delivery import dkim, domains, identities, pools, providers
 from app.services.delivery.ratelimit import reserve_priority_send
 from app.services.delivery.verp import envelope_sender
 from app.services.errors import NotFound, ValidationError
+from app.services.events.event_log import insert_events
 from app.services.events.provider_events import message_ref
 from app.services.ids import as_id, parse_int
 from app.services.platform.workspaces import default_sender
@@ -451,17 +452,11 @@ def _suppress_hard_bounce(msg: Message, detail: str) -> None:
             .where(Subscriber.id == msg.subscriber_id, Subscriber.status.in_(("active", "unsubscribed")))
             .values(status="bounced", updated_at=_now())
         )
-    db.session.execute(
-        insert(Event).values(
-            workspace_id=msg.workspace_id,
-            event_key=f"smtp-bounce:message:{msg.id}",
-            event_type="bounce",
-            subscriber_id=msg.subscriber_id,
-            data={"bounce_type": "hard", "diagnostic": detail, "message_id": msg.id},
-            occurred_at=_now(),
-            created_at=_now(),
-        )
-    )
+    now = _now()
+    insert_events([{"workspace_id": msg.workspace_id, "event_key": f"smtp-bounce:message:{msg.id}",
+                    "event_type": "bounce", "subscriber_id": msg.subscriber_id,
+                    "data": {"bounce_type": "hard", "diagnostic": detail, "message_id": msg.id},
+                    "occurred_at": now, "created_at": now}])  # fmt: skip
 
 
 def deliver_message(message_id: int, final_attempt: bool = True) -> str:

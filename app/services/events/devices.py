@@ -11,8 +11,8 @@ from functools import lru_cache
 
 from sqlalchemy import func, select
 
-from app.extensions import db
 from app.models import Campaign, Event
+from app.services.events import reads
 from app.services.events.verdicts import HUMAN_OPEN
 
 MAX_AGENTS = 500
@@ -55,16 +55,20 @@ def describe(user_agent: str) -> tuple[str, str, str]:
 
 def campaign_devices(campaign: Campaign) -> dict:
     """{"opens": n, "clients": [[name, opens]], "systems": [...], "kinds": [...]}, the most first."""
-    rows = db.session.execute(
-        select(Event.user_agent, func.count())
-        .where(
-            Event.campaign_id == campaign.id,
-            Event.event_type == "open",
-            Event.verdict.in_(HUMAN_OPEN) | Event.verdict.is_(None),
+    rows = (
+        reads.session()
+        .execute(
+            select(Event.user_agent, func.count())
+            .where(
+                Event.campaign_id == campaign.id,
+                Event.event_type == "open",
+                Event.verdict.in_(HUMAN_OPEN) | Event.verdict.is_(None),
+            )
+            .group_by(Event.user_agent)
+            .order_by(func.count().desc())
         )
-        .group_by(Event.user_agent)
-        .order_by(func.count().desc())
-    ).all()
+        .all()
+    )
     clients, systems, kinds = Counter(), Counter(), Counter()
     for n, (user_agent, opens) in enumerate(rows):
         client, system, kind = describe(user_agent) if user_agent and n < MAX_AGENTS else ("Other", "Other", "unknown")

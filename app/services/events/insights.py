@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 
-from app.extensions import db
 from app.models import Campaign, CampaignList, Event, InsightHour, Link, MailingList, SendingDomain, SendingIdentity
 from app.services.delivery.mailbox_providers import group_label
 from app.services.errors import ValidationError
-from app.services.events import rollups
+from app.services.events import reads, rollups
 from app.services.events.verdicts import HONEYPOT_POSITION, HUMAN_CLICK
 from app.services.platform.workspaces import workspace_timezone
 from app.services.time_buckets import parse_iso
@@ -94,7 +93,7 @@ def _series(workspace_id: int, where: list, interval: str, group_by: str | None,
         stmt = stmt.where(ih.hour < end)
     bucket = _bucket(interval, workspace_timezone(workspace_id))
     counts: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(METRICS, 0)))  # group -> t -> metrics
-    for row in db.session.execute(stmt.group_by(*group, ih.hour)):
+    for row in reads.session().execute(stmt.group_by(*group, ih.hour)):
         g = tuple(row[: len(group)]) if len(group) > 1 else (row[0] or None) if group else None  # "", 0: none
         hour, sums = row[len(group)], row[len(group) + 1 :]
         point = counts[g][bucket(hour)]
@@ -133,9 +132,9 @@ def _bucket(interval: str, tz: str):
 def _by_domain(counts: dict, workspace_id: int) -> dict:
     """Per (campaign, identity) into per sending domain: the identity's, or the campaign's own From's."""
     pairs = list(counts)
-    froms = dict(db.session.execute(select(Campaign.id, Campaign.from_email).where(
+    froms = dict(reads.session().execute(select(Campaign.id, Campaign.from_email).where(
         Campaign.id.in_({c for c, _ in pairs}), Campaign.workspace_id == workspace_id)).all())  # fmt: skip
-    domains = dict(db.session.execute(
+    domains = dict(reads.session().execute(
         select(SendingIdentity.id, SendingDomain.domain)
         .join(SendingDomain, SendingDomain.id == SendingIdentity.sending_domain_id)
         .where(SendingIdentity.id.in_({i for _, i in pairs if i}))
@@ -159,11 +158,11 @@ def _labels(group_by: str | None, keys: list, workspace_id: int) -> dict:
     if group_by == "domain":
         return {k: k or "—" for k in keys}
     if group_by == "identity":
-        named = dict(db.session.execute(select(SendingIdentity.id, SendingIdentity.email).where(
+        named = dict(reads.session().execute(select(SendingIdentity.id, SendingIdentity.email).where(
             SendingIdentity.id.in_([k for k in keys if k]))).all())  # fmt: skip
         return {k: named.get(k, f"identity {k} (deleted)") if k else "Each campaign's own From" for k in keys}
     model = Campaign if group_by == "campaign" else MailingList
-    named = dict(db.session.execute(select(model.id, model.name).where(
+    named = dict(reads.session().execute(select(model.id, model.name).where(
         model.id.in_(keys), model.workspace_id == workspace_id)).all())  # fmt: skip
     return {k: named.get(k, f"{group_by} {k} (deleted)") for k in keys}
 
@@ -211,7 +210,7 @@ def campaign_links(campaign: Campaign) -> dict:
         .where(Event.campaign_id == campaign.id, Event.event_type == "click", Event.link_id.is_not(None))
         .subquery()
     )
-    rows = db.session.execute(
+    rows = reads.session().execute(
         select(
             Link.id, Link.position, Link.url, func.count(per_click.c.link_id),
             func.coalesce(func.sum(case((per_click.c.human, 1), else_=0)), 0),

@@ -5,12 +5,11 @@ events/tracking.py instead)."""
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import insert
-
 from app.extensions import db
-from app.models import Event, Message
+from app.models import Message
 from app.services.delivery.transactional import CLICK_PURPOSE, OPEN_PURPOSE
 from app.services.events import engagement, verdicts
+from app.services.events.event_log import insert_events
 from app.services.tokens import read_token
 
 
@@ -49,20 +48,10 @@ def _track(msg: Message, kind: str, url: str | None, user_agent: str | None, ip:
     seconds = (now - msg.sent_at).total_seconds() if msg.sent_at else None
     hit = verdicts.Hit(kind, "HEAD" if method == "HEAD" else "GET", user_agent, ip, seconds)
     verdict, signals = verdicts.classify(hit, engagement.ranges())
-    db.session.execute(
-        insert(Event).values(
-            workspace_id=msg.workspace_id,
-            event_key=f"message-{kind}:{secrets.token_hex(9)}",
-            event_type=kind,
-            message_id=msg.id,
-            email=msg.to_email,
-            subscriber_id=msg.subscriber_id,
-            user_agent=(user_agent or "")[:500] or None,
-            ip=(ip or "")[:64] or None,
-            verdict=verdict,
-            data={"message_id": msg.id, "signals": signals, **({"url": url} if url else {})},
-            occurred_at=now,
-            created_at=now,
-        )
-    )
+    insert_events([{"workspace_id": msg.workspace_id, "event_key": f"message-{kind}:{secrets.token_hex(9)}",
+                    "event_type": kind, "message_id": msg.id, "email": msg.to_email,
+                    "subscriber_id": msg.subscriber_id, "user_agent": (user_agent or "")[:500] or None,
+                    "ip": (ip or "")[:64] or None, "verdict": verdict,
+                    "data": {"message_id": msg.id, "signals": signals, **({"url": url} if url else {})},
+                    "occurred_at": now, "created_at": now}])  # fmt: skip
     db.session.flush()

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from app.extensions import db
 from app.models import Campaign, InsightHour, Order
-from app.services.events import rollups
+from app.services.events import reads, rollups
 from app.services.events.insights import METRICS, STORED, rates_of
 
 DAYS = 30
@@ -39,14 +38,18 @@ def overview(workspace_id: int, now: datetime | None = None, days: int = DAYS) -
 
 def _period(workspace_id: int, start: datetime, end: datetime) -> dict:
     ih = InsightHour
-    sums = db.session.execute(
-        select(*(func.coalesce(func.sum(getattr(ih, m)), 0) for m in STORED)).where(
-            ih.workspace_id == workspace_id, ih.hour >= start, ih.hour < end
+    sums = (
+        reads.session()
+        .execute(
+            select(*(func.coalesce(func.sum(getattr(ih, m)), 0) for m in STORED)).where(
+                ih.workspace_id == workspace_id, ih.hour >= start, ih.hour < end
+            )
         )
-    ).one()
+        .one()
+    )
     out = dict.fromkeys(METRICS, 0) | {m: int(n) for m, n in zip(STORED, sums, strict=True)}
     out["soft_bounced"] = out["bounced"] - out["hard_bounced"]
-    revenue = db.session.execute(
+    revenue = reads.session().execute(
         select(Order.currency, func.count(), func.coalesce(func.sum(Order.amount), 0))
         .where(Order.workspace_id == workspace_id, Order.campaign_id.is_not(None),
                Order.placed_at >= start, Order.placed_at < end)
@@ -78,12 +81,16 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
     )
     figures = ("sent", "delivered", "human_unique_opens", "human_unique_clicks", "bounced", "complaints",
                "unsubscribes")  # fmt: skip
-    rows = db.session.execute(
-        select(Campaign.id, Campaign.name, *(func.sum(getattr(ih, m)) for m in figures))
-        .join(Campaign, Campaign.id == ih.campaign_id)
-        .where(ih.workspace_id == workspace_id, ih.campaign_id.in_(recent))
-        .group_by(Campaign.id, Campaign.name)
-    ).all()
+    rows = (
+        reads.session()
+        .execute(
+            select(Campaign.id, Campaign.name, *(func.sum(getattr(ih, m)) for m in figures))
+            .join(Campaign, Campaign.id == ih.campaign_id)
+            .where(ih.workspace_id == workspace_id, ih.campaign_id.in_(recent))
+            .group_by(Campaign.id, Campaign.name)
+        )
+        .all()
+    )
     orders = _orders_of([r[0] for r in rows])
     ranked = []
     for campaign_id, name, *sums in rows:
@@ -110,7 +117,7 @@ def _orders_of(campaign_ids: list[int]) -> dict:
     if not campaign_ids:
         return {}
     per: dict = defaultdict(list)
-    for cid, currency, n, total in db.session.execute(
+    for cid, currency, n, total in reads.session().execute(
         select(Order.campaign_id, Order.currency, func.count(), func.coalesce(func.sum(Order.amount), 0))
         .where(Order.campaign_id.in_(campaign_ids))
         .group_by(Order.campaign_id, Order.currency)

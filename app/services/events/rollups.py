@@ -196,8 +196,10 @@ def _of_recipients(ids: set, lock: bool = False) -> Deltas:
             .where(_cr.c.id.in_(chunk))
             .order_by(_cr.c.id)
         )  # fmt: skip
-        if lock:  # read what is there now and keep it so until commit: the difference is this change's only
-            stmt = stmt.with_for_update(of=_cr)
+        if lock:  # read what is there now and keep it so until commit: the difference is this change's only.
+            # FOR NO KEY UPDATE, as an UPDATE takes: it waits for no one's key-share lock (the foreign key
+            # check of another worker's new events), which FOR UPDATE would, in a deadlock.
+            stmt = stmt.with_for_update(of=_cr, key_share=True)
         for ws, cid, provider, identity, status, claimed_at, *stamps in db.session.execute(stmt):
             dims = (ws, cid, provider or "", identity or 0)
             for metric, at in zip(ROW_METRICS, stamps, strict=True):

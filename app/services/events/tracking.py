@@ -12,10 +12,10 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import bindparam, select, text
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Event, Link, Subscriber
+from app.models import Campaign, CampaignRecipient, Link, Subscriber
 from app.models.base import UTCDateTime
 from app.redis_client import get_redis
 from app.services import outbound_webhooks
@@ -234,24 +234,12 @@ def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscrib
     unsubscribe(sub, detail=f"{source} from campaign '{campaign.name}'" if campaign else source)
     if recipient.status not in ("failed", "bounced", "complained"):
         recipient.status = "unsubscribed"
-    exists_already = db.session.scalar(select(Event.id).where(Event.event_key == f"unsubscribe:{recipient.id}"))
-    if not exists_already:
-        added = db.session.execute(
-            insert(Event)
-            .values(
-                workspace_id=sub.workspace_id,
-                event_key=f"unsubscribe:{recipient.id}",
-                event_type="unsubscribe",
-                campaign_id=recipient.campaign_id,
-                recipient_id=recipient.id,
-                subscriber_id=sub.id,
-                data={"source": source},
-                occurred_at=datetime.now(timezone.utc),
-                created_at=datetime.now(timezone.utc),
-            )
-            .returning(Event.id)
-        )
-        rollups.add_events([added.scalar_one()])
+    now = datetime.now(timezone.utc)
+    added = insert_events([{"workspace_id": sub.workspace_id, "event_key": f"unsubscribe:{recipient.id}",
+                            "event_type": "unsubscribe", "campaign_id": recipient.campaign_id,
+                            "recipient_id": recipient.id, "subscriber_id": sub.id, "data": {"source": source},
+                            "occurred_at": now, "created_at": now}])  # once, however often they click  # fmt: skip
+    rollups.add_events(added.values())
     db.session.flush()
     return sub
 
