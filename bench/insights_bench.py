@@ -175,10 +175,12 @@ def check_totals(workspace_id: int) -> tuple[dict, dict]:
 
     from app.extensions import db
     from app.models import Event, InsightHour
+    from app.services.events import rollups
 
     kept = db.session.execute(
         select(func.sum(InsightHour.opens), func.sum(InsightHour.human_opens), func.sum(InsightHour.clicks),
-               func.sum(InsightHour.bounced), func.sum(InsightHour.sent)).where(InsightHour.workspace_id == workspace_id)
+               func.sum(InsightHour.bounced), func.sum(InsightHour.sent))
+        .where(InsightHour.workspace_id == workspace_id, rollups.SPLIT)
     ).one()  # fmt: skip
     counted = dict(db.session.execute(
         select(Event.event_type, func.count()).where(Event.workspace_id == workspace_id).group_by(Event.event_type)

@@ -42,7 +42,7 @@ def _period(workspace_id: int, start: datetime, end: datetime) -> dict:
         reads.session()
         .execute(
             select(*(func.coalesce(func.sum(getattr(ih, m)), 0) for m in STORED)).where(
-                ih.workspace_id == workspace_id, ih.hour >= start, ih.hour < end
+                ih.workspace_id == workspace_id, ih.hour >= start, ih.hour < end, rollups.TOTALS
             )
         )
         .one()
@@ -75,7 +75,7 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
     ih = InsightHour
     recent = (
         select(ih.campaign_id)
-        .where(ih.workspace_id == workspace_id, ih.hour >= start, ih.hour < end, ih.sent > 0)
+        .where(ih.workspace_id == workspace_id, ih.hour >= start, ih.hour < end, ih.sent > 0, rollups.TOTALS)
         .distinct()
         .scalar_subquery()
     )
@@ -86,7 +86,7 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
         .execute(
             select(Campaign.id, Campaign.name, *(func.sum(getattr(ih, m)) for m in figures))
             .join(Campaign, Campaign.id == ih.campaign_id)
-            .where(ih.workspace_id == workspace_id, ih.campaign_id.in_(recent))
+            .where(ih.workspace_id == workspace_id, ih.campaign_id.in_(recent), rollups.TOTALS)
             .group_by(Campaign.id, Campaign.name)
         )
         .all()

@@ -1,6 +1,7 @@
 """The hourly rollups (`insight_hours`): a campaign's figures per UTC hour, mailbox provider and sending
 identity, kept in the same transaction as the rows they count, so no insights page reads the event log.
 
+Each campaign's hour is kept split (per mailbox provider and identity) and in all (`TOTAL`).
 A recipient row counts once in each hour its timestamps fall in (sent, delivered, first open and
 click, raw and human; failed at its hand-off attempt, so addresses skipped as suppressed are not
 failures); an event counts in the hour it happened (opens and clicks, raw and human;
@@ -15,7 +16,7 @@ campaigns from their rows (after a migration, or to check the upkeep: both must 
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, select, text
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, InsightHour
@@ -49,6 +50,12 @@ _ev = Event.__table__
 
 # (workspace id, campaign id, UTC hour, mailbox provider or "", identity id or 0) -> metric -> n
 Deltas = dict[tuple, Counter]
+# Each campaign's hour is also kept in all, under this (mailbox provider, identity): what the overview, the
+# workspace's figures and a campaign's unsplit figures read (a tenth of the rows, or fewer). A query over
+# the split rows takes `SPLIT`, over the totals `TOTALS`, never both.
+TOTAL = ("*", -1)
+TOTALS = InsightHour.identity_id == TOTAL[1]
+SPLIT = InsightHour.identity_id != TOTAL[1]
 
 
 def hour_of(at: datetime) -> datetime:
@@ -91,8 +98,9 @@ def add_events(event_ids) -> None:
 
 
 def apply(deltas: Deltas, session=None) -> None:
-    """Add the deltas: one upsert per chunk of keys, in key order (two writers lock the same rows in
-    the same order and never deadlock)."""
+    """Add the deltas, and each to its campaign's hour in all (`TOTAL`): one upsert per chunk of keys, in
+    key order (two writers lock the same rows in the same order and never deadlock)."""
+    deltas = _with_totals(deltas)
     rows = []
     for key, counts in sorted(deltas.items(), key=lambda kv: kv[0]):
         values = {m: int(counts.get(m, 0)) for m in METRICS}
@@ -104,17 +112,38 @@ def apply(deltas: Deltas, session=None) -> None:
         return
     session = session or db.session
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    for i in range(0, len(rows), 500):
-        stmt = insert(InsightHour).values(rows[i : i + 500])
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["campaign_id", "hour", "mailbox_provider", "identity_id"],
-                set_={m: getattr(InsightHour, m) + stmt.excluded[m] for m in METRICS},
-            )
-        )
+        for i in range(0, len(rows), 5000):
+            chunk = rows[i : i + 5000]
+            session.execute(_UPSERT_PG, {c: [r[c] for r in chunk] for c in _KEYS + METRICS})
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
+    stmt = insert(InsightHour)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "hour", "mailbox_provider", "identity_id"],
+        set_={m: getattr(InsightHour, m) + stmt.excluded[m] for m in METRICS},
+    )
+    session.execute(upsert, rows)
+
+
+def _with_totals(deltas: Deltas) -> Deltas:
+    out: Deltas = defaultdict(Counter)
+    for (ws, campaign_id, hour, provider, identity), counts in deltas.items():
+        for key in ((ws, campaign_id, hour, provider or "", identity or 0), (ws, campaign_id, hour, *TOTAL)):
+            for metric, n in counts.items():
+                out[key][metric] += n
+    return out
+
+
+_KEYS = ("workspace_id", "campaign_id", "hour", "mailbox_provider", "identity_id")
+_TYPES = {"hour": "timestamptz", "mailbox_provider": "varchar"}
+# One array per column, as the event log writes (a multi-row VALUES spends its time compiling placeholders).
+_UPSERT_PG = text(
+    f"INSERT INTO insight_hours ({', '.join(_KEYS + METRICS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {_TYPES.get(c, 'integer')}[])" for c in _KEYS + METRICS)
+    + ") ON CONFLICT (campaign_id, hour, mailbox_provider, identity_id) DO UPDATE SET "
+    + ", ".join(f"{m} = insight_hours.{m} + excluded.{m}" for m in METRICS)
+)
 
 
 def rebuild(campaign_ids=None, session=None) -> int:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, Message, Provider
@@ -109,8 +109,19 @@ def _address(email: str) -> str:
         return email.lower()
 
 
-def _workspace_providers(workspace_id: int):
-    return select(Provider.id).where(Provider.workspace_id == workspace_id)
+def _workspace_providers(workspace_id: int) -> list[int]:
+    return list(db.session.scalars(select(Provider.id).where(Provider.workspace_id == workspace_id)))
+
+
+def _each_match(stmt, match: list, key) -> list:
+    """The rows of `stmt` meeting any condition in `match`, one query per condition, newest first. An
+    OR of them would make PostgreSQL walk the whole table backwards for the newest 50 (each condition
+    has an index of its own, the OR of them none)."""
+    found = {}
+    for condition in match:
+        for row in db.session.execute(stmt.where(condition).order_by(key.desc()).limit(MAX_DELIVERIES)):
+            found[row[0].id] = row
+    return sorted(found.values(), key=lambda row: -row[0].id)[:MAX_DELIVERIES]
 
 
 def _campaign_deliveries(workspace_id: int, email: str | None, message_id: str | None) -> list[Delivery]:
@@ -124,14 +135,13 @@ def _campaign_deliveries(workspace_id: int, email: str | None, message_id: str |
             match.append((cr.id == int(ours.group(2))) & cr.message_id.in_(forms))
         # A provider's id, through the (provider, provider message id) index.
         match.append(cr.provider_id.in_(_workspace_providers(workspace_id)) & cr.provider_message_id.in_(forms))
-    rows = db.session.execute(
+    stmt = (
         select(cr, Campaign.name, Campaign.snapshot, Provider.name)
         .join(Campaign, Campaign.id == cr.campaign_id)
         .outerjoin(Provider, Provider.id == cr.provider_id)
-        .where(Campaign.workspace_id == workspace_id, or_(*match))
-        .order_by(cr.id.desc())
-        .limit(MAX_DELIVERIES)
-    ).all()
+        .where(Campaign.workspace_id == workspace_id)
+    )
+    rows = _each_match(stmt, match, cr.id)
     events = _events_by(Event.recipient_id, [r[0].id for r in rows])
     return [_campaign_delivery(r, name, snap, provider, events.get(r.id, [])) for r, name, snap, provider in rows]
 
@@ -179,13 +189,12 @@ def _transactional(workspace_id: int, email: str | None, message_id: str | None)
         match.append(
             Message.provider_id.in_(_workspace_providers(workspace_id)) & Message.provider_message_id.in_(forms)
         )
-    rows = db.session.execute(
+    stmt = (
         select(Message, Provider.name)
         .outerjoin(Provider, Provider.id == Message.provider_id)
-        .where(Message.workspace_id == workspace_id, or_(*match))
-        .order_by(Message.id.desc())
-        .limit(MAX_DELIVERIES)
-    ).all()
+        .where(Message.workspace_id == workspace_id)
+    )
+    rows = _each_match(stmt, match, Message.id)
     events = _events_by(Event.message_id, [m.id for m, _ in rows])
     out = []
     for m, provider in rows:
