@@ -2,10 +2,11 @@
 
 from datetime import datetime, timedelta, timezone
 
+CURVE_HOURS = 72  # the engagement curve's reach after sending
 
-def insights_figure(result: dict, start=None, end=None) -> dict:
-    """Per bucket, bars for what was sent, bounced and deferred, and lines for the people who opened and
-    clicked beside the raw opens, summed over the groups: readable without reading numbers."""
+
+def _summed(result: dict) -> dict:
+    """{bucket start: metrics} summed over the groups."""
     buckets: dict = {}
     for s in result["series"]:
         for p in s["points"]:
@@ -13,6 +14,14 @@ def insights_figure(result: dict, start=None, end=None) -> dict:
             for k, v in p.items():
                 if k != "t":
                     into[k] += v
+    return buckets
+
+
+def insights_figure(result: dict, start=None, end=None) -> dict:
+    """Per bucket, the delivery outcomes stacked (delivered, or sent where no provider reports
+    deliveries; bounced, deferred, failed) and lines for the people who opened and clicked beside the
+    raw opens, summed over the groups: readable without reading numbers."""
+    buckets = _summed(result)
     times = sorted(buckets)
     x = [t.isoformat() for t in times]
     col = lambda m: [buckets[t][m] for t in times]  # noqa: E731
@@ -22,18 +31,74 @@ def insights_figure(result: dict, start=None, end=None) -> dict:
         xaxis["range"] = [(start - step / 2).isoformat(), ((end or datetime.now(timezone.utc)) + step / 2).isoformat()]
     elif times:  # room either side, so one bucket reads as a bar and not as a point in time
         xaxis["range"] = [(times[0] - step).isoformat(), (times[-1] + step).isoformat()]
+    reported = any(col("delivered"))
     lines = {"type": "scatter", "mode": "lines+markers"}
-    # On a date axis a bar's width is in milliseconds: a quarter of the bucket each, three side by side.
-    bars = {"type": "bar", "width": step.total_seconds() * 1000 / 4}
+    # On a date axis a bar's width is in milliseconds: most of the bucket, the outcomes stacked in it.
+    bars = {"type": "bar", "width": step.total_seconds() * 1000 * 0.7}
     return {
         "data": [
-            {**bars, "name": "Sent", "x": x, "y": col("sent"), "marker": {"color": "#adb5bd"}},
+            {**bars, "name": "Delivered" if reported else "Sent", "x": x, "y": col("delivered" if reported else "sent"),
+             "marker": {"color": "#2fb344" if reported else "#adb5bd"}},
             {**bars, "name": "Bounced", "x": x, "y": col("bounced"), "marker": {"color": "#d63939"}},
             {**bars, "name": "Deferred", "x": x, "y": col("deferred"), "marker": {"color": "#f59f00"}},
+            {**bars, "name": "Failed", "x": x, "y": col("failed"), "marker": {"color": "#495057"}},
             {**lines, "name": "Opened by people", "x": x, "y": col("human_unique_opens"), "line": {"color": "#206bc4"}},
             {**lines, "name": "Opened, raw", "x": x, "y": col("unique_opens"),
              "line": {"color": "#206bc4", "dash": "dot"}},
             {**lines, "name": "Clicked by people", "x": x, "y": col("human_unique_clicks"), "line": {"color": "#ae3ec9"}},
         ],
-        "layout": {"barmode": "group", "xaxis": xaxis, "yaxis": {"title": {"text": "recipients"}, "rangemode": "tozero"}},
+        "layout": {"barmode": "stack", "xaxis": xaxis, "yaxis": {"title": {"text": "recipients"}, "rangemode": "tozero"},
+                   "legend": {"orientation": "h", "y": -0.2, "traceorder": "normal"}},
     }  # fmt: skip
+
+
+def curve_figure(hourly: dict) -> dict | None:
+    """The engagement curve: of everyone sent to, the share opened and clicked by people (and opened,
+    raw) so far, hour by hour after the first hand-off; None before anything was sent."""
+    buckets = _summed(hourly)
+    times = sorted(buckets)
+    sent = sum(b["sent"] for b in buckets.values())
+    if not times or not sent:
+        return None
+    first = next(t for t in times if buckets[t]["sent"])
+    hours = list(range(CURVE_HOURS + 1))
+    running = {m: [0] * len(hours) for m in ("human_unique_opens", "unique_opens", "human_unique_clicks")}
+    for t in times:
+        k = max(0, int((t - first).total_seconds() // 3600))
+        for m, values in running.items():
+            for h in range(min(k, CURVE_HOURS), len(hours)):
+                values[h] += buckets[t][m]
+    share = lambda m: [round(100 * v / sent, 2) for v in running[m]]  # noqa: E731
+    line = {"type": "scatter", "mode": "lines", "x": hours}
+    return {
+        "data": [
+            {**line, "name": "Opened by people", "y": share("human_unique_opens"), "line": {"color": "#206bc4"}},
+            {**line, "name": "Opened, raw", "y": share("unique_opens"), "line": {"color": "#206bc4", "dash": "dot"}},
+            {**line, "name": "Clicked by people", "y": share("human_unique_clicks"), "line": {"color": "#ae3ec9"}},
+        ],
+        "layout": {"xaxis": {"title": {"text": "hours after sending"}, "dtick": 12},
+                   "yaxis": {"title": {"text": "% of recipients"}, "rangemode": "tozero"}},
+    }  # fmt: skip
+
+
+def shares_figure(totals: dict) -> dict | None:
+    """People against machines (Apple's prefetches, scanners, link checkers) among opens and clicks;
+    None when there were none."""
+    if not totals["opens"] and not totals["clicks"]:
+        return None
+    kinds = ["Opens", "Clicks"]
+    people = [totals["human_opens"], totals["human_clicks"]]
+    machines = [totals["opens"] - totals["human_opens"], totals["clicks"] - totals["human_clicks"]]
+    bar = {"type": "bar", "orientation": "h", "y": kinds}
+    return {
+        "data": [
+            {**bar, "name": "People", "x": people, "marker": {"color": "#206bc4"}},
+            {**bar, "name": "Machines", "x": machines, "marker": {"color": "#adb5bd"}},
+        ],
+        "layout": {
+            "barmode": "stack",
+            "height": 180,
+            "xaxis": {"rangemode": "tozero"},
+            "legend": {"orientation": "h", "y": -0.3, "traceorder": "normal"},
+        },
+    }

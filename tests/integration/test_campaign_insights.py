@@ -75,6 +75,9 @@ def test_the_insights_page_draws_a_chart_and_exports_csv(client, workspace, smtp
     assert page.status_code == 200 and 'data-chart="insights-figure"' in body and "plotly.min.js" in body
     assert "(the campaign&#39;s own From)" in body or "(the campaign's own From)" in body
     assert 'data-rate="open_rate"' in body and "2 of 5 sent" in body
+    # the curve after sending and people against machines: 1 of 3 opens was Apple's prefetch
+    assert 'data-chart="curve-figure"' in body and 'data-chart="shares-figure"' in body
+    assert "1 of 3 opens and 0 of 1 clicks were machines" in body
     exported = client.get(f"/campaigns/{camp.id}/insights.csv?interval=hour")
     assert exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
@@ -97,6 +100,9 @@ def test_clicks_per_link_raw_and_by_people(api, conforms, client, workspace, smt
     assert (hats["clicks"], hats["human_clicks"], hats["clickers"]) == (1, 0, 1)
     page = client.get(f"/campaigns/{camp.id}/insights").get_data(as_text=True)
     assert 'id="insights-links"' in page and 'id="insights-trap"' in page
+    exported = list(csv.reader(io.StringIO(client.get(f"/campaigns/{camp.id}/links.csv").get_data(as_text=True))))
+    assert exported[0][:3] == ["position", "url", "clicked_by_people"]
+    assert exported[2] == ["2", "https://shop.example.com/hats", "0", "0", "1", "1"]
 
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"

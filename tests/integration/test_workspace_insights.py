@@ -84,6 +84,7 @@ def test_the_overview_sets_30_days_against_the_30_before(api, conforms, workspac
     assert cur["conversions"] == 1 and cur["revenue"] == [{"currency": "EUR", "orders": 1, "amount": 80.0}]
     assert [c["name"] for c in o["best"]] == ["Good", "Poor"] and o["worst"] == []
     assert o["best"][0]["revenue"] == 80.0 and o["best"][0]["open_rate"] == 0.8
+    assert o["best"][0]["revenue_per_recipient"] == 16.0  # 80.00 EUR over the 5 it reached
 
 
 def test_the_insights_page_in_the_navigation(client, workspace, smtp_sink, worker, app):

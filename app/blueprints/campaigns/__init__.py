@@ -6,7 +6,7 @@ import io
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.campaigns import forms
-from app.blueprints.figures import insights_figure
+from app.blueprints.figures import curve_figure, insights_figure, shares_figure
 from app.blueprints.helpers import attempt, commit, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
@@ -153,9 +153,21 @@ def insights(campaign_id):
     c = drafts.get_campaign(g.ws_id, campaign_id)
     interval, group_by = _insights_args()
     result = event_insights.campaign_series(c, interval, group_by)
+    hourly = result if (interval, group_by) == ("hour", None) else event_insights.campaign_series(c, "hour")
     return render_template("campaigns/insights.html", c=c, result=result, figure=insights_figure(result),
+                           curve=curve_figure(hourly), shares=shares_figure(result["totals"]),
                            interval=interval, group_by=group_by, groups=event_insights.GROUPS,
                            links=event_insights.campaign_links(c), devices=campaign_devices(c))  # fmt: skip
+
+
+@bp.route("/<int:campaign_id>/links.csv")
+@workspace_view
+def links_csv(campaign_id):
+    c = drafts.get_campaign(g.ws_id, campaign_id)
+    out = io.StringIO()
+    csv.writer(out).writerows(event_insights.links_csv_rows(event_insights.campaign_links(c)))
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=campaign-{c.id}-links.csv"})  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/insights.csv")

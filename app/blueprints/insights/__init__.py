@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, render_template, request
 
-from app.blueprints.figures import insights_figure
+from app.blueprints.figures import insights_figure, shares_figure
 from app.blueprints.helpers import workspace_view
 from app.services.errors import ValidationError
 from app.services.events import insights, performance
@@ -29,7 +29,7 @@ def index():
     export_args = {k: v for k, v in request.args.items() if k in ("interval", "group_by", "from", "to") and v}
     return render_template(
         "insights/index.html", o=performance.overview(g.ws_id), result=result,
-        figure=insights_figure(result, result.get("from"), result.get("to")),
+        figure=insights_figure(result, result.get("from"), result.get("to")), shares=shares_figure(result["totals"]),
         summary=summary, export_args=export_args, groups=insights.WORKSPACE_GROUPS, error=error, **args,
     ), (422 if error else 200)  # fmt: skip
 

@@ -195,13 +195,25 @@ def rates_of(out: dict) -> dict:
 
 
 def csv_rows(result: dict):
-    """The series as CSV rows: a header, then one row per group and bucket. A label a spreadsheet would
-    run as a formula (a campaign named "=HYPERLINK(…)") is quoted."""
+    """The series as CSV rows: a header, then one row per group and bucket."""
     yield ["group", "t", *METRICS]
     for s in result["series"]:
-        label = "'" + s["label"] if s["label"][:1] in ("=", "+", "-", "@", "\t", "\r") else s["label"]
+        label = _cell(s["label"])
         for p in s["points"]:
             yield [label, p["t"].isoformat(), *(p[m] for m in METRICS)]
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet would run as a formula (a campaign named "=HYPERLINK(…)") is quoted."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def links_csv_rows(links: dict):
+    """A campaign's links as CSV rows: a header, then one row per link in the order the message shows."""
+    yield ["position", "url", "clicked_by_people", "clicks_by_people", "clicks", "clickers"]
+    for link in links["links"]:
+        yield [link["position"], _cell(link["url"]), link["human_clickers"], link["human_clicks"], link["clicks"],
+               link["clickers"]]  # fmt: skip
 
 
 def campaign_links(campaign: Campaign) -> dict:

@@ -103,6 +103,8 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
                        "open_rate": rates["open_rate"]["value"], "click_rate": rates["click_rate"]["value"],
                        "human_unique_opens": out["human_unique_opens"],
                        "human_unique_clicks": out["human_unique_clicks"], **orders.get(campaign_id, _NO_ORDERS)})  # fmt: skip
+    for c in ranked:  # what each message earned, in the campaign's commonest currency
+        c["revenue_per_recipient"] = round(c["revenue"] / c["reach"], 4) if c["conversions"] else 0.0
     ranked.sort(key=lambda c: (c["open_rate"] or 0, c["click_rate"] or 0, -c["id"]), reverse=True)
     best = ranked[:RANKED]
     worst = [c for c in reversed(ranked[RANKED:])][:RANKED]

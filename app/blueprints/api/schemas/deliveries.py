@@ -120,9 +120,10 @@ _RANKED = {
          "open_rate": {"type": ["number", "null"]}, "click_rate": {"type": ["number", "null"]},
          "human_unique_opens": {"type": "integer"}, "human_unique_clicks": {"type": "integer"},
          "conversions": {"type": "integer"}, "revenue": {"type": "number"},
-         "revenue_currency": {"type": ["string", "null"]}},
+         "revenue_currency": {"type": ["string", "null"]},
+         "revenue_per_recipient": {"type": "number", "description": "Revenue over the people it reached."}},
         required=("id", "name", "sent", "reach", "open_rate", "click_rate", "human_unique_opens",
-                  "human_unique_clicks", "conversions", "revenue", "revenue_currency"),
+                  "human_unique_clicks", "conversions", "revenue", "revenue_currency", "revenue_per_recipient"),
     ),
 }  # fmt: skip
 _CHANGE = obj({"current": {"type": ["number", "null"]}, "previous": {"type": ["number", "null"]},
