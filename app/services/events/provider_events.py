@@ -307,7 +307,7 @@ def ingest(workspace_id: int, provider_id: int | None, events: list[ProviderEven
     result.by_type = dict(Counter(ev.event_type for ev, _ in fresh))
     watch = rollups.Watch()
     _cascade(workspace_id, provider_id, fresh, watch)
-    watch.finish(result.event_ids)
+    watch.finish(new_rows=[row for row in rows if row["event_key"] in inserted])
     if result.event_ids:
         _fan_out(workspace_id, result.event_ids)
     return result
@@ -327,8 +327,7 @@ def _cascade(workspace_id: int, provider_id: int | None, fresh: list[tuple[Provi
              watch: rollups.Watch) -> None:  # fmt: skip
     counters: dict[tuple, Counter] = defaultdict(Counter)
     plan = _Plan()
-    _lock_targets([t for _, t in fresh if t is not None])
-    watch.recipients(t.id for _, t in fresh if t is not None and t.kind == "c")  # locked already: read as is
+    _lock_targets([t for _, t in fresh if t is not None], watch)
     for ev, target in fresh:
         if target is None:
             continue
@@ -344,14 +343,15 @@ def _cascade(workspace_id: int, provider_id: int | None, fresh: list[tuple[Provi
     delivery_stats.add(workspace_id, counters)
 
 
-def _lock_targets(targets: list[_Target]) -> None:
+def _lock_targets(targets: list[_Target], watch: rollups.Watch) -> None:
     """Lock the rows the cascade will write, table by table in id order, before writing any.
 
     Two workers applying payloads about the same people then queue up behind each other
-    instead of deadlocking (each would otherwise lock rows in its own payload's order).
+    instead of deadlocking (each would otherwise lock rows in its own payload's order). The
+    rollups' watch locks the recipient rows, reading what they count in the same statement.
     """
+    watch.recipients(t.id for t in targets if t.kind == "c")
     for table, ids in (
-        (CampaignRecipient.__table__, {t.id for t in targets if t.kind == "c"}),
         (Message.__table__, {t.id for t in targets if t.kind == "m"}),
         (Subscriber.__table__, {t.subscriber_id for t in targets if t.subscriber_id}),
     ):

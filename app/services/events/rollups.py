@@ -70,14 +70,17 @@ class Watch:
         self._rids: set[int] = set()
         self._eids: set[int] = set()
         self._delta: Deltas = defaultdict(Counter)
+        self._dims: dict[int, tuple] = {}  # recipient id -> (workspace, campaign, mailbox provider, identity)
         self.recipients(recipient_ids)
         self.events(event_ids)
 
     def recipients(self, ids) -> None:
+        """Lock the recipient rows (FOR NO KEY UPDATE, in id order, as the cascade's own locks) and note
+        what they count now."""
         new = {i for i in ids if i is not None} - self._rids
         if new:
             self._rids |= new
-            _merge(self._delta, _of_recipients(new, lock=True), -1)
+            _merge(self._delta, _of_recipients(new, lock=True, dims=self._dims), -1)
 
     def events(self, ids) -> None:
         new = {i for i in ids if i is not None} - self._eids
@@ -85,11 +88,18 @@ class Watch:
             self._eids |= new
             _merge(self._delta, _of_events(new), -1)
 
-    def finish(self, new_event_ids=()) -> None:
+    def finish(self, new_event_ids=(), new_rows=None, dims: dict | None = None, changes=()) -> None:
+        """Add the difference. New events by id (read back), or as the rows just inserted (`new_rows`:
+        the dicts given to insert_events; their recipients' dimensions from `dims` or the watched rows);
+        `changes` of unwatched recipients as their writer told them (`of_changes`)."""
+        self._dims.update(dims or {})
+        _merge(self._delta, of_changes(list(changes), self._dims), 1)
         _merge(self._delta, _of_recipients(self._rids), 1)
+        if new_rows is not None:
+            _merge(self._delta, _of_rows(new_rows, self._dims), 1)
         _merge(self._delta, _of_events(self._eids | set(new_event_ids)), 1)
         apply(self._delta)
-        self._rids, self._eids, self._delta = set(), set(), defaultdict(Counter)
+        self._rids, self._eids, self._delta, self._dims = set(), set(), defaultdict(Counter), {}
 
 
 def add_events(event_ids) -> None:
@@ -214,12 +224,48 @@ def _hour_sql(column, postgres: bool):
     )
 
 
-def _of_recipients(ids: set, lock: bool = False) -> Deltas:
+def of_changes(changes: list, dims: dict) -> Deltas:
+    """Deltas of recipient timestamps that changed: [(recipient id, column, before, after)], with each
+    recipient's (workspace, campaign, mailbox provider, identity) in `dims`."""
+    out: Deltas = defaultdict(Counter)
+    metric_of = {column: metric for metric, column in ROW_METRICS.items()}
+    for rid, column, before, after in changes:
+        ws, cid, provider, identity = dims[rid]
+        if before is not None:
+            out[(ws, cid, hour_of(before), provider, identity)][metric_of[column]] -= 1
+        if after is not None:
+            out[(ws, cid, hour_of(after), provider, identity)][metric_of[column]] += 1
+    return out
+
+
+def _of_rows(rows: list[dict], dims: dict) -> Deltas:
+    """The contributions of events still in hand (dicts as given to insert_events), without reading them
+    back: a recipient's mailbox provider and identity from `dims`, else from its row."""
+    out: Deltas = defaultdict(Counter)
+    missing = {r["recipient_id"] for r in rows if r.get("campaign_id") and r.get("recipient_id") not in dims}
+    if missing - {None}:
+        _of_recipients(missing - {None}, dims=dims)
+    for r in rows:
+        event_type = r["event_type"]
+        if not r.get("campaign_id") or event_type not in EVENT_METRICS:
+            continue
+        ws, _, provider, identity = dims.get(r.get("recipient_id"), (r["workspace_id"], None, "", 0))
+        verdict = r.get("verdict")
+        person = verdict is None or verdict in (HUMAN_CLICK if event_type == "click" else HUMAN_OPEN)
+        hard = event_type == "bounce" and (r.get("data") or {}).get("bounce_type") == "hard"
+        counts = out[(r["workspace_id"], r["campaign_id"], hour_of(r["occurred_at"]), provider, identity)]
+        for metric, n in _event_metrics(event_type, int(person), int(hard), 1):
+            counts[metric] += n
+    return out
+
+
+def _of_recipients(ids: set, lock: bool = False, dims: dict | None = None) -> Deltas:
+    """What the rows count now (and, into `dims`, each row's dimensions)."""
     out: Deltas = defaultdict(Counter)
     columns = [_cr.c[c] for c in ROW_METRICS.values()]
     for chunk in _chunks(ids):
         stmt = (
-            select(Campaign.workspace_id, _cr.c.campaign_id, _cr.c.mailbox_provider, _cr.c.identity_id,
+            select(_cr.c.id, Campaign.workspace_id, _cr.c.campaign_id, _cr.c.mailbox_provider, _cr.c.identity_id,
                    _cr.c.status, _cr.c.claimed_at, *columns)
             .join(Campaign, Campaign.id == _cr.c.campaign_id)
             .where(_cr.c.id.in_(chunk))
@@ -229,13 +275,15 @@ def _of_recipients(ids: set, lock: bool = False) -> Deltas:
             # FOR NO KEY UPDATE, as an UPDATE takes: it waits for no one's key-share lock (the foreign key
             # check of another worker's new events), which FOR UPDATE would, in a deadlock.
             stmt = stmt.with_for_update(of=_cr, key_share=True)
-        for ws, cid, provider, identity, status, claimed_at, *stamps in db.session.execute(stmt):
-            dims = (ws, cid, provider or "", identity or 0)
+        for rid, ws, cid, provider, identity, status, claimed_at, *stamps in db.session.execute(stmt):
+            row = (ws, cid, provider or "", identity or 0)
+            if dims is not None:
+                dims[rid] = row
             for metric, at in zip(ROW_METRICS, stamps, strict=True):
                 if at is not None:
-                    out[(*dims[:2], hour_of(at), *dims[2:])][metric] += 1
+                    out[(*row[:2], hour_of(at), *row[2:])][metric] += 1
             if status == "failed" and claimed_at is not None:
-                out[(*dims[:2], hour_of(claimed_at), *dims[2:])]["failed"] += 1
+                out[(*row[:2], hour_of(claimed_at), *row[2:])]["failed"] += 1
     return out
 
 

@@ -105,7 +105,7 @@ def _store_hits(hits: list) -> None:
         owner = owners.get(rid)
         if owner is None:  # recipient deleted since the message went out
             continue
-        cid, sid, ws, _, email = owner
+        cid, sid, ws, _, email, *_ = owner
         rows.append(
             {
                 "workspace_id": ws,
@@ -129,13 +129,21 @@ def _store_hits(hits: list) -> None:
     retold = engagement.judge(rows, {rid: o[3] for rid, o in owners.items()}, watch)
     for row in rows:
         row.pop("method")
-    watch.recipients({row["recipient_id"] for row in rows} | retold)
+    # The rollups: recipients whose stored clicks were judged again are watched whole; the others'
+    # first opens and clicks say what they changed as they are written (PostgreSQL), or are watched too.
+    told = _told_changes()
+    watch.recipients(retold if told else {row["recipient_id"] for row in rows} | retold)
     inserted = insert_events(rows)  # a batch processed twice after a crash counts once (unique event keys)
     fresh = [row for row in rows if row["event_key"] in inserted]
-    _mark_firsts(fresh)
+    changes = _mark_firsts(fresh, told)
     engagement.recount_humans(retold)
-    watch.finish(inserted.values())
+    dims = {rid: (o[2], o[0], o[5], o[6]) for rid, o in owners.items()}
+    watch.finish(new_rows=fresh, dims=dims, changes=[c for c in changes if c[0] not in retold])
     _fan_out(fresh, inserted)
+
+
+def _told_changes() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def _fan_out(fresh: list[dict], inserted: dict) -> None:
@@ -148,10 +156,10 @@ def _fan_out(fresh: list[dict], inserted: dict) -> None:
 
 
 def _owners(rids: set) -> dict:
-    """{recipient id: (campaign id, subscriber id, workspace id, sent at, email)}."""
+    """{recipient id: (campaign id, subscriber id, workspace id, sent at, email, mailbox provider, identity)}."""
     return {
-        rid: (cid, sid, ws, sent_at, email)
-        for rid, cid, sid, ws, sent_at, email in db.session.execute(
+        rid: (cid, sid, ws, sent_at, email, provider or "", identity or 0)
+        for rid, cid, sid, ws, sent_at, email, provider, identity in db.session.execute(
             select(
                 CampaignRecipient.id,
                 CampaignRecipient.campaign_id,
@@ -159,6 +167,8 @@ def _owners(rids: set) -> dict:
                 Campaign.workspace_id,
                 CampaignRecipient.sent_at,
                 CampaignRecipient.email,
+                CampaignRecipient.mailbox_provider,
+                CampaignRecipient.identity_id,
             )
             .join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
             .where(CampaignRecipient.id.in_(rids))
@@ -166,8 +176,9 @@ def _owners(rids: set) -> dict:
     }
 
 
-def _mark_firsts(rows: list[dict]) -> None:
-    """Each recipient's first open and click, raw (any hit) and human (engagement.HUMAN_*)."""
+def _mark_firsts(rows: list[dict], told: bool = False) -> list:
+    """Each recipient's first open and click, raw (any hit) and human (engagement.HUMAN_*); with `told`,
+    what changed: [(recipient id, column, before, after)]."""
     first_open, first_click, human_open, human_click = {}, {}, {}, {}
     for row in rows:
         rid, at, human = row["recipient_id"], row["occurred_at"], engagement.is_human(row)
@@ -178,18 +189,21 @@ def _mark_firsts(rows: list[dict]) -> None:
             first_click[rid] = min(at, first_click.get(rid, at))
             if human:
                 human_click[rid] = min(at, human_click.get(rid, at))
-    mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened", human_open)
-    mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked", human_click)
+    return mark_recipients("opened_at", first_open, ("sent", "delivered"), "opened", human_open, told) + (
+        mark_recipients("clicked_at", first_click, ("sent", "delivered", "opened"), "clicked", human_click, told)
+    )
 
 
 def mark_recipients(
-    column: str, first_seen: dict, promote_from: tuple = (), status: str | None = None, human: dict | None = None
-) -> None:
+    column: str, first_seen: dict, promote_from: tuple = (), status: str | None = None, human: dict | None = None,
+    told: bool = False,
+) -> list:  # fmt: skip
     """Record first opens or clicks for many recipients in one statement (not one per recipient);
     with `status`, rows in `promote_from` move to it; `human` ({id: at}, a subset) sets the
-    human_<column> beside it. An earlier time already recorded stays."""
+    human_<column> beside it. An earlier time already recorded stays. With `told` (PostgreSQL), the
+    rows are locked and read in the same statement: [(id, column, before, after)] of what changed."""
     if not first_seen:
-        return
+        return []
     promote = ", ".join(f"'{s}'" for s in promote_from)  # constants, never user input
     if db.session.get_bind().dialect.name == "postgresql":
         sets = [f"{column} = LEAST(COALESCE(cr.{column}, v.at), v.at)"]
@@ -197,15 +211,24 @@ def mark_recipients(
             sets.append(f"human_{column} = LEAST(cr.human_{column}, v.human)")
         if status:
             sets.append(f"status = CASE WHEN cr.status IN ({promote}) THEN '{status}' ELSE cr.status END")
-        db.session.execute(
-            text(
-                f"UPDATE campaign_recipients AS cr SET {', '.join(sets)} FROM unnest(CAST(:ids AS integer[]), "
-                "CAST(:ats AS timestamptz[]), CAST(:humans AS timestamptz[])) AS v(id, at, human) WHERE cr.id = v.id"
-            ),
-            {"ids": list(first_seen), "ats": list(first_seen.values()),
-             "humans": [(human or {}).get(i) for i in first_seen]},
-        )  # fmt: skip
-        return
+        params = {"ids": list(first_seen), "ats": list(first_seen.values()),
+                  "humans": [(human or {}).get(i) for i in first_seen]}  # fmt: skip
+        values = ("FROM unnest(CAST(:ids AS integer[]), CAST(:ats AS timestamptz[]), CAST(:humans AS timestamptz[]))"
+                  " AS v(id, at, human)")  # fmt: skip
+        if not told:
+            db.session.execute(
+                text(f"UPDATE campaign_recipients AS cr SET {', '.join(sets)} {values} WHERE cr.id = v.id"), params
+            )
+            return []
+        # The old values from a locking read in the same statement (rows locked in id order, as everywhere).
+        changed = db.session.execute(text(
+            f"UPDATE campaign_recipients AS cr SET {', '.join(sets)} {values}, (SELECT id, {column} AS was, "
+            f"human_{column} AS was_human FROM campaign_recipients WHERE id = ANY(CAST(:ids AS integer[])) "
+            "ORDER BY id FOR NO KEY UPDATE) AS old WHERE cr.id = v.id AND old.id = v.id "
+            f"RETURNING cr.id, old.was, cr.{column}, old.was_human, cr.human_{column}"), params).all()  # fmt: skip
+        return [change for rid, was, now, was_human, now_human in changed
+                for change in ((rid, column, was, now), (rid, f"human_{column}", was_human, now_human))
+                if change[2] != change[3]]  # fmt: skip
     sets = [f"{column} = MIN(COALESCE({column}, :at), :at)"]
     if human is not None:
         sets.append(f"human_{column} = COALESCE(MIN(human_{column}, :human), human_{column}, :human)")
@@ -218,6 +241,7 @@ def mark_recipients(
         text(f"UPDATE campaign_recipients SET {', '.join(sets)} WHERE id = :id").bindparams(*params),
         [{"id": i, "at": at, **({"human": human.get(i)} if human is not None else {})} for i, at in first_seen.items()],
     )
+    return []  # SQLite: the caller watches the rows instead
 
 
 def recipient_for_token(purpose: str, token: str) -> CampaignRecipient | None:
