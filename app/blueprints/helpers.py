@@ -1,8 +1,10 @@
 """Small things every dashboard view needs."""
 
+import csv
+import io
 from functools import wraps
 
-from flask import abort, flash, g, request
+from flask import Response, abort, flash, g, request
 from flask_login import current_user, login_required
 
 from app.extensions import db
@@ -68,3 +70,11 @@ def int_list(values) -> list[int]:
 
 def role_allows(*roles: str) -> bool:
     return getattr(g, "role", None) in roles and current_user.is_authenticated
+
+
+def csv_response(rows, filename: str) -> Response:
+    """Rows (a header first) as a CSV download."""
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})  # fmt: skip

@@ -78,6 +78,7 @@ def test_the_insights_page_draws_a_chart_and_exports_csv(client, workspace, smtp
     # the curve after sending and people against machines: 1 of 3 opens was Apple's prefetch
     assert 'data-chart="curve-figure"' in body and 'data-chart="shares-figure"' in body
     assert "1 of 3 opens and 0 of 1 clicks were machines" in body
+    assert 'id="curve-table"' in body and "<td>Opened by people</td>" in body
     exported = client.get(f"/campaigns/{camp.id}/insights.csv?interval=hour")
     assert exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
@@ -125,3 +126,6 @@ def test_where_people_read_it_from_their_opens_only(api, conforms, client, works
     assert dict(body["systems"])["iOS"] == 1
     page = client.get(f"/campaigns/{camp.id}/insights").get_data(as_text=True)
     assert 'data-devices="clients"' in page and "Apple Mail" in page
+    rows = list(csv.reader(io.StringIO(client.get(f"/campaigns/{camp.id}/devices.csv").get_data(as_text=True))))
+    assert rows[0] == ["what", "name", "opens_by_people"] and ["mail program", "Apple Mail", "1"] in rows
+    assert ["device", "desktop", "3"] in rows

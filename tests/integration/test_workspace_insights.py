@@ -85,6 +85,10 @@ def test_the_overview_sets_30_days_against_the_30_before(api, conforms, workspac
     assert [c["name"] for c in o["best"]] == ["Good", "Poor"] and o["worst"] == []
     assert o["best"][0]["revenue"] == 80.0 and o["best"][0]["open_rate"] == 0.8
     assert o["best"][0]["revenue_per_recipient"] == 16.0  # 80.00 EUR over the 5 it reached
+    from app.services.events.performance import ranked_csv_rows
+
+    rows = list(ranked_csv_rows(performance.overview(workspace.id)))
+    assert rows[1][:3] == ["best", o["best"][0]["id"], "Good"] and rows[1][-3:] == [80.0, "EUR", 16.0]
 
 
 def test_the_insights_page_in_the_navigation(client, workspace, smtp_sink, worker, app):
@@ -101,6 +105,8 @@ def test_the_insights_page_in_the_navigation(client, workspace, smtp_sink, worke
     rows = list(csv.reader(io.StringIO(out.get_data(as_text=True))))
     assert out.status_code == 200 and rows[0][:3] == ["group", "t", "sent"]
     assert rows[1][0] == "'=HYPERLINK(1)" and sum(int(r[2]) for r in rows[1:]) == 3
+    ranked = client.get("/insights/campaigns.csv")
+    assert ranked.status_code == 200 and ranked.get_data(as_text=True).startswith("list,campaign_id,name")
 
 
 def test_with_a_read_replica_insights_read_from_it(api_key, workspace, smtp_sink, worker, app):

@@ -1,13 +1,10 @@
 """Campaigns: index, new, edit, show with live progress, send."""
 
-import csv
-import io
-
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.campaigns import forms
 from app.blueprints.figures import curve_figure, insights_figure, shares_figure
-from app.blueprints.helpers import attempt, commit, page_number, workspace_view
+from app.blueprints.helpers import attempt, commit, csv_response, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
@@ -164,10 +161,15 @@ def insights(campaign_id):
 @workspace_view
 def links_csv(campaign_id):
     c = drafts.get_campaign(g.ws_id, campaign_id)
-    out = io.StringIO()
-    csv.writer(out).writerows(event_insights.links_csv_rows(event_insights.campaign_links(c)))
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename=campaign-{c.id}-links.csv"})  # fmt: skip
+    rows = event_insights.links_csv_rows(event_insights.campaign_links(c))
+    return csv_response(rows, f"campaign-{c.id}-links.csv")
+
+
+@bp.route("/<int:campaign_id>/devices.csv")
+@workspace_view
+def devices_csv(campaign_id):
+    c = drafts.get_campaign(g.ws_id, campaign_id)
+    return csv_response(event_insights.devices_csv_rows(campaign_devices(c)), f"campaign-{c.id}-devices.csv")
 
 
 @bp.route("/<int:campaign_id>/insights.csv")
@@ -175,12 +177,8 @@ def links_csv(campaign_id):
 def insights_csv(campaign_id):
     c = drafts.get_campaign(g.ws_id, campaign_id)
     interval, group_by = _insights_args()
-    out = io.StringIO()
-    csv.writer(out).writerows(event_insights.csv_rows(event_insights.campaign_series(c, interval, group_by)))
-    name = f"campaign-{c.id}-{interval}{'-by-' + group_by if group_by else ''}.csv"
-    return Response(
-        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"}
-    )
+    rows = event_insights.csv_rows(event_insights.campaign_series(c, interval, group_by))
+    return csv_response(rows, f"campaign-{c.id}-{interval}{'-by-' + group_by if group_by else ''}.csv")
 
 
 @bp.route("/<int:campaign_id>/replies/<int:inbound_id>")

@@ -1,15 +1,13 @@
 """Insights across the workspace: the last 30 days against the 30 before, the best and worst campaigns,
 and every campaign's figures over time (a chart, a table per group, CSV)."""
 
-import csv
-import io
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, render_template, request
 
 from app.blueprints.figures import insights_figure, shares_figure
-from app.blueprints.helpers import workspace_view
+from app.blueprints.helpers import csv_response, workspace_view
 from app.services.errors import ValidationError
 from app.services.events import insights, performance
 from app.services.platform.workspaces import workspace_timezone
@@ -41,12 +39,15 @@ def export():
     if error:
         return Response(error, status=422, mimetype="text/plain")
     result = insights.workspace_series(g.ws_id, args["interval"], args["group_by"], args["start"], args["end"])
-    out = io.StringIO()
-    csv.writer(out).writerows(insights.csv_rows(result))
     name = f"insights-{args['interval']}{'-by-' + args['group_by'] if args['group_by'] else ''}.csv"
-    return Response(
-        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"}
-    )
+    return csv_response(insights.csv_rows(result), name)
+
+
+@bp.route("/campaigns.csv")
+@workspace_view
+def ranked_csv():
+    """The best and worst campaigns of the last 30 days, as the page lists them."""
+    return csv_response(performance.ranked_csv_rows(performance.overview(g.ws_id)), "insights-best-and-worst.csv")
 
 
 def _args() -> tuple[dict, str | None]:

@@ -216,6 +216,14 @@ def links_csv_rows(links: dict):
                link["clickers"]]  # fmt: skip
 
 
+def devices_csv_rows(devices: dict):
+    """Where people read a campaign as CSV rows: what (mail program, system, device), name, opens."""
+    yield ["what", "name", "opens_by_people"]
+    for key, what in (("clients", "mail program"), ("systems", "system"), ("kinds", "device")):
+        for name, n in devices[key]:
+            yield [what, _cell(name), n]
+
+
 def campaign_links(campaign: Campaign) -> dict:
     """Clicks per link in the order the message shows them, raw and by people (one grouped query):
     {"links": [{link_id, position, url, clicks, human_clicks, clickers, human_clickers}], "trap": n}.

@@ -130,3 +130,14 @@ def _orders_of(campaign_ids: list[int]) -> dict:
         rows.sort(key=lambda r: (-r[0], r[1]))
         out[cid] = {"conversions": sum(r[0] for r in rows), "revenue": rows[0][2], "revenue_currency": rows[0][1]}
     return out
+
+
+def ranked_csv_rows(o: dict):
+    """The best and worst campaigns as CSV rows (a name a spreadsheet would run as a formula is quoted)."""
+    yield ["list", "campaign_id", "name", "reached", "open_rate", "click_rate", "conversions", "revenue",
+           "revenue_currency", "revenue_per_recipient"]  # fmt: skip
+    for which in ("best", "worst"):
+        for c in o[which]:
+            name = "'" + c["name"] if c["name"][:1] in ("=", "+", "-", "@", "\t", "\r") else c["name"]
+            yield [which, c["id"], name, c["reach"], c["open_rate"], c["click_rate"], c["conversions"], c["revenue"],
+                   c["revenue_currency"] or "", c["revenue_per_recipient"]]  # fmt: skip
