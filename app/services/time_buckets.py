@@ -33,9 +33,10 @@ def local_day(column, tz: str):
     return _quarter(column), lambda key: datetime.fromtimestamp(key * QUARTER, zone).date()
 
 
-def utc_hour(column):
-    """Group a UTC timestamp column by its UTC hour; the key reads back as an aware datetime."""
-    if _postgres():
+def utc_hour(column, postgres: bool | None = None):
+    """Group a UTC timestamp column by its UTC hour; the key reads back as an aware datetime. `postgres`:
+    the dialect, where the query runs elsewhere than `db.session` (a migration's connection)."""
+    if _postgres() if postgres is None else postgres:
         return func.date_trunc("hour", func.timezone("UTC", column)), lambda key: key.replace(tzinfo=timezone.utc)
     return _quarter(column), lambda key: datetime.fromtimestamp(key * QUARTER, timezone.utc).replace(minute=0)
 

@@ -105,8 +105,8 @@ def recount_humans(recipient_ids) -> None:
     if not rids:
         return
     ev = Event.__table__
-    human_click = and_(ev.c.event_type == "click", _human(ev, verdicts.HUMAN_CLICK))
-    human_open = and_(ev.c.event_type.in_(("open", "click")), _human_open_or_click(ev))
+    human_click = and_(ev.c.event_type == "click", rollups.human_sql())
+    human_open = and_(ev.c.event_type.in_(("open", "click")), rollups.human_sql())
 
     def first(cond):
         return select(func.min(ev.c.occurred_at)).where(ev.c.recipient_id == _cr.c.id, cond).scalar_subquery()
@@ -115,17 +115,6 @@ def recount_humans(recipient_ids) -> None:
         update(_cr)
         .where(_cr.c.id.in_(rids))
         .values(human_opened_at=first(human_open), human_clicked_at=first(human_click))
-    )
-
-
-def _human(ev, verdict_set):
-    # Events recorded before verdicts existed (NULL) stay a person's until reclassified.
-    return ev.c.verdict.in_(verdict_set) | ev.c.verdict.is_(None)
-
-
-def _human_open_or_click(ev):
-    return ((ev.c.event_type == "open") & _human(ev, verdicts.HUMAN_OPEN)) | (
-        (ev.c.event_type == "click") & _human(ev, verdicts.HUMAN_CLICK)
     )
 
 

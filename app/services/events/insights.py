@@ -198,12 +198,12 @@ def csv_rows(result: dict):
     """The series as CSV rows: a header, then one row per group and bucket."""
     yield ["group", "t", *METRICS]
     for s in result["series"]:
-        label = _cell(s["label"])
+        label = csv_cell(s["label"])
         for p in s["points"]:
             yield [label, p["t"].isoformat(), *(p[m] for m in METRICS)]
 
 
-def _cell(value: str) -> str:
+def csv_cell(value: str) -> str:
     """A cell a spreadsheet would run as a formula (a campaign named "=HYPERLINK(…)") is quoted."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
@@ -212,7 +212,7 @@ def links_csv_rows(links: dict):
     """A campaign's links as CSV rows: a header, then one row per link in the order the message shows."""
     yield ["position", "url", "clicked_by_people", "clicks_by_people", "clicks", "clickers"]
     for link in links["links"]:
-        yield [link["position"], _cell(link["url"]), link["human_clickers"], link["human_clicks"], link["clicks"],
+        yield [link["position"], csv_cell(link["url"]), link["human_clickers"], link["human_clicks"], link["clicks"],
                link["clickers"]]  # fmt: skip
 
 
@@ -221,7 +221,7 @@ def devices_csv_rows(devices: dict):
     yield ["what", "name", "opens_by_people"]
     for key, what in (("clients", "mail program"), ("systems", "system"), ("kinds", "device")):
         for name, n in devices[key]:
-            yield [what, _cell(name), n]
+            yield [what, csv_cell(name), n]
 
 
 def campaign_links(campaign: Campaign) -> dict:

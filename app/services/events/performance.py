@@ -2,14 +2,14 @@
 opens and clicks, bounces, complaints, unsubscribes, conversions and revenue), and the campaigns that
 did best and worst. Read from the hourly rollups and the orders, never the event log."""
 
-from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from app.models import Campaign, InsightHour, Order
 from app.services.events import reads, rollups
-from app.services.events.insights import METRICS, STORED, rates_of
+from app.services.events.attribution import NO_ORDERS, campaign_revenues
+from app.services.events.insights import METRICS, STORED, csv_cell, rates_of
 
 DAYS = 30
 MIN_REACH = 50  # a campaign is ranked once this many messages were delivered (or sent): fewer tell nothing
@@ -91,7 +91,7 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
         )
         .all()
     )
-    orders = _orders_of([r[0] for r in rows])
+    orders = campaign_revenues([r[0] for r in rows], reads.session())
     ranked = []
     for campaign_id, name, *sums in rows:
         out = dict.fromkeys(METRICS, 0) | {m: int(n or 0) for m, n in zip(figures, sums, strict=True)}
@@ -102,7 +102,7 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
         ranked.append({"id": campaign_id, "name": name, "sent": out["sent"], "reach": reach,
                        "open_rate": rates["open_rate"]["value"], "click_rate": rates["click_rate"]["value"],
                        "human_unique_opens": out["human_unique_opens"],
-                       "human_unique_clicks": out["human_unique_clicks"], **orders.get(campaign_id, _NO_ORDERS)})  # fmt: skip
+                       "human_unique_clicks": out["human_unique_clicks"], **orders.get(campaign_id, NO_ORDERS)})  # fmt: skip
     for c in ranked:  # what each message earned, in the campaign's commonest currency
         c["revenue_per_recipient"] = round(c["revenue"] / c["reach"], 4) if c["conversions"] else 0.0
     ranked.sort(key=lambda c: (c["open_rate"] or 0, c["click_rate"] or 0, -c["id"]), reverse=True)
@@ -111,33 +111,11 @@ def _ranked(workspace_id: int, start: datetime, end: datetime) -> tuple[list, li
     return best, worst
 
 
-_NO_ORDERS = {"conversions": 0, "revenue": 0.0, "revenue_currency": None}
-
-
-def _orders_of(campaign_ids: list[int]) -> dict:
-    """{campaign id: conversions and revenue in its commonest currency} in one grouped query."""
-    if not campaign_ids:
-        return {}
-    per: dict = defaultdict(list)
-    for cid, currency, n, total in reads.session().execute(
-        select(Order.campaign_id, Order.currency, func.count(), func.coalesce(func.sum(Order.amount), 0))
-        .where(Order.campaign_id.in_(campaign_ids))
-        .group_by(Order.campaign_id, Order.currency)
-    ):
-        per[cid].append((n, currency, float(total)))
-    out = {}
-    for cid, rows in per.items():
-        rows.sort(key=lambda r: (-r[0], r[1]))
-        out[cid] = {"conversions": sum(r[0] for r in rows), "revenue": rows[0][2], "revenue_currency": rows[0][1]}
-    return out
-
-
 def ranked_csv_rows(o: dict):
     """The best and worst campaigns as CSV rows (a name a spreadsheet would run as a formula is quoted)."""
     yield ["list", "campaign_id", "name", "reached", "open_rate", "click_rate", "conversions", "revenue",
            "revenue_currency", "revenue_per_recipient"]  # fmt: skip
     for which in ("best", "worst"):
         for c in o[which]:
-            name = "'" + c["name"] if c["name"][:1] in ("=", "+", "-", "@", "\t", "\r") else c["name"]
-            yield [which, c["id"], name, c["reach"], c["open_rate"], c["click_rate"], c["conversions"], c["revenue"],
+            yield [which, c["id"], csv_cell(c["name"]), c["reach"], c["open_rate"], c["click_rate"], c["conversions"], c["revenue"],
                    c["revenue_currency"] or "", c["revenue_per_recipient"]]  # fmt: skip

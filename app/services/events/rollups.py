@@ -21,6 +21,7 @@ from sqlalchemy import case, func, literal, select, text
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, InsightHour
 from app.services.events.verdicts import HUMAN_CLICK, HUMAN_OPEN
+from app.services.time_buckets import utc_hour
 
 METRICS = ("sent", "delivered", "failed", "bounced", "hard_bounced", "deferred", "opens", "human_opens",
            "unique_opens", "human_unique_opens", "clicks", "human_clicks", "unique_clicks",
@@ -169,7 +170,7 @@ def rebuild(campaign_ids=None, session=None) -> int:
     postgres = session.get_bind().dialect.name == "postgresql"
     for metric, column in (*ROW_METRICS.items(), ("failed", None)):
         at = _cr.c.claimed_at if column is None else _cr.c[column]
-        hour, read = _hour_sql(at, postgres)
+        hour, read = utc_hour(at, postgres)
         dims = (Campaign.workspace_id, _cr.c.campaign_id, hour, _cr.c.mailbox_provider, _cr.c.identity_id)
         stmt = select(*dims, func.count()).join(Campaign, Campaign.id == _cr.c.campaign_id)
         stmt = stmt.where(at.is_not(None), *([_cr.c.status == "failed"] if column is None else []))
@@ -177,8 +178,8 @@ def rebuild(campaign_ids=None, session=None) -> int:
             stmt = stmt.where(_cr.c.campaign_id.in_(scope[0]))
         for ws, cid, key, provider, identity, n in session.execute(stmt.group_by(*dims)):
             deltas[(ws, cid, read(key), provider or "", identity or 0)][metric] += n
-    hour, read = _hour_sql(_ev.c.occurred_at, postgres)
-    human, hard = _human_sql(), (_ev.c.event_type == "bounce") & (Event.data["bounce_type"].as_string() == "hard")
+    hour, read = utc_hour(_ev.c.occurred_at, postgres)
+    human, hard = human_sql(), (_ev.c.event_type == "bounce") & (Event.data["bounce_type"].as_string() == "hard")
     dims = (_ev.c.workspace_id, _ev.c.campaign_id, hour, _cr.c.mailbox_provider, _cr.c.identity_id, _ev.c.event_type)
     stmt = (
         select(*dims, func.count(), func.sum(case((human, 1), else_=0)), func.sum(case((hard, 1), else_=0)))
@@ -207,20 +208,12 @@ def _event_metrics(event_type: str, people: int, hard: int, n: int):
         yield "hard_bounced", hard
 
 
-def _human_sql():
-    # Events recorded before verdicts existed (NULL) stay a person's until reclassified.
+def human_sql():
+    """An open or a click a person made (events/verdicts.py); one recorded before verdicts existed
+    (NULL) stays a person's until reclassified."""
     person = _ev.c.verdict.is_(None)
     return ((_ev.c.event_type == "open") & (_ev.c.verdict.in_(HUMAN_OPEN) | person)) | (
         (_ev.c.event_type == "click") & (_ev.c.verdict.in_(HUMAN_CLICK) | person)
-    )
-
-
-def _hour_sql(column, postgres: bool):
-    """(the UTC hour of a timestamp column as SQL, reading its key back as an aware datetime)."""
-    if postgres:
-        return func.date_trunc("hour", func.timezone("UTC", column)), lambda k: k.replace(tzinfo=timezone.utc)
-    return func.strftime("%Y-%m-%d %H:00:00", column), (
-        lambda k: datetime.fromisoformat(k).replace(tzinfo=timezone.utc)
     )
 
 
@@ -293,7 +286,7 @@ def _of_events(ids: set) -> Deltas:
     for chunk in _chunks(ids):
         stmt = (
             select(_ev.c.workspace_id, _ev.c.campaign_id, _ev.c.occurred_at, _cr.c.mailbox_provider,
-                   _cr.c.identity_id, _ev.c.event_type, case((_human_sql(), 1), else_=0), hard)
+                   _cr.c.identity_id, _ev.c.event_type, case((human_sql(), 1), else_=0), hard)
             .select_from(_ev)
             .outerjoin(_cr, _cr.c.id == _ev.c.recipient_id)
             .where(_ev.c.id.in_(chunk), _ev.c.campaign_id.is_not(None), _ev.c.event_type.in_(EVENT_METRICS))
