@@ -1,7 +1,25 @@
 """All models, imported so Alembic and the app see every table."""
 
-from app.models.audience import ListSubscriber, MailingList, Subscriber, Suppression  # noqa: F401
-from app.models.campaign import Campaign, CampaignList, CampaignRecipient, CampaignVariant, Link  # noqa: F401
+from app.models.audience import (  # noqa: F401
+    Category,
+    Field,
+    ListSubscriber,
+    MailingList,
+    Segment,
+    SignupForm,
+    Subscriber,
+    SubscriberPreference,
+    SubscriberTag,
+    Suppression,
+)
+from app.models.campaign import (  # noqa: F401
+    Campaign,
+    CampaignList,
+    CampaignRecipient,
+    CampaignSegment,
+    CampaignVariant,
+    Link,
+)
 from app.models.content import MediaFile, SavedBlock, Template, TemplateVersion  # noqa: F401
 from app.models.deliverability import (  # noqa: F401
     Alert,
@@ -30,4 +48,4 @@ from app.models.events import (  # noqa: F401
     WebhookPayload,
 )
 from app.models.message import Message  # noqa: F401
-from app.models.workspace import ApiKey, Membership, User, Workspace  # noqa: F401
+from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, User, Workspace  # noqa: F401

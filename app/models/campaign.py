@@ -43,6 +43,9 @@ class Campaign(db.Model):
     # A share (0–50%) of the audience never sent, chosen deterministically (events/holdouts.py).
     holdout_percent: Mapped[int] = mapped_column(default=0, server_default="0")
     category: Mapped[str] = mapped_column(String(20), default="marketing")
+    # The preference category (promotions, tips…): people who opted out are skipped, and a
+    # person's frequency for it caps how often they get one (campaigns/recipients.py).
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     track_opens: Mapped[bool] = mapped_column(default=True)
     track_clicks: Mapped[bool] = mapped_column(default=True)
@@ -84,6 +87,15 @@ class CampaignList(db.Model):
     __tablename__ = "campaign_lists"
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    # True: the list's members are left out of the audience ("Newsletter minus Customers").
+    exclude: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+
+class CampaignSegment(db.Model):
+    __tablename__ = "campaign_segments"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True)
+    exclude: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class CampaignRecipient(db.Model):

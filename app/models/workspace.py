@@ -3,11 +3,11 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import UTCDateTime, utcnow
+from app.models.base import JSONType, UTCDateTime, utcnow
 
 ROLES = ("owner", "admin", "marketer", "analyst")
 
@@ -22,6 +22,13 @@ class Workspace(db.Model):
     # many days; with open_hours above 0, else to the last human open within that many hours.
     attribution_click_days: Mapped[int] = mapped_column(default=5, server_default="5")
     attribution_open_hours: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Branding of the public pages (preference center, signup forms, confirmations).
+    logo_url: Mapped[str | None] = mapped_column(String(1000))
+    brand_color: Mapped[str | None] = mapped_column(String(7))  # "#RRGGBB"
+    # Skip role addresses (abuse@, postmaster@, noreply@…) in campaigns, as suppressed:role.
+    suppress_role_addresses: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Double opt-in subscribers who never confirm are deleted after this many days.
+    unconfirmed_purge_days: Mapped[int] = mapped_column(default=7, server_default="7")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -63,3 +70,40 @@ class ApiKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    role: Mapped[str] = mapped_column(String(20), default="owner", server_default="owner")  # ROLES
+
+
+class Invitation(db.Model):
+    """A teammate invited by email; the link carries a token whose hash is kept here."""
+
+    __tablename__ = "invitations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(db.Model):
+    """Who did what and when: sends, deletes, exports, erasures, settings, role changes, overrides."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320))  # the user's email or "API key <name>", kept after they go
+    action: Mapped[str] = mapped_column(String(60))  # e.g. campaign.send, subscriber.erase, member.role
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[int | None] = mapped_column()
+    detail: Mapped[dict | None] = mapped_column(JSONType)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+Index("ix_audit_log_ws_created", AuditEntry.workspace_id, AuditEntry.created_at)

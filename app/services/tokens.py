@@ -11,7 +11,9 @@ from functools import lru_cache
 
 from flask import current_app
 
-PURPOSES = ("open", "click", "unsubscribe", "view", "preferences", "outbox")
+# "subscriber-preferences": a preference center link not tied to a campaign (confirmation emails,
+# the dashboard); "confirm": a double opt-in confirmation link.
+PURPOSES = ("open", "click", "unsubscribe", "view", "preferences", "outbox", "subscriber-preferences", "confirm")
 
 
 @lru_cache(maxsize=32)
