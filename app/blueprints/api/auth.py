@@ -19,6 +19,7 @@ def authenticate() -> None:
     if api_key is None:
         raise ApiError(401, "unauthorized", "That API key is not valid, or it was revoked.")
     g.api_workspace_id = api_key.workspace_id
+    g.api_key_id, g.api_key_name, g.api_role = api_key.id, api_key.name, api_key.role or "owner"
     db.session.commit()  # keeps last_used_at even when the request itself fails
 
 
