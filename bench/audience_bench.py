@@ -22,16 +22,19 @@ from bench.common import Isolated, install_signal_handlers, make_app, print_tabl
 HAND_WRITTEN = """
 INSERT INTO campaign_recipients (campaign_id, subscriber_id, email, status, reason, created_at, mailbox_provider)
 SELECT :cid, s.id, s.email,
-       CASE WHEN s.status <> 'active' OR sup.id IS NOT NULL THEN 'failed' ELSE 'pending' END,
+       CASE WHEN s.status <> 'active' OR sup.id IS NOT NULL OR dom.id IS NOT NULL THEN 'failed' ELSE 'pending' END,
        CASE WHEN s.status <> 'active' THEN 'suppressed:' || s.status
-            WHEN sup.id IS NOT NULL THEN 'suppressed:' || sup.reason END,
+            WHEN sup.id IS NOT NULL THEN 'suppressed:' || sup.reason
+            WHEN dom.id IS NOT NULL THEN 'suppressed:domain' END,
        CURRENT_TIMESTAMP, md."group"
 FROM subscribers s
 LEFT JOIN suppressions sup ON sup.workspace_id = s.workspace_id AND sup.email = s.email
+LEFT JOIN suppressions dom ON dom.workspace_id = s.workspace_id
+                          AND dom.email = '@' || lower(substr(s.email, {position}(s.email, '@') + 1))
 LEFT JOIN mailbox_domains md ON md.domain = lower(substr(s.email, {position}(s.email, '@') + 1))
-WHERE s.workspace_id = :ws
+WHERE s.workspace_id = :ws AND s.erased_at IS NULL
   AND s.id IN (SELECT ls.subscriber_id FROM list_subscribers ls
-               JOIN campaign_lists cl ON cl.list_id = ls.list_id WHERE cl.campaign_id = :cid)
+               JOIN campaign_lists cl ON cl.list_id = ls.list_id WHERE cl.campaign_id = :cid AND NOT cl.exclude)
 ORDER BY s.id
 """
 

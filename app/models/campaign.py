@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -142,6 +142,23 @@ Index("ix_campaign_recipients_email", CampaignRecipient.email)  # message search
 # Where a row counts as a unique human open (A/B winners, health's engagement, warming's order): a
 # person opened it, or clicked (events/verdicts.py tells them from Apple's prefetches and scanners).
 HUMAN_OPENED = CampaignRecipient.human_opened_at.is_not(None)
+
+# Why a person in the audience was not sent the campaign on purpose (campaigns/recipients.py): their
+# status or a suppression ("suppressed:<why>", a category opt-out among them), or their frequency.
+SKIP_PREFIX = "suppressed:"
+FREQUENCY_SKIP = "frequency"
+
+
+def skipped(reason):
+    """SQL: the row was skipped on purpose, not failed (`reason` is a recipient reason column)."""
+    why = func.coalesce(reason, "")
+    return or_(why.startswith(SKIP_PREFIX), why == FREQUENCY_SKIP)
+
+
+def is_skip(reason: str | None) -> bool:
+    return bool(reason) and (reason.startswith(SKIP_PREFIX) or reason == FREQUENCY_SKIP)
+
+
 Index("ix_campaign_recipients_provider_msg", CampaignRecipient.provider_id, CampaignRecipient.provider_message_id)
 
 

@@ -163,3 +163,16 @@ def test_insights_bench_times_every_insights_call_and_the_rollups_match_the_even
     assert len(f["p95_ms"]) >= 19 and all(ms > 0 for ms in f["p95_ms"].values())
     assert "api overview" in out and "p95 ms" in out
     assert not _database_exists(f"herald_insights_{pid}")
+
+
+def test_segment_bench_counts_the_same_as_the_hand_written_sql():
+    if not port_answers("127.0.0.1", 5432):
+        pytest.skip("the segment benchmark builds its subscribers with PostgreSQL's generate_series")
+    code, f, out, pid = _run(
+        ["bench.segment_bench", "--n", "20000", "--rounds", "2", "--max-ratio", "5", "--json"], timeout=120
+    )
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "segments" and f["ok"] is True and f["subscribers"] == 20000, out[-4000:]
+    assert f["matches"] > 0 and f["herald_ms"] > 0 and f["hand_ms"] > 0
+    assert "hand-written SQL" in out and "ratio" in out
+    assert not _database_exists(f"herald_segments_{pid}")

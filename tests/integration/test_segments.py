@@ -50,13 +50,17 @@ def _population(ws_id: int, n: int, seed: int = 7) -> tuple[list[Person], dict]:
     tpl = create_template(ws_id)
     campaigns = []
     for name in ("Spring", "Summer"):
-        c = Campaign(workspace_id=ws_id, name=name, template_id=tpl.id, from_name="A", from_email="a@x.org", status="sent")
+        c = Campaign(
+            workspace_id=ws_id, name=name, template_id=tpl.id, from_name="A", from_email="a@x.org", status="sent"
+        )
         db.session.add(c)
         campaigns.append(c)
     db.session.flush()
     for domain, group in DOMAINS.items():
         if group:
-            db.session.add(MailboxDomain(domain=domain, provider=group, group=group, expires_at=NOW + timedelta(days=9)))
+            db.session.add(
+                MailboxDomain(domain=domain, provider=group, group=group, expires_at=NOW + timedelta(days=9))
+            )
     people = []
     for i in range(n):
         attrs = {}
@@ -116,8 +120,15 @@ def _population(ws_id: int, n: int, seed: int = 7) -> tuple[list[Person], dict]:
             amount = Decimal(rnd.choice(["9.99", "120.00", "35.50"]))
             p.orders.append((placed, amount))
             db.session.add(
-                Order(workspace_id=ws_id, external_id=f"o{i}-{k}", email=p.email, subscriber_id=sub.id,
-                      amount=amount, currency="EUR", placed_at=placed)  # fmt: skip
+                Order(
+                    workspace_id=ws_id,
+                    external_id=f"o{i}-{k}",
+                    email=p.email,
+                    subscriber_id=sub.id,
+                    amount=amount,
+                    currency="EUR",
+                    placed_at=placed,
+                )  # fmt: skip
             )
         people.append(p)
     db.session.flush()
@@ -257,8 +268,11 @@ def evaluate(p: Person, tree: dict, clock: Clock) -> bool:
     if field == "created_at":
         return _stamp(p.created_at, op, value, clock)
     if field == "tags":
-        return {"is_set": bool(p.tags), "not_set": not p.tags, "in": bool(p.tags & set(value or [])),
-                "contains": value in p.tags, "ne": value not in p.tags}[op]  # fmt: skip
+        if op in ("is_set", "not_set"):
+            return bool(p.tags) == (op == "is_set")
+        if op == "in":
+            return bool(p.tags & set(value))
+        return (value in p.tags) == (op == "contains")
     if field == "list":
         ids = set(value) if op == "in" else {value}
         return not (p.lists & ids) if op == "ne" else bool(p.lists & ids)
@@ -277,8 +291,16 @@ def _conditions(meta):
     texts = st.sampled_from(["pro", "PRO", "free", "team", "pro plus", "o", "%", "_", "x"])
     numbers = st.sampled_from([-3, 0, 1, 2.5, 7, 10, 100])
     field_op = [
-        ("email", ["eq", "ne", "contains", "starts_with", "ends_with", "in", "is_set"], st.sampled_from(["gmail", "p1", "p3@yahoo.com", "@corp.io"])),
-        ("name", ["eq", "ne", "contains", "starts_with", "is_set", "not_set", "in"], st.sampled_from(["ana", "JOSÉ", "élodie", "o", "100%", "_"])),
+        (
+            "email",
+            ["eq", "ne", "contains", "starts_with", "ends_with", "in", "is_set"],
+            st.sampled_from(["gmail", "p1", "p3@yahoo.com", "@corp.io"]),
+        ),
+        (
+            "name",
+            ["eq", "ne", "contains", "starts_with", "is_set", "not_set", "in"],
+            st.sampled_from(["ana", "JOSÉ", "élodie", "o", "100%", "_"]),
+        ),
         ("status", ["eq", "ne", "in"], st.sampled_from(["active", "unsubscribed", "bounced", "pending"])),
         ("source", ["eq", "ne", "is_set", "not_set", "in"], st.sampled_from(["form", "import", "api"])),
         ("timezone", ["eq", "ne", "is_set", "not_set"], st.sampled_from(["europe/paris", "America/New_York"])),
@@ -393,7 +415,7 @@ def test_a_hostile_value_is_bound_and_cannot_change_the_statement(ctx, workspace
     assert db.session.scalar(select(Subscriber.id).limit(1)) is not None  # the table is still there
     # A key with a quote cannot break out of the JSON path either: it is refused.
     with pytest.raises(ValidationError):
-        segments.clean(workspace.id, {"field": 'attributes.a"]\'); --', "op": "is_set"})
+        segments.clean(workspace.id, {"field": "attributes.a\"]'); --", "op": "is_set"})
 
 
 @pytest.mark.parametrize(
@@ -408,7 +430,10 @@ def test_a_hostile_value_is_bound_and_cannot_change_the_statement(ctx, workspace
         ({"field": "list", "op": "eq", "value": 999999}, "rules.value"),
         ({"event": "opened", "campaign_id": 999999}, "rules.campaign_id"),
         ({"event": "bought"}, "rules.event"),
-        ({"not": {"not": {"not": {"not": {"not": {"all": [{"field": "email", "op": "is_set"}]}}}}}}, "rules.not.not.not.not.not"),
+        (
+            {"not": {"not": {"not": {"not": {"not": {"all": [{"field": "email", "op": "is_set"}]}}}}}},
+            "rules.not.not.not.not.not",
+        ),
         ({"all": [{"field": "email", "op": "is_set"}] * 51}, "rules.all.50"),
     ],
 )

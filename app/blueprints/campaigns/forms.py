@@ -35,6 +35,7 @@ def new_values(args) -> dict:
     return {
         **{s.name: s.default for s in SETTINGS if s.default is not None},
         "list_ids": int_list([args.get("list_id")]),
+        "segment_ids": int_list([args.get("segment_id")]),
         "template_id": as_id(args.get("template_id")),
         **ab_values(ab_tests.form_values(None)),
     }

@@ -78,7 +78,9 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("timezone", "Timezone", "text", TEXT_OPS),
         FieldSpec("tags", "Tags", "tag", ("contains", "ne", "in", "is_set", "not_set")),
         FieldSpec("list", "List", "list", ("eq", "ne", "in")),
-        FieldSpec("mailbox_provider", "Mailbox provider", "choice", ("eq", "ne", "in", "is_set", "not_set"), MAILBOX_GROUPS),
+        FieldSpec(
+            "mailbox_provider", "Mailbox provider", "choice", ("eq", "ne", "in", "is_set", "not_set"), MAILBOX_GROUPS
+        ),
         FieldSpec("order_count", "Number of orders", "number", NUMBER_OPS[:-2]),
         FieldSpec("lifetime_value", "Lifetime value", "number", NUMBER_OPS[:-2]),
         FieldSpec("last_order_at", "Last order", "date", DATE_OPS),
@@ -105,7 +107,7 @@ class Context:
 def clean_rules(rules, ctx: Context) -> dict:
     """The tree, checked and converted (see the module's docstring)."""
     if not isinstance(rules, dict) or not rules:
-        raise ValidationError("Rules are a group such as {\"all\": [conditions]}.", {"rules": "Not a rule tree."})
+        raise ValidationError('Rules are a group such as {"all": [conditions]}.', {"rules": "Not a rule tree."})
     counter = [0]
     tree = _node(rules, ctx, "rules", 0, counter)
     if counter[0] > MAX_CONDITIONS:

@@ -1,8 +1,11 @@
 """A cleaned rule tree (segment_rules.py) compiled to one SQL condition on `subscribers`.
 
 Every value is a bound parameter; the only SQL text written here is our own constant patterns.
-Each condition is two-valued (never NULL), so `not` is the exact complement of what it holds and a
-subscriber without the attribute is "not equal" to any value. The same statement runs on PostgreSQL
+A condition on a missing value is NULL, which a WHERE treats as false, through AND and OR alike; only
+a negation would turn NULL into "unknown" instead of true, so each negation wraps what it negates in
+COALESCE(…, false) (`_negate`): `not` is the exact complement of what it holds, and a subscriber
+without the attribute is "not equal" to any value. Conditions are otherwise left bare, so the
+planner estimates them as it would a hand-written query. The same statement runs on PostgreSQL
 and SQLite: the JSON and pattern functions that differ are SQL constructs compiled per dialect.
 
 Attributes are typed: a number condition reads JSON numbers and numbers written as text ("42"); a
@@ -142,15 +145,15 @@ def compile_rules(tree: dict, clock: Clock) -> ColumnElement:
     if "any" in tree:
         return or_(*(compile_rules(n, clock) for n in tree["any"]))
     if "not" in tree:
-        return not_(compile_rules(tree["not"], clock))
+        return _negate(compile_rules(tree["not"], clock))
     if "event" in tree:
         return _event(tree, clock)
     return _condition(tree, clock)
 
 
-def _safe(expr) -> ColumnElement:
-    """Two-valued: NULL (a missing value) is false."""
-    return func.coalesce(expr, false())
+def _negate(expr) -> ColumnElement:
+    """NOT, with a missing value's NULL read as false first (see the module's docstring)."""
+    return not_(func.coalesce(expr, false()))
 
 
 def _condition(c: dict, clock: Clock) -> ColumnElement:
@@ -158,15 +161,15 @@ def _condition(c: dict, clock: Clock) -> ColumnElement:
     value = c.get("value")
     if field.startswith("attributes."):
         return _attribute(field[len("attributes.") :], kind, op, value, clock)
-    if field in ("email", "name", "timezone"):
-        return _text(_s.c[field], op, value, nullable=field != "email")
+    if field == "email":  # stored lower-cased: compared as it is, so the planner uses the column's statistics
+        return _text(_s.c.email, op, value, folded=True)
+    if field in ("name", "timezone"):
+        return _text(_s.c[field], op, value)
     if field in ("status", "source"):
-        return _choice(_s.c[field], op, value, nullable=field == "source")
+        return _choice(_s.c[field], op, value)
     if field == "mailbox_provider":
-        group = (
-            select(MailboxDomain.group).where(MailboxDomain.domain == email_domain(_s.c.email)).scalar_subquery()
-        )
-        return _choice(group, op, value, nullable=True)
+        group = select(MailboxDomain.group).where(MailboxDomain.domain == email_domain(_s.c.email)).scalar_subquery()
+        return _choice(group, op, value)
     if field == "created_at":
         return _timestamp(_s.c.created_at, op, value, clock)
     if field == "tags":
@@ -176,50 +179,47 @@ def _condition(c: dict, clock: Clock) -> ColumnElement:
     return _commerce(field, op, value, clock)
 
 
-def _text(col, op: str, value, nullable: bool) -> ColumnElement:
-    low = func.lower(col)
+def _text(col, op: str, value, folded: bool = False) -> ColumnElement:
+    low = col if folded else func.lower(col)
     if op == "is_set":
-        return _safe(and_(col.is_not(None), col != ""))
+        return and_(col.is_not(None), col != "")
     if op == "not_set":
-        return not_(_text(col, "is_set", value, nullable))
+        return _negate(_text(col, "is_set", value, folded))
     if op == "ne":
-        return not_(_text(col, "eq", value, nullable))
-    expr = {
+        return _negate(_text(col, "eq", value, folded))
+    return {
         "eq": lambda: low == (value or "").lower(),
         "contains": lambda: low.contains(value.lower(), autoescape=True),
         "starts_with": lambda: low.startswith(value.lower(), autoescape=True),
         "ends_with": lambda: low.endswith(value.lower(), autoescape=True),
         "in": lambda: low.in_([v.lower() for v in value]),
     }[op]()
-    return _safe(expr) if nullable else expr
 
 
-def _choice(col, op: str, value, nullable: bool) -> ColumnElement:
+def _choice(col, op: str, value) -> ColumnElement:
     if op == "is_set":
-        return _safe(col.is_not(None))
+        return col.is_not(None)
     if op == "not_set":
-        return not_(_safe(col.is_not(None)))
+        return col.is_(None)
     expr = col.in_(value) if op == "in" else col == value
-    expr = _safe(expr) if nullable else expr
-    return not_(expr) if op == "ne" else expr
+    return _negate(expr) if op == "ne" else expr
 
 
 def _timestamp(col, op: str, value, clock: Clock) -> ColumnElement:
     """A date condition on a timestamp: days are the workspace's."""
     if op == "is_set":
-        return _safe(col.is_not(None))
+        return col.is_not(None)
     if op == "not_set":
-        return not_(_safe(col.is_not(None)))
+        return col.is_(None)
     if op == "ne":
-        return not_(_timestamp(col, "eq", value, clock))
-    expr = {
+        return _negate(_timestamp(col, "eq", value, clock))
+    return {
         "eq": lambda: and_(col >= clock.start(value), col < clock.end(value)),
         "before": lambda: col < clock.start(value),
         "after": lambda: col >= clock.end(value),
         "between": lambda: and_(col >= clock.start(value[0]), col < clock.end(value[1])),
         "within_days": lambda: col >= clock.now - timedelta(days=value),
     }[op]()
-    return _safe(expr)
 
 
 def _compare(expr, op: str, value) -> ColumnElement:
@@ -242,28 +242,30 @@ def _attribute(key: str, kind: str, op: str, value, clock: Clock) -> ColumnEleme
     jkind, text = json_kind(*args), json_text(*args)
     present = and_(jkind.is_not(None), jkind != "null", or_(jkind != "string", text != ""))
     if op == "is_set":
-        return _safe(present)
+        return present
     if op == "not_set":
-        return not_(_safe(present))
+        return _negate(present)
     if op == "ne":
-        return not_(_attribute(key, kind, "eq", value, clock))
+        return _negate(_attribute(key, kind, "eq", value, clock))
     if kind == "number":
+        # CASE, not AND: PostgreSQL may evaluate an AND's sides in any order, and "pro"::float fails.
         number = case(
             (jkind == "number", cast(text, Float)),
             (and_(jkind == "string", looks_numeric(text)), cast(func.trim(text), Float)),
         )
-        return _safe(_compare(number, op, value))
+        # The kind test adds nothing to the CASE but lets the planner estimate the condition.
+        return and_(jkind.in_(("number", "string")), _compare(number, op, value))
     if kind == "date":
-        day = case((and_(jkind == "string", looks_like_date(text)), func.substr(text, 1, 10)))
+        is_date = and_(jkind == "string", looks_like_date(text))
+        day = func.substr(text, 1, 10)
         if op == "within_days":
             today = clock.today()
-            return _safe(and_(day >= (today - timedelta(days=value)).isoformat(), day <= today.isoformat()))
-        return _safe(_compare(day, op, value))
+            return and_(is_date, day >= (today - timedelta(days=value)).isoformat(), day <= today.isoformat())
+        return and_(is_date, _compare(day, op, value))
     if kind == "boolean":
         flag = case((jkind == "boolean", text), (jkind == "string", func.lower(text)))
-        return _safe(flag == ("true" if value else "false"))
-    string = case((jkind == "string", text))
-    return _text(string, op, value, nullable=True)
+        return flag == ("true" if value else "false")
+    return and_(jkind == "string", _text(text, op, value))
 
 
 def _tags(op: str, value) -> ColumnElement:
@@ -275,7 +277,7 @@ def _tags(op: str, value) -> ColumnElement:
     if op == "in":
         return exists().where(mine, t.c.tag.in_(value))
     has = exists().where(mine, t.c.tag == value)
-    return not_(has) if op == "ne" else has
+    return not_(has) if op == "ne" else has  # EXISTS is never NULL
 
 
 def _lists(op: str, value) -> ColumnElement:
@@ -297,17 +299,17 @@ def _commerce(field: str, op: str, value, clock: Clock) -> ColumnElement:
         else select(func.coalesce(func.sum(o.c.amount), 0)).where(mine)
     ).scalar_subquery()
     if op == "ne":
-        return not_(_compare(cast(figure, Float), "eq", value))
+        return _negate(_compare(cast(figure, Float), "eq", value))
     return _compare(cast(figure, Float), op, value)
 
 
 def _event(e: dict, clock: Clock) -> ColumnElement:
     at = _EVENT_TIME[e["event"]]
-    where = [_cr.c.subscriber_id == _s.c.id, at.is_not(None)]
+    where = [_cr.c.subscriber_id == _s.c.id]
     if "campaign_id" in e:
         where.append(_cr.c.campaign_id == e["campaign_id"])
-    if "within_days" in e:
-        where.append(at >= clock.now - timedelta(days=e["within_days"]))
+    # ">=" implies "IS NOT NULL": saying both would halve the planner's estimate of the rows.
+    where.append(at >= clock.now - timedelta(days=e["within_days"]) if "within_days" in e else at.is_not(None))
     if e["count_gte"] <= 1:
         expr = exists().where(*where)
     else:

@@ -1,9 +1,9 @@
 """Segments: saved rule trees (segment_rules.py) evaluated when used, as one SQL statement (segment_sql.py).
 
-    members(ws, tree)      the SELECT of the matching subscribers' ids (campaigns materialize from it)
-    count(ws, rules)       how many match, exactly within SEGMENT_COUNT_TIMEOUT_MS, else an estimate
-    freeze(ws, id, name)   a static list of today's members, in one INSERT … SELECT
-    declare_field(...)     the workspace's field registry: the type a segment compares an attribute as
+members(ws, tree)      the SELECT of the matching subscribers' ids (campaigns materialize from it)
+count(ws, rules)       how many match, exactly within SEGMENT_COUNT_TIMEOUT_MS, else an estimate
+freeze(ws, id, name)   a static list of today's members, in one INSERT … SELECT
+declare_field(...)     the workspace's field registry: the type a segment compares an attribute as
 """
 
 import time
@@ -18,8 +18,8 @@ from app.extensions import db
 from app.models import Campaign, CampaignSegment, Field, ListSubscriber, MailingList, Segment, Subscriber, Workspace
 from app.models.audience import FIELD_TYPES
 from app.services.audience import segment_rules
-from app.services.audience.segment_rules import ATTRIBUTE_KEY, ISO_DATE, clean_rules
-from app.services.audience.segment_sql import Clock, compile_rules, json_kind, json_text, looks_numeric
+from app.services.audience.segment_rules import ATTRIBUTE_KEY, clean_rules
+from app.services.audience.segment_sql import Clock, compile_rules, json_kind, json_text, looks_like_date, looks_numeric
 from app.services.errors import Conflict, NotFound, ValidationError
 
 _s = Subscriber.__table__
@@ -64,9 +64,10 @@ class _Context(segment_rules.Context):
 
 
 def stored_type(workspace_id: int, key: str) -> str | None:
-    """The type of an attribute as stored, from up to TYPE_SAMPLE values: number when every one is a
-    JSON number or a number written as text, boolean when every one is true or false, date when every
-    one is text starting with an ISO date, text otherwise; None when nobody has it."""
+    """The type of an attribute as stored, from up to TYPE_SAMPLE values (one query): number when every
+    one is a JSON number or a number written as text, boolean when every one is true or false (or the
+    text "true"/"false"), date when every one is text starting with an ISO date, text otherwise; None
+    when nobody has it."""
     args = (_s.c.attributes, key, f'$."{key}"')
     kind, value = json_kind(*args).label("kind"), json_text(*args).label("value")
     sample = (
@@ -75,25 +76,25 @@ def stored_type(workspace_id: int, key: str) -> str | None:
         .limit(TYPE_SAMPLE)
         .subquery()
     )
-    numeric = looks_numeric(sample.c.value)
-    rows = db.session.execute(
-        select(
-            func.count(),
-            func.sum(_when(sample.c.kind == "number")),
-            func.sum(_when(sample.c.kind == "boolean")),
-            func.sum(_when(and_(sample.c.kind == "string", numeric))),
-        ).select_from(sample)
-    ).one()
-    total, numbers, booleans, numeric_text = (int(x or 0) for x in rows)
+    string = sample.c.kind == "string"
+    total, numbers, booleans, dates = (
+        int(n or 0)
+        for n in db.session.execute(
+            select(
+                func.count(),
+                func.sum(_when((sample.c.kind == "number") | (string & looks_numeric(sample.c.value)))),
+                func.sum(
+                    _when((sample.c.kind == "boolean") | (string & func.lower(sample.c.value).in_(("true", "false"))))
+                ),
+                func.sum(_when(string & looks_like_date(sample.c.value))),
+            ).select_from(sample)
+        ).one()
+    )
     if not total:
         return None
-    if numbers + numeric_text == total:
-        return "number"
-    texts = db.session.scalars(select(sample.c.value).where(sample.c.kind == "string")).all()
-    if booleans + sum(t.lower() in ("true", "false") for t in texts) == total:
-        return "boolean"
-    if len(texts) == total and all(ISO_DATE.match(t or "") for t in texts):
-        return "date"
+    for name, n in (("number", numbers), ("boolean", booleans), ("date", dates)):
+        if n == total:
+            return name
     return "text"
 
 
@@ -119,7 +120,8 @@ def condition(workspace_id: int, tree: dict, now: datetime | None = None):
 
 
 def members(workspace_id: int, tree: dict, now: datetime | None = None):
-    """SELECT subscribers.id of the workspace's subscribers matching a cleaned tree (erased people never)."""
+    """SELECT subscribers.id of the workspace's subscribers matching a cleaned tree (erased people never).
+    Use it whole or in FROM; as an IN subquery of a query over subscribers it would correlate with it."""
     return select(_s.c.id).where(
         _s.c.workspace_id == workspace_id, _s.c.erased_at.is_(None), condition(workspace_id, tree, now)
     )
@@ -189,8 +191,10 @@ def _estimate(workspace_id: int, tree: dict) -> int:
 
 def sample(workspace_id: int, tree: dict, n: int = SAMPLE_SIZE) -> list[Subscriber]:
     """A few matching subscribers, newest first, for the builder."""
-    ids = members(workspace_id, tree).order_by(_s.c.id.desc()).limit(n)
-    return list(db.session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)).order_by(Subscriber.id.desc())))
+    matching = and_(
+        Subscriber.workspace_id == workspace_id, Subscriber.erased_at.is_(None), condition(workspace_id, tree)
+    )
+    return list(db.session.scalars(select(Subscriber).where(matching).order_by(Subscriber.id.desc()).limit(n)))
 
 
 # Saved segments ----------------------------------------------------------------------------------
@@ -231,9 +235,7 @@ def update_segment(workspace_id: int, segment_id: int, name=None, rules=None) ->
 
 
 def get_segment(workspace_id: int, segment_id: int) -> Segment:
-    segment = db.session.scalar(
-        select(Segment).where(Segment.id == segment_id, Segment.workspace_id == workspace_id)
-    )
+    segment = db.session.scalar(select(Segment).where(Segment.id == segment_id, Segment.workspace_id == workspace_id))
     if segment is None:
         raise NotFound("No such segment.")
     return segment
@@ -241,6 +243,34 @@ def get_segment(workspace_id: int, segment_id: int) -> Segment:
 
 def list_segments(workspace_id: int):
     return select(Segment).where(Segment.workspace_id == workspace_id).order_by(Segment.name, Segment.id)
+
+
+def segment_rows(workspace_id: int) -> list[Segment]:
+    return list(db.session.scalars(list_segments(workspace_id)))
+
+
+def choices(workspace_id: int) -> list[tuple[int, str]]:
+    """(id, name) of the workspace's segments, for selects."""
+    return list(db.session.execute(select(Segment.id, Segment.name).where(Segment.workspace_id == workspace_id)
+                                   .order_by(Segment.name)).all())  # fmt: skip
+
+
+def list_choices(workspace_id: int) -> list[tuple[int, str]]:
+    return list(db.session.execute(select(MailingList.id, MailingList.name).where(
+        MailingList.workspace_id == workspace_id).order_by(MailingList.name)).all())  # fmt: skip
+
+
+def campaign_choices(workspace_id: int, limit: int = 200) -> list[tuple[int, str]]:
+    """The newest campaigns that went out, for engagement conditions on one of them."""
+    return list(db.session.execute(select(Campaign.id, Campaign.name).where(
+        Campaign.workspace_id == workspace_id, Campaign.status.in_(("sending", "sent", "paused"))
+    ).order_by(Campaign.id.desc()).limit(limit)).all())  # fmt: skip
+
+
+def attribute_type(workspace_id: int, key: str) -> str | None:
+    """How segments compare attributes.<key> now: as declared, else as the values stored say."""
+    declared = db.session.scalar(select(Field.type).where(Field.workspace_id == workspace_id, Field.key == key))
+    return declared or stored_type(workspace_id, key)
 
 
 def delete_segment(workspace_id: int, segment_id: int) -> None:
@@ -272,9 +302,8 @@ def freeze(workspace_id: int, segment_id: int, list_name: str | None = None) -> 
     db.session.add(lst)
     db.session.flush()
     rows = _with_values(segment_members(workspace_id, segment_id), lst.id, datetime.now(timezone.utc))
-    added = db.session.execute(
-        insert(ListSubscriber).from_select(["list_id", "subscriber_id", "created_at"], rows)
-    ).rowcount
+    db.session.execute(insert(ListSubscriber).from_select(["list_id", "subscriber_id", "created_at"], rows))
+    added = db.session.scalar(select(func.count()).where(ListSubscriber.list_id == lst.id))
     return lst, added
 
 
@@ -291,7 +320,9 @@ def declare_field(workspace_id: int, key, kind) -> Field:
     """Declare (or change) the type segments compare `attributes.<key>` as."""
     key = str(key or "").strip()
     if not ATTRIBUTE_KEY.match(key):
-        raise ValidationError("A field's key is 1 to 100 characters, without quotes or backslashes.", {"key": "Invalid."})
+        raise ValidationError(
+            "A field's key is 1 to 100 characters, without quotes or backslashes.", {"key": "Invalid."}
+        )
     if kind not in FIELD_TYPES:
         raise ValidationError(f"A field's type is one of {', '.join(FIELD_TYPES)}.", {"type": "Invalid."})
     field = db.session.scalar(select(Field).where(Field.workspace_id == workspace_id, Field.key == key))
@@ -316,10 +347,7 @@ def delete_field(workspace_id: int, field_id: int) -> None:
 def attribute_keys(workspace_id: int, limit: int = 200) -> list[str]:
     """Attribute names in use (from the newest TYPE_SAMPLE subscribers) and declared, for the builder."""
     recent = db.session.scalars(
-        select(_s.c.attributes)
-        .where(_s.c.workspace_id == workspace_id)
-        .order_by(_s.c.id.desc())
-        .limit(TYPE_SAMPLE)
+        select(_s.c.attributes).where(_s.c.workspace_id == workspace_id).order_by(_s.c.id.desc()).limit(TYPE_SAMPLE)
     )
     keys = {k for attrs in recent if isinstance(attrs, dict) for k in attrs if ATTRIBUTE_KEY.match(k)}
     keys.update(f.key for f in list_fields(workspace_id))

@@ -27,7 +27,7 @@ from sqlalchemy import case, delete, exists, func, insert, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, CampaignVariant, Link
-from app.models.campaign import HUMAN_OPENED
+from app.models.campaign import HUMAN_OPENED, skipped
 from app.services.campaigns import ab_stats
 from app.services.content.rendering import TemplateProblem, check_syntax, extract_links
 from app.services.content.templates import get_template
@@ -376,7 +376,7 @@ def variant_figures(campaign_id: int) -> dict[int | None, dict]:
             func.count(cr.human_clicked_at),  # people's clicks: a scanner clicking every link picks no winner
             func.coalesce(func.sum(case((cr.status == "held", 1), else_=0)), 0),
         )
-        .where(cr.campaign_id == campaign_id, ~func.coalesce(cr.reason, "").startswith("suppressed:"))
+        .where(cr.campaign_id == campaign_id, ~skipped(cr.reason))
         .group_by(cr.variant_id)
     ).all()
     return {

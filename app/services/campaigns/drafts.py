@@ -1,6 +1,6 @@
 """Campaigns: drafting, starting a send, and what the pages and API report about them."""
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.models import (
@@ -12,7 +12,8 @@ from app.models import (
     MailingList,
     Subscriber,
 )
-from app.services.campaigns import ab_tests
+from app.models.campaign import skipped
+from app.services.campaigns import ab_tests, audience
 from app.services.campaigns.settings import SETTINGS, clean_settings
 from app.services.content.templates import get_template
 from app.services.errors import InvalidState, NotFound
@@ -22,27 +23,27 @@ from app.services.events.attribution import campaign_revenue
 EDITABLE = ("draft",)
 
 
-def _clean(workspace_id: int, data: dict) -> tuple[dict, list[int]]:
-    """The campaign's settings cleaned (settings.SETTINGS), and apart from them the ids of its lists."""
+def _clean(workspace_id: int, data: dict) -> tuple[dict, audience.Audience]:
+    """The campaign's settings cleaned (settings.SETTINGS), and apart from them its audience."""
     clean = clean_settings(workspace_id, data)
-    return clean, clean.pop("list_ids")
+    return clean, audience.Audience.of({name: clean.pop(name) for name in audience.TARGETS})
 
 
 def campaign_values(campaign: Campaign) -> dict:
     """A campaign's settings, as create_campaign takes them (to change only some)."""
-    list_ids = campaign_list_ids(campaign.id)
-    return {s.name: getattr(campaign, s.name) if s.column else list_ids for s in SETTINGS}
+    targets = audience.of_campaign(campaign.id).as_dict()
+    return {s.name: getattr(campaign, s.name) if s.column else targets[s.name] for s in SETTINGS}
 
 
 def create_campaign(workspace_id: int, data: dict) -> Campaign:
-    """A draft campaign of a template to one or more lists."""
-    clean, list_ids = _clean(workspace_id, data)
+    """A draft campaign of a template to lists and segments."""
+    clean, targets = _clean(workspace_id, data)
     ab = ab_tests.clean_or_raise(workspace_id, data, clean)
     tpl = get_template(workspace_id, clean["template_id"])
     campaign = Campaign(workspace_id=workspace_id, status="draft", category=tpl.category, **clean)
     db.session.add(campaign)
     db.session.flush()
-    db.session.execute(insert(CampaignList), [{"campaign_id": campaign.id, "list_id": i} for i in list_ids])
+    audience.save(campaign.id, targets)
     ab_tests.save(campaign, ab)
     return campaign
 
@@ -52,14 +53,13 @@ def update_campaign(workspace_id: int, campaign_id: int, data: dict) -> Campaign
     campaign = get_campaign(workspace_id, campaign_id)
     if campaign.status not in EDITABLE:
         raise InvalidState(f"A {campaign.status} campaign can no longer be edited.")
-    clean, list_ids = _clean(workspace_id, data)
+    clean, targets = _clean(workspace_id, data)
     ab = ab_tests.clean_or_raise(workspace_id, data, clean, campaign)
     for k, v in clean.items():
         setattr(campaign, k, v)
     ab_tests.save(campaign, ab)
     campaign.category = get_template(workspace_id, clean["template_id"]).category
-    db.session.execute(delete(CampaignList).where(CampaignList.campaign_id == campaign.id))
-    db.session.execute(insert(CampaignList), [{"campaign_id": campaign.id, "list_id": i} for i in list_ids])
+    audience.save(campaign.id, targets)
     db.session.flush()
     return campaign
 
@@ -77,14 +77,19 @@ def campaign_lists(campaign_id: int) -> list[MailingList]:
         db.session.scalars(
             select(MailingList)
             .join(CampaignList, CampaignList.list_id == MailingList.id)
-            .where(CampaignList.campaign_id == campaign_id)
+            .where(CampaignList.campaign_id == campaign_id, CampaignList.exclude.is_(False))
             .order_by(MailingList.name)
         )
     )
 
 
 def campaign_list_ids(campaign_id: int) -> list[int]:
-    return list(db.session.scalars(select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id)))
+    """The lists a campaign is sent to (not those it excludes)."""
+    return list(
+        db.session.scalars(
+            select(CampaignList.list_id).where(CampaignList.campaign_id == campaign_id, CampaignList.exclude.is_(False))
+        )
+    )
 
 
 def list_campaigns(workspace_id: int, status: str | None = None, parent_id: int | None = None):
@@ -132,7 +137,7 @@ def campaign_stats(campaign_id: int) -> dict:
             func.count(),
             func.count(cr.sent_at),
             *(func.coalesce(func.sum(case((cr.status == s, 1), else_=0)), 0) for s in by_status),
-            func.coalesce(func.sum(case(((cr.status == "failed") & cr.reason.like("suppressed:%"), 1), else_=0)), 0),
+            func.coalesce(func.sum(case(((cr.status == "failed") & skipped(cr.reason), 1), else_=0)), 0),
             func.count(cr.opened_at),
             func.count(cr.clicked_at),
             func.count(cr.delivered_at),
@@ -193,7 +198,7 @@ def failure_reasons(campaign_id: int, limit: int = 5) -> list[tuple[str, int]]:
             .where(
                 cr.campaign_id == campaign_id,
                 cr.status.in_(("failed", "bounced", "unknown")),
-                ~func.coalesce(cr.reason, "").startswith("suppressed:"),
+                ~skipped(cr.reason),
             )
             .group_by(cr.reason)
             .order_by(func.count().desc())

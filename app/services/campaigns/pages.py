@@ -23,9 +23,10 @@ from app.models import (
     SendingPool,
     Template,
 )
-from app.services.audience import contacts
+from app.services.audience import contacts, segments
 from app.services.campaigns import (
     ab_tests,
+    audience,
     drafts,
     lifecycle,
     recurrence,
@@ -122,6 +123,8 @@ class CampaignPage:
     progress: CampaignProgress
     list_ids: list[int]
     lists: list[MailingList]  # by name
+    targets: audience.Audience  # lists, segments and what is excluded
+    target_names: dict[str, list[tuple[int, str]]]  # each target setting's (id, name), by name
     template: Template
     provider: Provider | None  # the campaign's own, else the workspace default it would use
     parent: Campaign | None  # a run: its series
@@ -149,6 +152,7 @@ class CampaignForm:
     timezones: list[str]
     identities: list[tuple[SendingDomain, list[SendingIdentity]]]  # grouped by domain (identities.identity_choices)
     pools: list[SendingPool]  # the sending pools a campaign may name
+    segments: list[tuple[int, str]]  # (id, name) of the segments a campaign may target or exclude
 
 
 def campaign_page(
@@ -164,6 +168,8 @@ def campaign_page(
         progress=_progress(workspace_id, c, list_ids),
         list_ids=list_ids,
         lists=drafts.campaign_lists(c.id),
+        targets=(targets := audience.of_campaign(c.id)),
+        target_names=audience.names(workspace_id, targets),
         template=templates.get_template(workspace_id, c.template_id),
         provider=_provider(workspace_id, c),
         parent=drafts.get_campaign(workspace_id, c.parent_id) if c.parent_id else None,
@@ -196,6 +202,7 @@ def campaign_form(workspace_id: int) -> CampaignForm:
         timezones=send_windows.timezone_names(),
         identities=identities.identity_choices(workspace_id),
         pools=pools.list_pools(workspace_id),
+        segments=segments.choices(workspace_id),
     )
 
 
@@ -223,7 +230,7 @@ def _progress(workspace_id: int, c: Campaign, list_ids: list[int] | None = None)
 def _audience_size(workspace_id: int, c: Campaign, list_ids: list[int] | None) -> int | None:
     if c.status != "draft":
         return None
-    return drafts.audience_size(workspace_id, drafts.campaign_list_ids(c.id) if list_ids is None else list_ids)
+    return audience.campaign_size(workspace_id, c.id)
 
 
 def _live(c: Campaign, stats: dict) -> dict:

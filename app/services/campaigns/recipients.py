@@ -7,23 +7,24 @@ marked `unknown` for the marketer to review rather than silently resent.
 """
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import case, exists, func, insert, literal, select, update
+from sqlalchemy import case, exists, func, insert, literal, or_, select, update
 
 from app.extensions import db
 from app.models import (
     Campaign,
-    CampaignList,
     CampaignRecipient,
     Link,
-    ListSubscriber,
     MailboxDomain,
     Subscriber,
+    SubscriberPreference,
     Suppression,
+    Workspace,
 )
-from app.services.campaigns import ab_tests
+from app.services.audience.suppression import ROLE_LOCAL_PARTS
+from app.services.campaigns import ab_tests, audience
 from app.services.content.rendering import extract_links
 from app.services.delivery import identity_routing, warming_holds
 from app.services.delivery.mailbox_cache import email_domain, refresh_domains
@@ -40,42 +41,100 @@ def _now() -> datetime:
 
 
 def materialize_recipients(campaign: Campaign) -> int:
-    """Write the audience as recipient rows in one INSERT … SELECT; suppressed people become
-    `failed` rows with their reason, so reports show what suppression saved. Each row gets its
-    domain's mailbox provider group from the MX cache (NULL: its MX could not be looked up)."""
-    list_ids = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
-    sup = Suppression.__table__
+    """Write the audience as recipient rows in one INSERT … SELECT; people skipped (suppressed, opted
+    out of the campaign's category, or over their frequency for it) become `failed` rows with the
+    reason, so reports show what was saved. Each row gets its domain's mailbox provider group from
+    the MX cache (NULL: its MX could not be looked up)."""
     md = MailboxDomain.__table__
-    on_lists = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id.in_(list_ids))
+    in_audience = audience.condition(campaign.workspace_id, audience.of_campaign(campaign.id))
     domain = email_domain(_sub.c.email)
-    refresh_domains(_uncached_domains(campaign.workspace_id, on_lists))
-    status = case((_sub.c.status != "active", "failed"), (sup.c.id.is_not(None), "failed"), else_="pending")
-    reason = case(
-        (_sub.c.status != "active", literal("suppressed:").concat(_sub.c.status)),
-        (sup.c.id.is_not(None), literal("suppressed:").concat(sup.c.reason)),
-        else_=None,
-    )
-    audience = (
+    refresh_domains(_uncached_domains(in_audience))
+    skip = Skips(campaign)
+    reason = skip.reason()
+    rows = (
         select(
             literal(campaign.id),
             _sub.c.id,
             _sub.c.email,
-            status,
+            case((reason.is_not(None), "failed"), else_="pending"),
             reason,
             literal(_now(), type_=CampaignRecipient.created_at.type),
             md.c.group,
         )
-        .select_from(
-            _sub.outerjoin(sup, (sup.c.workspace_id == _sub.c.workspace_id) & (sup.c.email == _sub.c.email)).outerjoin(
-                md, md.c.domain == domain
-            )
-        )
-        .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.id.in_(on_lists))
+        .select_from(skip.joined(_sub).outerjoin(md, md.c.domain == domain))
+        .where(in_audience)
         .order_by(_sub.c.id)
     )
     columns = ["campaign_id", "subscriber_id", "email", "status", "reason", "created_at", "mailbox_provider"]
-    db.session.execute(insert(_cr).from_select(columns, audience))
+    db.session.execute(insert(_cr).from_select(columns, rows))
     return db.session.scalar(select(func.count()).where(_cr.c.campaign_id == campaign.id)) or 0
+
+
+# How long a frequency keeps a category's next campaign away, after one was sent.
+FREQUENCY_WINDOWS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=30)}
+FREQUENCY_REASON = "frequency"
+
+
+class Skips:
+    """Why a person in the audience is not sent the campaign, as one CASE (the first reason wins):
+    their status, a suppressed address or domain, a role address (when the workspace skips them),
+    an opt-out of the campaign's category, or their frequency for it."""
+
+    def __init__(self, campaign: Campaign):
+        self.campaign = campaign
+        self.address = Suppression.__table__.alias("address_suppression")
+        self.domain = Suppression.__table__.alias("domain_suppression")
+        self.pref = SubscriberPreference.__table__.alias("category_preference")
+
+    def joined(self, subscribers):
+        a, d, p = self.address, self.domain, self.pref
+        ws = self.campaign.workspace_id
+        joined = subscribers.outerjoin(a, (a.c.workspace_id == ws) & (a.c.email == subscribers.c.email)).outerjoin(
+            d, (d.c.workspace_id == ws) & (d.c.email == literal("@").concat(email_domain(subscribers.c.email)))
+        )
+        if self.campaign.category_id:
+            joined = joined.outerjoin(
+                p, (p.c.subscriber_id == subscribers.c.id) & (p.c.category_id == self.campaign.category_id)
+            )
+        return joined
+
+    def reason(self):
+        whens = [
+            (_sub.c.status != "active", literal("suppressed:").concat(_sub.c.status)),
+            (self.address.c.id.is_not(None), literal("suppressed:").concat(self.address.c.reason)),
+            (self.domain.c.id.is_not(None), literal("suppressed:domain")),
+        ]
+        if self._skips_roles():
+            role = or_(*(_sub.c.email.startswith(f"{local}@", autoescape=True) for local in sorted(ROLE_LOCAL_PARTS)))
+            whens.append((role, literal("suppressed:role")))
+        if self.campaign.category_id:
+            whens.append((self.pref.c.subscribed.is_(False), literal("suppressed:category")))
+            whens.append((self._recently_sent(), literal(FREQUENCY_REASON)))
+        return case(*whens, else_=None)
+
+    def _skips_roles(self) -> bool:
+        return bool(
+            db.session.scalar(
+                select(Workspace.suppress_role_addresses).where(Workspace.id == self.campaign.workspace_id)
+            )
+        )
+
+    def _recently_sent(self):
+        """Sent another campaign of the category within the person's frequency window."""
+        now = _now()
+        since = case(
+            *((self.pref.c.frequency == name, literal(now - window, CampaignRecipient.sent_at.type))
+              for name, window in FREQUENCY_WINDOWS.items())
+        )  # fmt: skip
+        earlier = _cr.alias("earlier")
+        other = Campaign.__table__.alias("other_campaign")
+        return exists().where(
+            earlier.c.subscriber_id == _sub.c.id,
+            earlier.c.campaign_id == other.c.id,
+            other.c.category_id == self.campaign.category_id,
+            other.c.id != self.campaign.id,
+            earlier.c.sent_at >= since,
+        )
 
 
 HELD_OUT_REASON = "held out: the holdout group is never sent, to measure what the campaign earned"
@@ -95,7 +154,7 @@ def hold_out(campaign: Campaign) -> int:
     ).rowcount
 
 
-def _uncached_domains(workspace_id: int, on_lists) -> list[str]:
+def _uncached_domains(in_audience) -> list[str]:
     """The audience's email domains with no unexpired MX answer cached, the commonest first (a lookup
     budget that runs out leaves the fewest recipients unknown)."""
     md = MailboxDomain.__table__
@@ -104,11 +163,7 @@ def _uncached_domains(workspace_id: int, on_lists) -> list[str]:
         db.session.scalars(
             select(domain)
             .select_from(_sub.outerjoin(md, md.c.domain == domain))
-            .where(
-                _sub.c.workspace_id == workspace_id,
-                _sub.c.id.in_(on_lists),
-                md.c.domain.is_(None) | (md.c.expires_at <= _now()),
-            )
+            .where(in_audience, md.c.domain.is_(None) | (md.c.expires_at <= _now()))
             .group_by(domain)
             .order_by(func.count().desc(), domain)
         )

@@ -13,7 +13,9 @@ from flask import current_app
 from sqlalchemy import exists, func, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignList, CampaignRecipient, ListSubscriber, Subscriber, Suppression
+from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
+from app.models.campaign import skipped
+from app.services.campaigns import audience
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import (
     PREVIEW_SECONDS,
@@ -52,15 +54,10 @@ def render_failure(exc: Exception) -> str:
 def sample_recipients(campaign: Campaign, n: int = PREFLIGHT_SAMPLE) -> list[dict]:
     """Up to `n` people the campaign would really send to (active, not suppressed), as the pipeline sees them."""
     sup = Suppression.__table__
-    list_ids = select(CampaignList.list_id).where(CampaignList.campaign_id == campaign.id)
-    on_lists = select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id.in_(list_ids))
+    in_audience = audience.condition(campaign.workspace_id, audience.of_campaign(campaign.id))
     suppressed = exists().where(sup.c.workspace_id == _sub.c.workspace_id, sup.c.email == _sub.c.email)
     ids = db.session.scalars(
-        select(_sub.c.id)
-        .where(_sub.c.workspace_id == campaign.workspace_id, _sub.c.status == "active", _sub.c.id.in_(on_lists))
-        .where(~suppressed)
-        .order_by(_sub.c.id)
-        .limit(n)
+        select(_sub.c.id).where(in_audience, _sub.c.status == "active").where(~suppressed).order_by(_sub.c.id).limit(n)
     ).all()
     people = subscriber_rows(list(ids)) if ids else {}
     return [people[i] for i in ids if i in people]
@@ -116,11 +113,7 @@ def pause_if_template_fails(campaign_id: int, failed: list[dict]) -> None:
     failures = db.session.scalar(
         select(func.count()).where(_cr.c.campaign_id == campaign_id, _cr.c.reason.startswith(RENDER_FAILED))
     )
-    reachable = db.session.scalar(
-        select(func.count()).where(
-            _cr.c.campaign_id == campaign_id, ~func.coalesce(_cr.c.reason, "").startswith("suppressed:")
-        )
-    )
+    reachable = db.session.scalar(select(func.count()).where(_cr.c.campaign_id == campaign_id, ~skipped(_cr.c.reason)))
     if failures < min(RENDER_PAUSE_AFTER, reachable):
         return
     why = (

@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, func, select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Order, Workspace
+from app.models.campaign import skipped
 
 Z = 1.959963984540054  # the standard normal's 97.5% quantile
 MIN_GROUP = 100
@@ -129,7 +130,7 @@ def _figures(g: dict) -> dict:
 
 def _eligible(campaign: Campaign):
     cr = CampaignRecipient
-    return and_(cr.campaign_id == campaign.id, ~func.coalesce(cr.reason, "").startswith("suppressed:"))
+    return and_(cr.campaign_id == campaign.id, ~skipped(cr.reason))
 
 
 def _orders(campaign: Campaign, since, until):

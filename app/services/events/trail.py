@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Event, Link, Message, Provider
+from app.models.campaign import is_skip
 from app.services.audience.contacts import normalize_email
 from app.services.errors import ValidationError
 from app.services.events.provider_events import provider_id_forms
@@ -161,7 +162,7 @@ def _in_order(queued: Step, steps: list[Step]) -> list[Step]:
 
 def _handoff(at, status: str, reason: str | None, reply: str | None, provider_message_id: str | None) -> list[Step]:
     """The hand-off as a step: the reply it got, or why it never went (suppressed, refused)."""
-    if reason and reason.startswith("suppressed:"):
+    if is_skip(reason):
         return [Step(at, "skipped", reason)] if at else []
     if at is None:
         return []
