@@ -445,7 +445,7 @@ def _finish(msg: Message, status: str, reason: str | None = None, **values) -> s
 
 def _suppress_hard_bounce(msg: Message, detail: str) -> None:
     """A 5.1.x reply: the mailbox does not exist, so nothing of any kind goes there again."""
-    suppress_address(msg.workspace_id, msg.to_email, "bounced", detail)
+    suppress_address(msg.workspace_id, msg.to_email, "bounced", detail, source="bounce")
     if msg.subscriber_id:
         db.session.execute(
             update(Subscriber)

@@ -384,9 +384,13 @@ def _one_of(column, values: tuple):
     return or_(*(column == literal_column(f"'{v}'") for v in values))  # constants of this module only
 
 
+# Where a suppression of the cascade came from, as the suppression page and the unsubscribe report say it.
+_SOURCE_OF = {"bounced": "bounce", "complained": "complaint"}
+
+
 def _suppress(workspace_id: int, email: str, reason: str, detail: str, sid: int | None, status: str) -> None:
     """Suppress the address and mark the subscriber (a complaint also overrides an unsubscribe)."""
-    suppress_address(workspace_id, email, reason, detail)
+    suppress_address(workspace_id, email, reason, detail, source=_SOURCE_OF[reason])
     if sid:
         db.session.execute(
             update(Subscriber)
@@ -558,7 +562,8 @@ class _Plan:
         for sid, raw_type in self.unsubscribes:
             sub = subs.get(sid)
             if sub is not None and sub.status in ("active", "pending"):
-                unsubscribe(sub, detail=f"through the provider ({raw_type})")
+                # The provider's own unsubscribe link or List-Unsubscribe header: it does not say which.
+                unsubscribe(sub, detail=f"through the provider ({raw_type})", source="link")
 
     def _slow_down(self) -> None:
         if not self.slow:

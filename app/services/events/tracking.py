@@ -249,13 +249,18 @@ def recipient_for_token(purpose: str, token: str) -> CampaignRecipient | None:
     return db.session.get(CampaignRecipient, ids[0]) if ids else None
 
 
+_HOW = {"link": "unsubscribe link", "one-click": "one-click unsubscribe (List-Unsubscribe-Post)"}
+
+
 def unsubscribe_recipient(recipient: CampaignRecipient, source: str) -> Subscriber | None:
-    """Unsubscribe the person behind a campaign message, at once, and record it once."""
+    """Unsubscribe the person behind a campaign message, at once, and record it once. `source` is one of
+    SUPPRESSION_SOURCES ("link", "one-click", "preference center"): the event and the suppression keep it."""
     sub = db.session.get(Subscriber, recipient.subscriber_id)
     if sub is None:
         return None
     campaign = db.session.get(Campaign, recipient.campaign_id)
-    unsubscribe(sub, detail=f"{source} from campaign '{campaign.name}'" if campaign else source)
+    how = _HOW.get(source, source)
+    unsubscribe(sub, detail=f"{how} in campaign '{campaign.name}'" if campaign else how, source=source)
     if recipient.status not in ("failed", "bounced", "complained"):
         recipient.status = "unsubscribed"
     now = datetime.now(timezone.utc)
