@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from rq.job import Job
 
 from app.extensions import db
+from app.models.workspace import ROLES
 from app.queueing import PERIODIC, PERIODIC_BY_NAME, last_runs
 
 
@@ -42,18 +43,27 @@ def _register_account_commands(app: Flask) -> None:
     @app.cli.command("create-api-key")
     @click.option("--workspace", "slug", required=True, help="The workspace's slug.")
     @click.option("--name", default="CLI key", help="A name to recognise the key by.")
-    def create_api_key_cmd(slug, name):
+    @click.option(
+        "--role",
+        type=click.Choice(ROLES),
+        default="owner",
+        show_default=True,
+        help="What the key may do: owner and admin everything, marketer builds and sends, analyst only reads.",
+    )
+    def create_api_key_cmd(slug, name, role):
         """Create an API key for a workspace; prints the key last (it is shown only once)."""
         from app.services.errors import DomainError
         from app.services.platform.workspaces import create_api_key, workspace_by_slug
 
         try:
             ws = workspace_by_slug(slug)
+            key, plain = create_api_key(ws.id, name, role=role)
         except DomainError as exc:
             raise click.ClickException(exc.message) from None
-        key, plain = create_api_key(ws.id, name)
         db.session.commit()
-        click.echo(f"API key '{key.name}' for workspace '{ws.slug}' (store it now: it is not shown again):")
+        click.echo(
+            f"API key '{key.name}' ({key.role}) for workspace '{ws.slug}' (store it now: it is not shown again):"
+        )
         click.echo(plain)
 
 

@@ -16,6 +16,13 @@ class ValidationError(DomainError):
     code = "invalid"
 
 
+class Forbidden(DomainError):
+    """The role of whoever asks does not allow this (services/platform/roles.py)."""
+
+    status = 403
+    code = "forbidden"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

@@ -3,7 +3,9 @@
 from flask import current_app, g, request
 
 from app.blueprints.api.errors import ApiError
+from app.blueprints.api.registry import operation_for
 from app.extensions import db
+from app.services.platform import roles
 from app.services.platform.workspaces import find_api_key
 
 
@@ -21,6 +23,17 @@ def authenticate() -> None:
     g.api_workspace_id = api_key.workspace_id
     g.api_key_id, g.api_key_name, g.api_role = api_key.id, api_key.name, api_key.role or "owner"
     db.session.commit()  # keeps last_used_at even when the request itself fails
+
+
+def authorize() -> None:
+    """After `authenticate`: the key's role must allow the operation's kind of action (the one role
+    check of the API; see services/platform/roles.py)."""
+    op = operation_for(request.endpoint)
+    if op is None or op.public:
+        return
+    role = g.api_role
+    if not roles.allows(role, op.required_permission):
+        raise ApiError(403, "forbidden", roles.refusal(role))
 
 
 def workspace_id() -> int:

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from app.blueprints.api.errors import ApiError
 from app.blueprints.api.schemas import MAX_ID, PAGE, PER_PAGE, SCHEMAS
 from app.services.errors import ValidationError
+from app.services.platform import roles
 
 MAX_DEPTH = 32
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL refuses NUL; lone surrogates cannot be encoded
@@ -59,6 +60,13 @@ class Operation:
     public: bool = False
     media_type: str = "application/json"
     description: str = field(default="")
+    # The kind of action (services/platform/roles.py): read, write, admin or owner. Unset, it follows
+    # from the method and the tag: GETs read, changes are writes (admin's for the infrastructure).
+    permission: str | None = None
+
+    @property
+    def required_permission(self) -> str:
+        return self.permission or roles.api_permission(self.method, self.tag)
 
     @property
     def endpoint(self) -> str:
@@ -81,6 +89,8 @@ class Operation:
         statuses = set(self.errors)
         if not self.public:
             statuses.add(401)
+            if self.required_permission not in ("read", "self"):
+                statuses.add(403)  # a key whose role does not allow it
         if self.path_params:
             statuses.add(404)
         if self.body:
@@ -93,6 +103,7 @@ class Operation:
 
 
 OPERATIONS: list[Operation] = []
+BY_ENDPOINT: dict[str, Operation] = {}  # view name -> its operation (the blueprint's endpoints are api.<name>)
 
 
 def operation(method: str, path: str, summary: str, *, tag: str, **options):
@@ -100,10 +111,21 @@ def operation(method: str, path: str, summary: str, *, tag: str, **options):
 
     def decorator(fn):
         doc = (fn.__doc__ or "").strip()
-        OPERATIONS.append(Operation(method, path, summary, tag, fn, description=doc, **options))
+        op = Operation(method, path, summary, tag, fn, description=doc, **options)
+        if op.permission is not None and op.permission not in roles.PERMISSIONS:
+            raise ValueError(f"{fn.__name__}: permission {op.permission!r} is not one of {roles.PERMISSIONS}")
+        OPERATIONS.append(op)
+        BY_ENDPOINT[op.endpoint] = op
         return fn
 
     return decorator
+
+
+def operation_for(endpoint: str | None) -> Operation | None:
+    """The operation a request's endpoint (`api.<name>`) serves, if any."""
+    if not endpoint or not endpoint.startswith("api."):
+        return None
+    return BY_ENDPOINT.get(endpoint[4:])
 
 
 def view_for(op: Operation) -> Callable:
