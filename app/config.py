@@ -120,6 +120,8 @@ class Config:
         """Sign-up, login limits, cookies and the Flask extensions' fixed settings."""
         self.ALLOW_SIGNUP = env.get("ALLOW_SIGNUP", "1") not in ("0", "false", "no")
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
+        # Posts to one signup form from one IP address (hosted page and embedded copies alike).
+        self.SIGNUP_RATE_LIMIT = env.get("SIGNUP_RATE_LIMIT", "10 per 10 minutes")
         # Behind a reverse proxy (nginx, a load balancer): how many hops set X-Forwarded-For and
         # X-Forwarded-Proto, so tracking, rate limits and login throttling see the visitor (ProxyFix).
         self.TRUSTED_PROXY_COUNT = max(0, int(env.get("TRUSTED_PROXY_COUNT", "0") or 0))

@@ -104,6 +104,8 @@ PERIODIC = (
     Periodic("refresh_machine_ranges", DEFAULT, 86_400, "download the Apple relay and scanner address lists"),
     # The event log's next months exist before their first event (PostgreSQL; nothing to do on SQLite).
     Periodic("ensure_event_partitions", DEFAULT, 86_400, "make the event log's partitions of the coming months"),
+    # Double opt-in: who never confirmed is deleted after the workspace's unconfirmed_purge_days.
+    Periodic("purge_unconfirmed_subscribers", DEFAULT, 3_600, "delete subscribers who never confirmed their signup"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

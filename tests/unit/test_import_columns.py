@@ -52,17 +52,15 @@ def test_a_mailchimp_export_gives_first_last_names_timezones_and_tags_without_qu
     assert zoe["name"] == "Zoë Müller-Lüdenscheidt"
     assert zoe["attributes"]["first_name"] == "Zoë" and zoe["attributes"]["last_name"] == "Müller-Lüdenscheidt"
     assert zoe["timezone"] == "Europe/Berlin"
-    assert zoe["attributes"]["tags"] == ["vip", "newsletter"]
+    assert zoe["tags"] == ["vip", "newsletter"] and "tags" not in zoe["attributes"]  # the person's tags
     assert zoe["attributes"]["member_rating"] == "4" and zoe["attributes"]["optin_ip"] == "203.0.113.5"
     assert not {"leid", "euid", "gmtoff", "dstoff", "last_changed", "timezone"} & set(zoe["attributes"])
     assert not zoe["_extra"]
-    assert rows["jose@example.com"]["name"] == "José Núñez" and rows["jose@example.com"]["attributes"]["tags"] == [
-        "customer"
-    ]
+    assert rows["jose@example.com"]["name"] == "José Núñez" and rows["jose@example.com"]["tags"] == ["customer"]
     assert rows["haruto@example.jp"]["name"] == "陽翔 佐藤" and rows["haruto@example.jp"]["timezone"] == "Asia/Tokyo"
     ana = rows["nobody-tz@example.com"]
     assert ana["name"] == "Ana" and ana["timezone"] is None  # a first name alone, trimmed
-    assert ana["attributes"]["tags"] == ["vip, gold", "newsletter"]  # a comma inside a quoted tag stays
+    assert ana["tags"] == ["vip, gold", "newsletter"]  # a comma inside a quoted tag stays
 
 
 def test_a_listmonk_export_merges_its_json_attributes():
@@ -75,7 +73,7 @@ def test_a_listmonk_export_merges_its_json_attributes():
 def test_mautic_klaviyo_and_brevo_exports_give_names_timezones_and_tags():
     mautic = people("mautic_contacts.csv")
     assert mautic["JOSE@example.com"]["name"] == "José Núñez"
-    assert mautic["JOSE@example.com"]["attributes"]["tags"] == ["customer", "spain"]
+    assert mautic["JOSE@example.com"]["tags"] == ["customer", "spain"]
     assert mautic["JOSE@example.com"]["timezone"] == "Europe/Madrid" and "id" not in mautic["JOSE@example.com"]
     klaviyo = people("klaviyo_profiles.csv")
     assert (

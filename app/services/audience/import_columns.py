@@ -6,7 +6,8 @@ A mapping is one target per column, in the header's order:
 
 `first_name` and `last_name` make the name ("First Last") when no column holds the whole name,
 and are kept as the attributes first_name and last_name too. `tags` reads Mailchimp's
-`"vip","newsletter"` (or a plain `vip, newsletter`) into a list kept as the attribute `tags`.
+`"vip","newsletter"` (or a plain `vip, newsletter` or `vip; newsletter`) into the person's tags
+(audience/tags.py: normalised, added to those they had).
 `attributes` merges a JSON object (listmonk's export) into the attributes; `timezone` is
 checked by the import, which leaves a name that is not an IANA timezone out and says so.
 
@@ -37,9 +38,9 @@ TARGET_LABELS = {
     "attribute": "Attribute named…",
     "ignore": "Ignore",
 }
-# The person-level targets each column may fill once; the last two also write these attributes.
+# The person-level targets each column may fill once; first and last names also write these attributes.
 SINGLE_TARGETS = ("email", "name", "first_name", "last_name", "timezone", "tags", "attributes")
-ATTRIBUTE_OF_TARGET = {"first_name": "first_name", "last_name": "last_name", "tags": "tags"}
+ATTRIBUTE_OF_TARGET = {"first_name": "first_name", "last_name": "last_name"}
 ATTRIBUTE_PREFIX = "attribute:"
 MAX_ATTRIBUTE_NAME = 100
 
@@ -362,7 +363,7 @@ class RowPlan:
         return cls(len(columns), named=named, **{t: where.get(t) for t in SINGLE_TARGETS})
 
     def person(self, values: list[str]) -> dict:
-        """One row as the import reads it: email, name, timezone and attributes."""
+        """One row as the import reads it: email, name, timezone, tags and attributes."""
         extra = len(values) > self.width
         # One padded, stripped copy per row: cheaper than checking every cell (20,000 rows in well under 1 s).
         cells = [v.strip() for v in values[: self.width]]
@@ -378,13 +379,11 @@ class RowPlan:
             attributes["first_name"] = first
         if last:
             attributes["last_name"] = last
-        tags = parse_tags(cell(self.tags))
-        if tags:
-            attributes["tags"] = tags
         return {
             "email": cell(self.email),
             "name": cell(self.name) or " ".join(p for p in (first, last) if p) or None,
             "timezone": cell(self.timezone) or None,
+            "tags": parse_tags(cell(self.tags)),
             "attributes": attributes,
             "_extra": extra,
         }

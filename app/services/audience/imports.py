@@ -20,6 +20,7 @@ from app.redis_client import get_redis
 from app.services.audience import import_columns
 from app.services.audience.contacts import ImportResult, import_subscribers, parse_csv
 from app.services.errors import NotFound, ValidationError
+from app.services.platform import audit
 
 CHUNK = 5000
 TTL = 24 * 3600
@@ -67,6 +68,7 @@ def import_now(workspace_id: int, import_id: str, columns: list[str], list_ids: 
     status = _waiting_status(workspace_id, import_id)
     rows = parse_csv(_parked_file(import_id), columns)
     result = import_subscribers(workspace_id, rows, list_ids)
+    audit.record(workspace_id, "subscriber.import", detail=import_detail(status.get("filename"), list_ids, result))
     status.update(state="done", done=len(rows), total=len(rows), result=result.as_status())
     write_status(import_id, status)
     get_redis().delete(_key(import_id, "file"))
@@ -80,6 +82,12 @@ def start_import(workspace_id: int, import_id: str, columns: list[str], list_ids
     import_columns.check_columns(header, columns)
     status.update(state="queued", columns=columns, list_ids=list_ids)
     write_status(import_id, status)
+    # Logged as it starts, by whoever started it (the job that follows acts as the system).
+    audit.record(
+        workspace_id,
+        "subscriber.import",
+        detail=import_detail(status.get("filename"), list_ids) | {"in_background": True},
+    )
     # The status lives in Redis, not in the transaction: the job may go now.
     enqueue(
         "run_import",
@@ -91,6 +99,14 @@ def start_import(workspace_id: int, import_id: str, columns: list[str], list_ids
         after_commit=False,
         job_timeout=3600,
     )
+
+
+def import_detail(filename, list_ids, result: ImportResult | None = None) -> dict:
+    """What the audit log keeps of an import: the file, the lists, and the counts once known."""
+    detail = {"file": filename, "list_ids": list(list_ids or [])}
+    if result is not None:
+        detail |= {k: v for k, v in result.as_dict().items() if k != "errors"} | {"errors": len(result.errors)}
+    return detail
 
 
 def discard_upload(workspace_id: int, import_id: str) -> None:

@@ -1,0 +1,70 @@
+"""New subscribers with their source and consent: the one way the dashboard, the API and signup forms
+add a person (imports have their own, set-based path in contacts.import_subscribers).
+
+A person who joins a list that requires double opt-in is `pending` and gets the confirmation email
+(audience/double_opt_in.py); everyone else is `active` at once.
+
+A person already in the workspace who signs up again through a form (`rejoin`):
+    active        added to the form's lists and tags; nothing else changes
+    pending       the same, and the confirmation email again (the wait before deletion restarts)
+    unsubscribed  added to the lists, still unsubscribed, and a confirmation email: a fresh consent
+                  counts only once they confirm it, because anyone can type anyone's address in a form
+    bounced, complained   nothing (the address does not take mail), answered like any signup
+Their name, timezone and attributes are left as they are: a form anyone can fill in does not overwrite
+a known person's profile.
+"""
+
+from app.models import Subscriber
+from app.services.audience import contacts, double_opt_in
+from app.services.audience import tags as tagging
+from app.services.audience.consent import consent_record
+
+
+def subscribe(
+    workspace_id: int,
+    email: str,
+    name=None,
+    attributes=None,
+    list_ids=None,
+    timezone_name: str | None = None,
+    *,
+    source: str,
+    tags=None,
+    ip: str | None = None,
+    form_id: int | None = None,
+) -> Subscriber:
+    """Add a new subscriber from `source` (dashboard, api, form) with their consent; `pending` and sent the
+    confirmation email when a list asks for it. Conflict when the address is already in the workspace."""
+    wanted_tags = tagging.clean_tags(tags)  # a bad tag is refused before anyone is created
+    pending = double_opt_in.requires_confirmation(workspace_id, list_ids)
+    sub = contacts.add_subscriber(
+        workspace_id,
+        email,
+        name,
+        attributes,
+        list_ids,
+        timezone_name,
+        source=source,
+        consent=consent_record(source, ip, form_id),
+        status="pending" if pending else "active",
+    )
+    if wanted_tags:
+        tagging.tag_subscribers(workspace_id, [sub.id], wanted_tags)
+    if pending:
+        double_opt_in.send_confirmation(sub, list_ids)
+    return sub
+
+
+def rejoin(sub: Subscriber, list_ids: list[int], tags: list[str]) -> str:
+    """A known person signs up again through a form (see the module's table); returns what happened:
+    `added`, `confirmation sent` or `ignored`."""
+    if sub.status in ("bounced", "complained"):
+        return "ignored"
+    for list_id in list_ids:
+        contacts.add_to_list(sub.workspace_id, list_id, [sub.id])
+    if tags:
+        tagging.tag_subscribers(sub.workspace_id, [sub.id], tags)
+    if sub.status in ("pending", "unsubscribed"):
+        double_opt_in.send_confirmation(sub, list_ids)
+        return "confirmation sent"
+    return "added"
