@@ -72,6 +72,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.blueprints.auth.current import register_session
 
     register_session(app)
+    from app.blueprints.roles import register_role_policy
+
+    register_role_policy(app)  # after the session's hook: it reads the member's role
     return app
 
 
@@ -79,8 +82,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.alerts import bp as alerts_bp
     from app.blueprints.api import bp as api_bp
     from app.blueprints.api_keys import bp as api_keys_bp
+    from app.blueprints.audit_log import bp as audit_log_bp
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.campaigns import bp as campaigns_bp
+    from app.blueprints.categories import bp as categories_bp
     from app.blueprints.deliveries import bp as deliveries_bp
     from app.blueprints.domains import bp as domains_bp
     from app.blueprints.email_templates import bp as templates_bp
@@ -94,9 +99,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.pools import bp as pools_bp
     from app.blueprints.providers import bp as providers_bp
     from app.blueprints.public import bp as public_bp
+    from app.blueprints.segments import bp as segments_bp
     from app.blueprints.settings import bp as settings_bp
+    from app.blueprints.signup_forms import bp as signup_forms_bp
     from app.blueprints.subscribers import bp as subscribers_bp
     from app.blueprints.suppressions import bp as suppressions_bp
+    from app.blueprints.team import bp as team_bp
     from app.blueprints.validation import bp as validation_bp
     from app.blueprints.webhook_endpoints import bp as webhook_endpoints_bp
     from app.blueprints.webhooks import bp as webhooks_bp
@@ -105,7 +113,10 @@ def _register_blueprints(app: Flask) -> None:
         auth_bp,
         overview_bp,
         lists_bp,
+        segments_bp,
+        categories_bp,
         subscribers_bp,
+        signup_forms_bp,
         suppressions_bp,
         templates_bp,
         media_bp,
@@ -119,6 +130,8 @@ def _register_blueprints(app: Flask) -> None:
         ips_bp,
         alerts_bp,
         api_keys_bp,
+        team_bp,
+        audit_log_bp,
         webhook_endpoints_bp,
         validation_bp,
         settings_bp,
@@ -171,6 +184,11 @@ def _register_error_pages(app: Flask) -> None:
         if request.blueprint == "public":  # a recipient: no dashboard wording, no dashboard links
             return render_template("public/not_found.html", workspace=None), 404
         return _page(404, "Not found", "That page does not exist, or it belongs to another workspace.")
+
+    @app.errorhandler(403)
+    def forbidden(e):
+        # workspace_view's answer to someone signed in who belongs to no workspace (removed from it).
+        return _page(403, "Not allowed", "You are not a member of a workspace here: ask an owner to invite you.")
 
     @app.errorhandler(405)
     def not_allowed(e):

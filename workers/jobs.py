@@ -91,6 +91,15 @@ def send_alert_email(alert_id: int) -> dict:
     return _run(alerts.mail_owners, alert_id, final_attempt)
 
 
+def send_invitation_email(invitation_id: int, url: str) -> dict:
+    """Mail a teammate's invitation link (queue `transactional`); skipped once it is no longer pending."""
+    from app.services.platform import team
+
+    job = get_current_job()
+    final_attempt = job is None or not job.retries_left
+    return _run(team.mail_invitation, invitation_id, url, final_attempt)
+
+
 @_periodic
 def requeue_lost_messages() -> list[int]:
     """Queue again the transactional messages whose job Redis lost (periodic)."""
@@ -242,6 +251,14 @@ def ensure_event_partitions() -> list:
     from app.services.events import partitions
 
     return _run(partitions.ensure)
+
+
+@_periodic
+def purge_unconfirmed_subscribers() -> int:
+    """Delete double opt-in subscribers pending longer than their workspace's unconfirmed_purge_days."""
+    from app.services.audience import double_opt_in
+
+    return _run(double_opt_in.purge_unconfirmed)
 
 
 @_periodic

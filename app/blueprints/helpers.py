@@ -68,7 +68,23 @@ def int_list(values) -> list[int]:
     return [i for i in (as_id(v) for v in values) if i is not None]
 
 
+def category_changes(form) -> dict[int, dict]:
+    """A preferences form's category fields (preference center, subscriber page) as
+    preferences.set_preferences takes them: for each category the form showed (`category_ids`),
+    ticked or not (`subscribed-<id>`) and how often (`frequency-<id>`)."""
+    changes = {}
+    for category_id in int_list(form.getlist("category_ids")):
+        choice = {"subscribed": form.get(f"subscribed-{category_id}") == "on"}
+        if form.get(f"frequency-{category_id}"):
+            choice["frequency"] = form.get(f"frequency-{category_id}")
+        changes[category_id] = choice
+    return changes
+
+
 def role_allows(*roles: str) -> bool:
+    """Is the signed-in member's role one of `roles`? For a data-dependent choice inside a view (an
+    owner-only override); which pages and posts a role may use at all is the one policy's
+    (services/platform/roles.py, applied before every view by blueprints/roles.py)."""
     return getattr(g, "role", None) in roles and current_user.is_authenticated
 
 

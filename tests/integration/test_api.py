@@ -488,7 +488,7 @@ BAD_CAMPAIGNS = [
     ({"list_ids": [99999]}, "list_ids"),
     ({"from_email": "nobody"}, "from_email"),
     ({"provider_id": 99999}, "provider_id"),
-    ({"segment_id": 1}, "segment_id"),
+    ({"segment_id": 1}, "segment_ids"),  # no such segment in the workspace
     ({"name": None}, "name"),
 ]
 
@@ -732,7 +732,7 @@ def test_the_document_is_openapi_3_with_valid_schemas_auth_errors_and_pages(app,
     upload = document["paths"]["/subscribers/import"]["post"]["requestBody"]["content"]
     assert set(upload) == {"application/json", "multipart/form-data"}
     params = {p["name"] for p in document["paths"]["/subscribers"]["get"]["parameters"]}
-    assert params == {"email", "status", "list_id", "page", "per_page"}
+    assert params == {"email", "status", "list_id", "tag", "page", "per_page"}
     # The lifecycle: every transition answers 409 (with the current state) when it is not allowed.
     for action in ("pause", "resume", "cancel", "schedule"):
         op = document["paths"][f"/campaigns/{{campaign_id}}/{action}"]["post"]

@@ -13,6 +13,7 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     alerts,
     blocks,
     campaigns,
+    categories,
     deliveries,
     designs,
     domains,
@@ -26,15 +27,19 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     orders,
     pools,
     providers,
+    segments,
     subscribers,
+    suppressions,
+    team,
     warming,
     webhook_endpoints,
 )
-from app.blueprints.api.auth import authenticate  # noqa: E402
+from app.blueprints.api.auth import authenticate, authorize  # noqa: E402
 from app.blueprints.api.errors import register_error_handlers  # noqa: E402
 from app.blueprints.api.registry import OPERATIONS, view_for  # noqa: E402
 
 bp.before_request(authenticate)
+bp.before_request(authorize)  # the key's role, by operation
 register_error_handlers(bp)
 for _op in OPERATIONS:
     bp.add_url_rule(_op.rule, endpoint=_op.endpoint, view_func=view_for(_op), methods=[_op.method])

@@ -18,7 +18,14 @@ TAG = "Designs"
 
 
 @operation(
-    "POST", "/designs/validate", "Check a design", tag=TAG, body="DesignInput", response="DesignCheck", errors=(422,)
+    "POST",
+    "/designs/validate",
+    "Check a design",
+    tag=TAG,
+    body="DesignInput",
+    response="DesignCheck",
+    errors=(422,),
+    permission="read",  # checks, stores nothing
 )
 def validate_design(body: dict):
     """The design with its defaults filled in, or 422 with `fields` naming the block and prop at fault."""
@@ -36,6 +43,7 @@ def validate_design(body: dict):
     body="DesignInput",
     response="DesignRender",
     errors=(422,),
+    permission="read",  # compiles, stores nothing
 )
 def render_design(body: dict):
     """MJML → responsive HTML with CSS inlined, and a text part made from the design; Jinja stays for sending."""
@@ -117,6 +125,7 @@ def save_design(design_id: int, body: dict):
     body_required=False,
     response="DesignPreview",
     errors=(422,),
+    permission="read",  # renders, stores nothing
 )
 def preview_design(design_id: int, body: dict):
     """Personalized as a subscriber of the workspace (or a sample one), with sample cart and order data for

@@ -67,6 +67,7 @@ def update_template(template_id: int, body: dict):
     body="PreviewRequest",
     body_required=False,
     response="Preview",
+    permission="read",  # renders, stores nothing
 )
 def preview_template(template_id: int, body: dict):
     """Render with a sample subscriber, or with the `context` given; a template error answers 422."""

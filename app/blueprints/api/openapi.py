@@ -21,10 +21,15 @@ INTRO = [
     "{items, page, per_page, total}.",
     'Errors answer a 4xx status and {"error": {"code", "message", "fields"}}, where fields says per '
     "field (a dotted path such as settings.port) what to fix.",
+    "Each key acts with a role: owner and admin do everything (admin: but changing owners), a marketer "
+    "builds and sends but changes no provider, domain, IP, pool, warming plan, webhook endpoint or team, "
+    "an analyst reads everything and changes nothing. What the key's role does not allow answers 403 "
+    '{"error": {"code": "forbidden", ...}}; an id of another workspace still answers 404.',
 ]
 ERROR_RESPONSES = {
     400: ("BadRequest", "The body is empty or not valid JSON."),
     401: ("Unauthorized", "No API key, or one that is not valid or was revoked."),
+    403: ("Forbidden", "The API key's role does not allow this (an analyst's key reads and changes nothing)."),
     404: ("NotFound", "No such resource in this workspace."),
     409: ("Conflict", "The resource exists already, or is in a state that does not allow this."),
     413: ("TooLarge", "The body is larger than the server accepts."),
@@ -53,7 +58,13 @@ TAGS = {
     "templates name one (`pool_id`) or take the workspace's default for their kind, so marketing and "
     "transactional mail never share a lane; a pool's providers fail over only to one another.",
     "Lists": "Mailing lists people subscribe to.",
-    "Subscribers": "People, one at a time or imported in bulk.",
+    "Subscribers": "People, one at a time or imported in bulk; a person's data exported or erased on request.",
+    "Suppressions": "Addresses and whole domains (`@example.com`) no campaign sends to, each with its reason and "
+    "source (link, one-click, preference center, api, dashboard, complaint, bounce, import, erasure). An erased "
+    "person's entry is `erased:<sha256>`: only the hash of their address stays.",
+    "Categories": "The kinds of campaign (promotions, product news, tips…) a campaign names by `category_id`; "
+    "each person may opt out of one or get it at most daily, weekly or monthly (a subscriber's `preferences`). "
+    "At send time an opted-out person is skipped as `suppressed:category`, one over their frequency as `frequency`.",
     "Templates": "Email content: subject, HTML and text in sandboxed Jinja.",
     "Designs": "The visual builder: designs (visual templates) checked, compiled, saved as versions, "
     "previewed, tested and converted to code.",
@@ -72,6 +83,9 @@ TAGS = {
     "Webhooks": "Outbound webhooks: URLs that receive the workspace's normalized events (delivery, bounce, "
     "complaint, open, click, unsubscribe, reply, ...) as JSON signed with HMAC-SHA256 "
     "(`X-Herald-Signature: t=<unix time>,v1=<hex>` over `<t>.<body>`), retried with backoff.",
+    "Team": "The workspace's members and their roles, pending invitations, and the audit log: who did what "
+    "and when (sends, deletes, exports, erasures, settings and role changes). Invitations and roles are "
+    "managed in the dashboard (Settings → Team).",
     TAG: "This reference.",
 }
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}

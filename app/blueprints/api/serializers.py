@@ -14,6 +14,8 @@ from app.models import (
     Template,
     TemplateVersion,
 )
+from app.services.audience.preferences import CategoryCounts, subscriber_preferences
+from app.services.audience.tags import tags_of
 from app.services.campaigns.pages import CampaignPage
 from app.services.campaigns.settings import SETTINGS, Setting
 from app.services.delivery.providers import credentials_summary, sent_today, webhook_url
@@ -53,10 +55,13 @@ def list_json(lst: MailingList, subscriber_count: int) -> dict:
         "description": lst.description,
         "subscriber_count": subscriber_count,
         "created_at": iso(lst.created_at),
+        "double_opt_in": bool(lst.double_opt_in),
+        "confirmation_template_id": lst.confirmation_template_id,
     }
 
 
-def subscriber_json(s: Subscriber, list_ids: list[int] | None = None) -> dict:
+def subscriber_json(s: Subscriber, list_ids: list[int] | None = None, tags: list[str] | None = None) -> dict:
+    """A subscriber; `tags` looked up when not given (a page passes them, read in one query)."""
     data = {
         "id": s.id,
         "email": s.email,
@@ -67,10 +72,32 @@ def subscriber_json(s: Subscriber, list_ids: list[int] | None = None) -> dict:
         "created_at": iso(s.created_at),
         "updated_at": iso(s.updated_at),
         "unsubscribed_at": iso(s.unsubscribed_at),
+        "tags": tags_of(s.id) if tags is None else tags,
+        "source": s.source,
+        "consent": s.consent,
+        "confirmed_at": iso(s.confirmed_at),
     }
-    if list_ids is not None:
+    if list_ids is not None:  # one subscriber (Subscriber), not a page of them (SubscriberSummary)
         data["lists"] = list_ids
+        data["preferences"] = preferences_json(subscriber_preferences(s.workspace_id, s.id))
     return data
+
+
+def category_json(c, counts=None) -> dict:
+    """A category (audience/preferences.py) with its CategoryCounts."""
+    n = counts or CategoryCounts()
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "counts": {k: getattr(n, k) for k in ("opted_out", "immediate", "daily", "weekly", "monthly")},
+        "created_at": iso(c.created_at),
+    }
+
+
+def preferences_json(choices) -> dict:
+    """A person's choice per category (preferences.subscriber_preferences), keyed by category id."""
+    return {str(c.category.id): {"subscribed": c.subscribed, "frequency": c.frequency} for c in choices}
 
 
 def template_json(t: Template, full: bool = True) -> dict:
@@ -161,7 +188,7 @@ def campaign_detail_json(page: CampaignPage) -> dict:
     c, wait = page.campaign, page.progress.window_wait
     return {
         **campaign_json(c),
-        **{s.name: _setting_json(s, c, page.list_ids) for s in SETTINGS if not s.in_summary},
+        **{s.name: _setting_json(s, c, page.targets.as_dict()) for s in SETTINGS if not s.in_summary},
         "last_error": c.last_error,
         "updated_at": iso(c.updated_at),
         "stats": page.progress.stats,
@@ -174,9 +201,9 @@ def campaign_detail_json(page: CampaignPage) -> dict:
     }
 
 
-def _setting_json(setting: Setting, c: Campaign, list_ids: list[int] | None = None):
-    if not setting.column:
-        return sorted(list_ids or [])
+def _setting_json(setting: Setting, c: Campaign, targets: dict | None = None):
+    if not setting.column:  # the audience's targets (campaigns/audience.py)
+        return sorted((targets or {}).get(setting.name) or [])
     value = getattr(c, setting.name)
     return (value or None) if setting.is_object else value
 
@@ -354,4 +381,15 @@ def order_json(o) -> dict:
         "campaign_id": o.campaign_id,
         "attributed_by": o.attributed_by,
         "created_at": iso(o.created_at),
+    }
+
+
+def suppression_json(s) -> dict:
+    return {
+        "id": s.id,
+        "email": s.email,
+        "reason": s.reason,
+        "source": s.source,
+        "detail": s.detail,
+        "created_at": iso(s.created_at),
     }

@@ -10,10 +10,12 @@ from app.blueprints.api.schemas import ID, text
 from app.blueprints.api.serializers import page_json, subscriber_json
 from app.blueprints.helpers import commit
 from app.models.audience import SUBSCRIBER_STATUSES
-from app.services.audience import contacts
+from app.services.audience import contacts, imports, preferences, privacy, signups, subscriber_changes
+from app.services.audience import tags as tagging
 from app.services.errors import ValidationError
 from app.services.ids import parse_int
 from app.services.pagination import paginate
+from app.services.platform import audit
 
 TAG = "Subscribers"
 
@@ -29,14 +31,17 @@ TAG = "Subscribers"
     errors=(409,),
 )
 def create_subscriber(body: dict):
-    """409 when the address is already in the workspace (`fields.id` names the existing subscriber)."""
-    sub = contacts.add_subscriber(
+    """409 when the address is already in the workspace (`fields.id` names the existing subscriber). The source is
+    `api`; on a list that requires double opt-in the subscriber is `pending` and gets the confirmation email."""
+    sub = signups.subscribe(
         workspace_id(),
         body["email"],
         body.get("name"),
         body.get("attributes"),
         body.get("list_ids"),
         body.get("timezone"),
+        source="api",
+        tags=body.get("tags"),
     )
     commit()
     return subscriber_json(sub, contacts.subscriber_list_ids(sub.id))
@@ -53,18 +58,21 @@ def create_subscriber(body: dict):
         Param("email", text(320), "Exactly this address."),
         Param("status", {"enum": list(SUBSCRIBER_STATUSES)}),
         Param("list_id", ID, "Only people on this list."),
+        Param("tag", text(100), "Only people with this tag (compared as stored: trimmed, lower-case)."),
     ),
 )
 def list_subscribers(query: dict):
-    """Newest first, filtered by address, status or list."""
+    """Newest first, filtered by address, status, list or tag."""
     ws = workspace_id()
     if "list_id" in query:
         contacts.get_list(ws, query["list_id"])  # another workspace's list answers 404
+    tag = " ".join(query["tag"].split()).lower() if query.get("tag") else None
     stmt = contacts.search_subscribers(
-        ws, status=query.get("status"), list_id=query.get("list_id"), email=query.get("email")
+        ws, status=query.get("status"), list_id=query.get("list_id"), email=query.get("email"), tag=tag
     )
     items, total = paginate(stmt, query["page"], query["per_page"])
-    return page_json([subscriber_json(s) for s in items], total, query)
+    tags = tagging.tags_by_subscriber([s.id for s in items])
+    return page_json([subscriber_json(s, tags=tags[s.id]) for s in items], total, query)
 
 
 @operation("GET", "/subscribers/{subscriber_id}", "Show a subscriber", tag=TAG, response="Subscriber")
@@ -94,10 +102,19 @@ def import_subscribers(body: dict | None):
         rows, list_ids, first_row = body["rows"], body.get("list_ids"), 1
     rows, row_errors = _checked_rows(rows, first_row)
     result = contacts.import_subscribers(workspace_id(), rows, list_ids, first_row_number=first_row)
+    audit.record(
+        workspace_id(), "subscriber.import", detail=imports.import_detail(_upload_name(body), list_ids, result)
+    )
     commit()
     summary = result.as_dict()
     summary["errors"] = sorted(summary["errors"] + row_errors, key=lambda e: e["row"])
     return summary
+
+
+def _upload_name(body: dict | None) -> str | None:
+    """The uploaded file's name (None for JSON rows), for the audit log."""
+    upload = request.files.get("file") if body is None else None
+    return (upload.filename or "upload.csv")[:200] if upload is not None else None
 
 
 def _upload() -> bytes:
@@ -154,3 +171,68 @@ def _checked_rows(rows: list, first_row: int) -> tuple[list, list[dict]]:
             row = None
         checked.append(row)
     return checked, errors
+
+
+# One person: change, unsubscribe, delete; their data: export and erase ----------------------------
+
+
+@operation(
+    "PATCH",
+    "/subscribers/{subscriber_id}",
+    "Change a subscriber",
+    tag=TAG,
+    body="SubscriberPatch",
+    response="Subscriber",
+    errors=(409,),
+)
+def patch_subscriber(subscriber_id: int, body: dict):
+    """Only the fields given change: name, attributes (merged; null removes one), timezone, list_ids (exactly
+    these lists), status (unsubscribed, or active to undo an unsubscribe the person asked to undo), preferences
+    (per category id; what is left out stays), tags (exactly these)."""
+    subscriber_changes.patch_subscriber(workspace_id(), subscriber_id, body)
+    if "tags" in body:
+        tagging.set_tags(workspace_id(), subscriber_id, body["tags"])
+    if "preferences" in body:
+        preferences.set_preferences(workspace_id(), subscriber_id, body["preferences"])
+    commit()
+    return show_subscriber(subscriber_id)
+
+
+@operation("DELETE", "/subscribers/{subscriber_id}", "Delete a subscriber", tag=TAG, status=204)
+def delete_subscriber(subscriber_id: int):
+    """The subscriber and their history go (campaign figures lose them too): to honour a request to be
+    forgotten while keeping the figures, erase instead."""
+    contacts.delete_subscriber(workspace_id(), subscriber_id)
+    commit()
+    return ""
+
+
+@operation(
+    "POST", "/subscribers/{subscriber_id}/unsubscribe", "Unsubscribe a subscriber", tag=TAG, response="Subscriber"
+)
+def unsubscribe_subscriber(subscriber_id: int):
+    """At once, recorded with source `api`; a bounced or complained subscriber stays as they are."""
+    subscriber_changes.unsubscribe_subscriber(workspace_id(), subscriber_id, source="api", detail="through the API")
+    commit()
+    return show_subscriber(subscriber_id)
+
+
+@operation(
+    "GET", "/subscribers/{subscriber_id}/export", "Export a subscriber's data", tag=TAG, response="SubscriberExport"
+)
+def export_subscriber(subscriber_id: int):
+    """Everything Herald holds about the person as one JSON document (audit-logged)."""
+    document = privacy.export_subscriber(workspace_id(), subscriber_id)
+    commit()
+    return document
+
+
+@operation("POST", "/subscribers/{subscriber_id}/erase", "Erase a subscriber", tag=TAG, response="Subscriber")
+def erase_subscriber(subscriber_id: int):
+    """Removes the person's data but keeps the counts: the row stays as `erased-<id>@erased.invalid`,
+    unsubscribed, with no name or attributes; their campaigns, events, orders and messages lose the address,
+    IP, user agent and anything naming them; a hash of the address stays on the suppression list, so adding
+    or importing the address later is refused. Audit-logged; erasing twice changes nothing."""
+    privacy.erase_subscriber(workspace_id(), subscriber_id)
+    commit()
+    return show_subscriber(subscriber_id)

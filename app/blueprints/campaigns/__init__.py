@@ -7,6 +7,7 @@ from app.blueprints.figures import curve_figure, insights_figure, shares_figure
 from app.blueprints.helpers import attempt, commit, csv_response, page_number, workspace_view
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
+from app.services.audience import preferences, suppression
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.content import templates
 from app.services.delivery import identities
@@ -15,6 +16,7 @@ from app.services.events import mailin
 from app.services.events.devices import campaign_devices
 from app.services.ids import as_id
 from app.services.pagination import paginate
+from app.services.platform import audit
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -34,6 +36,8 @@ def _render_form(form: dict, errors: dict, campaign=None):
         signed_statuses=identities.SIGNED_STATUSES,
         routing_rows=forms.routing_rows(choices.providers, form.get("routing_ui")),
         timezones=choices.timezones,
+        categories=preferences.list_categories(g.ws_id),
+        segments=choices.segments,
     )
     return body, (422 if errors else 200)
 
@@ -154,7 +158,8 @@ def insights(campaign_id):
     return render_template("campaigns/insights.html", c=c, result=result, figure=insights_figure(result),
                            curve=curve_figure(hourly), shares=shares_figure(result["totals"]),
                            interval=interval, group_by=group_by, groups=event_insights.GROUPS,
-                           links=event_insights.campaign_links(c), devices=campaign_devices(c))  # fmt: skip
+                           links=event_insights.campaign_links(c), devices=campaign_devices(c),
+                           sources=suppression.unsubscribe_sources(g.ws_id, campaign_id=c.id))  # fmt: skip
 
 
 @bp.route("/<int:campaign_id>/links.csv")
@@ -287,6 +292,7 @@ def delete(campaign_id):
     if c.status != "draft":
         flash("Only drafts can be deleted; sent campaigns keep their history.", "danger")
         return redirect(url_for("campaigns.show", campaign_id=c.id))
+    audit.record(g.ws_id, "campaign.delete", "campaign", c.id, {"name": c.name})
     db.session.delete(c)
     commit()
     flash("Draft deleted.", "success")

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, g, render_template, request
 
 from app.blueprints.figures import insights_figure, shares_figure
 from app.blueprints.helpers import csv_response, workspace_view
+from app.services.audience import suppression
 from app.services.errors import ValidationError
 from app.services.events import insights, performance
 from app.services.platform.workspaces import workspace_timezone
@@ -29,6 +30,7 @@ def index():
         "insights/index.html", o=performance.overview(g.ws_id), result=result,
         figure=insights_figure(result, result.get("from"), result.get("to")), shares=shares_figure(result["totals"]),
         summary=summary, export_args=export_args, groups=insights.WORKSPACE_GROUPS, error=error, **args,
+        sources=suppression.unsubscribe_sources(g.ws_id, start=result.get("from"), end=result.get("to")),
     ), (422 if error else 200)  # fmt: skip
 
 

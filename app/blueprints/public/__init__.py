@@ -6,12 +6,13 @@ one-click unsubscribe to work with a bare POST from the mailbox provider).
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import commit, int_list
+from app.blueprints.helpers import commit
 from app.extensions import csrf, db, limiter
-from app.models import Campaign, MailingList, Subscriber, Workspace
+from app.models import Campaign, Subscriber, Workspace
 from app.services.audience import contacts
 from app.services.campaigns.messages import recipient_view
 from app.services.events import tracking
+from app.services.platform.branding import Brand
 
 bp = Blueprint("public", __name__)
 csrf.exempt(bp)
@@ -77,6 +78,12 @@ def _brand(workspace_id: int) -> Workspace:
     return db.session.get(Workspace, workspace_id)
 
 
+@bp.app_template_global("brand_of")
+def brand_of(workspace: Workspace | None) -> Brand:
+    """The name, logo and colours public/base.html draws a workspace's pages with."""
+    return Brand.of(workspace)
+
+
 @bp.route("/u/<token>", methods=["GET"])
 def unsubscribe_page(token):
     """What the person's subscription is now; nothing on a GET changes it (link scanners open pages too)."""
@@ -103,7 +110,7 @@ def unsubscribe_page(token):
 def unsubscribe(token):
     rec = _recipient_or_404("unsubscribe", token)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    tracking.unsubscribe_recipient(rec, "one-click" if one_click else "unsubscribe page")
+    tracking.unsubscribe_recipient(rec, "one-click" if one_click else "link")
     commit()
     if one_click:  # RFC 8058: the mailbox provider posts; a short 200 is all it needs
         return Response("Unsubscribed.\n", mimetype="text/plain", headers=_NO_STORE)
@@ -121,48 +128,6 @@ def resubscribe(token):
     contacts.resubscribe(sub)
     commit()
     return redirect(url_for("public.unsubscribe_page", token=token, resubscribed=1), code=303)
-
-
-@bp.route("/preferences/<token>", methods=["GET", "POST"])
-def preferences(token):
-    rec = _recipient_or_404("preferences", token)
-    sub = db.session.get(Subscriber, rec.subscriber_id)
-    if sub is None:
-        abort(404)
-    saved = False
-    if request.method == "POST":
-        keep = set(int_list(request.form.getlist("list_ids")))
-        for list_id in contacts.subscriber_list_ids(sub.id):
-            if list_id not in keep:
-                contacts.remove_from_list(sub.workspace_id, list_id, sub.id)
-        if request.form.get("subscribed") == "yes":
-            contacts.resubscribe(sub)
-        commit()
-        saved = True
-    list_ids = contacts.subscriber_list_ids(sub.id)
-    lists = (
-        list(db.session.scalars(db.select(MailingList).where(MailingList.id.in_(list_ids)).order_by(MailingList.name)))
-        if list_ids
-        else []
-    )
-    return render_template(
-        "public/preferences.html",
-        token=token,
-        subscriber=sub,
-        lists=lists,
-        saved=saved,
-        workspace=_brand(sub.workspace_id),
-        unsubscribe_token=tracking.unsubscribe_token(rec.id),
-    )
-
-
-@bp.route("/preferences/<token>/unsubscribe", methods=["POST"])
-def preferences_unsubscribe(token):
-    rec = _recipient_or_404("preferences", token)
-    if tracking.unsubscribe_recipient(rec, "preference center") is None:
-        abort(404)
-    commit()
-    return redirect(url_for("public.unsubscribe_page", token=tracking.unsubscribe_token(rec.id)), code=303)
 
 
 @bp.route("/v/<token>")
@@ -184,3 +149,8 @@ def view_in_browser(token):
             **_NO_STORE,
         },
     )
+
+
+# Routes of this blueprint kept in modules of their own: the preference center; signup forms and
+# double opt-in confirmations.
+from app.blueprints.public import preference_center, signups  # noqa: E402, F401

@@ -8,10 +8,14 @@ from flask_login import current_user, login_user
 from app.blueprints.helpers import attempt, workspace_view
 from app.extensions import db, limiter
 from app.models import User
+from app.services.audience import double_opt_in, suppression
+from app.services.content import media
+from app.services.platform.branding import Brand, update_branding
 from app.services.platform.workspaces import change_password, update_workspace
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 TIMEZONES = sorted(available_timezones())
+BRANDING_IMAGES = 50  # the newest images offered as a logo
 
 
 @bp.route("/workspace", methods=["GET", "POST"])
@@ -31,9 +35,64 @@ def workspace():
         if saved:
             flash("Workspace settings saved.", "success")
             return redirect(url_for("settings.workspace"))
-    return render_template("settings/workspace.html", form=form, errors=errors, timezones=TIMEZONES), (
-        422 if errors else 200
+    return render_template(
+        "settings/workspace.html", form=form, errors=errors, timezones=TIMEZONES, **_branding_context()
+    ), (422 if errors else 200)
+
+
+def _branding_context(form=None, errors=None) -> dict:
+    """The Branding card of the workspace page: what was typed (or is saved) and the images to pick from."""
+    ws = g.workspace
+    images = db.session.scalars(media.list_images(g.ws_id).limit(BRANDING_IMAGES))
+    return {
+        "brand_form": form or {"logo_url": ws.logo_url or "", "brand_color": ws.brand_color or ""},
+        "brand_errors": errors or {},
+        "brand_images": list(images),
+        "brand": Brand.of(ws),
+    }
+
+
+@bp.route("/branding", methods=["POST"])
+@workspace_view
+def branding():
+    """The logo and colour of the workspace's public pages (preference center, unsubscribe, signup)."""
+    form = request.form
+    saved, errors = attempt(
+        update_branding, g.workspace, form.get("logo_url"), form.get("brand_color"), form.get("logo_image_id")
     )
+    if saved:
+        flash("Branding saved: the preference center and your other public pages show it now.", "success")
+        return redirect(url_for("settings.workspace") + "#branding")
+    # The workspace's own fields as saved (the model reads like the form), the branding as typed.
+    return render_template(
+        "settings/workspace.html",
+        form=g.workspace,
+        errors={},
+        timezones=TIMEZONES,
+        **_branding_context(form, errors),
+    ), 422
+
+
+@bp.route("/role-addresses", methods=["POST"])
+@workspace_view
+def role_addresses():
+    """Whether campaigns skip role addresses (abuse@, postmaster@, noreply@…)."""
+    enabled = request.form.get("suppress_role_addresses") == "on"
+    _, errors = attempt(suppression.set_role_address_policy, g.workspace, enabled)
+    if not errors:
+        flash("Campaigns skip role addresses now." if enabled else "Campaigns send to role addresses again.", "success")
+    return redirect(url_for("settings.workspace") + "#role-addresses")
+
+
+@bp.route("/unconfirmed", methods=["POST"])
+@workspace_view
+def unconfirmed():
+    """How many days people who never confirmed a double opt-in signup are kept before being deleted."""
+    _, errors = attempt(double_opt_in.set_purge_days, g.workspace, request.form.get("unconfirmed_purge_days", ""))
+    if not errors:
+        days = g.workspace.unconfirmed_purge_days
+        flash(f"Unconfirmed subscribers are deleted after {days} day{'s' if days != 1 else ''}.", "success")
+    return redirect(url_for("settings.workspace") + "#unconfirmed")
 
 
 @bp.route("/engagement")

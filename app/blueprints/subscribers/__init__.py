@@ -4,11 +4,20 @@ import json
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from app.blueprints.helpers import attempt, commit, int_list, is_htmx, page_number, workspace_view
+from app.blueprints.helpers import (
+    attempt,
+    category_changes,
+    commit,
+    int_list,
+    is_htmx,
+    page_number,
+    workspace_view,
+)
 from app.extensions import db
 from app.models import Event
 from app.models.audience import SUBSCRIBER_STATUSES
-from app.services.audience import contacts, imports
+from app.services.audience import contacts, double_opt_in, imports, preferences, privacy, signups, subscriber_changes
+from app.services.audience import tags as tagging
 from app.services.audience.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
 from app.services.errors import DomainError
 from app.services.ids import as_id
@@ -21,7 +30,8 @@ PER_PAGE = 50
 def _filters() -> dict:
     list_id = as_id(request.args.get("list_id"))
     status = request.args.get("status") if request.args.get("status") in SUBSCRIBER_STATUSES else None
-    return {"q": (request.args.get("q") or "").strip()[:200], "status": status, "list_id": list_id}
+    tag = " ".join((request.args.get("tag") or "").split()).lower()[:100] or None
+    return {"q": (request.args.get("q") or "").strip()[:200], "status": status, "list_id": list_id, "tag": tag}
 
 
 @bp.route("/")
@@ -40,6 +50,7 @@ def index():
         args=args,
         lists=contacts.lists_with_counts(g.ws_id),
         statuses=SUBSCRIBER_STATUSES,
+        workspace_tags=tagging.workspace_tags(g.ws_id, limit=200),
     )
     if is_htmx() and request.headers.get("HX-Target") == "subscriber-results":
         return render_template("subscribers/_results.html", **ctx)
@@ -56,8 +67,14 @@ def new():
         try:
             if isinstance(attrs, str):
                 raise DomainError(attrs, {"attributes": attrs})
-            sub = contacts.add_subscriber(
-                g.ws_id, form.get("email"), form.get("name"), attrs, int_list(form.getlist("list_ids"))
+            sub = signups.subscribe(
+                g.ws_id,
+                form.get("email"),
+                form.get("name"),
+                attrs,
+                int_list(form.getlist("list_ids")),
+                source="dashboard",
+                tags=form.get("tags", ""),
             )
             commit()
         except DomainError as exc:
@@ -66,7 +83,8 @@ def new():
             errors.pop("id", None)
             flash(exc.message, "danger")
         else:
-            flash(f"{sub.email} added.", "success")
+            pending = " They stay pending until they press the link in the confirmation email just sent."
+            flash(f"{sub.email} added.{pending if sub.status == 'pending' else ''}", "success")
             return redirect(url_for("subscribers.show", subscriber_id=sub.id))
     preselected = int_list(form.getlist("list_ids")) if form else int_list([request.args.get("list_id")])
     return render_template(
@@ -123,7 +141,63 @@ def show(subscriber_id):
             .limit(20)
         )
     )
-    return render_template("subscribers/show.html", sub=sub, lists=lists, events=events)
+    return render_template(
+        "subscribers/show.html",
+        sub=sub,
+        lists=lists,
+        events=events,
+        tags=tagging.tags_of(sub.id),
+        choices=preferences.subscriber_preferences(g.ws_id, sub.id),
+        frequencies=preferences.FREQUENCY_LABELS,
+        preferences_url=preferences.preferences_url(sub.id),
+    )
+
+
+@bp.route("/<int:subscriber_id>/preferences", methods=["POST"])
+@workspace_view
+def update_preferences(subscriber_id):
+    """The person's choice per category, as a team member sets it (on their word)."""
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    _, errors = attempt(preferences.set_preferences, g.ws_id, sub.id, category_changes(request.form))
+    if not errors:
+        flash(f"{sub.email}'s email preferences saved.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id) + "#preferences")
+
+
+@bp.route("/<int:subscriber_id>/tags", methods=["POST"])
+@workspace_view
+def add_tags(subscriber_id):
+    """Add the tags typed (separated by commas) to the subscriber."""
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    _, errors = attempt(tagging.add_tags, g.ws_id, sub.id, request.form.get("tags", ""))
+    if not errors:
+        flash("Tags saved.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id) + "#tags")
+
+
+@bp.route("/<int:subscriber_id>/tags/remove", methods=["POST"])
+@workspace_view
+def remove_tag(subscriber_id):
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    _, errors = attempt(tagging.remove_tags, g.ws_id, sub.id, [request.form.get("tag", "")])
+    if not errors:
+        flash(f"Tag “{request.form.get('tag', '').strip().lower()}” removed.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id) + "#tags")
+
+
+@bp.route("/<int:subscriber_id>/confirmation", methods=["POST"])
+@workspace_view
+def resend_confirmation(subscriber_id):
+    """Send a pending subscriber their confirmation email again."""
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    if sub.status != "pending":
+        flash(f"{sub.email} is {sub.status}: there is nothing to confirm.", "info")
+    elif double_opt_in.send_confirmation(sub, contacts.subscriber_list_ids(sub.id)) is None:
+        flash("The confirmation email could not be sent: check that a sending provider is set up.", "danger")
+    else:
+        commit()
+        flash(f"Confirmation email sent to {sub.email} again.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id))
 
 
 @bp.route("/<int:subscriber_id>/edit", methods=["GET", "POST"])
@@ -140,7 +214,9 @@ def edit(subscriber_id):
         if isinstance(attrs, str):
             errors = {"attributes": attrs}
         else:
-            saved, errors = attempt(contacts.update_subscriber, g.ws_id, sub.id, form.get("name"), attrs, selected)
+            saved, errors = attempt(
+                subscriber_changes.update_subscriber, g.ws_id, sub.id, form.get("name"), attrs, selected
+            )
             if saved:
                 flash(f"{sub.email} saved.", "success")
                 return redirect(url_for("subscribers.show", subscriber_id=sub.id))
@@ -158,7 +234,7 @@ def edit(subscriber_id):
 @workspace_view
 def unsubscribe(subscriber_id):
     sub = contacts.get_subscriber(g.ws_id, subscriber_id)
-    contacts.unsubscribe(sub, detail="unsubscribed by a team member")
+    contacts.unsubscribe(sub, detail="unsubscribed by a team member", source="dashboard")
     commit()
     flash(f"{sub.email} is unsubscribed and will be skipped by campaigns.", "success")
     return redirect(url_for("subscribers.show", subscriber_id=sub.id))
@@ -172,6 +248,27 @@ def resubscribe(subscriber_id):
     commit()
     flash(f"{sub.email} is subscribed again.", "success")
     return redirect(url_for("subscribers.show", subscriber_id=sub.id))
+
+
+@bp.route("/<int:subscriber_id>/export.json")
+@workspace_view
+def export(subscriber_id):
+    """Everything Herald holds about the person, as one JSON download (audit-logged)."""
+    document = privacy.export_subscriber(g.ws_id, subscriber_id)
+    commit()
+    body = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    return current_app.response_class(body, mimetype="application/json", headers={
+        "Content-Disposition": f"attachment; filename=subscriber-{subscriber_id}.json", "Cache-Control": "no-store"})  # fmt: skip
+
+
+@bp.route("/<int:subscriber_id>/erase", methods=["POST"])
+@workspace_view
+def erase(subscriber_id):
+    """Erase the person's data on their request; the row stays, anonymised, so figures keep adding up."""
+    privacy.erase_subscriber(g.ws_id, subscriber_id)  # another workspace's id: 404
+    commit()
+    flash("Personal data erased: the address is kept only as a hash, so it cannot be added again.", "success")
+    return redirect(url_for("subscribers.show", subscriber_id=subscriber_id))
 
 
 @bp.route("/<int:subscriber_id>/delete", methods=["POST"])

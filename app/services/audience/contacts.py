@@ -2,86 +2,68 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
-from zoneinfo import available_timezones
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import ListSubscriber, MailingList, Subscriber, Suppression
-from app.services.audience import import_columns
+from app.models import ListSubscriber, MailingList, Subscriber, SubscriberTag, Suppression
+from app.services.audience import import_columns, tags
+from app.services.audience.consent import consent_record
+from app.services.audience.subscriber_fields import (  # noqa: F401  (normalize_email, address_hash: used by callers)
+    ERASED_ON_REQUEST,
+    address_hash,
+    canonical_timezone,
+    clean_attributes,
+    clean_name,
+    erased_addresses,
+    normalize_email,
+    timezone_note,
+    workspace_lists,
+)
 from app.services.errors import Conflict, NotFound, ValidationError
-from app.services.ids import as_id, as_ids, is_timezone
+from app.services.ids import as_id, is_timezone
+from app.services.platform import audit
 
-MAX_ATTRIBUTES_BYTES = 16_000
 _SUBSCRIBERS = Subscriber.__table__
-
-
-def normalize_email(raw: str) -> str:
-    """The address in the one form Herald stores and compares: validated, lower-cased."""
-    value = raw.strip() if isinstance(raw, str) else ""
-    if not value:
-        raise ValidationError("An email address is required.")
-    if len(value) > 320:
-        raise ValidationError("That email address is too long.")
-    try:
-        result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as exc:
-        raise ValidationError(f"'{value[:80]}' is not an email address: {exc}") from None
-    return result.normalized.lower()
-
-
-def _clean_name(name) -> str | None:
-    if name is None:
-        return None
-    name = " ".join(str(name).split())
-    return name[:200] or None
-
-
-def _clean_attributes(attributes) -> dict:
-    if attributes is None:
-        return {}
-    if not isinstance(attributes, dict):
-        raise ValidationError("Attributes must be an object of names and values.", {"attributes": "Not an object."})
-    if len(repr(attributes)) > MAX_ATTRIBUTES_BYTES:
-        raise ValidationError("Attributes are too large (16 KB at most).", {"attributes": "Too large."})
-    for key in attributes:
-        if not isinstance(key, str) or not key.strip() or len(key) > 100:
-            message = f"Attribute name '{str(key)[:40]}' is not allowed: names are 1 to 100 characters."
-            raise ValidationError(message, {"attributes": message})
-    return {k.strip(): v for k, v in attributes.items()}
-
-
-def _workspace_lists(workspace_id: int, list_ids) -> list[int]:
-    ids = as_ids(list_ids or [])
-    if ids is None:
-        raise ValidationError("Lists are given by their ids.", {"list_ids": "Not a list of ids."})
-    if not ids:
-        return []
-    found = set(
-        db.session.scalars(
-            select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(ids))
-        )
-    )
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise NotFound(f"No list with id {missing[0]} in this workspace.", {"list_ids": "Unknown list."})
-    return ids
 
 
 # Lists --------------------------------------------------------------------------------------
 
 
-def create_list(workspace_id: int, name: str, description: str | None = None) -> MailingList:
+def _list_name(name) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise ValidationError("Give the list a name.", {"name": "Required."})
     if len(name) > 200:
         raise ValidationError("Keep the list name under 200 characters.", {"name": "Too long."})
-    lst = MailingList(workspace_id=workspace_id, name=name, description=(description or "").strip()[:1000] or None)
+    return name
+
+
+def create_list(
+    workspace_id: int, name: str, description: str | None = None, double_opt_in: bool = False
+) -> MailingList:
+    """A new list; with `double_opt_in`, people who join it by form, API or dashboard confirm by email first."""
+    lst = MailingList(
+        workspace_id=workspace_id,
+        name=_list_name(name),
+        description=(description or "").strip()[:1000] or None,
+        double_opt_in=bool(double_opt_in),
+    )
     db.session.add(lst)
+    db.session.flush()
+    return lst
+
+
+def update_list(workspace_id: int, list_id: int, changes: dict) -> MailingList:
+    """Change a list's name, description or double opt-in (only the keys given)."""
+    lst = get_list(workspace_id, list_id)
+    if "name" in changes:
+        lst.name = _list_name(changes["name"])
+    if "description" in changes:
+        lst.description = (changes["description"] or "").strip()[:1000] or None
+    if "double_opt_in" in changes:
+        lst.double_opt_in = bool(changes["double_opt_in"])
     db.session.flush()
     return lst
 
@@ -108,9 +90,12 @@ def lists_with_counts(workspace_id: int) -> list[tuple[MailingList, int]]:
 
 
 def delete_list(workspace_id: int, list_id: int) -> None:
+    """Delete a list (its subscribers stay; audit-logged)."""
     lst = get_list(workspace_id, list_id)
+    lst_id, detail = lst.id, {"name": lst.name}
     db.session.delete(lst)
     db.session.flush()
+    audit.record(workspace_id, "list.delete", "list", lst_id, detail)
 
 
 # Subscribers --------------------------------------------------------------------------------
@@ -136,15 +121,27 @@ def subscriber_list_ids(subscriber_id: int) -> list[int]:
 
 
 def add_subscriber(
-    workspace_id: int, email: str, name=None, attributes=None, list_ids=None, timezone_name: str | None = None
+    workspace_id: int,
+    email: str,
+    name=None,
+    attributes=None,
+    list_ids=None,
+    timezone_name: str | None = None,
+    *,
+    source: str = "dashboard",
+    consent: dict | None = None,
+    status: str = "active",
 ) -> Subscriber:
-    """Add one subscriber; Conflict when the address is already in the workspace."""
+    """Add one subscriber; Conflict when the address is already in the workspace.
+
+    `source` and `consent` record where they came from and how they agreed (audience/consent.py
+    decides both, and `pending` for a double opt-in list, for the dashboard, the API and forms)."""
     try:
         address = normalize_email(email)
     except ValidationError as exc:
         raise ValidationError(exc.message, {"email": exc.message}) from None
-    attributes = _clean_attributes(attributes)
-    ids = _workspace_lists(workspace_id, list_ids)
+    attributes = clean_attributes(attributes)
+    ids = workspace_lists(workspace_id, list_ids)
     if timezone_name and not is_timezone(timezone_name):
         raise ValidationError(f"'{str(timezone_name)[:60]}' is not a timezone.", {"timezone": "Unknown timezone."})
     existing = db.session.scalar(
@@ -152,13 +149,17 @@ def add_subscriber(
     )
     if existing:
         raise Conflict(f"{address} is already a subscriber.", {"email": "Already subscribed.", "id": existing})
+    if erased_addresses(workspace_id, [address]):
+        raise Conflict(f"{address} {ERASED_ON_REQUEST}: it cannot be added again.", {"email": "Erased on request."})
     sub = Subscriber(
         workspace_id=workspace_id,
         email=address,
-        name=_clean_name(name),
+        name=clean_name(name),
         attributes=attributes,
         timezone=timezone_name or None,
-        status="active",
+        status=status,
+        source=source,
+        consent=consent or consent_record(source),
     )
     try:
         # A savepoint: a concurrent request adding the same address loses cleanly with a 409.
@@ -177,8 +178,9 @@ def search_subscribers(
     status: str | None = None,
     list_id: int | None = None,
     email: str | None = None,
+    tag: str | None = None,
 ):
-    """A select of the workspace's subscribers matching the filters, newest first."""
+    """A select of the workspace's subscribers matching the filters (`tag`: as stored), newest first."""
     stmt = select(Subscriber).where(Subscriber.workspace_id == workspace_id)
     if email is not None:
         try:
@@ -195,13 +197,17 @@ def search_subscribers(
         stmt = stmt.where(
             Subscriber.id.in_(select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == list_id))
         )
+    if tag:
+        stmt = stmt.where(Subscriber.id.in_(select(SubscriberTag.subscriber_id).where(SubscriberTag.tag == tag)))
     return stmt.order_by(Subscriber.id.desc())
 
 
 def delete_subscriber(workspace_id: int, subscriber_id: int) -> None:
+    """Delete a subscriber and their history (audit-logged, without the address)."""
     sub = get_subscriber(workspace_id, subscriber_id)
     db.session.delete(sub)
     db.session.flush()
+    audit.record(workspace_id, "subscriber.delete", "subscriber", subscriber_id)
 
 
 # Import -------------------------------------------------------------------------------------
@@ -278,17 +284,36 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
     name and timezone change only when the row gives one, attributes merge, tags add up.
     Set-based: one look-up, one batched insert and one batched update per thousand rows, whatever the size.
     """
-    ids = _workspace_lists(workspace_id, list_ids)
+    ids = workspace_lists(workspace_id, list_ids)
     result = ImportResult()
     people = _valid_people(rows, first_row_number, result)
+    _skip_erased(workspace_id, people, rows, first_row_number, result)
     known = _known_subscribers(workspace_id, list(people))
     now = datetime.now(timezone.utc)
+    new_tags = tags.new_tags_of(people, known)
     result.created = _insert_new(workspace_id, [p for e, p in people.items() if e not in known], now)
-    result.updated = _update_known(people, known, now, result)
+    result.updated = _update_known(people, known, now, result, tagged=new_tags)
+    tags.store_imported_tags(workspace_id, people, known, new_tags)
     if ids and people:
         result.added_to_lists = _add_to_lists(workspace_id, list(people), ids)
     db.session.flush()
     return result
+
+
+def _skip_erased(workspace_id: int, people: dict, rows: list, first_row_number: int, result: ImportResult) -> None:
+    """People erased on request stay out: their rows are reported by number, never imported."""
+    erased = erased_addresses(workspace_id, list(people))
+    if not erased:
+        return
+    for number, row in enumerate(rows, first_row_number):
+        try:
+            email = normalize_email(row.get("email")) if isinstance(row, dict) else None
+        except ValidationError:
+            continue
+        if email in erased and people.pop(email, None) is not None:
+            result.rejected += 1
+            result.errors.append({"row": number, "error": f"Not imported: this address {ERASED_ON_REQUEST}."})
+    result.errors.sort(key=lambda e: e["row"])
 
 
 def _valid_people(rows: list, first_row_number: int, result: ImportResult) -> dict[str, dict]:
@@ -312,7 +337,9 @@ def _valid_people(rows: list, first_row_number: int, result: ImportResult) -> di
             )
             continue
         if person.pop("bad_timezone", None):
-            result.errors.append({"row": number, "error": _timezone_note(row.get("timezone"))})
+            result.errors.append({"row": number, "error": timezone_note(row.get("timezone"))})
+        for problem in person.pop("tag_problems", ()):
+            result.errors.append({"row": number, "error": f"Imported without a tag: {problem}"})
         people[email] = person
         seen_row[email] = number
     return people
@@ -323,32 +350,13 @@ def _clean_person(row) -> dict:
         raise ValidationError("Each row must be an object with an email.")
     person = {
         "email": normalize_email(row.get("email")),
-        "name": _clean_name(row.get("name")),
-        "attributes": _clean_attributes(row.get("attributes")),
+        "name": clean_name(row.get("name")),
+        "attributes": clean_attributes(row.get("attributes")),
         "timezone": canonical_timezone(row.get("timezone")),
     }
     person["bad_timezone"] = bool(row.get("timezone")) and person["timezone"] is None
+    person["tags"], person["tag_problems"] = tags.clean_tags_leniently(row.get("tags"))
     return person
-
-
-def _timezone_note(value) -> str:
-    return (
-        f"Imported without a timezone: '{str(value)[:60]}' is not a timezone name such as Europe/Berlin "
-        "(send windows use the workspace's timezone for this person)."
-    )
-
-
-def canonical_timezone(value) -> str | None:
-    """The IANA name `value` means, spelled as IANA spells it (`europe/berlin` -> `Europe/Berlin`), or None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    value = value.strip()
-    return value if is_timezone(value) else _timezones_by_folded().get(value.casefold())
-
-
-@lru_cache(maxsize=1)
-def _timezones_by_folded() -> dict[str, str]:
-    return {name.casefold(): name for name in available_timezones()}
 
 
 def _known_subscribers(workspace_id: int, emails: list[str]) -> dict[str, tuple]:
@@ -365,22 +373,28 @@ def _known_subscribers(workspace_id: int, emails: list[str]) -> dict[str, tuple]
 
 
 def _insert_new(workspace_id: int, people: list[dict], now: datetime) -> int:
+    # Imported people are taken as already consented (the marketer vouches for the list): active, no email.
+    consent = consent_record("import", at=now)
+    fixed = {"workspace_id": workspace_id, "status": "active", "source": "import", "consent": consent}
     rows = [
-        {**p, "workspace_id": workspace_id, "status": "active", "created_at": now, "updated_at": now} for p in people
+        {**{k: v for k, v in p.items() if k != "tags"}, **fixed, "created_at": now, "updated_at": now} for p in people
     ]
     for i in range(0, len(rows), 1000):
         db.session.execute(insert(Subscriber), rows[i : i + 1000])
     return len(rows)
 
 
-def _update_known(people: dict[str, dict], known: dict[str, tuple], now: datetime, result: ImportResult) -> int:
-    """Bring known subscribers up to date in one statement; those the row would not change are skipped."""
+def _update_known(
+    people: dict[str, dict], known: dict[str, tuple], now: datetime, result: ImportResult, tagged=frozenset()
+) -> int:
+    """Bring known subscribers up to date in one statement; those the row would not change (`tagged`: the
+    addresses it gives a new tag) are skipped."""
     updates = []
     for email, (sid, attrs, name, tz) in known.items():
         new = people[email]
         merged = merge_attributes(attrs, new["attributes"])
         new_name, new_tz = new["name"] or name, new["timezone"] or tz
-        if (merged, new_name, new_tz) != (attrs, name, tz):
+        if (merged, new_name, new_tz) != (attrs, name, tz) or email in tagged:
             updates.append({"sid": sid, "name": new_name, "attributes": merged, "timezone": new_tz, "updated_at": now})
         else:
             result.skipped += 1
@@ -458,11 +472,14 @@ def remove_from_list(workspace_id: int, list_id: int, subscriber_id: int) -> Non
 # Suppression and status ---------------------------------------------------------------------
 
 
-def suppress_address(workspace_id: int, email: str, reason: str, detail: str | None = None) -> Suppression:
+def suppress_address(
+    workspace_id: int, email: str, reason: str, detail: str | None = None, source: str | None = None
+) -> Suppression:
     """Add an address to the suppression list (idempotent); campaigns skip it with the reason.
+    `source` says where it came from (SUPPRESSION_SOURCES: link, one-click, complaint, bounce, ...).
 
     An upsert, so two workers suppressing the same address at once (a bounce webhook and a
-    DSN, say) never collide on the unique key; the first reason recorded stays.
+    DSN, say) never collide on the unique key; the first reason and source recorded stay.
     """
     address = normalize_email(email)
     if db.session.get_bind().dialect.name == "postgresql":
@@ -476,6 +493,7 @@ def suppress_address(workspace_id: int, email: str, reason: str, detail: str | N
             email=address,
             reason=reason,
             detail=(detail or None) and detail[:1000],
+            source=source,
             created_at=datetime.now(timezone.utc),
         )
         .on_conflict_do_nothing(index_elements=["workspace_id", "email"])
@@ -495,20 +513,20 @@ def unsuppress_address(workspace_id: int, suppression_id: int) -> None:
     db.session.flush()
 
 
-def unsubscribe(subscriber: Subscriber, detail: str | None = None) -> bool:
-    """Unsubscribe a person at once; True when this changed their status."""
+def unsubscribe(subscriber: Subscriber, detail: str | None = None, source: str | None = None) -> bool:
+    """Unsubscribe a person at once; True when this changed their status. `source`: SUPPRESSION_SOURCES."""
     changed = subscriber.status != "unsubscribed"
     if changed:
         subscriber.status = "unsubscribed"
         subscriber.unsubscribed_at = datetime.now(timezone.utc)
-    suppress_address(subscriber.workspace_id, subscriber.email, "unsubscribed", detail)
+    suppress_address(subscriber.workspace_id, subscriber.email, "unsubscribed", detail, source)
     db.session.flush()
     return changed
 
 
 def resubscribe(subscriber: Subscriber) -> None:
-    """Undo an unsubscribe the person asked to undo (never a bounce or a complaint)."""
-    if subscriber.status != "unsubscribed":
+    """Undo an unsubscribe the person asked to undo (never a bounce, a complaint or an erasure)."""
+    if subscriber.status != "unsubscribed" or subscriber.erased_at is not None:
         return
     subscriber.status = "active"
     subscriber.unsubscribed_at = None
@@ -520,23 +538,3 @@ def resubscribe(subscriber: Subscriber) -> None:
         )
     )
     db.session.flush()
-
-
-def update_subscriber(workspace_id: int, subscriber_id: int, name, attributes, list_ids) -> Subscriber:
-    """Change a subscriber's name, attributes (replaced as given) and lists (set to exactly these)."""
-    sub = get_subscriber(workspace_id, subscriber_id)
-    ids = _workspace_lists(workspace_id, list_ids)
-    sub.name = _clean_name(name)
-    sub.attributes = _clean_attributes(attributes)
-    current = set(subscriber_list_ids(sub.id))
-    if current - set(ids):
-        db.session.execute(
-            delete(ListSubscriber).where(
-                ListSubscriber.subscriber_id == sub.id, ListSubscriber.list_id.in_(current - set(ids))
-            )
-        )
-    added = [{"list_id": i, "subscriber_id": sub.id} for i in ids if i not in current]
-    if added:
-        db.session.execute(insert(ListSubscriber), added)
-    db.session.flush()
-    return sub

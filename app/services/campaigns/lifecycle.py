@@ -12,15 +12,16 @@ from sqlalchemy import and_, exists, func, or_, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
-from app.services.campaigns import ab_tests
+from app.services.campaigns import ab_tests, audience
 from app.services.campaigns.dispatch import enqueue_prepare
-from app.services.campaigns.drafts import audience_size, campaign_list_ids, get_campaign
+from app.services.campaigns.drafts import get_campaign
 from app.services.campaigns.outcomes import RESENDABLE_REASONS
 from app.services.campaigns.recurrence import reschedule_series
 from app.services.campaigns.send_checks import RENDER_FAILED, RENDER_PAUSED, preflight
 from app.services.content.templates import get_template
 from app.services.errors import InvalidState, ValidationError
 from app.services.events import rollups
+from app.services.platform import audit
 
 # action: the states it may start from
 ALLOWED = {
@@ -43,6 +44,7 @@ MAX_SCHEDULE_AHEAD = timedelta(days=366)
 # A scheduled start is picked up by a periodic job: a time closer than this could pass before
 # the campaign is even saved, so the rule is stated to people as "at least a minute from now".
 MIN_SCHEDULE_AHEAD = timedelta(minutes=1)
+EMPTY_AUDIENCE = "The chosen lists and segments have no subscribers yet: add or import some, or change the audience."
 SCHEDULE_TOO_SOON = "Choose a time at least a minute from now"
 
 
@@ -68,11 +70,9 @@ def lock_campaign(workspace_id: int, campaign_id: int) -> Campaign:
 
 def start(campaign: Campaign) -> None:
     """Freeze the content and queue the audience's materialization (after commit)."""
-    size = audience_size(campaign.workspace_id, campaign_list_ids(campaign.id))
+    size = audience.campaign_size(campaign.workspace_id, campaign.id)
     if size == 0:
-        raise ValidationError(
-            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
-        )
+        raise ValidationError(EMPTY_AUDIENCE, {"list_ids": "No subscribers."})
     freeze_content(campaign, size)
     campaign.status = "sending"
     campaign.started_at = _now()
@@ -139,6 +139,7 @@ def send_now(workspace_id: int, campaign_id: int) -> Campaign:
     require(campaign, "send")
     _refuse_series(campaign)
     start(campaign)
+    audit.record(workspace_id, "campaign.send", "campaign", campaign.id, {"name": campaign.name})
     return campaign
 
 
@@ -179,14 +180,14 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
     campaign = lock_campaign(workspace_id, campaign_id)
     require(campaign, "schedule")
     _refuse_series(campaign)
-    if audience_size(workspace_id, campaign_list_ids(campaign.id)) == 0:
-        raise ValidationError(
-            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
-        )
+    if audience.campaign_size(workspace_id, campaign.id) == 0:
+        raise ValidationError(EMPTY_AUDIENCE, {"list_ids": "No subscribers."})
     _check_template_now(campaign)
     campaign.scheduled_at = when
     campaign.status = "scheduled"
     db.session.flush()
+    detail = {"name": campaign.name, "scheduled_at": when.isoformat()}
+    audit.record(workspace_id, "campaign.schedule", "campaign", campaign.id, detail)
     return campaign
 
 
@@ -253,6 +254,7 @@ def cancel(workspace_id: int, campaign_id: int) -> Campaign:
     campaign.completed_at = _now()
     campaign.next_run_at = None  # a recurring series ends: no more runs
     db.session.flush()
+    audit.record(workspace_id, "campaign.cancel", "campaign", campaign.id, {"name": campaign.name})
     return campaign
 
 

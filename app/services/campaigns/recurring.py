@@ -13,16 +13,16 @@ and can be paused or cancelled on its own.
 
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy import case, func, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignList, CampaignRecipient, CampaignVariant
-from app.services.campaigns import lifecycle
-from app.services.campaigns.drafts import audience_size, campaign_list_ids
+from app.models import Campaign, CampaignRecipient, CampaignVariant
+from app.services.campaigns import audience, lifecycle
 from app.services.campaigns.recurrence import FIELD, next_run
 from app.services.campaigns.send_windows import zone
 from app.services.campaigns.settings import run_values
 from app.services.errors import InvalidState, ValidationError
+from app.services.platform import audit
 
 MAX_DUE_PER_PASS = 100
 
@@ -48,10 +48,8 @@ def start_recurring(workspace_id: int, campaign_id: int, now: datetime | None = 
             "Say how often this campaign repeats first (edit it: Repeat).",
             {FIELD: "Not set: the campaign is sent once."},
         )
-    if audience_size(workspace_id, campaign_list_ids(campaign.id)) == 0:
-        raise ValidationError(
-            "The chosen lists have no subscribers yet: add or import some first.", {"list_ids": "No subscribers."}
-        )
+    if audience.campaign_size(workspace_id, campaign.id) == 0:
+        raise ValidationError(lifecycle.EMPTY_AUDIENCE, {"list_ids": "No subscribers."})
     first = next_run(campaign.recurrence, now)
     if first is None:
         raise ValidationError(
@@ -64,6 +62,8 @@ def start_recurring(workspace_id: int, campaign_id: int, now: datetime | None = 
     campaign.completed_at = None
     campaign.last_error = None
     db.session.flush()
+    detail = {"name": campaign.name, "recurring": True, "first_run": first.isoformat()}
+    audit.record(workspace_id, "campaign.schedule", "campaign", campaign.id, detail)
     return campaign
 
 
@@ -117,12 +117,7 @@ def _start_run(parent: Campaign, due_at: datetime) -> Campaign:
     )
     db.session.add(child)
     db.session.flush()
-    db.session.execute(
-        insert(CampaignList).from_select(
-            ["campaign_id", "list_id"],
-            select(literal(child.id), CampaignList.list_id).where(CampaignList.campaign_id == parent.id),
-        )
-    )
+    audience.copy(parent.id, child.id)
     if parent.ab_test:
         # Each run is tested on its own: the variants are copied, the winner picked per run.
         child.ab_test = dict(parent.ab_test)

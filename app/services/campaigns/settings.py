@@ -23,11 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import select
-
-from app.extensions import db
-from app.models import Campaign, MailingList
+from app.models import Campaign
+from app.services.audience import preferences
 from app.services.audience.contacts import normalize_email
+from app.services.campaigns import audience
 from app.services.campaigns.recurrence import clean_recurrence
 from app.services.campaigns.send_windows import clean_window
 from app.services.content.templates import get_template
@@ -35,7 +34,7 @@ from app.services.delivery import identities, pools
 from app.services.delivery.providers import get_provider
 from app.services.delivery.routing import clean_routing
 from app.services.errors import NotFound, ValidationError
-from app.services.ids import as_id, as_ids
+from app.services.ids import as_id
 from app.services.platform.workspaces import workspace_timezone
 
 NAME_LENGTH = 200  # the campaign's name and its sender name
@@ -72,7 +71,7 @@ class Setting:
     description: str = ""  # for the API reference
     copied_to_runs: bool = False  # each run of a recurring series takes its parent's value
     in_summary: bool = False  # shown in the API's campaign lists too, not only with a single campaign
-    column: bool = True  # stored on Campaign (list_ids are rows of campaign_lists)
+    column: bool = True  # stored on Campaign (the audience's targets are rows: campaigns/audience.py)
 
     @property
     def is_object(self) -> bool:
@@ -101,18 +100,11 @@ def _template(value, scope: Scope) -> int | None:
     return template_id
 
 
-def _lists(value, scope: Scope) -> list[int]:
-    list_ids = as_ids(value or [])
-    if list_ids is None:
-        raise ValidationError("Lists are given by their ids.")
-    if not list_ids:
-        raise ValidationError("Choose at least one list to send to.")
-    found = db.session.scalars(
-        select(MailingList.id).where(MailingList.workspace_id == scope.workspace_id, MailingList.id.in_(list_ids))
-    )
-    if set(found) != set(list_ids):
-        raise ValidationError("Choose lists of this workspace.")
-    return list_ids
+def _targets(name: str) -> Cleaner:
+    def clean(value, scope: Scope) -> list[int]:
+        return audience.clean_ids(scope.workspace_id, name, value)
+
+    return clean
 
 
 def _email(value, scope: Scope) -> str:
@@ -143,6 +135,10 @@ def _provider(value, scope: Scope) -> int | None:
         return get_provider(scope.workspace_id, as_id(value) or 0).id
     except NotFound:
         raise ValidationError("Choose one of this workspace's providers.") from None
+
+
+def _category(value, scope: Scope) -> int | None:
+    return preferences.clean_category_id(scope.workspace_id, value)
 
 
 def _flag(value, scope: Scope) -> bool:
@@ -187,7 +183,39 @@ SETTINGS: tuple[Setting, ...] = (
         in_summary=True,
     ),
     Setting("template_id", "id", _template, required=True, copied_to_runs=True),
-    Setting("list_ids", "ids", _lists, required=True, copied_to_runs=True, column=False),
+    Setting(
+        "list_ids",
+        "ids",
+        _targets("list_ids"),
+        description="Lists to send to. With segment_ids, at least one of the two: a person on several lists "
+        "or segments gets the email once.",
+        copied_to_runs=True,
+        column=False,
+    ),
+    Setting(
+        "segment_ids",
+        "ids",
+        _targets("segment_ids"),
+        description="Segments to send to (GET /segments), evaluated when the send starts.",
+        copied_to_runs=True,
+        column=False,
+    ),
+    Setting(
+        "exclude_list_ids",
+        "ids",
+        _targets("exclude_list_ids"),
+        description="Lists whose members are left out, whatever else they are on.",
+        copied_to_runs=True,
+        column=False,
+    ),
+    Setting(
+        "exclude_segment_ids",
+        "ids",
+        _targets("exclude_segment_ids"),
+        description="Segments whose members are left out.",
+        copied_to_runs=True,
+        column=False,
+    ),
     Setting(
         "identity_id",
         "id",
@@ -250,6 +278,16 @@ SETTINGS: tuple[Setting, ...] = (
         "those sent against those held out, with 95% confidence intervals.",
         copied_to_runs=True,
     ),
+    Setting(
+        "category_id",
+        "id",
+        _category,
+        description="A category (GET /categories): people who opted out of it are skipped (suppressed:category), "
+        "and those who chose daily, weekly or monthly get at most one of its campaigns a day, week or month "
+        "(the rest are skipped as frequency). "
+        "null: none.",
+        copied_to_runs=True,
+    ),
     Setting("send_window", "send_window", _window, copied_to_runs=True, in_summary=True),
     Setting("recurrence", "recurrence", _recurrence, in_summary=True),
 )
@@ -258,16 +296,28 @@ SETTINGS: tuple[Setting, ...] = (
 def clean_settings(workspace_id: int, data: dict) -> dict:
     """Every setting of `data` cleaned, by name; one ValidationError naming each wrong field otherwise."""
     scope, values, errors = Scope(workspace_id), {}, {}
-    data = with_identity(workspace_id, data)
+    data = with_identity(workspace_id, _one_segment(data))
     for setting in SETTINGS:
         try:
             values[setting.name] = setting.clean(data.get(setting.name, setting.default), scope)
         except ValidationError as exc:
             errors.update(exc.fields or {setting.name: exc.message})
+    if not any(name in errors for name in audience.TARGETS):
+        try:
+            audience.check(audience.Audience.of(values))
+        except ValidationError as exc:
+            errors.update(exc.fields)
     if errors:
         first = next(iter(errors.values()))
         raise ValidationError(first if len(errors) == 1 else "Please correct the highlighted fields.", errors)
     return values
+
+
+def _one_segment(data: dict) -> dict:
+    """`segment_id` (the first API's single segment) as `segment_ids`."""
+    if data.get("segment_id") and "segment_ids" not in data:
+        return {**data, "segment_ids": [data["segment_id"]]}
+    return data
 
 
 def with_identity(workspace_id: int, data: dict) -> dict:

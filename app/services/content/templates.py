@@ -28,6 +28,7 @@ from app.services.delivery import pools
 from app.services.delivery.identities import clean_identity_id
 from app.services.errors import Conflict, InvalidState, NotFound, ValidationError
 from app.services.ids import as_id
+from app.services.platform import audit
 
 MAX_HTML = 1_000_000
 _FIELDS = ("name", "subject", "body_html", "body_text", "preview_text", "category", "template_type", "design")
@@ -471,8 +472,10 @@ def delete_template(workspace_id: int, template_id: int) -> None:
     tpl = get_template(workspace_id, template_id)
     if db.session.scalar(select(Campaign.id).where(Campaign.template_id == tpl.id).limit(1)):
         raise Conflict("Campaigns use this template: it cannot be deleted.")
+    tpl_id, detail = tpl.id, {"name": tpl.name}
     db.session.delete(tpl)
     db.session.flush()
+    audit.record(workspace_id, "template.delete", "template", tpl_id, detail)
 
 
 def _sample_context(base_url: str, context: dict | None = None, campaign_name: str = "Sample campaign") -> dict:

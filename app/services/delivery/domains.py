@@ -25,7 +25,7 @@ from app.services.crypto import encrypt_text
 from app.services.delivery import dkim, dns_checks, verp
 from app.services.delivery.providers import spec_of
 from app.services.errors import InvalidState, NotFound, ValidationError
-from app.services.platform import alerts
+from app.services.platform import alerts, audit
 from app.transactions import on_commit
 
 PURPOSES = ("spf", "dkim", "dmarc", "return_path_mx", "return_path_spf")
@@ -146,7 +146,9 @@ def list_domains(workspace_id: int) -> list[SendingDomain]:
 
 
 def delete_domain(workspace_id: int, domain_id: int) -> None:
-    db.session.delete(get_domain(workspace_id, domain_id))
+    domain = get_domain(workspace_id, domain_id)
+    audit.record(workspace_id, "domain.delete", "domain", domain.id, {"domain": domain.domain})
+    db.session.delete(domain)
     # Its history goes too (no foreign key: a subject is a domain or an IP); SQLite may reuse the id.
     db.session.execute(
         delete(HealthScore).where(HealthScore.subject_type == "domain", HealthScore.subject_id == domain_id)

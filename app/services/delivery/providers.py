@@ -17,6 +17,7 @@ from app.redis_client import get_redis
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.delivery import outbox, ratelimit
 from app.services.errors import NotFound, ValidationError
+from app.services.platform import audit
 
 SPECS = registry.PROVIDERS  # every type's spec, in the order pages and the API list them
 DEFAULT_TYPE = registry.DEFAULT_TYPE  # what a provider form posted without a type means
@@ -124,6 +125,7 @@ def create_provider(
     db.session.flush()
     if is_default:
         make_default(workspace_id, provider.id)
+    audit.record(workspace_id, "provider.create", "provider", provider.id, {"name": name, "type": provider_type})
     return provider
 
 

@@ -14,6 +14,7 @@ from app.providers.netguard import host_refusal
 from app.services.crypto import decrypt_json, encrypt_json
 from app.services.errors import NotFound, ValidationError
 from app.services.outbound_webhooks.shared import deliveries_table
+from app.services.platform import audit
 
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2000
@@ -114,6 +115,7 @@ def create_endpoint(
     )
     db.session.add(endpoint)
     db.session.flush()
+    audit.record(workspace_id, "webhook_endpoint.create", "webhook_endpoint", endpoint.id, {"url": clean})
     return endpoint, secret
 
 
@@ -178,6 +180,7 @@ def delete_endpoint(workspace_id: int, endpoint_id: int) -> None:
     """The endpoint and its delivery log go (deleted here rather than left to the foreign key's cascade,
     which SQLite applies only with its foreign_keys pragma on)."""
     endpoint = get_endpoint(workspace_id, endpoint_id)
+    audit.record(workspace_id, "webhook_endpoint.delete", "webhook_endpoint", endpoint.id, {"url": endpoint.url})
     db.session.execute(deliveries_table.delete().where(deliveries_table.c.endpoint_id == endpoint.id))
     db.session.delete(endpoint)
     db.session.flush()

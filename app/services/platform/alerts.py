@@ -304,7 +304,7 @@ def owner_addresses(workspace_id: int) -> list[str]:
     )
 
 
-def _sender_address(workspace_id: int) -> str:
+def system_sender(workspace_id: int) -> str:
     """A verified identity's address, else the latest campaign's, else herald@ the dashboard's host."""
     identity = db.session.scalar(
         select(SendingIdentity.email)
@@ -360,7 +360,7 @@ def mail_owners(alert_id: int, final_attempt: bool = True) -> dict:
         log.warning("alert %s: no sending provider, the owners were not mailed", alert_id)
         return {"sent": 0, "skipped": "no provider"}
     subject, body_text, body_html = _mail_bodies(alert, db.session.get(Workspace, alert.workspace_id))
-    sender = _sender_address(alert.workspace_id)
+    sender = system_sender(alert.workspace_id)
     r, sent, refused = get_redis(), 0, 0
     transport, headers = providers.transport_for(provider)
     skeleton = MessageSkeleton("Herald", sender, None, {**headers, "X-Herald-Alert": str(alert.id)})

@@ -15,8 +15,9 @@ from app.extensions import db
 from app.models import ApiKey, Campaign, Membership, User, Workspace
 from app.services.audience.contacts import normalize_email
 from app.services.delivery.providers import create_development_outbox
-from app.services.errors import Conflict, NotFound, ValidationError
+from app.services.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.services.ids import is_timezone
+from app.services.platform import audit, roles
 
 _hasher = PasswordHasher()
 
@@ -107,6 +108,28 @@ def create_workspace(name: str, owner_email: str, password: str, owner_name: str
     return workspace
 
 
+def create_user(email: str, password: str, name: str | None = None) -> User:
+    """A new person who signs in with `email` and `password` (joining by invitation); no workspace yet."""
+    errors = {}
+    try:
+        email = login_email(email)
+    except ValidationError as exc:
+        errors["email"] = exc.message
+    problem = _password_problem(password)
+    if problem:
+        errors["password"] = problem
+    if (name or "").strip() and len(name.strip()) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise Conflict("An account with that email already exists: sign in instead.", {"email": "Already registered."})
+    user = User(email=email, name=(name or "").strip() or None, password_hash=_hasher.hash(password))
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
 def _password_problem(password) -> str | None:
     if len(password or "") < MIN_PASSWORD:
         return f"Use at least {MIN_PASSWORD} characters."
@@ -183,6 +206,7 @@ def update_workspace(
 ) -> Workspace:
     """Rename a workspace, set the timezone its pages show times in and (when given) its attribution
     window: orders credited to a human click within `click_days`, or an open within `open_hours` (0: no)."""
+    before = settings_snapshot(workspace)
     if click_days is not None or open_hours is not None:
         from app.services.events.attribution import clean_window
 
@@ -203,7 +227,25 @@ def update_workspace(
     workspace.name = name.strip()[:200]
     workspace.timezone = timezone_name
     db.session.flush()
+    record_settings_change(workspace, before)
     return workspace
+
+
+_AUDITED_SETTINGS = ("name", "timezone", "attribution_click_days", "attribution_open_hours", "logo_url",
+                     "brand_color", "suppress_role_addresses", "unconfirmed_purge_days")  # fmt: skip
+
+
+def settings_snapshot(workspace: Workspace) -> dict:
+    """The workspace's settings as they are now, for `record_settings_change` after a change."""
+    return {name: getattr(workspace, name, None) for name in _AUDITED_SETTINGS}
+
+
+def record_settings_change(workspace: Workspace, before: dict) -> None:
+    """One `workspace.settings` audit entry naming what changed since `before` (nothing: no entry)."""
+    after = settings_snapshot(workspace)
+    changed = {k: [before[k], after[k]] for k in _AUDITED_SETTINGS if before[k] != after[k]}
+    if changed:
+        audit.record(workspace.id, "workspace.settings", "workspace", workspace.id, {"changed": changed})
 
 
 def _hash_key(key: str) -> str:
@@ -211,17 +253,31 @@ def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(workspace_id: int, name: str | None = None) -> tuple[ApiKey, str]:
-    """A new API key; the plain key is returned once and only its hash is stored."""
+def create_api_key(
+    workspace_id: int, name: str | None = None, role: str = "owner", creator_role: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new API key acting with `role`; the plain key is returned once and only its hash is stored.
+
+    `creator_role` is the role of whoever creates it (None: the command line, an operator): a key
+    never gets a higher role than its creator's."""
+    role = (role or "").strip().lower() if isinstance(role, str) else role
+    if not roles.is_role(role):
+        raise ValidationError("Choose the key's role: owner, admin, marketer or analyst.", {"role": "Not a role."})
+    if creator_role is not None and not roles.may_grant(creator_role, role):
+        raise Forbidden(
+            f"A key cannot have a higher role than yours ({creator_role}).", {"role": "Higher than your role."}
+        )
     plain = "hk_" + secrets.token_urlsafe(32)
     key = ApiKey(
         workspace_id=workspace_id,
         name=(name or "API key").strip()[:200] or "API key",
         prefix=plain[:10],
         key_hash=_hash_key(plain),
+        role=role,
     )
     db.session.add(key)
     db.session.flush()
+    audit.record(workspace_id, "api_key.create", "api_key", key.id, {"name": key.name, "role": role})
     return key, plain
 
 
@@ -242,8 +298,10 @@ def revoke_api_key(workspace_id: int, key_id: int) -> None:
     key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.workspace_id == workspace_id))
     if key is None:
         raise NotFound("No such API key.")
-    key.revoked_at = datetime.now(timezone.utc)
-    db.session.flush()
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(timezone.utc)
+        db.session.flush()
+        audit.record(workspace_id, "api_key.revoke", "api_key", key.id, {"name": key.name, "role": key.role})
 
 
 def default_sender(workspace_id: int) -> tuple[str | None, str | None]:

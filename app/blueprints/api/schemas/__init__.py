@@ -13,6 +13,10 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - pools: sending pools (lanes of domains, identities, IPs and providers)
 - alerts: what needs a person (a broken DNS record, a paused warming plan), open or resolved
 - lists, subscribers: the audience; subscribers also holds the bulk import (rows and CSV upload)
+- subscriber_changes: changing one subscriber (PATCH) and the export of a person's data
+- suppressions: the suppression list (addresses, @domains, erased people's hashes)
+- categories: the kinds of campaign people opt out of or get less often, and a person's choices
+- segments: saved rule trees with their live count, and the field registry that types attributes
 - email_templates: templates, versions, previews and test sends (TEMPLATE_INPUT is shared with designs)
 - designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
 - campaigns: send windows, recurrence, A/B tests, campaigns, runs and recipients
@@ -20,6 +24,7 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - orders: orders the shop reports, credited to the campaign a person last clicked
 - deliveries: the message trail (a message's steps, searched by address or Message-ID)
 - webhook_endpoints: outbound webhook endpoints and their deliveries
+- team: the team's members and pending invitations, and the audit log
 
 `SCHEMAS` below joins them in the order the reference page lists them; names are unique across
 modules. The names re-exported here are the ones the API modules import.
@@ -29,6 +34,7 @@ from app.blueprints.api.schemas import (
     alerts,
     blocks,
     campaigns,
+    categories,
     common,
     deliveries,
     designs,
@@ -42,7 +48,11 @@ from app.blueprints.api.schemas import (
     orders,
     pools,
     providers,
+    segments,
+    subscriber_changes,
     subscribers,
+    suppressions,
+    team,
     warming,
     webhook_endpoints,
 )
@@ -61,6 +71,10 @@ _MODULES = (
     alerts,
     lists,
     subscribers,
+    subscriber_changes,
+    suppressions,
+    categories,
+    segments,
     email_templates,
     designs,
     blocks,
@@ -70,6 +84,7 @@ _MODULES = (
     deliveries,
     orders,
     webhook_endpoints,
+    team,
 )
 SCHEMAS: dict[str, dict] = {name: schema for module in _MODULES for name, schema in module.SCHEMAS.items()}
 assert len(SCHEMAS) == sum(len(module.SCHEMAS) for module in _MODULES), "a component name is declared twice"

@@ -182,7 +182,7 @@ _INPUT_OF_KIND = {
     "text": _text_input,
     "email": _text_input,
     "id": lambda s: ID if s.required else {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
-    "ids": lambda s: {**ID_LIST, "minItems": 1},
+    "ids": lambda s: {**ID_LIST, "minItems": 1} if s.required else ID_LIST,
     "flag": lambda s: {"type": "boolean", "default": s.default},
     "percent": lambda s: {"type": ["integer", "string", "null"], "default": s.default},
     "routing": lambda s: ROUTING_INPUT,
@@ -196,8 +196,16 @@ def _setting_input(setting: Setting) -> dict:
     return schema | {"description": setting.description} if setting.description else schema
 
 
+_SEGMENT_ID = {
+    "segment_id": {
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": MAX_ID,
+        "description": "One segment to send to: the same as segment_ids [segment_id].",
+    }
+}
 CAMPAIGN_CREATE = obj(
-    {**{s.name: _setting_input(s) for s in SETTINGS}, **_AB_INPUT},
+    {**{s.name: _setting_input(s) for s in SETTINGS}, **_SEGMENT_ID, **_AB_INPUT},
     required=[s.name for s in SETTINGS if s.required],
 )
 CAMPAIGN_PATCH = obj(
@@ -270,8 +278,12 @@ CAMPAIGN = response(
         **_CAMPAIGN_FIELDS,
         "template_id": ID,
         "list_ids": {"type": "array", "items": ID},
+        "segment_ids": {"type": "array", "items": ID},
+        "exclude_list_ids": {"type": "array", "items": ID},
+        "exclude_segment_ids": {"type": "array", "items": ID},
         "provider_id": {"type": ["integer", "null"]},
         "pool_id": {"type": ["integer", "null"], "description": "The sending pool it names; null: none."},
+        "category_id": {"type": ["integer", "null"], "description": "Its category (GET /categories); null: none."},
         "identity_id": {
             "type": ["integer", "null"],
             "description": "The sending identity the From was copied from; null: typed.",

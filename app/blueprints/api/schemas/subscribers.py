@@ -8,10 +8,11 @@ from app.blueprints.api.schemas.common import (
     TIMESTAMP,
     integer,
     obj,
+    ref,
     response,
     text,
 )
-from app.models.audience import SUBSCRIBER_STATUSES
+from app.models.audience import SUBSCRIBER_SOURCES, SUBSCRIBER_STATUSES
 
 MAX_IMPORT_ROWS = 50_000
 
@@ -21,6 +22,20 @@ ATTRIBUTES = {
     "description": 'Your own fields, e.g. {"plan": "gold"}; used in templates as subscriber.attributes.',
 }
 
+TAGS = {
+    "type": "array",
+    "maxItems": 100,
+    "items": {"type": "string", "maxLength": 100},
+    "description": 'Tags, e.g. ["vip", "spring fair"]: stored trimmed and lower-cased (at most 100 characters '
+    "each, no control characters).",
+}
+CONSENT = {
+    "type": ["object", "null"],
+    "additionalProperties": True,
+    "description": 'How they agreed to be mailed: {"at", "ip", "method": form|double opt-in|import|api|dashboard, '
+    '"form_id"?}; after a confirmed double opt-in also "signed_up_at" and "signup_ip".',
+}
+
 SUBSCRIBER_CREATE = obj(
     {
         "email": text(320, min_length=1),
@@ -28,8 +43,11 @@ SUBSCRIBER_CREATE = obj(
         "attributes": ATTRIBUTES,
         "list_ids": ID_LIST,
         "timezone": text(64, "An IANA name, e.g. Europe/Berlin.", nullable=True),
+        "tags": TAGS,
     },
     required=("email",),
+    description="A new subscriber (source `api`). On a list that requires double opt-in they are `pending` and get "
+    "the confirmation email; otherwise `active`.",
 )
 
 _SUBSCRIBER_FIELDS = {
@@ -42,10 +60,21 @@ _SUBSCRIBER_FIELDS = {
     "created_at": TIMESTAMP,
     "updated_at": TIMESTAMP,
     "unsubscribed_at": MAYBE_TIMESTAMP,
+    "tags": {"type": "array", "items": {"type": "string"}, "description": "Sorted."},
+    "source": {
+        "enum": [*SUBSCRIBER_SOURCES, None],
+        "description": "Where they came from (null: before Herald kept it).",
+    },
+    "consent": CONSENT,
+    "confirmed_at": {**MAYBE_TIMESTAMP, "description": "When they confirmed a double opt-in."},
 }
 SUBSCRIBER_SUMMARY = response(_SUBSCRIBER_FIELDS)
 SUBSCRIBER = response(
-    {**_SUBSCRIBER_FIELDS, "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."}}
+    {
+        **_SUBSCRIBER_FIELDS,
+        "lists": {"type": "array", "items": ID, "description": "Ids of the lists they are on."},
+        "preferences": ref("Preferences"),
+    }
 )
 
 IMPORT_ROW = obj(
@@ -56,9 +85,17 @@ IMPORT_ROW = obj(
         "timezone": text(
             64, "An IANA name, e.g. Europe/Berlin; another value is left out and reported.", nullable=True
         ),
+        "tags": {
+            "type": ["array", "string"],
+            "items": {"type": "string"},
+            "description": "Tags (a list, or text separated by commas or semicolons); they add to those the person "
+            "has. A tag that cannot be stored is left out and reported.",
+        },
     },
     required=("email",),
-    description="One person to create, or to update (name, timezone and attributes; tags add up).",
+    description="One person to create, or to update (name, timezone and attributes; tags add up). Imported people "
+    "are taken as already consented: they are `active` at once, with no confirmation email, even on a double "
+    "opt-in list.",
 )
 IMPORT_REQUEST = obj(
     {
@@ -89,7 +126,7 @@ IMPORT_UPLOAD = obj(
             "type": "string",
             "contentMediaType": "application/json",
             "description": "A JSON object naming, for each column to import, what it becomes: email, name, "
-            "first_name, last_name (together the name, and attributes), timezone, tags (a list attribute), "
+            "first_name, last_name (together the name, and attributes), timezone, tags (added to the person's tags), "
             "attributes (a JSON object merged in), attribute (named after the column), attribute:<name>, or "
             'ignore. Columns left out are ignored; exactly one must be email. E.g. {"E-Mail": "email", '
             '"Vorname": "first_name", "Plan": "attribute:plan"}.',
