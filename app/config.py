@@ -122,6 +122,8 @@ class Config:
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT", "10 per minute")
         # Posts to one signup form from one IP address (hosted page and embedded copies alike).
         self.SIGNUP_RATE_LIMIT = env.get("SIGNUP_RATE_LIMIT", "10 per 10 minutes")
+        # A segment's exact count may take this long; past it the count is an estimate (0: always estimate).
+        self.SEGMENT_COUNT_TIMEOUT_MS = int(env.get("SEGMENT_COUNT_TIMEOUT_MS", "2000"))
         # Behind a reverse proxy (nginx, a load balancer): how many hops set X-Forwarded-For and
         # X-Forwarded-Proto, so tracking, rate limits and login throttling see the visitor (ProxyFix).
         self.TRUSTED_PROXY_COUNT = max(0, int(env.get("TRUSTED_PROXY_COUNT", "0") or 0))

@@ -295,3 +295,12 @@ def test_a_list_joined_by_import_stays_active_even_with_double_opt_in(workspace)
     result = contacts.import_subscribers(workspace.id, [{"email": "ann@example.com", "tags": ["x"]}], [lst.id])
     db.session.commit()
     assert result.created == 1 and subscriber("ann@example.com").status == "active"
+
+
+def test_an_erased_person_gets_no_new_tags(ctx, workspace):
+    from app.services.audience import privacy
+
+    sub = contacts.add_subscriber(workspace.id, "gone@example.com")
+    privacy.erase_subscriber(workspace.id, sub.id)
+    assert tags.add_tags(workspace.id, sub.id, ["vip"]) == []
+    assert tags.tag_subscribers(workspace.id, [sub.id], ["vip"]) == 0

@@ -33,6 +33,7 @@ def test_csv_with_semicolons_bom_and_extra_columns():
         "name": "Ann",
         "timezone": None,
         "attributes": {"plan": "gold"},
+        "tags": [],
         "_extra": False,
     }
     assert rows[1] is None  # the blank line keeps its row number

@@ -38,6 +38,7 @@ def _render_form(form: dict, errors: dict, campaign=None):
         timezones=choices.timezones,
         categories=preferences.list_categories(g.ws_id),
         segments=choices.segments,
+        pools=choices.pools,
     )
     return body, (422 if errors else 200)
 

@@ -129,7 +129,7 @@ def _upsert():
 
 
 def tag_subscribers(workspace_id: int, subscriber_ids, tags) -> int:
-    """Add `tags` to the workspace's subscribers among `subscriber_ids` (others are ignored); returns how
+    """Add `tags` to the workspace's subscribers among `subscriber_ids` (others, and erased people, are ignored); returns how
     many tags were added. Set-based: one INSERT … SELECT per tag and thousand subscribers."""
     tags = clean_tags(tags)
     ids = sorted({i for i in (as_id(s) for s in subscriber_ids or []) if i})
@@ -138,8 +138,8 @@ def tag_subscribers(workspace_id: int, subscriber_ids, tags) -> int:
         chunk = ids[start : start + _CHUNK]
         for tag in tags:
             people = select(Subscriber.id, db.literal(tag, type_=SubscriberTag.tag.type)).where(
-                Subscriber.workspace_id == workspace_id, Subscriber.id.in_(chunk)
-            )
+                Subscriber.workspace_id == workspace_id, Subscriber.id.in_(chunk), Subscriber.erased_at.is_(None)
+            )  # an erased person gets nothing new
             stmt = _upsert().from_select(["subscriber_id", "tag"], people).on_conflict_do_nothing()
             added += db.session.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
     db.session.flush()
