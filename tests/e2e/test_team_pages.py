@@ -7,15 +7,7 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from tests import factories
-from tests.conftest import PASSWORD
-
-
-def sign_in(page, origin):
-    page.goto(origin + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator(".page-title")).to_have_text("Overview")
+from tests.e2e.test_marketer_journeys import sign_in
 
 
 def test_an_analyst_joins_by_invitation_reads_campaigns_and_cannot_send(

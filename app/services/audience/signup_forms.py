@@ -30,8 +30,8 @@ from app.models import MailingList, SignupForm, Subscriber
 from app.redis_client import get_redis
 from app.services.audience import signups
 from app.services.audience import tags as tagging
-from app.services.audience.contacts import canonical_timezone, normalize_email
 from app.services.audience.import_columns import attribute_name
+from app.services.audience.subscriber_fields import canonical_timezone, normalize_email, workspace_lists
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import as_ids
 from app.services.platform import audit
@@ -165,21 +165,14 @@ def _fields(value, errors: dict) -> list[str]:
 
 def _lists(workspace_id: int, value, errors: dict) -> list[int]:
     ids = as_ids(value or [])
-    if ids is None:
-        errors["list_ids"] = "Lists are given by their ids."
-        return []
-    if len(ids) > MAX_LISTS:
+    if ids is not None and len(ids) > MAX_LISTS:
         errors["list_ids"] = f"At most {MAX_LISTS} lists."
         return []
-    found = set(
-        db.session.scalars(
-            select(MailingList.id).where(MailingList.workspace_id == workspace_id, MailingList.id.in_(ids))
-        )
-    )
-    missing = [i for i in ids if i not in found]
-    if missing:
-        errors["list_ids"] = f"No list with id {missing[0]} in this workspace."
-    return [i for i in ids if i in found]
+    try:
+        return workspace_lists(workspace_id, value)
+    except (ValidationError, NotFound) as exc:
+        errors["list_ids"] = exc.message
+        return []
 
 
 def _tags(value, errors: dict) -> list[str]:
