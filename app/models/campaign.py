@@ -81,6 +81,8 @@ class Campaign(db.Model):
     #  "weights": {id: weight}, "fallback": bool}; None: the campaign's provider, or the default.
     routing_config: Mapped[dict | None] = mapped_column(JSONType)
     replies: Mapped[int] = mapped_column(default=0, server_default="0")
+    # An owner sent despite a blocking advisor finding: {"reason", "by", "at", "checks"} (advisor/gate.py).
+    advisor_override: Mapped[dict | None] = mapped_column(JSONType)
 
 
 class CampaignList(db.Model):
