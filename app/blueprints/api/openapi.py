@@ -153,7 +153,10 @@ def _operation(op: Operation) -> dict:
             content["multipart/form-data"] = {"schema": op.multipart}
         doc["requestBody"] = {"required": op.body_required, "content": content}
     elif op.multipart:
-        doc["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": op.multipart}}}
+        content = {"multipart/form-data": {"schema": op.multipart}}
+        for media_type in op.raw_types:
+            content[media_type] = {"schema": {"type": "string", "contentMediaType": media_type}}
+        doc["requestBody"] = {"required": True, "content": content}
     if op.public:
         doc["security"] = []
     return doc

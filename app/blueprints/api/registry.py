@@ -51,6 +51,8 @@ class Operation:
     body: str | None = None  # component schema of the JSON body
     body_required: bool = True
     multipart: str | None = None  # component schema of a multipart/form-data body (the alternative to `body`)
+    # Media types also accepted as the raw body of a multipart operation (a file posted as it is).
+    raw_types: tuple[str, ...] = ()
     response: str | None = None  # component schema of the success answer
     status: int = 200
     also: tuple[int, ...] = ()  # other success statuses with the same answer (an idempotent create's 200)
@@ -137,7 +139,7 @@ def view_for(op: Operation) -> Callable:
         if op.body:
             kwargs["body"] = read_body(op)
         elif op.multipart:
-            require_multipart()
+            require_multipart(op.raw_types)
         if op.query_params:
             kwargs["query"] = read_query(op)
         result = op.view(**kwargs)
@@ -176,13 +178,14 @@ def read_body(op: Operation) -> dict | None:
     return data
 
 
-def require_multipart() -> None:
-    """An upload-only operation: the view reads request.files itself."""
-    if request.mimetype != "multipart/form-data":
+def require_multipart(raw_types: tuple[str, ...] = ()) -> None:
+    """An upload-only operation: the view reads request.files (or the raw body) itself."""
+    if request.mimetype != "multipart/form-data" and request.mimetype not in raw_types:
+        also = "".join(f", {t}" for t in raw_types)
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"Send a multipart/form-data upload, not {(request.mimetype or 'an empty body')[:100]}.",
+            f"Send a multipart/form-data upload{also}, not {(request.mimetype or 'an empty body')[:100]}.",
         )
 
 

@@ -4,7 +4,8 @@ the identities (From addresses) that send from it."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints import warming_views
-from app.blueprints.helpers import attempt, workspace_view
+from app.blueprints.helpers import attempt, attempt_quietly, workspace_view
+from app.services.advisor import dmarc
 from app.services.delivery import domains, health, identities
 
 bp = Blueprint("domains", __name__, url_prefix="/domains")
@@ -146,6 +147,44 @@ def _health_figure(history: list) -> dict:
         "layout": {"yaxis": {"range": [0, 100], "fixedrange": True}, "xaxis": {"type": "date", "tickformat": "%d %b"},
                    "shapes": bands, "annotations": labels, "showlegend": False, "height": 260},
     }  # fmt: skip
+
+
+# ---- DMARC aggregate reports (app/services/advisor/dmarc.py) --------------------------------------
+
+
+@bp.route("/<int:domain_id>/dmarc")
+@workspace_view
+def dmarc_page(domain_id: int):
+    """Who sends as the domain, from the receivers' reports, and the reports themselves."""
+    return _render_dmarc(_domain_or_404(domain_id))
+
+
+@bp.route("/<int:domain_id>/dmarc", methods=["POST"])
+@workspace_view
+def dmarc_upload(domain_id: int):
+    """A report file added by hand (kept with its error when it cannot be read)."""
+    domain = _domain_or_404(domain_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _render_dmarc(domain, "Choose a report file (.xml, .xml.gz or .zip).")
+    data = upload.read(dmarc.MAX_FILE_BYTES + 1)
+    stored, errors = attempt_quietly(dmarc.ingest, g.ws_id, domain.id, data, source="upload", filename=upload.filename)
+    if errors:
+        return _render_dmarc(domain, next(iter(errors.values()), None) or "This report could not be added.")
+    report = stored.report
+    if report.status == "error":
+        flash(f"{upload.filename} could not be read: {report.error} It is kept in the list below.", "danger")
+    elif not stored.created:
+        flash(f"This report from {report.org_name} was added before.", "info")
+    else:
+        flash(f"Report from {report.org_name} added: {report.records} rows, {report.messages} messages.", "success")
+    return redirect(url_for("domains.dmarc_page", domain_id=domain.id))
+
+
+def _render_dmarc(domain, error: str | None = None):
+    days = min(max(request.args.get("days", type=int) or 30, 1), 400)
+    summary = dmarc.summary(g.ws_id, domain.id, days)
+    return render_template("domains/dmarc.html", domain=domain, summary=summary, error=error), (422 if error else 200)
 
 
 # ---- warming (the page is shared with dedicated IPs: app/blueprints/warming_views.py) ----------

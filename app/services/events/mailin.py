@@ -23,6 +23,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, InboundMessage, Message
 from app.providers import ProviderEvent
 from app.providers.dsn import fingerprint, message_text, parse_report
+from app.services.advisor import dmarc
 from app.services.content.html_text import html_to_text
 from app.services.delivery.mailcatcher import AdvertisesPipelining
 from app.services.delivery.verp import read_return_path
@@ -182,7 +183,7 @@ class MailinHandler(AdvertisesPipelining):
         self.secret = app.config["SECRET_KEY"]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if read_return_path(address, self.secret) is None:
+        if read_return_path(address, self.secret) is None and not self._is_rua(address):
             return "550 5.1.1 No such mailbox here"
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
@@ -205,7 +206,25 @@ class MailinHandler(AdvertisesPipelining):
         # and the ones already stored are recognised (see _already_received).
         with self.app.app_context():
             for rcpt in rcpts:
-                receive(rcpt, _envelope_sender(mail_from), raw)
+                if self._is_rua(rcpt):
+                    receive_dmarc_report(raw)
+                else:
+                    receive(rcpt, _envelope_sender(mail_from), raw)
+
+    def _is_rua(self, address: str) -> bool:
+        """The address sending domains name in their DMARC record's rua= (aggregate reports)."""
+        return address.strip().strip("<>").lower() == self.app.config["DMARC_RUA"].lower()
+
+
+def receive_dmarc_report(raw: bytes) -> list:
+    """A DMARC aggregate report mailed to the rua address (services/advisor/dmarc.py), committed."""
+    try:
+        stored = dmarc.receive_mail(raw)
+        db.session.commit()
+        return stored
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def _envelope_sender(mail_from: str | None) -> str:

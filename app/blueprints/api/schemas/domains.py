@@ -1,6 +1,6 @@
 """Sending domains: the records to publish, verification checks, DKIM keys and their rotation."""
 
-from app.blueprints.api.schemas.common import ID, MAYBE_TIMESTAMP, TIMESTAMP, integer, obj, ref, response, text
+from app.blueprints.api.schemas.common import COUNT, ID, MAYBE_TIMESTAMP, TIMESTAMP, integer, obj, ref, response, text
 from app.services.delivery.domains import PURPOSES
 from app.services.delivery.health import TIERS
 
@@ -101,7 +101,63 @@ DOMAIN_VERIFICATION = response(
 
 SWITCH_KEY = obj({"key_id": ID}, required=("key_id",))
 
+# DMARC aggregate reports (services/advisor/dmarc.py) ---------------------------------------------
+
+_PASS_FAIL = response({"pass": COUNT, "fail": COUNT}, "Messages whose DMARC-evaluated result passed or failed.")
+DMARC_REPORT_UPLOAD = obj(
+    {
+        "file": {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "The report as a reporter sends it: gzip (.xml.gz), zip or plain XML, RFC 7489 or "
+            "RFC 9990. At most 10 MB, 50 MB of XML and 50,000 rows.",
+        },
+    },
+    required=("file",),
+)
+DMARC_REPORT = response(
+    {
+        "id": ID,
+        "status": {"enum": ["parsed", "error"]},
+        "error": {"type": ["string", "null"], "description": "Why a report could not be read."},
+        "org_name": {"type": ["string", "null"], "description": "The reporter (google.com, Outlook.com, Yahoo…)."},
+        "report_id": {"type": ["string", "null"]},
+        "begin": MAYBE_TIMESTAMP,
+        "end": MAYBE_TIMESTAMP,
+        "records": COUNT,
+        "messages": COUNT,
+        "policy": {"type": ["object", "null"], "description": "policy_published: domain, adkim, aspf, p, sp, …"},
+        "source": {"enum": ["upload", "api", "mailin"]},
+        "filename": {"type": ["string", "null"]},
+        "created_at": TIMESTAMP,
+    }
+)
+DMARC_SOURCE = response(
+    {
+        "source_ip": {"type": "string"},
+        "count": COUNT,
+        "spf": _PASS_FAIL,
+        "dkim": _PASS_FAIL,
+        "aligned": {"type": "number", "minimum": 0, "maximum": 1, "description": "Share of messages DMARC passed."},
+        "aligned_count": COUNT,
+        "disposition": {
+            "type": "object",
+            "additionalProperties": COUNT,
+            "description": "Messages per disposition the receivers applied (none, quarantine, reject).",
+        },
+        "reporters": {"type": "array", "items": {"type": "string"}},
+        "known": {
+            "type": ["boolean", "null"],
+            "description": "One of the workspace's dedicated IPs; null when it has none (a provider's shared IPs "
+            "cannot be told apart from anyone else's).",
+        },
+    }
+)
+
 SCHEMAS: dict[str, dict] = {
+    "DmarcReportUpload": DMARC_REPORT_UPLOAD,
+    "DmarcReport": DMARC_REPORT,
+    "DmarcSource": DMARC_SOURCE,
     "DomainCreate": DOMAIN_CREATE,
     "DnsRecord": DNS_RECORD,
     "DomainCheck": DOMAIN_CHECK,
