@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 VENDOR := app/static/vendor
 PLOTLY_JS = $(shell $(BIN)/python -c "import plotly, os; print(os.path.join(os.path.dirname(plotly.__file__), 'package_data', 'plotly.min.js'))")
 
-.PHONY: run test setup test-setup vendor browser clean
+.PHONY: run test setup test-setup vendor browser spamassassin clean
 
 run: setup
 	@bash scripts/run.sh
@@ -14,9 +14,9 @@ run: setup
 test: test-setup
 	@bash scripts/test.sh $(ARGS)
 
-setup: $(VENV)/.runtime $(VENDOR)/.stamp
+setup: $(VENV)/.runtime $(VENDOR)/.stamp spamassassin
 
-test-setup: $(VENV)/.dev $(VENDOR)/.stamp browser
+test-setup: $(VENV)/.dev $(VENDOR)/.stamp browser spamassassin
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,15 @@ browser:
 	@command -v chromium >/dev/null && command -v wrk >/dev/null || \
 	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk >/dev/null; \
 	    else echo "chromium/wrk missing and not root: the browser tests and the pixel benchmark will be skipped"; fi; }
+
+# Debian's SpamAssassin (spamd, spamc) for the advisor's spam score, as root; never a failure:
+# without apt or root the score reads "spamd is not running" and its tests are skipped.
+spamassassin:
+	@command -v spamd >/dev/null || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq spamassassin >/dev/null) || \
+	      echo "spamassassin could not be installed: the spam score will be unavailable"; \
+	    else echo "spamd missing and not root (or no apt): the spam score will be unavailable"; fi; }
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR)

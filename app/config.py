@@ -55,6 +55,8 @@ class Config:
         # MX, and DMARC aggregate reports go to DMARC_RUA (an address it receives).
         self.MAILIN_HOSTNAME = (env.get("MAILIN_HOSTNAME") or urlsplit(self.BASE_URL).hostname or "localhost").lower()
         self.DMARC_RUA = env.get("DMARC_RUA") or f"dmarc@{self.MAILIN_HOSTNAME}"
+        # SpamAssassin's spamd (Procfile `spamd`, offline config in deploy/spamassassin): host:port.
+        self.SPAMD_ADDRESS = env.get("SPAMD_ADDRESS", "127.0.0.1:7833")
         # Every DNS lookup Herald makes goes to these (comma-separated host[:port]); empty: the system's.
         self.DNS_NAMESERVERS = env.get("DNS_NAMESERVERS", "")
         self.DNS_TIMEOUT = float(env.get("DNS_TIMEOUT", "5"))
