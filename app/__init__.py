@@ -79,6 +79,7 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.blueprints.advisor import bp as advisor_bp
     from app.blueprints.alerts import bp as alerts_bp
     from app.blueprints.api import bp as api_bp
     from app.blueprints.api_keys import bp as api_keys_bp
@@ -124,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
         messages_bp,
         deliveries_bp,
         insights_bp,
+        advisor_bp,
         providers_bp,
         domains_bp,
         pools_bp,

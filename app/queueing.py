@@ -106,6 +106,9 @@ PERIODIC = (
     Periodic("ensure_event_partitions", DEFAULT, 86_400, "make the event log's partitions of the coming months"),
     # Double opt-in: who never confirmed is deleted after the workspace's unconfirmed_purge_days.
     Periodic("purge_unconfirmed_subscribers", DEFAULT, 3_600, "delete subscribers who never confirmed their signup"),
+    # The advisor looks at each campaign within five minutes of its end, and at every workspace daily.
+    Periodic("advise_finished_campaigns", DEFAULT, 300, "check campaigns that finished in the last 15 minutes"),
+    Periodic("advise_workspaces", DEFAULT, 86_400, "check every workspace's rates, lists and domains"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

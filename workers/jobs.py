@@ -262,6 +262,22 @@ def purge_unconfirmed_subscribers() -> int:
 
 
 @_periodic
+def advise_finished_campaigns() -> int:
+    """The advisor's checks of every campaign that finished in the last 15 minutes."""
+    from app.services.advisor import engine
+
+    return _run(engine.review_finished_campaigns)
+
+
+@_periodic
+def advise_workspaces() -> int:
+    """The advisor's daily checks of every workspace."""
+    from app.services.advisor import engine
+
+    return _run(engine.review_all_workspaces)
+
+
+@_periodic
 def probe_providers() -> dict:
     """Check every provider's connection and credentials, as "Test" does (periodic)."""
     from app.services.delivery import providers

@@ -23,7 +23,14 @@ ANALYST_MAY_POST = {
     "segments.preview",
     "segments.builder",
 }
-ANALYST_MAY_CALL = {"preview_template", "validate_design", "render_design", "preview_design", "count_rules"}
+ANALYST_MAY_CALL = {
+    "preview_template",
+    "validate_design",
+    "render_design",
+    "preview_design",
+    "count_rules",
+    "spam_check",
+}
 # What a GET may answer an analyst: the page, a polled fragment that is done (286), a redirect to
 # where it lives, or "no such thing".
 READ_STATUSES = {200, 286, 302, 404}

@@ -10,12 +10,14 @@ csrf.exempt(bp)  # authenticated by a bearer key, never by a cookie
 limiter.exempt(bp)
 
 from app.blueprints.api import (  # noqa: E402, F401  (each module declares its operations)
+    advisor,
     alerts,
     blocks,
     campaigns,
     categories,
     deliveries,
     designs,
+    dmarc,
     domains,
     email_templates,
     identities,

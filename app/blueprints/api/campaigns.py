@@ -1,5 +1,7 @@
 """Campaigns: drafts, sending, statistics and recipients."""
 
+from flask import g
+
 from app.blueprints.api.auth import workspace_id
 from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.schemas import RECIPIENT_FILTER
@@ -13,6 +15,7 @@ from app.blueprints.api.serializers import (
 )
 from app.blueprints.helpers import commit
 from app.models.campaign import CAMPAIGN_STATUSES
+from app.services.advisor import gate, spamassassin
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.campaigns.settings import changed_values
 from app.services.ids import MAX_ID
@@ -123,10 +126,15 @@ def list_runs(campaign_id: int, query: dict):
     response="CampaignSending",
     status=202,
     errors=(409, 422),
+    body="CampaignSend",
+    body_required=False,
 )
-def send_campaign(campaign_id: int):
-    """Freezes the content and queues the send; 409 (with `fields.status`) unless the campaign is a draft."""
-    campaign = lifecycle.send_now(workspace_id(), campaign_id)
+def send_campaign(campaign_id: int, body: dict | None = None):
+    """Freezes the content and queues the send; 409 (with `fields.status`) unless the campaign is a draft,
+    and 409 `blocked_by_advisor` (with `checks`) while the advisor finds something Gmail or Yahoo would
+    punish, unless an owner's key sends `override_reason`."""
+    reason = (body or {}).get("override_reason")
+    campaign = gate.send_now(workspace_id(), campaign_id, reason, g.api_role == "owner")
     commit()  # the job is queued once the commit makes the campaign visible to workers
     return {"id": campaign.id, "status": "sending"}
 
@@ -142,7 +150,8 @@ def send_campaign(campaign_id: int):
 )
 def schedule_campaign(campaign_id: int, body: dict):
     """A draft (or a scheduled campaign, to move it) is sent at `scheduled_at`; the content is frozen then."""
-    campaign = lifecycle.schedule(workspace_id(), campaign_id, body["scheduled_at"], workspace_timezone(workspace_id()))
+    campaign = gate.schedule(workspace_id(), campaign_id, body["scheduled_at"], workspace_timezone(workspace_id()),
+                             body.get("override_reason"), g.api_role == "owner")  # fmt: skip
     commit()
     return _full(campaign.id)
 
@@ -259,3 +268,19 @@ def pick_variant(campaign_id: int, variant_id: int):
     campaign = ab_winner.pick_winner(workspace_id(), campaign_id, variant_id)
     commit()
     return variants_json(ab_tests.report(campaign))
+
+
+@operation(
+    "POST",
+    "/campaigns/{campaign_id}/spam-check",
+    "Score a campaign with SpamAssassin",
+    tag=TAG,
+    response="SpamCheck",
+    errors=(422,),
+    permission="read",  # scores, stores nothing
+)
+def spam_check(campaign_id: int):
+    """The campaign's message as it would go out (to its first recipient, or a sample person) scored by the
+    offline SpamAssassin beside Herald: a content lint, not a prediction of inbox placement. `available: false`
+    with `message` when spamd does not answer; 422 when the template fails to render."""
+    return spamassassin.check_campaign_spam(workspace_id(), campaign_id).as_json()

@@ -28,8 +28,11 @@ class ApiError(DomainError):
         self.code = code
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+def error_response(
+    status: int, code: str, message: str, fields: dict | None = None, extra: dict | None = None
+) -> Response:
+    # `extra`: what an error says beyond its message (the advisor's blocking checks, for one).
+    response = jsonify({"error": {"code": code, "message": message, "fields": fields or {}, **(extra or {})}})
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="herald"'
@@ -38,7 +41,7 @@ def error_response(status: int, code: str, message: str, fields: dict | None = N
 
 def _domain_error(exc: DomainError):
     db.session.rollback()
-    return error_response(exc.status, exc.code, exc.message, exc.fields)
+    return error_response(exc.status, exc.code, exc.message, exc.fields, getattr(exc, "details", None))
 
 
 def _http_error(exc: HTTPException):

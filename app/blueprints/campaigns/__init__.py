@@ -4,9 +4,13 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from app.blueprints.campaigns import forms
 from app.blueprints.figures import curve_figure, insights_figure, shares_figure
-from app.blueprints.helpers import attempt, commit, csv_response, page_number, workspace_view
+from app.blueprints.helpers import attempt, commit, csv_response, page_number, role_allows, workspace_view
+from app.blueprints.roles import can
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
+from app.services.advisor import checks, gate
+from app.services.advisor import engine as advisor
+from app.services.advisor.fixes import LINKS as fix_links
 from app.services.audience import preferences, suppression
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.content import templates
@@ -138,7 +142,19 @@ def pick_variant(campaign_id, variant_id):
 def show(campaign_id):
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
     page = pages.campaign_page(g.ws_id, campaign_id, recipient_status=status, recipients_page=page_number())
-    return render_template("campaigns/show.html", rstatuses=RECIPIENT_STATUSES, **_context(page.progress, page))
+    c = page.campaign
+    if c.status == "draft" and can("write"):  # the pre-send checks, fresh (content as it would go out)
+        advisor.review_campaign(g.ws_id, c.id)
+        commit()
+    return render_template(
+        "campaigns/show.html",
+        rstatuses=RECIPIENT_STATUSES,
+        advice=[r for r in advisor.recommendations(g.ws_id, None, ("campaign", c.id)) if r.status != "resolved"],
+        blocking=gate.blocking_findings(c) if c.status == "draft" and not c.recurrence else [],
+        names=checks.CHECK_NAMES,
+        links=fix_links,
+        **_context(page.progress, page),
+    )
 
 
 def _insights_args() -> tuple[str, str | None]:
@@ -217,7 +233,8 @@ def progress(campaign_id):
 @bp.route("/<int:campaign_id>/send", methods=["POST"])
 @workspace_view
 def send(campaign_id):
-    if attempt(lifecycle.send_now, g.ws_id, campaign_id)[0]:
+    reason = request.form.get("override_reason")
+    if attempt(gate.send_now, g.ws_id, campaign_id, reason, role_allows("owner"))[0]:
         flash("Sending has started. This page updates as it goes.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))
 
@@ -233,7 +250,8 @@ def start_recurring(campaign_id):
 @bp.route("/<int:campaign_id>/schedule", methods=["POST"])
 @workspace_view
 def schedule(campaign_id):
-    c, _ = attempt(lifecycle.schedule, g.ws_id, campaign_id, request.form.get("scheduled_at"), g.workspace.timezone)
+    when, reason = request.form.get("scheduled_at"), request.form.get("override_reason")
+    c, _ = attempt(gate.schedule, g.ws_id, campaign_id, when, g.workspace.timezone, reason, role_allows("owner"))
     if c:
         flash("Scheduled. It starts by itself at the chosen time; you can still pause or cancel it.", "success")
     return redirect(url_for("campaigns.show", campaign_id=campaign_id))

@@ -57,6 +57,7 @@ ENDPOINT_PERMISSIONS = {
     "email_templates.builder_preview": "read",
     "segments.preview": "read",  # a segment page's live count and sample
     "segments.builder": "read",  # the rule builder drawn again for the tree on the page (nothing saved)
+    "domains.dmarc_upload": "write",  # adding a DMARC report file: who sends as the domain is a marketer's concern
 }
 # Pages outside the workspace's dashboard: recipients' pages, provider webhooks, sign-in, the API
 # (which has its own check, by operation).

@@ -17,6 +17,7 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - suppressions: the suppression list (addresses, @domains, erased people's hashes)
 - categories: the kinds of campaign people opt out of or get less often, and a person's choices
 - segments: saved rule trees with their live count, and the field registry that types attributes
+- advisor: recommendations (a check's finding, its evidence and its fix)
 - email_templates: templates, versions, previews and test sends (TEMPLATE_INPUT is shared with designs)
 - designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
 - campaigns: send windows, recurrence, A/B tests, campaigns, runs and recipients
@@ -31,6 +32,7 @@ modules. The names re-exported here are the ones the API modules import.
 """
 
 from app.blueprints.api.schemas import (
+    advisor,
     alerts,
     blocks,
     campaigns,
@@ -69,6 +71,7 @@ _MODULES = (
     pools,
     warming,
     alerts,
+    advisor,
     lists,
     subscribers,
     subscriber_changes,

@@ -326,13 +326,22 @@ CAMPAIGN_RUN = response(
     description="One run of a recurring campaign with its figures.",
 )
 CAMPAIGN_SENDING = response({"id": ID, "status": {"const": "sending"}})
+_OVERRIDE = {
+    "override_reason": text(
+        500,
+        "Owners only: send although the advisor found something blocking (409 blocked_by_advisor without it); "
+        "kept on the campaign and in the audit log.",
+        nullable=True,
+    )
+}
 CAMPAIGN_SCHEDULE = obj(
     {
+        **_OVERRIDE,
         "scheduled_at": {
             "type": "string",
             "description": "ISO 8601 date-time at least a minute from now (422 otherwise); without an offset "
             "it is read in the workspace's timezone.",
-        }
+        },
     },
     required=("scheduled_at",),
 )
@@ -396,6 +405,22 @@ HOLDOUT_REPORT = response(
     description="A campaign with a holdout group: what those sent did against those held out.",
 )
 
+SPAM_CHECK = response(
+    {
+        "available": {"type": "boolean", "description": "False when spamd did not answer (see message)."},
+        "score": {"type": ["number", "null"]},
+        "threshold": {"type": ["number", "null"], "description": "Spam from this score (5.0 by default)."},
+        "rules": {
+            "type": "array",
+            "items": response(
+                {"name": {"type": "string"}, "score": {"type": "number"}, "description": {"type": "string"}}
+            ),
+        },
+        "message": {"type": ["string", "null"], "description": "Why there is no score, in a sentence."},
+    },
+    description="SpamAssassin's score of the message as it would go out, offline: a content lint.",
+)
+
 SCHEMAS: dict[str, dict] = {
     "SendWindow": SEND_WINDOW,
     "Recurrence": RECURRENCE,
@@ -412,6 +437,8 @@ SCHEMAS: dict[str, dict] = {
     "CampaignStats": CAMPAIGN_STATS,
     "CampaignSending": CAMPAIGN_SENDING,
     "CampaignSchedule": CAMPAIGN_SCHEDULE,
+    "CampaignSend": obj(_OVERRIDE),
     "ResendResult": RESEND_RESULT,
     "Recipient": RECIPIENT,
+    "SpamCheck": SPAM_CHECK,
 }
