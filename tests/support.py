@@ -125,3 +125,13 @@ def run_worker(redis_url: str) -> None:
         if not any(q.count for q in queues):
             return
         SimpleWorker(queues, connection=conn).work(burst=True, logging_level="WARNING")
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10) -> None:
+    """Terminate a process the tests started, and kill it if it does not go within `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,7 +1,6 @@
 """All models, imported so Alembic and the app see every table."""
 
 from app.models.advisor import DmarcRecord, DmarcReport, Recommendation  # noqa: F401
-
 from app.models.audience import (  # noqa: F401
     Category,
     Field,

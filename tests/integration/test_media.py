@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import MediaFile
 from app.services.content import media
 from app.services.errors import NotFound, ValidationError
-from tests.support import free_port, port_answers
+from tests.support import free_port, port_answers, stop_process
 
 SVG_WITH_SCRIPT = (
     b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
@@ -407,12 +407,7 @@ def s3_endpoint():
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from app.extensions import db
 from app.services.advisor import content_checks, spamassassin
 from tests.factories import create_campaign, create_list, create_subscribers, create_template, people
+from tests.support import stop_process
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "spamassassin"
 CLEAN = (
@@ -55,12 +56,7 @@ def spamd():
             pytest.fail("spamd did not start listening within 60 s")
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _root() -> bool:
