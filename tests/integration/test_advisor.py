@@ -182,3 +182,17 @@ def test_dmarc_reports_with_failing_sources_make_a_finding(workspace):
     finding = found["dmarc_sources"]
     assert finding.subject_id == domain.id and finding.evidence["failing_messages"] == 7
     assert "198.51.100.7 (7)" in finding.message
+
+
+def test_a_domains_findings_show_on_its_page(client, workspace):
+    from app.models import SendingDomain
+
+    domain = SendingDomain(workspace_id=workspace.id, domain="news.example.com", status="failed",
+                           checks=[{"purpose": "spf", "ok": False}])  # fmt: skip
+    db.session.add(domain)
+    db.session.commit()
+    found = _by_check(engine.review_workspace(workspace.id))
+    db.session.commit()
+    assert found["domain_authentication"].fix["action"] == "reverify_domain"
+    page = client.get(f"/domains/{domain.id}")
+    assert 'id="domain-advisor"' in page.text and "SPF failed the last check" in page.text

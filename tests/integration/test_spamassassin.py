@@ -147,3 +147,25 @@ def test_report_parsing_reads_wrapped_descriptions():
     assert out.rules[1].description.endswith("MIME headers")
     assert spamassassin.explain("HTML_IMAGE_RATIO_06").startswith("There is little text")
     assert not spamassassin.parse_report("SPAMD/1.0 76 Bad header line").available
+
+
+def test_the_campaign_page_scores_the_message_and_says_when_spamd_is_away(client, workspace, app, monkeypatch):
+    lst = create_list(workspace.id, "All")
+    create_subscribers(workspace.id, people(1), lst.id)
+    camp = create_campaign(workspace.id, create_template(workspace.id).id, [lst.id])
+    db.session.commit()
+    monkeypatch.setitem(app.config, "SPAMD_ADDRESS", "127.0.0.1:1")  # nothing listens there
+    page = client.get(f"/campaigns/{camp.id}")
+    assert 'id="spam-score"' in page.text
+    away = client.get(f"/campaigns/{camp.id}/spam-score", headers={"HX-Request": "true"})
+    assert away.status_code == 200 and 'data-spam="unavailable"' in away.text and "spamd" in away.text
+
+
+def test_the_campaign_page_shows_the_score_and_its_top_rules(client, workspace, spamd, use_spamd):
+    use_spamd(spamd)
+    lst = create_list(workspace.id, "All")
+    create_subscribers(workspace.id, people(1), lst.id)
+    camp = create_campaign(workspace.id, create_template(workspace.id).id, [lst.id])
+    db.session.commit()
+    shown = client.get(f"/campaigns/{camp.id}/spam-score", headers={"HX-Request": "true"})
+    assert shown.status_code == 200 and "data-spam-score=" in shown.text and "SpamAssassin" in shown.text

@@ -8,13 +8,14 @@ from app.blueprints.helpers import attempt, commit, csv_response, page_number, r
 from app.blueprints.roles import can
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services.advisor import checks, gate
+from app.services.advisor import checks, gate, spamassassin
 from app.services.advisor import engine as advisor
 from app.services.advisor.fixes import LINKS as fix_links
 from app.services.audience import preferences, suppression
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
 from app.services.content import templates
 from app.services.delivery import identities
+from app.services.errors import DomainError
 from app.services.events import insights as event_insights
 from app.services.events import mailin
 from app.services.events.devices import campaign_devices
@@ -228,6 +229,19 @@ def progress(campaign_id):
         return body
     # Done: stop polling and reload once, so the recipients table shows the final statuses too.
     return body, 286, {"HX-Refresh": "true"}
+
+
+@bp.route("/<int:campaign_id>/spam-score")
+@workspace_view
+def spam_score(campaign_id):
+    """SpamAssassin's score of the message as it would go out, with its top rules in plain words (HTMX)."""
+    drafts.get_campaign(g.ws_id, campaign_id)
+    try:
+        result = spamassassin.check_campaign_spam(g.ws_id, campaign_id)
+    except DomainError as exc:
+        return render_template("campaigns/_spam_score.html", result=None, error=exc.message)
+    top = [(r, spamassassin.explain(r.name)) for r in spamassassin.top_rules(result, 5)]
+    return render_template("campaigns/_spam_score.html", result=result, top=top, error=None)
 
 
 @bp.route("/<int:campaign_id>/send", methods=["POST"])

@@ -5,7 +5,10 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from app.blueprints import warming_views
 from app.blueprints.helpers import attempt, attempt_quietly, workspace_view
+from app.services.advisor import checks as advisor_checks
 from app.services.advisor import dmarc
+from app.services.advisor import engine as advisor
+from app.services.advisor.fixes import LINKS as fix_links
 from app.services.delivery import domains, health, identities
 
 bp = Blueprint("domains", __name__, url_prefix="/domains")
@@ -53,6 +56,9 @@ def _render_show(domain, identity_form: dict | None = None, identity_errors: dic
         signed=identities.signs(domain),
         identity_form=identity_form or {},
         identity_errors=identity_errors or {},
+        advice=[r for r in advisor.recommendations(g.ws_id, None, ("domain", domain.id)) if r.status != "resolved"],
+        names=advisor_checks.CHECK_NAMES,
+        links=fix_links,
     ), (422 if identity_errors else 200)
 
 
