@@ -196,3 +196,36 @@ def test_a_domains_findings_show_on_its_page(client, workspace):
     assert found["domain_authentication"].fix["action"] == "reverify_domain"
     page = client.get(f"/domains/{domain.id}")
     assert 'id="domain-advisor"' in page.text and "SPF failed the last check" in page.text
+
+
+def test_a_listed_ip_a_health_drop_and_a_volume_jump_are_found(workspace, smtp_sink, worker):
+    from datetime import date, datetime, timedelta, timezone
+
+    from app.models import DedicatedIP, HealthScore, SendingDomain
+
+    ip = DedicatedIP(workspace_id=workspace.id, ip_address="192.0.2.25",
+                     blocklists=[{"zone": "zen.spamhaus.org", "listed": True, "answer": "127.0.0.2"},
+                                 {"zone": "b.barracudacentral.org", "listed": False}])  # fmt: skip
+    domain = SendingDomain(workspace_id=workspace.id, domain="shop.example.com", status="verified")
+    db.session.add_all([ip, domain])
+    db.session.flush()
+    today = date.today()
+    db.session.add_all([
+        HealthScore(workspace_id=workspace.id, subject_type="domain", subject_id=domain.id, day=today - timedelta(days=2), score=92, tier="EXCELLENT"),
+        HealthScore(workspace_id=workspace.id, subject_type="domain", subject_id=domain.id, day=today - timedelta(days=1), score=61, tier="FAIR"),
+    ])  # fmt: skip
+    camp, _ = _sent(workspace, smtp_sink, worker, 1200)  # from news@shop.example.com, today
+    rows = CampaignRecipient.__table__
+    old = [r.id for r in _rows(camp.id)][:140]  # ten a day over the two weeks before
+    for k in range(14):
+        day = datetime.now(timezone.utc) - timedelta(days=2 + k)
+        db.session.execute(rows.update().where(rows.c.id.in_(old[k * 10 : k * 10 + 10])).values(sent_at=day))
+    db.session.commit()
+
+    found = _by_check(engine.review_workspace(workspace.id))
+    assert found["ip_listed"].evidence["zones"] == ["zen.spamhaus.org"] and found["ip_listed"].severity == "blocking"
+    drop = found["health_drop"]
+    assert drop.evidence["from"]["tier"] == "EXCELLENT" and drop.evidence["to"]["tier"] == "FAIR"
+    jump = found["volume_jump"]
+    assert jump.evidence["day_volume"] == 1060 and jump.evidence["average"] == 10.0
+    assert [f.check for f in gate.blocking_findings(camp)] == ["ip_listed"]

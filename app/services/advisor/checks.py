@@ -19,6 +19,8 @@ from app.models import (
     Campaign,
     CampaignList,
     CampaignRecipient,
+    DedicatedIP,
+    HealthScore,
     InsightHour,
     ListSubscriber,
     MailingList,
@@ -333,6 +335,82 @@ def never_engaged(workspace_id: int) -> list[Finding]:
     ]
 
 
+# Reputation ---------------------------------------------------------------------------------------
+
+TIER_RANK = {"CRITICAL": 0, "POOR": 1, "FAIR": 2, "GOOD": 3, "EXCELLENT": 4}
+VOLUME_JUMP = 3.0  # a day over 3× the recent daily average looks like a compromised or bought list
+VOLUME_FLOOR = 1000  # days smaller than this are no jump worth a finding
+
+
+def listed_ips(workspace_id: int) -> list[Finding]:
+    """A dedicated IP on a blocklist at its last check: mail from it is refused or filtered."""
+    out = []
+    for ip in db.session.scalars(select(DedicatedIP).where(DedicatedIP.workspace_id == workspace_id)):
+        zones = [b.get("zone") for b in ip.blocklists or [] if b.get("listed")]
+        if zones:
+            out.append(Finding(
+                "ip_listed", "ip", ip.id, "critical",
+                f"{ip.ip_address} is listed on {', '.join(zones)}. Find why (a complaint spike, a trap hit), "
+                "fix it, then ask each list to remove it; pause the IP meanwhile.",
+                {"ip": ip.ip_address, "zones": zones, "checked_at": ip.checked_at.isoformat() if ip.checked_at else None},
+                float(len(zones)),
+                {"action": "recheck_ip", "label": "Check the blocklists again", "ip_id": ip.id},
+                blocking=True,
+            ))  # fmt: skip
+    return out
+
+
+def health_drops(workspace_id: int) -> list[Finding]:
+    """A domain whose health fell a tier or more between its last two scored days."""
+    out = []
+    for d in db.session.scalars(select(SendingDomain).where(SendingDomain.workspace_id == workspace_id)):
+        last = db.session.scalars(
+            select(HealthScore).where(HealthScore.subject_type == "domain", HealthScore.subject_id == d.id)
+            .order_by(HealthScore.day.desc()).limit(2)
+        ).all()  # fmt: skip
+        if len(last) == 2 and TIER_RANK.get(last[0].tier, 0) < TIER_RANK.get(last[1].tier, 0):
+            now, before = last
+            out.append(Finding(
+                "health_drop", "domain", d.id, "critical" if now.tier in ("POOR", "CRITICAL") else "warning",
+                f"{d.domain}'s health fell from {before.tier.lower()} ({before.score}) to {now.tier.lower()} "
+                f"({now.score}) on {now.day:%Y-%m-%d}: see what changed on its page (bounces, complaints, opens).",
+                {"domain": d.domain, "from": {"tier": before.tier, "score": before.score, "day": before.day.isoformat()},
+                 "to": {"tier": now.tier, "score": now.score, "day": now.day.isoformat()}},
+                float(TIER_RANK.get(before.tier, 0) - TIER_RANK.get(now.tier, 0)),
+            ))  # fmt: skip
+    return out
+
+
+def volume_jumps(workspace_id: int) -> list[Finding]:
+    """A domain that is not warming and sent over 3× its average of the 14 days before, yesterday or today."""
+    out = []
+    day = func.date(CampaignRecipient.sent_at)
+    for d in db.session.scalars(select(SendingDomain).where(SendingDomain.workspace_id == workspace_id)):
+        if _has_plan(d.id):
+            continue
+        rows = dict(db.session.execute(
+            select(day, func.count()).join(Campaign, Campaign.id == CampaignRecipient.campaign_id)
+            .where(Campaign.workspace_id == workspace_id, Campaign.from_email.endswith(f"@{d.domain}"),
+                   CampaignRecipient.sent_at >= _now() - timedelta(days=16))
+            .group_by(day)
+        ).all())  # fmt: skip
+        by_day = {str(k)[:10]: n for k, n in rows.items()}
+        today = _now().date()
+        recent = max(by_day.get(str(today), 0), by_day.get(str(today - timedelta(days=1)), 0))
+        before = [by_day.get(str(today - timedelta(days=k)), 0) for k in range(2, 16)]
+        average = sum(before) / len(before)
+        if recent >= VOLUME_FLOOR and average and recent > VOLUME_JUMP * average:
+            out.append(Finding(
+                "volume_jump", "domain", d.id, "warning",
+                f"{d.domain} sent {recent:,} messages in a day, {recent / average:.1f}× its average of {average:,.0f} "
+                "over the two weeks before. Sudden volume is what filters watch for: warm up to it instead.",
+                {"domain": d.domain, "day_volume": recent, "average": round(average, 1), "factor": VOLUME_JUMP},
+                recent / average,
+                {"action": "start_warming", "label": "Start the standard warming schedule", "domain_id": d.id},
+            ))  # fmt: skip
+    return out
+
+
 def dmarc_sources(workspace_id: int) -> list[Finding]:
     """DMARC aggregate reports of the last 30 days showing mail that failed authentication, or senders
     that are not Herald's IPs, using one of the workspace's domains."""
@@ -362,6 +440,9 @@ WORKSPACE_CHECKS: tuple[Callable[[int], list[Finding]], ...] = (
     stale_lists,
     never_engaged,
     dmarc_sources,
+    listed_ips,
+    health_drops,
+    volume_jumps,
 )
 CHECK_NAMES = {
     "hard_bounce_rate": "Hard bounces",
@@ -387,4 +468,7 @@ CHECK_NAMES = {
     "content_spamassassin": "SpamAssassin",
     "content_template_renders": "Template",
     "dmarc_sources": "DMARC reports",
+    "ip_listed": "Blocklisted IP",
+    "health_drop": "Domain health",
+    "volume_jump": "Volume jump",
 }

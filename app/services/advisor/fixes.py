@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import Campaign, CampaignRecipient, MailingList, Recommendation, SendingDomain, Subscriber
 from app.services.audience import contacts, segments
 from app.services.campaigns import drafts
-from app.services.delivery import domains, warming
+from app.services.delivery import domains, ips, warming
 from app.services.errors import InvalidState, NotFound
 
 LINKS = ("open_domains", "open_builder", "open_campaign", "open_dmarc")
@@ -120,6 +120,12 @@ def _reverify(workspace_id: int, rec: Recommendation) -> dict:
     return {"status": domain.status, "failing": [c.get("purpose") for c in domain.checks or [] if not c.get("ok")]}
 
 
+def _recheck_ip(workspace_id: int, rec: Recommendation) -> dict:
+    ip = ips.get_ip(workspace_id, rec.fix.get("ip_id"))
+    checked = ips.check_ip(workspace_id, ip.id)
+    return {"listed": [b.get("zone") for b in checked.blocklists or [] if b.get("listed")]}
+
+
 _FIXES = {
     "suppress_hard_bounced": _hard_bounced,
     "suppress_complainers": _complainers,
@@ -127,4 +133,5 @@ _FIXES = {
     "sunset_segment": _sunset,
     "start_warming": _start_warming,
     "reverify_domain": _reverify,
+    "recheck_ip": _recheck_ip,
 }

@@ -2,7 +2,8 @@
 unless an owner overrides it with a reason — kept on the campaign and in the audit log.
 
 Blocking: a From domain that does not authenticate (no DKIM/DMARC alignment) on a bulk send (at least
-BULK_AUDIENCE people, Gmail's bulk-sender line), and complaints at 0.3% or more over the last 7 days.
+BULK_AUDIENCE people, Gmail's bulk-sender line), complaints at 0.3% or more over the last 7 days, and a
+dedicated IP of the workspace on a blocklist.
 """
 
 from dataclasses import asdict
@@ -34,7 +35,8 @@ def finding_json(f: checks.Finding) -> dict:
 
 
 def blocking_findings(campaign: Campaign) -> list[checks.Finding]:
-    found = [f for f in checks.workspace_rates(campaign.workspace_id) if f.blocking]
+    ws = campaign.workspace_id
+    found = [f for f in checks.workspace_rates(ws) + checks.listed_ips(ws) if f.blocking]
     if audience.campaign_size(campaign.workspace_id, campaign.id) >= BULK_AUDIENCE:
         found += checks.from_domain(campaign)  # what Gmail and Yahoo require of bulk senders
     for f in found:
