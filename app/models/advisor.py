@@ -36,8 +36,10 @@ class Recommendation(db.Model):
     dismissed_measure: Mapped[float | None] = mapped_column(Float)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     applied_by: Mapped[str | None] = mapped_column(String(320))
-    # What the fix did ({"suppressed": 120}) and, later, what followed (the next campaign's rate).
+    # What the fix did ({"suppressed": 120}).
     effect: Mapped[dict | None] = mapped_column(JSONType)
+    # What followed it: the measure before and after, from the next campaign or week ({metric, before, after, …}).
+    outcome: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -67,6 +69,10 @@ class DmarcReport(db.Model):
     filename: Mapped[str | None] = mapped_column(String(255))
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # as received, for a report that failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# One copy of a report per domain, however often a reporter resends it (NULLs — reports that failed — differ).
+Index("uq_dmarc_reports_domain_report", DmarcReport.domain_id, DmarcReport.org_name, DmarcReport.report_id, unique=True)
 
 
 class DmarcRecord(db.Model):

@@ -26,6 +26,9 @@ class SendingDomain(db.Model):
     dmarc_policy: Mapped[str | None] = mapped_column(String(20))
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The domain on domain blocklists (Spamhaus DBL, SURBL, URIBL) at the last look: [{zone, status, listed, answer…}].
+    blocklists: Mapped[list] = mapped_column(JSONType, default=list)
+    blocklists_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     keys: Mapped[list["DkimKey"]] = relationship(
         back_populates="sending_domain", order_by="DkimKey.id", cascade="all, delete-orphan"

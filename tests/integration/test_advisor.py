@@ -4,14 +4,15 @@ send until an owner overrides it with a reason (logged)."""
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 
 from app.extensions import db
-from app.models import AuditEntry, Campaign, CampaignRecipient, Recommendation, Segment, Suppression
-from app.services.advisor import engine, gate
+from app.models import AuditEntry, Campaign, CampaignRecipient, Recommendation, Segment, Subscriber, Suppression
+from app.services.advisor import engine, fixes, gate
+from app.services.audience import suppression
 from app.services.events import provider_events
 from app.services.platform import workspaces
-from tests.factories import create_campaign, create_list, create_subscribers, people
+from tests.factories import create_campaign, create_list, create_subscribers, create_template, people
 from tests.integration.test_engagement import _sent
 from tests.integration.test_insight_rollups import _event
 
@@ -69,6 +70,45 @@ def test_bounces_and_complaints_make_findings_and_the_fix_suppresses_them(worksp
     db.session.commit()
     assert db.session.get(Recommendation, complaint.id).status == "open"
     assert engine.open_count(workspace.id) >= 2
+
+
+def test_suppressing_thousands_of_bounces_takes_a_few_statements_and_twice_changes_nothing(
+    app, workspace, count_queries
+):
+    lst = create_list(workspace.id)
+    create_subscribers(workspace.id, people(3000, email="b{i}@example.net"), lst.id)
+    camp = create_campaign(workspace.id, create_template(workspace.id).id, [lst.id])
+    subscribers = db.session.execute(select(Subscriber.id, Subscriber.email)).all()
+    db.session.execute(insert(CampaignRecipient), [{"campaign_id": camp.id, "subscriber_id": sid, "email": email,
+                                                    "status": "bounced"} for sid, email in subscribers])  # fmt: skip
+    suppression.add_suppression(workspace.id, "b7@example.net", "complained")  # on the list first: keeps its reason
+    rec = Recommendation(workspace_id=workspace.id, check="hard_bounce_rate", subject_type="campaign",
+                         subject_id=camp.id, severity="warning", message="Hard bounces",
+                         fix={"action": "suppress_hard_bounced", "label": "Suppress"})  # fmt: skip
+    db.session.add(rec)
+    db.session.commit()
+
+    ws, rec_id = workspace.id, rec.id
+    with app.app_context():
+        db.session.scalar(select(1))  # the connection checked out (and pinged) before counting
+        with count_queries() as n:
+            effect = engine.apply(ws, rec_id).effect
+            db.session.commit()
+    assert n() < 12, n()
+    assert effect["suppressed"] == 3000 and effect["addresses"] == sorted(effect["addresses"])
+    assert len(effect["addresses"]) == 20
+    entries = {s.email: s for s in db.session.scalars(select(Suppression).filter_by(workspace_id=workspace.id))}
+    assert set(entries) == {email for _, email in subscribers}
+    assert (entries["b7@example.net"].reason, entries["b7@example.net"].source) == ("complained", "dashboard")
+    last = entries["b2999@example.net"]
+    assert (last.reason, last.source, last.detail) == ("bounced", "bounce", "by the advisor (hard_bounce_rate)")
+    assert set(db.session.scalars(select(Subscriber.status))) == {"bounced"}
+
+    again = fixes.apply(workspace.id, db.session.get(Recommendation, rec.id))
+    db.session.commit()
+    assert again["suppressed"] == 3000
+    assert db.session.scalar(select(func.count()).select_from(Suppression)) == 3000
+    assert db.session.scalar(select(Suppression.reason).filter_by(email="b7@example.net")) == "complained"
 
 
 def test_a_healthy_campaign_has_no_bounce_or_complaint_findings(workspace, smtp_sink, worker):
@@ -215,6 +255,7 @@ def test_a_listed_ip_a_health_drop_and_a_volume_jump_are_found(workspace, smtp_s
         HealthScore(workspace_id=workspace.id, subject_type="domain", subject_id=domain.id, day=today - timedelta(days=1), score=61, tier="FAIR"),
     ])  # fmt: skip
     camp, _ = _sent(workspace, smtp_sink, worker, 1200)  # from news@shop.example.com, today
+    ip.provider_id = camp.provider_id  # the campaign's mail leaves from this IP
     rows = CampaignRecipient.__table__
     old = [r.id for r in _rows(camp.id)][:140]  # ten a day over the two weeks before
     for k in range(14):
@@ -229,3 +270,45 @@ def test_a_listed_ip_a_health_drop_and_a_volume_jump_are_found(workspace, smtp_s
     jump = found["volume_jump"]
     assert jump.evidence["day_volume"] == 1060 and jump.evidence["average"] == 10.0
     assert [f.check for f in gate.blocking_findings(camp)] == ["ip_listed"]
+
+
+def test_an_applied_fix_shows_what_followed_on_the_next_campaign(client, workspace, smtp_sink, worker):
+    camp, _ = _sent(workspace, smtp_sink, worker, 120)
+    _bounce_and_complain(workspace, camp, hard=12, complaints=0)
+    bounce = _by_check(engine.review_campaign(workspace.id, camp.id))["hard_bounce_rate"]
+    applied = engine.apply(workspace.id, bounce.id)
+    db.session.commit()
+    assert applied.outcome["state"] == "waiting" and applied.outcome["before"] == 0.1
+    assert engine.review_finished_campaigns() == 1 and applied.outcome["state"] == "waiting"  # no campaign since
+
+    nxt, _ = _sent(workspace, smtp_sink, worker, 120)  # the same people: the 12 bounced are suppressed now
+    engine.review_finished_campaigns()
+    db.session.commit()
+    db.session.expire_all()
+    outcome = db.session.get(Recommendation, bounce.id).outcome
+    assert outcome["state"] == "measured" and outcome["campaign_id"] == nxt.id
+    assert outcome["after"] == 0 and outcome["sent"] == 108
+
+    page = client.get("/advisor/?status=applied")
+    assert 'data-outcome="measured"' in page.text
+    assert "had 0.00% hard bounces (was 10.00% over the campaign)" in page.text
+    api_key = workspaces.create_api_key(workspace.id, "reader", role="owner")[1]
+    db.session.commit()
+    listed = client.get("/api/v1/advisor?status=applied", headers={"Authorization": f"Bearer {api_key}"}).json
+    assert listed["items"][0]["outcome"]["after"] == 0, listed
+
+
+def test_a_domain_fix_is_judged_by_whether_its_check_still_finds_the_problem(workspace):
+    from app.models import SendingDomain
+
+    domain = SendingDomain(workspace_id=workspace.id, domain="news.example.com", status="failed",
+                           checks=[{"purpose": "spf", "ok": False}])  # fmt: skip
+    db.session.add(domain)
+    db.session.commit()
+    rec = _by_check(engine.review_workspace(workspace.id))["domain_authentication"]
+    rec.status, rec.applied_at, rec.outcome = "applied", rec.updated_at, {"state": "waiting", "judged_by": "check"}
+    engine.review_workspace(workspace.id)
+    assert rec.outcome["state"] == "still_found"
+    domain.status, domain.checks = "verified", [{"purpose": "spf", "ok": True}]
+    engine.review_workspace(workspace.id)
+    assert rec.outcome["state"] == "gone" and rec.status == "applied"

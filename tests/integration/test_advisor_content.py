@@ -157,3 +157,53 @@ def test_a_failing_template_is_a_finding(workspace):
     found = checks(workspace, page(HEALTHY_TEXT + "{{ 1 / 0 }}"))
     assert [f["check"] for f in found] == ["template_renders"]
     assert "divides by zero" in found[0]["message"]
+
+
+# A/B variants -----------------------------------------------------------------------------------
+
+
+def ab_draft(workspace, variants, html=None):
+    """A draft of a healthy-but-for-a-shortener message, A/B-tested with `variants`, committed."""
+    body = HEALTHY_TEXT + '<p><a href="https://bit.ly/3xYz">See the collection</a></p>'
+    ab_test = {"test_percent": 20, "metric": "opens", "wait_minutes": 60, "auto_pick": True}
+    return campaign_of(workspace, page(body) if html is None else html, ab_test=ab_test, variants=variants)
+
+
+def test_a_variant_is_checked_for_what_it_changes_and_named(workspace):
+    unlabelled = create_template(workspace.id, subject="Unused", name="Pictures", preview_text="Linen, just in",
+                                 html=page(HEALTHY_TEXT + '<img src="https://cdn.example.com/linen.png">'))  # fmt: skip
+    db.session.commit()
+    camp = ab_draft(workspace, [{}, {"subject": "HUGE SPRING SALE TODAY", "template_id": unlabelled.id},
+                                {"subject": "Spring is here, Ana", "from_name": "Ana at Acme"}])  # fmt: skip
+
+    found = {f["check"]: f for f in content_checks.check_campaign(workspace.id, camp.id, spam=False)}
+    # The campaign's shortener is said once: variant A is the campaign's message, C changes no link.
+    assert set(found) == {"link_shortener", "subject_caps:b", "image_alt_text:b"}
+    caps, alt = found["subject_caps:b"], found["image_alt_text:b"]
+    assert caps["message"].startswith("Variant B: The subject shouts")
+    assert caps["evidence"] == {"variant": "B", "capitalized_words": ["HUGE", "SPRING", "SALE", "TODAY"], "words": 4}
+    assert alt["message"].startswith("Variant B: 1 of 1 images have no alt text")
+    assert alt["evidence"]["sources"] == ["https://cdn.example.com/linen.png"] and alt["evidence"]["variant"] == "B"
+
+
+def test_a_variant_sharing_the_campaigns_problem_adds_nothing(workspace):
+    camp = ab_draft(workspace, [{"subject": "Spring is HERE"}, {"preview_text": "Fresh linen"}])
+    found = content_checks.check_campaign(workspace.id, camp.id, spam=False)
+    assert [f["check"] for f in found] == ["link_shortener"]
+
+
+def test_a_variants_findings_show_in_the_advisor_and_the_api(workspace, api, client, conforms):
+    unlabelled = create_template(workspace.id, subject="Unused", name="Pictures", preview_text="Linen, just in",
+                                 html=page(HEALTHY_TEXT + '<img src="https://cdn.example.com/linen.png">'))  # fmt: skip
+    db.session.commit()
+    camp = ab_draft(workspace, [{}, {"subject": "HUGE SPRING SALE TODAY", "template_id": unlabelled.id}],
+                    html=page(HEALTHY_TEXT))  # fmt: skip
+
+    body = conforms(api.get(f"/campaigns/{camp.id}/advisor"), "RecommendationPage")
+    by = {r["check"]: r for r in body["items"] if r["check"].startswith("content_")}
+    assert set(by) == {"content_subject_caps:b", "content_image_alt_text:b"}
+    assert by["content_subject_caps:b"]["message"].startswith("Variant B: ")
+    assert by["content_image_alt_text:b"]["evidence"]["variant"] == "B"
+    assert by["content_image_alt_text:b"]["fix"]["action"] == "open_builder"
+    text = client.get("/advisor/").get_data(as_text=True)
+    assert "Capitals in the subject (variant B)" in text and "Alt text (variant B)" in text

@@ -120,6 +120,31 @@ def test_dead_port_says_spamd_is_not_running(workspace, api, conforms, use_spamd
     assert info["severity"] == "info" and "not running" in info["message"]
 
 
+def test_each_ab_variant_is_scored_and_spamd_away_is_said_once(workspace, spamd, use_spamd):
+    spammy = create_template(workspace.id, subject="Unused", html=SPAMMY, name="T spammy variant")
+    lst = create_list(workspace.id, "L variants")
+    create_subscribers(workspace.id, people(1, email="v{i}@example.org"), lst.id)
+    clean = create_template(workspace.id, subject="Spring is here", html=CLEAN, name="T clean main")
+    ab_test = {"test_percent": 20, "metric": "opens", "wait_minutes": 60, "auto_pick": True}
+    variants = [{}, {"subject": "FREE MONEY WINNER!!!", "template_id": spammy.id}]
+    camp = create_campaign(workspace.id, clean.id, [lst.id], ab_test=ab_test, variants=variants)
+    db.session.commit()
+
+    use_spamd(spamd)
+    scores = [f for f in content_checks.check_campaign(workspace.id, camp.id) if f["check"].startswith("spamassassin")]
+    alone = spamassassin.check_campaign_spam(workspace.id, campaign(workspace, SPAMMY, "FREE MONEY WINNER!!!").id)
+    if alone.score >= alone.threshold / 2:  # variant B's message is that one: it scores as it does
+        (b,) = scores
+        assert b["check"] == "spamassassin:b" and b["message"].startswith("Variant B: SpamAssassin gives it")
+        assert b["evidence"]["variant"] == "B" and b["evidence"]["score"] == alone.score
+    else:
+        assert scores == []
+
+    use_spamd(f"127.0.0.1:{free_port()}")
+    (away,) = [f for f in content_checks.check_campaign(workspace.id, camp.id) if "spamassassin" in f["check"]]
+    assert away["check"] == "spamassassin" and "not running" in away["message"]
+
+
 def test_another_workspace_campaign_is_404(app, workspace, api, make_workspace):
     other = make_workspace()
     camp = campaign(other, CLEAN, "Theirs")
@@ -156,7 +181,9 @@ def test_the_campaign_page_scores_the_message_and_says_when_spamd_is_away(client
     db.session.commit()
     monkeypatch.setitem(app.config, "SPAMD_ADDRESS", "127.0.0.1:1")  # nothing listens there
     page = client.get(f"/campaigns/{camp.id}")
-    assert 'id="spam-score"' in page.text
+    assert 'id="presend"' in page.text and 'hx-trigger="load"' in page.text  # the panel loads after the page
+    panel = client.get(f"/campaigns/{camp.id}/presend", headers={"HX-Request": "true"})
+    assert 'id="spam-score"' in panel.text
     away = client.get(f"/campaigns/{camp.id}/spam-score", headers={"HX-Request": "true"})
     assert away.status_code == 200 and 'data-spam="unavailable"' in away.text and "spamd" in away.text
 

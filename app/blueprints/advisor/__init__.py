@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from app.blueprints.helpers import attempt, workspace_view
 from app.models.advisor import RECOMMENDATION_STATUSES
-from app.services.advisor import checks, engine, fixes
+from app.services.advisor import engine, fixes
 
 bp = Blueprint("advisor", __name__, url_prefix="/advisor")
 
@@ -26,7 +26,6 @@ def index():
         status=status,
         statuses=RECOMMENDATION_STATUSES,
         items=engine.recommendations(g.ws_id, status),
-        names=checks.CHECK_NAMES,
         links=fixes.LINKS,
     )
 

@@ -24,6 +24,7 @@ def recommendation_json(r) -> dict:
         "dismissed_reason": r.dismissed_reason,
         "applied_at": iso(r.applied_at),
         "effect": r.effect,
+        "outcome": r.outcome,
         "updated_at": iso(r.updated_at),
     }
 

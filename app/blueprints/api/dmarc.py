@@ -7,12 +7,17 @@ from app.blueprints.api.registry import Param, operation
 from app.blueprints.api.serializers import iso, page_slice
 from app.blueprints.helpers import commit
 from app.models.advisor import DmarcReport
-from app.services.advisor import dmarc
+from app.services.advisor import dmarc, dmarc_timeline
 from app.services.errors import ValidationError
 
 TAG = "Domains"
 RAW_TYPES = ("application/gzip", "application/x-gzip", "application/zip", "application/xml", "text/xml")
 DAYS = Param("days", {"type": "integer", "minimum": 1, "maximum": 400, "default": 30}, "Reports ending this recently.")
+TIMELINE_DAYS = Param(
+    "days",
+    {"type": "integer", "minimum": 1, "maximum": dmarc_timeline.MAX_DAYS, "default": dmarc_timeline.DEFAULT_DAYS},
+    "Days to answer for, today (UTC) the last.",
+)
 
 
 def report_json(r: DmarcReport) -> dict:
@@ -98,3 +103,22 @@ def dmarc_sources(domain_id: int, query: dict):
     whether it is one of the workspace's dedicated IPs. Most messages first."""
     dmarc.get_domain(workspace_id(), domain_id)
     return page_slice(dmarc.sources(workspace_id(), domain_id, query["days"]), query)
+
+
+@operation(
+    "GET",
+    "/domains/{domain_id}/dmarc-timeline",
+    "A domain's DMARC results per day",
+    tag=TAG,
+    response="DmarcTimeline",
+    query=(TIMELINE_DAYS,),
+)
+def domain_dmarc_timeline(domain_id: int, query: dict):
+    """Per UTC day over the last `days` (90), from the reports whose period begins that day: messages,
+    those that passed DMARC, those that failed from the workspace's dedicated IPs and from anyone else
+    (not split, null, when it has none), and those the receivers quarantined or rejected, with the pass
+    rate. Every day is listed, a day without reports with zeros."""
+    result = dmarc_timeline.timeline(workspace_id(), domain_id, query["days"])
+    for p in result["points"]:
+        p["day"] = p["day"].isoformat()
+    return {**result, "from": result["from"].isoformat(), "to": result["to"].isoformat()}

@@ -3,11 +3,12 @@
 from flask import Response
 
 from app.blueprints.api.auth import workspace_id
+from app.blueprints.api.ips import blocklist_json
 from app.blueprints.api.registry import operation
 from app.blueprints.api.serializers import iso, page_slice
 from app.blueprints.helpers import commit
 from app.models import DkimKey, HealthScore, SendingDomain
-from app.services.delivery import domains, health
+from app.services.delivery import domain_blocklists, domains, health
 
 TAG = "Domains"
 
@@ -47,6 +48,12 @@ def domain_json(d: SendingDomain, score: HealthScore | None | object = _LOOK_UP)
         "dkim_selectors": [key_json(k) for k in d.keys],
         "dmarc_policy": d.dmarc_policy,
         "health": health_json(score),
+        "blocklists": [
+            blocklist_json(e, domain_blocklists.BY_ZONE)
+            for e in d.blocklists or []
+            if e.get("zone") in domain_blocklists.BY_ZONE
+        ],
+        "blocklists_checked_at": iso(d.blocklists_checked_at),
         "verified_at": iso(d.verified_at),
         "checked_at": iso(d.checked_at),
         "created_at": iso(d.created_at),

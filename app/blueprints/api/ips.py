@@ -14,8 +14,9 @@ from app.services.delivery import ips
 TAG = "IPs"
 
 
-def blocklist_json(entry: dict) -> dict:
-    bl = ips.BY_ZONE[entry["zone"]]
+def blocklist_json(entry: dict, by_zone: dict = ips.BY_ZONE) -> dict:
+    """A list's answer (an IP's lists, or a domain's: `by_zone` of domain_blocklists)."""
+    bl = by_zone[entry["zone"]]
     return {
         "zone": bl.zone,
         "name": bl.name,

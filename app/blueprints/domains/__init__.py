@@ -4,12 +4,12 @@ the identities (From addresses) that send from it."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints import warming_views
+from app.blueprints.figures import dmarc_messages_figure, dmarc_rate_figure
 from app.blueprints.helpers import attempt, attempt_quietly, workspace_view
-from app.services.advisor import checks as advisor_checks
-from app.services.advisor import dmarc
+from app.services.advisor import dmarc, dmarc_timeline
 from app.services.advisor import engine as advisor
 from app.services.advisor.fixes import LINKS as fix_links
-from app.services.delivery import domains, health, identities
+from app.services.delivery import domain_blocklists, domains, health, identities
 
 bp = Blueprint("domains", __name__, url_prefix="/domains")
 
@@ -52,12 +52,12 @@ def _render_show(domain, identity_form: dict | None = None, identity_errors: dic
         return_path=domains.return_path_domain(domain),
         health=report,
         health_figure=_health_figure(report.history),
+        blocklist_rows=domain_blocklists.blocklist_rows(domain),
         identities=identities.list_identities(g.ws_id, domain.id),
         signed=identities.signs(domain),
         identity_form=identity_form or {},
         identity_errors=identity_errors or {},
         advice=[r for r in advisor.recommendations(g.ws_id, None, ("domain", domain.id)) if r.status != "resolved"],
-        names=advisor_checks.CHECK_NAMES,
         links=fix_links,
     ), (422 if identity_errors else 200)
 
@@ -187,10 +187,20 @@ def dmarc_upload(domain_id: int):
     return redirect(url_for("domains.dmarc_page", domain_id=domain.id))
 
 
+DMARC_RANGES = (30, 90, 365)  # the page's range links; any days from 1 to 400 reads too
+
+
 def _render_dmarc(domain, error: str | None = None):
-    days = min(max(request.args.get("days", type=int) or 30, 1), 400)
+    days = min(max(request.args.get("days", type=int) or 30, 1), dmarc_timeline.MAX_DAYS)
     summary = dmarc.summary(g.ws_id, domain.id, days)
-    return render_template("domains/dmarc.html", domain=domain, summary=summary, error=error), (422 if error else 200)
+    timeline = dmarc_timeline.timeline(g.ws_id, domain.id, days)
+    charts = (
+        {"messages": dmarc_messages_figure(timeline), "rate": dmarc_rate_figure(timeline)}
+        if timeline["totals"]["messages"]
+        else None
+    )
+    page = {"summary": summary, "timeline": timeline, "charts": charts, "ranges": DMARC_RANGES}
+    return render_template("domains/dmarc.html", domain=domain, error=error, **page), (422 if error else 200)
 
 
 # ---- warming (the page is shared with dedicated IPs: app/blueprints/warming_views.py) ----------

@@ -29,6 +29,7 @@ from app.models import (
     WarmingPlan,
 )
 from app.services.advisor import dmarc
+from app.services.delivery import domain_blocklists
 from app.services.events import rollups
 
 HARD_BOUNCE_RATE = 0.05
@@ -59,7 +60,8 @@ def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.2%} · {part:,} of {whole:,}" if whole else "no messages"
 
 
-def _totals(where) -> dict:
+def totals(where) -> dict:
+    """Sent, delivered, hard bounces, complaints and people's unique opens from the hourly rollups."""
     ih = InsightHour
     row = db.session.execute(
         select(
@@ -102,6 +104,11 @@ def _complaints(subject_type: str, subject_id: int, t: dict, scope: str) -> list
     if not sent or complaints / sent <= COMPLAINT_WARNING:
         return []
     critical = complaints / sent >= COMPLAINT_CRITICAL
+    held = (
+        " Until it falls, the pre-send gate holds new marketing sends (an owner may send one anyway, with a reason)."
+        if critical and subject_type == "workspace"
+        else ""
+    )
     return [
         Finding(
             "complaint_rate",
@@ -109,7 +116,7 @@ def _complaints(subject_type: str, subject_id: int, t: dict, scope: str) -> list
             subject_id,
             "critical" if critical else "warning",
             f"Spam complaints reached {_pct(complaints, sent)} {scope}. Gmail and Yahoo want under 0.1% and "
-            "refuse bulk mail at 0.3%.",
+            f"refuse bulk mail at 0.3%.{held}",
             {
                 "complaints": complaints,
                 "sent": sent,
@@ -172,7 +179,7 @@ def _now() -> datetime:
 
 
 def campaign_rates(campaign: Campaign) -> list[Finding]:
-    t = _totals([InsightHour.campaign_id == campaign.id])
+    t = totals([InsightHour.campaign_id == campaign.id])
     scope = "in this campaign"
     return (
         _bounces("campaign", campaign.id, t, scope)
@@ -182,7 +189,7 @@ def campaign_rates(campaign: Campaign) -> list[Finding]:
 
 
 def workspace_rates(workspace_id: int) -> list[Finding]:
-    t = _totals([InsightHour.workspace_id == workspace_id, InsightHour.hour >= _now() - timedelta(days=7)])
+    t = totals([InsightHour.workspace_id == workspace_id, InsightHour.hour >= _now() - timedelta(days=7)])
     scope = "over the last 7 days"
     return _bounces("workspace", 0, t, scope) + _complaints("workspace", 0, t, scope)
 
@@ -344,20 +351,52 @@ VOLUME_FLOOR = 1000  # days smaller than this are no jump worth a finding
 
 def listed_ips(workspace_id: int) -> list[Finding]:
     """A dedicated IP on a blocklist at its last check: mail from it is refused or filtered."""
+    ips = db.session.scalars(select(DedicatedIP).where(DedicatedIP.workspace_id == workspace_id))
+    return [f for ip in ips for f in ip_listing(ip)]
+
+
+def ip_listing(ip: DedicatedIP) -> list[Finding]:
+    zones = [b.get("zone") for b in ip.blocklists or [] if b.get("listed")]
+    if not zones:
+        return []
+    return [Finding(
+        "ip_listed", "ip", ip.id, "critical",
+        f"{ip.ip_address} is listed on {', '.join(zones)}. Find why (a complaint spike, a trap hit), "
+        "fix it, then ask each list to remove it; pause the IP meanwhile.",
+        {"ip": ip.ip_address, "zones": zones, "checked_at": ip.checked_at.isoformat() if ip.checked_at else None},
+        float(len(zones)),
+        {"action": "recheck_ip", "label": "Check the blocklists again", "ip_id": ip.id},
+        blocking=True,
+    )]  # fmt: skip
+
+
+def listed_domains(workspace_id: int) -> list[Finding]:
+    """A sending domain on a domain blocklist (Spamhaus DBL, SURBL, URIBL) at its last check."""
     out = []
-    for ip in db.session.scalars(select(DedicatedIP).where(DedicatedIP.workspace_id == workspace_id)):
-        zones = [b.get("zone") for b in ip.blocklists or [] if b.get("listed")]
-        if zones:
-            out.append(Finding(
-                "ip_listed", "ip", ip.id, "critical",
-                f"{ip.ip_address} is listed on {', '.join(zones)}. Find why (a complaint spike, a trap hit), "
-                "fix it, then ask each list to remove it; pause the IP meanwhile.",
-                {"ip": ip.ip_address, "zones": zones, "checked_at": ip.checked_at.isoformat() if ip.checked_at else None},
-                float(len(zones)),
-                {"action": "recheck_ip", "label": "Check the blocklists again", "ip_id": ip.id},
-                blocking=True,
-            ))  # fmt: skip
+    for d in db.session.scalars(select(SendingDomain).where(SendingDomain.workspace_id == workspace_id)):
+        out += domain_listing(d)
     return out
+
+
+def domain_listing(d: SendingDomain) -> list[Finding]:
+    listed = domain_blocklists.listings(d)
+    if not listed:
+        return []
+    blocking = any(domain_blocklists.is_blocking(e) for e in listed)
+    zones = [e["zone"] for e in listed]
+    meanings = " ".join(dict.fromkeys(e.get("meaning") or "" for e in listed)).strip()
+    return [Finding(
+        "domain_listed", "domain", d.id, "critical" if blocking else "warning",
+        f"{d.domain} is listed on {', '.join(zones)}. {meanings} Filters check every domain in a message, so its "
+        "mail goes to spam from any IP: find the cause (a compromised page, a complaint spike), fix it, then ask "
+        "each list to remove it.",
+        {"domain": d.domain, "listings": [{k: e.get(k) for k in ("zone", "answer", "meaning", "reason", "listed_since")}
+                                          for e in listed],
+         "checked_at": d.blocklists_checked_at.isoformat() if d.blocklists_checked_at else None},
+        float(len(listed)),
+        {"action": "recheck_domain_lists", "label": "Check the domain blocklists again", "domain_id": d.id},
+        blocking=blocking,
+    )]  # fmt: skip
 
 
 def health_drops(workspace_id: int) -> list[Finding]:
@@ -441,6 +480,7 @@ WORKSPACE_CHECKS: tuple[Callable[[int], list[Finding]], ...] = (
     never_engaged,
     dmarc_sources,
     listed_ips,
+    listed_domains,
     health_drops,
     volume_jumps,
 )
@@ -469,6 +509,15 @@ CHECK_NAMES = {
     "content_template_renders": "Template",
     "dmarc_sources": "DMARC reports",
     "ip_listed": "Blocklisted IP",
+    "domain_listed": "Blocklisted domain",
     "health_drop": "Domain health",
     "volume_jump": "Volume jump",
 }
+
+
+def check_name(check: str) -> str:
+    """A recommendation's check as the pages name it; an A/B variant's content check
+    (`content_subject_caps:b`, content_checks.py) names its variant."""
+    check, _, variant = check.partition(":")
+    name = CHECK_NAMES.get(check, check)
+    return f"{name} (variant {variant.upper()})" if variant else name

@@ -1,7 +1,9 @@
 """The content checks a campaign's message gets before every send, read from the message as it
 would go out (outgoing.py): size against Gmail's clipping, images and their alt text, the text
 part, the preheader, link shorteners and link text naming another domain, the subject; and
-SpamAssassin's score (spamassassin.py) as one more finding.
+SpamAssassin's score (spamassassin.py) as one more finding. An A/B test's variants get the same
+checks, each finding named for its variant (`subject_caps:b`, "Variant B: …"), except those of the
+parts a variant sends as the campaign does: the campaign's finding already says it.
 
 Each finding is a dict {check, severity: info|warning|critical, message (plain words),
 evidence (what was found, numbers with their denominators), fix: {action: "open_builder",
@@ -9,15 +11,16 @@ label, block?} | None}. A healthy message gives no findings.
 
 check_message(msg: Outgoing, design=None) -> list[dict]        every content check (pure)
 spam_finding(result: SpamResult) -> dict | None                 the SpamAssassin score as a finding
-check_campaign(workspace_id, campaign_id, spam=True) -> list    the campaign rendered, then all of the above
+check_campaign(workspace_id, campaign_id, spam=True) -> list    the campaign (and each variant) rendered, then
+                                                                all of the above
 """
 
 import re
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from app.services.advisor import spamassassin
-from app.services.advisor.outgoing import Outgoing, outgoing_message
+from app.services.advisor import outgoing, spamassassin
+from app.services.advisor.outgoing import Outgoing
 from app.services.content.html_text import html_to_text
 from app.services.designs.compiler import GMAIL_CLIP_BYTES
 from app.services.errors import ValidationError
@@ -411,13 +414,42 @@ def spam_finding(result: spamassassin.SpamResult) -> dict | None:
 
 def check_campaign(workspace_id: int, campaign_id: int, spam: bool = True) -> list[dict]:
     """The campaign's message as it would go out, for its first recipient, through every content
-    check, and (`spam`) SpamAssassin. NotFound for another workspace's campaign; a template that
-    fails to render is one critical finding, not an exception."""
+    check, and (`spam`) SpamAssassin; then each A/B variant's that differs from it. NotFound for
+    another workspace's campaign; a template that fails to render is one critical finding, not an
+    exception."""
+    from app.services.campaigns.ab_tests import list_variants
+    from app.services.campaigns.drafts import get_campaign
+
+    campaign = get_campaign(workspace_id, campaign_id)
+    person = outgoing.sample_person(campaign)
+    content = outgoing.campaign_content(campaign)
+    findings = _check_content(campaign, content, campaign.template_id, person, spam)
+    for variant in list_variants(campaign.id) if campaign.ab_test else []:
+        own = outgoing.variant_content(campaign, variant, content)
+        shared = outgoing.shared_parts(campaign, content, own)
+        if shared == set(outgoing.PARTS):
+            continue  # the campaign's message itself: its findings are said already
+        found = _check_content(campaign, own, variant.template_id or campaign.template_id, person, spam)
+        findings += [_of_variant(f, variant.label) for f in found if _own(f, shared, findings)]
+    return findings
+
+
+# What part of the message each check reads; the others (SpamAssassin, rendering) read all of it.
+_CHECKS_OF_PART = {
+    "subject": ("subject", "subject_length", "subject_caps", "subject_punctuation"),
+    "preheader": ("preheader",),
+    "body": ("html_size", "image_only", "image_ratio", "image_alt_text", "text_part", "link_shortener",
+             "link_text_mismatch"),
+}  # fmt: skip
+_PART_OF = {check: part for part, checks in _CHECKS_OF_PART.items() for check in checks}
+
+
+def _check_content(campaign, content: dict, template_id: int, person: dict, spam: bool) -> list[dict]:
     try:
-        msg = outgoing_message(workspace_id, campaign_id)
+        msg = outgoing.build_outgoing(campaign, content, person)
     except ValidationError as exc:
         return [finding("template_renders", "critical", exc.message, {}, builder_fix("Fix the template"))]
-    findings = check_message(msg, _design_of(workspace_id, campaign_id))
+    findings = check_message(msg, _design_of(campaign.workspace_id, content, template_id))
     if spam:
         found = spam_finding(spamassassin.score(msg.raw))
         if found:
@@ -425,11 +457,24 @@ def check_campaign(workspace_id: int, campaign_id: int, spam: bool = True) -> li
     return findings
 
 
-def _design_of(workspace_id: int, campaign_id: int) -> dict | None:
-    from app.services.campaigns.drafts import get_campaign
+def _own(f: dict, shared: set[str], campaigns: list[dict]) -> bool:
+    """A variant's finding worth its own line: about a part it changed, or (a check of the whole
+    message) not the very finding the campaign has, as spamd being down is."""
+    part = _PART_OF.get(f["check"])
+    if part is not None:
+        return part not in shared
+    return not any((c["check"], c["message"], c["evidence"]) == (f["check"], f["message"], f["evidence"])
+                   for c in campaigns)  # fmt: skip
+
+
+def _of_variant(f: dict, label: str) -> dict:
+    return {**f, "check": f"{f['check']}:{label.lower()}", "message": f"Variant {label}: {f['message']}",
+            "evidence": {"variant": label, **f["evidence"]}}  # fmt: skip
+
+
+def _design_of(workspace_id: int, content: dict, template_id: int) -> dict | None:
     from app.services.content.templates import get_template
 
-    campaign = get_campaign(workspace_id, campaign_id)
-    if campaign.snapshot and campaign.snapshot.get("template_id") not in (None, campaign.template_id):
+    if content.get("template_id") not in (None, template_id):
         return None  # sending an older copy: its blocks may not be the template's now
-    return getattr(get_template(workspace_id, campaign.template_id), "design", None)
+    return getattr(get_template(workspace_id, template_id), "design", None)

@@ -22,6 +22,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import SendingDomain
@@ -267,15 +268,7 @@ def _about(parsed: ParsedReport, domain: str) -> bool:
 
 
 def _store(workspace_id: int, domain_id: int, parsed: ParsedReport, source: str, filename: str | None) -> Stored:
-    existing = db.session.scalar(
-        select(DmarcReport).where(
-            DmarcReport.workspace_id == workspace_id,
-            DmarcReport.domain_id == domain_id,
-            DmarcReport.org_name == parsed.org_name,
-            DmarcReport.report_id == parsed.report_id,
-            DmarcReport.status == "parsed",
-        )
-    )
+    existing = _stored_before(workspace_id, domain_id, parsed)
     if existing is not None:  # a reporter resending, or a person uploading the mailed copy too
         return Stored(existing, False)
     report = DmarcReport(
@@ -292,14 +285,36 @@ def _store(workspace_id: int, domain_id: int, parsed: ParsedReport, source: str,
         source=source,
         filename=_filename(filename),
     )
-    db.session.add(report)
-    db.session.flush()
-    ours = _dedicated_ips(workspace_id)
-    db.session.add_all(
-        DmarcRecord(report_id=report.id, known_source=r["source_ip"] in ours, **_columns(r)) for r in parsed.records
-    )
-    db.session.flush()
+    ours = dedicated_ips(workspace_id)
+    try:
+        # The mailed copy and an upload (or two resends) at once: both pass the look above, the unique
+        # index (uq_dmarc_reports_domain_report) stops the second, which answers with the first's row.
+        with db.session.begin_nested():
+            db.session.add(report)
+            db.session.flush()
+            db.session.add_all(
+                DmarcRecord(report_id=report.id, known_source=r["source_ip"] in ours, **_columns(r))
+                for r in parsed.records
+            )
+            db.session.flush()
+    except IntegrityError:
+        existing = _stored_before(workspace_id, domain_id, parsed)
+        if existing is None:
+            raise
+        return Stored(existing, False)
     return Stored(report, True)
+
+
+def _stored_before(workspace_id: int, domain_id: int, parsed: ParsedReport) -> DmarcReport | None:
+    return db.session.scalar(
+        select(DmarcReport).where(
+            DmarcReport.workspace_id == workspace_id,
+            DmarcReport.domain_id == domain_id,
+            DmarcReport.org_name == parsed.org_name,
+            DmarcReport.report_id == parsed.report_id,
+            DmarcReport.status == "parsed",
+        )
+    )
 
 
 def _columns(r: dict) -> dict:
@@ -326,7 +341,8 @@ def _filename(name: str | None) -> str | None:
     return (name or "").replace("\x00", "").strip()[:255] or None
 
 
-def _dedicated_ips(workspace_id: int) -> set[str]:
+def dedicated_ips(workspace_id: int) -> set[str]:
+    """The workspace's dedicated IPs, spelled as source_ip is stored (IPv6 has many spellings)."""
     rows = db.session.scalars(select(DedicatedIP.ip_address).where(DedicatedIP.workspace_id == workspace_id))
     out = set()
     for ip in rows:
@@ -391,7 +407,7 @@ def sources(workspace_id: int, domain_id: int, days: int = 30, now: datetime | N
             DmarcReport.org_name,
         )
     ).all()
-    ours = _dedicated_ips(workspace_id)
+    ours = dedicated_ips(workspace_id)
     by_ip: dict[str, dict] = {}
     for ip, disposition, dkim, spf, aligned, org, n in rows:
         n = int(n or 0)

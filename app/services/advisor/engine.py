@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, Recommendation, Workspace
-from app.services.advisor import checks, content_checks, fixes
+from app.services.advisor import checks, content_checks, fixes, outcomes
 from app.services.advisor.checks import Finding
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.platform import audit
@@ -45,7 +45,9 @@ def _content(campaign_id: int, c: dict) -> Finding:
 
 def review_workspace(workspace_id: int) -> list[Recommendation]:
     findings = [f for check in checks.WORKSPACE_CHECKS for f in check(workspace_id)]
-    return record(workspace_id, findings, scope=None)
+    kept = record(workspace_id, findings, scope=None)
+    outcomes.follow_up(workspace_id)
+    return kept
 
 
 def review_finished_campaigns(window: timedelta = timedelta(minutes=15)) -> int:
@@ -58,6 +60,8 @@ def review_finished_campaigns(window: timedelta = timedelta(minutes=15)) -> int:
     ).all()
     for workspace_id, campaign_id in rows:
         review_campaign(workspace_id, campaign_id)
+    for workspace_id in {ws for ws, _ in rows}:
+        outcomes.follow_up(workspace_id)
     return len(rows)
 
 
@@ -79,6 +83,8 @@ def record(workspace_id: int, findings: list[Finding], scope: tuple[str, int] | 
     for rec in existing.values():
         if rec.status in ("open", "dismissed"):
             rec.status, rec.resolved_at = "resolved", _now()
+        elif rec.status == "applied":
+            outcomes.settle(rec, still_found=False)
     db.session.flush()
     return kept
 
@@ -101,6 +107,8 @@ def _keep(workspace_id: int, rec: Recommendation | None, f: Finding) -> Recommen
         rec.status, rec.resolved_at = "open", None
     elif rec.status == "dismissed" and f.measure > (rec.dismissed_measure or 0):
         rec.status = "open"  # worse than when it was dismissed
+    elif rec.status == "applied":
+        outcomes.settle(rec, still_found=True)
     rec.severity = "blocking" if f.blocking and f.severity == "critical" else f.severity
     rec.message, rec.evidence, rec.fix, rec.measure = f.message, f.evidence, f.fix, f.measure
     rec.updated_at = _now()
@@ -145,9 +153,11 @@ def apply(workspace_id: int, recommendation_id: int) -> Recommendation:
         raise InvalidState("This recommendation has no fix Herald can apply: follow its steps.")
     if rec.status == "applied":
         raise InvalidState("This fix was applied already.")
+    before = outcomes.baseline(rec)
     effect = fixes.apply(workspace_id, rec)
     actor = audit.current_actor()
     rec.status, rec.applied_at, rec.applied_by, rec.effect = "applied", _now(), actor.label, effect
+    rec.outcome = before
     audit.record(workspace_id, "recommendation.apply", "recommendation", rec.id,
                  {"check": rec.check, "fix": rec.fix.get("action"), "effect": effect})  # fmt: skip
     db.session.flush()

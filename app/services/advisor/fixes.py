@@ -7,13 +7,13 @@ the page (LINKS), not fixes: pressing them changes nothing.
 
 from datetime import date, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, MailingList, Recommendation, SendingDomain, Subscriber
-from app.services.audience import contacts, segments
+from app.services.audience import segments, suppression
 from app.services.campaigns import drafts
-from app.services.delivery import domains, ips, warming
+from app.services.delivery import domain_blocklists, domains, ips, warming
 from app.services.errors import InvalidState, NotFound
 
 LINKS = ("open_domains", "open_builder", "open_campaign", "open_dmarc")
@@ -29,7 +29,10 @@ def apply(workspace_id: int, rec: Recommendation) -> dict:
 
 def _suppress_recipients(workspace_id: int, rec: Recommendation, status: str, reason: str, source: str) -> dict:
     """Suppress every address whose recipient row says `status`: in the campaign, or the workspace's
-    last 7 days. Idempotent: an address already suppressed keeps its first reason."""
+    last 7 days. Idempotent: an address already suppressed keeps its first reason.
+
+    Set-based: 50,000 addresses cost the same four statements as five, and never come to Python
+    except the few the effect lists."""
     cr = CampaignRecipient
     stmt = (
         select(cr.email)
@@ -41,16 +44,18 @@ def _suppress_recipients(workspace_id: int, rec: Recommendation, status: str, re
     else:
         since = date.today() - timedelta(days=7)
         stmt = stmt.where(cr.created_at >= since)
-    emails = sorted(set(db.session.scalars(stmt)))
-    for email in emails:
-        contacts.suppress_address(workspace_id, email, reason, f"by the advisor ({rec.check})", source=source)
-    if emails:
+    emails = stmt.distinct()
+    count = db.session.scalar(select(func.count()).select_from(emails.subquery()))
+    if count:
+        suppression.suppress_addresses(workspace_id, emails, reason, f"by the advisor ({rec.check})", source)
         db.session.execute(
             update(Subscriber)
             .where(Subscriber.workspace_id == workspace_id, Subscriber.email.in_(emails), Subscriber.status == "active")
             .values(status=status)
+            .execution_options(synchronize_session=False)  # not thousands of ids back for the identity map
         )
-    return {"suppressed": len(emails), "addresses": emails[:SHOWN]}
+    shown = sorted(db.session.scalars(emails.order_by(cr.email).limit(SHOWN))) if count else []
+    return {"suppressed": count, "addresses": shown}
 
 
 def _hard_bounced(workspace_id: int, rec: Recommendation) -> dict:
@@ -126,6 +131,11 @@ def _recheck_ip(workspace_id: int, rec: Recommendation) -> dict:
     return {"listed": [b.get("zone") for b in checked.blocklists or [] if b.get("listed")]}
 
 
+def _recheck_domain_lists(workspace_id: int, rec: Recommendation) -> dict:
+    domain = domain_blocklists.check(_domain(workspace_id, rec))
+    return {"listed": [e.get("zone") for e in domain_blocklists.listings(domain)]}
+
+
 _FIXES = {
     "suppress_hard_bounced": _hard_bounced,
     "suppress_complainers": _complainers,
@@ -134,4 +144,5 @@ _FIXES = {
     "start_warming": _start_warming,
     "reverify_domain": _reverify,
     "recheck_ip": _recheck_ip,
+    "recheck_domain_lists": _recheck_domain_lists,
 }

@@ -2,17 +2,21 @@
 unless an owner overrides it with a reason — kept on the campaign and in the audit log.
 
 Blocking: a From domain that does not authenticate (no DKIM/DMARC alignment) on a bulk send (at least
-BULK_AUDIENCE people, Gmail's bulk-sender line), complaints at 0.3% or more over the last 7 days, and a
-dedicated IP of the workspace on a blocklist.
+BULK_AUDIENCE people, Gmail's bulk-sender line), complaints at 0.3% or more over the last 7 days, the
+From domain on a domain blocklist (Spamhaus DBL, SURBL, URIBL black or red), and a dedicated IP the
+campaign's mail can leave from on an IP blocklist.
 """
 
 from dataclasses import asdict
 from datetime import datetime, timezone
 
+from sqlalchemy import or_, select
+
 from app.extensions import db
-from app.models import Campaign
+from app.models import Campaign, DedicatedIP, SendingDomain
 from app.services.advisor import checks
 from app.services.campaigns import audience, drafts, lifecycle
+from app.services.delivery import pools
 from app.services.errors import DomainError, ValidationError
 from app.services.platform import audit
 
@@ -36,12 +40,38 @@ def finding_json(f: checks.Finding) -> dict:
 
 def blocking_findings(campaign: Campaign) -> list[checks.Finding]:
     ws = campaign.workspace_id
-    found = [f for f in checks.workspace_rates(ws) + checks.listed_ips(ws) if f.blocking]
+    found = checks.workspace_rates(ws)
+    found += [f for ip in campaign_ips(campaign) for f in checks.ip_listing(ip)]
+    domain = from_domain(campaign)
+    if domain is not None:
+        found += checks.domain_listing(domain)
+    found = [f for f in found if f.blocking]
     if audience.campaign_size(campaign.workspace_id, campaign.id) >= BULK_AUDIENCE:
         found += checks.from_domain(campaign)  # what Gmail and Yahoo require of bulk senders
     for f in found:
         f.severity = "blocking"
     return found
+
+
+def from_domain(campaign: Campaign) -> SendingDomain | None:
+    name = (campaign.from_email or "").rsplit("@", 1)[-1].lower()
+    return db.session.scalar(
+        select(SendingDomain).where(SendingDomain.workspace_id == campaign.workspace_id, SendingDomain.domain == name)
+    )
+
+
+def campaign_ips(campaign: Campaign) -> list[DedicatedIP]:
+    """The dedicated IPs the campaign's mail can leave from: its pool's IPs and its providers' IPs, or
+    its provider's; every IP of the workspace when its route names none (the careful answer)."""
+    ws = campaign.workspace_id
+    stmt = select(DedicatedIP).where(DedicatedIP.workspace_id == ws)
+    pool = pools.pool_for(ws, campaign.pool_id, "marketing")
+    members = pools.members(pool) if pool is not None else {"ip": [], "provider": []}
+    if members["ip"] or members["provider"]:
+        stmt = stmt.where(or_(DedicatedIP.id.in_(members["ip"]), DedicatedIP.provider_id.in_(members["provider"])))
+    elif campaign.provider_id:
+        stmt = stmt.where(DedicatedIP.provider_id == campaign.provider_id)
+    return list(db.session.scalars(stmt.order_by(DedicatedIP.id)))
 
 
 def enforce(campaign: Campaign, override_reason: str | None = None, is_owner: bool = False) -> None:

@@ -7,7 +7,16 @@ CompiledMessage with its tracked links, open pixel and preheader, the recipient'
 campaign would really send to (send_checks.sample_recipients), or the sample person when its
 audience is empty. Not DKIM-signed: the checks read content, and signing needs nothing of it.
 
+An A/B test's variants are built the same way from their own content (variant_content): their frozen
+snapshot once started, else their subject, from name, preview text and template over the campaign's.
+shared_parts says which parts of the message a variant sends as the campaign does, so a check of a part
+it shares is not repeated for it.
+
 outgoing_message(workspace_id, campaign_id) -> Outgoing
+sample_person(campaign) -> dict                                      whom the messages are built for
+variant_content(campaign, variant, content) -> dict                  what a variant sends
+shared_parts(campaign, content, variant_content) -> set[str]         PARTS a variant has in common
+build_outgoing(campaign, content, person) -> Outgoing
 """
 
 import secrets
@@ -15,7 +24,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from app.models import Campaign
+from app.models import Campaign, CampaignVariant
 from app.services.campaigns.drafts import get_campaign
 from app.services.campaigns.messages import with_honeypot
 from app.services.campaigns.recipients import honeypot_url
@@ -36,6 +45,13 @@ from app.services.errors import ValidationError
 from app.services.tokens import TokenMaker
 
 SAMPLE_RECIPIENT_ID = 0  # the tokens of a message built for checking point at no real recipient
+# The parts of a message a variant may change, by the content keys that make each.
+PARTS = {
+    "subject": ("subject",),
+    "from": ("from_name",),
+    "preheader": ("preview_text",),
+    "body": ("body_html", "body_text"),
+}
 
 
 @dataclass
@@ -68,12 +84,43 @@ def outgoing_message(workspace_id: int, campaign_id: int) -> Outgoing:
     """The campaign's message for its first real recipient (or the sample person); NotFound for
     another workspace's campaign, ValidationError with a sentence when its template fails."""
     campaign = get_campaign(workspace_id, campaign_id)
+    return build_outgoing(campaign, campaign_content(campaign), sample_person(campaign))
+
+
+def sample_person(campaign: Campaign) -> dict:
+    """The first person the campaign would really send to, or the sample person when there is none."""
     people = sample_recipients(campaign, 1)
-    person = people[0] if people else dict(SAMPLE_SUBSCRIBER)
-    return build_outgoing(campaign, campaign_content(campaign), person)
+    return people[0] if people else dict(SAMPLE_SUBSCRIBER)
+
+
+def variant_content(campaign: Campaign, variant: CampaignVariant, content: dict) -> dict:
+    """What an A/B variant sends (`content`: the campaign's): its snapshot once frozen, else its own
+    fields over the campaign's, its template's subject, preview text and body when it has one
+    (as ab_tests.on_start will freeze it), and its from name."""
+    if variant.snapshot:
+        return variant.snapshot
+    own = dict(content)
+    if variant.template_id and variant.template_id != campaign.template_id:
+        tpl = get_template(campaign.workspace_id, variant.template_id)
+        own.update(subject=tpl.subject, body_html=tpl.body_html, body_text=tpl.body_text,
+                   preview_text=tpl.preview_text, template_id=tpl.id)  # fmt: skip
+    own["subject"] = variant.subject or own.get("subject")
+    own["preview_text"] = variant.preview_text or own.get("preview_text")
+    own["from_name"] = variant.from_name or campaign.from_name
+    return own
+
+
+def shared_parts(campaign: Campaign, content: dict, other: dict) -> set[str]:
+    """The PARTS two contents send alike (the campaign's from name where one carries none)."""
+
+    def value(c: dict, key: str):
+        return (c.get(key) or campaign.from_name) if key == "from_name" else (c.get(key) or None)
+
+    return {part for part, keys in PARTS.items() if all(value(content, k) == value(other, k) for k in keys)}
 
 
 def build_outgoing(campaign: Campaign, content: dict, person: dict) -> Outgoing:
+    """The message of `content` (the campaign's, or a variant's with its own from name) for `person`."""
     cfg = current_app.config
     base = cfg["BASE_URL"]
     t = TokenMaker(cfg["SECRET_KEY"]).make
@@ -103,7 +150,8 @@ def build_outgoing(campaign: Campaign, content: dict, person: dict) -> Outgoing:
     except Exception as exc:  # a marketer's template failing for this person: theirs to see, as a sentence
         why = f"The template fails for {person.get('email')}: {render_problem(exc)}."
         raise ValidationError(why, {"template_id": why}) from None
-    skeleton = MessageSkeleton(campaign.from_name, campaign.from_email, campaign.reply_to, {})
+    from_name = content.get("from_name") or campaign.from_name  # a variant may change it
+    skeleton = MessageSkeleton(from_name, campaign.from_email, campaign.reply_to, {})
     unsub = f"<{urls['unsubscribe']}>"
     mailto = cfg.get("UNSUBSCRIBE_MAILBOX")
     if mailto:

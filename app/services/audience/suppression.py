@@ -3,8 +3,9 @@ and where each came from; and how people left (unsubscribes by source).
 
 Entries are an address (`ann@example.com`), a domain (`@competitor.com`: every address there) or
 an erased person's hash (`erased:<sha256>`, audience/privacy.py). Automatic entries (unsubscribes,
-hard bounces, complaints) come through contacts.suppress_address with their source; this module
-adds by hand, by API and by CSV import, removes, searches and exports.
+hard bounces, complaints) come through contacts.suppress_address with their source, or many at once
+through suppress_addresses (the advisor's fixes); this module adds by hand, by API and by CSV import,
+removes, searches and exports.
 
 Role addresses (abuse@, postmaster@, noreply@…) are no entry: a workspace that turns
 `suppress_role_addresses` on has campaigns skip every address whose local part is in
@@ -21,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, literal, or_, select
 
 from app.extensions import db
 from app.models import Event, Subscriber, Suppression, Workspace
@@ -286,6 +287,38 @@ def _export_rows(workspace_id: int, q, reason, source):
         yield [csv_cell(s.email), s.reason, s.source or "", csv_cell(s.detail or ""), s.created_at.isoformat()]
 
 
+def suppress_addresses(
+    workspace_id: int, addresses: Select, reason: str, detail: str | None = None, source: str | None = None
+) -> int:
+    """Suppress every address a one-column select yields, as contacts.suppress_address does one (the same
+    reason, note and source; an address already on the list keeps its first), in one INSERT … SELECT:
+    how many were new. The addresses go in as they are, so they must be in the form Herald stores (a
+    subscriber's, a recipient's)."""
+    table = Suppression.__table__
+    email = addresses.subquery().c[0]
+    row = {
+        "workspace_id": literal(workspace_id, table.c.workspace_id.type),
+        "email": email,
+        "reason": literal(reason, table.c.reason.type),
+        "detail": literal((detail or None) and detail[:1000], table.c.detail.type),
+        "source": literal(source, table.c.source.type),
+        "created_at": literal(datetime.now(timezone.utc), table.c.created_at.type),
+    }
+    # The WHERE settles how SQLite reads `INSERT … SELECT … ON CONFLICT` (its ON could start a join).
+    rows = select(*row.values()).where(email.is_not(None)).distinct()
+    stmt = _upsert(table).from_select(list(row), rows)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["workspace_id", "email"])
+    return db.session.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+
+
+def _upsert(table):
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def _row(workspace_id, email, reason, detail, source, now=None) -> dict:
     return {"workspace_id": workspace_id, "email": email, "reason": reason, "detail": detail, "source": source,
             "created_at": now or datetime.now(timezone.utc)}  # fmt: skip
@@ -293,13 +326,9 @@ def _row(workspace_id, email, reason, detail, source, now=None) -> dict:
 
 def _insert(workspace_id: int, rows: list[dict]) -> int:
     """Insert the rows a thousand per statement, skipping entries already there; how many were new."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
     added = 0
     for i in range(0, len(rows), _CHUNK):
-        stmt = upsert(Suppression.__table__).values(rows[i : i + _CHUNK])
+        stmt = _upsert(Suppression.__table__).values(rows[i : i + _CHUNK])
         stmt = stmt.on_conflict_do_nothing(index_elements=["workspace_id", "email"])
         # SQLAlchemy counts an INSERT's rows only when asked; the conflicts are not counted.
         added += db.session.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount

@@ -22,7 +22,7 @@ from app.dns import DnsUnavailable, fresh_resolver
 from app.extensions import db
 from app.models import DkimKey, HealthScore, Provider, SendingDomain
 from app.services.crypto import encrypt_text
-from app.services.delivery import dkim, dns_checks, verp
+from app.services.delivery import dkim, dns_checks, domain_blocklists, verp
 from app.services.delivery.providers import spec_of
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.platform import alerts, audit
@@ -255,6 +255,7 @@ def verify_domain(workspace_id: int, domain_id: int) -> SendingDomain:
     except DnsUnavailable as exc:
         raise InvalidState(f"DNS did not answer ({exc}); nothing was changed. Try again in a minute.") from None
     _apply(domain, checks)
+    domain_blocklists.check(domain)
     return domain
 
 

@@ -67,7 +67,14 @@ class Blocklist:
     about: str
     delist_url: str
     codes: dict  # answer -> what it means (an answer not here: `about`)
-    errors: dict = field(default_factory=dict)  # an answer in 127.255.255.0/24 -> why the list refused
+    errors: dict = field(default_factory=dict)  # an error answer (127.255.255.0/24, or the list's own) -> why
+    listing: str = "127.0.0.0/8"  # the answers that mean "listed" (Spamhaus DBL: 127.0.1.0/24)
+
+    def refuses(self, answer) -> bool:
+        return answer in REFUSED or str(answer) in self.errors
+
+    def lists(self, answer) -> bool:
+        return answer in ipaddress.ip_network(self.listing) and not self.refuses(answer)
 
 
 SPAMHAUS_ERRORS = {
@@ -363,16 +370,21 @@ def _as_ip(text: str):
 
 def query_list(bl: Blocklist, address: str, using) -> dict:
     """One list's answer for the address: {zone, status: listed|clear|refused|unknown, listed, answer, detail…}."""
-    name = query_name(address, bl.zone)
+    return ask_list(bl, query_name(address, bl.zone), using, "the address")
+
+
+def ask_list(bl: Blocklist, name: str, using, what: str) -> dict:
+    """The list's answer for `name` (an address reversed, or a domain, under its zone): listed, clear,
+    refused (the list's error codes: never a listing) or unknown (no answer)."""
     entry = {"zone": bl.zone, "status": "unknown", "listed": None, "answer": None, "meaning": None, "reason": None}
     try:
         records = lookup(name, "A", using).records
-    except DnsUnavailable:
-        return entry | {"detail": f"{bl.name} did not answer: whether it lists the address is not known."}
+    except (DnsUnavailable, ValueError):
+        return entry | {"detail": f"{bl.name} did not answer: whether it lists {what} is not known."}
     if not records:
         return entry | {"status": "clear", "listed": False, "detail": f"Not listed on {bl.name}."}
     answers = sorted({ip for ip in map(_as_ip, records) if ip is not None}, key=int)
-    listings = [a for a in answers if a in LISTING and a not in REFUSED]
+    listings = [a for a in answers if bl.lists(a)]
     if listings:
         codes = [str(a) for a in listings]
         meaning = " ".join(dict.fromkeys(bl.codes.get(c, bl.about) for c in codes))
@@ -384,11 +396,11 @@ def query_list(bl: Blocklist, address: str, using) -> dict:
             "reason": _listing_reason(name, using),
             "detail": f"Listed on {bl.name} ({', '.join(codes)}).",
         }
-    refusals = [str(a) for a in answers if a in REFUSED]
+    refusals = [str(a) for a in answers if bl.refuses(a)]
     if refusals:
         why = bl.errors.get(refusals[0], f"{bl.name} answered with an error code instead of a listing.")
         return entry | {"status": "refused", "answer": ", ".join(refusals), "detail": f"Query refused: {why}"}
-    # An answer outside 127.0.0.0/8: a resolver that rewrites "no such name" into an address of its own.
+    # An answer outside the list's codes: a resolver that rewrites "no such name" into an address of its own.
     shown = ", ".join(records)[:100]
     return entry | {"answer": shown, "detail": f"The resolver answered {shown}, which is no list's answer."}
 
@@ -440,7 +452,7 @@ def record_lookup(ip: DedicatedIP, found: Lookup) -> DedicatedIP:
     ip.ptr = (ip.hostname if ip.hostname in found.ptr_names else next(iter(found.ptr_names), None)) or None
     ip.fcrdns = found.fcrdns
     before = {e.get("zone"): e for e in ip.blocklists or []}
-    ip.blocklists = [_carry(entry, before.get(entry["zone"]), now) for entry in found.blocklists]
+    ip.blocklists = [carry(entry, before.get(entry["zone"]), now) for entry in found.blocklists]
     ip.checked_at = now
     db.session.flush()
     listed = [e for e in ip.blocklists if e["listed"]]
@@ -451,13 +463,13 @@ def record_lookup(ip: DedicatedIP, found: Lookup) -> DedicatedIP:
     return ip
 
 
-def _carry(entry: dict, before: dict | None, now: datetime) -> dict:
+def carry(entry: dict, before: dict | None, now: datetime) -> dict:
     """A listing is only cleared by the list saying so: refused or unknown keeps the last listing."""
     was_listed = bool(before and before.get("listed"))
     if entry["status"] == "listed":
         return entry | {"listed_since": before.get("listed_since") if was_listed else now.isoformat()}
     if entry["status"] in ("refused", "unknown") and was_listed:
-        detail = f"{entry['detail']} It listed the address at its last answer ({before.get('answer')})."
+        detail = f"{entry['detail']} It listed it at its last answer ({before.get('answer')})."
         kept = {k: before.get(k) for k in ("answer", "meaning", "reason", "listed_since")}
         return entry | kept | {"listed": True, "detail": detail}
     return entry | {"listed_since": None}

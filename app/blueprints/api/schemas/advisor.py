@@ -9,7 +9,8 @@ SCHEMAS: dict[str, dict] = {
             "id": ID,
             "check": {
                 "type": "string",
-                "description": "e.g. hard_bounce_rate, complaint_rate, from_domain_unverified.",
+                "description": "e.g. hard_bounce_rate, complaint_rate, from_domain_unverified; an A/B variant's "
+                "content check ends in its label (content_subject_caps:b).",
             },
             "severity": {"enum": list(SEVERITIES)},
             "message": {"type": "string"},
@@ -28,6 +29,13 @@ SCHEMAS: dict[str, dict] = {
             "dismissed_reason": {"type": ["string", "null"]},
             "applied_at": MAYBE_TIMESTAMP,
             "effect": {"type": ["object", "null"], "additionalProperties": True},
+            "outcome": {
+                "type": ["object", "null"],
+                "additionalProperties": True,
+                "description": "What followed an applied fix. `state`: waiting, measured (a list-health fix: "
+                "`metric`, `before` and `after` rates, the next campaign's `campaign_id`), gone or still_found "
+                "(any other fix: whether its check still finds the problem). Null before a fix is applied.",
+            },
             "updated_at": TIMESTAMP,
         }
     ),

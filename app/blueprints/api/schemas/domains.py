@@ -72,6 +72,12 @@ DOMAIN = response(
             "oneOf": [ref("DomainHealth"), {"type": "null"}],
             "description": "The latest daily health score; null until the domain has sent 100 messages in 7 days.",
         },
+        "blocklists": {
+            "type": "array",
+            "items": ref("BlocklistResult"),
+            "description": "The domain on Spamhaus DBL, SURBL and URIBL at the last look (verify, and daily); empty before.",
+        },
+        "blocklists_checked_at": MAYBE_TIMESTAMP,
         "verified_at": MAYBE_TIMESTAMP,
         "checked_at": MAYBE_TIMESTAMP,
         "created_at": TIMESTAMP,
@@ -154,10 +160,46 @@ DMARC_SOURCE = response(
     }
 )
 
+_SPLIT = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "description": "null when the workspace has no dedicated IPs: its providers' shared IPs cannot be told from "
+    "anyone else's, so failures are not split.",
+}
+_DMARC_COUNTS = {
+    "messages": COUNT,
+    "passed": {**COUNT, "description": "Messages that passed DMARC (SPF or DKIM aligned)."},
+    "failed": {**COUNT, "description": "Messages that did not pass DMARC."},
+    "failed_ours": {**_SPLIT, "description": "Failed, sent from one of the workspace's dedicated IPs. "
+                    + _SPLIT["description"]},
+    "failed_unknown": {**_SPLIT, "description": "Failed, sent from any other IP. " + _SPLIT["description"]},
+    "quarantined": {**COUNT, "description": "Messages the receivers quarantined (disposition quarantine)."},
+    "rejected": {**COUNT, "description": "Messages the receivers rejected (disposition reject)."},
+    "pass_rate": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                  "description": "passed / messages; null without messages."},
+}  # fmt: skip
+DMARC_TIMELINE = response(
+    {
+        "days": integer(minimum=1),
+        "from": {"type": "string", "format": "date", "description": "The first day (UTC)."},
+        "to": {"type": "string", "format": "date", "description": "The last day (UTC): today."},
+        "known_sources": {"type": "boolean", "description": "The workspace has dedicated IPs: failures are split."},
+        "points": {
+            "type": "array",
+            "items": response({"day": {"type": "string", "format": "date"}, **_DMARC_COUNTS}),
+            "description": "Every day of the range, the oldest first; a day without reports has zeros.",
+        },
+        "totals": response(_DMARC_COUNTS),
+    },
+    "Per UTC day, from the reports whose period begins that day: DMARC passes and failures and the "
+    "receivers' quarantines and rejections.",
+)
+
 SCHEMAS: dict[str, dict] = {
     "DmarcReportUpload": DMARC_REPORT_UPLOAD,
     "DmarcReport": DMARC_REPORT,
     "DmarcSource": DMARC_SOURCE,
+    "DmarcTimeline": DMARC_TIMELINE,
     "DomainCreate": DOMAIN_CREATE,
     "DnsRecord": DNS_RECORD,
     "DomainCheck": DOMAIN_CHECK,

@@ -1,6 +1,7 @@
 """Dedicated IPs: the address, its binding to a provider, and what PTR, FCrDNS and the blocklists say."""
 
 from app.blueprints.api.schemas.common import ID, MAYBE_TIMESTAMP, TIMESTAMP, obj, ref, response, text
+from app.services.delivery.domain_blocklists import DOMAIN_BLOCKLISTS
 from app.services.delivery.ips import BLOCKLISTS
 
 MAYBE_ID = {"type": ["integer", "null"], "minimum": 1, "maximum": ID["maximum"]}
@@ -29,16 +30,21 @@ IP_PATCH = obj(
 
 BLOCKLIST_RESULT = response(
     {
-        "zone": {"enum": [bl.zone for bl in BLOCKLISTS]},
+        "zone": {
+            "enum": [bl.zone for bl in BLOCKLISTS + DOMAIN_BLOCKLISTS],
+            "description": "An IP list (zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org) for an IP; a domain "
+            "list (dbl.spamhaus.org, multi.surbl.org, multi.uribl.com) for a sending domain.",
+        },
         "name": {"type": "string", "description": "The list's name, e.g. Spamhaus ZEN."},
         "status": {
             "enum": ["listed", "clear", "refused", "unknown"],
-            "description": "This check's answer: listed (127.0.0.x), clear (no such name), refused (127.255.255.x: "
-            "the list declined the query, e.g. through a public resolver) or unknown (no answer).",
+            "description": "This check's answer: listed (127.0.0.x; Spamhaus DBL 127.0.1.x), clear (no such name), "
+            "refused (127.255.255.x, or 127.0.0.1 on SURBL and URIBL: the list declined the query, e.g. through a "
+            "public resolver) or unknown (no answer).",
         },
         "listed": {
             "type": ["boolean", "null"],
-            "description": "Whether the list lists the address. A refused or unknown answer keeps an earlier "
+            "description": "Whether the list lists the address (or domain). A refused or unknown answer keeps an earlier "
             "listing (true) and is otherwise null: never read as `false`.",
         },
         "answer": {"type": ["string", "null"], "description": "The A records answered, e.g. 127.0.0.2."},
