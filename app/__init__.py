@@ -87,9 +87,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.auth import bp as auth_bp
     from app.blueprints.campaigns import bp as campaigns_bp
     from app.blueprints.categories import bp as categories_bp
+    from app.blueprints.customer_events import bp as customer_events_bp
     from app.blueprints.deliveries import bp as deliveries_bp
     from app.blueprints.domains import bp as domains_bp
     from app.blueprints.email_templates import bp as templates_bp
+    from app.blueprints.flows import bp as flows_bp
     from app.blueprints.insights import bp as insights_bp
     from app.blueprints.ips import bp as ips_bp
     from app.blueprints.lists import bp as lists_bp
@@ -98,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.outbox import bp as outbox_bp
     from app.blueprints.overview import bp as overview_bp
     from app.blueprints.pools import bp as pools_bp
+    from app.blueprints.products import bp as products_bp
     from app.blueprints.providers import bp as providers_bp
     from app.blueprints.public import bp as public_bp
     from app.blueprints.segments import bp as segments_bp
@@ -123,6 +126,9 @@ def _register_blueprints(app: Flask) -> None:
         media_bp,
         campaigns_bp,
         messages_bp,
+        flows_bp,
+        customer_events_bp,
+        products_bp,
         deliveries_bp,
         insights_bp,
         advisor_bp,

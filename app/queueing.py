@@ -95,6 +95,7 @@ PERIODIC = (
     Periodic("reverify_domains", DEFAULT, 86_400, "look every verified sending domain's DNS records up again"),
     # A blocklist listing of a dedicated IP raises an alert within a day (the page's "Check now" at once).
     Periodic("check_ips", DEFAULT, 86_400, "look every dedicated IP's PTR, FCrDNS and blocklist listings up"),
+    Periodic("check_domain_blocklists", DEFAULT, 86_400, "look every sending domain up on the domain blocklists"),
     # A new day's capacity opens at the workspace's midnight: within a minute its recipients go.
     Periodic("release_warming", DEFAULT, 60, "let out what each warming domain's daily cap allows"),
     Periodic("check_warming_thresholds", DEFAULT, 3_600, "pause warming domains over a bounce or complaint threshold"),
@@ -109,6 +110,11 @@ PERIODIC = (
     # The advisor looks at each campaign within five minutes of its end, and at every workspace daily.
     Periodic("advise_finished_campaigns", DEFAULT, 300, "check campaigns that finished in the last 15 minutes"),
     Periodic("advise_workspaces", DEFAULT, 86_400, "check every workspace's rates, lists and domains"),
+    # Flows: a due step starts within 15 seconds; list, segment and date triggers are looked at each minute.
+    Periodic("advance_flows", DEFAULT, 10, "move every flow enrollment whose step is due"),
+    Periodic(
+        "scan_flow_triggers", DEFAULT, 60, "enroll people who joined a flow's list or segment, or whose date is today"
+    ),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

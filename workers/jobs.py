@@ -214,6 +214,37 @@ def check_ips() -> dict:
 
 
 @_periodic
+def advance_flows() -> dict:
+    """Every flow enrollment whose step is due moves on (emails queued, waits ended, branches taken)."""
+    from app.services.automation import flow_engine
+
+    return _run(flow_engine.advance)
+
+
+@_periodic
+def scan_flow_triggers() -> dict:
+    """People who joined a flow's list, entered its segment, or whose date is today enter the flow."""
+    from app.services.automation import enrollment
+
+    return _run(enrollment.scan)
+
+
+def flow_webhook(enrollment_id: int, step_id: str) -> dict:
+    """A flow's webhook step for one person: POST their details and the flow's context (retried)."""
+    from app.services.automation import flow_webhooks
+
+    return _run(flow_webhooks.call, enrollment_id, step_id)
+
+
+@_periodic
+def check_domain_blocklists() -> dict:
+    """Every sending domain looked up on Spamhaus DBL, SURBL and URIBL; a listing raises an alert."""
+    from app.services.delivery import domain_blocklists
+
+    return _run(domain_blocklists.check_all)
+
+
+@_periodic
 def release_warming() -> dict:
     """Each warming domain lets out what today's cap allows; their campaigns' batches are queued."""
     from app.services.campaigns import dispatch

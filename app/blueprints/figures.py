@@ -102,3 +102,75 @@ def shares_figure(totals: dict) -> dict | None:
             "legend": {"orientation": "h", "y": -0.3, "traceorder": "normal"},
         },
     }
+
+
+def _day_axis(timeline: dict) -> dict:
+    """The whole range asked for, half a day of room either side, so quiet days read as quiet."""
+    start = datetime.combine(timeline["from"], datetime.min.time()) - timedelta(hours=12)
+    end = datetime.combine(timeline["to"], datetime.min.time()) + timedelta(hours=12)
+    return {"type": "date", "tickformat": "%d %b", "range": [start.isoformat(), end.isoformat()]}
+
+
+def dmarc_messages_figure(timeline: dict) -> dict:
+    """Messages per day of report stacked by what DMARC made of them: passed, failed from the
+    workspace's dedicated IPs, failed from anyone else (one "failed" bar when it has none, since a
+    provider's shared IPs cannot be told apart), with what the receivers quarantined or rejected."""
+    points = timeline["points"]
+    x = [p["day"].isoformat() for p in points]
+    col = lambda m: [p[m] for p in points]  # noqa: E731
+    bar = {"type": "bar", "x": x, "width": 86_400_000 * 0.7}  # on a date axis a bar's width is in milliseconds
+    if timeline["known_sources"]:
+        failed = [
+            {**bar, "name": "Failed, your IPs", "y": col("failed_ours"), "marker": {"color": "#f59f00"}},
+            {**bar, "name": "Failed, other senders", "y": col("failed_unknown"), "marker": {"color": "#d63939"}},
+        ]
+    else:
+        failed = [{**bar, "name": "Failed DMARC", "y": col("failed"), "marker": {"color": "#d63939"}}]
+    # Like the rate: nothing reported is not "none quarantined", so a quiet day breaks the line.
+    acted = [p["quarantined"] + p["rejected"] if p["messages"] else None for p in points]
+    return {
+        "data": [
+            {**bar, "name": "Passed DMARC", "y": col("passed"), "marker": {"color": "#2fb344"}},
+            *failed,
+            {"type": "scatter", "mode": "lines+markers", "name": "Quarantined or rejected", "x": x, "y": acted,
+             "line": {"color": "#495057", "dash": "dot"}, "marker": {"size": 4}},
+        ],
+        "layout": {"barmode": "stack", "xaxis": _day_axis(timeline),
+                   "yaxis": {"title": {"text": "messages"}, "rangemode": "tozero"},
+                   "legend": {"orientation": "h", "y": -0.2, "traceorder": "normal"}},
+    }  # fmt: skip
+
+
+def dmarc_rate_figure(timeline: dict) -> dict:
+    """The share of each day's messages that passed DMARC; a day without reports is a gap in the
+    line, not a zero (nothing was measured)."""
+    points = timeline["points"]
+    rate = [round(100 * p["pass_rate"], 1) if p["pass_rate"] is not None else None for p in points]
+    return {
+        "data": [
+            {"type": "scatter", "mode": "lines+markers", "name": "Passed DMARC", "x": [p["day"].isoformat() for p in points],
+             "y": rate, "customdata": [p["messages"] for p in points], "connectgaps": False,
+             "hovertemplate": "%{x|%d %b}: %{y}% of %{customdata:,} messages<extra></extra>",
+             "line": {"color": "#2fb344"}},
+        ],
+        "layout": {"xaxis": _day_axis(timeline), "yaxis": {"range": [0, 105], "fixedrange": True, "ticksuffix": "%"},
+                   "showlegend": False, "height": 220},
+    }  # fmt: skip
+
+
+def flow_daily_figure(days: list[dict]) -> dict:
+    """A flow's days (automation/flow_metrics.daily): people who entered as bars, with lines for those
+    who reached a goal and the emails it sent; quiet days read as zeros."""
+    x = [d["day"] for d in days]
+    col = lambda m: [d[m] for d in days]  # noqa: E731
+    lines = {"type": "scatter", "mode": "lines+markers", "x": x, "marker": {"size": 4}}
+    return {
+        "data": [
+            {"type": "bar", "name": "Entered", "x": x, "y": col("entered"), "width": 86_400_000 * 0.7,
+             "marker": {"color": "#adb5bd"}},
+            {**lines, "name": "Reached a goal", "y": col("goal"), "line": {"color": "#2fb344"}},
+            {**lines, "name": "Emails sent", "y": col("sent"), "line": {"color": "#206bc4"}},
+        ],
+        "layout": {"xaxis": {"type": "date", "tickformat": "%d %b"}, "yaxis": {"rangemode": "tozero"},
+                   "legend": {"orientation": "h", "y": -0.2, "traceorder": "normal"}},
+    }  # fmt: skip

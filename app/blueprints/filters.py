@@ -41,6 +41,11 @@ def register_filters(app) -> None:
     app.jinja_env.filters["num"] = num
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["localinput"] = localinput
+    from app.services.advisor.checks import check_name
+    from app.services.advisor.outcomes import describe
+
+    app.jinja_env.filters["advisor_outcome"] = describe  # what followed an applied fix, in a sentence
+    app.jinja_env.filters["advisor_check"] = check_name  # "Capitals in the subject (variant B)"
 
     @app.context_processor
     def nav_state():

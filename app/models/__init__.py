@@ -13,6 +13,15 @@ from app.models.audience import (  # noqa: F401
     SubscriberTag,
     Suppression,
 )
+from app.models.automation import (  # noqa: F401
+    CustomerEvent,
+    Flow,
+    FlowEnrollment,
+    FlowStepRun,
+    FlowVersion,
+    Product,
+    ProductWatch,
+)
 from app.models.campaign import (  # noqa: F401
     Campaign,
     CampaignList,

@@ -63,6 +63,8 @@ class Campaign(db.Model):
     send_round: Mapped[int] = mapped_column(default=0)
     # When messages may go out (app/services/campaigns/send_windows.py); None: any time.
     send_window: Mapped[dict | None] = mapped_column(JSONType)
+    # Each person at their best hour within 24 hours of the start (events/send_time.py).
+    send_at_best_time: Mapped[bool] = mapped_column(default=False, server_default="0")
     # A campaign with a recurrence is the parent of a series: each run is a child campaign
     # (parent_id) started at next_run_at (app/services/campaigns/recurring.py).
     recurrence: Mapped[dict | None] = mapped_column(JSONType)
@@ -83,6 +85,12 @@ class Campaign(db.Model):
     replies: Mapped[int] = mapped_column(default=0, server_default="0")
     # An owner sent despite a blocking advisor finding: {"reason", "by", "at", "checks"} (advisor/gate.py).
     advisor_override: Mapped[dict | None] = mapped_column(JSONType)
+    # A flow's email step (automation/flow_sends.py): one campaign per version, step and entry cycle,
+    # `sending` while the flow lives; its recipients are added as people reach the step.
+    flow_id: Mapped[int | None] = mapped_column(ForeignKey("flows.id", ondelete="SET NULL"), index=True)
+    flow_version_id: Mapped[int | None] = mapped_column()
+    flow_step_id: Mapped[str | None] = mapped_column(String(40))
+    flow_cycle: Mapped[int | None] = mapped_column()
 
 
 class CampaignList(db.Model):
@@ -136,6 +144,9 @@ class CampaignRecipient(db.Model):
     # The identity a pool chose to send this person from (delivery/identity_routing.py); None: the
     # campaign's own From. No foreign key: the row keeps what it was sent as after the identity goes.
     identity_id: Mapped[int | None] = mapped_column()
+    # A flow's email: what the message may show besides the person ({"event": the trigger's event,
+    # with a cart's items…}); None for a campaign's.
+    context: Mapped[dict | None] = mapped_column(JSONType)
 
 
 Index("ix_campaign_recipients_campaign_status", CampaignRecipient.campaign_id, CampaignRecipient.status)
@@ -149,19 +160,22 @@ HUMAN_OPENED = CampaignRecipient.human_opened_at.is_not(None)
 # status or a suppression ("suppressed:<why>", a category opt-out among them), or their frequency.
 SKIP_PREFIX = "suppressed:"
 FREQUENCY_SKIP = "frequency"
+FREQUENCY_CAP_SKIP = "frequency_cap"  # the workspace's cap across campaigns and flows
 
 
 def skipped(reason):
     """SQL: the row was skipped on purpose, not failed (`reason` is a recipient reason column)."""
     why = func.coalesce(reason, "")
-    return or_(why.startswith(SKIP_PREFIX), why == FREQUENCY_SKIP)
+    return or_(why.startswith(SKIP_PREFIX), why.in_((FREQUENCY_SKIP, FREQUENCY_CAP_SKIP)))
 
 
 def is_skip(reason: str | None) -> bool:
-    return bool(reason) and (reason.startswith(SKIP_PREFIX) or reason == FREQUENCY_SKIP)
+    return bool(reason) and (reason.startswith(SKIP_PREFIX) or reason in (FREQUENCY_SKIP, FREQUENCY_CAP_SKIP))
 
 
 Index("ix_campaign_recipients_provider_msg", CampaignRecipient.provider_id, CampaignRecipient.provider_message_id)
+# One campaign per flow version, email step and entry cycle (NULLs — every other campaign — differ).
+Index("uq_campaigns_flow_step", Campaign.flow_version_id, Campaign.flow_step_id, Campaign.flow_cycle, unique=True)
 
 
 class Link(db.Model):

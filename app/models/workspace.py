@@ -29,6 +29,9 @@ class Workspace(db.Model):
     suppress_role_addresses: Mapped[bool] = mapped_column(default=False, server_default="0")
     # Double opt-in subscribers who never confirm are deleted after this many days.
     unconfirmed_purge_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # At most `max` marketing emails per person per `hours`, campaigns and flows together
+    # ({"max": 1, "hours": 24}; None: no cap). Transactional mail is exempt.
+    frequency_cap: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -41,6 +41,15 @@ def utc_hour(column, postgres: bool | None = None):
     return _quarter(column), lambda key: datetime.fromtimestamp(key * QUARTER, timezone.utc).replace(minute=0)
 
 
+def hour_of_week(column):
+    """The UTC hour of the week of a timestamp column (Monday 00:00 is 0, Sunday 23:00 is 167), as an integer."""
+    if _postgres():
+        utc = func.timezone("UTC", column)
+        return cast((func.extract("isodow", utc) - 1) * 24 + func.extract("hour", utc), Integer)
+    weekday = (cast(func.strftime("%w", column), Integer) + 6) % 7  # %w: Sunday is 0
+    return weekday * 24 + cast(func.strftime("%H", column), Integer)
+
+
 def parse_iso(value, field: str) -> datetime | None:
     """An ISO 8601 date or time from the API as an aware UTC datetime (naive means UTC); None for none."""
     if value in (None, ""):

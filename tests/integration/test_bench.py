@@ -176,3 +176,15 @@ def test_segment_bench_counts_the_same_as_the_hand_written_sql():
     assert f["matches"] > 0 and f["herald_ms"] > 0 and f["hand_ms"] > 0
     assert "hand-written SQL" in out and "ratio" in out
     assert not _database_exists(f"herald_segments_{pid}")
+
+
+def test_flow_bench_advances_every_due_step_once():
+    if not port_answers("127.0.0.1", 5432):
+        pytest.skip("the flow benchmark builds its people with PostgreSQL's generate_series")
+    code, f, out, pid = _run(
+        ["bench.flow_bench", "--n", "20000", "--due", "5000", "--min-rate", "200", "--json"], timeout=120
+    )
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "flows" and f["ok"] is True and f["runs"] == 5000 and f["rate"] >= 200, out[-4000:]
+    assert "steps per second" in out
+    assert not _database_exists(f"herald_flows_{pid}")

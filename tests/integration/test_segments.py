@@ -450,6 +450,30 @@ def test_another_workspaces_list_or_campaign_is_refused(ctx, workspace, make_wor
         segments.clean(workspace.id, {"field": "list", "op": "in", "value": [their_list.id]})
 
 
+def test_fifty_lists_are_checked_in_one_question_and_another_workspaces_is_named(
+    app, ctx, workspace, make_workspace, count_queries
+):
+    ours = [create_list(workspace.id, f"List {i}").id for i in range(49)]
+    theirs = create_list(make_workspace("Other", "other@example.com").id, "Theirs").id
+    ws = workspace.id
+    db.session.commit()
+    rules = {"all": [{"field": "email", "op": "is_set"}, {"event": "received"},
+                     {"field": "list", "op": "in", "value": ours[:20] + [theirs] + ours[20:]}]}  # fmt: skip
+    with app.app_context():
+        db.session.scalar(select(1))  # the connection checked out (and pinged) before counting
+        with count_queries() as refusing, pytest.raises(ValidationError) as err:
+            segments.clean(ws, rules)
+        with count_queries() as accepting:
+            accepted = segments.clean(ws, {"all": rules["all"][:2] + [{**rules["all"][2], "value": ours}]})
+    assert refusing() == 1 and accepting() == 1, (refusing(), accepting())
+    assert list(err.value.fields) == ["rules.all.2.value"]
+    assert f"lists: {theirs} is not (rules.all.2.value)" in err.value.message
+    assert accepted["all"][2]["value"] == ours
+    missing = {"field": "list", "op": "in", "value": [ours[0], 999998, 999999]}
+    with pytest.raises(ValidationError, match="999998, 999999 are not"):
+        segments.clean(workspace.id, missing)
+
+
 def test_a_count_past_its_time_limit_is_an_estimate(ctx, workspace):
     people, _ = _population(workspace.id, 120)
     db.session.commit()

@@ -8,7 +8,7 @@ from flask import render_template
 from markupsafe import Markup, escape
 
 from app.blueprints.api.registry import OPERATIONS, Operation, operation
-from app.blueprints.api.schemas import ID, SCHEMAS, page_of
+from app.blueprints.api.schemas import ID, SCHEMAS, page_of, text
 
 PREFIX = "/api/v1"
 TAG = "Documentation"
@@ -77,6 +77,18 @@ TAGS = {
     "Orders": "What the shop sold, each order credited to the campaign whose message the buyer last clicked "
     "as a person (scanners and prefetches earn nothing) within the workspace's window: campaigns then show "
     "conversions and revenue.",
+    "Customer events": "What people do in the shop or the app (carts, orders, wishlists, milestones, your own "
+    "types), one event or a batch of up to 1,000, by email or subscriber id, each stored once per idempotency "
+    "key. An order_placed is also recorded as an order (attribution); wishlist and restock events decide who "
+    "watches a product. Herald derives price_dropped and back_in_stock from the product catalogue.",
+    "Products": "The shop's catalogue, put by SKU. A lower price raises price_dropped for the people who wished "
+    "for the product at a higher price; the product coming back in stock raises back_in_stock for those "
+    "watching it.",
+    "Flows": "Automations: a trigger (an event, joining a list or a segment, a date such as a birthday, or an API "
+    "call) and steps people go through one by one (emails through the campaign pipeline, waits, conditions, "
+    "milestones, updates, webhooks, exits), with goals that end it early, re-entry rules and quiet hours. Editing "
+    "a live flow makes a new version on activation: new entrants follow it, people inside finish theirs. Each "
+    "step is done once per person. Ready-made flows (POST /flows/from-recipe) come with their emails.",
     "Insights": "What happened to a message: its whole trail, from queued to the hand-off's exact reply, "
     "deliveries, deferrals, bounces with the diagnostic, and each open and click with its verdict (a person, "
     "or Apple's prefetch, a proxy, a scanner).",
@@ -88,6 +100,7 @@ TAGS = {
     "managed in the dashboard (Settings → Team).",
     TAG: "This reference.",
 }
+KEY = text(100, "The resource's own key (percent-encoded in the path).", min_length=1)
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
 
 
@@ -126,7 +139,10 @@ def build_document() -> dict:
 
 
 def _operation(op: Operation) -> dict:
-    parameters = [{"in": "path", "name": name, "required": True, "schema": ID} for name in op.path_params]
+    parameters = [
+        {"in": "path", "name": name, "required": True, "schema": KEY if name in op.key_params else ID}
+        for name in op.path_params
+    ]
     for param in op.query_params:
         parameters.append({"in": "query", "name": param.name, "required": False, "schema": param.schema})
         if param.description or param.schema.get("description"):

@@ -44,7 +44,7 @@ PAGINATION = (Param("page", PAGE), Param("per_page", PER_PAGE))
 @dataclass
 class Operation:
     method: str
-    path: str  # OpenAPI form, e.g. /campaigns/{campaign_id}; every path parameter is an id
+    path: str  # OpenAPI form, e.g. /campaigns/{campaign_id}; a path parameter is an id unless in `key_params`
     summary: str
     tag: str
     view: Callable
@@ -65,6 +65,9 @@ class Operation:
     # The kind of action (services/platform/roles.py): read, write, admin or owner. Unset, it follows
     # from the method and the tag: GETs read, changes are writes (admin's for the infrastructure).
     permission: str | None = None
+    # Path parameters that are the resource's own text key (a product's SKU), not ids: any characters
+    # but control characters, `/` included (sent percent-encoded).
+    key_params: tuple[str, ...] = ()
 
     @property
     def required_permission(self) -> str:
@@ -80,7 +83,9 @@ class Operation:
 
     @property
     def rule(self) -> str:
-        return _PATH_PARAM.sub(rf"<int(min=1, max={MAX_ID}):\1>", self.path)
+        return _PATH_PARAM.sub(
+            lambda m: f"<path:{m[1]}>" if m[1] in self.key_params else f"<int(min=1, max={MAX_ID}):{m[1]}>", self.path
+        )
 
     @property
     def query_params(self) -> tuple[Param, ...]:

@@ -8,8 +8,8 @@ from app.blueprints.helpers import attempt, commit, csv_response, page_number, r
 from app.blueprints.roles import can
 from app.extensions import db
 from app.models.campaign import CAMPAIGN_STATUSES, RECIPIENT_STATUSES
-from app.services.advisor import checks, gate, spamassassin
 from app.services.advisor import engine as advisor
+from app.services.advisor import gate, spamassassin
 from app.services.advisor.fixes import LINKS as fix_links
 from app.services.audience import preferences, suppression
 from app.services.campaigns import ab_tests, ab_winner, drafts, lifecycle, pages, recurring, test_sends
@@ -17,7 +17,7 @@ from app.services.content import templates
 from app.services.delivery import identities
 from app.services.errors import DomainError
 from app.services.events import insights as event_insights
-from app.services.events import mailin
+from app.services.events import mailin, send_time
 from app.services.events.devices import campaign_devices
 from app.services.ids import as_id
 from app.services.pagination import paginate
@@ -144,18 +144,33 @@ def show(campaign_id):
     status = request.args.get("rstatus") if request.args.get("rstatus") in RECIPIENT_STATUSES else None
     page = pages.campaign_page(g.ws_id, campaign_id, recipient_status=status, recipients_page=page_number())
     c = page.campaign
-    if c.status == "draft" and can("write"):  # the pre-send checks, fresh (content as it would go out)
-        advisor.review_campaign(g.ws_id, c.id)
-        commit()
     return render_template(
         "campaigns/show.html",
         rstatuses=RECIPIENT_STATUSES,
-        advice=[r for r in advisor.recommendations(g.ws_id, None, ("campaign", c.id)) if r.status != "resolved"],
-        blocking=gate.blocking_findings(c) if c.status == "draft" and not c.recurrence else [],
-        names=checks.CHECK_NAMES,
+        advice=[] if c.status == "draft" else _advice(c),  # a draft's come fresh from `presend`
+        best_time_spread=send_time.spread(c) if c.send_at_best_time and c.started_at else None,
         links=fix_links,
         **_context(page.progress, page),
     )
+
+
+def _advice(c) -> list:
+    return [r for r in advisor.recommendations(g.ws_id, None, ("campaign", c.id)) if r.status != "resolved"]
+
+
+@bp.route("/<int:campaign_id>/presend")
+@workspace_view
+def presend(campaign_id):
+    """The pre-send panel of a draft (its page and its editor load it, HTMX): the checks run now on the
+    message as it would go out, what the gate would stop, and the spam score button. Running them
+    keeps the recommendations up to date, so a page view never pays for them."""
+    c = drafts.get_campaign(g.ws_id, campaign_id)
+    if c.status == "draft" and can("write"):
+        advisor.review_campaign(g.ws_id, c.id)
+        commit()
+    blocking = gate.blocking_findings(c) if c.status == "draft" and not c.recurrence else []
+    return render_template("campaigns/_presend.html", c=c, blocking=blocking, advice=_advice(c),
+                           links=fix_links, editor=request.args.get("in") == "editor")  # fmt: skip
 
 
 def _insights_args() -> tuple[str, str | None]:

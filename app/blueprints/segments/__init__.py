@@ -3,8 +3,9 @@
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.blueprints.helpers import commit, workspace_view
-from app.blueprints.segments import forms
+from app.blueprints.segments import forms, words
 from app.services.audience import segment_rules, segments
+from app.services.automation import customer_events
 from app.services.errors import DomainError, ValidationError
 from app.services.platform import audit
 
@@ -14,7 +15,17 @@ bp = Blueprint("segments", __name__, url_prefix="/segments")
 @bp.route("/")
 @workspace_view
 def index():
-    return render_template("segments/index.html", segments=segments.segment_rows(g.ws_id))
+    rows = segments.segment_rows(g.ws_id)
+    names = _names() if rows else {}
+    described = {s.id: words.rules_words(s.rules, names) for s in rows}
+    return render_template("segments/index.html", segments=rows, described=described)
+
+
+def _names(lists=None, campaigns=None) -> dict:
+    """What the ids in rules stand for, for saying them in words."""
+    lists = segments.list_choices(g.ws_id) if lists is None else lists
+    campaigns = segments.campaign_choices(g.ws_id) if campaigns is None else campaigns
+    return {"lists": dict(lists), "campaigns": dict(campaigns)}
 
 
 @bp.route("/<int:segment_id>/count")
@@ -30,6 +41,7 @@ def row_count(segment_id):
 
 
 def _builder_context(rules: dict, errors: dict | None = None) -> dict:
+    uses_events = forms.uses_customer_events(rules)
     return {
         "rules": rules,
         "node_errors": forms.error_paths(errors or {}),
@@ -40,6 +52,7 @@ def _builder_context(rules: dict, errors: dict | None = None) -> dict:
         "value_text": forms.value_text,
         "lists": segments.list_choices(g.ws_id),
         "campaigns": list(segments.campaign_choices(g.ws_id)),
+        "event_types": customer_events.known_types(g.ws_id) if uses_events else [],
     }
 
 
@@ -53,8 +66,10 @@ def _ops_for(field: str) -> tuple[str, ...]:
 
 def _editor(segment=None, name: str = "", rules: dict | None = None, errors: dict | None = None, status: int = 200):
     rules = rules or forms.starter_rules()
+    context = _builder_context(rules, errors)
+    described = words.rules_words(segment.rules, _names(context["lists"], context["campaigns"])) if segment else ""
     return render_template(
-        "segments/edit.html", segment=segment, name=name, errors=errors or {}, **_builder_context(rules, errors)
+        "segments/edit.html", segment=segment, name=name, errors=errors or {}, described=described, **context
     ), status
 
 

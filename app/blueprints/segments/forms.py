@@ -2,11 +2,12 @@
 
 Each node of the tree is a set of inputs named by its path: `r` is the root group, `r.0` its first
 rule, `r.0.2` the third rule of that group. The `node` inputs list the paths in order; per path:
-`type-` (group, condition or event), for a group `group-` (all or any) and `not-` (a checkbox),
+`type-` (group, condition, event or did), for a group `group-` (all or any) and `not-` (a checkbox),
 for a condition `field-`, `key-` (an attribute's name), `op-` and `value-`, for an engagement
-condition `event-`, `campaign-`, `days-`, `count-` and `not-`. A button's `action` (add:PATH,
-event:PATH, group:PATH, remove:PATH) changes the tree before it is shown again, so the builder
-works as a plain form and HTMX only makes it quicker.
+condition `event-`, `campaign-`, `days-`, `count-` and `not-`, for a customer event (type `did`)
+`did-`, `days-`, `count-` and `not-`. A button's `action` (add:PATH, event:PATH, did:PATH,
+group:PATH, remove:PATH) changes the tree before it is shown again, so the builder works as a plain
+form and HTMX only makes it quicker.
 """
 
 import re
@@ -59,21 +60,30 @@ def _node(form, paths: list[str], path: str) -> dict:
         group = "any" if form.get(f"group-{path}") == "any" else "all"
         node = {group: [_node(form, paths, child) for child in _children(paths, path)]}
         return {"not": node} if negate else node
-    if kind == "event":
-        node = {"event": form.get(f"event-{path}") or "opened"}
-        for key, name in (("campaign_id", "campaign"), ("within_days", "days"), ("count_gte", "count")):
-            value = _int(form.get(f"{name}-{path}"))
-            if value is not None:
-                node[key] = value
-        if negate:
-            node["negate"] = True
-        return node
+    if kind in ("event", "did"):
+        return _event(form, path, kind, negate)
     field = _field(form, path)
     op = form.get(f"op-{path}") or "eq"
     node = {"field": field, "op": op}
     value = _value(form, path, field, op)
     if value is not None:
         node["value"] = value
+    return node
+
+
+def _event(form, path: str, kind: str, negate: bool) -> dict:
+    """An engagement row (`event-`, `campaign-`) or a customer event row (`did-`), with how often and
+    how recently; blank numbers are left out (once, any time)."""
+    if kind == "did":
+        node, numbers = {"did": (form.get(f"did-{path}") or "").strip()}, ()
+    else:
+        node, numbers = {"event": form.get(f"event-{path}") or "opened"}, (("campaign_id", "campaign"),)
+    for key, name in (*numbers, ("within_days", "days"), ("count_gte", "count")):
+        value = _int(form.get(f"{name}-{path}"))
+        if value is not None:
+            node[key] = value
+    if negate:
+        node["negate"] = True
     return node
 
 
@@ -88,7 +98,7 @@ def rules_from_form(form) -> dict:
         paths = [ROOT, *paths]
     tree = _node(form, paths, ROOT)
     action, _, target = (form.get("action") or "").partition(":")
-    if action in ("add", "event", "group", "remove") and target:
+    if action in ("add", "event", "did", "group", "remove") and target:
         tree = _change(tree, action, target)
     return tree
 
@@ -123,10 +133,23 @@ def _change(tree: dict, action: str, path: str) -> dict:
     new = {
         "add": _empty_condition(),
         "event": {"event": "opened", "within_days": 90},
+        "did": {"did": ""},
         "group": {"any": [_empty_condition()]},
     }[action]
     items.append(new)
     return tree
+
+
+def uses_customer_events(node) -> bool:
+    """Whether a tree has a customer event row (the builder then suggests the workspace's event types)."""
+    if not isinstance(node, dict):
+        return False
+    if "did" in node:
+        return True
+    if "not" in node:
+        return uses_customer_events(node["not"])
+    children = node.get("all", node.get("any"))
+    return isinstance(children, list) and any(uses_customer_events(child) for child in children)
 
 
 def starter_rules() -> dict:

@@ -9,6 +9,7 @@ from app.blueprints.helpers import attempt, workspace_view
 from app.extensions import db, limiter
 from app.models import User
 from app.services.audience import double_opt_in, suppression
+from app.services.campaigns import frequency_cap
 from app.services.content import media
 from app.services.platform.branding import Brand, update_branding
 from app.services.platform.workspaces import change_password, update_workspace
@@ -82,6 +83,20 @@ def role_addresses():
     if not errors:
         flash("Campaigns skip role addresses now." if enabled else "Campaigns send to role addresses again.", "success")
     return redirect(url_for("settings.workspace") + "#role-addresses")
+
+
+@bp.route("/frequency-cap", methods=["POST"])
+@workspace_view
+def frequency_cap_form():
+    """At most N marketing emails per person per H hours, campaigns and flows together (empty: no cap)."""
+    form = request.form
+    value = None if form.get("enabled") != "on" else {"max": form.get("max", ""), "hours": form.get("hours", "")}
+    _, errors = attempt(frequency_cap.set_cap, g.workspace, value)
+    if not errors:
+        cap = g.workspace.frequency_cap
+        flash(f"At most {cap['max']} marketing email{'s' if cap['max'] != 1 else ''} per person per {cap['hours']} hours now."
+              if cap else "No frequency cap: campaigns and flows send as they are set.", "success")  # fmt: skip
+    return redirect(url_for("settings.workspace") + "#frequency-cap")
 
 
 @bp.route("/unconfirmed", methods=["POST"])

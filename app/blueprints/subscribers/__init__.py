@@ -19,6 +19,7 @@ from app.models.audience import SUBSCRIBER_STATUSES
 from app.services.audience import contacts, double_opt_in, imports, preferences, privacy, signups, subscriber_changes
 from app.services.audience import tags as tagging
 from app.services.audience.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
+from app.services.automation import customer_events
 from app.services.errors import DomainError
 from app.services.ids import as_id
 from app.services.pagination import paginate
@@ -127,6 +128,9 @@ def _attributes_text(attributes: dict) -> str:
     )
 
 
+TIMELINE_SIZE = 15  # the person's latest customer events; the Events page and the API have the rest
+
+
 @bp.route("/<int:subscriber_id>")
 @workspace_view
 def show(subscriber_id):
@@ -150,6 +154,9 @@ def show(subscriber_id):
         choices=preferences.subscriber_preferences(g.ws_id, sub.id),
         frequencies=preferences.FREQUENCY_LABELS,
         preferences_url=preferences.preferences_url(sub.id),
+        customer_events=customer_events.events_of(g.ws_id, sub.id, limit=TIMELINE_SIZE),
+        timeline_size=TIMELINE_SIZE,
+        summary=customer_events.summary,
     )
 
 

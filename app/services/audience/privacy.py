@@ -5,8 +5,8 @@ Erasure keeps every row a figure counts — the subscriber, their campaign recip
 their orders and transactional messages — so campaign totals keep adding up, but takes the person
 out of each: the address becomes `erased-<id>@erased.invalid` wherever it was stored, the name,
 attributes, timezone and consent go, the events lose their IP, user agent and any value naming the
-person (a URL whose query string names them loses the query), their memberships, tags and
-preferences are deleted, and so are the copies of whole messages (the development outbox, their
+person (a URL whose query string names them loses the query), their memberships, tags,
+preferences, customer events and product watches are deleted, and so are the copies of whole messages (the development outbox, their
 replies). The address's suppression entries become one `erased:<sha256>` entry whose hash is
 all that remains: contacts.add_subscriber and imports refuse the address ever after.
 
@@ -25,12 +25,15 @@ from app.models import (
     CampaignRecipient,
     Category,
     CaughtMessage,
+    CustomerEvent,
     Event,
     InboundMessage,
     ListSubscriber,
     MailingList,
     Message,
     Order,
+    Product,
+    ProductWatch,
     Subscriber,
     SubscriberPreference,
     SubscriberTag,
@@ -62,7 +65,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def export_subscriber(workspace_id: int, subscriber_id: int) -> dict:
     """Everything about one subscriber: profile, lists, tags, preferences, suppressions, every campaign
-    and transactional message they were sent, every event and order. Audit-logged."""
+    and transactional message they were sent, every event and order, their customer events and the products
+    they watch. Audit-logged."""
     sub = contacts.get_subscriber(workspace_id, subscriber_id)
     recipients = _recipient_ids(sub)
     messages = _message_ids(workspace_id, sub)
@@ -77,6 +81,8 @@ def export_subscriber(workspace_id: int, subscriber_id: int) -> dict:
         "messages": _messages(messages),
         "events": _events(workspace_id, sub.id, recipients, messages),
         "orders": _orders(workspace_id, sub),
+        "customer_events": _customer_events(workspace_id, sub.id),
+        "product_watches": _product_watches(sub.id),
     }
     audit.record(workspace_id, "subscriber.export", "subscriber", sub.id)
     return document
@@ -171,6 +177,29 @@ def _orders(workspace_id: int, sub: Subscriber) -> list[dict]:
     rows = db.session.scalars(select(Order).where(_orders_of(workspace_id, sub)).order_by(Order.placed_at))
     return [{"external_id": o.external_id, "email": o.email, "amount": str(o.amount), "currency": o.currency,
              "items": o.items, "placed_at": _iso(o.placed_at), "campaign_id": o.campaign_id} for o in rows]  # fmt: skip
+
+
+def _customer_events(workspace_id: int, subscriber_id: int) -> list[dict]:
+    rows = db.session.scalars(
+        select(CustomerEvent)
+        .where(CustomerEvent.workspace_id == workspace_id, CustomerEvent.subscriber_id == subscriber_id)
+        .order_by(CustomerEvent.occurred_at, CustomerEvent.id)
+    )
+    return [{"type": e.type, "occurred_at": _iso(e.occurred_at), "received_at": _iso(e.received_at),
+             "properties": e.properties or {}, "idempotency_key": e.idempotency_key, "source": e.source}
+            for e in rows]  # fmt: skip
+
+
+def _product_watches(subscriber_id: int) -> list[dict]:
+    rows = db.session.execute(
+        select(ProductWatch, Product.sku, Product.name)
+        .join(Product, Product.id == ProductWatch.product_id)
+        .where(ProductWatch.subscriber_id == subscriber_id)
+        .order_by(ProductWatch.created_at)
+    )
+    return [{"sku": sku, "product": name, "kind": w.kind, "price_at": w.price_at and str(w.price_at),
+             "notified_price": w.notified_price and str(w.notified_price), "since": _iso(w.created_at)}
+            for w, sku, name in rows]  # fmt: skip
 
 
 # What belongs to the person ------------------------------------------------------------------------
@@ -278,7 +307,9 @@ def _anonymise_profile(sub: Subscriber, anon: str) -> None:
 
 
 def _forget_subscriptions(subscriber_id: int) -> None:
-    for model in (ListSubscriber, SubscriberTag, SubscriberPreference):
+    # Customer events and product watches go whole: nothing adds them up, and their properties name things
+    # the person did (carts, orders, wishes) that no figure needs.
+    for model in (ListSubscriber, SubscriberTag, SubscriberPreference, CustomerEvent, ProductWatch):
         db.session.execute(delete(model).where(model.subscriber_id == subscriber_id))
 
 

@@ -2,7 +2,8 @@
 
 A tree is a group `{"all": [...]}` / `{"any": [...]}`, a negation `{"not": node}`, a condition
 `{"field": "attributes.plan", "op": "eq", "value": "pro"}` or an engagement condition
-`{"event": "opened"|"clicked"|"received", "campaign_id"?, "within_days"?, "count_gte"?, "negate"?}`.
+`{"event": "opened"|"clicked"|"received", "campaign_id"?, "within_days"?, "count_gte"?, "negate"?}`, or a
+customer event condition `{"did": "cart_updated", "within_days"?, "count_gte"?, "negate"?}` (POST /events).
 
 `clean_rules` returns the same tree with every value converted to what the compiler binds (numbers
 as floats, dates as ISO `YYYY-MM-DD`, text as given), every field's type decided (a declared field's
@@ -97,7 +98,8 @@ class Context:
     def stored_type(self, key: str) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def lists_exist(self, ids: list[int]) -> bool:  # pragma: no cover - interface
+    def known_lists(self, ids: list[int]) -> set[int]:  # pragma: no cover - interface
+        """Which of the ids are the workspace's lists, in one question however many there are."""
         raise NotImplementedError
 
     def campaign_exists(self, campaign_id: int) -> bool:  # pragma: no cover - interface
@@ -133,9 +135,11 @@ def _node(node, ctx: Context, path: str, depth: int, counter: list) -> dict:
         _fail(path, f"A segment has at most {MAX_CONDITIONS} conditions")
     if "event" in node:
         return _event(node, ctx, path)
+    if "did" in node:
+        return _did(node, path)
     if "field" in node:
         return _condition(node, ctx, path)
-    _fail(path, "Unknown rule: use all, any, not, field or event")
+    _fail(path, "Unknown rule: use all, any, not, field, event or did")
 
 
 def _group(node: dict, ctx: Context, path: str, depth: int, counter: list) -> dict:
@@ -174,7 +178,20 @@ def _condition(node: dict, ctx: Context, path: str) -> dict:
     out = {"field": name, "op": op, "type": spec.type}
     if op not in ("is_set", "not_set"):
         out["value"] = _value(spec, op, node.get("value"), ctx, f"{path}.value")
+    if spec.type == "list":
+        _check_lists(out["value"] if op == "in" else [out["value"]], ctx, f"{path}.value")
     return out
+
+
+def _check_lists(ids: list[int], ctx: Context, path: str) -> None:
+    """Every id one of the workspace's lists, asked once for the whole condition (an 'in' holds up to
+    MAX_IN_VALUES); the refusal names each id that is not."""
+    distinct = list(dict.fromkeys(ids))
+    known = ctx.known_lists(distinct)
+    unknown = [i for i in distinct if i not in known]
+    if unknown:
+        names = ", ".join(str(i) for i in unknown[:20]) + (", …" if len(unknown) > 20 else "")
+        _fail(path, f"Choose one of this workspace's lists: {names} {'is' if len(unknown) == 1 else 'are'} not")
 
 
 def _type_of_value(op: str, value) -> str:
@@ -231,9 +248,7 @@ def _one(spec: FieldSpec, value, ctx: Context, path: str):
     if kind == "list":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             _fail(path, "A list's id")
-        if not ctx.lists_exist([value]):
-            _fail(path, "Choose one of this workspace's lists")
-        return value
+        return value  # the workspace's? asked once for the whole condition (_check_lists)
     if kind == "choice":
         if value not in spec.choices:
             _fail(path, f"One of {', '.join(spec.choices)}")
@@ -280,6 +295,27 @@ def _event(node: dict, ctx: Context, path: str) -> dict:
         if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or not ctx.campaign_exists(campaign_id):
             _fail(f"{path}.campaign_id", "Choose one of this workspace's campaigns")
         out["campaign_id"] = campaign_id
+    return out | _how_often(node, path)
+
+
+CUSTOMER_EVENT = re.compile(r"^[a-z][a-z0-9_.]{0,59}$")
+
+
+def _did(node: dict, path: str) -> dict:
+    """A customer event (POST /events, or one Herald derived): `{"did": "cart_updated", "within_days"?,
+    "count_gte"?, "negate"?}`."""
+    extra = set(node) - {"did", "within_days", "count_gte", "negate"}
+    if extra:
+        _fail(path, f"Unknown key {sorted(extra)[0]!r} in an event condition")
+    if not isinstance(node["did"], str) or not CUSTOMER_EVENT.match(node["did"]):
+        _fail(f"{path}.did", "An event type, e.g. order_placed or cart_updated")
+    out = {"did": node["did"], "negate": bool(node.get("negate", False))}
+    return out | _how_often(node, path)
+
+
+def _how_often(node: dict, path: str) -> dict:
+    """An event condition's `within_days` (optional) and `count_gte` (1 to 10,000; default 1)."""
+    out = {}
     if node.get("within_days") is not None:
         out["within_days"] = _days(node["within_days"], f"{path}.within_days")
     count = node.get("count_gte", 1)

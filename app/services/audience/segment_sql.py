@@ -21,7 +21,7 @@ from sqlalchemy import Float, String, and_, case, cast, exists, false, func, not
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from app.models import CampaignRecipient, ListSubscriber, MailboxDomain, Order, Subscriber, SubscriberTag
+from app.models import CampaignRecipient, CustomerEvent, ListSubscriber, MailboxDomain, Order, Subscriber, SubscriberTag
 from app.services.audience.segment_rules import day_start
 from app.services.delivery.mailbox_cache import email_domain
 
@@ -148,6 +148,8 @@ def compile_rules(tree: dict, clock: Clock) -> ColumnElement:
         return _negate(compile_rules(tree["not"], clock))
     if "event" in tree:
         return _event(tree, clock)
+    if "did" in tree:
+        return _did(tree, clock)
     return _condition(tree, clock)
 
 
@@ -310,6 +312,19 @@ def _event(e: dict, clock: Clock) -> ColumnElement:
         where.append(_cr.c.campaign_id == e["campaign_id"])
     # ">=" implies "IS NOT NULL": saying both would halve the planner's estimate of the rows.
     where.append(at >= clock.now - timedelta(days=e["within_days"]) if "within_days" in e else at.is_not(None))
+    if e["count_gte"] <= 1:
+        expr = exists().where(*where)
+    else:
+        expr = select(func.count()).where(*where).scalar_subquery() >= e["count_gte"]
+    return not_(expr) if e["negate"] else expr
+
+
+def _did(e: dict, clock: Clock) -> ColumnElement:
+    """The person did the customer event (at least count_gte times, within the last within_days)."""
+    ce = CustomerEvent.__table__
+    where = [ce.c.subscriber_id == _s.c.id, ce.c.type == e["did"]]
+    if "within_days" in e:
+        where.append(ce.c.occurred_at >= clock.now - timedelta(days=e["within_days"]))
     if e["count_gte"] <= 1:
         expr = exists().where(*where)
     else:

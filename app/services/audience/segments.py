@@ -48,11 +48,12 @@ class _Context(segment_rules.Context):
             self._stored[key] = stored_type(self.workspace_id, key)
         return self._stored[key]
 
-    def lists_exist(self, ids: list[int]) -> bool:
-        found = db.session.scalar(
-            select(func.count()).where(MailingList.workspace_id == self.workspace_id, MailingList.id.in_(ids))
+    def known_lists(self, ids: list[int]) -> set[int]:
+        return set(
+            db.session.scalars(
+                select(MailingList.id).where(MailingList.workspace_id == self.workspace_id, MailingList.id.in_(ids))
+            )
         )
-        return found == len(set(ids))
 
     def campaign_exists(self, campaign_id: int) -> bool:
         return (
@@ -107,6 +108,15 @@ def _when(condition):
 
 def clean(workspace_id: int, rules) -> dict:
     return clean_rules(rules, _Context(workspace_id))
+
+
+def clean_or_none(workspace_id: int, rules) -> dict | None:
+    """A saved segment's rules cleaned for use (they are stored as written), or None when they no longer
+    hold (a list they name was deleted): whoever evaluates them then finds nobody."""
+    try:
+        return clean(workspace_id, rules)
+    except ValidationError:
+        return None
 
 
 def _clock(workspace_id: int, now: datetime | None = None) -> Clock:

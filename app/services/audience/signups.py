@@ -1,5 +1,6 @@
 """New subscribers with their source and consent: the one way the dashboard, the API and signup forms
-add a person (imports have their own, set-based path in contacts.import_subscribers).
+add a person (imports have their own, set-based path in contacts.import_subscribers; customer events
+that may create people add them all at once with `subscribe_all`).
 
 A person who joins a list that requires double opt-in is `pending` and gets the confirmation email
 (audience/double_opt_in.py); everyone else is `active` at once.
@@ -14,6 +15,11 @@ Their name, timezone and attributes are left as they are: a form anyone can fill
 a known person's profile.
 """
 
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from app.extensions import db
 from app.models import Subscriber
 from app.services.audience import contacts, double_opt_in
 from app.services.audience import tags as tagging
@@ -53,6 +59,40 @@ def subscribe(
     if pending:
         double_opt_in.send_confirmation(sub, list_ids)
     return sub
+
+
+def subscribe_all(workspace_id: int, addresses: list[str], *, source: str) -> dict[str, int]:
+    """Many new subscribers at once, set-based (customer events that say `create_subscriber`): active, no
+    lists (so no double opt-in), with `source` and its consent. `addresses` are normalised
+    (contacts.normalize_email); those already in the workspace are left as they are, erased ones are never
+    added. Returns address -> id of every address now in the workspace."""
+    wanted = sorted(set(addresses))
+    new = sorted(set(wanted) - contacts.erased_addresses(workspace_id, wanted))
+    now = datetime.now(timezone.utc)
+    consent = consent_record(source, at=now)
+    rows = [{"workspace_id": workspace_id, "email": address, "status": "active", "source": source, "consent": consent,
+             "attributes": {}, "soft_bounces": 0, "created_at": now, "updated_at": now} for address in new]  # fmt: skip
+    for i in range(0, len(rows), 1000):
+        # A request adding the same address at the same moment wins; its subscriber is answered.
+        db.session.execute(_insert_skipping_known(), rows[i : i + 1000])
+    found = {}
+    for i in range(0, len(wanted), 1000):
+        found.update(
+            db.session.execute(
+                select(Subscriber.email, Subscriber.id).where(
+                    Subscriber.workspace_id == workspace_id, Subscriber.email.in_(wanted[i : i + 1000])
+                )
+            ).all()
+        )
+    return found
+
+
+def _insert_skipping_known():
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Subscriber.__table__).on_conflict_do_nothing(index_elements=["workspace_id", "email"])
 
 
 def rejoin(sub: Subscriber, list_ids: list[int], tags: list[str]) -> str:

@@ -93,7 +93,9 @@ def campaign_list_ids(campaign_id: int) -> list[int]:
 
 
 def list_campaigns(workspace_id: int, status: str | None = None, parent_id: int | None = None):
-    stmt = select(Campaign).where(Campaign.workspace_id == workspace_id)
+    stmt = select(Campaign).where(
+        Campaign.workspace_id == workspace_id, Campaign.flow_id.is_(None)
+    )  # flows: their page
     if status:
         stmt = stmt.where(Campaign.status == status)
     if parent_id:  # the runs of a recurring campaign

@@ -84,13 +84,13 @@ def start(campaign: Campaign) -> None:
 def freeze_content(campaign: Campaign, audience: int) -> None:
     """Snapshot the template (and each A/B variant), then render it for a few real recipients:
     a template that fails for them is refused now (ValidationError), before anyone is sent anything."""
-    campaign.snapshot = _template_content(get_template(campaign.workspace_id, campaign.template_id))
+    campaign.snapshot = template_content(get_template(campaign.workspace_id, campaign.template_id))
     ab_tests.on_start(campaign, audience)  # an A/B test freezes its variants too
     variants = [v.snapshot for v in ab_tests.list_variants(campaign.id) if v.snapshot] if campaign.ab_test else []
     preflight(campaign, [campaign.snapshot, *variants])
 
 
-def _template_content(tpl) -> dict:
+def template_content(tpl) -> dict:
     return {
         "subject": tpl.subject,
         "body_html": tpl.body_html,
@@ -105,11 +105,11 @@ def _refreeze_after_template_failure(campaign: Campaign) -> None:
     """A campaign paused because its template failed for everyone it tried (nobody was sent
     anything): take the template as it is now, check it, and give the people it failed for
     their turn again. Still failing: the resume is refused with the reason."""
-    campaign.snapshot = _template_content(get_template(campaign.workspace_id, campaign.template_id))
+    campaign.snapshot = template_content(get_template(campaign.workspace_id, campaign.template_id))
     contents = [campaign.snapshot]
     for v in ab_tests.list_variants(campaign.id) if campaign.ab_test else []:
         tpl = get_template(campaign.workspace_id, v.template_id or campaign.template_id)
-        fresh = _template_content(tpl)
+        fresh = template_content(tpl)
         v.snapshot = {**(v.snapshot or {}), **fresh, "subject": v.subject or tpl.subject}
         v.snapshot["preview_text"] = v.preview_text or tpl.preview_text
         contents.append(v.snapshot)
@@ -194,7 +194,7 @@ def schedule(workspace_id: int, campaign_id: int, scheduled_at, tz_name: str = "
 def _check_template_now(campaign: Campaign) -> None:
     """A schedule is refused at once when the template fails for real recipients (it is checked
     again when the scheduled start fires, as the template may change until then)."""
-    preflight(campaign, [_template_content(get_template(campaign.workspace_id, campaign.template_id))])
+    preflight(campaign, [template_content(get_template(campaign.workspace_id, campaign.template_id))])
 
 
 def unschedule(workspace_id: int, campaign_id: int) -> Campaign:

@@ -47,6 +47,9 @@ def compiled_for(campaign: Campaign, variant=None) -> CompiledMessage:
     return compiled
 
 
+# A flow's email: the recipient row's context (the trigger's event…), carried beside the person's fields
+# and given to the template as its own names (`event`, `flow`).
+FLOW_CONTEXT = "_flow_context"
 _BODY_CLOSE = re.compile(r"</body\s*>", re.I)
 _HONEYPOT = (
     '<a href="{}" style="display:none;font-size:0;line-height:0;max-height:0;overflow:hidden;mso-hide:all" '
@@ -130,8 +133,11 @@ class MessageFactory:
     def render(self, recipient_id: int, subscriber: dict, for_browser: bool = False, encoded: bool = False):
         """The message for one recipient; `encoded`: its parts quoted-printable, for MessageSkeleton.build."""
         u = self.urls(recipient_id)
+        extra = subscriber.get(FLOW_CONTEXT)
+        if extra is not None:
+            subscriber = {k: v for k, v in subscriber.items() if k != FLOW_CONTEXT}
         ctx = build_context(
-            subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"], base_url=self.base
+            subscriber, self.campaign.name, u["unsubscribe"], u["preferences"], u["view"], extra, base_url=self.base
         )
         t = self.tokens.make
         pixel = None if for_browser else f"{self.base}/t/o/{t('open', recipient_id)}.gif"

@@ -24,10 +24,11 @@ from app.models import (
     Workspace,
 )
 from app.services.audience.suppression import ROLE_LOCAL_PARTS
-from app.services.campaigns import ab_tests, audience
+from app.services.campaigns import ab_tests, audience, frequency_cap
 from app.services.content.rendering import extract_links
 from app.services.delivery import identity_routing, warming_holds
 from app.services.delivery.mailbox_cache import email_domain, refresh_domains
+from app.services.events import send_time
 from app.services.events.verdicts import HONEYPOT_POSITION
 
 CLAIM_TTL_SECONDS = 600  # a claim older than this belongs to a worker that died mid-hand-off
@@ -78,7 +79,7 @@ FREQUENCY_REASON = "frequency"
 class Skips:
     """Why a person in the audience is not sent the campaign, as one CASE (the first reason wins):
     their status, a suppressed address or domain, a role address (when the workspace skips them),
-    an opt-out of the campaign's category, or their frequency for it."""
+    an opt-out of the campaign's category, their frequency for it, or the workspace's frequency cap."""
 
     def __init__(self, campaign: Campaign):
         self.campaign = campaign
@@ -110,6 +111,9 @@ class Skips:
         if self.campaign.category_id:
             whens.append((self.pref.c.subscribed.is_(False), literal("suppressed:category")))
             whens.append((self._recently_sent(), literal(FREQUENCY_REASON)))
+        capped = frequency_cap.over_cap(self.campaign, _sub)
+        if capped is not None:
+            whens.append((capped, literal(frequency_cap.REASON)))
         return case(*whens, else_=None)
 
     def _skips_roles(self) -> bool:
@@ -170,7 +174,7 @@ def _uncached_domains(in_audience) -> list[str]:
     )
 
 
-def _create_links(campaign: Campaign) -> None:
+def create_links(campaign: Campaign) -> None:
     """The campaign's tracked links, from 1 in the order they appear, and at 0 the hidden honeypot
     that only machines follow (events/verdicts.py; messages.compiled_for puts it in each message)."""
     if not campaign.track_clicks:
@@ -218,7 +222,7 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
     already = db.session.scalar(select(exists().where(_cr.c.campaign_id == campaign_id)))
     if not already:
         campaign.total_recipients = materialize_recipients(campaign)
-        _create_links(campaign)
+        create_links(campaign)
         hold_out(campaign)
         # Through a pool of several identities: each person's From is the one that serves them best.
         identity_routing.assign(campaign)
@@ -226,6 +230,8 @@ def prepare_campaign(campaign_id: int) -> list[tuple[int, int]]:
             ab_tests.split_audience(campaign)
         # From a warming domain: today's capacity goes to the most engaged, the rest waits.
         warming_holds.hold_for_warming(campaign)
+        if campaign.send_at_best_time:  # what warming let out waits for each person's best hour
+            send_time.schedule_campaign(campaign)
     db.session.flush()
     ranges = batch_ranges(campaign_id, current_app.config["SEND_BATCH_SIZE"])
     if not ranges:
@@ -243,7 +249,13 @@ def finish_if_done(campaign_id: int) -> bool:
     ab_tests.start_waiting_if_test_sent(campaign_id, open_rows)  # an A/B test's portion is out: wait
     result = db.session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == "sending", ab_tests.NOT_HOLDING, ~exists(open_rows))
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status == "sending",
+            ab_tests.NOT_HOLDING,
+            ~exists(open_rows),
+            Campaign.flow_id.is_(None),
+        )  # a flow's email step takes people in while the flow lives
         .values(status="sent", completed_at=_now())
         .execution_options(synchronize_session=False)
     )

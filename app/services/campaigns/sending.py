@@ -25,7 +25,7 @@ from app.models.base import UTCDateTime
 from app.providers import TransportUnavailable
 from app.redis_client import get_redis
 from app.services.campaigns import dispatch, outcomes, send_progress, send_windows
-from app.services.campaigns.messages import MessageFactory
+from app.services.campaigns.messages import FLOW_CONTEXT, MessageFactory
 from app.services.campaigns.outcomes import GONE, INTERRUPTED, ChunkOutcome
 from app.services.campaigns.recipients import LIMIT_WAIT, campaign_status, finish_if_done
 from app.services.campaigns.send_checks import pause_if_template_fails, render_failure, subscriber_rows
@@ -128,6 +128,16 @@ def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit
     return _Chunk(claimed, subs, {r.id: r.mailbox_provider for r in rows}, _chosen(rows))
 
 
+def add_flow_context(chunk: "_Chunk") -> None:
+    """Each claimed flow recipient's context, beside the person (messages.FLOW_CONTEXT), in one query."""
+    ids = [rid for rid, _sid in chunk.claimed]
+    if not ids:
+        return
+    for sid, context in db.session.execute(select(_cr.c.subscriber_id, _cr.c.context).where(_cr.c.id.in_(ids))):
+        if sid in chunk.subs:
+            chunk.subs[sid] = {**chunk.subs[sid], FLOW_CONTEXT: context or {}}
+
+
 def _chosen(rows) -> dict:
     """{recipient id: identity id} of the rows a pool gave an identity."""
     return {r[0]: r.identity_id for r in rows if r.identity_id is not None}
@@ -193,6 +203,8 @@ class BatchRun:
             if self.windows is not None and self.windows.hold_back(first, last):
                 break  # the send window is closed for the whole range: it waits, set in one UPDATE
             chunk = _claim_with_subscribers(cid, first, last, self.chunk_size)
+            if self.campaign.flow_id:  # a flow's email shows what the flow knows (a cart's items)
+                add_flow_context(chunk)
             db.session.commit()
             if not chunk.claimed:
                 if self.wait_for_held():

@@ -289,6 +289,16 @@ SETTINGS: tuple[Setting, ...] = (
         copied_to_runs=True,
     ),
     Setting("send_window", "send_window", _window, copied_to_runs=True, in_summary=True),
+    Setting(
+        "send_at_best_time",
+        "flag",
+        _flag,
+        default=False,
+        description="Send each person at their best hour within the 24 hours after the send starts: the hour "
+        "of the week they opened and clicked most as a person (events/send_time.py; people with little "
+        "history lean on the workspace's pattern). The campaign page shows how the send spread over the hours.",
+        copied_to_runs=True,
+    ),
     Setting("recurrence", "recurrence", _recurrence, in_summary=True),
 )
 

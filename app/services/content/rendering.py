@@ -146,6 +146,16 @@ class HeraldSandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
+    def getitem(self, obj, argument):
+        # `event.properties['items']` (a design's loop) on a cart sent without items is missing, not the
+        # dict's own `items` method, which Jinja falls back to and which no loop can iterate.
+        if obj.__class__ is dict and isinstance(argument, str):
+            try:
+                return obj[argument]
+            except KeyError:
+                return self.undefined(obj=obj, name=argument)
+        return super().getitem(obj, argument)
+
     def call_binop(self, context, operator, left, right):
         render_limits.check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)

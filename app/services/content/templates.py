@@ -117,6 +117,45 @@ SAMPLE_EVENT_DATA = {
         "price": 16.25,
         "currency": "EUR",
     },
+    # A flow's email: the trigger's event (automation/recipe_emails.py), here a cart that also names a
+    # product and an order, so every ready-made flow's email previews with something in it.
+    "event": {
+        "type": "cart_updated",
+        "occurred_at": "2026-11-24T18:32:00+00:00",
+        "properties": {
+            "cart_url": "https://shop.example.com/cart",
+            "total": 124.5,
+            "currency": "EUR",
+            "items": [
+                {
+                    "sku": "LS-01",
+                    "name": "Linen shirt",
+                    "quantity": 1,
+                    "price": 59.0,
+                    "url": "https://shop.example.com/p/linen-shirt",
+                    "image_url": "{base_url}/static/img/starters/product-throw.png",
+                },
+                {
+                    "sku": "CT-02",
+                    "name": "Canvas tote",
+                    "quantity": 2,
+                    "price": 32.75,
+                    "url": "https://shop.example.com/p/canvas-tote",
+                    "image_url": "{base_url}/static/img/starters/product-mug.png",
+                },
+            ],
+            "sku": "FC-03",
+            "name": "Fig & cedar candle",
+            "url": "https://shop.example.com/p/fig-cedar-candle",
+            "image_url": "{base_url}/static/img/starters/product-candle.png",
+            "price": "16.25",
+            "old_price": "21.00",
+            "new_price": "16.25",
+            "order_id": "10482",
+        },
+    },
+    "data": {"plan": "pro", "trial_days": 14},  # what an app sent with POST /flows/{id}/enroll
+    "flow": {"entered_at": "2026-11-24T18:32:00+00:00"},
 }
 
 

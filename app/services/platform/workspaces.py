@@ -232,7 +232,7 @@ def update_workspace(
 
 
 _AUDITED_SETTINGS = ("name", "timezone", "attribution_click_days", "attribution_open_hours", "logo_url",
-                     "brand_color", "suppress_role_addresses", "unconfirmed_purge_days")  # fmt: skip
+                     "brand_color", "suppress_role_addresses", "unconfirmed_purge_days", "frequency_cap")  # fmt: skip
 
 
 def settings_snapshot(workspace: Workspace) -> dict:

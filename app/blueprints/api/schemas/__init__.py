@@ -22,7 +22,11 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - designs, blocks, images: the visual builder's designs, saved blocks and uploaded pictures
 - campaigns: send windows, recurrence, A/B tests, campaigns, runs and recipients
 - messages: transactional messages
+- frequency_cap: the workspace's cap on marketing emails per person, campaigns and flows together
 - orders: orders the shop reports, credited to the campaign a person last clicked
+- customer_events: events a shop or an app reports (one or a batch), and the events listed back
+- products: the product catalogue (a product put by SKU, with its watcher counts)
+- flows: flows (trigger, steps, goals), their people and emails, and the ready-made flows (recipes)
 - deliveries: the message trail (a message's steps, searched by address or Message-ID)
 - webhook_endpoints: outbound webhook endpoints and their deliveries
 - team: the team's members and pending invitations, and the audit log
@@ -38,10 +42,13 @@ from app.blueprints.api.schemas import (
     campaigns,
     categories,
     common,
+    customer_events,
     deliveries,
     designs,
     domains,
     email_templates,
+    flows,
+    frequency_cap,
     identities,
     images,
     ips,
@@ -49,6 +56,7 @@ from app.blueprints.api.schemas import (
     messages,
     orders,
     pools,
+    products,
     providers,
     segments,
     subscriber_changes,
@@ -83,9 +91,13 @@ _MODULES = (
     blocks,
     images,
     campaigns,
+    frequency_cap,
     messages,
     deliveries,
     orders,
+    customer_events,
+    products,
+    flows,
     webhook_endpoints,
     team,
 )

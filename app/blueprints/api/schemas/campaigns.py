@@ -293,6 +293,7 @@ CAMPAIGN = response(
         "reply_to": {"type": ["string", "null"]},
         "track_opens": {"type": "boolean"},
         "track_clicks": {"type": "boolean"},
+        "send_at_best_time": {"type": "boolean", "description": "Each person at their best hour within 24 hours."},
         "holdout_percent": {"type": "integer", "minimum": 0, "maximum": 50},
         "holdout": {
             "oneOf": [ref("HoldoutReport"), {"type": "null"}],

@@ -11,7 +11,9 @@ RULES = {
     '"starts_with"|"ends_with"|"gt"|"gte"|"lt"|"lte"|"between"|"in"|"is_set"|"not_set"|"before"|"after"|'
     '"within_days", "value": …} or an engagement condition {"event": "opened"|"clicked"|"received", '
     '"campaign_id"?, "within_days"?, "count_gte"?, "negate"?} (opens and clicks are people\'s, not '
-    "machines'). Groups nest at most 5 deep, with at most 50 conditions. Dates are YYYY-MM-DD, days in "
+    'machines\'), or a customer event condition {"did": "cart_updated", "within_days"?, "count_gte"?, '
+    '"negate"?} (POST /events, and price_dropped/back_in_stock). Groups nest at most 5 deep, with at most 50 '
+    "conditions. Dates are YYYY-MM-DD, days in "
     "the workspace's timezone. An attribute compares as its declared type (POST /fields), else as the "
     "values stored say (JSON numbers and numbers written as text: number; true/false: boolean; ISO "
     "dates: date; else text, case-insensitively). Errors name the place, e.g. rules.all.2.value.",

@@ -48,6 +48,11 @@ SUBSCRIBER_EXPORT = response(
         "messages": _items("Transactional messages: {id, to, template, subject, status, created_at, sent_at, ...}."),
         "events": _items("Every event: {type, at, campaign_id, message_id, email, ip, user_agent, verdict, data}."),
         "orders": _items("{external_id, email, amount (a decimal string), currency, items, placed_at, campaign_id}"),
+        "customer_events": _items(
+            "What the shop reported they did, and what Herald derived: {type, occurred_at, received_at, properties, "
+            "idempotency_key, source}."
+        ),
+        "product_watches": _items("{sku, product, kind: wishlist|restock, price_at, notified_price, since}"),
     },
     description="Everything Herald holds about one person, as one document (GDPR access and portability).",
 )

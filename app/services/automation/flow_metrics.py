@@ -1,0 +1,141 @@
+"""A flow's figures, for its page and the API: people (entered, active, completed, goal, exited), and
+per step what it did (waiting there now, done, each outcome) and — for email steps — what its
+messages did, from the campaigns' hourly rollups and orders (attribution credits a flow's email like
+any campaign's: the last one a person clicked).
+
+Recovered revenue (an abandoned cart's, or any flow with an order goal): orders people placed within
+7 days after the flow's first email to them — what the reminders brought back, whether or not the
+buyer clicked.
+
+    report(flow)            FlowReport
+    daily(flow, days)       entered, finished and emails sent per UTC day (the charts)
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, select
+
+from app.extensions import db
+from app.models import Campaign, CampaignRecipient, Flow, FlowEnrollment, InsightHour, Order
+from app.services.automation import flows
+from app.services.events import attribution, rollups
+from app.services.time_buckets import local_day
+
+RECOVERY_DAYS = 7  # an order this long after the flow's first email to the buyer counts as recovered
+EMAIL_FIGURES = ("sent", "delivered", "hard_bounced", "human_unique_opens", "human_unique_clicks", "unsubscribes",
+                 "complaints")  # fmt: skip
+
+
+@dataclass
+class FlowReport:
+    people: dict
+    steps: dict  # step id -> {waiting, done, outcomes, and for an email step: sent, opens… revenue}
+    emails: dict  # the flow's emails together
+    revenue: dict  # {"conversions", "revenue", "revenue_currency"} credited to its emails
+    recovered: dict  # {"orders", "revenue", "currency"}
+    campaign_ids: list = field(default_factory=list)
+
+
+def _email_figures(campaign_ids: list[int]) -> dict[int, dict]:
+    ih = InsightHour
+    rows = db.session.execute(
+        select(ih.campaign_id, *(func.coalesce(func.sum(getattr(ih, f)), 0) for f in EMAIL_FIGURES))
+        .where(ih.campaign_id.in_(campaign_ids), rollups.TOTALS)
+        .group_by(ih.campaign_id)
+    )
+    return {cid: dict(zip(EMAIL_FIGURES, map(int, values), strict=True)) for cid, *values in rows}
+
+
+def report(flow: Flow) -> FlowReport:
+    steps = flows.step_counts(flow)
+    campaigns = db.session.execute(select(Campaign.id, Campaign.flow_step_id).where(Campaign.flow_id == flow.id)).all()
+    ids = [cid for cid, _ in campaigns]
+    figures = _email_figures(ids) if ids else {}
+    revenues = attribution.campaign_revenues(ids)
+    emails = dict.fromkeys(EMAIL_FIGURES, 0)
+    for cid, step_id in campaigns:
+        entry = steps.setdefault(step_id, {"waiting": 0, "done": 0, "outcomes": {}})
+        for name, value in figures.get(cid, {}).items():
+            entry[name] = entry.get(name, 0) + value
+            emails[name] += value
+        money = revenues.get(cid)
+        if money:
+            entry["conversions"] = entry.get("conversions", 0) + money["conversions"]
+            entry["revenue"] = entry.get("revenue", 0.0) + money["revenue"]
+    return FlowReport(flows.enrollment_counts(flow), steps, emails, _credited(revenues), recovered(flow, ids), ids)
+
+
+def _credited(revenues: dict) -> dict:
+    if not revenues:
+        return {"conversions": 0, "revenue": 0.0, "revenue_currency": None}
+    by_currency: dict[str, float] = defaultdict(float)
+    for r in revenues.values():
+        by_currency[r["revenue_currency"]] += r["revenue"]
+    currency = max(by_currency, key=lambda c: (by_currency[c], c))
+    return {"conversions": sum(r["conversions"] for r in revenues.values()), "revenue": round(by_currency[currency], 2),
+            "revenue_currency": currency}  # fmt: skip
+
+
+def recovered(flow: Flow, campaign_ids: list[int]) -> dict:
+    """Orders placed within RECOVERY_DAYS after the flow's first email to the buyer (in one query; the
+    window is applied here, where date arithmetic is the same on every database)."""
+    if not campaign_ids:
+        return {"orders": 0, "revenue": 0.0, "currency": None}
+    fe, cr = FlowEnrollment, CampaignRecipient
+    first_sent = (
+        select(func.min(cr.sent_at))
+        .where(cr.campaign_id.in_(campaign_ids), cr.subscriber_id == fe.subscriber_id, cr.sent_at >= fe.entered_at)
+        .correlate(fe)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Order.id, Order.currency, Order.amount, Order.placed_at, first_sent)
+        .join(fe, and_(fe.subscriber_id == Order.subscriber_id, fe.flow_id == flow.id))
+        .where(Order.workspace_id == flow.workspace_id, Order.placed_at >= first_sent)
+    ).all()
+    by_currency: dict[str, float] = defaultdict(float)
+    orders = set()
+    for order_id, currency, amount, placed_at, sent_at in rows:
+        if order_id not in orders and _aware(placed_at) <= _aware(sent_at) + timedelta(days=RECOVERY_DAYS):
+            orders.add(order_id)
+            by_currency[currency] += float(amount)
+    if not orders:
+        return {"orders": 0, "revenue": 0.0, "currency": None}
+    currency = max(by_currency, key=lambda c: (by_currency[c], c))
+    return {"orders": len(orders), "revenue": round(by_currency[currency], 2), "currency": currency}
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def daily(flow: Flow, days: int = 30, tz: str = "UTC", now: datetime | None = None) -> list[dict]:
+    """Per day: people who entered, reached a goal, finished otherwise, and emails sent (zeros included)."""
+    now = now or datetime.now(timezone.utc)
+    since = now - timedelta(days=days)
+    out: dict = {}
+    fe = FlowEnrollment
+    for column, name in ((fe.entered_at, "entered"), (fe.finished_at, "finished")):
+        bucket, read = local_day(column, tz)
+        stmt = select(bucket, fe.status, func.count()).where(
+            fe.flow_id == flow.id, column >= since, fe.status != "baseline"
+        )
+        for key, status, n in db.session.execute(stmt.group_by(bucket, fe.status)):
+            label = name if name == "entered" else ("goal" if status == "goal" else "finished")
+            day = out.setdefault(read(key), {"entered": 0, "goal": 0, "finished": 0, "sent": 0})
+            day[label] += n
+    cr = CampaignRecipient
+    bucket, read = local_day(cr.sent_at, tz)
+    stmt = (
+        select(bucket, func.count())
+        .join(Campaign, Campaign.id == cr.campaign_id)
+        .where(Campaign.flow_id == flow.id, cr.sent_at >= since)
+        .group_by(bucket)
+    )
+    for key, n in db.session.execute(stmt):
+        out.setdefault(read(key), {"entered": 0, "goal": 0, "finished": 0, "sent": 0})["sent"] += n
+    start = since.date()
+    return [{"day": (start + timedelta(days=k)).isoformat(), **out.get(start + timedelta(days=k),
+             {"entered": 0, "goal": 0, "finished": 0, "sent": 0})} for k in range(days + 1)]  # fmt: skip
