@@ -20,6 +20,7 @@ SUPPRESSION_SOURCES = (
     "preference center",
     "api",
     "dashboard",
+    "flow",  # a flow's update step (a sunset)
     "complaint",
     "bounce",
     "import",

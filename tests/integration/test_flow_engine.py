@@ -285,3 +285,25 @@ def test_a_webhook_step_posts_the_person_and_the_flows_context_signed(workspace,
     assert body["type"] == "flow.webhook" and body["email"] == person.email
     assert body["data"]["context"] == {"api": {"plan": "pro"}} and body["data"]["flow"]["name"] == "Tell the CRM"
     assert verify_signature(flow_secret(workspace.id), request.headers["X-Herald-Signature"], request.get_data())
+
+
+def test_a_segment_trigger_can_take_todays_members_and_conditions_ask_for_a_milestone(workspace):
+    from app.services.audience import segments
+
+    lst = create_list(workspace.id, "Trial")
+    create_subscribers(workspace.id, people(2, email="t{i}@example.org"), lst.id)
+    segment = segments.create_segment(
+        workspace.id, "On trial", {"all": [{"field": "list", "op": "eq", "value": lst.id}]}
+    )
+    flow = flows.create_flow(workspace.id, {
+        "name": "Trial nudges", "trigger": {"type": "segment", "segment_id": segment.id, "include_existing": True},
+        "steps": [{"type": "condition", "if": {"milestone": "first_project"},
+                   "yes": [{"type": "update", "add_tags": ["activated"]}], "no": [{"type": "exit"}]}],
+    })  # fmt: skip
+    flows.activate(workspace.id, flow.id)
+    db.session.commit()
+    assert enrollment.scan()["segment"] == 2
+    one = db.session.scalars(select(Subscriber).where(Subscriber.email == "t0@example.org")).one()
+    now = datetime.now(timezone.utc) + timedelta(seconds=2)
+    _event(workspace, one, "milestone_reached", now, name="first_project")
+    assert flow_engine.advance(now=now + timedelta(seconds=5)) == {"yes": 1, "no": 1, "updated": 1, "exit": 1}

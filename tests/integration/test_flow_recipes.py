@@ -289,3 +289,30 @@ def test_the_sunset_unsubscribes_those_who_still_do_not_engage(workspace, smtp_s
     assert gone.status == "unsubscribed" and tags.tags_of(goes.id) == ["sunset"]
     suppression = db.session.scalar(select(Suppression).where(Suppression.email == goes.email))
     assert suppression.reason == "unsubscribed" and "Sunset by the flow “Re-engagement”" in suppression.detail
+
+
+def test_a_price_drop_and_a_restock_mail_exactly_the_people_who_wished_or_asked(api, workspace, smtp_sink, worker):
+    create_smtp_provider(workspace.id, smtp_sink.port)
+    sender = {"from_email": "shop@hearth.example"}
+    for key in ("price_drop", "back_in_stock"):
+        flows.activate(workspace.id, recipes.create_from_recipe(workspace.id, key, sender).id)
+    create_subscribers(workspace.id, people(4, email="w{i}@example.org", name="Zoë {i}"))
+    db.session.commit()
+    lamp = {"name": "Lampe à poser", "price": "100.00", "currency": "EUR", "in_stock": False, "inventory": 0}
+    assert api.put("/products/LAMP", json=lamp).status_code == 201
+    wishes = [("w0@example.org", {}), ("w1@example.org", {"price": "60"})]  # w1 saw it at 60
+    events = [{"type": "wishlist_added", "email": e, "properties": {"sku": "LAMP", **p}} for e, p in wishes]
+    events.append({"type": "back_in_stock_requested", "email": "w2@example.org", "properties": {"sku": "LAMP"}})
+    assert api.post("/events", json={"events": events}).status_code == 202
+
+    assert api.put("/products/LAMP", json=lamp | {"price": "80.00"}).status_code == 200  # w0 wished it dearer
+    assert (
+        api.put("/products/LAMP", json=lamp | {"price": "80.00", "in_stock": True, "inventory": 5}).status_code == 200
+    )
+    flow_engine.advance(now=datetime.now(timezone.utc) + timedelta(minutes=5))
+    worker()
+    got = sorted((m["rcpt_tos"][0], m["message"]["Subject"]) for m in smtp_sink.messages)
+    to = [email for email, _subject in got]
+    assert to.count("w0@example.org") == 2  # the drop, and the restock of what they wish for
+    assert to.count("w2@example.org") == 1 and to.count("w1@example.org") == 1  # w1: the restock only
+    assert "w3@example.org" not in to

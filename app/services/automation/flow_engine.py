@@ -310,7 +310,7 @@ def _update(tick: Tick, step: dict, rows: list[Due]) -> None:
         detail = f"Sunset by the flow “{tick.flows[rows[0].flow_id].name}”"[:1000]
         stmt = select(Subscriber).where(Subscriber.id.in_(ids), Subscriber.status.in_(("active", "pending")))
         for person in db.session.scalars(stmt).all():
-            contacts.unsubscribe(person, detail=detail, source="dashboard")
+            contacts.unsubscribe(person, detail=detail, source="flow")
     tick.move(rows, "updated", step)
 
 
