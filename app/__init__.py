@@ -92,9 +92,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.domains import bp as domains_bp
     from app.blueprints.email_templates import bp as templates_bp
     from app.blueprints.flows import bp as flows_bp
+    from app.blueprints.gift_cards import bp as gift_cards_bp
     from app.blueprints.insights import bp as insights_bp
     from app.blueprints.ips import bp as ips_bp
     from app.blueprints.lists import bp as lists_bp
+    from app.blueprints.loyalty import bp as loyalty_bp
     from app.blueprints.media import bp as media_bp
     from app.blueprints.messages import bp as messages_bp
     from app.blueprints.outbox import bp as outbox_bp
@@ -103,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.products import bp as products_bp
     from app.blueprints.providers import bp as providers_bp
     from app.blueprints.public import bp as public_bp
+    from app.blueprints.referrals import bp as referrals_bp
     from app.blueprints.segments import bp as segments_bp
     from app.blueprints.settings import bp as settings_bp
     from app.blueprints.signup_forms import bp as signup_forms_bp
@@ -121,6 +124,9 @@ def _register_blueprints(app: Flask) -> None:
         categories_bp,
         subscribers_bp,
         signup_forms_bp,
+        referrals_bp,
+        loyalty_bp,
+        gift_cards_bp,
         suppressions_bp,
         templates_bp,
         media_bp,

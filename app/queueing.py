@@ -115,6 +115,11 @@ PERIODIC = (
     Periodic(
         "scan_flow_triggers", DEFAULT, 60, "enroll people who joined a flow's list or segment, or whose date is today"
     ),
+    # Growth: what is past its date leaves the balances within a day (a redemption checks the date itself).
+    Periodic("expire_loyalty_points", DEFAULT, 86_400, "earned loyalty points past their expiry leave the balances"),
+    Periodic("expire_gift_cards", DEFAULT, 86_400, "gift cards past their date expire, with what they held"),
+    # An order placed in time still counts whenever this runs (on_order checks the order's date itself).
+    Periodic("expire_referrals", DEFAULT, 86_400, "pending referrals past their expiry become expired"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

@@ -140,3 +140,20 @@ def create_identity(
 def create_dedicated_ip(workspace_id: int, ip_address: str = "5.45.67.89", hostname: str | None = None, **binding):
     """A dedicated IP of the workspace, not yet checked (`binding`: provider_id, pool_name)."""
     return ips.add_ip(workspace_id, ip_address, hostname, binding.get("provider_id"), binding.get("pool_name"))
+
+
+def create_referral_program(workspace_id: int, **data):
+    """An active referral program: 10% off for the referrer, 5 EUR off for the friend, on a first order of at
+    least 20 EUR within 30 days (`data` overrides any field)."""
+    from app.services.growth import referrals
+
+    values = {
+        "name": "Friends",
+        "referrer_reward": {"type": "percent", "value": 10},
+        "friend_reward": {"type": "fixed", "value": 5, "currency": "EUR"},
+        "min_order_amount": 20,
+        "currency": "EUR",
+        "expiry_days": 30,
+        **data,
+    }
+    return referrals.create_program(workspace_id, values)

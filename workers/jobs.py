@@ -316,6 +316,32 @@ def probe_providers() -> dict:
     return _run(providers.probe_all)
 
 
+@_periodic
+def expire_loyalty_points() -> int:
+    """Earned loyalty points past their expiry become `expired` entries (daily), committed batch by batch."""
+    from app.extensions import db
+    from app.services.growth import loyalty
+
+    return _run(lambda: loyalty.expire_points(commit=db.session.commit))
+
+
+@_periodic
+def expire_gift_cards() -> int:
+    """Gift cards past their date expire, what they held leaving in an expiry entry (daily)."""
+    from app.extensions import db
+    from app.services.growth import gift_cards
+
+    return _run(lambda: gift_cards.expire_cards(commit=db.session.commit))
+
+
+@_periodic
+def expire_referrals() -> int:
+    """Pending referrals past their expiry become expired (daily), in one UPDATE."""
+    from app.services.growth import referrals
+
+    return _run(referrals.expire_referrals)
+
+
 def run_import(import_id: str, workspace_id: int, list_ids: list[int]) -> dict:
     """Import a large CSV in chunks, with progress the dashboard polls."""
     from app.extensions import db

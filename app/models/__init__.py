@@ -57,5 +57,15 @@ from app.models.events import (  # noqa: F401
     WebhookEndpoint,
     WebhookPayload,
 )
+from app.models.growth import (  # noqa: F401
+    GiftCard,
+    GiftCardTransaction,
+    LoyaltyAccount,
+    LoyaltyProgram,
+    LoyaltyTransaction,
+    Referral,
+    ReferralCode,
+    ReferralProgram,
+)
 from app.models.message import Message  # noqa: F401
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, User, Workspace  # noqa: F401

@@ -10,7 +10,7 @@ from app.models.base import JSONType, UTCDateTime, utcnow
 
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
 # Where a subscriber came from (set once, when the row is created).
-SUBSCRIBER_SOURCES = ("form", "import", "api", "dashboard")
+SUBSCRIBER_SOURCES = ("form", "import", "api", "dashboard", "referral")  # referral: a referral link's landing page
 FIELD_TYPES = ("text", "number", "date", "boolean")
 FREQUENCIES = ("immediate", "daily", "weekly", "monthly")
 # Where an unsubscribe or a suppression came from, reported per campaign and across the workspace.

@@ -36,3 +36,9 @@ class Conflict(DomainError):
 class InvalidState(DomainError):
     status = 409
     code = "invalid_state"
+
+
+class InsufficientBalance(InvalidState):
+    """A debit larger than what is left (loyalty points, a gift card's balance): nothing was taken."""
+
+    code = "insufficient_balance"

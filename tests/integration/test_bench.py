@@ -155,7 +155,20 @@ def test_throttle_bench_holds_back_only_the_throttled_pair_and_reports_the_decis
 def test_insights_bench_times_every_insights_call_and_the_rollups_match_the_event_log():
     if not port_answers("127.0.0.1", 5432):
         pytest.skip("the insights benchmark builds its events with PostgreSQL's generate_series")
-    args = ["bench.insights_bench", "--events", "40000", "--campaigns", "10", "--repeat", "2", "--json"]
+    # The 150 ms goal is the full-size run's; at this size, on a machine busy with the rest of the suite, a
+    # generous budget keeps the run honest about correctness without failing on a neighbour's load.
+    args = [
+        "bench.insights_bench",
+        "--events",
+        "40000",
+        "--campaigns",
+        "10",
+        "--repeat",
+        "2",
+        "--budget-ms",
+        "1000",
+        "--json",
+    ]
     code, f, out, pid = _run(args, timeout=120)
     assert code == 0, out[-4000:]
     assert f["bench"] == "insights" and f["ok"] is True and f["slow"] == {}, out[-4000:]

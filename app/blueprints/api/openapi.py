@@ -89,6 +89,12 @@ TAGS = {
     "milestones, updates, webhooks, exits), with goals that end it early, re-entry rules and quiet hours. Editing "
     "a live flow makes a new version on activation: new entrants follow it, people inside finish theirs. Each "
     "step is done once per person. Ready-made flows (POST /flows/from-recipe) come with their emails.",
+    "Loyalty": "Points for what people buy: orders in the program's currency earn them once, the shop redeems "
+    "them (409 `insufficient_balance` when the balance is short; concurrent redemptions queue on the account, so "
+    "it never goes below zero), earned points expire oldest first, tiers follow lifetime points.",
+    "Gift cards": "Cards with unguessable codes answered once (Herald keeps a hash), issued one by one and mailed "
+    "to a recipient, made in bulk, or sold by an order item with `gift_card: true`; redeemed by code in part or in "
+    "full (409 when the balance is short), refunded, expired daily.",
     "Insights": "What happened to a message: its whole trail, from queued to the hand-off's exact reply, "
     "deliveries, deferrals, bounces with the diagnostic, and each open and click with its verdict (a person, "
     "or Apple's prefetch, a proxy, a scanner).",

@@ -152,5 +152,5 @@ def view_in_browser(token):
 
 
 # Routes of this blueprint kept in modules of their own: the preference center; signup forms and
-# double opt-in confirmations.
-from app.blueprints.public import preference_center, signups  # noqa: E402, F401
+# double opt-in confirmations; referral links' landing pages.
+from app.blueprints.public import preference_center, referrals, signups  # noqa: E402, F401

@@ -21,6 +21,7 @@ from app.services.audience import tags as tagging
 from app.services.audience.import_columns import ATTRIBUTE_PREFIX, TARGET_LABELS, attribute_name
 from app.services.automation import customer_events
 from app.services.errors import DomainError
+from app.services.growth import loyalty_reads, referral_pages
 from app.services.ids import as_id
 from app.services.pagination import paginate
 
@@ -157,6 +158,8 @@ def show(subscriber_id):
         customer_events=customer_events.events_of(g.ws_id, sub.id, limit=TIMELINE_SIZE),
         timeline_size=TIMELINE_SIZE,
         summary=customer_events.summary,
+        referral_links=referral_pages.subscriber_links(g.ws_id, sub.id),
+        loyalty_card=loyalty_reads.subscriber_card(g.ws_id, sub),
     )
 
 

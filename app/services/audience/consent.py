@@ -1,8 +1,9 @@
 """What a subscriber's `consent` records: when and how they agreed to be mailed.
 
-    {"at": ISO time, "ip": address or null, "method": METHOD, "form_id"?: id}
+    {"at": ISO time, "ip": address or null, "method": METHOD, "form_id"?: id, "program_id"?: id}
 
 `method` is the way the agreement was given: `form` (a signup form, not confirmed by email),
+`referral` (a referral program's landing page, growth/referral_landing.py, with its `program_id`),
 `double opt-in` (confirmed by the link in the confirmation email; `signed_up_at` and
 `signup_ip` then keep the signup's own time and address), `import` (the marketer's list,
 taken as already consented), `api` or `dashboard` (added by the workspace's own systems or
@@ -11,7 +12,7 @@ team). The ip is the person's only where they acted themselves (forms, confirmat
 
 from datetime import datetime, timezone
 
-METHODS = ("form", "double opt-in", "import", "api", "dashboard")
+METHODS = ("form", "double opt-in", "import", "api", "dashboard", "referral")
 
 
 def consent_record(method: str, ip: str | None = None, form_id: int | None = None, at: datetime | None = None) -> dict:

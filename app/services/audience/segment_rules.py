@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.models.audience import SUBSCRIBER_SOURCES
 from app.services.errors import ValidationError
 
 MAX_DEPTH = 5  # groups inside groups
@@ -65,7 +66,7 @@ class FieldSpec:
 
 SUBSCRIBER_STATUSES = ("active", "unsubscribed", "bounced", "complained", "pending")
 MAILBOX_GROUPS = ("gmail", "microsoft", "yahoo", "apple", "other", "none")
-SOURCES = ("form", "import", "api", "dashboard")
+SOURCES = SUBSCRIBER_SOURCES
 
 # Fields a condition may name besides `attributes.<key>`.
 FIELDS: dict[str, FieldSpec] = {
@@ -85,6 +86,9 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec("order_count", "Number of orders", "number", NUMBER_OPS[:-2]),
         FieldSpec("lifetime_value", "Lifetime value", "number", NUMBER_OPS[:-2]),
         FieldSpec("last_order_at", "Last order", "date", DATE_OPS),
+        # The person's loyalty account (growth/loyalty.py): no account is 0 points and no tier.
+        FieldSpec("loyalty_points", "Loyalty points", "number", NUMBER_OPS[:-2]),
+        FieldSpec("loyalty_tier", "Loyalty tier", "text", ("eq", "ne", "in", "is_set", "not_set")),
     )
 }
 

@@ -21,7 +21,16 @@ from sqlalchemy import Float, String, and_, case, cast, exists, false, func, not
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from app.models import CampaignRecipient, CustomerEvent, ListSubscriber, MailboxDomain, Order, Subscriber, SubscriberTag
+from app.models import (
+    CampaignRecipient,
+    CustomerEvent,
+    ListSubscriber,
+    LoyaltyAccount,
+    MailboxDomain,
+    Order,
+    Subscriber,
+    SubscriberTag,
+)
 from app.services.audience.segment_rules import day_start
 from app.services.delivery.mailbox_cache import email_domain
 
@@ -178,6 +187,8 @@ def _condition(c: dict, clock: Clock) -> ColumnElement:
         return _tags(op, value)
     if field == "list":
         return _lists(op, value)
+    if field in ("loyalty_points", "loyalty_tier"):
+        return _loyalty(field, op, value)
     return _commerce(field, op, value, clock)
 
 
@@ -303,6 +314,19 @@ def _commerce(field: str, op: str, value, clock: Clock) -> ColumnElement:
     if op == "ne":
         return _negate(_compare(cast(figure, Float), "eq", value))
     return _compare(cast(figure, Float), op, value)
+
+
+def _loyalty(field: str, op: str, value) -> ColumnElement:
+    """The person's loyalty balance or tier (one account at most: one program per workspace); a person
+    without an account has 0 points and no tier."""
+    a = LoyaltyAccount.__table__
+    mine = a.c.subscriber_id == _s.c.id
+    if field == "loyalty_tier":
+        return _text(select(a.c.tier).where(mine).scalar_subquery(), op, value)
+    points = func.coalesce(select(a.c.balance).where(mine).scalar_subquery(), 0)
+    if op == "ne":
+        return _negate(_compare(points, "eq", value))
+    return _compare(points, op, value)
 
 
 def _event(e: dict, clock: Clock) -> ColumnElement:

@@ -17,7 +17,8 @@ Then, set-based, in the caller's transaction:
    `duplicates`, and its side effects do not run again.
 3. Side effects of the new events only: `order_placed` records an order for attribution
    (events/attribution.record_order: external_id = properties.order_id, amount = properties.total,
-   currency, items, placed_at = occurred_at); `wishlist_added`, `wishlist_removed` and
+   currency, items, placed_at = occurred_at) and, when the order is new, what it does in growth
+   (growth/orders.on_order: loyalty points, gift cards sold); `wishlist_added`, `wishlist_removed` and
    `back_in_stock_requested` change who watches a product (watches.py).
 4. `after_ingest(workspace_id, event_ids)`: the one hook for what reacts to new events (flows).
 
@@ -37,6 +38,7 @@ from app.services.automation.event_checks import CheckedEvent
 from app.services.automation.sql import insert_into
 from app.services.errors import ValidationError
 from app.services.events import attribution
+from app.services.growth import orders as growth_orders
 
 
 @dataclass(frozen=True)
@@ -183,11 +185,13 @@ def _record_order(workspace_id: int, event: CheckedEvent, email: str) -> None:
     order = {"external_id": p["order_id"], "email": email, "amount": p["total"], "currency": p["currency"],
              "items": p.get("items"), "placed_at": event.occurred_at.isoformat()}  # fmt: skip
     try:
-        attribution.record_order(workspace_id, order)
+        recorded, created = attribution.record_order(workspace_id, order)
     except ValidationError as exc:  # what the event checks let through and the order book does not
         field = next(iter(exc.fields), "order")
         place = f"events.{event.index}.properties.{_ORDER_FIELDS.get(field, field)}"
         raise ValidationError(f"{place}: {exc.message} Nothing was stored.", {place: exc.message}) from None
+    if created:
+        growth_orders.on_order(recorded)
 
 
 # Reads -----------------------------------------------------------------------------------------------

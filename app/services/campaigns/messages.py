@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Campaign, CampaignRecipient, Link
 from app.services.campaigns import ab_tests
-from app.services.campaigns.send_checks import subscriber_rows
+from app.services.campaigns.send_checks import loyalty_of, subscriber_rows
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import CompiledMessage, build_context
 from app.services.delivery import dkim, senders
@@ -189,6 +189,7 @@ def recipient_view(recipient_id: int) -> tuple[str, Campaign] | None:
         "email": rec.email,
         "name": None,
         "attributes": {},
+        "loyalty": loyalty_of(None, None),
     }
     rendered, _ = MessageFactory(campaign, {}).render(rec.id, sub, for_browser=True)
     return rendered.html, campaign

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import exists, func, select, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Subscriber, Suppression
+from app.models import Campaign, CampaignRecipient, LoyaltyAccount, Subscriber, Suppression
 from app.models.campaign import skipped
 from app.services.campaigns import audience
 from app.services.content.mime import MessageSkeleton
@@ -33,17 +33,27 @@ RENDER_PAUSE_AFTER = 20  # a campaign whose first renders all fail (this many, o
 RENDER_PAUSED = "Paused: the template failed for"  # the start of that pause's last_error
 _cr = CampaignRecipient.__table__
 _sub = Subscriber.__table__
+_la = LoyaltyAccount.__table__
 
 
 def subscriber_rows(ids: list[int]) -> dict[int, dict]:
-    """What a message is rendered from, for each subscriber id: email, name, attributes, timezone."""
+    """What a message is rendered from, for each subscriber id: email, name, attributes, timezone, and
+    `loyalty` (loyalty_of: joined in, no query more)."""
     rows = db.session.execute(
-        select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone).where(_sub.c.id.in_(ids))
+        select(_sub.c.id, _sub.c.email, _sub.c.name, _sub.c.attributes, _sub.c.timezone, _la.c.balance, _la.c.tier)
+        .select_from(_sub.outerjoin(_la, _la.c.subscriber_id == _sub.c.id))
+        .where(_sub.c.id.in_(ids))
     ).all()
     return {
-        r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}, "timezone": r.timezone}
+        r.id: {"id": r.id, "email": r.email, "name": r.name, "attributes": r.attributes or {}, "timezone": r.timezone,
+               "loyalty": loyalty_of(r.balance, r.tier)}
         for r in rows
-    }
+    }  # fmt: skip
+
+
+def loyalty_of(points: int | None, tier: str | None) -> dict:
+    """`subscriber.loyalty` in a template: {points, tier}; a person without an account has 0 points."""
+    return {"points": points or 0, "tier": tier}
 
 
 def render_failure(exc: Exception) -> str:

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, or_, select, text, update
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Subscriber
+from app.models import Campaign, CampaignRecipient, LoyaltyAccount, Subscriber
 from app.models.base import UTCDateTime
 from app.providers import TransportUnavailable
 from app.redis_client import get_redis
@@ -28,7 +28,7 @@ from app.services.campaigns import dispatch, outcomes, send_progress, send_windo
 from app.services.campaigns.messages import FLOW_CONTEXT, MessageFactory
 from app.services.campaigns.outcomes import GONE, INTERRUPTED, ChunkOutcome
 from app.services.campaigns.recipients import LIMIT_WAIT, campaign_status, finish_if_done
-from app.services.campaigns.send_checks import pause_if_template_fails, render_failure, subscriber_rows
+from app.services.campaigns.send_checks import loyalty_of, pause_if_template_fails, render_failure, subscriber_rows
 from app.services.delivery import health, routing
 from app.services.delivery.ratelimit import Halted, LimitReached
 from app.services.delivery.throttle import THROTTLED, PairThrottle, ThrottlePolicy, pair_of
@@ -89,8 +89,10 @@ _CLAIM_WITH_SUBSCRIBERS = text(
     "  WHERE campaign_id = :cid AND status = 'pending' AND id BETWEEN :first AND :last"
     "  AND (retry_at IS NULL OR retry_at <= :now) ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
     " AND status = 'pending' RETURNING id, subscriber_id, mailbox_provider, identity_id)"
-    " SELECT c.id, c.subscriber_id, c.mailbox_provider, c.identity_id, s.email, s.name, s.attributes, s.timezone"
-    " FROM claimed c LEFT JOIN subscribers s ON s.id = c.subscriber_id ORDER BY c.id"
+    " SELECT c.id, c.subscriber_id, c.mailbox_provider, c.identity_id, s.email, s.name, s.attributes, s.timezone,"
+    " la.balance, la.tier"
+    " FROM claimed c LEFT JOIN subscribers s ON s.id = c.subscriber_id"
+    " LEFT JOIN loyalty_accounts la ON la.subscriber_id = c.subscriber_id ORDER BY c.id"
 )
 _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", type_=UTCDateTime)).columns(
     _cr.c.id,
@@ -101,6 +103,8 @@ _CLAIM_WITH_SUBSCRIBERS = _CLAIM_WITH_SUBSCRIBERS.bindparams(bindparam("now", ty
     _sub.c.name,
     _sub.c.attributes,
     _sub.c.timezone,
+    LoyaltyAccount.__table__.c.balance,
+    LoyaltyAccount.__table__.c.tier,
 )
 
 
@@ -120,6 +124,7 @@ def _claim_with_subscribers(campaign_id: int, first_id: int, last_id: int, limit
             "name": r.name,
             "attributes": r.attributes or {},
             "timezone": r.timezone,
+            "loyalty": loyalty_of(r.balance, r.tier),
         }
         for r in rows
         if r.email is not None  # None: the subscriber was deleted since materialization

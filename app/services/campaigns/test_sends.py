@@ -15,6 +15,7 @@ from app.models import Subscriber
 from app.providers import TransportUnavailable
 from app.services.audience.contacts import normalize_email
 from app.services.campaigns.drafts import get_campaign
+from app.services.campaigns.send_checks import subscriber_rows
 from app.services.content import templates
 from app.services.content.mime import MessageSkeleton
 from app.services.content.rendering import SAMPLE_SUBSCRIBER, TemplateProblem, build_context, render_once
@@ -78,7 +79,7 @@ def subscriber_context(workspace_id: int, subscriber_id) -> dict:
     )
     if sub is None:
         raise NotFound("No such subscriber.")
-    return {"id": sub.id, "email": sub.email, "name": sub.name, "attributes": sub.attributes or {}}
+    return subscriber_rows([sub.id])[sub.id]
 
 
 def send_test(

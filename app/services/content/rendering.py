@@ -226,6 +226,7 @@ SAMPLE_SUBSCRIBER = {
     "email": "jane.doe@example.com",
     "name": "Jane Doe",
     "attributes": {"first_name": "Jane", "city": "Lisbon", "plan": "gold"},
+    "loyalty": {"points": 1250, "tier": "Gold"},  # growth/loyalty.py; campaigns/send_checks.loyalty_of
 }
 
 # Only absolute web links are tracked; links that are Jinja expressions (unsubscribe_url...) stay as written.

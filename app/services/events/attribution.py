@@ -66,6 +66,8 @@ def _placed_at(value) -> datetime:
 
 
 def _items(value) -> list | None:
+    """The items as stored: sku, name, price, quantity, and `gift_card: true` on a gift card sold
+    (growth/gift_cards.sell_from_order makes the cards)."""
     if value is None:
         return None
     if not isinstance(value, list) or len(value) > MAX_ITEMS:
@@ -82,7 +84,7 @@ def _items(value) -> list | None:
             "name": _text(item, "name", 500, required=False),
             "price": str(_amount(item["price"], f"items[{n}].price")) if item.get("price") is not None else None,
             "quantity": quantity,
-        })  # fmt: skip
+        } | ({"gift_card": True} if item.get("gift_card") is True else {}))  # fmt: skip
     return out
 
 

@@ -108,6 +108,7 @@ ACTIONS = {
     "segment.delete": "Segment deleted",
     "segment.freeze": "Segment frozen into a list",
     "signup_form.delete": "Signup form deleted",
+    "referral_program.archive": "Referral program archived",
     "suppression.add": "Suppression added",
     "suppression.remove": "Suppression removed",
     "suppression.import": "Suppressions imported",

@@ -27,6 +27,8 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - customer_events: events a shop or an app reports (one or a batch), and the events listed back
 - products: the product catalogue (a product put by SKU, with its watcher counts)
 - flows: flows (trigger, steps, goals), their people and emails, and the ready-made flows (recipes)
+- growth: the loyalty program, a person's points and ledger; gift cards, their ledgers and redemptions
+- referrals: referral programs (rewards for a referrer and their friend), referrals, share links
 - deliveries: the message trail (a message's steps, searched by address or Message-ID)
 - webhook_endpoints: outbound webhook endpoints and their deliveries
 - team: the team's members and pending invitations, and the audit log
@@ -49,6 +51,7 @@ from app.blueprints.api.schemas import (
     email_templates,
     flows,
     frequency_cap,
+    growth,
     identities,
     images,
     ips,
@@ -58,6 +61,7 @@ from app.blueprints.api.schemas import (
     pools,
     products,
     providers,
+    referrals,
     segments,
     subscriber_changes,
     subscribers,
@@ -98,6 +102,8 @@ _MODULES = (
     customer_events,
     products,
     flows,
+    growth,
+    referrals,
     webhook_endpoints,
     team,
 )

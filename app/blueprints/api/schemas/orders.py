@@ -8,6 +8,10 @@ ITEM = obj(
         "name": text(500, nullable=True),
         "price": {"type": ["number", "string", "null"], "description": "The unit price."},
         "quantity": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "gift_card": {
+            "type": "boolean",
+            "description": "A gift card sold: each unit becomes a card worth its price, mailed to the buyer.",
+        },
     }
 )
 SCHEMAS: dict[str, dict] = {

@@ -7,7 +7,8 @@ RULES = {
     "type": "object",
     "description": 'A rule tree: {"all"|"any": [node, …]}, {"not": node}, a condition {"field": '
     '"email"|"name"|"status"|"source"|"created_at"|"timezone"|"tags"|"list"|"mailbox_provider"|'
-    '"order_count"|"lifetime_value"|"last_order_at"|"attributes.<name>", "op": "eq"|"ne"|"contains"|'
+    '"order_count"|"lifetime_value"|"last_order_at"|"loyalty_points"|"loyalty_tier"|"attributes.<name>", '
+    '"op": "eq"|"ne"|"contains"|'
     '"starts_with"|"ends_with"|"gt"|"gte"|"lt"|"lte"|"between"|"in"|"is_set"|"not_set"|"before"|"after"|'
     '"within_days", "value": …} or an engagement condition {"event": "opened"|"clicked"|"received", '
     '"campaign_id"?, "within_days"?, "count_gte"?, "negate"?} (opens and clicks are people\'s, not '

@@ -32,8 +32,9 @@ TAGS = {
 CONSENT = {
     "type": ["object", "null"],
     "additionalProperties": True,
-    "description": 'How they agreed to be mailed: {"at", "ip", "method": form|double opt-in|import|api|dashboard, '
-    '"form_id"?}; after a confirmed double opt-in also "signed_up_at" and "signup_ip".',
+    "description": 'How they agreed to be mailed: {"at", "ip", "method": form|referral|double opt-in|import|api|'
+    'dashboard, "form_id"? (a signup form\'s), "program_id"? (a referral program\'s landing page)}; after a '
+    'confirmed double opt-in also "signed_up_at" and "signup_ip".',
 }
 
 SUBSCRIBER_CREATE = obj(
