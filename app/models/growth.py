@@ -78,7 +78,8 @@ class LoyaltyProgram(db.Model):
     redemption_rate: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=100)  # points per 1 unit off
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     expiry_days: Mapped[int | None] = mapped_column()
-    tiers: Mapped[list] = mapped_column(JSONType, default=list)  # [{"name": "Gold", "min_points": 1000}] by lifetime points
+    # [{"name": "Gold", "min_points": 1000}]: by lifetime points.
+    tiers: Mapped[list] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
