@@ -349,19 +349,21 @@ def _email_problem(exc: ValidationError) -> str:
 
 
 def take_submission_slot(form: SignupForm, ip: str | None, limit: str) -> bool:
-    """Count one post to the form from `ip` against `limit` ("10 per 10 minutes"); False once it is spent.
+    """Count one post to the form from `ip` against `limit` ("10 per 10 minutes"); False once it is spent."""
+    return take_slot(f"herald:signup-rate:{form.id}:{ip or '-'}", limit, f"signup form {form.id}")
 
-    A fixed window in Redis shared by every web process: the first post of a window creates the counter with
-    the window's expiry, every post increments it.
-    """
+
+def take_slot(key: str, limit: str, what: str) -> bool:
+    """Count one post under `key` against `limit`; False once spent. A fixed window in Redis shared by every
+    web process: the first post of a window creates the counter with the window's expiry, every post
+    increments it. Public signup pages (forms, referral links) share it."""
     item = parse_limit(limit)
-    key = f"herald:signup-rate:{form.id}:{ip or '-'}"
     try:
         with get_redis().pipeline() as pipe:
             pipe.set(key, 0, ex=item.get_expiry(), nx=True)
             pipe.incr(key)
             _, count = pipe.execute()
     except redis.RedisError as exc:  # a signup is worth more than the limit while Redis is away
-        log.warning("signup form %s: rate limit not checked (%s)", form.id, exc)
+        log.warning("%s: rate limit not checked (%s)", what, exc)
         return True
     return count <= item.amount

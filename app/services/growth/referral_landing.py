@@ -16,25 +16,19 @@ a link who subscribes. What happened is the `outcome` sign_up returns (created, 
 no public page shows.
 """
 
-import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-import redis
-from limits import parse as parse_limit
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import MailingList, Referral, ReferralCode, ReferralProgram, Subscriber, Workspace
-from app.redis_client import get_redis
-from app.services.audience import signups
+from app.services.audience import signup_forms, signups
 from app.services.audience.subscriber_fields import normalize_email
 from app.services.errors import Conflict, ValidationError
-
-log = logging.getLogger(__name__)
 
 HONEYPOT = "website"  # the name signup forms use for theirs: bots like to fill it
 SOURCE = "referral"
@@ -134,17 +128,8 @@ def record_visit(code_id: int, method: str, user_agent: str | None) -> bool:
 
 def take_signup_slot(program_id: int, ip: str | None, limit: str) -> bool:
     """Count one signup post to the program from `ip` against `limit` ("10 per 10 minutes"); False once spent."""
-    item = parse_limit(limit)
-    key = f"herald:referral-signup-rate:{program_id}:{ip or '-'}"
-    try:
-        with get_redis().pipeline() as pipe:
-            pipe.set(key, 0, ex=item.get_expiry(), nx=True)
-            pipe.incr(key)
-            _, count = pipe.execute()
-    except redis.RedisError as exc:  # a signup is worth more than the limit while Redis is away
-        log.warning("referral program %s: signup rate limit not checked (%s)", program_id, exc)
-        return True
-    return count <= item.amount
+    return signup_forms.take_slot(f"herald:referral-signup-rate:{program_id}:{ip or '-'}", limit,
+                                  f"referral program {program_id}")  # fmt: skip
 
 
 def sign_up(page: Landing, posted, ip: str | None) -> Signup:
