@@ -8,11 +8,10 @@ recent_sends(flow) / recent_enrollments(flow)   the last rows of the flow's page
 live_changed(flow)                      does the draft differ from the version people follow?
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import (
@@ -23,7 +22,6 @@ from app.models import (
     FlowVersion,
     InsightHour,
     MailingList,
-    Order,
     Segment,
     Subscriber,
     Template,
@@ -83,40 +81,9 @@ def list_rows(workspace_id: int, page: int, per_page: int, status: str | None = 
     )
     for flow_id, n in db.session.execute(sent):
         rows[flow_id].sent = int(n)
-    for flow_id, money in recovered_by_flow(workspace_id, list(rows)).items():
+    for flow_id, money in flow_metrics.recovered_by_flow(workspace_id, list(rows)).items():
         rows[flow_id].recovered = money
     return list(rows.values()), total
-
-
-def recovered_by_flow(workspace_id: int, flow_ids: list[int]) -> dict[int, dict]:
-    """flow_metrics.recovered for many flows at once (the index): orders placed within RECOVERY_DAYS
-    after a flow's first email to the buyer, {flow id: {orders, revenue, currency}}."""
-    fe, cr = FlowEnrollment, CampaignRecipient
-    first_sent = (
-        select(func.min(cr.sent_at))
-        .join(Campaign, Campaign.id == cr.campaign_id)
-        .where(Campaign.flow_id == fe.flow_id, cr.subscriber_id == fe.subscriber_id, cr.sent_at >= fe.entered_at)
-        .correlate(fe)
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        select(fe.flow_id, Order.id, Order.currency, Order.amount, Order.placed_at, first_sent)
-        .join(fe, and_(fe.subscriber_id == Order.subscriber_id, fe.flow_id.in_(flow_ids)))
-        .where(Order.workspace_id == workspace_id, Order.placed_at >= first_sent)
-    ).all()
-    seen: dict[int, set] = defaultdict(set)
-    money: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    window = timedelta(days=flow_metrics.RECOVERY_DAYS)
-    for flow_id, order_id, currency, amount, placed_at, sent_at in rows:
-        if order_id in seen[flow_id] or _aware(placed_at) > _aware(sent_at) + window:
-            continue
-        seen[flow_id].add(order_id)
-        money[flow_id][currency] += float(amount)
-    out = {}
-    for flow_id, by_currency in money.items():
-        currency = max(by_currency, key=lambda c: (by_currency[c], c))
-        out[flow_id] = {"orders": len(seen[flow_id]), "revenue": round(by_currency[currency], 2), "currency": currency}
-    return out
 
 
 def _aware(when: datetime) -> datetime:
