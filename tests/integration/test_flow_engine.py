@@ -307,3 +307,24 @@ def test_a_segment_trigger_can_take_todays_members_and_conditions_ask_for_a_mile
     now = datetime.now(timezone.utc) + timedelta(seconds=2)
     _event(workspace, one, "milestone_reached", now, name="first_project")
     assert flow_engine.advance(now=now + timedelta(seconds=5)) == {"yes": 1, "no": 1, "updated": 1, "exit": 1}
+
+
+def test_an_update_step_takes_tags_and_list_memberships_off_everyone_at_once(workspace):
+    from app.models import ListSubscriber
+    from app.services.audience import tags
+
+    trial = create_list(workspace.id, "Trial")
+    create_subscribers(workspace.id, people(3, email="u{i}@example.org"), trial.id)
+    ids = list(db.session.scalars(select(Subscriber.id).order_by(Subscriber.id)))
+    tags.tag_subscribers(workspace.id, ids, ["trial", "keep"])
+    flow = flows.create_flow(workspace.id, {
+        "name": "Converted", "trigger": {"type": "api"},
+        "steps": [{"type": "update", "remove_tags": ["trial"], "remove_from_list": trial.id}],
+    })  # fmt: skip
+    flows.activate(workspace.id, flow.id)
+    enrollment.enroll(flow, {sid: {} for sid in ids[:2]})
+    db.session.commit()
+    assert flow_engine.advance(now=datetime.now(timezone.utc) + timedelta(seconds=5)) == {"updated": 2}
+    assert [tags.tags_of(sid) for sid in ids] == [["keep"], ["keep"], ["keep", "trial"]]
+    members = set(db.session.scalars(select(ListSubscriber.subscriber_id).where(ListSubscriber.list_id == trial.id)))
+    assert members == {ids[2]}

@@ -20,12 +20,22 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from rq import Retry
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.extensions import db
-from app.models import CustomerEvent, Flow, FlowEnrollment, FlowStepRun, FlowVersion, Segment, Subscriber
+from app.models import (
+    CustomerEvent,
+    Flow,
+    FlowEnrollment,
+    FlowStepRun,
+    FlowVersion,
+    ListSubscriber,
+    Segment,
+    Subscriber,
+    SubscriberTag,
+)
 from app.queueing import DEFAULT, enqueue
 from app.services.audience import contacts, segments, tags
 from app.services.audience.segment_sql import json_text
@@ -300,12 +310,20 @@ def _update(tick: Tick, step: dict, rows: list[Due]) -> None:
             person.attributes = {**(person.attributes or {}), **step["attributes"]}
     if step.get("add_tags"):
         tags.tag_subscribers(ws, ids, step["add_tags"])
-    for sid in ids if step.get("remove_tags") else ():
-        tags.remove_tags(ws, sid, step["remove_tags"])
+    if step.get("remove_tags"):  # the people are the workspace's (their enrollments are): one DELETE
+        db.session.execute(
+            delete(SubscriberTag).where(
+                SubscriberTag.subscriber_id.in_(ids), SubscriberTag.tag.in_(tags.clean_tags(step["remove_tags"]))
+            )
+        )
     if step.get("add_to_list"):
         contacts.add_to_list(ws, step["add_to_list"], ids)
-    for sid in ids if step.get("remove_from_list") else ():
-        contacts.remove_from_list(ws, step["remove_from_list"], sid)
+    if step.get("remove_from_list"):  # a list of the workspace's (checked when the flow was saved)
+        db.session.execute(
+            delete(ListSubscriber).where(
+                ListSubscriber.list_id == step["remove_from_list"], ListSubscriber.subscriber_id.in_(ids)
+            )
+        )
     if step.get("unsubscribe"):  # a sunset, rare: the one unsubscribe path, person by person
         detail = f"Sunset by the flow “{tick.flows[rows[0].flow_id].name}”"[:1000]
         stmt = select(Subscriber).where(Subscriber.id.in_(ids), Subscriber.status.in_(("active", "pending")))
