@@ -120,6 +120,8 @@ PERIODIC = (
     Periodic("expire_gift_cards", DEFAULT, 86_400, "gift cards past their date expire, with what they held"),
     # An order placed in time still counts whenever this runs (on_order checks the order's date itself).
     Periodic("expire_referrals", DEFAULT, 86_400, "pending referrals past their expiry become expired"),
+    # SMS: a scheduled campaign starts within 15 seconds; a text held for quiet hours goes when they end.
+    Periodic("tick_sms_campaigns", DEFAULT, 15, "start due SMS campaigns, queue held texts, finish sent ones"),
 )
 PERIODIC_BY_NAME = {p.job: p for p in PERIODIC}
 _LAST_RUN = "herald:jobs:last-run"  # a hash: job name -> JSON of its latest run

@@ -46,6 +46,7 @@ PROVIDER_DEFAULTS = {
     "sendgrid": ("SendGrid", {"api_key": "SG.test-key"}),
     "mailgun": ("Mailgun", {"api_key": "key-test"}),
     "postmark": ("Postmark", {"server_token": "pm-test-token"}),
+    "twilio": ("Twilio", {"account_sid": "AC" + "0" * 32, "auth_token": "twilio-test-token"}),
 }
 
 

@@ -367,3 +367,18 @@ def deliver_webhooks() -> dict:
             totals[key] = totals.get(key, 0) + value
         if result["claimed"] < limit or time.monotonic() - started > 25:
             return totals
+
+
+def send_sms_campaign(campaign_id: int) -> dict:
+    """Text an SMS campaign's due recipients for a few minutes, within each sender's rate."""
+    from app.services.sms import dispatch
+
+    return _run(dispatch.send_campaign, campaign_id)
+
+
+@_periodic
+def tick_sms_campaigns() -> dict:
+    """Start due SMS campaigns, queue texts held for quiet hours, heal lost jobs, finish campaigns."""
+    from app.services.sms import lifecycle
+
+    return _run(lifecycle.tick)

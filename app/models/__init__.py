@@ -68,4 +68,5 @@ from app.models.growth import (  # noqa: F401
     ReferralProgram,
 )
 from app.models.message import Message  # noqa: F401
+from app.models.sms import SmsCampaign, SmsInbound, SmsOptOut, SmsRecipient, SmsStatusEvent  # noqa: F401
 from app.models.workspace import ApiKey, AuditEntry, Invitation, Membership, User, Workspace  # noqa: F401

@@ -50,6 +50,10 @@ class Subscriber(db.Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # double opt-in confirmed
     # Erased on request (GDPR): the row stays, anonymised, so campaign counts keep adding up.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Texts (app/models/sms.py): the number in E.164, and whether they agreed to texts.
+    phone: Mapped[str | None] = mapped_column(String(16))
+    sms_status: Mapped[str] = mapped_column(String(12), default="none", server_default="none")  # SMS_STATUSES
+    sms_consent: Mapped[dict | None] = mapped_column(JSONType)  # {"at", "method", "ip"}: as `consent`
 
 
 class SubscriberTag(db.Model):
@@ -162,3 +166,4 @@ class Suppression(db.Model):
 
 
 Index("ix_subscribers_ws_status", Subscriber.workspace_id, Subscriber.status)
+Index("ix_subscribers_ws_phone", Subscriber.workspace_id, Subscriber.phone)

@@ -32,6 +32,8 @@ class Workspace(db.Model):
     # At most `max` marketing emails per person per `hours`, campaigns and flows together
     # ({"max": 1, "hours": 24}; None: no cap). Transactional mail is exempt.
     frequency_cap: Mapped[dict | None] = mapped_column(JSONType)
+    # Texts: {"help_text", "quiet_start", "quiet_end", "price_per_segment", "currency"} (services/sms/settings.py).
+    sms_settings: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -5,7 +5,8 @@ Every provider module offers the same small surface (DESIGN.md: providers import
 of the app but these dataclasses):
 
 - a transport class with `send(mail_from, rcpt, raw, ref=None) -> SendResult`, `check()`
-  (raises TransportUnavailable with the reason) and `close()`;
+  (raises TransportUnavailable with the reason) and `close()`; an SMS provider's (its spec's
+  `channel` is "sms") has `send_sms(to, body, sender, status_callback) -> SmsResult` instead of `send`;
 - `verify_webhook(headers, body, settings, credentials, now) -> None`, raising WebhookRejected;
 - `parse_webhook(headers, body) -> list[ProviderEvent]`, raising BadPayload;
 - a `SPEC` (spec.py) that says all of it in one declaration, with its form fields, settings
@@ -31,6 +32,25 @@ class SendResult:
     def reply(self) -> str | None:
         """What the hand-off answered, as the message trail shows it: "250 2.0.0 Ok: queued as …"."""
         return " ".join(str(part) for part in (self.code, self.detail) if part)[:500] or None
+
+
+@dataclass
+class SmsResult:
+    """What the hand-off of one text message answered (an SMS transport's `send_sms`).
+
+    Nothing handed off (unreachable, throttled, credentials refused, 5xx) raises TransportUnavailable
+    instead: the text may be sent later. `failure` is "permanent" (this text to this number fails for
+    good: e.g. Twilio's 21610, the number replied STOP) or "unknown" (no answer in time after the
+    request went out: the provider may deliver it, so it must never be sent again); None when ok.
+    """
+
+    ok: bool
+    sid: str | None = None  # the provider's message id (Twilio's "SM…")
+    status: str | None = None  # the provider's own word: queued, accepted, sent, failed…
+    segments: int | None = None  # how many segments the provider counts (and bills)
+    error_code: int | None = None  # the provider's error code, e.g. 21610
+    error_message: str | None = None
+    failure: str | None = None
 
 
 class TransportUnavailable(Exception):

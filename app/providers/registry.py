@@ -4,11 +4,12 @@ Each provider module declares its own `SPEC` (app/providers/spec.py); this is th
 collects them. Adding a provider is adding its module and one line here.
 """
 
-from app.providers import mailgun, outbox, postmark, sendgrid, ses, smtp
+from app.providers import mailgun, outbox, postmark, sendgrid, ses, smtp, twilio
 from app.providers.spec import ProviderSpec
 
 PROVIDERS: dict[str, ProviderSpec] = {
-    spec.type: spec for spec in (smtp.SPEC, ses.SPEC, sendgrid.SPEC, mailgun.SPEC, postmark.SPEC, outbox.SPEC)
+    spec.type: spec
+    for spec in (smtp.SPEC, ses.SPEC, sendgrid.SPEC, mailgun.SPEC, postmark.SPEC, twilio.SPEC, outbox.SPEC)
 }
 # What a provider form posted without a type means: the first form, SMTP's, had none.
 DEFAULT_TYPE = smtp.SPEC.type

@@ -103,6 +103,9 @@ class ProviderSpec:
     type: str  # the stored `provider_type`, and the webhook URL's `<type>`
     label: str
     make_transport: Callable  # (settings, credentials, TransportOptions) -> a transport (see app.providers)
+    # What it carries: "email" (routing, defaults, pools, IPs and SPF consider only these) or "sms" (texts:
+    # its transport has send_sms, and no email is ever routed through it).
+    channel: str = "email"
     blurb: str = ""  # one line on the "Add a provider" page
     icon: str = "server"  # a Tabler icon name
     fields: tuple[Field, ...] = ()  # the form's inputs, in order

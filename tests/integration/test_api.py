@@ -174,7 +174,7 @@ BAD_PROVIDERS = [
         "settings.webhook_public_key",
     ),
     ({"name": "X", "provider_type": "postmark", "settings": {}, "credentials": {}}, "credentials.server_token"),
-    ({"name": "X", "provider_type": "twilio", "settings": {}}, "provider_type"),
+    ({"name": "X", "provider_type": "twilio", "settings": {}}, "settings.messaging_service_sid"),
     ({"name": "X", "provider_type": "outbox", "settings": {}}, "provider_type"),
     ({"name": "X", "provider_type": "smtp"}, "settings"),
     ({"name": "X", "provider_type": "smtp", "settings": {"host": "127.0.0.1", "port": "25"}}, "settings.port"),

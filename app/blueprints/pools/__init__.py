@@ -28,7 +28,7 @@ def _choices() -> dict:
                 select(DedicatedIP).where(DedicatedIP.workspace_id == ws).order_by(DedicatedIP.ip_address)
             )
         ],
-        "provider": [(p.id, p.name) for p in providers.list_providers(ws)],
+        "provider": [(p.id, p.name) for p in providers.email_providers(ws)],
     }
 
 

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from app.blueprints.helpers import attempt, commit, is_htmx, workspace_view
 from app.blueprints.providers import forms
 from app.services.delivery import delivery_stats, providers
-from app.services.errors import NotFound
+from app.services.errors import NotFound, ValidationError
 from app.services.events import webhook_intake
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
@@ -133,9 +133,13 @@ def test(provider_id):
 @bp.route("/<int:provider_id>/default", methods=["POST"])
 @workspace_view
 def make_default(provider_id):
-    providers.make_default(g.ws_id, provider_id)
-    commit()
-    flash("Default provider changed: new campaigns send through it.", "success")
+    try:
+        providers.make_default(g.ws_id, provider_id)
+    except ValidationError as exc:  # an SMS provider never carries email (another workspace's id is a 404)
+        flash(exc.message, "danger")
+    else:
+        commit()
+        flash("Default provider changed: new campaigns send through it.", "success")
     if request.args.get("back") == "provider":  # pressed on the provider's own page: stay there
         return redirect(url_for("providers.show", provider_id=provider_id))
     return redirect(url_for("providers.index"))

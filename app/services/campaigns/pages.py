@@ -198,7 +198,7 @@ def campaign_form(workspace_id: int) -> CampaignForm:
     return CampaignForm(
         templates=templates.list_templates(workspace_id),
         lists=contacts.lists_with_counts(workspace_id),
-        providers=providers.list_providers(workspace_id),
+        providers=providers.email_providers(workspace_id),
         timezones=send_windows.timezone_names(),
         identities=identities.identity_choices(workspace_id),
         pools=pools.list_pools(workspace_id),

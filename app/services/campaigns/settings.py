@@ -31,7 +31,7 @@ from app.services.campaigns.recurrence import clean_recurrence
 from app.services.campaigns.send_windows import clean_window
 from app.services.content.templates import get_template
 from app.services.delivery import identities, pools
-from app.services.delivery.providers import get_provider
+from app.services.delivery.providers import get_email_provider
 from app.services.delivery.routing import clean_routing
 from app.services.errors import NotFound, ValidationError
 from app.services.ids import as_id
@@ -132,7 +132,7 @@ def _provider(value, scope: Scope) -> int | None:
     if not value:
         return None
     try:
-        return get_provider(scope.workspace_id, as_id(value) or 0).id
+        return get_email_provider(scope.workspace_id, as_id(value) or 0).id
     except NotFound:
         raise ValidationError("Choose one of this workspace's providers.") from None
 

@@ -120,7 +120,9 @@ def _test_sender(workspace_id: int, from_email: str | None, from_name: str | Non
 
 def _test_provider(workspace_id: int, provider_id: int | None):
     provider = (
-        providers.get_provider(workspace_id, provider_id) if provider_id else providers.default_provider(workspace_id)
+        providers.get_email_provider(workspace_id, provider_id)
+        if provider_id
+        else providers.default_provider(workspace_id)
     )
     if provider is None:
         raise ValidationError("Add a provider before sending a test.", {"provider_id": "no provider"})

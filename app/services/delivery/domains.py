@@ -23,7 +23,7 @@ from app.extensions import db
 from app.models import DkimKey, HealthScore, Provider, SendingDomain
 from app.services.crypto import encrypt_text
 from app.services.delivery import dkim, dns_checks, domain_blocklists, verp
-from app.services.delivery.providers import spec_of
+from app.services.delivery.providers import EMAIL_TYPES, spec_of
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.platform import alerts, audit
 from app.transactions import on_commit
@@ -174,9 +174,11 @@ def dmarc_rua() -> str:
 
 
 def spf_terms(workspace_id: int) -> list[str]:
-    """What the workspace's providers need in SPF (their includes), in a stable order."""
+    """What the workspace's email providers need in SPF (their includes), in a stable order."""
     providers = db.session.scalars(
-        select(Provider).where(Provider.workspace_id == workspace_id).order_by(Provider.priority, Provider.id)
+        select(Provider)
+        .where(Provider.workspace_id == workspace_id, Provider.provider_type.in_(EMAIL_TYPES))
+        .order_by(Provider.priority, Provider.id)
     )
     terms = []
     for provider in providers:

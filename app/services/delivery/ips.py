@@ -203,6 +203,8 @@ def _binding(workspace_id: int, provider_id, pool_name, ip_id: int | None) -> tu
             "The development outbox delivers nothing: bind the address to a real provider.",
             {"provider_id": "Not a sending provider."},
         )
+    if refusal := providers.not_email(provider):
+        raise refusal
     if not spec.binds_source_address:
         if not pool_name:
             raise ValidationError(
@@ -325,9 +327,9 @@ class ProviderChoice:
 
 
 def provider_choices(workspace_id: int) -> list[ProviderChoice]:
-    """The workspace's providers an IP can be bound to (every one but the development outbox)."""
+    """The workspace's providers an IP can be bound to (every email provider but the development outbox)."""
     choices = []
-    for provider in providers.list_providers(workspace_id):
+    for provider in providers.email_providers(workspace_id):
         spec = providers.spec_of(provider)
         if not spec.development:
             choices.append(ProviderChoice(provider.id, provider.name, spec.label, spec.binds_source_address))

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models import DedicatedIP, PoolMember, Provider, SendingDomain, SendingIdentity, SendingPool
+from app.services.delivery.providers import EMAIL_TYPES
 from app.services.errors import NotFound, ValidationError
 
 STRATEGIES = ("priority", "round_robin", "weighted")
@@ -39,6 +40,14 @@ def _check_owned(workspace_id: int, member_type: str, ids: list[int], field: str
     if missing := [i for i in ids if i not in found]:
         why = f"{member_type.capitalize()} {missing[0]} is not one of this workspace's."
         raise ValidationError(why, {field: why})
+    if member_type == "provider" and ids:
+        # A pool is a lane of email: a provider that sends texts never carries it.
+        texting = db.session.scalar(
+            select(Provider.name).where(Provider.id.in_(ids), Provider.provider_type.not_in(EMAIL_TYPES)).limit(1)
+        )
+        if texting is not None:
+            why = f"“{texting}” sends texts, not email: a pool's providers carry email."
+            raise ValidationError(why, {field: why})
 
 
 def _clean(workspace_id: int, data: dict, pool_id: int | None = None) -> dict:

@@ -24,6 +24,9 @@ DEFAULT_TYPE = registry.DEFAULT_TYPE  # what a provider form posted without a ty
 CREATABLE_TYPES = tuple(t for t, spec in SPECS.items() if spec.creatable)
 # The development mail catcher: delivers nothing, so it is no real provider, never probed nor a fallback.
 DEVELOPMENT_TYPES = tuple(t for t, spec in SPECS.items() if spec.development)
+# Email goes only through these: an SMS provider (Twilio) is never a default, a route, a pool's or an IP's.
+EMAIL_TYPES = tuple(t for t, spec in SPECS.items() if spec.channel == "email")
+SMS_TYPES = tuple(t for t, spec in SPECS.items() if spec.channel == "sms")
 TYPE_LABELS = {t: spec.label for t, spec in SPECS.items()}
 # Credentials that may be shown again (user names); every other one is a secret, never sent back.
 SHOWN_CREDENTIALS = tuple(dict.fromkeys(name for spec in SPECS.values() for name in spec.shown_credentials))
@@ -121,6 +124,8 @@ def create_provider(
         sandbox_mode=bool(sandbox_mode),
         provider_tracking=bool(provider_tracking),
     )
+    if is_default and (refusal := not_email(provider)):
+        raise refusal
     db.session.add(provider)
     db.session.flush()
     if is_default:
@@ -193,8 +198,20 @@ def has_development_outbox(workspace_id: int) -> bool:
     )
 
 
+def not_email(provider: Provider) -> ValidationError | None:
+    """Why the provider cannot carry email (an SMS provider), as the error to raise; None when it can."""
+    spec = spec_of(provider)
+    if spec.channel == "email":
+        return None
+    name = spec.label.partition(" (")[0]  # "Twilio (SMS)" -> "Twilio"
+    why = f"A {name} provider sends texts, not email."
+    return ValidationError(why, {"provider_id": why})
+
+
 def make_default(workspace_id: int, provider_id: int) -> None:
-    get_provider(workspace_id, provider_id)
+    """Make it the provider email goes through unless a campaign names another; an SMS provider is refused."""
+    if refusal := not_email(get_provider(workspace_id, provider_id)):
+        raise refusal
     db.session.execute(
         update(Provider).where(Provider.workspace_id == workspace_id).values(is_default=(Provider.id == provider_id))
     )
@@ -208,20 +225,39 @@ def get_provider(workspace_id: int, provider_id: int) -> Provider:
     return p
 
 
-def list_providers(workspace_id: int) -> list[Provider]:
-    return list(
-        db.session.scalars(
-            select(Provider)
-            .where(Provider.workspace_id == workspace_id)
-            .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
-        )
-    )
+def get_email_provider(workspace_id: int, provider_id: int) -> Provider:
+    """A provider named to carry email: NotFound outside the workspace, ValidationError for an SMS provider."""
+    provider = get_provider(workspace_id, provider_id)
+    if refusal := not_email(provider):
+        raise refusal
+    return provider
+
+
+def list_providers(workspace_id: int, channel: str | None = None) -> list[Provider]:
+    """The workspace's providers, the default first, then by priority: every one (the Providers page and
+    API), or those of one channel ("email", "sms")."""
+    query = select(Provider).where(Provider.workspace_id == workspace_id)
+    if channel is not None:
+        query = query.where(Provider.provider_type.in_([t for t, spec in SPECS.items() if spec.channel == channel]))
+    return list(db.session.scalars(query.order_by(Provider.is_default.desc(), Provider.priority, Provider.id)))
+
+
+def email_providers(workspace_id: int) -> list[Provider]:
+    """The providers email may go through (routing, pools, IPs): never an SMS provider."""
+    return list_providers(workspace_id, "email")
+
+
+def sms_providers(workspace_id: int) -> list[Provider]:
+    """The workspace's SMS providers (Twilio), by priority."""
+    return list_providers(workspace_id, "sms")
 
 
 def default_provider(workspace_id: int) -> Provider | None:
+    """The provider email goes through when nothing names another: the default, else the first by priority;
+    an SMS provider never, whatever its priority."""
     return db.session.scalar(
         select(Provider)
-        .where(Provider.workspace_id == workspace_id)
+        .where(Provider.workspace_id == workspace_id, Provider.provider_type.in_(EMAIL_TYPES))
         .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
         .limit(1)
     )
@@ -276,7 +312,8 @@ def bound_pool(provider: Provider) -> str | None:
 def transport_for(provider: Provider):
     """A transport for the provider and the headers it adds to each message.
 
-    Every transport has send(mail_from, rcpt, raw, ref=None) -> SendResult, check() and close().
+    Every transport has check() and close(); an email provider's has send(mail_from, rcpt, raw, ref=None)
+    -> SendResult, an SMS provider's send_sms(to, body, sender, status_callback) -> SmsResult.
     """
     spec, cfg = spec_of(provider), current_app.config
     options = TransportOptions(

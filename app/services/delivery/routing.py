@@ -28,7 +28,14 @@ from app.models import Campaign, CampaignRecipient, Provider, SendingPool
 from app.providers import SendResult, TransportUnavailable
 from app.redis_client import get_redis
 from app.services.delivery import domains, pools
-from app.services.delivery.providers import bound_address, is_development, list_providers, spec_of, transport_for
+from app.services.delivery.providers import (
+    EMAIL_TYPES,
+    bound_address,
+    email_providers,
+    is_development,
+    spec_of,
+    transport_for,
+)
 from app.services.delivery.ratelimit import LimitReached, SendLimits
 from app.services.delivery.verp import envelope_sender
 from app.services.errors import ValidationError
@@ -59,13 +66,17 @@ def clean_routing(workspace_id: int, config) -> dict | None:
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise ValidationError("providers is a list of provider ids.", {"routing_config.providers": "A list of ids."})
     ids = list(dict.fromkeys(ids))[:10]
-    names = dict(
-        db.session.execute(
-            select(Provider.id, Provider.name).where(Provider.workspace_id == workspace_id, Provider.id.in_(ids))
-        ).all()
-    )
+    rows = db.session.execute(
+        select(Provider.id, Provider.name, Provider.provider_type).where(
+            Provider.workspace_id == workspace_id, Provider.id.in_(ids)
+        )
+    ).all()
+    names = {pid: name for pid, name, _ in rows}
     if missing := [i for i in ids if i not in names]:
         why = f"Provider {missing[0]} is not one of this workspace's providers."
+        raise ValidationError(why, {"routing_config.providers": why})
+    if texting := [name for _, name, kind in rows if kind not in EMAIL_TYPES]:
+        why = f"“{texting[0]}” sends texts, not email: route email through an email provider."
         raise ValidationError(why, {"routing_config.providers": why})
     weights = {}
     if strategy == "weighted":
@@ -118,7 +129,7 @@ def providers_for(campaign: Campaign, cfg: dict | None = None) -> list[Provider]
     """The campaign's providers, preferred first; then (with fallback) the workspace's others by
     priority — or, for a pool, only the pool's others (lanes never share a provider by accident)."""
     cfg = routing_for(campaign) if cfg is None else cfg
-    everyone = list_providers(campaign.workspace_id)  # the default first, then by priority
+    everyone = email_providers(campaign.workspace_id)  # the default first, then by priority; never an SMS one
     by_id = {p.id: p for p in everyone}
     chosen = [by_id[i] for i in cfg.get("providers") or [] if i in by_id]
     if not chosen:

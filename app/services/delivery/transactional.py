@@ -210,7 +210,7 @@ def _provider(workspace_id: int, provider_id: int | None, tpl: Template):
     """The provider named; else one of the template's pool (or the workspace's transactional lane);
     else the workspace's default."""
     if provider_id:
-        return providers.get_provider(workspace_id, provider_id)
+        return providers.get_email_provider(workspace_id, provider_id)
     lane = pools.pool_for(workspace_id, tpl.pool_id, "transactional")
     picked = pools.pick_provider(lane) if lane else None
     provider = db.session.get(Provider, picked) if picked else providers.default_provider(workspace_id)

@@ -48,9 +48,10 @@ _REPLAY_TOKENS = "herald:{}-token:{}:{}"  # type, provider id, token
 
 
 def webhook_spec(provider_type: str) -> ProviderSpec:
-    """The spec of a type that takes webhooks (it verifies and parses them); NotFound for any other."""
+    """The spec of an email type that takes event webhooks (it verifies and parses them); NotFound for any
+    other. An SMS provider's callbacks (Twilio's status and inbound texts) have routes of their own."""
     spec = PROVIDERS.get(provider_type)
-    if spec is None or not spec.supports_webhooks:
+    if spec is None or spec.channel != "email" or not spec.supports_webhooks:
         raise NotFound("No such webhook.")
     return spec
 

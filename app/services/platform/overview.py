@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Campaign, CaughtMessage, MailingList, Provider, Subscriber, Template
-from app.services.delivery.providers import DEVELOPMENT_TYPES
+from app.services.delivery.providers import DEVELOPMENT_TYPES, EMAIL_TYPES
 
 
 def workspace_overview(workspace_id: int) -> dict:
@@ -14,7 +14,9 @@ def workspace_overview(workspace_id: int) -> dict:
             or 0
         )
 
-    real_providers = count(Provider, Provider.provider_type.not_in(DEVELOPMENT_TYPES))
+    real_providers = count(  # an SMS provider does not send the workspace's email
+        Provider, Provider.provider_type.in_(EMAIL_TYPES), Provider.provider_type.not_in(DEVELOPMENT_TYPES)
+    )
     subscribers = count(Subscriber)
     active = count(Subscriber, Subscriber.status == "active")
     templates = count(Template)

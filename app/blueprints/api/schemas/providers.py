@@ -91,7 +91,8 @@ PROVIDER = response(
         "provider_tracking": {"type": "boolean"},
         "webhook_url": {
             "type": ["string", "null"],
-            "description": "The URL to paste into the provider's event webhook settings (null for SMTP: VERP).",
+            "description": "The URL to paste into the provider's event webhook settings (null for SMTP: VERP; "
+            "and for Twilio, whose status and inbound callbacks have URLs of their own).",
         },
         "sent_today": {"type": "integer", "description": "Messages handed off since midnight UTC."},
         "is_default": {"type": "boolean"},
