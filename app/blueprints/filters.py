@@ -43,9 +43,11 @@ def register_filters(app) -> None:
     app.jinja_env.filters["localinput"] = localinput
     from app.services.advisor.checks import check_name
     from app.services.advisor.outcomes import describe
+    from app.services.sms.phones import display as phone_display
 
     app.jinja_env.filters["advisor_outcome"] = describe  # what followed an applied fix, in a sentence
     app.jinja_env.filters["advisor_check"] = check_name  # "Capitals in the subject (variant B)"
+    app.jinja_env.filters["phone"] = phone_display  # E.164 as people write it: "+1 415-555-0123"
 
     @app.context_processor
     def nav_state():

@@ -82,7 +82,7 @@ def test_mautic_klaviyo_and_brevo_exports_give_names_timezones_and_tags():
     assert klaviyo["haruto@example.jp"]["attributes"]["city"] == "東京"
     brevo = people("brevo_contacts_fr.csv")  # semicolons, a BOM and CRLF, as European Excel saves them
     assert brevo["zoe@example.com"]["name"] == "Zoë Müller-Lüdenscheidt"
-    assert brevo["zoe@example.com"]["attributes"]["sms"] == "+4915112345678"
+    assert brevo["zoe@example.com"]["phone"] == "+4915112345678" and "sms" not in brevo["zoe@example.com"]["attributes"]
     assert brevo["jose@example.com"]["name"] == "José Núñez" and brevo["jose@example.com"]["timezone"] is None
     assert people("brevo_contacts.csv")["hana@example.jp"]["name"] == "花子 山田"
 

@@ -76,6 +76,9 @@ def subscriber_json(s: Subscriber, list_ids: list[int] | None = None, tags: list
         "source": s.source,
         "consent": s.consent,
         "confirmed_at": iso(s.confirmed_at),
+        "phone": s.phone,
+        "sms_status": s.sms_status or "none",
+        "sms_consent": s.sms_consent,
     }
     if list_ids is not None:  # one subscriber (Subscriber), not a page of them (SubscriberSummary)
         data["lists"] = list_ids

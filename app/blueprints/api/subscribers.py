@@ -32,7 +32,9 @@ TAG = "Subscribers"
 )
 def create_subscriber(body: dict):
     """409 when the address is already in the workspace (`fields.id` names the existing subscriber). The source is
-    `api`; on a list that requires double opt-in the subscriber is `pending` and gets the confirmation email."""
+    `api`; on a list that requires double opt-in the subscriber is `pending` and gets the confirmation email.
+    `phone` is read with the workspace's default country (422 naming phone when it is no number); `sms_status`
+    subscribed records their consent to texts (method api), and answers 409 for a number that replied STOP."""
     sub = signups.subscribe(
         workspace_id(),
         body["email"],
@@ -42,6 +44,7 @@ def create_subscriber(body: dict):
         body.get("timezone"),
         source="api",
         tags=body.get("tags"),
+        sms={k: body[k] for k in ("phone", "sms_status") if k in body},
     )
     commit()
     return subscriber_json(sub, contacts.subscriber_list_ids(sub.id))
@@ -188,7 +191,8 @@ def _checked_rows(rows: list, first_row: int) -> tuple[list, list[dict]]:
 def patch_subscriber(subscriber_id: int, body: dict):
     """Only the fields given change: name, attributes (merged; null removes one), timezone, list_ids (exactly
     these lists), status (unsubscribed, or active to undo an unsubscribe the person asked to undo), preferences
-    (per category id; what is left out stays), tags (exactly these)."""
+    (per category id; what is left out stays), tags (exactly these), phone (empty or null takes it away) and
+    sms_status (opted_out also stops their number; subscribed answers 409 for a number that replied STOP)."""
     subscriber_changes.patch_subscriber(workspace_id(), subscriber_id, body)
     if "tags" in body:
         tagging.set_tags(workspace_id(), subscriber_id, body["tags"])

@@ -24,6 +24,8 @@ from app.services.errors import DomainError
 from app.services.growth import loyalty_reads, referral_pages
 from app.services.ids import as_id
 from app.services.pagination import paginate
+from app.services.sms import consent as sms_consent
+from app.services.sms import phones
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 PER_PAGE = 50
@@ -77,6 +79,7 @@ def new():
                 int_list(form.getlist("list_ids")),
                 source="dashboard",
                 tags=form.get("tags", ""),
+                sms=_sms_changes(form),
             )
             commit()
         except DomainError as exc:
@@ -96,6 +99,14 @@ def new():
         lists=contacts.lists_with_counts(g.ws_id),
         preselected=preselected,
     ), (422 if errors else 200)
+
+
+def _sms_changes(form) -> dict:
+    """The phone typed (empty: none) and, when the box or button says so, the person's consent to texts."""
+    changes = {"phone": form.get("phone", "").strip()}
+    if form.get("sms_status") in ("subscribed", "opted_out"):
+        changes["sms_status"] = form["sms_status"]
+    return changes
 
 
 def _parse_attributes(text: str):
@@ -135,7 +146,11 @@ TIMELINE_SIZE = 15  # the person's latest customer events; the Events page and t
 @bp.route("/<int:subscriber_id>")
 @workspace_view
 def show(subscriber_id):
-    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    return _show_page(contacts.get_subscriber(g.ws_id, subscriber_id))
+
+
+def _show_page(sub, sms_errors: dict | None = None, sms_phone: str | None = None):
+    """The subscriber's page; after a refused change of their texts, with the errors on its fields."""
     list_ids = set(contacts.subscriber_list_ids(sub.id))
     lists = [(lst, n) for lst, n in contacts.lists_with_counts(g.ws_id) if lst.id in list_ids]
     events = list(
@@ -160,7 +175,35 @@ def show(subscriber_id):
         summary=customer_events.summary,
         referral_links=referral_pages.subscriber_links(g.ws_id, sub.id),
         loyalty_card=loyalty_reads.subscriber_card(g.ws_id, sub),
-    )
+        sms_errors=sms_errors or {},
+        sms_phone=sms_phone,
+        number_stopped=sms_consent.is_opted_out(g.ws_id, sub.phone),
+    ), (422 if sms_errors else 200)
+
+
+@bp.route("/<int:subscriber_id>/sms", methods=["POST"])
+@workspace_view
+def update_sms(subscriber_id):
+    """Set or clear the person's number; with a button, record that they agreed to texts or opted out."""
+    sub = contacts.get_subscriber(g.ws_id, subscriber_id)
+    changes = _sms_changes(request.form)
+    try:
+        subscriber_changes.update_sms(g.ws_id, sub.id, changes, method="dashboard")
+        commit()
+    except DomainError as exc:
+        db.session.rollback()
+        # The whole sentence on the field it is about ("“12” is not a valid phone number; check …").
+        errors = {next(iter(exc.fields), "sms_status"): exc.message}
+        return _show_page(contacts.get_subscriber(g.ws_id, subscriber_id), errors, changes["phone"])
+    flash(_sms_saved(sub), "success")
+    return redirect(url_for("subscribers.show", subscriber_id=sub.id) + "#sms")
+
+
+def _sms_saved(sub) -> str:
+    if not sub.phone:
+        return "Phone number removed."
+    said = {"subscribed": "agreed to texts", "opted_out": "opted out of texts"}.get(sub.sms_status, "not asked yet")
+    return f"Saved: {phones.display(sub.phone)}, {said}."
 
 
 @bp.route("/<int:subscriber_id>/preferences", methods=["POST"])

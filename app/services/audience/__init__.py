@@ -3,6 +3,7 @@
     contacts        subscribers, lists, memberships and the suppression list
     imports         CSV imports from the dashboard: park, map, import now or by a job
     import_columns  reading a CSV, guessing what each column is, checking a mapping
+    import_sms      an import's phone numbers and consent to texts, read per row, STOPs looked up per chunk
     preferences     categories, each person's choice per category (subscribed, frequency), the counts,
                     and the preference center's save and its /p/<token> link
     suppression     the suppression list a marketer manages (addresses, @domains, role addresses), its

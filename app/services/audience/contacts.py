@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ListSubscriber, MailingList, Subscriber, SubscriberTag, Suppression
-from app.services.audience import import_columns, tags
+from app.services.audience import import_columns, import_sms, tags
 from app.services.audience.consent import consent_record
 from app.services.audience.subscriber_fields import (  # noqa: F401  (normalize_email, address_hash: used by callers)
     ERASED_ON_REQUEST,
@@ -24,6 +24,7 @@ from app.services.audience.subscriber_fields import (  # noqa: F401  (normalize_
 from app.services.errors import Conflict, NotFound, ValidationError
 from app.services.ids import as_id, is_timezone
 from app.services.platform import audit
+from app.services.sms import settings as sms_settings
 
 _SUBSCRIBERS = Subscriber.__table__
 
@@ -131,11 +132,13 @@ def add_subscriber(
     source: str = "dashboard",
     consent: dict | None = None,
     status: str = "active",
+    texts: dict | None = None,
 ) -> Subscriber:
     """Add one subscriber; Conflict when the address is already in the workspace.
 
     `source` and `consent` record where they came from and how they agreed (audience/consent.py
-    decides both, and `pending` for a double opt-in list, for the dashboard, the API and forms)."""
+    decides both, and `pending` for a double opt-in list, for the dashboard, the API and forms);
+    `texts`: their phone, sms_status and sms_consent, already checked (subscriber_changes.new_texts)."""
     try:
         address = normalize_email(email)
     except ValidationError as exc:
@@ -160,6 +163,7 @@ def add_subscriber(
         status=status,
         source=source,
         consent=consent or consent_record(source),
+        **(texts or {}),
     )
     try:
         # A savepoint: a concurrent request adding the same address loses cleanly with a 409.
@@ -281,21 +285,24 @@ def import_subscribers(workspace_id: int, rows: list, list_ids=None, first_row_n
 
     Row numbers count like a spreadsheet: with a header, the first data row is row 2.
     Existing subscribers keep their status (an unsubscribed person stays unsubscribed); their
-    name and timezone change only when the row gives one, attributes merge, tags add up.
+    name, timezone and phone change only when the row gives one, attributes merge, tags add up.
+    Consent to texts follows import_sms.settle.
     Set-based: one look-up, one batched insert and one batched update per thousand rows, whatever the size.
     """
     ids = workspace_lists(workspace_id, list_ids)
     result = ImportResult()
-    people = _valid_people(rows, first_row_number, result)
+    people = _valid_people(rows, first_row_number, result, sms_settings.settings_of(workspace_id).default_region)
     _skip_erased(workspace_id, people, rows, first_row_number, result)
     known = _known_subscribers(workspace_id, list(people))
     now = datetime.now(timezone.utc)
+    texts = _texts(workspace_id, people, known, now, result)
     new_tags = tags.new_tags_of(people, known)
-    result.created = _insert_new(workspace_id, [p for e, p in people.items() if e not in known], now)
-    result.updated = _update_known(people, known, now, result, tagged=new_tags)
+    result.created = _insert_new(workspace_id, [p for e, p in people.items() if e not in known], now, texts)
+    result.updated = _update_known(people, known, now, result, texts, tagged=new_tags)
     tags.store_imported_tags(workspace_id, people, known, new_tags)
     if ids and people:
         result.added_to_lists = _add_to_lists(workspace_id, list(people), ids)
+    result.errors.sort(key=lambda e: e["row"])
     db.session.flush()
     return result
 
@@ -316,15 +323,16 @@ def _skip_erased(workspace_id: int, people: dict, rows: list, first_row_number: 
     result.errors.sort(key=lambda e: e["row"])
 
 
-def _valid_people(rows: list, first_row_number: int, result: ImportResult) -> dict[str, dict]:
-    """The importable rows by address (the first of repeats); every other row becomes an error."""
+def _valid_people(rows: list, first_row_number: int, result: ImportResult, region: str) -> dict[str, dict]:
+    """The importable rows by address (the first of repeats); every other row becomes an error.
+    `region`: the country a phone number without its country code is read as."""
     people: dict[str, dict] = {}
     seen_row: dict[str, int] = {}
     for number, row in enumerate(rows, first_row_number):
         if row is None:
             continue
         try:
-            person = _clean_person(row)
+            person = _clean_person(row, region)
         except ValidationError as exc:
             result.rejected += 1
             result.errors.append({"row": number, "error": exc.message})
@@ -340,14 +348,18 @@ def _valid_people(rows: list, first_row_number: int, result: ImportResult) -> di
             result.errors.append({"row": number, "error": timezone_note(row.get("timezone"))})
         for problem in person.pop("tag_problems", ()):
             result.errors.append({"row": number, "error": f"Imported without a tag: {problem}"})
+        for problem in person.pop("sms_problems", ()):
+            result.errors.append({"row": number, "error": problem})
+        person["row"] = number
         people[email] = person
         seen_row[email] = number
     return people
 
 
-def _clean_person(row) -> dict:
+def _clean_person(row, region: str) -> dict:
     if not isinstance(row, dict):
         raise ValidationError("Each row must be an object with an email.")
+    phone, agreed, problems = import_sms.read_texts(row, region)
     person = {
         "email": normalize_email(row.get("email")),
         "name": clean_name(row.get("name")),
@@ -356,28 +368,51 @@ def _clean_person(row) -> dict:
     }
     person["bad_timezone"] = bool(row.get("timezone")) and person["timezone"] is None
     person["tags"], person["tag_problems"] = tags.clean_tags_leniently(row.get("tags"))
+    person["phone"], person["sms_agreed"], person["sms_problems"] = phone, agreed, problems
     return person
 
 
+_KNOWN_COLUMNS = (Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name, Subscriber.timezone,
+                  Subscriber.phone, Subscriber.sms_status, Subscriber.sms_consent)  # fmt: skip
+_PERSON_COLUMNS = ("email", "name", "attributes", "timezone")
+
+
 def _known_subscribers(workspace_id: int, emails: list[str]) -> dict[str, tuple]:
-    """The workspace's subscribers among these addresses: email -> (id, attributes, name, timezone)."""
+    """The workspace's subscribers among these addresses:
+    email -> (id, attributes, name, timezone, phone, sms_status, sms_consent)."""
     known: dict[str, tuple] = {}
     for i in range(0, len(emails), 1000):
-        for sid, email, attrs, name, tz in db.session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.attributes, Subscriber.name, Subscriber.timezone).where(
+        for sid, email, attrs, name, tz, *texts in db.session.execute(
+            select(*_KNOWN_COLUMNS).where(
                 Subscriber.workspace_id == workspace_id, Subscriber.email.in_(emails[i : i + 1000])
             )
         ):
-            known[email] = (sid, attrs or {}, name, tz)
+            known[email] = (sid, attrs or {}, name, tz, *texts)
     return known
 
 
-def _insert_new(workspace_id: int, people: list[dict], now: datetime) -> int:
+def _texts(workspace_id: int, people: dict, known: dict, now: datetime, result: ImportResult) -> dict[str, dict]:
+    """Each person's phone, sms_status and sms_consent after the import (import_sms.settle); a row whose
+    yes to texts could not count is noted."""
+    numbers = [p["phone"] for p in people.values()] + [k[4] for e, k in known.items() if people[e]["sms_agreed"]]
+    opted = import_sms.opted_out_numbers(workspace_id, numbers)
+    consent = import_sms.import_consent(now)
+    texts = {}
+    for email, p in people.items():
+        current = tuple(known[email][4:]) if email in known else import_sms.NO_TEXTS
+        texts[email], note = import_sms.settle(p["phone"], p["sms_agreed"], current, opted, consent)
+        if note:
+            result.errors.append({"row": p["row"], "error": note})
+    return texts
+
+
+def _insert_new(workspace_id: int, people: list[dict], now: datetime, texts: dict[str, dict]) -> int:
     # Imported people are taken as already consented (the marketer vouches for the list): active, no email.
     consent = consent_record("import", at=now)
     fixed = {"workspace_id": workspace_id, "status": "active", "source": "import", "consent": consent}
     rows = [
-        {**{k: v for k, v in p.items() if k != "tags"}, **fixed, "created_at": now, "updated_at": now} for p in people
+        {**{k: p[k] for k in _PERSON_COLUMNS}, **texts[p["email"]], **fixed, "created_at": now, "updated_at": now}
+        for p in people
     ]
     for i in range(0, len(rows), 1000):
         db.session.execute(insert(Subscriber), rows[i : i + 1000])
@@ -385,17 +420,21 @@ def _insert_new(workspace_id: int, people: list[dict], now: datetime) -> int:
 
 
 def _update_known(
-    people: dict[str, dict], known: dict[str, tuple], now: datetime, result: ImportResult, tagged=frozenset()
+    people: dict[str, dict], known: dict[str, tuple], now: datetime, result: ImportResult, texts: dict, tagged=()
 ) -> int:
     """Bring known subscribers up to date in one statement; those the row would not change (`tagged`: the
-    addresses it gives a new tag) are skipped."""
+    addresses it gives a new tag; `texts`: their phone and consent to texts, from _texts) are skipped."""
     updates = []
-    for email, (sid, attrs, name, tz) in known.items():
+    for email, (sid, attrs, name, tz, *current) in known.items():
         new = people[email]
         merged = merge_attributes(attrs, new["attributes"])
         new_name, new_tz = new["name"] or name, new["timezone"] or tz
-        if (merged, new_name, new_tz) != (attrs, name, tz) or email in tagged:
-            updates.append({"sid": sid, "name": new_name, "attributes": merged, "timezone": new_tz, "updated_at": now})
+        sms = texts[email]
+        if (merged, new_name, new_tz, sms["phone"], sms["sms_status"], sms["sms_consent"]) != (
+            attrs, name, tz, *current
+        ) or email in tagged:  # fmt: skip
+            updates.append({"sid": sid, "name": new_name, "attributes": merged, "timezone": new_tz, **sms,
+                            "updated_at": now})  # fmt: skip
         else:
             result.skipped += 1
             result.unchanged += 1

@@ -2,14 +2,17 @@
 
 A mapping is one target per column, in the header's order:
 
-    email, name, first_name, last_name, timezone, tags, attributes, ignore, or attribute:<name>
+    email, name, first_name, last_name, timezone, tags, phone, sms_consent, attributes, ignore,
+    or attribute:<name>
 
 `first_name` and `last_name` make the name ("First Last") when no column holds the whole name,
 and are kept as the attributes first_name and last_name too. `tags` reads Mailchimp's
 `"vip","newsletter"` (or a plain `vip, newsletter` or `vip; newsletter`) into the person's tags
 (audience/tags.py: normalised, added to those they had).
 `attributes` merges a JSON object (listmonk's export) into the attributes; `timezone` is
-checked by the import, which leaves a name that is not an IANA timezone out and says so.
+checked by the import, which leaves a name that is not an IANA timezone out and says so; so is
+`phone` (a number the workspace's default country cannot read is left out and reported), and
+`sms_consent` says yes or no to texts (audience/import_sms.py).
 
 `guess_columns` recognises the exports of Mailchimp, listmonk, Mautic, Klaviyo and Brevo
 (SOURCES, a table) and the usual spellings of the columns (KNOWN_COLUMNS); what it does not
@@ -26,7 +29,10 @@ from dataclasses import dataclass
 
 from app.services.errors import ValidationError
 
-TARGETS = ("email", "name", "first_name", "last_name", "timezone", "tags", "attributes", "attribute", "ignore")
+TARGETS = (
+    "email", "name", "first_name", "last_name", "timezone", "tags", "phone", "sms_consent", "attributes", "attribute",
+    "ignore",
+)  # fmt: skip
 TARGET_LABELS = {
     "email": "Email address",
     "name": "Name",
@@ -34,12 +40,14 @@ TARGET_LABELS = {
     "last_name": "Last name",
     "timezone": "Timezone",
     "tags": "Tags",
+    "phone": "Phone number",
+    "sms_consent": "Agreed to texts (yes/no)",
     "attributes": "Attributes (a JSON object)",
     "attribute": "Attribute named…",
     "ignore": "Ignore",
 }
 # The person-level targets each column may fill once; first and last names also write these attributes.
-SINGLE_TARGETS = ("email", "name", "first_name", "last_name", "timezone", "tags", "attributes")
+SINGLE_TARGETS = ("email", "name", "first_name", "last_name", "timezone", "tags", "phone", "sms_consent", "attributes")
 ATTRIBUTE_OF_TARGET = {"first_name": "first_name", "last_name": "last_name"}
 ATTRIBUTE_PREFIX = "attribute:"
 MAX_ATTRIBUTE_NAME = 100
@@ -74,6 +82,25 @@ KNOWN_COLUMNS = {
     "tz": "timezone",
     "tags": "tags",
     "attributes": "attributes",
+    "phone": "phone",
+    "phone number": "phone",
+    "phonenumber": "phone",
+    "mobile": "phone",
+    "mobile phone": "phone",
+    "mobile number": "phone",
+    "cell": "phone",
+    "cell phone": "phone",
+    "cellphone": "phone",
+    "sms": "phone",  # Brevo's column of mobile numbers
+    "sms number": "phone",
+    "telephone": "phone",
+    "sms consent": "sms_consent",
+    "sms opt in": "sms_consent",
+    "sms optin": "sms_consent",
+    "sms subscribed": "sms_consent",
+    "sms marketing": "sms_consent",
+    "accepts sms": "sms_consent",
+    "accepts sms marketing": "sms_consent",  # Shopify's customer export
 }
 
 
@@ -306,7 +333,7 @@ def _target_problem(target: str) -> str | None:
         return None
     return (
         f"'{target[:40]}' is not something a column can become: use email, name, first_name, last_name, "
-        "timezone, tags, attributes, attribute:<name> or ignore."
+        "timezone, tags, phone, sms_consent, attributes, attribute:<name> or ignore."
     )
 
 
@@ -351,6 +378,8 @@ class RowPlan:
     last_name: int | None
     timezone: int | None
     tags: int | None
+    phone: int | None
+    sms_consent: int | None
     attributes: int | None
     named: tuple  # (index, attribute name)
 
@@ -363,7 +392,8 @@ class RowPlan:
         return cls(len(columns), named=named, **{t: where.get(t) for t in SINGLE_TARGETS})
 
     def person(self, values: list[str]) -> dict:
-        """One row as the import reads it: email, name, timezone, tags and attributes."""
+        """One row as the import reads it: email, name, timezone, tags and attributes (phone and
+        sms_consent only when the file has them: a row without them leaves a known person's as they are)."""
         extra = len(values) > self.width
         # One padded, stripped copy per row: cheaper than checking every cell (20,000 rows in well under 1 s).
         cells = [v.strip() for v in values[: self.width]]
@@ -379,7 +409,7 @@ class RowPlan:
             attributes["first_name"] = first
         if last:
             attributes["last_name"] = last
-        return {
+        person = {
             "email": cell(self.email),
             "name": cell(self.name) or " ".join(p for p in (first, last) if p) or None,
             "timezone": cell(self.timezone) or None,
@@ -387,6 +417,11 @@ class RowPlan:
             "attributes": attributes,
             "_extra": extra,
         }
+        if self.phone is not None:
+            person["phone"] = cells[self.phone] or None
+        if self.sms_consent is not None:
+            person["sms_consent"] = cells[self.sms_consent] or None
+        return person
 
     @staticmethod
     def _json_attributes(value: str) -> dict:

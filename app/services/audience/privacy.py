@@ -10,6 +10,11 @@ preferences, customer events and product watches are deleted, and so are the cop
 replies). The address's suppression entries become one `erased:<sha256>` entry whose hash is
 all that remains: contacts.add_subscriber and imports refuse the address ever after.
 
+Texts likewise: the number and consent to texts go from the profile, the texts sent to them keep
+their status (campaign figures) but lose the number, the body and whatever the error said of the
+number, and the texts they sent are deleted. A number that replied STOP stays in `sms_opt_outs`:
+that is the number's own record, kept so it is never texted again, and names nobody.
+
 Both are audit-logged without the address. The caller commits.
 """
 
@@ -17,7 +22,7 @@ import re
 from datetime import datetime, timezone
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from sqlalchemy import Text, bindparam, cast, delete, func, or_, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, null, or_, select, update
 
 from app.extensions import db
 from app.models import (
@@ -34,6 +39,9 @@ from app.models import (
     Order,
     Product,
     ProductWatch,
+    SmsCampaign,
+    SmsInbound,
+    SmsRecipient,
     Subscriber,
     SubscriberPreference,
     SubscriberTag,
@@ -66,7 +74,7 @@ def _iso(value: datetime | None) -> str | None:
 def export_subscriber(workspace_id: int, subscriber_id: int) -> dict:
     """Everything about one subscriber: profile, lists, tags, preferences, suppressions, every campaign
     and transactional message they were sent, every event and order, their customer events and the products
-    they watch. Audit-logged."""
+    they watch, the texts sent to them and those they sent. Audit-logged."""
     sub = contacts.get_subscriber(workspace_id, subscriber_id)
     recipients = _recipient_ids(sub)
     messages = _message_ids(workspace_id, sub)
@@ -83,6 +91,8 @@ def export_subscriber(workspace_id: int, subscriber_id: int) -> dict:
         "orders": _orders(workspace_id, sub),
         "customer_events": _customer_events(workspace_id, sub.id),
         "product_watches": _product_watches(sub.id),
+        "texts": _texts(sub.id),
+        "texts_received": _texts_received(workspace_id, sub.id),
     }
     audit.record(workspace_id, "subscriber.export", "subscriber", sub.id)
     return document
@@ -98,6 +108,9 @@ def _profile(sub: Subscriber) -> dict:
         "timezone": sub.timezone,
         "source": sub.source,
         "consent": sub.consent,
+        "phone": sub.phone,
+        "sms_status": sub.sms_status,
+        "sms_consent": sub.sms_consent,
         "created_at": _iso(sub.created_at),
         "updated_at": _iso(sub.updated_at),
         "confirmed_at": _iso(sub.confirmed_at),
@@ -202,6 +215,27 @@ def _product_watches(subscriber_id: int) -> list[dict]:
             for w, sku, name in rows]  # fmt: skip
 
 
+def _texts(subscriber_id: int) -> list[dict]:
+    rows = db.session.execute(
+        select(SmsRecipient, SmsCampaign.name)
+        .join(SmsCampaign, SmsCampaign.id == SmsRecipient.campaign_id)
+        .where(SmsRecipient.subscriber_id == subscriber_id)
+        .order_by(SmsRecipient.id)
+    )
+    return [{"campaign_id": r.campaign_id, "campaign": name, "phone": r.phone, "body": r.body, "status": r.status,
+             "sent_at": _iso(r.sent_at), "delivered_at": _iso(r.delivered_at)} for r, name in rows]  # fmt: skip
+
+
+def _texts_received(workspace_id: int, subscriber_id: int) -> list[dict]:
+    rows = db.session.scalars(
+        select(SmsInbound)
+        .where(SmsInbound.workspace_id == workspace_id, SmsInbound.subscriber_id == subscriber_id)
+        .order_by(SmsInbound.received_at, SmsInbound.id)
+    )
+    return [{"from": m.from_phone, "to": m.to_phone, "body": m.body, "keyword": m.keyword,
+             "received_at": _iso(m.received_at)} for m in rows]  # fmt: skip
+
+
 # What belongs to the person ------------------------------------------------------------------------
 
 
@@ -288,6 +322,7 @@ def erase_subscriber(workspace_id: int, subscriber_id: int) -> Subscriber:
     recipients, messages = _recipient_ids(sub), _message_ids(workspace_id, sub)
     events = _erase_events(workspace_id, sub.id, recipients, messages, scrub)
     _erase_recipients(sub.id, anon, scrub)
+    texts = _erase_texts(workspace_id, sub.id, sub.phone)
     _erase_messages(messages, anon, scrub)
     db.session.execute(update(Order).where(_orders_of(workspace_id, sub)).values(email=anon))
     _erase_copies(workspace_id, address, recipients, messages, scrub)
@@ -296,13 +331,15 @@ def erase_subscriber(workspace_id: int, subscriber_id: int) -> Subscriber:
     _anonymise_profile(sub, anon)
     db.session.flush()
     audit.record(workspace_id, "subscriber.erase", "subscriber", sub.id,
-                 {"campaigns": len(recipients), "messages": len(messages), "events": events})  # fmt: skip
+                 {"campaigns": len(recipients), "messages": len(messages), "events": events,
+                  "texts": texts})  # fmt: skip
     return sub
 
 
 def _anonymise_profile(sub: Subscriber, anon: str) -> None:
     now = datetime.now(timezone.utc)
     sub.email, sub.name, sub.attributes, sub.timezone, sub.consent = anon, None, {}, None, None
+    sub.phone, sub.sms_status, sub.sms_consent = None, "none", None
     sub.status, sub.unsubscribed_at, sub.erased_at = "unsubscribed", sub.unsubscribed_at or now, now
 
 
@@ -339,6 +376,35 @@ def _erase_recipients(subscriber_id: int, anon: str, scrub: _Scrubber) -> None:
             .values(email=anon, reason=bindparam("why"), handoff_reply=bindparam("reply")),
             changes,
         )  # fmt: skip
+
+
+def _erase_texts(workspace_id: int, subscriber_id: int, phone: str | None) -> int:
+    """The texts sent to the person keep their status, segments and error code (the figures) and lose the
+    number, the body, the flow's data and the number in the error; the texts they sent go. Returns how
+    many were sent to them."""
+    sr = SmsRecipient.__table__
+    rows = db.session.execute(
+        select(sr.c.id, sr.c.phone, sr.c.error_message).where(sr.c.subscriber_id == subscriber_id)
+    ).all()
+    changes = [{"rid": rid, "why": _without_numbers(error, {number, phone})} for rid, number, error in rows]
+    if changes:
+        db.session.execute(
+            update(sr).where(sr.c.id == bindparam("rid"))
+            .values(phone="", body=None, context=null(), error_message=bindparam("why")),
+            changes,
+        )  # fmt: skip
+    db.session.execute(
+        delete(SmsInbound).where(SmsInbound.workspace_id == workspace_id, SmsInbound.subscriber_id == subscriber_id)
+    )
+    return len(changes)
+
+
+def _without_numbers(text: str | None, numbers: set) -> str | None:
+    """Twilio's error text with the person's number (as E.164, or its digits alone) taken out."""
+    for number in filter(None, numbers):
+        if text:
+            text = text.replace(number, ERASED).replace(number.lstrip("+"), ERASED)
+    return text
 
 
 def _erase_messages(message_ids: list[int], anon: str, scrub: _Scrubber) -> None:

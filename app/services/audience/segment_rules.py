@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from app.models.audience import SUBSCRIBER_SOURCES
+from app.models.sms import SMS_STATUSES
 from app.services.errors import ValidationError
 
 MAX_DEPTH = 5  # groups inside groups
@@ -89,6 +90,9 @@ FIELDS: dict[str, FieldSpec] = {
         # The person's loyalty account (growth/loyalty.py): no account is 0 points and no tier.
         FieldSpec("loyalty_points", "Loyalty points", "number", NUMBER_OPS[:-2]),
         FieldSpec("loyalty_tier", "Loyalty tier", "text", ("eq", "ne", "in", "is_set", "not_set")),
+        # Texts (sms/consent.py): E.164 numbers, so "starts with +44" picks a country.
+        FieldSpec("phone", "Phone", "text", ("is_set", "not_set", "starts_with")),
+        FieldSpec("sms_status", "Consent to texts", "choice", ("eq", "ne", "in"), SMS_STATUSES),
     )
 }
 

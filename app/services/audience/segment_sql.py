@@ -176,8 +176,10 @@ def _condition(c: dict, clock: Clock) -> ColumnElement:
         return _text(_s.c.email, op, value, folded=True)
     if field in ("name", "timezone"):
         return _text(_s.c[field], op, value)
-    if field in ("status", "source"):
+    if field in ("status", "source", "sms_status"):
         return _choice(_s.c[field], op, value)
+    if field == "phone":  # E.164 holds no letters: compared as stored
+        return _text(_s.c.phone, op, value, folded=True)
     if field == "mailbox_provider":
         group = select(MailboxDomain.group).where(MailboxDomain.domain == email_domain(_s.c.email)).scalar_subquery()
         return _choice(group, op, value)

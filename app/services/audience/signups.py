@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Subscriber
-from app.services.audience import contacts, double_opt_in
+from app.services.audience import contacts, double_opt_in, subscriber_changes
 from app.services.audience import tags as tagging
 from app.services.audience.consent import consent_record
 
@@ -38,10 +38,13 @@ def subscribe(
     tags=None,
     ip: str | None = None,
     form_id: int | None = None,
+    sms: dict | None = None,
 ) -> Subscriber:
     """Add a new subscriber from `source` (dashboard, api, form) with their consent; `pending` and sent the
-    confirmation email when a list asks for it. Conflict when the address is already in the workspace."""
+    confirmation email when a list asks for it. Conflict when the address is already in the workspace.
+    `sms`: their `phone` and `sms_status`, as subscriber_changes.set_sms takes them (consent by `source`)."""
     wanted_tags = tagging.clean_tags(tags)  # a bad tag is refused before anyone is created
+    texts = subscriber_changes.new_texts(workspace_id, sms, source) if sms else None  # and so is a bad number
     pending = double_opt_in.requires_confirmation(workspace_id, list_ids)
     sub = contacts.add_subscriber(
         workspace_id,
@@ -53,6 +56,7 @@ def subscribe(
         source=source,
         consent=consent_record(source, ip, form_id),
         status="pending" if pending else "active",
+        texts=texts,
     )
     if wanted_tags:
         tagging.tag_subscribers(workspace_id, [sub.id], wanted_tags)

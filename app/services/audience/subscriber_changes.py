@@ -1,5 +1,5 @@
 """Changing one subscriber: the dashboard's edit (everything given), the API's PATCH (only what is
-named), and an unsubscribe by id."""
+named), their number and consent to texts, and an unsubscribe by id."""
 
 from sqlalchemy import delete, insert
 
@@ -9,6 +9,7 @@ from app.services.audience import contacts
 from app.services.audience.subscriber_fields import ERASED_ON_REQUEST, clean_attributes, clean_name, workspace_lists
 from app.services.errors import InvalidState, ValidationError
 from app.services.ids import is_timezone
+from app.services.sms import consent as sms_consent
 
 
 def update_subscriber(workspace_id: int, subscriber_id: int, name, attributes, list_ids) -> Subscriber:
@@ -26,8 +27,9 @@ def update_subscriber(workspace_id: int, subscriber_id: int, name, attributes, l
 
 def patch_subscriber(workspace_id: int, subscriber_id: int, changes: dict) -> Subscriber:
     """Change only what `changes` names: name, timezone, attributes (merged; a null value removes that
-    attribute), list_ids (exactly these lists) and status: "unsubscribed", or "active" to undo an
-    unsubscribe (never a bounce, a complaint or an unconfirmed double opt-in). Erased people stay as they are."""
+    attribute), list_ids (exactly these lists), status: "unsubscribed", or "active" to undo an
+    unsubscribe (never a bounce, a complaint or an unconfirmed double opt-in), and phone and sms_status
+    (set_sms, consent by `api`). Erased people stay as they are."""
     sub = contacts.get_subscriber(workspace_id, subscriber_id)
     if sub.erased_at is not None:
         raise InvalidState(f"This subscriber {ERASED_ON_REQUEST}: nothing about them can change.")
@@ -46,6 +48,35 @@ def patch_subscriber(workspace_id: int, subscriber_id: int, changes: dict) -> Su
         _set_lists(sub, ids)
     if "status" in changes:
         _change_status(sub, changes["status"])
+    set_sms(sub, changes, method="api")
+    db.session.flush()
+    return sub
+
+
+def set_sms(sub: Subscriber, changes: dict, method: str) -> None:
+    """Apply what `changes` names of the person's texts: `phone` first (any format, read with the
+    workspace's default country; empty or null takes it away; a new number starts without consent),
+    then `sms_status` (agreement recorded with `method`; a number that replied STOP is refused)."""
+    if "phone" in changes:
+        sms_consent.set_phone(sub, changes["phone"])
+    if changes.get("sms_status") is not None:
+        sms_consent.set_status(sub, changes["sms_status"], method)
+
+
+def new_texts(workspace_id: int, changes: dict, method: str) -> dict:
+    """A new person's phone, sms_status and sms_consent from `changes` (as set_sms takes them), checked before
+    they are created: on SQLite the insert's savepoint commits, so a refusal afterwards would leave them."""
+    probe = Subscriber(workspace_id=workspace_id, phone=None, sms_status="none", sms_consent=None)  # never added
+    set_sms(probe, changes, method)
+    return {"phone": probe.phone, "sms_status": probe.sms_status, "sms_consent": probe.sms_consent}
+
+
+def update_sms(workspace_id: int, subscriber_id: int, changes: dict, method: str = "dashboard") -> Subscriber:
+    """Change a person's number and consent to texts (set_sms); an erased person stays as they are."""
+    sub = contacts.get_subscriber(workspace_id, subscriber_id)
+    if sub.erased_at is not None:
+        raise InvalidState(f"This subscriber {ERASED_ON_REQUEST}: nothing about them can change.")
+    set_sms(sub, changes, method)
     db.session.flush()
     return sub
 

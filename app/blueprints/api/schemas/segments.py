@@ -7,7 +7,8 @@ RULES = {
     "type": "object",
     "description": 'A rule tree: {"all"|"any": [node, …]}, {"not": node}, a condition {"field": '
     '"email"|"name"|"status"|"source"|"created_at"|"timezone"|"tags"|"list"|"mailbox_provider"|'
-    '"order_count"|"lifetime_value"|"last_order_at"|"loyalty_points"|"loyalty_tier"|"attributes.<name>", '
+    '"order_count"|"lifetime_value"|"last_order_at"|"loyalty_points"|"loyalty_tier"|"phone" (is_set, not_set, '
+    'starts_with "+44")|"sms_status" (none|subscribed|opted_out)|"attributes.<name>", '
     '"op": "eq"|"ne"|"contains"|'
     '"starts_with"|"ends_with"|"gt"|"gte"|"lt"|"lte"|"between"|"in"|"is_set"|"not_set"|"before"|"after"|'
     '"within_days", "value": …} or an engagement condition {"event": "opened"|"clicked"|"received", '

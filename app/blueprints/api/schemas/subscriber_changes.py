@@ -1,7 +1,7 @@
 """Changing one subscriber (PATCH), and a person's data: the export document."""
 
 from app.blueprints.api.schemas.common import ID_LIST, TIMESTAMP, obj, ref, response, text
-from app.blueprints.api.schemas.subscribers import TAGS
+from app.blueprints.api.schemas.subscribers import PHONE_INPUT, SMS_STATUS_INPUT, TAGS
 
 SUBSCRIBER_PATCH = obj(
     {
@@ -20,6 +20,11 @@ SUBSCRIBER_PATCH = obj(
             "asked to undo; a bounced, complained or unconfirmed subscriber answers 409.",
         },
         "preferences": ref("PreferencesInput"),
+        "phone": PHONE_INPUT,
+        "sms_status": {
+            **SMS_STATUS_INPUT,
+            "description": SMS_STATUS_INPUT["description"] + " Applied after phone when both are given.",
+        },
     },
     description="Only the fields given change (none: nothing changes). An erased subscriber answers 409.",
 )
@@ -34,8 +39,8 @@ SUBSCRIBER_EXPORT = response(
         "exported_at": TIMESTAMP,
         "profile": {
             "type": "object",
-            "description": "email, name, status, attributes, timezone, source, consent and the times of "
-            "creation, confirmation, unsubscribe and erasure.",
+            "description": "email, name, status, attributes, timezone, source, consent, phone, sms_status, "
+            "sms_consent and the times of creation, confirmation, unsubscribe and erasure.",
         },
         "lists": _items("{id, name, since}"),
         "tags": {"type": "array", "items": {"type": "string"}},
@@ -53,6 +58,8 @@ SUBSCRIBER_EXPORT = response(
             "idempotency_key, source}."
         ),
         "product_watches": _items("{sku, product, kind: wishlist|restock, price_at, notified_price, since}"),
+        "texts": _items("Texts sent to them: {campaign_id, campaign, phone, body, status, sent_at, delivered_at}."),
+        "texts_received": _items("Texts they sent: {from, to, body, keyword, received_at}."),
     },
     description="Everything Herald holds about one person, as one document (GDPR access and portability).",
 )
