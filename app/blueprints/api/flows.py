@@ -90,7 +90,8 @@ def delete_flow(flow_id: int):
 @operation("POST", "/flows/{flow_id}/activate", "Activate a flow", tag=TAG, response="Flow", errors=(409, 422))
 def activate_flow(flow_id: int):
     """Starts or resumes it. Steps that changed since the live version become a new version. 422 when it has no
-    step or an email step has no sender (and the workspace no usual one); 409 when archived."""
+    step, an email step has no sender (and the workspace no usual one) or a text message step no Twilio
+    provider; 409 when archived."""
     flow = flows.activate(workspace_id(), flow_id)
     commit()
     return flow_json(flow)
@@ -98,8 +99,8 @@ def activate_flow(flow_id: int):
 
 @operation("POST", "/flows/{flow_id}/pause", "Pause a flow", tag=TAG, response="Flow", errors=(409,))
 def pause_flow(flow_id: int):
-    """Nobody enters and nobody moves on (its emails not yet sent wait too) until it is activated again; 409
-    unless it is active."""
+    """Nobody enters and nobody moves on (its emails and texts not yet sent wait too) until it is activated
+    again; 409 unless it is active."""
     flow = flows.pause(workspace_id(), flow_id)
     commit()
     return flow_json(flow)

@@ -15,6 +15,7 @@ from app.blueprints.roles import can
 from app.extensions import db
 from app.services.automation import event_checks, flow_metrics, flow_pages, flow_webhooks, flows, recipes
 from app.services.errors import DomainError
+from app.services.sms import campaigns as sms_campaigns
 
 bp = Blueprint("flows", __name__, url_prefix="/flows")
 PER_PAGE = 25
@@ -29,7 +30,8 @@ def _names(choices: flow_pages.EditorChoices | None = None) -> dict:
         return {"lists": lists, "segments": segments}
     identities = {i.id: f"{i.display_name} <{i.email}>" for _domain, group in choices.identities for i in group}
     return {"lists": choices.lists, "segments": choices.segments, "identities": identities,
-            "templates": {t.id: t.name for t in choices.templates}}  # fmt: skip
+            "templates": {t.id: t.name for t in choices.templates},
+            "sms_providers": choices.sms_providers}  # fmt: skip
 
 
 @bp.route("/")
@@ -108,10 +110,15 @@ def show(flow_id):
 # ---- the editor ----------------------------------------------------------------------------------
 
 
+def _sms_preview(body: str):
+    return sms_campaigns.preview(g.ws_id, body or "")
+
+
 def _editor_parts(choices: flow_pages.EditorChoices) -> dict:
     return {
         "choices": choices,
         "forms": forms,
+        "sms_preview": _sms_preview,
         "step_errors": {},
         "flow_errors": {},
         "open_ids": set(),
@@ -156,6 +163,13 @@ def edit(flow_id):
         if steps is not None:
             return _editor(flow, steps, pending={step["id"]: place}, focus=step["id"])
     return _editor(flow)
+
+
+@bp.route("/sms-preview")
+@workspace_view
+def sms_preview():
+    """An SMS step's text measured as it is typed (HTMX): for a sample person, its encoding and segments."""
+    return render_template("flows/_sms_measure.html", preview=_sms_preview(request.args.get("body", "")))
 
 
 @bp.route("/<int:flow_id>/settings", methods=["POST"])

@@ -10,6 +10,7 @@ from app.services.automation.flow_plan import STEP_TYPES
 
 STEP_LABELS = {
     "email": "Send an email",
+    "sms": "Text message (SMS)",
     "wait": "Wait",
     "milestone": "Wait for a milestone",
     "condition": "Condition (yes / no)",
@@ -17,7 +18,7 @@ STEP_LABELS = {
     "webhook": "Call a webhook",
     "exit": "Leave the flow",
 }
-STEP_ICONS = {"email": "mail", "wait": "clock", "milestone": "flag", "condition": "git-branch",
+STEP_ICONS = {"email": "mail", "sms": "message", "wait": "clock", "milestone": "flag", "condition": "git-branch",
               "update": "user-edit", "webhook": "webhook", "exit": "logout"}  # fmt: skip
 TRIGGER_LABELS = {
     "event": "They do something (an event)",
@@ -32,6 +33,7 @@ CONDITION_KINDS = {"event": "They did something since entering", "segment": "The
                    "rules": "They match rules (JSON)"}  # fmt: skip
 FILTER_LABELS = {"eq": "is", "ne": "is not", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "contains": "contains",
                  "exists": "is present"}  # fmt: skip
+SMS_STARTER = "Hi {{ subscriber.name or 'there' }}! Reply STOP to opt out."  # a new SMS step's text, to write on
 FILTER_ROWS = 3  # filter rows the trigger form shows beyond those set, without JavaScript to add more
 
 
@@ -140,6 +142,7 @@ _READERS = {
     "condition": _condition,
     "update": _update,
     "webhook": lambda form: {"url": (form.get("url") or "").strip()},
+    "sms": lambda form: {"body": form.get("body") or "", "provider_id": _optional(form, "provider_id")},
     "exit": lambda form: {},
 }
 
@@ -153,6 +156,7 @@ def starter_step(kind: str, templates: list) -> dict:
         "condition": {"type": "condition", "if": {"event": "order_placed"}, "yes": [], "no": []},
         "update": {"type": "update", "add_tags": []},
         "webhook": {"type": "webhook", "url": ""},
+        "sms": {"type": "sms", "body": SMS_STARTER},
         "exit": {"type": "exit"},
     }.get(kind, {"type": "exit"})
 

@@ -1,5 +1,6 @@
 """A flow's trigger and steps said in words, for its cards, its page and the flows index. `names`
-holds what ids stand for: {"lists": {id: name}, "segments": {id: name}, "templates": {id: name}}."""
+holds what ids stand for: {"lists": {id: name}, "segments": {id: name}, "templates": {id: name},
+"sms_providers": {id: name}}."""
 
 from app.blueprints.flows.forms import FILTER_LABELS
 
@@ -65,6 +66,14 @@ def _email(step: dict, names: dict) -> str:
     return text + (" (transactional: no frequency cap)" if step.get("transactional") else "")
 
 
+def _sms(step: dict, names: dict) -> str:
+    body = " ".join(str(step.get("body") or "").split())
+    text = f"Text “{body[:80]}{'…' if len(body) > 80 else ''}”"
+    if step.get("provider_id"):
+        return text + f", through {_named(names, 'sms_providers', step['provider_id'])}"
+    return text + ", through the workspace’s first Twilio provider"
+
+
 def _wait(step: dict, names: dict) -> str:
     if step.get("event"):
         return f"Wait until they do {step['event']}, at most {step.get('timeout_hours', 72):,} hours"
@@ -110,6 +119,7 @@ _WORDS = {
     "condition": _condition,
     "update": _update,
     "webhook": lambda s, n: f"Call {s.get('url')}",
+    "sms": _sms,
     "exit": lambda s, n: "Leave the flow here",
 }
 

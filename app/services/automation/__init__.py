@@ -19,8 +19,9 @@
     enrollment       who enters a flow (events, lists, segments, dates, the API) and who leaves (goals)
     flow_engine      the periodic job moving people through due steps, each step once
     flow_sends       a flow's email step through the campaign pipeline (a campaign per version, step, cycle)
+    flow_texts       a flow's SMS step through the SMS pipeline (an SMS campaign per version, step, cycle)
     flow_webhooks    a flow's webhook step: one signed POST per person, from a job
-    flow_metrics     a flow's figures: people, steps, emails, revenue credited and recovered
+    flow_metrics     a flow's figures: people, steps, emails, texts, revenue credited and recovered
     flow_people      who a flow reached, for the API: its emails and enrollments; a person enrolled by the API
     recipes          ready-made flows, one call then editable
     recipe_emails    the recipes' emails: visual templates from the builder's starters, reading the flow's event

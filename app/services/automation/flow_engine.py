@@ -1,8 +1,8 @@
 """The flow engine: the periodic job `advance_flows` moves every due enrollment on, set-based.
 
 An enrollment sits at a step with a due time. Arriving at a step sets it (a wait: its end; an event
-wait: its timeout; anything else: now). When it is due, the step is done: an email is added to the
-step's campaign, a condition picks its branch, an update changes the person, a wait just ends. Each
+wait: its timeout; anything else: now). When it is due, the step is done: an email (or a text) is added to
+the step's campaign, a condition picks its branch, an update changes the person, a wait just ends. Each
 done step is written once (flow_step_runs, unique per enrollment and step) in the same transaction
 that moves the enrollment on, so a worker killed mid-step leaves nothing half done: the next tick
 does the step again from the start, and an email's recipient row (unique per campaign and person)
@@ -39,7 +39,7 @@ from app.models import (
 from app.queueing import DEFAULT, enqueue
 from app.services.audience import contacts, segments, tags
 from app.services.audience.segment_sql import json_text
-from app.services.automation import flow_sends
+from app.services.automation import flow_sends, flow_texts
 from app.services.errors import DomainError
 from app.services.events import send_time
 
@@ -294,9 +294,27 @@ def _email(tick: Tick, step: dict, rows: list[Due]) -> None:
             tick.moves.append(Move(r, outcomes.get(r.subscriber_id, "queued"), step.get("next")))
 
 
+def _sms(tick: Tick, step: dict, rows: list[Due]) -> None:
+    """Done once the person's row is written (texted, or skipped with the reason); the send job texts
+    them after commit, within the SMS quiet hours of the workspace."""
+    flow = tick.flows[rows[0].flow_id]
+    by_cycle: dict[int, list[Due]] = defaultdict(list)
+    for r in rows:
+        by_cycle[r.cycle].append(r)
+    for cycle, group in by_cycle.items():
+        try:
+            campaign = flow_texts.step_campaign(flow, group[0].version_id, step, cycle)
+            outcomes = flow_texts.add_people(campaign, {r.subscriber_id: _message_context(r) for r in group})
+        except DomainError as exc:  # no Twilio provider any more: recorded on each, and on they go
+            tick.move(group, f"failed: {exc.message}", step)
+            continue
+        for r in group:
+            tick.moves.append(Move(r, outcomes.get(r.subscriber_id, "queued"), step.get("next")))
+
+
 def _message_context(row: Due) -> dict:
-    """What the email may show besides the person: the trigger's event (a cart's items…), and what the
-    app sent with POST /flows/{id}/enroll (`data`)."""
+    """What the email (or text) may show besides the person: the trigger's event (a cart's items…), and
+    what the app sent with POST /flows/{id}/enroll (`data`)."""
     context = row.context or {}
     return {"event": context.get("event") or {}, "data": context.get("api") or {},
             "flow": {"entered_at": row.entered_at.isoformat()}}  # fmt: skip
@@ -351,6 +369,7 @@ HANDLERS = {
     "email": _email,
     "update": _update,
     "webhook": _webhook,
+    "sms": _sms,
     "exit": _exit,
 }
 

@@ -1,7 +1,8 @@
 """A flow's figures, for its page and the API: people (entered, active, completed, goal, exited), and
 per step what it did (waiting there now, done, each outcome) and — for email steps — what its
 messages did, from the campaigns' hourly rollups and orders (attribution credits a flow's email like
-any campaign's: the last one a person clicked).
+any campaign's: the last one a person clicked) — and for SMS steps what their texts did (one GROUP BY
+over the flow's SMS recipients).
 
 Recovered revenue (an abandoned cart's, or any flow with an order goal): orders people placed within
 7 days after the flow's first email to them — what the reminders brought back, whether or not the
@@ -18,24 +19,27 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import and_, func, select
 
 from app.extensions import db
-from app.models import Campaign, CampaignRecipient, Flow, FlowEnrollment, InsightHour, Order
+from app.models import Campaign, CampaignRecipient, Flow, FlowEnrollment, InsightHour, Order, SmsCampaign, SmsRecipient
 from app.services.automation import flows
 from app.services.events import attribution, rollups
+from app.services.sms import reads as sms_reads
 from app.services.time_buckets import local_day
 
 RECOVERY_DAYS = 7  # an order this long after the flow's first email to the buyer counts as recovered
 EMAIL_FIGURES = ("sent", "delivered", "hard_bounced", "human_unique_opens", "human_unique_clicks", "unsubscribes",
                  "complaints")  # fmt: skip
+TEXT_FIGURES = ("queued", "sent", "delivered", "failed", "skipped")  # sent: handed to Twilio, whatever came after
 
 
 @dataclass
 class FlowReport:
     people: dict
-    steps: dict  # step id -> {waiting, done, outcomes, and for an email step: sent, opens… revenue}
+    steps: dict  # step id -> {waiting, done, outcomes; an email step: sent, opens… revenue; an SMS step: texts}
     emails: dict  # the flow's emails together
     revenue: dict  # {"conversions", "revenue", "revenue_currency"} credited to its emails
     recovered: dict  # {"orders", "revenue", "currency"}
     campaign_ids: list = field(default_factory=list)
+    texts: dict = field(default_factory=lambda: dict.fromkeys(TEXT_FIGURES, 0))  # the flow's texts together
 
 
 def _email_figures(campaign_ids: list[int]) -> dict[int, dict]:
@@ -64,7 +68,37 @@ def report(flow: Flow) -> FlowReport:
         if money:
             entry["conversions"] = entry.get("conversions", 0) + money["conversions"]
             entry["revenue"] = entry.get("revenue", 0.0) + money["revenue"]
-    return FlowReport(flows.enrollment_counts(flow), steps, emails, _credited(revenues), recovered(flow), ids)
+    texts = dict.fromkeys(TEXT_FIGURES, 0)
+    for step_id, counted in text_figures(flow).items():
+        steps.setdefault(step_id, {"waiting": 0, "done": 0, "outcomes": {}})["texts"] = counted
+        for name, value in counted.items():
+            texts[name] += value
+    return FlowReport(flows.enrollment_counts(flow), steps, emails, _credited(revenues), recovered(flow), ids, texts)
+
+
+def _text_figure(status: str) -> str:
+    """Where a row's status counts, as the SMS campaign's page counts it (sent: handed to Twilio)."""
+    return "sent" if status in sms_reads.DONE else ("skipped" if status == "skipped" else "queued")
+
+
+def text_figures(flow: Flow) -> dict[str, dict]:
+    """{SMS step id: {queued, sent, delivered, failed, skipped}}, every cycle and version together, in one
+    grouped query (failed: Twilio or the carrier refused it, undelivered included)."""
+    rows = db.session.execute(
+        select(SmsCampaign.flow_step_id, SmsRecipient.status, func.count())
+        .join(SmsCampaign, SmsCampaign.id == SmsRecipient.campaign_id)
+        .where(SmsCampaign.flow_id == flow.id)
+        .group_by(SmsCampaign.flow_step_id, SmsRecipient.status)
+    )
+    out: dict[str, dict] = {}
+    for step_id, status, n in rows:
+        entry = out.setdefault(step_id, dict.fromkeys(TEXT_FIGURES, 0))
+        entry[_text_figure(status)] += n
+        if status == "delivered":
+            entry["delivered"] += n
+        elif status in ("failed", "undelivered"):
+            entry["failed"] += n
+    return out
 
 
 def _credited(revenues: dict) -> dict:

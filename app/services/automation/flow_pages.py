@@ -3,7 +3,8 @@
 list_rows(ws, page, per_page, status)   the flows index: each flow with its people, emails sent and
                                         recovered revenue, in a fixed number of grouped queries
 editor_choices(ws)                      what an editor's selects offer: templates, lists, segments,
-                                        identities, and the sender used when a step names none
+                                        identities, Twilio providers, and the sender used when a step
+                                        names none
 recent_sends(flow) / recent_enrollments(flow)   the last rows of the flow's page tables
 live_changed(flow)                      does the draft differ from the version people follow?
 """
@@ -31,6 +32,7 @@ from app.services.delivery import identities
 from app.services.errors import ValidationError
 from app.services.events import rollups
 from app.services.pagination import paginate
+from app.services.sms import campaigns as sms_campaigns
 
 RECENT = 20
 
@@ -50,6 +52,7 @@ class EditorChoices:
     segments: dict  # {id: name}
     identities: list  # [(domain, [identity…])], as identities.identity_choices
     usual_sender: str | None  # "Name <address>" of the newest campaign, the From of a step that names none
+    sms_providers: dict = field(default_factory=dict)  # {id: name} of the Twilio providers, the first the default
 
 
 def names(workspace_id: int) -> tuple[dict, dict]:
@@ -102,7 +105,8 @@ def editor_choices(workspace_id: int) -> EditorChoices:
         sender = f"{usual['from_name']} <{usual['from_email']}>" if usual["from_name"] else usual["from_email"]
     except ValidationError:
         sender = None
-    return EditorChoices(templates, lists, segs, identities.identity_choices(workspace_id), sender)
+    texts = {p.id: p.name for p in sms_campaigns.sms_providers(workspace_id)}
+    return EditorChoices(templates, lists, segs, identities.identity_choices(workspace_id), sender, texts)
 
 
 def recent_sends(flow: Flow, limit: int = RECENT) -> list:

@@ -17,6 +17,8 @@ Steps, top to bottom; a condition holds its two branches side by side, and both 
     {"type": "update", "attributes"?: {"k": v}, "add_tags"?: [...], "remove_tags"?: [...],
      "add_to_list"?: id, "remove_from_list"?: id, "unsubscribe"?: true}
     {"type": "webhook", "url": "https://…"}
+    {"type": "sms", "body": "Hi {{ subscriber.name }}…", "provider_id"?}   a text through Twilio (default: the
+                                                                       workspace's first Twilio provider)
     {"type": "exit"}
 
 Every step gets an `id` ("s1", "s2"… kept when given back), so people inside a flow keep their place
@@ -34,8 +36,9 @@ from app.services.audience import segments
 from app.services.audience.subscriber_fields import normalize_email
 from app.services.errors import ValidationError
 from app.services.outbound_webhooks import endpoints
+from app.services.sms import campaigns as sms_campaigns
 
-STEP_TYPES = ("email", "wait", "milestone", "condition", "update", "webhook", "exit")
+STEP_TYPES = ("email", "wait", "milestone", "condition", "update", "webhook", "sms", "exit")
 TRIGGER_TYPES = ("event", "list", "segment", "date", "api")
 MAX_STEPS = 100
 MAX_DEPTH = 5
@@ -237,6 +240,8 @@ def _step(workspace_id: int, step, path: str, ids: _Ids, counter: list, depth: i
             out["url"] = endpoints.clean_url(step.get("url"))
         except ValidationError as exc:
             _fail(f"{path}.url", exc.fields.get("url", exc.message))
+    elif kind == "sms":
+        out |= _sms(workspace_id, step, path)
     if isinstance(step.get("label"), str) and step["label"].strip():
         out["label"] = step["label"].strip()[:100]
     return out
@@ -267,6 +272,21 @@ def _email(workspace_id: int, step: dict, path: str) -> dict:
         if not 0 < len(name) <= 200:
             _fail(f"{path}.from_name", "At most 200 characters.")
         out["from_name"] = name
+    return out
+
+
+def _sms(workspace_id: int, step: dict, path: str) -> dict:
+    """The text as written (its Jinja compiles) and, when one is named, which Twilio provider sends it; a
+    step naming none takes the workspace's first when it runs (activation checks there is one)."""
+    try:
+        out = {"body": sms_campaigns.clean_body(step.get("body"))}
+    except ValidationError as exc:
+        _fail(f"{path}.body", exc.message)
+    if step.get("provider_id") not in (None, ""):
+        ident = _int(step["provider_id"], f"{path}.provider_id", 1)
+        if ident not in {p.id for p in sms_campaigns.sms_providers(workspace_id)}:
+            _fail(f"{path}.provider_id", "Choose one of this workspace's Twilio providers.")
+        out["provider_id"] = ident
     return out
 
 

@@ -3,7 +3,7 @@
 create_flow(ws, data) / update_flow(ws, id, data)   name, trigger, steps, goals, reentry, quiet_hours
 activate(ws, id)     a new version from the flow's steps (when they changed): new entrants follow it,
                      people already inside finish the version they started
-pause(ws, id)        nobody enters, nobody moves on; resume with activate
+pause(ws, id)        nobody enters, nobody moves on (its email and SMS campaigns pause); resume with activate
 archive(ws, id)      stopped for good: people inside leave (exited: archived)
 step_counts(flow)    per step: people waiting there now, and how many did it (sent, skipped…)
 """
@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select, update
 
 from app.extensions import db
-from app.models import Campaign, Flow, FlowEnrollment, FlowStepRun, FlowVersion
-from app.services.automation import flow_plan, flow_sends
+from app.models import Campaign, Flow, FlowEnrollment, FlowStepRun, FlowVersion, SmsCampaign, SmsRecipient
+from app.services.automation import flow_plan, flow_sends, flow_texts
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id
 from app.services.platform import audit
+from app.services.sms import lifecycle as sms_lifecycle
 from app.transactions import on_commit
 
 STATUSES = ("draft", "active", "paused", "archived")
@@ -128,7 +129,8 @@ def activate(workspace_id: int, flow_id) -> Flow:
 
 
 def _check_senders(flow: Flow) -> None:
-    """Every email step has a From (its own, or the workspace's usual sender) before anyone enters."""
+    """Every email step has a From (its own, or the workspace's usual sender), and every SMS step a
+    Twilio provider, before anyone enters."""
     plan, _first = flow_plan.plan_of(flow.steps)
     for step_id, step in plan.items():
         if step["type"] == "email":
@@ -137,6 +139,13 @@ def _check_senders(flow: Flow) -> None:
             except ValidationError as exc:
                 raise ValidationError(
                     f"Email step {step_id}: {exc.message}", {f"steps.{step_id}.from_email": exc.message}
+                ) from None
+        elif step["type"] == "sms":
+            try:
+                flow_texts.provider_of(flow.workspace_id, step)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"Text message step {step_id}: {exc.message}", {f"steps.{step_id}.provider_id": exc.message}
                 ) from None
 
 
@@ -178,13 +187,21 @@ def archive(workspace_id: int, flow_id) -> Flow:
 
 
 def _set_campaigns(flow: Flow, status: str) -> None:
-    """The flow's email campaigns follow it: sending while it runs, paused with it, sent once archived."""
+    """The flow's email and SMS campaigns follow it: sending while it runs, paused with it, sent once
+    archived (its texts not handed to Twilio yet are then skipped, cancelled, as a cancelled campaign's)."""
     values = {"status": status}
     if status == "sent":
         values["completed_at"] = _now()
-    db.session.execute(
-        update(Campaign).where(Campaign.flow_id == flow.id, Campaign.status.in_(("sending", "paused"))).values(**values)
-    )
+        texts = select(SmsCampaign.id).where(SmsCampaign.flow_id == flow.id)
+        db.session.execute(
+            update(SmsRecipient)
+            .where(SmsRecipient.campaign_id.in_(texts), SmsRecipient.status == "pending")
+            .values(status="skipped", skip_reason="cancelled", updated_at=_now())
+        )
+    for model in (Campaign, SmsCampaign):
+        db.session.execute(
+            update(model).where(model.flow_id == flow.id, model.status.in_(("sending", "paused"))).values(**values)
+        )
 
 
 def _requeue(flow: Flow) -> None:
@@ -199,6 +216,16 @@ def _requeue(flow: Flow) -> None:
         ranges = recipients.batch_ranges(campaign_id, size)
         if ranges:
             on_commit(lambda cid=campaign_id, r=ranges: dispatch.enqueue_batches(cid, r, suffix=f"-resume{stamp}"))
+    _requeue_texts(flow)
+
+
+def _requeue_texts(flow: Flow) -> None:
+    """Resumed: the texts its pause held are queued again (a new send round: new job ids), after commit."""
+    held = select(SmsRecipient.id).where(SmsRecipient.campaign_id == SmsCampaign.id, SmsRecipient.status == "pending")
+    for campaign in db.session.scalars(select(SmsCampaign).where(SmsCampaign.flow_id == flow.id, held.exists())):
+        campaign.send_round = (campaign.send_round or 0) + 1
+        db.session.flush()
+        sms_lifecycle.enqueue_send(campaign.id)
 
 
 def step_counts(flow: Flow) -> dict[str, dict]:

@@ -37,7 +37,10 @@ STEPS = {
     '{"type": "condition", "if": {"rules": <segment rules>} | {"segment_id"} | {"event"} (since they entered), '
     '"yes": [steps], "no": [steps]}; {"type": "update", "attributes"?, "add_tags"?, "remove_tags"?, '
     '"add_to_list"?, "remove_from_list"?, "unsubscribe"?: true}; {"type": "webhook", "url"} (a signed POST, '
-    'public hosts only); {"type": "exit"}. Each step may carry a "label". Every step gets an id ("s1"…), kept '
+    'public hosts only); {"type": "sms", "body", "provider_id"?} (a text through Twilio, personalized like an '
+    "email, with the trigger's event; without provider_id: the workspace's first Twilio provider; only people "
+    'with a number who agreed to texts get it, the others are skipped with the reason); {"type": "exit"}. Each '
+    'step may carry a "label". Every step gets an id ("s1"…), kept '
     f"when given back, so people keep their place across versions. At most {MAX_STEPS} steps in all; conditions "
     f"nest at most {MAX_DEPTH} deep.",
 }
