@@ -109,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.blueprints.segments import bp as segments_bp
     from app.blueprints.settings import bp as settings_bp
     from app.blueprints.signup_forms import bp as signup_forms_bp
+    from app.blueprints.sms import bp as sms_bp
     from app.blueprints.subscribers import bp as subscribers_bp
     from app.blueprints.suppressions import bp as suppressions_bp
     from app.blueprints.team import bp as team_bp
@@ -132,6 +133,7 @@ def _register_blueprints(app: Flask) -> None:
         media_bp,
         campaigns_bp,
         messages_bp,
+        sms_bp,
         flows_bp,
         customer_events_bp,
         products_bp,

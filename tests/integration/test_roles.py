@@ -22,6 +22,8 @@ ANALYST_MAY_POST = {
     "email_templates.builder_preview",
     "segments.preview",
     "segments.builder",
+    "sms.preview",
+    "sms.estimate",
 }
 ANALYST_MAY_CALL = {
     "preview_template",
@@ -30,6 +32,7 @@ ANALYST_MAY_CALL = {
     "preview_design",
     "count_rules",
     "spam_check",
+    "preview_sms",
 }
 # What a GET may answer an analyst: the page, a polled fragment that is done (286), a redirect to
 # where it lives, or "no such thing".

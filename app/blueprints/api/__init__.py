@@ -37,6 +37,7 @@ from app.blueprints.api import (  # noqa: E402, F401  (each module declares its 
     providers,
     referrals,
     segments,
+    sms,
     subscribers,
     suppressions,
     team,

@@ -95,6 +95,10 @@ TAGS = {
     "Gift cards": "Cards with unguessable codes answered once (Herald keeps a hash), issued one by one and mailed "
     "to a recipient, made in bulk, or sold by an order item with `gift_card: true`; redeemed by code in part or in "
     "full (409 when the balance is short), refunded, expired daily.",
+    "SMS": "Texts through Twilio: SMS campaigns with the email campaign's lifecycle (send, schedule, unschedule, "
+    "pause, resume, cancel), sent only to people with a number who agreed to texts, within the recipient's quiet "
+    "hours; their estimate (GSM-7 or UCS-2 segments and price), figures and recipients; replies and STOP / START / "
+    "HELP received at `/webhooks/twilio/<provider_id>/inbound`; the workspace's SMS settings.",
     "Insights": "What happened to a message: its whole trail, from queued to the hand-off's exact reply, "
     "deliveries, deferrals, bounces with the diagnostic, and each open and click with its verdict (a person, "
     "or Apple's prefetch, a proxy, a scanner).",

@@ -58,6 +58,9 @@ ENDPOINT_PERMISSIONS = {
     "segments.preview": "read",  # a segment page's live count and sample
     "segments.builder": "read",  # the rule builder drawn again for the tree on the page (nothing saved)
     "domains.dmarc_upload": "write",  # adding a DMARC report file: who sends as the domain is a marketer's concern
+    "sms.preview": "read",  # a text's live counter and preview
+    "sms.estimate": "read",  # the SMS form's live estimate (nothing saved)
+    "sms.save_settings": "admin",  # the workspace's SMS settings, as its frequency cap
 }
 # Pages outside the workspace's dashboard: recipients' pages, provider webhooks, sign-in, the API
 # (which has its own check, by operation).

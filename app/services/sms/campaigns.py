@@ -25,6 +25,7 @@ from app.services.content.rendering import (
 )
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id
+from app.services.platform import audit
 from app.services.sms import audience, encoding, settings
 
 TWILIO = "twilio"
@@ -177,6 +178,7 @@ def delete_campaign(workspace_id: int, campaign_id) -> None:
     campaign = get_campaign(workspace_id, campaign_id, lock=True)
     if campaign.status == "sending" or campaign.flow_id:
         raise InvalidState("Pause or cancel the campaign before deleting it.")
+    audit.record(workspace_id, "sms_campaign.delete", "sms_campaign", campaign.id, {"name": campaign.name})
     db.session.delete(campaign)
     db.session.flush()
 
@@ -227,7 +229,10 @@ def preview(workspace_id: int, body: str) -> Preview:
         warnings.append("Say how to stop (“Reply STOP to opt out”): carriers filter texts that do not.")
     if measure.unicode_chars:
         shown = " ".join(measure.unicode_chars[:8])
-        warnings.append(f"{shown} are not in the GSM alphabet: the text is sent as Unicode, 70 characters a segment.")
+        verb = "is" if len(measure.unicode_chars) == 1 else "are"
+        warnings.append(
+            f"{shown} {verb} not in the GSM alphabet: the text is sent as Unicode, 70 characters a segment."
+        )
     if measure.segments > encoding.MAX_SEGMENTS:
         warnings.append(f"{measure.segments} segments: texts longer than {encoding.MAX_SEGMENTS} deliver badly.")
     return Preview(text, measure, warnings=tuple(warnings))
@@ -250,9 +255,11 @@ def estimate(workspace_id: int, campaign: SmsCampaign) -> Estimate:
     recipients = counts.pop(None, 0)
     sms = settings.settings_of(workspace_id)
     shown = preview(workspace_id, campaign.body or "")
-    each = max(shown.measure.segments, 1) if campaign.body else 0
+    # A body the sample person cannot render (a value only real people have) is measured as written.
+    measured = encoding.measure(campaign.body or "") if shown.problem else shown.measure
+    each = max(measured.segments, 1) if campaign.body else 0
     price = (segment_price(campaign) * each * recipients).quantize(Decimal("0.01"))
-    return Estimate(recipients, counts, each, each * recipients, price, sms.currency, shown.measure.encoding)
+    return Estimate(recipients, counts, each, each * recipients, price, sms.currency, measured.encoding)
 
 
 def segment_price(campaign: SmsCampaign) -> Decimal:

@@ -100,12 +100,12 @@ def send_now(workspace_id: int, campaign_id) -> SmsCampaign:
 
 
 def schedule(workspace_id: int, campaign_id, scheduled_at, tz_name: str = "UTC") -> SmsCampaign:
+    campaign = campaigns.get_campaign(workspace_id, campaign_id, lock=True)
     when = email_lifecycle.parse_when(scheduled_at, tz_name)
     if when < _now() + email_lifecycle.MIN_SCHEDULE_AHEAD:
         raise ValidationError(email_lifecycle.too_soon(tz_name), {"scheduled_at": "At least a minute from now."})
     if when > _now() + email_lifecycle.MAX_SCHEDULE_AHEAD:
         raise ValidationError("Choose a time within a year.", {"scheduled_at": "too far ahead"})
-    campaign = campaigns.get_campaign(workspace_id, campaign_id, lock=True)
     require(campaign, "schedule")
     _check_ready(campaign)
     campaign.scheduled_at, campaign.status = when, "scheduled"

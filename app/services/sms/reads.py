@@ -106,7 +106,7 @@ def draft_estimate(workspace_id: int, body: str, targets: dict) -> campaigns.Est
 
 
 def recipients(campaign_id: int, status: str | None = None, page: int = 1) -> tuple[list[dict], int]:
-    """A page of the campaign's recipients (newest activity first) and how many match."""
+    """A page of the campaign's recipients, in the order they were written, and how many match."""
     s = Subscriber.__table__
     where = [_rec.c.campaign_id == campaign_id]
     if status:

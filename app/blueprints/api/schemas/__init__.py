@@ -30,6 +30,7 @@ One module per resource, each ending in the `SCHEMAS` it contributes (component 
 - growth: the loyalty program, a person's points and ledger; gift cards, their ledgers and redemptions
 - referrals: referral programs (rewards for a referrer and their friend), referrals, share links
 - deliveries: the message trail (a message's steps, searched by address or Message-ID)
+- sms: SMS campaigns (figures, recipients, estimate), a text's preview, texts received, SMS settings
 - webhook_endpoints: outbound webhook endpoints and their deliveries
 - team: the team's members and pending invitations, and the audit log
 
@@ -63,6 +64,7 @@ from app.blueprints.api.schemas import (
     providers,
     referrals,
     segments,
+    sms,
     subscriber_changes,
     subscribers,
     suppressions,
@@ -104,6 +106,7 @@ _MODULES = (
     flows,
     growth,
     referrals,
+    sms,
     webhook_endpoints,
     team,
 )
