@@ -404,3 +404,27 @@ def test_a_card_is_mailed_again_from_its_page_with_the_same_code(client, ctx, wo
     assert (
         mail["rcpt_tos"] == ["friend@example.com"] and issued.code in mail["message"].get_body(("html",)).get_content()
     )
+
+
+def test_a_disabled_card_keeps_its_balance_and_refuses_use_until_enabled(api, client, conforms):
+    issued = _issue(api, "30.00")
+    code, card_id = issued["code"], issued["card"]["id"]
+    api.post(f"/gift-cards/{code}/redeem", json={"amount": "10"})
+    off = api.post(f"/gift-cards/{card_id}/disable")
+    conforms(off, "GiftCard", 200)
+    assert off.json["status"] == "disabled" and off.json["balance"] == "20.00"
+    refused = api.post(f"/gift-cards/{code}/redeem", json={"amount": "5"})
+    assert refused.status_code == 409 and "disabled" in refused.json["error"]["message"]
+    assert api.post(f"/gift-cards/{card_id}/refund", json={"amount": "5"}).status_code == 409
+    assert _card(card_id).balance == Decimal("20.00") == _ledger_sum(card_id)  # the ledger records neither
+
+    page = client.get(f"/gift-cards/{card_id}")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    assert f"/gift-cards/{card_id}/enable" in page.get_data(as_text=True)
+    resp = client.post(f"/gift-cards/{card_id}/enable", data={"csrf_token": token}, follow_redirects=True)
+    assert "usable again" in resp.get_data(as_text=True)
+    assert _card(card_id).status == "active"
+    assert api.post(f"/gift-cards/{code}/redeem", json={"amount": "20"}).status_code == 201
+    assert api.post(f"/gift-cards/{card_id}/disable").json["status"] == "disabled"  # a spent card too
+    assert api.post(f"/gift-cards/{card_id}/enable").json["status"] == "redeemed"
+    assert api.post(f"/gift-cards/{card_id + 999}/disable").status_code == 404

@@ -152,5 +152,22 @@ def refund_gift_card(card_id: int, body: dict):
     return make_response(_change(moved), 201 if moved.created else 200)
 
 
+@operation("POST", "/gift-cards/{card_id}/disable", "Disable a gift card", tag=TAG, response="GiftCard", errors=(409,))
+def disable_gift_card(card_id: int):
+    """Freezes the card (lost or stolen): it keeps its balance, and redemptions and refunds answer 409
+    `invalid_state` until it is enabled again. 409 for an expired card."""
+    card = gift_cards.set_disabled(workspace_id(), card_id, True)
+    commit()
+    return card_json(card)
+
+
+@operation("POST", "/gift-cards/{card_id}/enable", "Enable a gift card", tag=TAG, response="GiftCard")
+def enable_gift_card(card_id: int):
+    """A disabled card is usable again with the balance it had (`redeemed` when that is zero)."""
+    card = gift_cards.set_disabled(workspace_id(), card_id, False)
+    commit()
+    return card_json(card)
+
+
 def _change(moved) -> dict:
     return {"card": card_json(moved.card), "entry": entry_json(moved.entry)}

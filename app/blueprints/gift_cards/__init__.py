@@ -142,6 +142,25 @@ def resend(card_id):
     return redirect(url_for("gift_cards.show", card_id=card_id))
 
 
+@bp.route("/<int:card_id>/disable", methods=["POST"])
+@workspace_view
+def disable(card_id):
+    return _set_disabled(card_id, True)
+
+
+@bp.route("/<int:card_id>/enable", methods=["POST"])
+@workspace_view
+def enable(card_id):
+    return _set_disabled(card_id, False)
+
+
+def _set_disabled(card_id: int, disabled: bool):
+    card, _ = attempt(gift_cards.set_disabled, g.ws_id, card_id, disabled)
+    if card is not None:
+        flash(f"Card …{card.last4} is {'disabled' if disabled else 'usable again'}.", "success")
+    return redirect(url_for("gift_cards.show", card_id=card_id))
+
+
 @bp.route("/redeem", methods=["POST"])
 @workspace_view
 def redeem_code():

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import GiftCard, Template, Workspace
@@ -51,8 +52,9 @@ def _named(value, shop: str):
 
 
 def template_for(workspace_id: int) -> Template:
-    """The workspace's gift card template, made from the starter the first time."""
-    tpl = db.session.scalar(select(Template).where(Template.workspace_id == workspace_id, Template.slug == SLUG))
+    """The workspace's gift card template, made from the starter the first time (two first cards at the
+    same instant: the unique slug keeps one template, and the second request reads it)."""
+    tpl = _template(workspace_id)
     if tpl is not None:
         return tpl
     name = db.session.get(Workspace, workspace_id).name
@@ -60,7 +62,15 @@ def template_for(workspace_id: int) -> Template:
     start = _named(starters.load_starter("gift_card", current_app.config["BASE_URL"]), shop)
     data = {k: start[k] for k in ("name", "subject", "preview_text", "category", "design")}
     data |= {"template_type": "visual", "slug": SLUG}
-    return templates.create_template(workspace_id, data, note="Made for gift card emails")
+    try:
+        with db.session.begin_nested():
+            return templates.create_template(workspace_id, data, note="Made for gift card emails")
+    except IntegrityError:
+        return _template(workspace_id)
+
+
+def _template(workspace_id: int) -> Template | None:
+    return db.session.scalar(select(Template).where(Template.workspace_id == workspace_id, Template.slug == SLUG))
 
 
 def context(card: GiftCard, code: str, sender_name: str | None = None) -> dict:

@@ -44,6 +44,7 @@ from app.services.growth.ledgers import (
     lock_rows,
 )
 from app.services.ids import as_id
+from app.services.platform import audit
 from app.services.time_buckets import parse_iso
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud or typed from paper, no doubt
@@ -346,6 +347,22 @@ def refund(workspace_id: int, card_id, amount, reference=None, idempotency_key=N
         why = f"At most {spent:.2f} {card.currency} can be refunded: what was redeemed and not refunded yet."
         raise ValidationError(why, {"amount": why})
     return _post(card, "refund", amount, key, reference)
+
+
+def set_disabled(workspace_id: int, card_id, disabled: bool) -> GiftCard:
+    """Freeze a card (lost, stolen, sold by mistake) or thaw it: a disabled card keeps its balance and
+    refuses redemptions and refunds until it is enabled again; the ledger records neither."""
+    card = lock_row(GiftCard, get_card(workspace_id, card_id).id)
+    if disabled:
+        if card.status == "expired":
+            raise InvalidState("This gift card has expired: there is nothing left to disable.")
+        card.status = "disabled"
+    elif card.status == "disabled":
+        card.status = "redeemed" if card.balance == 0 else "active"  # past its date: the expiry job ends it
+    db.session.flush()
+    action = "gift_card.disable" if disabled else "gift_card.enable"
+    audit.record(workspace_id, action, "gift_card", card.id, {"last4": card.last4})
+    return card
 
 
 def _usable(card: GiftCard, refunding: bool = False) -> None:
