@@ -163,7 +163,8 @@ def test_a_forged_or_missing_signature_is_refused_and_changes_nothing(app, sent,
     assert client.post(f"/webhooks/twilio/{provider.id + 1000}/status", data=params, headers=headers).status_code == 404
 
 
-def test_stop_from_a_phone_stops_the_next_campaign_and_start_brings_it_back(app, sent, twilio_server):
+def test_stop_from_a_phone_stops_the_next_campaign_and_start_brings_it_back(app, client, sent, twilio_server):
+    signed_in = client
     ws, provider, campaign, rows = sent
     client = app.test_client()
     url = f"http://herald.test/webhooks/twilio/{provider.id}/inbound"
@@ -186,7 +187,11 @@ def test_stop_from_a_phone_stops_the_next_campaign_and_start_brings_it_back(app,
         ("help", "help"),
         (None, "Are you open on Sunday? <b>"),
     ]
-    assert inbound[2].subscriber_id == db.session.scalar(select(Subscriber.id).where(Subscriber.phone == NY))
+    ny_id = db.session.scalar(select(Subscriber.id).where(Subscriber.phone == NY))
+    assert inbound[2].subscriber_id == ny_id
+    page = signed_in.get(f"/subscribers/{ny_id}").get_data(as_text=True)  # their page shows both ways
+    texts = page[page.index('id="subscriber-texts"') :]
+    assert "Are you open on Sunday? &lt;b&gt;" in texts and "Hi Ben, 20% off today" in texts
 
     before = len(twilio_server.messages)
     second = _campaign(ws, provider, campaign.audience["list_ids"][0], body="Last day! Reply STOP to opt out")

@@ -26,6 +26,7 @@ from app.services.ids import as_id
 from app.services.pagination import paginate
 from app.services.sms import consent as sms_consent
 from app.services.sms import phones
+from app.services.sms import reads as sms_reads
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 PER_PAGE = 50
@@ -178,6 +179,7 @@ def _show_page(sub, sms_errors: dict | None = None, sms_phone: str | None = None
         sms_errors=sms_errors or {},
         sms_phone=sms_phone,
         number_stopped=sms_consent.is_opted_out(g.ws_id, sub.phone),
+        texts=sms_reads.texts_of(sub.id, limit=10),
     ), (422 if sms_errors else 200)
 
 
