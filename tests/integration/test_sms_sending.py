@@ -334,3 +334,24 @@ def test_a_throttled_hand_off_waits_and_is_not_lost(ctx, workspace, twilio_serve
     assert row.status == "pending" and row.not_before > datetime.now(timezone.utc)
     assert "429" in (row.error_message or "") or "Too Many" in (row.error_message or "")
     assert db.session.get(SmsCampaign, campaign.id).status == "sending"
+
+
+def test_the_providers_daily_limit_holds_the_rest_until_the_next_day(ctx, workspace, twilio_server):
+    ws = workspace
+    _never_quiet(ws)
+    provider = providers.create_provider(
+        ws.id, "Twilio", "twilio", twilio_server.settings(from_numbers=(SENDER,), rate_per_second=50),
+        twilio_server.credentials(), max_sends_per_day=2,
+    )  # fmt: skip
+    db.session.commit()
+    lst = create_list(ws.id, "Texts")
+    numbers = [LA, NY, "+14155550124"]
+    _people(ws, [(f"p{i}@example.com", "P", p, "subscribed") for i, p in enumerate(numbers)], lst.id)
+    campaign = _campaign(ws, provider, lst.id)
+    outcome = _send(ws, campaign)
+    assert (outcome["sent"], outcome["held"]) == (2, 1)
+    assert len(twilio_server.messages) == 2
+    waiting = [r for r in _rows(campaign.id).values() if r.status == "pending"]
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date()
+    assert len(waiting) == 1 and waiting[0].not_before == datetime(*tomorrow.timetuple()[:3], tzinfo=timezone.utc)
+    assert db.session.get(SmsCampaign, campaign.id).status == "sending"

@@ -14,7 +14,7 @@ tick queues the campaign again when it is due.
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -149,6 +149,7 @@ class SendRun:
         self.sms = settings.settings_of(campaign.workspace_id)
         self.redis = get_redis()
         self.checked_at = time.monotonic()
+        self.day_full: datetime | None = None  # the provider's daily limit is spent until then
         self.counts = {"sent": 0, "failed": 0, "held": 0, "unknown": 0, "skipped": 0}
 
     def stopped(self) -> bool:
@@ -171,6 +172,9 @@ class SendRun:
                 if self.stopped():
                     release([r.id for r in rows[i:]])
                     return "stopped"
+                if self.day_full is not None:  # the rest wait for the provider's next day
+                    release([r.id for r in rows[i:]], not_before=self.day_full)
+                    return "done"
                 self.send_one(row)
                 db.session.commit()
         return "more"
@@ -198,7 +202,10 @@ class SendRun:
             self.counts["skipped"] += 1
             return
         sender = sender_for(row.phone, self.senders)
-        self._wait_for_slot(sender)
+        if not self._wait_for_slot(sender):
+            _set(row.id, status="pending", claimed_at=None, not_before=self.day_full)
+            self.counts["held"] += 1
+            return
         measure = encoding.measure(text)
         common = {"sender": sender, "body": text, "segments": measure.segments, "encoding": measure.encoding}
         try:
@@ -211,11 +218,19 @@ class SendRun:
             return
         self._record(row, result, common)
 
-    def _wait_for_slot(self, sender: str) -> None:
+    def _wait_for_slot(self, sender: str) -> bool:
+        """Wait for the sender's next slot; False when the provider's daily limit is spent (day_full
+        then says when the next UTC day starts)."""
         rates = [ratelimit.Rate(rate_key(self.provider.id, sender), self.rate, 1)]
-        _, wait, _ = ratelimit.take_slot(self.redis, day_key(self.provider.id), None, rates, ahead=None)
+        per_day = self.provider.max_sends_per_day
+        status, wait, _ = ratelimit.take_slot(self.redis, day_key(self.provider.id), per_day, rates, ahead=None)
+        if status < 0:
+            today = _now().replace(hour=0, minute=0, second=0, microsecond=0)
+            self.day_full = today + timedelta(days=1)
+            return False
         if wait > 0:
             time.sleep(wait)
+        return True
 
     def _record(self, row: _Row, result, common: dict) -> None:
         now = _now()
@@ -265,10 +280,9 @@ def _set(recipient_id: int, only_if_sending: bool = False, **values) -> bool:
     return bool(db.session.execute(stmt.values(**values)).rowcount)
 
 
-def release(ids: list[int]) -> None:
-    """Claimed rows not handed off (the campaign stopped): back to `pending`."""
+def release(ids: list[int], not_before: datetime | None = None) -> None:
+    """Claimed rows not handed off (the campaign stopped, the day's limit is spent): back to `pending`."""
     if ids:
-        db.session.execute(
-            update(_rec).where(_rec.c.id.in_(ids), _rec.c.status == "sending").values(status="pending", claimed_at=None)
-        )
+        values = {"status": "pending", "claimed_at": None} | ({"not_before": not_before} if not_before else {})
+        db.session.execute(update(_rec).where(_rec.c.id.in_(ids), _rec.c.status == "sending").values(**values))
     db.session.commit()
