@@ -201,3 +201,14 @@ def test_flow_bench_advances_every_due_step_once():
     assert f["bench"] == "flows" and f["ok"] is True and f["runs"] == 5000 and f["rate"] >= 200, out[-4000:]
     assert "steps per second" in out
     assert not _database_exists(f"herald_flows_{pid}")
+
+
+def test_sms_bench_writes_the_audience_and_texts_each_person_once_within_the_rate():
+    if not port_answers("127.0.0.1", 5432):
+        pytest.skip("the SMS benchmark builds its people with PostgreSQL's generate_series")
+    code, f, out, pid = _run(["bench.sms_bench", "--n", "5000", "--send", "100", "--rate", "50", "--json"], timeout=120)
+    assert code == 0, out[-4000:]
+    assert f["bench"] == "sms" and f["ok"] is True and f["rows"] == 5000 and f["texts"] == 100, out[-4000:]
+    assert f["peak_per_s"] <= 50, out[-4000:]
+    assert "texts per second" in out
+    assert not _database_exists(f"herald_sms_{pid}")
