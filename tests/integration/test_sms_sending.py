@@ -1,6 +1,7 @@
 """SMS campaigns through a local Twilio: texts go within the sender's rate, each once; callbacks in
 any order end in the right status; a forged signature is refused; STOP stops the next campaign."""
 
+import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -355,3 +356,39 @@ def test_the_providers_daily_limit_holds_the_rest_until_the_next_day(ctx, worksp
     tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date()
     assert len(waiting) == 1 and waiting[0].not_before == datetime(*tomorrow.timetuple()[:3], tzinfo=timezone.utc)
     assert db.session.get(SmsCampaign, campaign.id).status == "sending"
+
+
+def test_a_test_text_goes_to_the_marketers_phone_personalized_and_counted_nowhere(
+    api, client, ctx, workspace, twilio_server, conforms
+):
+    ws = workspace
+    provider = _provider(ws, twilio_server, rate_per_second=50)
+    lst = create_list(ws.id, "Texts")
+    _people(ws, [("la@example.com", "Ana", LA, "subscribed"), ("ny@example.com", "Ben", NY, "none")], lst.id)
+    campaign = _campaign(ws, provider, lst.id)
+
+    resp = api.post(f"/sms-campaigns/{campaign.id}/test", json={"phone": "(212) 555-0199"})
+    conforms(resp, "SmsTest", 200)
+    assert resp.json["ok"] is True and resp.json["phone"] == NY
+    assert twilio_server.sent_to(NY)[0]["body"] == "Hi Ben, 20% off today. Reply STOP to opt out"  # no consent needed
+    assert api.post(f"/sms-campaigns/{campaign.id}/test", json={"phone": "12"}).status_code == 422
+    consent.opt_out_number(ws.id, LONDON, "keyword")
+    db.session.commit()
+    stopped = api.post(f"/sms-campaigns/{campaign.id}/test", json={"phone": LONDON})
+    assert stopped.status_code == 409 and "STOP" in stopped.json["error"]["message"]
+    twilio_server.fail("+14155550124", code=21614)
+    refused = api.post(f"/sms-campaigns/{campaign.id}/test", json={"phone": "+14155550124"})
+    assert refused.json["ok"] is False and "Not a mobile number" in refused.json["problem"]
+
+    page = client.get(f"/sms/{campaign.id}").get_data(as_text=True)
+    token = _csrf(page)
+    sent = client.post(f"/sms/{campaign.id}/test", data={"csrf_token": token, "test_phone": LA}, follow_redirects=True)
+    assert "Test text sent to +1 415-555-0123" in sent.get_data(as_text=True)
+    bad = client.post(f"/sms/{campaign.id}/test", data={"csrf_token": token, "test_phone": "<b>nope</b>"})
+    assert bad.status_code == 422 and 'id="err-test_phone"' in bad.get_data(as_text=True)
+    assert "<b>nope</b>" not in bad.get_data(as_text=True)
+    assert sms_campaigns.recipient_counts(campaign.id) == {}  # a draft still: no rows, no figures
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)

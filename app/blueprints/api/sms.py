@@ -12,7 +12,7 @@ from app.models import SmsCampaign
 from app.models.campaign import CAMPAIGN_STATUSES
 from app.models.sms import SMS_RECIPIENT_STATUSES
 from app.services.platform.workspaces import workspace_timezone
-from app.services.sms import campaigns, lifecycle, reads, settings
+from app.services.sms import campaigns, lifecycle, reads, settings, test_sends
 
 TAG = "SMS"
 INBOUND_KEYWORDS = ("reply", "stop", "start", "help")
@@ -274,6 +274,19 @@ def preview_sms(body: dict):
     """The text for a sample person, its encoding and segments, the characters that make it Unicode and
     what to fix (`problem`: it cannot be sent as written; `warnings`: it can, but should it)."""
     return preview_json(campaigns.preview(workspace_id(), body["body"]))
+
+
+@operation(
+    "POST", "/sms-campaigns/{campaign_id}/test", "Send a test text", tag=TAG, body="SmsTestRequest",
+    response="SmsTest", errors=(409,),
+)  # fmt: skip
+def test_sms_campaign(campaign_id: int, body: dict):
+    """The campaign's text, now, to one number (personalized for the subscriber with it, else a sample
+    person), through its provider within the sender's rate; no consent needed, counted nowhere. `ok`
+    false with `problem` when Twilio refused it; 409 for a number that replied STOP."""
+    sent = test_sends.send_test(workspace_id(), campaign_id, body["phone"])
+    return {"ok": sent.ok, "phone": sent.phone, "body": sent.body, "segments": sent.segments, "sid": sent.sid,
+            "problem": sent.problem}  # fmt: skip
 
 
 @operation(

@@ -12,7 +12,7 @@ from app.models.campaign import CAMPAIGN_STATUSES
 from app.models.sms import SMS_RECIPIENT_STATUSES
 from app.services.audience import contacts, segments
 from app.services.errors import DomainError
-from app.services.sms import campaigns, encoding, lifecycle, reads, settings
+from app.services.sms import campaigns, encoding, lifecycle, phones, reads, settings, test_sends
 from app.services.sms.audience import SKIP_REASONS
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
@@ -139,6 +139,23 @@ def _render_show(c, errors: dict, status: int = 200):
 @workspace_view
 def show(campaign_id):
     return _render_show(campaigns.get_campaign(g.ws_id, campaign_id), {})
+
+
+@bp.route("/<int:campaign_id>/test", methods=["POST"])
+@workspace_view
+def send_test(campaign_id):
+    """A test text to the marketer's own phone; the result is flashed, a bad number shown on its field."""
+    phone = request.form.get("test_phone", "")
+    sent, errors = attempt(test_sends.send_test, g.ws_id, campaign_id, phone)
+    if sent is None and ("phone" in errors or "body" in errors):
+        c = campaigns.get_campaign(g.ws_id, campaign_id)
+        return _render_show(c, {"test_phone": errors.get("phone") or errors.get("body"), "typed_phone": phone}, 422)
+    if sent is not None and sent.ok:
+        flash(f"Test text sent to {phones.display(sent.phone)} ({sent.segments} segment{'s' if sent.segments != 1 else ''}).",
+              "success")  # fmt: skip
+    elif sent is not None:
+        flash(f"Twilio did not take the test text: {sent.problem}", "danger")
+    return redirect(url_for("sms.show", campaign_id=campaign_id))
 
 
 @bp.route("/<int:campaign_id>/progress")

@@ -204,6 +204,21 @@ SCHEMAS: dict[str, dict] = {
     # Pages of 50 (`per_page` is always 50): the same pages the dashboard shows.
     "SmsRecipientPage": page_of("SmsRecipient"),
     "SmsPreviewRequest": obj({"body": {"type": "string"}}, required=("body",)),
+    "SmsTestRequest": obj(
+        {"phone": {"type": "string", "maxLength": 40, "description": "Any usual format (the SMS settings' country)."}},
+        required=("phone",),
+    ),
+    "SmsTest": obj(
+        {
+            "ok": {"type": "boolean"},
+            "phone": {"type": "string", "description": "E.164"},
+            "body": {"type": "string", "description": "The text as sent"},
+            "segments": {"type": "integer"},
+            "sid": {"type": ["string", "null"], "description": "Twilio's message SID"},
+            "problem": {"type": ["string", "null"], "description": "Why Twilio did not take it"},
+        },
+        required=("ok", "phone", "body", "segments", "sid", "problem"),
+    ),
     "SmsPreview": SMS_PREVIEW,
     "SmsInbound": SMS_INBOUND,
     "SmsInboundPage": page_of("SmsInbound"),
