@@ -23,6 +23,7 @@ from app.services.content.rendering import (
     text_env,
     time_limit,
 )
+from app.services.delivery import providers
 from app.services.errors import InvalidState, NotFound, ValidationError
 from app.services.ids import as_id
 from app.services.platform import audit
@@ -36,13 +37,8 @@ SAMPLE_PHONE = "+14155550123"
 
 
 def sms_providers(workspace_id: int) -> list[Provider]:
-    return list(
-        db.session.scalars(
-            select(Provider)
-            .where(Provider.workspace_id == workspace_id, Provider.provider_type == TWILIO)
-            .order_by(Provider.is_default.desc(), Provider.priority, Provider.id)
-        )
-    )
+    """The workspace's Twilio providers, the one campaigns use by default first."""
+    return providers.sms_providers(workspace_id)
 
 
 def get_campaign(workspace_id: int, campaign_id, lock: bool = False) -> SmsCampaign:
