@@ -84,7 +84,11 @@ class ZoneServer:
             self.zone.refused = {n.rstrip(".").lower() for n in names}
 
     def __enter__(self):
-        self.server.start_thread()
+        # dnslib's start_thread polls for shutdown every 0.5 s, which every stop then waits out.
+        self.server.thread = threading.Thread(
+            target=self.server.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.server.thread.start()
         return self
 
     def __exit__(self, *exc):

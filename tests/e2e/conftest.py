@@ -118,7 +118,8 @@ def live_server(app, monkeypatch):
     origin = f"http://127.0.0.1:{server.server_port}"
     monkeypatch.setitem(app.config, "BASE_URL", origin)
     monkeypatch.setenv("BASE_URL", origin)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    # Polled for shutdown every 20 ms, not the default 0.5 s that every test's teardown would wait out.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="live-server", daemon=True)
     thread.start()
     _forget_process_caches()
     yield origin
@@ -130,7 +131,7 @@ def live_server(app, monkeypatch):
 
 def _forget_process_caches():
     """The live server runs in this process, so its per-process caches outlive the test: ids restart
-    after each test's TRUNCATE … RESTART IDENTITY, and a cached link id 1 would redirect a later
+    after each test (conftest's _clean_state), and a cached link id 1 would redirect a later
     test's click to this test's URL."""
     from app.services.campaigns import messages
     from app.services.events import tracking

@@ -39,7 +39,7 @@ def dns_ctx():
 
 @pytest.fixture(scope="module")
 def zone_server():
-    with ZoneServer() as server:  # one per module: stopping a server takes half a second
+    with ZoneServer() as server:  # one per module
         yield server
 
 

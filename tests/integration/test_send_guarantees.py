@@ -124,15 +124,16 @@ def _wait_for(predicate, timeout):
 def test_four_workers_never_put_more_than_the_providers_20_in_any_sliding_second_at_the_smtp_server(
     workspace, smtp_sink, redis_url
 ):
-    camp = _campaign(workspace, smtp_sink, 1000, per_second=20)
-    assert _start_prepared(workspace, camp, redis_url, batch_size=100) == 10
+    n = 400  # ~21 s at the limit, 380 windows of 21: ten batches keep the four workers busy together
+    camp = _campaign(workspace, smtp_sink, n, per_second=20)
+    assert _start_prepared(workspace, camp, redis_url, batch_size=n // 10) == 10
     # The server's clock is a thread of this process: a full garbage collection of the test
     # run's heap stalled it ~150 ms, and messages stamped together afterwards looked bunched.
     gc.collect()
     gc.freeze()
     workers = [_worker(redis_url) for _ in range(4)]
     try:
-        assert _wait_for(lambda: len(smtp_sink.messages) >= 1000, timeout=120), len(smtp_sink.messages)
+        assert _wait_for(lambda: len(smtp_sink.messages) >= n, timeout=120), len(smtp_sink.messages)
         for w in workers:
             w.wait(30)
     finally:
@@ -140,7 +141,7 @@ def test_four_workers_never_put_more_than_the_providers_20_in_any_sliding_second
         for w in workers:
             _kill(w)
     addresses = Counter(m["rcpt_tos"][0] for m in smtp_sink.messages)
-    assert len(addresses) == 1000 and max(addresses.values()) == 1
+    assert len(addresses) == n and max(addresses.values()) == 1
     arrived = sorted(m["at"] for m in smtp_sink.messages)
     # Any window, not calendar seconds: a fixed window let 40 in (20 at the end of one second,
     # 20 at the start of the next). The limiter spaces the workers' slots so that any 21 span
@@ -150,22 +151,23 @@ def test_four_workers_never_put_more_than_the_providers_20_in_any_sliding_second
     # window put 40 in one second).
     busiest = busiest_window(arrived, 0.9)
     spans = sorted(b - a for a, b in zip(arrived, arrived[20:], strict=False))
-    middle = [t for t in arrived if arrived[0] + 10 <= t < arrived[0] + 40]
+    middle = [t for t in arrived if arrived[0] + 5 <= t < arrived[0] + 15]
     print(
         f"busiest 0.9 s: {busiest}, 1 s: {busiest_window(arrived, 1.0)}; shortest spans of 21: "
-        f"{[round(x, 3) for x in spans[:5]]}; {len(middle) / 30:.1f}/s in the middle; "
+        f"{[round(x, 3) for x in spans[:5]]}; {len(middle) / 10:.1f}/s in the middle; "
         f"{arrived[-1] - arrived[0]:.1f} s in all; load {os.getloadavg()[0]:.1f}"
     )
     assert busiest <= 20, (busiest, spans[:5], os.getloadavg())
     # And the workers kept up with the limit: evenly spaced at ~19/s (the limiter keeps 50 ms of
-    # each second as a margin), about 53 seconds in all, at least 18 a second in the middle.
-    assert arrived[-1] - arrived[0] <= 62, arrived[-1] - arrived[0]
-    assert len(middle) >= 18 * 30, len(middle)
-    assert _statuses(camp.id) == {"sent": 1000}
+    # each second as a margin), about 21 seconds in all, at least 18 a second in the middle.
+    assert arrived[-1] - arrived[0] <= n / 16, arrived[-1] - arrived[0]
+    assert len(middle) >= 18 * 10, len(middle)
+    assert _statuses(camp.id) == {"sent": n}
 
 
 def test_workers_killed_at_random_points_never_send_anyone_the_campaign_twice(workspace, smtp_sink, redis_url):
-    n = 5000
+    # A round sends 100-550 before its kill (~350/s): the first two cannot finish the campaign.
+    n = 2500
     camp = _campaign(workspace, smtp_sink, n)
     _start_prepared(workspace, camp, redis_url)
     rng = random.Random(os.environ.get("HYPOTHESIS_SEED", "sigkill"))
@@ -181,6 +183,7 @@ def test_workers_killed_at_random_points_never_send_anyone_the_campaign_twice(wo
             kills += 1
         else:
             proc.wait(10)
+        print(f"round: {len(smtp_sink.messages) - before} sent, killed {kills}")
         # What the scheduler does every minute, here with a short claim timeout: the dead
         # worker's claims become 'unknown', its lost jobs are queued again.
         time.sleep(0.2)
@@ -267,14 +270,14 @@ def _campaign_status(campaign_id: int) -> str:
 def test_a_campaign_finishes_after_redis_restarts_empty_with_nobody_twice_and_nobody_lost(
     workspace, smtp_sink, private_redis
 ):
-    n = 600
+    n = 300
     url = private_redis.url
     app = current_app
     old_url = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = url
     env = dict(os.environ, REDIS_URL=url)
     try:
-        camp = _campaign(workspace, smtp_sink, n, per_second=60)  # about ten seconds of sending
+        camp = _campaign(workspace, smtp_sink, n, per_second=60)  # about five seconds of sending
         _start_prepared(workspace, camp, url)
         proc = _worker(url, burst=False, env=env)
         try:
