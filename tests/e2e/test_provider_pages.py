@@ -45,7 +45,7 @@ def test_a_marketer_adds_sendgrid_copies_the_webhook_url_and_tests_it(
     page.locator("nav[aria-label='Main navigation']").get_by_role("link", name=re.compile(r"^\W*Providers$")).click()
     expect(page.locator(".page-title")).to_have_text("Providers")
     page.get_by_role("link", name="Add provider").click()
-    expect(page.locator("#provider-types [data-type]")).to_have_count(5)
+    expect(page.locator("#provider-types [data-type]")).to_have_count(6)  # SMTP, SES, SendGrid, Mailgun, Postmark and Twilio (SMS)
     screenshot(page, "providers-choose-type")
     page.locator("#provider-types").get_by_role("link", name=re.compile("SendGrid")).click()
     expect(page.locator(".page-title")).to_have_text("SendGrid")

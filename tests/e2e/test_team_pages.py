@@ -45,7 +45,7 @@ def test_an_analyst_joins_by_invitation_reads_campaigns_and_cannot_send(
     expect(ana.locator(".page-title")).to_have_text("Overview")
     expect(ana.get_by_role("alert")).to_contain_text("Welcome to Acme")
 
-    ana.get_by_role("link", name="Campaigns").click()
+    ana.get_by_role("link", name="Campaigns", exact=True).click()
     expect(ana.get_by_role("link", name="Spring sale")).to_be_visible()
     expect(ana.get_by_role("link", name="New campaign")).to_have_count(0)
     ana.get_by_role("link", name="Spring sale").click()
