@@ -183,6 +183,19 @@ def finish_if_done(campaign_id: int) -> bool:
     return bool(done)
 
 
+def _finish_done() -> int:
+    """Every sending campaign with nothing left pending or being sent becomes `sent`, in one UPDATE."""
+    busy = exists().where(_rec.c.campaign_id == SmsCampaign.id, _rec.c.status.in_(("pending", "sending")))
+    return (
+        db.session.execute(
+            update(SmsCampaign)
+            .where(SmsCampaign.status == "sending", SmsCampaign.flow_id.is_(None), ~busy)
+            .values(status="sent", completed_at=_now())
+        ).rowcount
+        or 0
+    )
+
+
 def start_due(now: datetime) -> list[int]:
     started = []
     due = db.session.scalars(
@@ -250,9 +263,7 @@ def tick(now: datetime | None = None) -> dict:
     stale = recover_stale_claims(now)
     db.session.commit()
     requeued = requeue_idle(now)
-    finished = 0
-    for campaign_id in db.session.scalars(select(SmsCampaign.id).where(SmsCampaign.status == "sending")).all():
-        finished += finish_if_done(campaign_id)
+    finished = _finish_done()
     db.session.commit()
     return {"started": len(started), "stale": stale, "requeued": len(requeued), "finished": finished}
 

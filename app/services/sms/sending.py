@@ -142,7 +142,6 @@ class SendRun:
         self.provider = provider
         self.client, _ = providers.transport_for(provider)
         self.senders = twilio.senders(provider.settings or {})
-        self.rate = twilio.sender_rate(provider.settings or {})
         self.template = campaigns.compile_body(campaign.body)
         workspace = db.session.get(Workspace, campaign.workspace_id)
         self.fallback_zone = workspace.timezone or "UTC"
@@ -221,16 +220,8 @@ class SendRun:
     def _wait_for_slot(self, sender: str) -> bool:
         """Wait for the sender's next slot; False when the provider's daily limit is spent (day_full
         then says when the next UTC day starts)."""
-        rates = [ratelimit.Rate(rate_key(self.provider.id, sender), self.rate, 1)]
-        per_day = self.provider.max_sends_per_day
-        status, wait, _ = ratelimit.take_slot(self.redis, day_key(self.provider.id), per_day, rates, ahead=None)
-        if status < 0:
-            today = _now().replace(hour=0, minute=0, second=0, microsecond=0)
-            self.day_full = today + timedelta(days=1)
-            return False
-        if wait > 0:
-            time.sleep(wait)
-        return True
+        self.day_full = wait_for_slot(self.redis, self.provider, sender, self.provider.max_sends_per_day)
+        return self.day_full is None
 
     def _record(self, row: _Row, result, common: dict) -> None:
         now = _now()
@@ -256,6 +247,18 @@ class SendRun:
             if result.error_code == OPTED_OUT:
                 consent.opt_out_number(self.campaign.workspace_id, row.phone, "carrier")
             self.counts["failed"] += 1
+
+
+def wait_for_slot(redis, provider: Provider, sender: str, per_day: int | None) -> datetime | None:
+    """Take the sender's next slot (its rate, shared by every worker) and wait for it. With the provider's
+    daily limit `per_day` spent, nothing is taken: returns when the next UTC day starts."""
+    rates = [ratelimit.Rate(rate_key(provider.id, sender), twilio.sender_rate(provider.settings or {}), 1)]
+    status, wait, _ = ratelimit.take_slot(redis, day_key(provider.id), per_day, rates, ahead=None)
+    if status < 0:
+        return _now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    if wait > 0:
+        time.sleep(wait)
+    return None
 
 
 # Twilio's statuses in the order a text moves through them; a callback never moves a row back.

@@ -6,7 +6,6 @@ is personalized for the subscriber with that number when there is one, else for 
 An opted-out number is refused: Twilio would refuse it too (21610).
 """
 
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from app.models import Provider, Subscriber
 from app.providers import TransportUnavailable, twilio
 from app.redis_client import get_redis
 from app.services.content.rendering import render_problem
-from app.services.delivery import providers, ratelimit
+from app.services.delivery import providers
 from app.services.errors import InvalidState, ValidationError
 from app.services.sms import callbacks, campaigns, consent, encoding, phones, sending, settings
 
@@ -64,7 +63,7 @@ def send_test(workspace_id: int, campaign_id, raw_phone) -> TestText:
         raise ValidationError(why, {"body": why}) from None
     measure = encoding.measure(text)
     sender = sending.sender_for(phone, twilio.senders(provider.settings or {}))
-    _wait_for_slot(provider, sender)
+    sending.wait_for_slot(get_redis(), provider, sender, None)  # among the campaigns' texts; never refused
     client, _ = providers.transport_for(provider)
     try:
         result = client.send_sms(phone, text, sender, None)
@@ -76,11 +75,3 @@ def send_test(workspace_id: int, campaign_id, raw_phone) -> TestText:
         why = callbacks.twilio_error(result.error_code) or result.error_message or "Twilio's answer was lost."
         return TestText(False, phone, text, measure.segments, problem=why)
     return TestText(True, phone, text, result.segments or measure.segments, sid=result.sid)
-
-
-def _wait_for_slot(provider: Provider, sender: str) -> None:
-    """The sender's rate holds for a test text too: it takes a slot among the campaign's texts."""
-    rate = ratelimit.Rate(sending.rate_key(provider.id, sender), twilio.sender_rate(provider.settings or {}), 1)
-    _, wait, _ = ratelimit.take_slot(get_redis(), sending.day_key(provider.id), None, [rate], ahead=None)
-    if wait > 0:
-        time.sleep(wait)
